@@ -1,0 +1,279 @@
+"""The adder graph: an executable SSA program of shifts, additions, constants and clamps.
+
+One structure, four uses: it executes on numpy (this execution *is* the bit-exact golden
+model), prints and re-parses as text, counts its cost, and is what :mod:`nnlcc.hdl` turns into
+registers and adders without taking any decision of its own.
+
+Operations (``v<k>`` is the value of node ``k``; all shifts ``s`` are left shifts, ``s >= 0``)::
+
+    input i              x[i], range given by the input format
+    const c              the integer c
+    add  ±va<<sa, ±vb<<sb   an adder (not both negative); with a const operand a "constant adder"
+    shr  va, k           floor(va / 2**k) for k >= 0, va << -k for k < 0 (wiring only)
+    clamp va, lo, hi     saturation to [lo, hi]
+
+Every node carries its exact integer range ``[lo, hi]`` (interval arithmetic from the inputs),
+from which hardware widths follow, and a pipeline ``stage`` fixed by :func:`AdderGraph.schedule`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from nnlcc.fixed_point import IntArray, bits_for_range
+
+
+class Op(enum.Enum):
+    INPUT = "input"
+    CONST = "const"
+    ADD = "add"
+    SHR = "shr"
+    CLAMP = "clamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    op: Op
+    a: int = -1  # first operand (node id); for INPUT the input index
+    b: int = -1  # second operand of ADD
+    sa: int = 0  # left shift of a (ADD); shift amount k (SHR)
+    sb: int = 0  # left shift of b (ADD)
+    na: bool = False  # a negated (ADD)
+    nb: bool = False  # b negated (ADD)
+    c0: int = 0  # CONST value; CLAMP lower bound
+    c1: int = 0  # CLAMP upper bound
+    lo: int = 0  # exact range of the value
+    hi: int = 0
+
+
+@dataclass
+class AdderGraph:
+    """A flat SSA list of :class:`Node`; ``outputs`` are node ids."""
+
+    n_inputs: int
+    nodes: list[Node] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    stages: list[int] = field(default_factory=list)
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def with_inputs(cls, ranges: Sequence[tuple[int, int]]) -> AdderGraph:
+        g = cls(n_inputs=len(ranges))
+        for i, (lo, hi) in enumerate(ranges):
+            g.nodes.append(Node(Op.INPUT, a=i, lo=lo, hi=hi))
+        return g
+
+    def _push(self, node: Node) -> int:
+        self.nodes.append(node)
+        self.stages.clear()
+        return len(self.nodes) - 1
+
+    def const(self, value: int) -> int:
+        return self._push(Node(Op.CONST, c0=value, lo=value, hi=value))
+
+    def add(self, a: int, b: int, sa: int = 0, sb: int = 0, na: bool = False, nb: bool = False) -> int:
+        """``±(a << sa) ± (b << sb)``; a doubly negated sum is rejected (it needs two adders)."""
+        if sa < 0 or sb < 0:
+            raise ValueError("add shifts must be non-negative; align operands with shr first")
+        if na and nb:
+            raise ValueError("add with both operands negated")
+        if na:  # keep the subtrahend in b so hardware sees a plain subtraction
+            a, b, sa, sb, na, nb = b, a, sb, sa, False, True
+        x, y = self.nodes[a], self.nodes[b]
+        alo, ahi = x.lo << sa, x.hi << sa
+        blo, bhi = (-(y.hi << sb), -(y.lo << sb)) if nb else (y.lo << sb, y.hi << sb)
+        return self._push(Node(Op.ADD, a=a, b=b, sa=sa, sb=sb, nb=nb, lo=alo + blo, hi=ahi + bhi))
+
+    def shr(self, a: int, k: int) -> int:
+        x = self.nodes[a]
+        lo, hi = (x.lo >> k, x.hi >> k) if k >= 0 else (x.lo << -k, x.hi << -k)
+        return self._push(Node(Op.SHR, a=a, sa=k, lo=lo, hi=hi))
+
+    def clamp(self, a: int, lo: int, hi: int) -> int:
+        x = self.nodes[a]
+        if lo > hi:
+            raise ValueError("clamp with lo > hi")
+        nlo, nhi = min(max(x.lo, lo), hi), max(min(x.hi, hi), lo)
+        return self._push(Node(Op.CLAMP, a=a, c0=lo, c1=hi, lo=nlo, hi=nhi))
+
+    # ---- cost ---------------------------------------------------------------------------
+    def is_const_add(self, n: Node) -> bool:
+        return n.op is Op.ADD and (
+            self.nodes[n.a].op is Op.CONST or self.nodes[n.b].op is Op.CONST
+        )
+
+    @property
+    def adders(self) -> int:
+        """Additions/subtractions between two variables: the cost every report counts."""
+        return sum(1 for n in self.nodes if n.op is Op.ADD and not self.is_const_add(n))
+
+    @property
+    def const_adders(self) -> int:
+        """Bias/rounding additions of a constant (requantization), counted apart."""
+        return sum(1 for n in self.nodes if self.is_const_add(n))
+
+    def adder_depths(self) -> list[int]:
+        """Number of variable adders on the longest path into each node."""
+        d = [0] * len(self.nodes)
+        for i, n in enumerate(self.nodes):
+            if n.op is Op.ADD:
+                d[i] = max(d[n.a], d[n.b]) + (0 if self.is_const_add(n) else 1)
+            elif n.op in (Op.SHR, Op.CLAMP):
+                d[i] = d[n.a]
+        return d
+
+    @property
+    def depth(self) -> int:
+        d = self.adder_depths()
+        return max((d[o] for o in self.outputs), default=0)
+
+    def width(self, node_id: int) -> int:
+        n = self.nodes[node_id]
+        return bits_for_range(n.lo, n.hi)[0]
+
+    @property
+    def adder_bits(self) -> int:
+        """Sum of the output widths of all adders (a proxy for LUTs)."""
+        return sum(self.width(i) for i, n in enumerate(self.nodes) if n.op is Op.ADD)
+
+    @property
+    def max_bits(self) -> int:
+        return max((self.width(i) for i in range(len(self.nodes))), default=0)
+
+    # ---- pipeline schedule ----------------------------------------------------------------
+    def schedule(self) -> list[int]:
+        """Pipeline stage of every node: each ADD and CLAMP ends in a register (one stage),
+        SHR is wiring (same stage as its operand), INPUT is stage 0, CONST needs no stage."""
+        if len(self.stages) == len(self.nodes):
+            return self.stages
+        st = [0] * len(self.nodes)
+        for i, n in enumerate(self.nodes):
+            if n.op is Op.ADD:
+                st[i] = max(st[n.a], st[n.b]) + 1
+            elif n.op is Op.CLAMP:
+                st[i] = st[n.a] + 1
+            elif n.op is Op.SHR:
+                st[i] = st[n.a]
+        self.stages = st
+        return st
+
+    @property
+    def latency(self) -> int:
+        st = self.schedule()
+        return max((st[o] for o in self.outputs), default=0)
+
+    # ---- execution (the golden model) -----------------------------------------------------
+    def _dtype(self) -> type:
+        big = max((max(abs(n.lo), abs(n.hi)) for n in self.nodes), default=0)
+        # shifted operands of an add may exceed the node range transiently only within it
+        return np.int64 if big < (1 << 61) else object
+
+    def evaluate(self, x: npt.ArrayLike) -> IntArray:
+        """Run the graph on integer inputs of shape (batch, n_inputs); returns (batch, n_out)."""
+        xa = np.asarray(x)
+        if xa.ndim != 2 or xa.shape[1] != self.n_inputs:
+            raise ValueError(f"expected inputs of shape (batch, {self.n_inputs}), got {xa.shape}")
+        dt = self._dtype()
+        xa = xa.astype(dt)
+        vals: list[IntArray] = []
+        for n in self.nodes:
+            if n.op is Op.INPUT:
+                v = xa[:, n.a]
+                if np.any(v < n.lo) or np.any(v > n.hi):
+                    raise ValueError(f"input {n.a} outside its declared range [{n.lo}, {n.hi}]")
+            elif n.op is Op.CONST:
+                v = np.full(xa.shape[0], n.c0, dtype=dt)
+            elif n.op is Op.ADD:
+                a = vals[n.a] << n.sa
+                b = vals[n.b] << n.sb
+                v = a - b if n.nb else a + b
+            elif n.op is Op.SHR:
+                v = vals[n.a] >> n.sa if n.sa >= 0 else vals[n.a] << -n.sa
+            else:
+                v = np.clip(vals[n.a], n.c0, n.c1)
+            vals.append(v)
+        if not self.outputs:
+            return np.zeros((xa.shape[0], 0), dtype=dt)
+        return np.stack([vals[o] for o in self.outputs], axis=1)
+
+    def check_ranges(self, x: npt.ArrayLike) -> None:
+        """Assert every value stays in its declared range on inputs ``x`` (a self-check)."""
+        saved = self.outputs
+        self.outputs = list(range(len(self.nodes)))
+        try:
+            v = self.evaluate(x)
+        finally:
+            self.outputs = saved
+        lo = np.array([n.lo for n in self.nodes], dtype=object)
+        hi = np.array([n.hi for n in self.nodes], dtype=object)
+        bad = np.nonzero(np.any((v < lo) | (v > hi), axis=0))[0]
+        if bad.size:
+            raise AssertionError(f"values outside declared ranges at nodes {bad[:10].tolist()}")
+
+    # ---- text form ----------------------------------------------------------------------
+    def to_text(self) -> str:
+        lines = [f"adder_graph inputs={self.n_inputs}"]
+        for i, n in enumerate(self.nodes):
+            rng = f"[{n.lo}, {n.hi}]"
+            if n.op is Op.INPUT:
+                body = f"input {n.a}"
+            elif n.op is Op.CONST:
+                body = f"const {n.c0}"
+            elif n.op is Op.ADD:
+                body = f"add v{n.a}<<{n.sa}, {'-' if n.nb else '+'}v{n.b}<<{n.sb}"
+            elif n.op is Op.SHR:
+                body = f"shr v{n.a}, {n.sa}"
+            else:
+                body = f"clamp v{n.a}, {n.c0}, {n.c1}"
+            lines.append(f"v{i} = {body}  {rng}")
+        lines.append("outputs " + " ".join(f"v{o}" for o in self.outputs))
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> AdderGraph:
+        """Parse :meth:`to_text` output; ranges are recomputed and must match the text."""
+        lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+        m = re.fullmatch(r"adder_graph inputs=(\d+)", lines[0])
+        if not m:
+            raise ValueError("not an adder graph text")
+        g = cls(n_inputs=int(m.group(1)))
+        node_re = re.compile(r"v(\d+) = (\w+) (.*?)  \[(-?\d+), (-?\d+)\]")
+        for ln in lines[1:-1]:
+            nm = node_re.fullmatch(ln)
+            if not nm:
+                raise ValueError(f"bad adder graph line: {ln}")
+            op, args, lo, hi = nm.group(2), nm.group(3), int(nm.group(4)), int(nm.group(5))
+            if op == "input":
+                g.nodes.append(Node(Op.INPUT, a=int(args), lo=lo, hi=hi))
+                continue
+            if op == "const":
+                nid = g.const(int(args))
+            elif op == "add":
+                am = re.fullmatch(r"v(\d+)<<(\d+), ([+-])v(\d+)<<(\d+)", args)
+                if not am:
+                    raise ValueError(f"bad add: {ln}")
+                nid = g.add(int(am[1]), int(am[4]), int(am[2]), int(am[5]), nb=am[3] == "-")
+            elif op == "shr":
+                a, k = args.split(", ")
+                nid = g.shr(int(a[1:]), int(k))
+            elif op == "clamp":
+                a, clo, chi = args.split(", ")
+                nid = g.clamp(int(a[1:]), int(clo), int(chi))
+            else:
+                raise ValueError(f"unknown op {op}")
+            if (g.nodes[nid].lo, g.nodes[nid].hi) != (lo, hi):
+                raise ValueError(f"range of v{nid} does not match its operands: {ln}")
+        tail = lines[-1].split()
+        if tail[0] != "outputs":
+            raise ValueError("adder graph text must end with an outputs line")
+        g.outputs = [int(t[1:]) for t in tail[1:]]
+        return g
+
+    def copy(self) -> AdderGraph:
+        return replace(self, nodes=list(self.nodes), outputs=list(self.outputs), stages=[])
