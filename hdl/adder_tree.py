@@ -1,0 +1,164 @@
+"""An :class:`~nnlcc.adder_graph.AdderGraph` as a pipelined Amaranth component.
+
+The component copies the graph: one adder per ADD node, one comparator pair per CLAMP, wiring
+for SHR and constants for CONST. Registers sit exactly where :meth:`AdderGraph.schedule` puts
+them (after every ADD and CLAMP) and every width comes from the node's exact range, so the
+hardware cannot drift from the golden model :meth:`AdderGraph.evaluate`.
+
+Timing model: the pipeline always advances (one vector per clock, no enable, no backpressure).
+A vector presented on ``x`` with ``valid_in`` high appears on ``y`` with ``valid_out`` high
+``latency`` clocks later. Streams that need to stall must buffer around the pipeline; keeping
+the datapath free of enables keeps it as small and as fast as the adders allow.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.data import ArrayLayout
+from amaranth.lib.wiring import In, Out
+from nnlcc.adder_graph import AdderGraph, Op
+from nnlcc.fixed_point import bits_for_range
+
+__all__ = ["AdderGraphPipeline", "range_shape", "shape_covering"]
+
+
+def range_shape(lo: int, hi: int) -> Shape:
+    """The narrowest Amaranth shape holding every integer of ``[lo, hi]``."""
+    width, is_signed = bits_for_range(lo, hi)
+    return signed(width) if is_signed else unsigned(width)
+
+
+def shape_covering(ranges: list[tuple[int, int]]) -> Shape:
+    """One element shape for a packed port carrying values of all ``ranges``.
+
+    Ports are flat buses of equal-width elements (element ``i`` at bits ``[i*w, (i+1)*w)``), so
+    the element shape must hold the union of the ranges.
+    """
+    if not ranges:
+        return unsigned(1)
+    return range_shape(min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
+
+
+def _shape_holds(shape: Shape, lo: int, hi: int) -> bool:
+    if shape.signed:
+        return -(1 << (shape.width - 1)) <= lo and hi < (1 << (shape.width - 1))
+    return lo >= 0 and hi < (1 << shape.width)
+
+
+class AdderGraphPipeline(wiring.Component):
+    """Pipelined hardware for one adder graph.
+
+    Ports (besides the implicit ``clk``/``rst`` of the ``sync`` domain):
+
+    * ``x``: ``In(ArrayLayout(x_shape, n_inputs))``, input ``i`` is element ``i``;
+    * ``valid_in``: marks ``x`` as carrying a vector this clock;
+    * ``y``: ``Out(ArrayLayout(y_shape, n_outputs))``, output ``j`` is element ``j``;
+    * ``valid_out``: ``valid_in`` delayed by :attr:`latency` clocks.
+
+    ``x_shape``/``y_shape`` default to the narrowest shape covering the input/output node
+    ranges; a caller that needs a fixed interface width (a network top using its fixed-point
+    formats) may pass a wider one. Narrower shapes are refused: they would lose values.
+    """
+
+    def __init__(
+        self,
+        graph: AdderGraph,
+        *,
+        x_shape: Shape | None = None,
+        y_shape: Shape | None = None,
+    ) -> None:
+        self.graph = graph
+        self.stages = list(graph.schedule())
+        self.latency = graph.latency
+        in_ranges = [(n.lo, n.hi) for n in graph.nodes if n.op is Op.INPUT]
+        out_ranges = [(graph.nodes[o].lo, graph.nodes[o].hi) for o in graph.outputs]
+        self.x_shape = Shape.cast(x_shape) if x_shape is not None else shape_covering(in_ranges)
+        self.y_shape = Shape.cast(y_shape) if y_shape is not None else shape_covering(out_ranges)
+        for what, shape, ranges in (
+            ("x", self.x_shape, in_ranges),
+            ("y", self.y_shape, out_ranges),
+        ):
+            for lo, hi in ranges:
+                if not _shape_holds(shape, lo, hi):
+                    raise ValueError(f"port {what} shape {shape} cannot hold range [{lo}, {hi}]")
+        super().__init__(
+            {
+                "x": In(ArrayLayout(self.x_shape, max(graph.n_inputs, 1))),
+                "valid_in": In(1),
+                "y": Out(ArrayLayout(self.y_shape, max(len(graph.outputs), 1))),
+                "valid_out": Out(1),
+            }
+        )
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        g = self.graph
+        st = self.stages
+        # value of node k as seen at pipeline stage t; (k, stage[k]) is the node itself
+        at: dict[tuple[int, int], Value] = {}
+
+        def node_shape(k: int) -> Shape:
+            n = g.nodes[k]
+            return range_shape(n.lo, n.hi)
+
+        def value_at(k: int, t: int) -> Value:
+            """Node ``k`` delayed to stage ``t``; each delayed copy is made once and shared."""
+            n = g.nodes[k]
+            if n.op is Op.CONST:
+                return Const(n.c0, node_shape(k))
+            if t < st[k]:
+                raise AssertionError(f"v{k} (stage {st[k]}) read at earlier stage {t}")
+            key = (k, t)
+            if key not in at:
+                prev = value_at(k, t - 1)
+                reg = Signal(node_shape(k), name=f"v{k}_s{t}", reset_less=True)
+                m.d.sync += reg.eq(prev)
+                at[key] = reg
+            return at[key]
+
+        for k, n in enumerate(g.nodes):
+            s = st[k]
+            if n.op is Op.INPUT:
+                sig = Signal(node_shape(k), name=f"v{k}")
+                m.d.comb += sig.eq(self.x[n.a])
+                at[(k, s)] = sig
+            elif n.op is Op.CONST:
+                continue
+            elif n.op is Op.ADD:
+                # Amaranth arithmetic is value-exact (results widen), so the sum is computed
+                # without overflow and then truncated to the node width, which holds it exactly.
+                a = value_at(n.a, s - 1) << n.sa
+                b = value_at(n.b, s - 1) << n.sb
+                reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
+                m.d.sync += reg.eq(a - b if n.nb else a + b)
+                at[(k, s)] = reg
+            elif n.op is Op.SHR:
+                a = value_at(n.a, s)
+                # ``>>`` on a signed value is arithmetic: floor division, as in the golden model
+                sig = Signal(node_shape(k), name=f"v{k}")
+                m.d.comb += sig.eq(a >> n.sa if n.sa >= 0 else a << -n.sa)
+                at[(k, s)] = sig
+            else:  # CLAMP
+                src = g.nodes[n.a]
+                a = value_at(n.a, s - 1)
+                v: Value = a
+                # a bound the operand can never cross needs no comparator
+                if src.hi > n.c1:
+                    v = Mux(a > n.c1, n.c1, v)
+                if src.lo < n.c0:
+                    v = Mux(a < n.c0, n.c0, v)
+                reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
+                m.d.sync += reg.eq(v)
+                at[(k, s)] = reg
+
+        for j, o in enumerate(g.outputs):
+            m.d.comb += self.y[j].eq(value_at(o, self.latency))
+
+        valid: Value = self.valid_in
+        for t in range(1, self.latency + 1):
+            reg = Signal(name=f"valid_s{t}")
+            m.d.sync += reg.eq(valid)
+            valid = reg
+        m.d.comb += self.valid_out.eq(valid)
+        return m
