@@ -195,9 +195,15 @@ class _Chain:
         return math.prod(self.features)
 
 
-def _layer_name(label: str, taken: set[str], index: int) -> str:
-    """A Verilog/Python-safe, unique layer name derived from the ONNX node name."""
-    name = re.sub(r"[^0-9A-Za-z_]+", "_", label).strip("_") or f"dense{index}"
+def _layer_name(label: str, op: str, taken: set[str], index: int) -> str:
+    """A Verilog/Python-safe, unique layer name derived from the ONNX node name.
+
+    Torch names nodes ``/fc1/Gemm`` (module path, then op): the module path is the useful part.
+    """
+    parts = [p for p in label.split("/") if p]
+    if len(parts) > 1 and parts[-1].startswith(op):
+        parts = parts[:-1]
+    name = re.sub(r"[^0-9A-Za-z_]+", "_", "_".join(parts)).strip("_") or f"dense{index}"
     if name[0].isdigit():
         name = f"l{name}"
     base, k = name, 1
@@ -428,7 +434,7 @@ class _Importer:
             )
         _check_finite(label, node.op_type, "weight", w)
         _check_finite(label, node.op_type, "bias", b)
-        name = _layer_name(label, self.layer_names, len(chain.layers))
+        name = _layer_name(label, node.op_type, self.layer_names, len(chain.layers))
         chain.layers.append(
             DenseLayer(
                 name=name,
