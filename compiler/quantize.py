@@ -1,0 +1,70 @@
+"""The ``quantize`` pass: choose every activation's fixed-point format from calibration data,
+and the ``csd`` pass: CSD weights for every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from nnlcc.csd import CsdCode
+from nnlcc.errors import PassOptionError
+from nnlcc.fixed_point import choose_format
+from nnlcc.matrix_ir import MatrixGraph
+from nnlcc.passes import PassContext, register_pass
+
+
+@register_pass
+@dataclass(frozen=True)
+class Quantize:
+    """Input and activation formats: ``input_bits`` for the network input, ``act_bits`` for
+    each layer's output; the integer bits cover the largest calibration magnitude times
+    ``headroom`` (saturation handles the rest)."""
+
+    name: ClassVar[str] = "quantize"
+    input_bits: int = 8
+    act_bits: int = 8
+    headroom: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ("input_bits", "act_bits"):
+            if not 2 <= getattr(self, key) <= 32:
+                raise PassOptionError(f"quantize: {key} must be in 2..32")
+        if self.headroom <= 0:
+            raise PassOptionError("quantize: headroom must be positive")
+
+    def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
+        acts = graph.activations_float(ctx.calibration)
+        x = acts[0]
+        signed_in = bool(np.min(x) < 0)
+        graph.input_fmt = choose_format(
+            float(np.max(np.abs(x))) * self.headroom, self.input_bits, signed_in
+        )
+        prev = graph.input_fmt
+        for layer, out in zip(graph.layers, acts[1:], strict=True):
+            peak = float(np.max(np.abs(out))) if out.size else 0.0
+            layer.in_fmt = prev
+            layer.out_fmt = choose_format(peak * self.headroom, self.act_bits, not layer.relu)
+            prev = layer.out_fmt
+
+
+@register_pass
+@dataclass(frozen=True)
+class Csd:
+    """Quantize weights to ``weight_bits`` and implement them as CSD shift-add trees;
+    ``cse`` shares common two-term subexpressions across rows."""
+
+    name: ClassVar[str] = "csd"
+    weight_bits: int = 8
+    cse: bool = True
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.weight_bits <= 24:
+            raise PassOptionError("csd: weight_bits must be in 2..24")
+
+    def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
+        for layer in graph.layers:
+            if ctx.progress:
+                ctx.progress(layer.name)
+            layer.code = CsdCode.from_weights(layer.weight, self.weight_bits, cse=self.cse)
