@@ -29,9 +29,15 @@ __all__ = ["inspect_onnx", "load_onnx", "onnx_reference"]
 # Ops that only move data around for an MLP: they vanish from the matrix IR.
 _NOOP_OPS = frozenset({"Identity", "Dropout", "Flatten", "Reshape"})
 _MATRIX_OPS = frozenset({"Gemm", "MatMul"})
-_SUPPORTED_OPS = _MATRIX_OPS | _NOOP_OPS | {"Add", "Relu", "Constant", "Transpose", "Cast"}
-# Ops folded away when all their inputs are constants (weights stored transposed or as fp16).
-_FOLDABLE_OPS = frozenset({"Identity", "Transpose", "Cast"})
+# Ops folded away when all their inputs are constants: weights stored transposed or as fp16,
+# and the Shape -> Gather -> Unsqueeze -> Concat arithmetic torch writes for x.view(x.size(0), -1).
+_FOLDABLE_OPS = frozenset(
+    {"Identity", "Transpose", "Cast", "Gather", "Unsqueeze", "Squeeze", "Concat"}
+)
+_SUPPORTED_OPS = _MATRIX_OPS | _NOOP_OPS | _FOLDABLE_OPS | {"Add", "Relu", "Constant", "Shape"}
+# What Shape reports for a symbolic batch axis.  Negative, so no real dim can collide with it;
+# arithmetic on it (batch * k) gives a value Reshape rejects, as it should.
+_BATCH_DIM = -(2**40)
 _FLOAT_TYPES = frozenset(
     {
         onnx.TensorProto.FLOAT,
@@ -130,6 +136,22 @@ def _fold(node: onnx.NodeProto, label: str, args: list[np.ndarray]) -> np.ndarra
     if node.op_type == "Transpose":
         perm = _attr(node, "perm")
         return np.transpose(args[0], axes=None if perm is None else list(perm))
+    if node.op_type == "Gather":
+        return np.take(args[0], args[1], axis=int(_attr(node, "axis", 0)))
+    if node.op_type == "Concat":
+        return np.concatenate([np.atleast_1d(a) for a in args], axis=int(_attr(node, "axis")))
+    if node.op_type in ("Unsqueeze", "Squeeze"):
+        # axes: an attribute before opset 13, an (optional for Squeeze) input since.
+        axes = _attr(node, "axes")
+        if axes is None and len(args) > 1:
+            axes = args[1]
+        if node.op_type == "Squeeze":
+            return np.squeeze(args[0], axis=None if axes is None else tuple(int(a) for a in axes))
+        out = args[0]
+        rank = out.ndim + len(axes)
+        for a in sorted(int(a) + rank if int(a) < 0 else int(a) for a in axes):
+            out = np.expand_dims(out, a)
+        return out
     to = _attr(node, "to")
     try:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(to)
@@ -248,9 +270,13 @@ class _Importer:
         self.computed: dict[str, str] = {}
         self.consumers: dict[str, int] = {}
         for node in self.graph.node:
+            if node.op_type == "Shape":
+                continue  # reads only metadata: does not fork the data path
             for name in node.input:
                 if name:
                     self.consumers[name] = self.consumers.get(name, 0) + 1
+        # Shapes of the tensors the data path went through, for Shape nodes reading them.
+        self.seen: dict[str, tuple[int | None, tuple[int, ...]]] = {}
         self.layer_names: set[str] = set()
 
     # ---- graph boundary
@@ -324,14 +350,24 @@ class _Importer:
 
     # ---- the walk
 
+    def _shape_of(self, node: onnx.NodeProto, tensor: str) -> np.ndarray:
+        batch, features = self.seen[tensor]
+        dims = np.array([_BATCH_DIM if batch is None else batch, *features], dtype=np.int64)
+        start, end = int(_attr(node, "start", 0)), _attr(node, "end")
+        return dims[start : None if end is None else int(end)]
+
     def run(self, name: str) -> MatrixGraph:
         chain = self._start()
+        self.seen[chain.tensor] = (chain.batch, chain.features)
         input_name, input_size = chain.tensor, chain.size
         for index, node in enumerate(self.graph.node):
             label = _node_label(node, index)
             if node.op_type == "Constant":
                 for out in node.output:
                     self.consts[out] = _constant_value(node, label)
+                continue
+            if node.op_type == "Shape" and node.input[0] in self.seen:
+                self.consts[node.output[0]] = self._shape_of(node, node.input[0])
                 continue
             live = [n for n in node.input if n and n not in self.consts and n not in self.computed]
             if not live and not any(n in self.computed for n in node.input):
@@ -380,7 +416,7 @@ class _Importer:
             self._flatten(chain, node, label)
         elif op == "Dropout":
             self._dropout(node, label)
-        elif op in ("Transpose", "Cast"):
+        elif (op in _FOLDABLE_OPS and op != "Identity") or op == "Shape":
             raise _unsupported(label, op, f"{op} of the data path is not supported")
         self._advance(chain, node, label)
 
@@ -395,6 +431,7 @@ class _Importer:
                 f"output '{out}' is used {uses} times; branching graphs are not supported",
             )
         chain.tensor = out
+        self.seen[out] = (chain.batch, chain.features)
 
     def _finish(self, chain: _Chain) -> None:
         out = self.graph.output[0].name
@@ -541,7 +578,7 @@ class _Importer:
             return False
         first, second = target
         batch_ok = (
-            first == -1
+            first in (-1, _BATCH_DIM)
             or (first == 0 and not allowzero)
             or (chain.batch is not None and first == chain.batch)
         )

@@ -226,6 +226,47 @@ def test_flatten_and_reshape_are_no_ops(
     np.testing.assert_allclose(onnx_reference(path, x.reshape(4, -1)), ort_run(path, x), rtol=1e-6)
 
 
+def _view_batch_nodes() -> list[onnx.NodeProto]:
+    """What torch's legacy exporter writes for ``x.view(x.size(0), -1)`` with a dynamic batch."""
+    return [
+        helper.make_node("Shape", ["x"], ["shp"], name="/Shape"),
+        helper.make_node("Gather", ["shp", "zero"], ["n"], name="/Gather", axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes"], ["n1"], name="/Unsqueeze"),
+        helper.make_node("Concat", ["n1", "minus1"], ["target"], name="/Concat", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["f"], name="/Reshape"),
+        helper.make_node("Gemm", ["f", "w", "b"], ["y"], name="/fc/Gemm", transB=1),
+    ]
+
+
+def test_reshape_to_batch_by_shape_arithmetic(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    inits = {
+        "zero": np.array(0, np.int64),
+        "axes": np.array([0], np.int64),
+        "minus1": np.array([-1], np.int64),
+        **_wb(3, 32),
+    }
+    path = save(build(_view_batch_nodes(), inits, ["N", 2, 4, 4]), tmp_path)
+    g = load_onnx(path)
+    assert [layer.name for layer in g.layers] == ["fc"] and g.input_size == 32
+    assert all(row["supported"] for row in inspect_onnx(path))
+    x = rand(rng, 5, 2, 4, 4)
+    np.testing.assert_allclose(g.forward_float(x), ort_run(path, x), rtol=1e-5, atol=1e-5)
+
+
+def test_reshape_mixing_batch_by_shape_arithmetic(tmp_path: Path) -> None:
+    """Gathering axis 1 instead of the batch gives (2, -1): rejected, the batch is mixed in."""
+    inits = {
+        "zero": np.array(1, np.int64),
+        "axes": np.array([0], np.int64),
+        "minus1": np.array([-1], np.int64),
+        **_wb(3, 32),
+    }
+    with pytest.raises(UnsupportedModelError) as err:
+        load_onnx(save(build(_view_batch_nodes(), inits, ["N", 2, 4, 4]), tmp_path))
+    assert_clean(err, "node '/Reshape' (Reshape)", "not a flatten")
+
+
 def test_dropout_identity_and_folded_constants(tmp_path: Path) -> None:
     """Weights as a Constant node, a Transpose of an initializer and a Cast from fp16."""
     rng = np.random.default_rng(6)
