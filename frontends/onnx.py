@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -308,13 +308,15 @@ class _Importer:
                 f"input '{inp.name}' has shape {_fmt_shape(dims)}; expected (batch, features...)"
             )
         batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
+        features: list[int] = []
         for axis, d in enumerate(dims[1:], start=1):
             if not isinstance(d, int) or d <= 0:
                 raise UnsupportedModelError(
                     f"input '{inp.name}' has shape {_fmt_shape(dims)}: axis {axis} is dynamic;"
                     " only the batch (first) axis may be"
                 )
-        return _Chain(tensor=inp.name, features=tuple(int(d) for d in dims[1:]), batch=batch)
+            features.append(d)
+        return _Chain(tensor=inp.name, features=tuple(features), batch=batch)
 
     def _weight_from_input(self, inputs: set[str]) -> str:
         """Name the node that reads a weight from a graph input: the usual cause of many inputs."""
@@ -651,7 +653,9 @@ def inspect_onnx(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _run_session(model_bytes: bytes, feeds: Iterable[np.ndarray], input_name: str) -> list:
+def _run_session(
+    model_bytes: bytes, feeds: Iterable[np.ndarray], input_name: str
+) -> list[np.ndarray]:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -660,11 +664,13 @@ def _run_session(model_bytes: bytes, feeds: Iterable[np.ndarray], input_name: st
     return [sess.run(None, {input_name: f})[0] for f in feeds]
 
 
-def _run_reference(model: onnx.ModelProto, feeds: Iterable[np.ndarray], input_name: str) -> list:
+def _run_reference(
+    model: onnx.ModelProto, feeds: Iterable[np.ndarray], input_name: str
+) -> list[np.ndarray]:
     from onnx.reference import ReferenceEvaluator
 
     ev = ReferenceEvaluator(model)
-    return [ev.run(None, {input_name: f})[0] for f in feeds]
+    return [cast(list[np.ndarray], ev.run(None, {input_name: f}))[0] for f in feeds]
 
 
 def onnx_reference(path: str | Path, x: npt.ArrayLike) -> FloatArray:
@@ -682,12 +688,17 @@ def onnx_reference(path: str | Path, x: npt.ArrayLike) -> FloatArray:
         raise UnsupportedModelError(f"model has {len(inputs)} inputs; nnlcc needs exactly one")
     inp = inputs[0]
     dims = _Shapes.of(model).get(inp.name) or []
-    if len(dims) < 2 or not all(isinstance(d, int) and d > 0 for d in dims[1:]):
+    features = [d for d in dims[1:] if isinstance(d, int) and d > 0]
+    if len(dims) < 2 or len(features) != len(dims) - 1:
         raise UnsupportedModelError(f"input '{inp.name}' has shape {_fmt_shape(dims)}")
     dtype = onnx.helper.tensor_dtype_to_np_dtype(inp.type.tensor_type.elem_type)
     xs = np.asarray(x, dtype=np.float64)
     n = len(xs)
-    xs = xs.reshape(n, *[int(d) for d in dims[1:]]).astype(dtype)
+    if xs.size != n * math.prod(features):
+        raise BadInputError(
+            f"data of shape {xs.shape} does not fit input '{inp.name}' {_fmt_shape(dims)}"
+        )
+    xs = xs.reshape(n, *features).astype(dtype)
     chunk = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else max(n, 1)
     feeds = []
     for start in range(0, n, chunk):
@@ -707,5 +718,7 @@ def onnx_reference(path: str | Path, x: npt.ArrayLike) -> FloatArray:
             ) from e
     if not outs:
         return np.zeros((0, 0))
-    y = np.concatenate([np.asarray(o, dtype=np.float64).reshape(len(o), -1) for o in outs])
+    y: FloatArray = np.concatenate(
+        [np.asarray(o, dtype=np.float64).reshape(len(o), -1) for o in outs]
+    )
     return y[:n]
