@@ -375,7 +375,12 @@ class _Importer:
             if not live and not any(n in self.computed for n in node.input):
                 if node.op_type in _FOLDABLE_OPS:
                     args = [self.consts[n] for n in node.input if n]
-                    self.consts[node.output[0]] = _fold(node, label, args)
+                    try:
+                        self.consts[node.output[0]] = _fold(node, label, args)
+                    except (ValueError, IndexError, TypeError) as e:
+                        raise _unsupported(
+                            label, node.op_type, f"cannot fold constants: {e}"
+                        ) from e
                 else:
                     for out in node.output:
                         self.computed[out] = f"'{label}' ({node.op_type})"
