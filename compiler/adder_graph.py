@@ -77,7 +77,9 @@ class AdderGraph:
     def const(self, value: int) -> int:
         return self._push(Node(Op.CONST, c0=value, lo=value, hi=value))
 
-    def add(self, a: int, b: int, sa: int = 0, sb: int = 0, na: bool = False, nb: bool = False) -> int:
+    def add(
+        self, a: int, b: int, sa: int = 0, sb: int = 0, na: bool = False, nb: bool = False
+    ) -> int:
         """``±(a << sa) ± (b << sb)``; a doubly negated sum is rejected (it needs two adders)."""
         if sa < 0 or sb < 0:
             raise ValueError("add shifts must be non-negative; align operands with shr first")
@@ -104,9 +106,7 @@ class AdderGraph:
 
     # ---- cost ---------------------------------------------------------------------------
     def is_const_add(self, n: Node) -> bool:
-        return n.op is Op.ADD and (
-            self.nodes[n.a].op is Op.CONST or self.nodes[n.b].op is Op.CONST
-        )
+        return n.op is Op.ADD and (self.nodes[n.a].op is Op.CONST or self.nodes[n.b].op is Op.CONST)
 
     @property
     def adders(self) -> int:

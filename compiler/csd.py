@@ -112,7 +112,9 @@ def build_terms_sum(
     return terms
 
 
-def _eliminate_common_pairs(graph: AdderGraph, rows: list[list[SignedTerm]]) -> list[list[SignedTerm]]:
+def _eliminate_common_pairs(
+    graph: AdderGraph, rows: list[list[SignedTerm]]
+) -> list[list[SignedTerm]]:
     """Greedy CSE: repeatedly compute the most frequent pair once and substitute it.
 
     Rows are kept as ``{node: {shift: neg}}`` so a pattern's occurrences are found by lookup,

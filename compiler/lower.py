@@ -15,7 +15,7 @@ from nnlcc.matrix_ir import DenseLayer, MatrixGraph
 def lower_layer(layer: DenseLayer, in_fmt: FixedFormat) -> LoweredLayer:
     if layer.code is None or layer.out_fmt is None:
         raise ValueError(f"layer {layer.name} has no code/format: run quantize and a matrix pass")
-    rows, cols = layer.shape
+    _, cols = layer.shape
     graph = AdderGraph.with_inputs([(in_fmt.lo, in_fmt.hi)] * cols)
     terms = layer.code.lower(graph, list(range(cols)))
     outputs: list[int] = []

@@ -122,8 +122,10 @@ class MatrixGraph:
 
     def to_text(self) -> str:
         """Printable summary of the IR (used by golden tests)."""
-        lines = [f"matrix_graph {self.name} input={self.input_name}[{self.input_size}]"
-                 f" fmt={self.input_fmt}"]
+        lines = [
+            f"matrix_graph {self.name} input={self.input_name}[{self.input_size}]"
+            f" fmt={self.input_fmt}"
+        ]
         for layer in self.layers:
             rows, cols = layer.shape
             code = layer.code.name if layer.code is not None else "-"

@@ -94,7 +94,9 @@ def parse_pipeline(text: str) -> list[Any]:
             raise PassOptionError(f"cannot parse pass pipeline at {text[pos:]!r}")
         name, body = m.group(1), m.group(2)
         if name not in PASSES:
-            raise PassOptionError(f"unknown pass {name!r}; known passes: {', '.join(sorted(PASSES))}")
+            raise PassOptionError(
+                f"unknown pass {name!r}; known passes: {', '.join(sorted(PASSES))}"
+            )
         cls = PASSES[name]
         hints = typing.get_type_hints(cls)
         fields = {f.name for f in dataclasses.fields(cls)}

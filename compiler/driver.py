@@ -1,0 +1,296 @@
+"""The compile driver: everything ``nnlcc compile`` does, as a Python API.
+
+model.onnx -> MatrixGraph -> passes -> LoweredNetwork (golden model) -> Verilog -> cocotb check
+-> board build files -> report.json / report.md, all written atomically into one directory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnlcc import quantize as _quantize  # noqa: F401  (registers quantize, csd)
+from nnlcc.data import Dataset, load_npz, random_dataset
+from nnlcc.errors import BadInputError
+from nnlcc.fixed_point import sqnr_db
+from nnlcc.lower import lower_network
+from nnlcc.lowered import LoweredNetwork
+from nnlcc.matrix_ir import MatrixGraph
+from nnlcc.passes import PASSES, PassContext, format_pipeline, parse_pipeline
+
+try:  # the LCC pass registers itself on import
+    from nnlcc import lcc as _lcc
+except ImportError:  # pragma: no cover - only while LCC is not part of the tree
+    _lcc = None
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_MODEL = REPO_ROOT / "examples" / "digits_mlp.onnx"
+EXAMPLE_DATA = REPO_ROOT / "examples" / "digits.npz"
+MATRIX_PASSES = ("csd", "lcc")
+
+
+def default_pipeline() -> str:
+    return "quantize,lcc" if "lcc" in PASSES else "quantize,csd"
+
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class CompileOptions:
+    model: Path = EXAMPLE_MODEL
+    board: str = "arty-a7"
+    outdir: Path | None = None
+    passes: str | None = None
+    data: Path | None = None
+    verify: bool = True
+    random_vectors: int = 1000
+    simulator: str | None = None
+    build: bool = False
+    report_only: bool = False
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_pipeline(text: str | None) -> list[Any]:
+    """Parse the pipeline; put ``quantize`` first and a matrix pass last if the user left
+    them out (the report stores the completed pipeline)."""
+    passes = parse_pipeline(text if text else default_pipeline())
+    if not any(p.name == "quantize" for p in passes):
+        passes = parse_pipeline("quantize") + passes
+    if not any(p.name in MATRIX_PASSES for p in passes):
+        passes += parse_pipeline(default_pipeline().split(",")[-1])
+    return passes
+
+
+def load_model(path: Path) -> MatrixGraph:
+    from nnlcc.frontends.onnx import load_onnx
+
+    graph = load_onnx(path)
+    if not graph.layers:
+        raise BadInputError(f"model '{path}' has no matrix layers to compile")
+    graph.verify()
+    return graph
+
+
+def load_data(graph: MatrixGraph, model: Path, data: Path | None, seed: int) -> Dataset:
+    if data is not None:
+        return load_npz(data, graph.input_size)
+    if model.resolve() == EXAMPLE_MODEL and EXAMPLE_DATA.is_file():
+        return load_npz(EXAMPLE_DATA, graph.input_size)
+    sidecar = model.with_suffix(".npz")
+    if sidecar.is_file():
+        return load_npz(sidecar, graph.input_size)
+    return random_dataset(graph.input_size, seed=seed)
+
+
+def run_passes(graph: MatrixGraph, passes: list[Any], data: Dataset, log: Log = _quiet) -> None:
+    ctx = PassContext(calibration=data.x_calib, progress=lambda name: log(f"  {name}"))
+    for p in passes:
+        log(f"pass {p.name}")
+        p.apply(graph, ctx)
+        graph.verify()
+
+
+def accuracy_report(graph: MatrixGraph, net: LoweredNetwork, data: Dataset) -> dict[str, Any]:
+    """Float network vs golden integer model on the test inputs."""
+    from nnlcc.frontends.onnx import onnx_reference
+
+    x = data.x_test
+    y_float = onnx_reference(graph.source, x) if graph.source else graph.forward_float(x)
+    y_float = np.asarray(y_float, dtype=np.float64).reshape(len(x), -1)
+    q = net.evaluate(net.quantize_input(x))
+    y_gold = net.output_fmt.to_real(q)
+    out: dict[str, Any] = {
+        "dataset": data.name,
+        "samples": len(x),
+        "sqnr_db": round(sqnr_db(y_float, y_gold), 2),
+        "argmax_agreement": round(float(np.mean(y_float.argmax(1) == y_gold.argmax(1))), 4),
+        "float": None,
+        "golden": None,
+    }
+    if data.y_test is not None:
+        out["float"] = round(float(np.mean(y_float.argmax(1) == data.y_test)), 4)
+        out["golden"] = round(float(np.mean(y_gold.argmax(1) == data.y_test)), 4)
+    return out
+
+
+def verification_vectors(
+    net: LoweredNetwork, data: Dataset, n_random: int, seed: int
+) -> np.ndarray:
+    """The test set (quantized) followed by ``n_random`` uniformly random in-range vectors."""
+    rng = np.random.default_rng(seed)
+    fmt = net.input_fmt
+    rand = rng.integers(fmt.lo, fmt.hi, size=(n_random, net.n_inputs), endpoint=True)
+    return np.concatenate([net.quantize_input(data.x_test), rand]).astype(np.int64)
+
+
+def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
+    rows = []
+    for layer, low in zip(graph.layers, net.layers, strict=True):
+        g = low.graph
+        r, c = layer.shape
+        code = layer.code
+        assert code is not None
+        implemented = code.implemented()
+        row: dict[str, Any] = {
+            "name": layer.name,
+            "kind": layer.kind,
+            "shape": [r, c],
+            "pass": code.name,
+            "adders": g.adders,
+            "const_adders": g.const_adders,
+            "adders_per_weight": round(g.adders / max(r * c, 1), 4),
+            "depth": g.depth,
+            "latency": g.latency,
+            "in_fmt": str(low.in_fmt),
+            "out_fmt": str(low.out_fmt),
+            "out_bits": low.out_fmt.bits,
+            "max_bits": g.max_bits,
+            "adder_bits": g.adder_bits,
+            "weight_sqnr_db": round(sqnr_db(layer.weight, implemented), 2),
+            "relu": layer.relu,
+        }
+        row.update({k: v for k, v in code.summary().items() if k not in row})
+        rows.append(row)
+    return rows
+
+
+def csd_baseline(graph: MatrixGraph, bits: int = 8) -> int:
+    """Plain CSD additions (no sharing) at ``bits``-bit weights: the field's baseline."""
+    from nnlcc.csd import csd_adders
+    from nnlcc.fixed_point import quantize_weights
+
+    return sum(csd_adders(quantize_weights(layer.weight, bits)[0]) for layer in graph.layers)
+
+
+def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
+    """Compile ``opts.model``; returns the report (also written to the output directory)."""
+    t0 = time.perf_counter()
+    model = Path(opts.model)
+    log(f"frontend: {model}")
+    graph = load_model(model)
+    from nnlcc.boards import get_board
+
+    board = get_board(opts.board)
+    passes = resolve_pipeline(opts.passes)
+    data = load_data(graph, model, opts.data, opts.seed)
+    outdir = Path(opts.outdir) if opts.outdir else Path("build") / model.stem
+
+    run_passes(graph, passes, data, log)
+    log("lowering to adder graphs")
+    net = lower_network(graph)
+    layers = layer_rows(graph, net)
+    weights = sum(r * c for r, c in (layer.shape for layer in graph.layers))
+    adders = sum(row["adders"] for row in layers)
+    report: dict[str, Any] = {
+        "nnlcc_version": _version(),
+        "model": str(model),
+        "model_name": graph.name,
+        "board": board.name,
+        "passes": format_pipeline(passes),
+        "input_fmt": str(net.input_fmt),
+        "output_fmt": str(net.output_fmt),
+        "latency_cycles": net.latency,
+        "layers": layers,
+        "totals": {
+            "adders": adders,
+            "const_adders": sum(row["const_adders"] for row in layers),
+            "weights": weights,
+            "adders_per_weight": round(adders / max(weights, 1), 4),
+            "csd_adders": csd_baseline(graph),
+            "csd_weight_bits": 8,
+            "adder_bits": sum(row["adder_bits"] for row in layers),
+        },
+    }
+    log("golden model vs float network")
+    report["accuracy"] = accuracy_report(graph, net, data)
+
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        (tmp / "ir.txt").write_text(graph.to_text())
+        if opts.report_only:
+            report["verification"] = {
+                "simulator": None,
+                "vectors": 0,
+                "bit_exact": None,
+                "skipped": "report only",
+            }
+            report["resources"] = {"skipped": "report only"}
+        else:
+            report["verification"] = _verify(net, data, tmp, opts, log)
+            log(f"board files for {board.name}")
+            from nnlcc.boards import board_build
+
+            vectors = net.quantize_input(data.x_test)
+            report["resources"] = board_build(
+                board, net, tmp, x_int=vectors, run_pnr=opts.build, progress=log
+            )
+        report["seconds"] = round(time.perf_counter() - t0, 2)
+        write_report(report, tmp)
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        tmp.rename(outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report["outdir"] = str(outdir)
+    return report
+
+
+def _verify(
+    net: LoweredNetwork, data: Dataset, outdir: Path, opts: CompileOptions, log: Log
+) -> dict[str, Any]:
+    from nnlcc.hdl import emit_verilog
+
+    vectors = verification_vectors(net, data, opts.random_vectors, opts.seed)
+    if not opts.verify:
+        emit_verilog(net, outdir / "nnlcc_top.v", name="nnlcc_top")
+        return {"simulator": None, "vectors": 0, "bit_exact": None, "skipped": "--no-verify"}
+    from nnlcc.sim.verify import verify_network
+
+    log(f"cocotb: {len(vectors)} vectors back-to-back")
+    res = verify_network(net, vectors, outdir, simulator=opts.simulator)
+    return {
+        "simulator": res.simulator,
+        "vectors": res.vectors,
+        "bit_exact": res.bit_exact,
+        "test_set_vectors": len(data.x_test),
+        "random_vectors": opts.random_vectors,
+    }
+
+
+def write_report(report: dict[str, Any], outdir: Path) -> None:
+    from nnlcc.report import render_markdown
+
+    (outdir / "report.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    (outdir / "report.md").write_text(render_markdown(report))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o)}")
+
+
+def _version() -> str:
+    from nnlcc import __version__
+
+    return __version__
