@@ -97,7 +97,7 @@ def weight_frac_bits(max_abs: float, bits: int) -> int:
     if max_abs <= 0.0:
         return 0
     frac = bits - 1 - integer_bits_for(max_abs)
-    while round(max_abs * 2.0**frac) > (1 << (bits - 1)) - 1:
+    while round(math.ldexp(max_abs, frac)) > (1 << (bits - 1)) - 1:
         frac -= 1
     return frac
 
@@ -105,7 +105,7 @@ def weight_frac_bits(max_abs: float, bits: int) -> int:
 def quantize_weights(w: npt.NDArray[np.float64], bits: int) -> tuple[npt.NDArray[np.int64], int]:
     """Signed ``bits``-bit integers and the shared fractional bits of a weight matrix."""
     frac = weight_frac_bits(float(np.max(np.abs(w))) if w.size else 0.0, bits)
-    return np.floor(w * 2.0**frac + 0.5).astype(np.int64), frac
+    return np.floor(np.ldexp(w, frac) + 0.5).astype(np.int64), frac
 
 
 @dataclass(frozen=True)

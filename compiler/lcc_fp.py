@@ -1,0 +1,413 @@
+"""Fully parallel LCC (discrete matching pursuit) on column slices, vectorized.
+
+A slice ``W_e`` (N x K) is approximated row by row by *codewords*: exact linear combinations of
+the slice's K inputs.  Codeword ``k`` is a sum of a few signed power-of-two multiples of earlier
+codewords (ids ``0..K-1`` are the inputs themselves), so each one costs ``terms - 1`` adders and
+the whole slice is a product of sparse signed-power-of-two factors.
+
+Two variants live here:
+
+* :func:`plain_fp` is the published algorithm: factor ``p`` gives every row ``S`` terms chosen
+  greedily (matching pursuit) from the previous factor's N codewords, and a slice stops as soon
+  as it reaches the target SQNR on its own.  It overshoots: the last factor costs a full
+  ``N * (S - 1)`` additions even when a fraction of them would have reached the target.
+* :func:`budget_fp` spends one global error budget (whole-matrix SQNR) over all slices: a row
+  keeps its codeword and *adds* ``S - 1`` terms per round (identity = free), rows whose error is
+  already below their share are left alone, the last round updates only as many rows (largest
+  gain first, across slices) as the target needs, and older codewords and the inputs stay
+  candidates (``history``).  The benchmark reports what each of these buys.
+
+All arithmetic is float64 and *exact*: every codeword value is a multiple of ``2**lsb_floor``
+(coefficients that would go finer are clipped to a coarser power of two) and stays far below
+``2**(lsb_floor + 53)``, so sums and power-of-two scalings never round.  The floor also bounds
+the integer widths of the adder graph (no value is wider than input bits + about 20).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Bits kept below the target precision: the LSB floor is ``-(ceil(sqnr/6.02) + GUARD_BITS)``
+#: relative to the slice's largest weight (normalized into [0.5, 1)).
+GUARD_BITS = 6
+
+
+@numba.njit(parallel=True, cache=True)
+def _best_from_products(
+    prod: FloatArray, nb: FloatArray, elo: IntArray, exp_max: int
+) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_], FloatArray]:
+    """Best single term ``±2**e * b_j`` per residual row, from the products ``prod = R @ B.T``.
+
+    The error reduction of ``c * b_j`` is ``c * (2|p| - c * |b_j|^2)``; the best power of two is
+    the floor or the ceiling of the real optimum ``|p| / |b_j|^2`` (clipped to ``[elo_j,
+    exp_max]``).  A quantized gain never exceeds the real one ``p^2 / |b_j|^2``, so candidates
+    whose real gain cannot beat the best so far are skipped before any exponent work.
+    """
+    n, m = prod.shape
+    bj = np.full(n, -1, dtype=np.int64)
+    be = np.zeros(n, dtype=np.int64)
+    bs = np.zeros(n, dtype=np.bool_)
+    bg = np.zeros(n, dtype=np.float64)
+    for i in numba.prange(n):
+        best = 0.0
+        jj = -1
+        ee = 0
+        neg = False
+        for j in range(m):
+            nbj = nb[j]
+            p = prod[i, j]
+            if nbj <= 0.0 or p * p <= best * nbj:
+                continue
+            a = abs(p)
+            lo = elo[j]
+            if lo > exp_max:
+                continue
+            _, ex = math.frexp(a / nbj)
+            for e in (ex - 1, ex):
+                e2 = min(max(e, lo), exp_max)
+                c = math.ldexp(1.0, e2)
+                g = c * (2.0 * a - c * nbj)
+                if g > best:
+                    best = g
+                    jj = j
+                    ee = e2
+                    neg = p < 0.0
+        bj[i] = jj
+        be[i] = ee
+        bs[i] = neg
+        bg[i] = best
+    return bj, be, bs, bg
+
+
+def best_terms(
+    resid: FloatArray,
+    book: FloatArray,
+    book_lsb: IntArray,
+    exp_min: int,
+    exp_max: int,
+    lsb_floor: int,
+) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_], FloatArray]:
+    """For each row of ``resid``: codeword index, exponent, sign and error reduction of the best
+    single term from ``book`` (rows are codeword vectors, ``book_lsb`` their LSB exponents).
+
+    Exponents are bounded below so that no new codeword gets an LSB under ``lsb_floor``.
+    """
+    if resid.shape[0] == 0 or book.shape[0] == 0:
+        n = resid.shape[0]
+        return (np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_), np.zeros(n))
+    prod = np.ascontiguousarray(resid @ book.T)
+    nb = np.einsum("ij,ij->i", book, book)
+    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
+    return _best_from_products(prod, nb, elo, exp_max)
+
+
+@dataclass
+class SliceProgram:
+    """One column slice as a straight-line program of codewords.
+
+    Codeword ids ``0..K-1`` are the slice inputs ``x[cols[i]]``; codeword ``K + k`` is
+    ``sum_t (-1)**neg[k, t] * 2**exp[k, t] * codeword[src[k, t]]`` over the terms with
+    ``src >= 0``.  Output row ``n`` of the slice is ``2**scale * codeword[out[n]]`` (zero when
+    ``out[n] < 0``).
+    """
+
+    cols: IntArray
+    scale: int
+    src: npt.NDArray[np.int32]
+    exp: npt.NDArray[np.int16]
+    neg: npt.NDArray[np.bool_]
+    out: npt.NDArray[np.int32]
+    rounds: int = 0
+
+    @property
+    def width(self) -> int:
+        return len(self.cols)
+
+    @property
+    def adders(self) -> int:
+        """Adders inside the slice (each codeword costs its terms minus one)."""
+        return int(np.maximum((self.src >= 0).sum(axis=1) - 1, 0).sum())
+
+    def depths(self) -> IntArray:
+        """Adder depth of every codeword (a balanced tree per codeword)."""
+        k = self.width
+        d = np.zeros(k + len(self.src), dtype=np.int64)
+        for i in range(len(self.src)):
+            s = self.src[i][self.src[i] >= 0]
+            d[k + i] = (d[s].max() if len(s) else 0) + math.ceil(math.log2(max(len(s), 1)))
+        return d
+
+
+@dataclass
+class SliceState:
+    """Mutable working state of one slice while a factorization runs."""
+
+    cols: IntArray
+    scale: int
+    target: FloatArray  # normalized slice, rows = outputs
+    values: FloatArray  # codeword vectors, capacity-grown
+    lsb: IntArray  # LSB exponent of each codeword
+    n: int  # codewords in use
+    cur: IntArray  # current codeword per row (-1: none)
+    src: list[npt.NDArray[np.int32]] = field(default_factory=list)
+    exp: list[npt.NDArray[np.int16]] = field(default_factory=list)
+    neg: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+    rounds: int = 0
+
+    @classmethod
+    def start(cls, w: FloatArray, cols: IntArray) -> SliceState:
+        big = float(np.max(np.abs(w))) if w.size else 0.0
+        scale = math.floor(math.log2(big)) + 1 if big > 0 else 0
+        k = len(cols)
+        values = np.zeros((max(4 * k, 16), k))
+        values[:k] = np.eye(k)
+        return cls(
+            cols=cols,
+            scale=scale,
+            target=np.ldexp(w, -scale),
+            values=values,
+            lsb=np.zeros(len(values), dtype=np.int64),
+            n=k,
+            cur=np.full(w.shape[0], -1, dtype=np.int64),
+        )
+
+    @property
+    def scale2(self) -> float:
+        """Factor turning normalized squared errors into the layer's units."""
+        return math.ldexp(1.0, 2 * self.scale)
+
+    def approx(self) -> FloatArray:
+        a = np.zeros_like(self.target)
+        has = self.cur >= 0
+        a[has] = self.values[self.cur[has]]
+        return a
+
+    def row_errors(self) -> FloatArray:
+        r = self.target - self.approx()
+        return np.einsum("ij,ij->i", r, r)
+
+    def add_codewords(
+        self,
+        src: npt.NDArray[np.int64],
+        exp: npt.NDArray[np.int64],
+        neg: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.int64]:
+        """Append codewords given as (count, terms) arrays (src -1 = no term); return ids."""
+        cnt = len(src)
+        if cnt == 0:
+            return np.zeros(0, dtype=np.int64)
+        while self.n + cnt > len(self.values):
+            grow = len(self.values)
+            self.values = np.concatenate([self.values, np.zeros((grow, self.values.shape[1]))])
+            self.lsb = np.concatenate([self.lsb, np.zeros(grow, dtype=np.int64)])
+        used = src >= 0
+        s = np.where(used, src, 0)
+        sign = np.where(neg, -1.0, 1.0)
+        coef = np.where(used, np.ldexp(sign, exp), 0.0)
+        vals = np.einsum("ct,ctk->ck", coef, self.values[s])
+        lsb = np.where(used, exp + self.lsb[s], np.iinfo(np.int64).max).min(axis=1)
+        ids = np.arange(self.n, self.n + cnt)
+        self.values[ids] = vals
+        self.lsb[ids] = lsb
+        self.n += cnt
+        self.src.append(src.astype(np.int32))
+        self.exp.append(exp.astype(np.int16))
+        self.neg.append(neg)
+        return ids
+
+    def program(self) -> SliceProgram:
+        terms = max((s.shape[1] for s in self.src), default=1)
+
+        def cat(parts: list[npt.NDArray], fill: int | bool, dt: type) -> npt.NDArray:
+            padded = [
+                np.pad(p, ((0, 0), (0, terms - p.shape[1])), constant_values=fill) for p in parts
+            ]
+            return np.concatenate(padded).astype(dt) if padded else np.zeros((0, terms), dt)
+
+        return SliceProgram(
+            cols=self.cols,
+            scale=self.scale,
+            src=cat(self.src, -1, np.int32),
+            exp=cat(self.exp, 0, np.int16),
+            neg=cat(self.neg, False, np.bool_),
+            out=self.cur.astype(np.int32),
+            rounds=self.rounds,
+        )
+
+
+def lsb_floor_for(sqnr_db: float) -> int:
+    """The finest bit any codeword may carry (normalized domain), see the module docstring."""
+    return -(math.ceil(sqnr_db / 6.02) + GUARD_BITS)
+
+
+def matching_pursuit(
+    resid: FloatArray,
+    book: FloatArray,
+    book_lsb: IntArray,
+    terms: int,
+    exp_min: int,
+    exp_max: int,
+    lsb_floor: int,
+) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_], FloatArray, FloatArray]:
+    """``terms`` greedy steps per row: returns (rows, terms) src/exp/neg, total gain per row and
+    the remaining residual."""
+    n = len(resid)
+    src = np.full((n, terms), -1, dtype=np.int64)
+    exp = np.zeros((n, terms), dtype=np.int64)
+    neg = np.zeros((n, terms), dtype=np.bool_)
+    gain = np.zeros(n)
+    r = resid.copy()
+    for t in range(terms):
+        j, e, s, g = best_terms(r, book, book_lsb, exp_min, exp_max, lsb_floor)
+        ok = (j >= 0) & (g > 0)
+        src[ok, t], exp[ok, t], neg[ok, t] = j[ok], e[ok], s[ok]
+        gain[ok] += g[ok]
+        coef = np.ldexp(np.where(s[ok], -1.0, 1.0), e[ok])
+        r[ok] -= coef[:, None] * book[j[ok]]
+    return src, exp, neg, gain, r
+
+
+def plain_fp(
+    w: FloatArray,
+    cols: IntArray,
+    target_db: float,
+    nonzeros: int,
+    max_factors: int,
+    exp_min: int,
+    exp_max: int,
+) -> SliceProgram:
+    """The published fully parallel algorithm on one slice (used as the ablation baseline).
+
+    Factor ``p`` re-approximates every row with ``nonzeros`` terms taken from the N codewords of
+    factor ``p - 1`` (the inputs for ``p = 1``); stop at the slice's own target SQNR.
+    """
+    st = SliceState.start(w, cols)
+    floor = lsb_floor_for(target_db)
+    power = float(np.sum(st.target**2))
+    allowed = power * 10.0 ** (-target_db / 10.0)
+    prev = np.arange(st.n)
+    live = np.any(st.target != 0, axis=1)
+    for _ in range(max_factors):
+        if power == 0.0 or float(st.row_errors().sum()) <= allowed:
+            break
+        book = st.values[prev]
+        src, exp, neg, _, _ = matching_pursuit(
+            st.target[live], book, st.lsb[prev], nonzeros, exp_min, exp_max, floor
+        )
+        src = np.where(src >= 0, prev[np.maximum(src, 0)], -1)
+        keep = np.any(src >= 0, axis=1)
+        rows = np.nonzero(live)[0][keep]
+        ids = st.add_codewords(src[keep], exp[keep], neg[keep])
+        st.cur[rows] = ids
+        prev = np.unique(st.cur[st.cur >= 0])
+        st.rounds += 1
+    return st.program()
+
+
+def budget_fp(
+    slices: list[tuple[FloatArray, IntArray]],
+    target_db: float,
+    total_power: float,
+    nonzeros: int,
+    max_rounds: int,
+    exp_min: int,
+    exp_max: int,
+    history: int,
+    budget: bool,
+) -> list[SliceProgram]:
+    """Fully parallel LCC with one global error budget over all slices (see module docstring).
+
+    Each round: rows without a codeword take their best single term for free, then every row
+    whose error exceeds its share ``allowed / rows`` is offered ``nonzeros - 1`` more terms (one
+    adder each) drawn from the inputs and the codewords of the last ``history`` rounds; all
+    offers are taken unless taking them all would overshoot the target, in which case only the
+    largest gains (across slices) are taken, exactly as many as needed.  ``budget=False`` takes
+    every offer each round and stops only when the target is met (ablation).
+    """
+    states = [SliceState.start(w, c) for w, c in slices]
+    floor = lsb_floor_for(target_db)
+    allowed = total_power * 10.0 ** (-target_db / 10.0)
+    live_rows = sum(int(np.count_nonzero(np.any(s.target != 0, axis=1))) for s in states)
+    share = allowed / max(live_rows, 1)
+    starts: list[list[int]] = [[s.n] for s in states]  # first codeword id of each round
+    for _ in range(max_rounds):
+        errs = [s.row_errors() for s in states]
+        total = sum(float(e.sum() * s.scale2) for e, s in zip(errs, states, strict=True))
+        if total <= allowed:
+            break
+        offers = []
+        for si, (s, e) in enumerate(zip(states, errs, strict=True)):
+            k = len(s.cols)
+            lo = starts[si][max(0, len(starts[si]) - history)]
+            book_ids = np.concatenate([np.arange(k), np.arange(lo, s.n)])
+            book = s.values[book_ids]
+            book_lsb = s.lsb[book_ids]
+            resid = s.target - s.approx()
+            rows = np.nonzero(e > 0)[0]
+            if budget:
+                rows = rows[(e[rows] * s.scale2 > share) | (s.cur[rows] < 0)]
+            r = resid[rows]
+            fresh = s.cur[rows] < 0
+            # rows without a codeword: one free term first (a wire, no adder)
+            fsrc = np.full((len(rows), 1), -1, dtype=np.int64)
+            fexp = np.zeros((len(rows), 1), dtype=np.int64)
+            fneg = np.zeros((len(rows), 1), dtype=np.bool_)
+            fgain = np.zeros(len(rows))
+            if np.any(fresh):
+                a, b, c, g, rr = matching_pursuit(
+                    r[fresh], book, book_lsb, 1, exp_min, exp_max, floor
+                )
+                fsrc[fresh], fexp[fresh], fneg[fresh], fgain[fresh] = a, b, c, g
+                r[fresh] = rr
+            psrc, pexp, pneg, pgain, _ = matching_pursuit(
+                r, book, book_lsb, nonzeros - 1, exp_min, exp_max, floor
+            )
+            offers.append((rows, book_ids, fsrc, fexp, fneg, fgain, psrc, pexp, pneg, pgain))
+        # global choice of the paid offers
+        free_gain = sum(float(o[5].sum()) * s.scale2 for o, s in zip(offers, states, strict=True))
+        paid = np.concatenate([o[9] * s.scale2 for o, s in zip(offers, states, strict=True)])
+        take = paid > 0
+        if budget and paid.size:
+            need = total - free_gain - allowed
+            order = np.argsort(-paid, kind="stable")
+            csum = np.cumsum(paid[order])
+            if csum[-1] > need:
+                cnt = int(np.searchsorted(csum, need, side="left")) + 1
+                take = np.zeros(len(paid), dtype=bool)
+                take[order[:cnt]] = True
+                take &= paid > 0
+        if free_gain <= 0 and not np.any(take):
+            break  # nothing improves: target unreachable with these options
+        pos = 0
+        for si, (s, o) in enumerate(zip(states, offers, strict=True)):
+            rows, book_ids, fsrc, fexp, fneg, fgain, psrc, pexp, pneg, pgain = o
+            t = take[pos : pos + len(rows)]
+            pos += len(rows)
+            has_free = fsrc[:, 0] >= 0
+            own = s.cur[rows] >= 0
+            # first term: the row's own codeword (identity) or the free term
+            src0 = np.where(
+                own, s.cur[rows], np.where(has_free, book_ids[np.maximum(fsrc[:, 0], 0)], -1)
+            )
+            exp0 = np.where(own, 0, fexp[:, 0])
+            neg0 = np.where(own, False, fneg[:, 0])
+            psrc_g = np.where((psrc >= 0) & t[:, None], book_ids[np.maximum(psrc, 0)], -1)
+            src = np.concatenate([src0[:, None], psrc_g], axis=1)
+            exp = np.concatenate([exp0[:, None], pexp], axis=1)
+            neg = np.concatenate([neg0[:, None], pneg], axis=1)
+            # a codeword is created where a paid term is taken, or a fresh row got its free term
+            make = np.any(psrc_g >= 0, axis=1) | (~own & has_free)
+            make &= src[:, 0] >= 0
+            ids = s.add_codewords(src[make], exp[make], neg[make])
+            s.cur[rows[make]] = ids
+            starts[si].append(s.n)
+            s.rounds += 1
+    return [s.program() for s in states]
