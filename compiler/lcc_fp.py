@@ -37,7 +37,7 @@ IntArray = npt.NDArray[np.int64]
 
 #: Bits kept below the target precision: the LSB floor is ``-(ceil(sqnr/6.02) + GUARD_BITS)``
 #: relative to the slice's largest weight (normalized into [0.5, 1)).
-GUARD_BITS = 6
+GUARD_BITS = 12
 
 
 @numba.njit(parallel=True, cache=True)
@@ -71,7 +71,8 @@ def _best_from_products(
             if lo > exp_max:
                 continue
             _, ex = math.frexp(a / nbj)
-            for e in (ex - 1, ex):
+            for d in range(2):
+                e = ex - 1 + d
                 e2 = min(max(e, lo), exp_max)
                 c = math.ldexp(1.0, e2)
                 g = c * (2.0 * a - c * nbj)
@@ -125,6 +126,7 @@ class SliceProgram:
     exp: npt.NDArray[np.int16]
     neg: npt.NDArray[np.bool_]
     out: npt.NDArray[np.int32]
+    block: FloatArray  # the exact (N, K) matrix this slice computes
     rounds: int = 0
 
     @property
@@ -239,6 +241,7 @@ class SliceState:
             exp=cat(self.exp, 0, np.int16),
             neg=cat(self.neg, False, np.bool_),
             out=self.cur.astype(np.int32),
+            block=np.ldexp(self.approx(), self.scale),
             rounds=self.rounds,
         )
 
@@ -346,7 +349,7 @@ def budget_fp(
         offers = []
         for si, (s, e) in enumerate(zip(states, errs, strict=True)):
             k = len(s.cols)
-            lo = starts[si][max(0, len(starts[si]) - history)]
+            lo = starts[si][max(0, len(starts[si]) - 1 - history)]
             book_ids = np.concatenate([np.arange(k), np.arange(lo, s.n)])
             book = s.values[book_ids]
             book_lsb = s.lsb[book_ids]

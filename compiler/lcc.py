@@ -1,0 +1,285 @@
+"""The ``lcc`` pass: linear computation coding of every layer's weight matrix.
+
+``W`` (N x M) is cut into column slices of width K (default ``round(log2 N)``); each slice
+becomes a product of sparse factors whose entries are signed powers of two
+(:mod:`nnlcc.lcc_fp`, :mod:`nnlcc.lcc_fs`), and the slice results are summed per output row.
+
+The SQNR target is for the *whole matrix*: ``10 log10(|W|_F^2 / |W - W_hat|_F^2)`` (for
+i.i.d. Gaussian inputs this is also the output SQNR).  It is measured on ``W_hat``, the exact
+product of the power-of-two factors, which :meth:`LccCode.implemented` returns and which the
+lowered adder graph computes bit-exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from nnlcc.adder_graph import AdderGraph
+from nnlcc.csd import SignedTerm, build_terms_sum
+from nnlcc.errors import BadInputError, PassOptionError
+from nnlcc.fixed_point import sqnr_db
+from nnlcc.lcc_fp import FloatArray, IntArray, SliceProgram, budget_fp, plain_fp
+from nnlcc.lcc_fs import fs_slice
+from nnlcc.matrix_ir import MatrixGraph, Term
+from nnlcc.passes import PassContext, register_pass
+
+Algo = Literal["fp", "fs", "plain"]
+
+
+def slice_width(rows: int, option: str) -> int:
+    """``auto`` -> ``round(log2 rows)`` (at least 1): tall slices are where LCC wins."""
+    if option == "auto":
+        return max(1, round(math.log2(rows))) if rows > 1 else 1
+    return int(option)
+
+
+def column_slices(weight: FloatArray, width: int) -> list[IntArray]:
+    """Consecutive groups of ``width`` nonzero columns (all-zero columns cost nothing)."""
+    cols = np.nonzero(np.any(weight != 0, axis=0))[0]
+    return [cols[i : i + width] for i in range(0, len(cols), width)]
+
+
+def _add_pair(graph: AdderGraph, t1: SignedTerm, t2: SignedTerm) -> SignedTerm:
+    """One adder computing ``t1 + t2`` (shifts may be negative: the common one is factored)."""
+    (a, sa, na), (b, sb, nb) = t1, t2
+    m = min(sa, sb)
+    if na and nb:
+        return graph.add(a, b, sa - m, sb - m), m, True
+    if na:
+        return graph.add(b, a, sb - m, sa - m, nb=True), m, False
+    return graph.add(a, b, sa - m, sb - m, nb=nb), m, False
+
+
+def _sum(graph: AdderGraph, parts: list[SignedTerm]) -> SignedTerm:
+    level = parts
+    while len(level) > 1:  # balanced: depth ceil(log2 terms)
+        nxt = [_add_pair(graph, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+@dataclass
+class LccCode:
+    """A layer's matrix as LCC slice programs; ``exact`` is the matrix they compute."""
+
+    shape: tuple[int, int]
+    slices: list[SliceProgram]
+    exact: FloatArray
+    target_db: float
+    reached_db: float
+    algo: str
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str = "lcc"
+
+    def implemented(self) -> FloatArray:
+        return self.exact
+
+    @property
+    def slice_adders(self) -> int:
+        return sum(s.adders for s in self.slices)
+
+    @property
+    def sum_adders(self) -> int:
+        """Adders summing the slice results of each row (zero contributions are skipped)."""
+        per_row = np.zeros(self.shape[0], dtype=np.int64)
+        for s in self.slices:
+            per_row += s.out >= 0
+        return int(np.maximum(per_row - 1, 0).sum())
+
+    @property
+    def adders(self) -> int:
+        return self.slice_adders + self.sum_adders
+
+    @property
+    def depth(self) -> int:
+        """Adder depth: deepest codeword, then the balanced tree over the slices."""
+        deep = 0
+        for s in self.slices:
+            used = s.out[s.out >= 0]
+            if len(used):
+                deep = max(deep, int(s.depths()[used].max()))
+        n = len(self.slices)
+        return deep + (math.ceil(math.log2(n)) if n > 1 else 0)
+
+    def lower(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
+        rows: list[list[SignedTerm]] = [[] for _ in range(self.shape[0])]
+        for s in self.slices:
+            terms: list[SignedTerm] = [(inputs[int(c)], 0, False) for c in s.cols]
+            for i in range(len(s.src)):
+                parts: list[SignedTerm] = []
+                for src, e, ng in zip(s.src[i], s.exp[i], s.neg[i], strict=True):
+                    if src >= 0:
+                        node, sh, neg = terms[int(src)]
+                        parts.append((node, sh + int(e), neg != bool(ng)))
+                terms.append(_sum(graph, parts))
+            for r in np.nonzero(s.out >= 0)[0]:
+                node, sh, neg = terms[int(s.out[r])]
+                rows[int(r)].append((node, sh + s.scale, neg))
+        return build_terms_sum(graph, rows, cse=False)
+
+    def summary(self) -> dict[str, Any]:
+        rows, cols = self.shape
+        rounds = [s.rounds for s in self.slices] or [0]
+        out: dict[str, Any] = {
+            "algo": self.algo,
+            "target_sqnr_db": self.target_db,
+            "sqnr_db": round(self.reached_db, 3)
+            if math.isfinite(self.reached_db)
+            else self.reached_db,
+            "target_reached": self.reached_db >= self.target_db - 1e-9,
+            "slices": len(self.slices),
+            "slice_width": max((s.width for s in self.slices), default=0),
+            "factors_max": max(rounds),
+            "factors_mean": round(float(np.mean(rounds)), 2),
+            "adders": self.adders,
+            "slice_adders": self.slice_adders,
+            "sum_adders": self.sum_adders,
+            "adders_per_entry": round(self.adders / max(rows * cols, 1), 4),
+            "depth": self.depth,
+            **self.options,
+        }
+        if not out["target_reached"]:
+            out["note"] = (
+                f"target not reached: {self.reached_db:.1f} dB after {max(rounds)} factors"
+            )
+        return out
+
+    @classmethod
+    def build(
+        cls,
+        weight: FloatArray,
+        sqnr_db_target: float = 45.0,
+        algo: str = "fp",
+        nonzeros: int = 2,
+        slice_option: str = "auto",
+        exp_min: int = -12,
+        exp_max: int = 2,
+        max_factors: int = 32,
+        history: int = 64,
+        budget: bool = True,
+    ) -> LccCode:
+        """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
+        w = np.asarray(weight, dtype=np.float64)
+        if w.ndim != 2:
+            raise BadInputError(f"lcc: weight must be a matrix, got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise BadInputError("lcc: weight matrix contains NaN or Inf")
+        rows, _ = w.shape
+        width = slice_width(rows, slice_option)
+        groups = column_slices(w, width)
+        power = float(np.sum(w * w))
+        allowed = power * 10.0 ** (-sqnr_db_target / 10.0)
+        if algo == "plain":
+            progs = [
+                plain_fp(w[:, c], c, sqnr_db_target, nonzeros, max_factors, exp_min, exp_max)
+                for c in groups
+            ]
+        elif algo == "fs":
+            progs = []
+            for c in groups:
+                part = float(np.sum(w[:, c] ** 2))
+                progs.append(
+                    fs_slice(
+                        w[:, c],
+                        c,
+                        allowed * part / power if power else 0.0,
+                        sqnr_db_target,
+                        rows * len(c) * 4,
+                        exp_min,
+                        exp_max,
+                    )
+                )
+        elif algo == "fp":
+            progs = budget_fp(
+                [(w[:, c], c) for c in groups],
+                sqnr_db_target,
+                power,
+                nonzeros,
+                max_factors,
+                exp_min,
+                exp_max,
+                history,
+                budget,
+            )
+        else:
+            raise PassOptionError(f"lcc: unknown algo {algo!r}")
+        exact = np.zeros_like(w)
+        for p in progs:
+            exact[:, p.cols] += p.block
+        reached = sqnr_db(w, exact) if power > 0 else math.inf
+        return cls(
+            shape=(int(w.shape[0]), int(w.shape[1])),
+            slices=progs,
+            exact=exact,
+            target_db=sqnr_db_target,
+            reached_db=reached,
+            algo=algo,
+            options={"nonzeros": nonzeros, "exp_min": exp_min, "exp_max": exp_max},
+        )
+
+
+@register_pass
+@dataclass(frozen=True)
+class Lcc:
+    """Linear computation coding of every layer to ``sqnr_db`` (whole-matrix SQNR of the exact
+    factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
+    ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
+    comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
+    coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
+    ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
+    error budget where it pays and stop exactly at the target).  The algorithms are
+    deterministic; ``seed`` is recorded for reproducible reports."""
+
+    name: ClassVar[str] = "lcc"
+    sqnr_db: float = 45.0
+    algo: Algo = "fp"
+    nonzeros: int = 2
+    slice: str = "auto"
+    exp_min: int = -12
+    exp_max: int = 2
+    max_factors: int = 32
+    history: int = 64
+    budget: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.sqnr_db) and 0 < self.sqnr_db <= 150):
+            raise PassOptionError("lcc: sqnr_db must be in (0, 150]")
+        if self.algo not in ("fp", "fs", "plain"):
+            raise PassOptionError("lcc: algo must be fp, fs or plain")
+        if not 2 <= self.nonzeros <= 8:
+            raise PassOptionError("lcc: nonzeros must be in 2..8")
+        if self.slice != "auto" and not (self.slice.isdigit() and int(self.slice) >= 1):
+            raise PassOptionError("lcc: slice must be 'auto' or a positive integer")
+        if not -30 <= self.exp_min <= self.exp_max <= 8:
+            raise PassOptionError("lcc: need -30 <= exp_min <= exp_max <= 8")
+        if not 1 <= self.max_factors <= 256:
+            raise PassOptionError("lcc: max_factors must be in 1..256")
+        if self.history < 1:
+            raise PassOptionError("lcc: history must be >= 1")
+
+    def build(self, weight: FloatArray) -> LccCode:
+        return LccCode.build(
+            weight,
+            self.sqnr_db,
+            self.algo,
+            self.nonzeros,
+            self.slice,
+            self.exp_min,
+            self.exp_max,
+            self.max_factors,
+            self.history,
+            self.budget,
+        )
+
+    def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
+        for layer in graph.layers:
+            if ctx.progress:
+                ctx.progress(layer.name)
+            layer.code = self.build(layer.weight)
