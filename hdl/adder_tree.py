@@ -17,6 +17,7 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed, unsig
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
+
 from nnlcc.adder_graph import AdderGraph, Op
 from nnlcc.fixed_point import bits_for_range
 

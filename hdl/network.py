@@ -19,6 +19,7 @@ from amaranth.hdl import Module, Shape
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
+
 from nnlcc.fixed_point import FixedFormat
 from nnlcc.lowered import LoweredNetwork
 

@@ -118,6 +118,13 @@ def _tool_environment(simulator: str) -> Iterator[None]:
                 root = _verilator_root(bin_dir)
                 if root is not None and "VERILATOR_ROOT" not in saved:
                     os.environ["VERILATOR_ROOT"] = str(root)
+            # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+            # precompiled-header rule Verilator uses once a design is split over several C++
+            # files (any sizeable network). Variables given in MAKEFLAGS act as command-line
+            # overrides, and cocotb's runner offers no other way to pass make arguments.
+            flags = os.environ.get("MAKEFLAGS", "")
+            if "CFG_CXXFLAGS_PCH_I" not in flags:
+                os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
         yield
     finally:
         os.environ.clear()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
 from nnlcc.errors import BadInputError
 from nnlcc.hdl import emit_verilog
 from nnlcc.lowered import LoweredNetwork
@@ -23,7 +24,7 @@ from nnlcc.lowered import LoweredNetwork
 from .runner import SimResult, run_cocotb
 from .tb_network import SIM_DIR_ENV
 
-__all__ = ["TESTBENCH_MODULE", "verify_network", "write_vectors"]
+__all__ = ["TESTBENCH_MODULE", "rerun", "verify_network", "write_vectors"]
 
 TESTBENCH_MODULE = "nnlcc.sim.tb_network"
 
@@ -72,6 +73,32 @@ def verify_network(
     verilog = outdir / f"{name}.v"
     meta = emit_verilog(net, verilog, name=name)
     (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return run_cocotb(
+        verilog,
+        name,
+        TESTBENCH_MODULE,
+        outdir,
+        simulator=simulator,
+        extra_env={SIM_DIR_ENV: str(outdir)},
+        verbose=verbose,
+    )
+
+
+def rerun(outdir: Path, simulator: str | None = None, *, verbose: bool = False) -> SimResult:
+    """Repeat the bit-exact check in a directory :func:`verify_network` (``nnlcc compile``)
+    wrote, with its Verilog, ``meta.json`` and ``vectors.npz``; an unchanged design reuses its
+    simulator build."""
+    outdir = Path(outdir).resolve()
+    meta_path = outdir / "meta.json"
+    missing = [f for f in ("meta.json", "vectors.npz") if not (outdir / f).is_file()]
+    if missing:
+        raise BadInputError(
+            f"{outdir} has no {' or '.join(missing)}: not a directory written by nnlcc compile"
+        )
+    name = str(json.loads(meta_path.read_text())["toplevel"])
+    verilog = outdir / f"{name}.v"
+    if not verilog.is_file():
+        raise BadInputError(f"{outdir} has no {verilog.name}")
     return run_cocotb(
         verilog,
         name,

@@ -12,6 +12,7 @@ import pytest
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nnlcc.adder_graph import AdderGraph, Op
 from nnlcc.hdl import AdderGraphPipeline
 

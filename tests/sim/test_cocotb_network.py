@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from nnlcc.adder_graph import AdderGraph
 from nnlcc.errors import ToolchainError, VerificationError
 from nnlcc.fixed_point import FixedFormat

@@ -1,0 +1,395 @@
+"""Board builds: resource estimates, self-test bitstreams (iCE40/ECP5) and Vivado trees (xc7).
+
+Everything lands under ``outdir/board/``::
+
+    network.v                  the network alone (module nnlcc_network), what the estimate reads
+    network_synth.ys/.log      yosys synth_<family> of the network, and its stat JSON
+    selftest/                  iCE40/ECP5 with run_pnr: Amaranth build tree of the self-test top,
+                               yosys/nextpnr logs, the bitstream (.bin / .bit)
+    vivado/                    xc7: Amaranth Vivado build tree + build.sh (needs Vivado)
+    resources.json             the dict :func:`board_build` returns
+
+Why the network alone is estimated even when a bitstream is built: the self-test top adds ROMs
+and a checker, so only the network-alone figure compares across boards and against the Vivado
+(xc7) estimate, and it is the fit check that costs no place-and-route.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nnlcc.errors import NnlccError, ToolchainError
+from nnlcc.lowered import LoweredNetwork
+
+from .profiles import BoardProfile, get_board
+from .selftest import MAX_VECTORS, BoardSelfTest, SelfTest, selftest_vectors
+from .toolchain import (
+    count_cells,
+    find_tool,
+    first_error,
+    parse_nextpnr,
+    read_yosys_stat,
+    run_tool,
+)
+
+__all__ = ["DesignTooLargeError", "board_build", "estimate_network", "synth_script"]
+
+NETWORK_MODULE = "nnlcc_network"
+SELFTEST_NAME = "nnlcc_selftest"
+
+# yosys synthesis per family. xc7: -flatten lets ABC see across layer boundaries, -noiopad and
+# -noclkbuf keep the network's ~1000 port bits from being counted as I/O buffers (the network is
+# not a chip top). Measured on the digits MLP (CSD, ~1000 adders): about 60 s for each family.
+_SYNTH: dict[str, str] = {
+    "xc7": "synth_xilinx -family xc7 -flatten -noiopad -noclkbuf",
+    "ice40": "synth_ice40 -flatten",
+    "ecp5": "synth_ecp5 -flatten -noiopad",
+}
+_PNR_TOOL = {"ice40": "nextpnr-ice40", "ecp5": "nextpnr-ecp5"}
+_PACK_TOOL = {"ice40": "icepack", "ecp5": "ecppack"}
+_BITSTREAM = {"ice40": f"{SELFTEST_NAME}.bin", "ecp5": f"{SELFTEST_NAME}.bit"}
+
+
+class DesignTooLargeError(NnlccError):
+    """The design does not fit the board's device; the message gives its utilization."""
+
+
+def synth_script(family: str, verilog: str, top: str, stat_json: str) -> str:
+    """The yosys script estimating ``top`` of ``verilog`` for ``family``."""
+    return (
+        f"read_verilog {verilog}\n{_SYNTH[family]} -top {top}\ntee -q -o {stat_json} stat -json\n"
+    )
+
+
+def _utilization_line(board: BoardProfile, counts: dict[str, Any], source: str) -> str:
+    parts = []
+    for key, avail, unit in (
+        ("luts", board.luts, board.lut_kind + "s"),
+        ("ffs", board.ffs, "FFs"),
+        ("bram", board.bram, "BRAMs"),
+        ("dsp", board.dsp, "DSPs"),
+    ):
+        used = counts.get(key)
+        if used is None or (used == 0 and key in ("bram", "dsp")):
+            continue
+        parts.append(f"{used:,} {unit} of {avail:,} ({100.0 * used / avail:.0f}%)")
+    return f"design does not fit {board.device} ({board.name}): {', '.join(parts)} [{source}]"
+
+
+def _fits(board: BoardProfile, counts: dict[str, Any]) -> bool:
+    return all(
+        (counts.get(k) or 0) <= cap
+        for k, cap in (
+            ("luts", board.luts),
+            ("ffs", board.ffs),
+            ("bram", board.bram),
+            ("dsp", board.dsp),
+        )
+    )
+
+
+def estimate_network(
+    family: str,
+    bdir: Path,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, int | None], float]:
+    """Synthesize ``bdir/network.v`` with yosys for ``family``; return counts and seconds."""
+    (bdir / "network_synth.ys").write_text(
+        synth_script(family, "network.v", NETWORK_MODULE, "network_stat.json")
+    )
+    run = run_tool(
+        "yosys",
+        ["-q", "-l", "network_synth.log", "network_synth.ys"],
+        cwd=bdir,
+        step="network_synth",
+        progress=progress,
+    )
+    cells = read_yosys_stat(bdir / "network_stat.json")
+    return count_cells(family, cells), run.seconds
+
+
+def _vectors(net: LoweredNetwork, x_int: npt.ArrayLike | None) -> npt.NDArray[np.int64]:
+    return selftest_vectors(net, x_int, MAX_VECTORS)
+
+
+def _selftest_plan(
+    board: BoardProfile, net: LoweredNetwork, x: npt.NDArray[np.int64], **opts: Any
+) -> Any:
+    top = BoardSelfTest(SelfTest(net, x), board)
+    platform = board.platform()
+    return platform.build(top, name=SELFTEST_NAME, do_build=False, **opts), top
+
+
+def _write_vivado_tree(
+    board: BoardProfile, net: LoweredNetwork, x: npt.NDArray[np.int64], vdir: Path
+) -> list[Path]:
+    plan, _ = _selftest_plan(board, net, x)
+    plan.extract(str(vdir))
+    script = vdir / "build.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "# Vivado build of the nnlcc self-test for "
+        f"{board.name} ({board.device}); needs Vivado on PATH (or AMARANTH_ENV_VIVADO=settings64.sh).\n"
+        "# Produces nnlcc_selftest.bit; program it with `openFPGALoader -b arty nnlcc_selftest.bit`.\n"
+        "# LEDs: LD4 pass, LD5 fail, LD6 done, LD7 blinks.\n"
+        'set -e\ncd "$(dirname "$0")"\n'
+        f"exec sh build_{SELFTEST_NAME}.sh\n"
+    )
+    script.chmod(0o755)
+    return sorted(p for p in vdir.rglob("*") if p.is_file())
+
+
+def _pnr_args(board: BoardProfile, platform: Any) -> list[str]:
+    """nextpnr's device arguments, from the same tables Amaranth's own build script uses."""
+    name = SELFTEST_NAME
+    common = [
+        "--quiet",
+        "--log", f"{name}.tim",
+        "--report", f"{name}_report.json",
+        "--freq", f"{board.clock_mhz:g}",
+        "--timing-allow-fail",
+        "--json", f"{name}.json",
+    ]  # fmt: skip
+    if board.family == "ice40":
+        pkg = platform.package.lower() + platform._nextpnr_package_options.get(platform.device, "")
+        return [
+            *common,
+            platform._nextpnr_device_options[platform.device],
+            "--package", pkg,
+            "--pcf", f"{name}.pcf",
+            "--asc", f"{name}.asc",
+        ]  # fmt: skip
+    return [
+        *common,
+        platform._nextpnr_device_options[platform.device],
+        "--package", platform._nextpnr_package_options[platform.package].upper(),
+        "--speed", str(platform.speed),
+        "--lpf", f"{name}.lpf",
+        "--textcfg", f"{name}.config",
+    ]  # fmt: skip
+
+
+def _pack_args(family: str) -> list[str]:
+    name = SELFTEST_NAME
+    if family == "ice40":
+        return [f"{name}.asc", f"{name}.bin"]
+    return ["--compress", "--input", f"{name}.config", "--bit", f"{name}.bit"]
+
+
+def board_build(
+    board: str | BoardProfile,
+    net: LoweredNetwork,
+    outdir: Path,
+    *,
+    x_int: npt.ArrayLike | None = None,
+    run_pnr: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Estimate ``net`` on ``board`` and, where asked and possible, build its self-test.
+
+    Returns the report's ``resources`` dict (also written to ``outdir/board/resources.json``).
+    ``estimate`` is False only when the figures come from place-and-route of the self-test top
+    (``run_pnr`` on iCE40/ECP5); the network-alone yosys figures are then in
+    ``network_estimate``. Raises :class:`DesignTooLargeError` (with the utilization) when a
+    bitstream was asked for and the design does not fit, :class:`ToolchainError` when a tool
+    is missing or fails.
+    """
+    prof = get_board(board)
+    outdir = Path(outdir)
+    bdir = outdir / "board"
+    bdir.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    pnr = run_pnr and prof.open_pnr
+    # fail before minutes of synthesis when a tool is missing
+    find_tool("yosys")
+    if pnr:
+        find_tool(_PNR_TOOL[prof.family])
+        find_tool(_PACK_TOOL[prof.family])
+
+    from nnlcc.hdl import emit_verilog
+
+    t0 = time.monotonic()
+    say(f"board {prof.name}: writing network Verilog")
+    emit_verilog(net, bdir / "network.v", NETWORK_MODULE)
+    timings["verilog_s"] = time.monotonic() - t0
+
+    x = _vectors(net, x_int) if (pnr or prof.family == "xc7") else None
+    extra: dict[str, Any] = {}
+    if prof.family == "xc7":
+        assert x is not None
+        t0 = time.monotonic()
+        say(f"board {prof.name}: writing the Vivado build tree (board/vivado)")
+        _write_vivado_tree(prof, net, x, bdir / "vivado")
+        timings["vivado_tree_s"] = time.monotonic() - t0
+        extra["vivado"] = {
+            "tree": "board/vivado",
+            "script": "board/vivado/build.sh",
+            "note": "no open place-and-route exists for 7-series; run build.sh with Vivado",
+        }
+
+    say(f"board {prof.name}: yosys {_SYNTH[prof.family].split()[0]} estimate of the network")
+    if not pnr:
+        est, timings["estimate_s"] = estimate_network(prof.family, bdir, progress=progress)
+        counts: dict[str, Any] = dict(est)
+        result = {
+            "estimate": True,
+            "tool": f"yosys {_SYNTH[prof.family].split()[0]} (estimate)",
+            "design": "network alone (no I/O, no self-test)",
+            "fmax_mhz": None,
+            **counts,
+        }
+    else:
+        assert x is not None
+        result, est = _pnr_flow(prof, net, x, bdir, timings, say, progress)
+        counts = {k: result[k] for k in ("luts", "ffs", "bram", "dsp")}
+        result["network_estimate"] = {**est, "tool": f"yosys {_SYNTH[prof.family].split()[0]}"}
+
+    resources: dict[str, Any] = {
+        "board": prof.name,
+        "device": prof.device,
+        "family": prof.family,
+        "clock_mhz": prof.clock_mhz,
+        **result,
+        "device_luts": prof.luts,
+        "device_ffs": prof.ffs,
+        "fits": _fits(prof, counts),
+        "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
+        **extra,
+        "timings_s": {k.removesuffix("_s"): round(v, 2) for k, v in timings.items()},
+    }
+    if run_pnr and not prof.open_pnr:
+        resources["note"] = f"no open place-and-route for {prof.family}; figures are estimates"
+    written = sorted(str(p.relative_to(outdir)) for p in bdir.rglob("*") if p.is_file())
+    resources["files"] = [
+        *(f for f in written if f != "board/resources.json"),
+        "board/resources.json",
+    ]
+    (bdir / "resources.json").write_text(json.dumps(resources, indent=2) + "\n")
+    return resources
+
+
+def _pnr_flow(
+    prof: BoardProfile,
+    net: LoweredNetwork,
+    x: npt.NDArray[np.int64],
+    bdir: Path,
+    timings: dict[str, float],
+    say: Callable[[str], None],
+    progress: Callable[[str], None] | None,
+) -> tuple[dict[str, Any], dict[str, int | None]]:
+    """Self-test top through yosys, a fit check, nextpnr and the packer."""
+    sdir = bdir / "selftest"
+    name = SELFTEST_NAME
+    t0 = time.monotonic()
+    say(f"board {prof.name}: elaborating the self-test top ({len(x)} vectors)")
+    plan, top = _selftest_plan(
+        prof,
+        net,
+        x,
+        script_after_synth=f"tee -q -o {name}_stat.json stat -json",
+        nextpnr_opts=f"--report {name}_report.json --timing-allow-fail",
+    )
+    plan.extract(str(sdir))
+    timings["selftest_tree_s"] = time.monotonic() - t0
+    platform_cls = prof.platform()
+
+    # The network estimate and the self-test synthesis are independent: run them side by side.
+    say(f"board {prof.name}: yosys synthesis of the self-test top (and the network estimate)")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        est_future = pool.submit(estimate_network, prof.family, bdir, progress=progress)
+        syn = run_tool(
+            "yosys",
+            ["-q", "-l", f"{name}.rpt", f"{name}.ys"],
+            cwd=sdir,
+            step="synth",
+            progress=progress,
+        )
+        est, timings["estimate_s"] = est_future.result()
+    timings["synth_s"] = syn.seconds
+    syn_counts = count_cells(prof.family, read_yosys_stat(sdir / f"{name}_stat.json"))
+    if not _fits(prof, syn_counts):
+        raise DesignTooLargeError(
+            _utilization_line(prof, syn_counts, "yosys, before place-and-route")
+        )
+
+    say(f"board {prof.name}: nextpnr place and route at {prof.clock_mhz:g} MHz")
+    pnr = run_tool(
+        _PNR_TOOL[prof.family], _pnr_args(prof, platform_cls), cwd=sdir, step="pnr", check=False,
+        progress=progress,
+    )  # fmt: skip
+    timings["pnr_s"] = pnr.seconds
+    log_path = sdir / f"{name}.tim"
+    log = log_path.read_text(errors="replace") if log_path.is_file() else pnr.output
+    report_path = sdir / f"{name}_report.json"
+    report = (
+        json.loads(report_path.read_text())
+        if report_path.is_file() and pnr.returncode == 0
+        else None
+    )
+    parsed = parse_nextpnr(log, report)
+    if pnr.returncode != 0:
+        over = {c: u for c, u in parsed.utilization.items() if u[0] > u[1]}
+        if over:
+            detail = ", ".join(
+                f"{c} {u:,}/{a:,} ({100.0 * u / a:.0f}%)" for c, (u, a) in over.items()
+            )
+            raise DesignTooLargeError(
+                f"design does not fit {prof.device} ({prof.name}): {detail} [nextpnr]"
+            )
+        raise ToolchainError(
+            f"nextpnr failed for {prof.name}: {first_error(log + chr(10) + pnr.output)}"
+        )
+
+    say(f"board {prof.name}: packing the bitstream")
+    pack = run_tool(
+        _PACK_TOOL[prof.family], _pack_args(prof.family), cwd=sdir, step="pack", progress=progress
+    )
+    timings["pack_s"] = pack.seconds
+
+    fam = prof.family
+    result: dict[str, Any] = {
+        "estimate": False,
+        "tool": _PNR_TOOL[fam],
+        "design": f"self-test top: network + ROMs of {len(x)} vectors + checker",
+        "luts": parsed.used(fam, "luts")
+        if parsed.used(fam, "luts") is not None
+        else syn_counts["luts"],
+        "ffs": parsed.used(fam, "ffs")
+        if parsed.used(fam, "ffs") is not None
+        else syn_counts["ffs"],
+        "carry": syn_counts["carry"],
+        "bram": parsed.used(fam, "bram")
+        if parsed.used(fam, "bram") is not None
+        else syn_counts["bram"],
+        "dsp": parsed.used(fam, "dsp")
+        if parsed.used(fam, "dsp") is not None
+        else syn_counts["dsp"],
+        "fmax_mhz": round(parsed.fmax, 2) if parsed.fmax is not None else None,
+        "timing_met": parsed.timing_met,
+        "utilization": {
+            c: {"used": u, "available": a} for c, (u, a) in parsed.utilization.items() if u
+        },
+        "bitstream": f"board/selftest/{_BITSTREAM[fam]}",
+        "selftest": {
+            "vectors": len(x),
+            "latency": top.selftest.latency,
+            "cycles": top.selftest.cycles,
+            "leds": {role: f"{res}{num}" for role, (res, num) in prof.leds.items()},
+        },
+    }
+    if parsed.timing_met is False:
+        say(
+            f"board {prof.name}: timing NOT met: Fmax {parsed.fmax:.1f} MHz < {prof.clock_mhz:g} MHz "
+            "board clock; the self-test may fail on hardware"
+        )
+    return result, est
