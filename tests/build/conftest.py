@@ -1,0 +1,39 @@
+"""Tiny networks for the board tests: small enough that a whole self-test bitstream fits the
+iCE40UP5K and builds in well under a minute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnlcc.quantize  # noqa: F401  (registers the quantize and csd passes)
+from nnlcc.lower import lower_network
+from nnlcc.lowered import LoweredNetwork
+from nnlcc.matrix_ir import DenseLayer, MatrixGraph
+from nnlcc.passes import PassContext, parse_pipeline
+
+
+def tiny_network(sizes: tuple[int, ...] = (6, 5, 3), seed: int = 1) -> LoweredNetwork:
+    """A seeded ReLU MLP of the given layer sizes, quantized and CSD-coded."""
+    rng = np.random.default_rng(seed)
+    layers = [
+        DenseLayer(
+            name=f"fc{i + 1}",
+            weight=rng.normal(0.0, 0.6, size=(n_out, n_in)),
+            bias=rng.normal(0.0, 0.1, size=n_out),
+            relu=i < len(sizes) - 2,
+        )
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
+    ]
+    graph = MatrixGraph(
+        name="tiny", input_name="x", input_size=sizes[0], output_name="y", layers=layers
+    )
+    ctx = PassContext(calibration=rng.uniform(-1.0, 1.0, size=(256, sizes[0])))
+    for p in parse_pipeline("quantize{input_bits=6,act_bits=6},csd{weight_bits=5}"):
+        p.apply(graph, ctx)
+    return lower_network(graph)
+
+
+@pytest.fixture(scope="session")
+def tiny_net() -> LoweredNetwork:
+    return tiny_network()
