@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from amaranth.hdl import Elaboratable, Module, Shape, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
@@ -205,8 +205,9 @@ class BoardSelfTest(Elaboratable):
             "alive": blink,
         }
         for role, (res, num) in self.board.leds.items():
-            led = platform.request(res, num)
-            m.d.comb += led.o.eq(drive[role])
+            pin = platform.request(res, num, dir="-")
+            m.submodules[f"led_{role}"] = buf = io.Buffer("o", pin)
+            m.d.comb += buf.o.eq(drive[role])
         return m
 
 

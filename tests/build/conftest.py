@@ -3,6 +3,9 @@ iCE40UP5K and builds in well under a minute."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -23,7 +26,7 @@ def tiny_network(sizes: tuple[int, ...] = (6, 5, 3), seed: int = 1) -> LoweredNe
             bias=rng.normal(0.0, 0.1, size=n_out),
             relu=i < len(sizes) - 2,
         )
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
     ]
     graph = MatrixGraph(
         name="tiny", input_name="x", input_size=sizes[0], output_name="y", layers=layers
@@ -37,3 +40,9 @@ def tiny_network(sizes: tuple[int, ...] = (6, 5, 3), seed: int = 1) -> LoweredNe
 @pytest.fixture(scope="session")
 def tiny_net() -> LoweredNetwork:
     return tiny_network()
+
+
+@pytest.fixture(scope="session")
+def make_tiny_network() -> Callable[..., LoweredNetwork]:
+    """:func:`tiny_network` for tests that need other sizes."""
+    return tiny_network

