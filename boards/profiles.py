@@ -34,7 +34,8 @@ class BoardProfile:
     ``bram`` its block RAMs (RAMB36 / EBR 4 kbit / DP16KD), ``dsp`` its hard multipliers.
 
     ``leds`` maps the self-test roles ``pass``/``fail``/``done``/``alive`` to amaranth-boards
-    resources ``(name, number)``; a role a board lacks LEDs for is simply absent.
+    resources ``(name, number)``; a role a board lacks LEDs for is simply absent. ``uart`` is
+    the USB serial port the self-test prints its verdict on (``uart_baud``, 8N1).
     """
 
     name: str
@@ -49,6 +50,8 @@ class BoardProfile:
     open_pnr: bool
     description: str
     leds: dict[str, tuple[str, int]] = field(default_factory=dict)
+    uart: tuple[str, int] | None = ("uart", 0)
+    uart_baud: int = 115200
     aliases: tuple[str, ...] = ()
 
     @property

@@ -107,6 +107,7 @@ class SelfTest(wiring.Component):
         *,
         network: wiring.Component | None = None,
     ) -> None:
+        self._MustUse__silence = True  # a refused configuration is not an unused design
         x = np.asarray(x_int, dtype=np.int64).reshape(-1, net.n_inputs)
         if not 1 <= len(x) <= 4096:
             raise ValueError(f"self-test needs 1..4096 vectors, got {len(x)}")
@@ -115,6 +116,7 @@ class SelfTest(wiring.Component):
             raise ValueError(
                 f"golden outputs of shape {y.shape}, expected {(len(x), net.n_outputs)}"
             )
+        self._MustUse__silence = False
         self.net = net
         self.network = network if network is not None else _network(net)
         sig = self.network.signature.members
@@ -180,7 +182,8 @@ class SelfTest(wiring.Component):
 class BoardSelfTest(Elaboratable):
     """:class:`SelfTest` on a board: LEDs ``pass``/``fail``/``done`` show the verdict and
     ``alive`` blinks at about 1 Hz (on boards with only pass/fail LEDs, ``fail`` blinks while
-    the test runs), so a loaded bitstream is visible at a glance."""
+    the test runs), so a loaded bitstream is visible at a glance; the UART repeats the verdict
+    with the error count (:mod:`nnlcc.boards.uart`)."""
 
     def __init__(self, selftest: SelfTest, board: BoardProfile) -> None:
         self.selftest = selftest
@@ -204,6 +207,20 @@ class BoardSelfTest(Elaboratable):
             "done": st.done,
             "alive": blink,
         }
+        if self.board.uart is not None:
+            from .uart import StatusReporter
+
+            m.submodules.report = rep = StatusReporter(
+                st.done,
+                st.passed,
+                st.errors,
+                st.n,
+                divisor=round(self.board.clock_hz / self.board.uart_baud),
+                period=int(self.board.clock_hz),
+            )
+            uart = platform.request(*self.board.uart, dir="-")
+            m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+            m.d.comb += tx.o.eq(rep.tx)
         for role, (res, num) in self.board.leds.items():
             pin = platform.request(res, num, dir="-")
             m.submodules[f"led_{role}"] = buf = io.Buffer("o", pin)

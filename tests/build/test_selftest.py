@@ -79,3 +79,4 @@ def test_board_top_elaborates(board: BoardProfile, tiny_net: LoweredNetwork) -> 
     assert isinstance(constraints, str)
     for res, num in board.leds.values():
         assert f"{res}_{num}" in constraints
+    assert "uart_0__tx" in constraints
