@@ -12,6 +12,7 @@ lowered adder graph computes bit-exactly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -22,7 +23,8 @@ from nnlcc.adder_graph import AdderGraph
 from nnlcc.csd import SignedTerm, build_terms_sum
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.fixed_point import sqnr_db
-from nnlcc.lcc_fp import FloatArray, IntArray, SliceProgram, budget_fp, plain_fp
+from nnlcc.lcc_budget import budget_fp
+from nnlcc.lcc_fp import GUARD_BITS, FloatArray, IntArray, SliceProgram, lsb_floor_for, plain_fp
 from nnlcc.lcc_fs import fs_slice
 from nnlcc.matrix_ir import MatrixGraph, Term
 from nnlcc.passes import PassContext, register_pass
@@ -62,6 +64,16 @@ def _sum(graph: AdderGraph, parts: list[SignedTerm]) -> SignedTerm:
             nxt.append(level[-1])
         level = nxt
     return level[0]
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    """BLAS threads fight numba's (measured: 50x slower products of K-wide matrices on 2
+    cores), so the factorization runs with one BLAS thread and numba does the parallel part."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -163,6 +175,7 @@ class LccCode:
         max_factors: int = 32,
         history: int = 64,
         budget: bool = True,
+        guard_bits: int = GUARD_BITS,
     ) -> LccCode:
         """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
         w = np.asarray(weight, dtype=np.float64)
@@ -171,44 +184,57 @@ class LccCode:
         if not np.all(np.isfinite(w)):
             raise BadInputError("lcc: weight matrix contains NaN or Inf")
         rows, _ = w.shape
-        width = slice_width(rows, slice_option)
-        groups = column_slices(w, width)
+        groups = column_slices(w, slice_width(rows, slice_option))
         power = float(np.sum(w * w))
+        if not math.isfinite(power):
+            raise BadInputError("lcc: weights too large (their squared norm overflows float64)")
         allowed = power * 10.0 ** (-sqnr_db_target / 10.0)
-        if algo == "plain":
-            progs = [
-                plain_fp(w[:, c], c, sqnr_db_target, nonzeros, max_factors, exp_min, exp_max)
-                for c in groups
-            ]
-        elif algo == "fs":
-            progs = []
-            for c in groups:
-                part = float(np.sum(w[:, c] ** 2))
-                progs.append(
+        with _one_blas_thread():
+            progs: list[SliceProgram]
+            if algo == "plain":
+                progs = [
+                    plain_fp(
+                        w[:, c],
+                        c,
+                        sqnr_db_target,
+                        nonzeros,
+                        max_factors,
+                        exp_min,
+                        exp_max,
+                        guard_bits,
+                    )
+                    for c in groups
+                ]
+            elif algo == "fs":
+                # one SQNR per slice: each slice gets the budget share of its power
+                progs = [
                     fs_slice(
                         w[:, c],
                         c,
-                        allowed * part / power if power else 0.0,
+                        allowed * float(np.sum(w[:, c] ** 2)) / power,
                         sqnr_db_target,
                         rows * len(c) * 4,
                         exp_min,
                         exp_max,
+                        guard_bits,
                     )
+                    for c in groups
+                ]
+            elif algo == "fp":
+                progs = budget_fp(
+                    [(w[:, c], c) for c in groups],
+                    sqnr_db_target,
+                    power,
+                    nonzeros,
+                    max_factors,
+                    exp_min,
+                    exp_max,
+                    history,
+                    budget,
+                    guard_bits,
                 )
-        elif algo == "fp":
-            progs = budget_fp(
-                [(w[:, c], c) for c in groups],
-                sqnr_db_target,
-                power,
-                nonzeros,
-                max_factors,
-                exp_min,
-                exp_max,
-                history,
-                budget,
-            )
-        else:
-            raise PassOptionError(f"lcc: unknown algo {algo!r}")
+            else:
+                raise PassOptionError(f"lcc: unknown algo {algo!r}")
         exact = np.zeros_like(w)
         for p in progs:
             exact[:, p.cols] += p.block
@@ -220,7 +246,12 @@ class LccCode:
             target_db=sqnr_db_target,
             reached_db=reached,
             algo=algo,
-            options={"nonzeros": nonzeros, "exp_min": exp_min, "exp_max": exp_max},
+            options={
+                "nonzeros": nonzeros,
+                "exp_min": exp_min,
+                "exp_max": exp_max,
+                "lsb_floor": lsb_floor_for(sqnr_db_target, guard_bits),
+            },
         )
 
 
@@ -233,7 +264,9 @@ class Lcc:
     comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
     coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
     ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
-    error budget where it pays and stop exactly at the target).  The algorithms are
+    error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
+    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour).
+    The algorithms are
     deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
@@ -246,6 +279,7 @@ class Lcc:
     max_factors: int = 32
     history: int = 64
     budget: bool = True
+    guard_bits: int = GUARD_BITS
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -263,6 +297,8 @@ class Lcc:
             raise PassOptionError("lcc: max_factors must be in 1..256")
         if self.history < 1:
             raise PassOptionError("lcc: history must be >= 1")
+        if not 0 <= self.guard_bits <= 40:
+            raise PassOptionError("lcc: guard_bits must be in 0..40")
 
     def build(self, weight: FloatArray) -> LccCode:
         return LccCode.build(
@@ -276,6 +312,7 @@ class Lcc:
             self.max_factors,
             self.history,
             self.budget,
+            self.guard_bits,
         )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:

@@ -5,22 +5,20 @@ the slice's K inputs.  Codeword ``k`` is a sum of a few signed power-of-two mult
 codewords (ids ``0..K-1`` are the inputs themselves), so each one costs ``terms - 1`` adders and
 the whole slice is a product of sparse signed-power-of-two factors.
 
-Two variants live here:
-
-* :func:`plain_fp` is the published algorithm: factor ``p`` gives every row ``S`` terms chosen
-  greedily (matching pursuit) from the previous factor's N codewords, and a slice stops as soon
-  as it reaches the target SQNR on its own.  It overshoots: the last factor costs a full
-  ``N * (S - 1)`` additions even when a fraction of them would have reached the target.
-* :func:`budget_fp` spends one global error budget (whole-matrix SQNR) over all slices: a row
-  keeps its codeword and *adds* ``S - 1`` terms per round (identity = free), rows whose error is
-  already below their share are left alone, the last round updates only as many rows (largest
-  gain first, across slices) as the target needs, and older codewords and the inputs stay
-  candidates (``history``).  The benchmark reports what each of these buys.
+This module holds the shared pieces (the best-term search, the slice program and its working
+state) and :func:`plain_fp`, the published algorithm: factor ``p`` gives every row ``S`` terms
+chosen greedily (matching pursuit) from the previous factor's N codewords, and a slice stops as
+soon as it reaches the target SQNR on its own.  It overshoots: the last factor costs a full
+``N * (S - 1)`` additions even when a fraction of them would have reached the target.  The
+default algorithm, with a global error budget, is :mod:`nnlcc.lcc_budget`; the sequential one
+is :mod:`nnlcc.lcc_fs`.
 
 All arithmetic is float64 and *exact*: every codeword value is a multiple of ``2**lsb_floor``
 (coefficients that would go finer are clipped to a coarser power of two) and stays far below
 ``2**(lsb_floor + 53)``, so sums and power-of-two scalings never round.  The floor also bounds
-the integer widths of the adder graph (no value is wider than input bits + about 20).
+the integer widths of the adder graph (values span at most about ``exp_max - lsb_floor`` bits
+more than the inputs).  Without the floor (the published algorithm) every factor pushes the
+LSB of the corrected codewords further down and widths grow with the number of factors.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ IntArray = npt.NDArray[np.int64]
 GUARD_BITS = 12
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, nogil=True)
 def _best_from_products(
     prod: FloatArray, nb: FloatArray, elo: IntArray, exp_max: int
 ) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_], FloatArray]:
@@ -56,7 +54,7 @@ def _best_from_products(
     be = np.zeros(n, dtype=np.int64)
     bs = np.zeros(n, dtype=np.bool_)
     bg = np.zeros(n, dtype=np.float64)
-    for i in numba.prange(n):
+    for i in range(n):  # serial, GIL released: callers run slices on a thread pool
         best = 0.0
         jj = -1
         ee = 0
@@ -246,9 +244,9 @@ class SliceState:
         )
 
 
-def lsb_floor_for(sqnr_db: float) -> int:
+def lsb_floor_for(sqnr_db: float, guard_bits: int = GUARD_BITS) -> int:
     """The finest bit any codeword may carry (normalized domain), see the module docstring."""
-    return -(math.ceil(sqnr_db / 6.02) + GUARD_BITS)
+    return -(math.ceil(sqnr_db / 6.02) + guard_bits)
 
 
 def matching_pursuit(
@@ -286,6 +284,7 @@ def plain_fp(
     max_factors: int,
     exp_min: int,
     exp_max: int,
+    guard_bits: int = GUARD_BITS,
 ) -> SliceProgram:
     """The published fully parallel algorithm on one slice (used as the ablation baseline).
 
@@ -293,7 +292,7 @@ def plain_fp(
     factor ``p - 1`` (the inputs for ``p = 1``); stop at the slice's own target SQNR.
     """
     st = SliceState.start(w, cols)
-    floor = lsb_floor_for(target_db)
+    floor = lsb_floor_for(target_db, guard_bits)
     power = float(np.sum(st.target**2))
     allowed = power * 10.0 ** (-target_db / 10.0)
     prev = np.arange(st.n)
@@ -313,104 +312,3 @@ def plain_fp(
         prev = np.unique(st.cur[st.cur >= 0])
         st.rounds += 1
     return st.program()
-
-
-def budget_fp(
-    slices: list[tuple[FloatArray, IntArray]],
-    target_db: float,
-    total_power: float,
-    nonzeros: int,
-    max_rounds: int,
-    exp_min: int,
-    exp_max: int,
-    history: int,
-    budget: bool,
-) -> list[SliceProgram]:
-    """Fully parallel LCC with one global error budget over all slices (see module docstring).
-
-    Each round: rows without a codeword take their best single term for free, then every row
-    whose error exceeds its share ``allowed / rows`` is offered ``nonzeros - 1`` more terms (one
-    adder each) drawn from the inputs and the codewords of the last ``history`` rounds; all
-    offers are taken unless taking them all would overshoot the target, in which case only the
-    largest gains (across slices) are taken, exactly as many as needed.  ``budget=False`` takes
-    every offer each round and stops only when the target is met (ablation).
-    """
-    states = [SliceState.start(w, c) for w, c in slices]
-    floor = lsb_floor_for(target_db)
-    allowed = total_power * 10.0 ** (-target_db / 10.0)
-    live_rows = sum(int(np.count_nonzero(np.any(s.target != 0, axis=1))) for s in states)
-    share = allowed / max(live_rows, 1)
-    starts: list[list[int]] = [[s.n] for s in states]  # first codeword id of each round
-    for _ in range(max_rounds):
-        errs = [s.row_errors() for s in states]
-        total = sum(float(e.sum() * s.scale2) for e, s in zip(errs, states, strict=True))
-        if total <= allowed:
-            break
-        offers = []
-        for si, (s, e) in enumerate(zip(states, errs, strict=True)):
-            k = len(s.cols)
-            lo = starts[si][max(0, len(starts[si]) - 1 - history)]
-            book_ids = np.concatenate([np.arange(k), np.arange(lo, s.n)])
-            book = s.values[book_ids]
-            book_lsb = s.lsb[book_ids]
-            resid = s.target - s.approx()
-            rows = np.nonzero(e > 0)[0]
-            if budget:
-                rows = rows[(e[rows] * s.scale2 > share) | (s.cur[rows] < 0)]
-            r = resid[rows]
-            fresh = s.cur[rows] < 0
-            # rows without a codeword: one free term first (a wire, no adder)
-            fsrc = np.full((len(rows), 1), -1, dtype=np.int64)
-            fexp = np.zeros((len(rows), 1), dtype=np.int64)
-            fneg = np.zeros((len(rows), 1), dtype=np.bool_)
-            fgain = np.zeros(len(rows))
-            if np.any(fresh):
-                a, b, c, g, rr = matching_pursuit(
-                    r[fresh], book, book_lsb, 1, exp_min, exp_max, floor
-                )
-                fsrc[fresh], fexp[fresh], fneg[fresh], fgain[fresh] = a, b, c, g
-                r[fresh] = rr
-            psrc, pexp, pneg, pgain, _ = matching_pursuit(
-                r, book, book_lsb, nonzeros - 1, exp_min, exp_max, floor
-            )
-            offers.append((rows, book_ids, fsrc, fexp, fneg, fgain, psrc, pexp, pneg, pgain))
-        # global choice of the paid offers
-        free_gain = sum(float(o[5].sum()) * s.scale2 for o, s in zip(offers, states, strict=True))
-        paid = np.concatenate([o[9] * s.scale2 for o, s in zip(offers, states, strict=True)])
-        take = paid > 0
-        if budget and paid.size:
-            need = total - free_gain - allowed
-            order = np.argsort(-paid, kind="stable")
-            csum = np.cumsum(paid[order])
-            if csum[-1] > need:
-                cnt = int(np.searchsorted(csum, need, side="left")) + 1
-                take = np.zeros(len(paid), dtype=bool)
-                take[order[:cnt]] = True
-                take &= paid > 0
-        if free_gain <= 0 and not np.any(take):
-            break  # nothing improves: target unreachable with these options
-        pos = 0
-        for si, (s, o) in enumerate(zip(states, offers, strict=True)):
-            rows, book_ids, fsrc, fexp, fneg, fgain, psrc, pexp, pneg, pgain = o
-            t = take[pos : pos + len(rows)]
-            pos += len(rows)
-            has_free = fsrc[:, 0] >= 0
-            own = s.cur[rows] >= 0
-            # first term: the row's own codeword (identity) or the free term
-            src0 = np.where(
-                own, s.cur[rows], np.where(has_free, book_ids[np.maximum(fsrc[:, 0], 0)], -1)
-            )
-            exp0 = np.where(own, 0, fexp[:, 0])
-            neg0 = np.where(own, False, fneg[:, 0])
-            psrc_g = np.where((psrc >= 0) & t[:, None], book_ids[np.maximum(psrc, 0)], -1)
-            src = np.concatenate([src0[:, None], psrc_g], axis=1)
-            exp = np.concatenate([exp0[:, None], pexp], axis=1)
-            neg = np.concatenate([neg0[:, None], pneg], axis=1)
-            # a codeword is created where a paid term is taken, or a fresh row got its free term
-            make = np.any(psrc_g >= 0, axis=1) | (~own & has_free)
-            make &= src[:, 0] >= 0
-            ids = s.add_codewords(src[make], exp[make], neg[make])
-            s.cur[rows[make]] = ids
-            starts[si].append(s.n)
-            s.rounds += 1
-    return [s.program() for s in states]

@@ -20,7 +20,14 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.lcc_fp import FloatArray, IntArray, SliceProgram, SliceState, lsb_floor_for
+from nnlcc.lcc_fp import (
+    GUARD_BITS,
+    FloatArray,
+    IntArray,
+    SliceProgram,
+    SliceState,
+    lsb_floor_for,
+)
 
 
 @numba.njit(cache=True)
@@ -161,6 +168,7 @@ def fs_slice(
     max_adds: int,
     exp_min: int,
     exp_max: int,
+    guard_bits: int = GUARD_BITS,
 ) -> SliceProgram:
     """FS on one slice until its squared error (layer units) is at most ``allowed``."""
     st = SliceState.start(w, cols)
@@ -176,7 +184,7 @@ def fs_slice(
         allowed / st.scale2,
         exp_min,
         exp_max,
-        lsb_floor_for(target_db),
+        lsb_floor_for(target_db, guard_bits),
         max_adds,
     )
     st.values, st.lsb, st.n, st.cur = values, lsb, n, cur
