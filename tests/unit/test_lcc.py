@@ -1,0 +1,209 @@
+"""The ``lcc`` pass: factor products reach their SQNR target (or say why not), the adder graph
+computes exactly the matrix :meth:`LccCode.implemented` reports, options round-trip as text and
+bad input gives one-line errors."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nnlcc.lcc  # registers the pass (also used below)
+import nnlcc.quantize  # noqa: F401
+from nnlcc.adder_graph import AdderGraph
+from nnlcc.errors import BadInputError, PassOptionError
+from nnlcc.fixed_point import sqnr_db
+from nnlcc.lcc import Lcc, LccCode, slice_width
+from nnlcc.lower import lower_layer, lower_network
+from nnlcc.matrix_ir import DenseLayer, MatrixGraph, Term
+from nnlcc.passes import PassContext, format_pipeline, parse_pipeline
+
+ALGOS = ("fp", "fs", "plain")
+
+
+def _exact_products(w: np.ndarray, x: np.ndarray) -> list[list[Fraction]]:
+    """``w @ x[b]`` in exact rational arithmetic (entries of ``w`` are dyadic floats)."""
+    wf = [[Fraction(float(v)) for v in row] for row in w]
+    return [
+        [sum((a * int(b) for a, b in zip(row, xb, strict=True)), Fraction(0)) for row in wf]
+        for xb in x
+    ]
+
+
+def _graph_products(code: LccCode, x: np.ndarray) -> list[list[Fraction]]:
+    """Lower ``code`` alone and read its terms as exact rationals."""
+    g = AdderGraph.with_inputs([(-128, 127)] * code.shape[1])
+    terms = code.lower(g, list(range(code.shape[1])))
+    assert len(terms) == code.shape[0]
+    g.outputs = [t.node for t in terms if t.node is not None]
+    vals = g.evaluate(x) if g.outputs else np.zeros((len(x), 0), dtype=np.int64)
+    g.check_ranges(x)
+    out: list[list[Fraction]] = []
+    for b in range(len(x)):
+        k = 0
+        row: list[Fraction] = []
+        for t in terms:
+            if t.node is None:
+                row.append(Fraction(0))
+                continue
+            v = Fraction(int(vals[b, k])) * Fraction(2) ** t.exp
+            row.append(-v if t.neg else v)
+            k += 1
+        out.append(row)
+    assert g.adders == code.adders  # the cost the summary reports is the graph's
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.integers(1, 24),
+    cols=st.integers(1, 10),
+    scale_exp=st.integers(-12, 12),
+    target=st.sampled_from([20.0, 35.0, 45.0]),
+    algo=st.sampled_from(ALGOS),
+    zero_cols=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_factor_product_is_exact_and_meets_target(
+    rows: int, cols: int, scale_exp: int, target: float, algo: str, zero_cols: bool, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((rows, cols)) * 2.0**scale_exp
+    if zero_cols and cols > 1:
+        w[:, rng.integers(0, cols)] = 0.0
+    code = Lcc(sqnr_db=target, algo=algo, guard_bits=40 if algo == "plain" else 12).build(w)
+    s = code.summary()
+    reached = sqnr_db(w, code.implemented())
+    assert s["sqnr_db"] == pytest.approx(reached, abs=1e-3)
+    assert s["target_reached"] == (reached >= target - 1e-9)
+    if not s["target_reached"]:
+        assert s["note"].startswith("target not reached")
+    x = rng.integers(-128, 128, size=(3, cols))
+    assert _graph_products(code, x) == _exact_products(code.implemented(), x)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_gaussian_matrix_reaches_target(algo: str) -> None:
+    w = np.random.default_rng(0).standard_normal((64, 12))
+    code = Lcc(sqnr_db=40, algo=algo, guard_bits=40 if algo == "plain" else 12).build(w)
+    s = code.summary()
+    assert s["target_reached"], s
+    assert s["slice_width"] == slice_width(64, "auto") == 6
+    assert 0 < s["adders_per_entry"] < 2.0
+    if algo != "plain":  # the budget stops within a fraction of a dB of the target
+        assert s["sqnr_db"] < 40.5
+
+
+def test_budget_beats_plain_fp() -> None:
+    w = np.random.default_rng(3).standard_normal((128, 14))
+    plain = Lcc(sqnr_db=40, algo="plain", guard_bits=40).build(w)
+    ours = Lcc(sqnr_db=40).build(w)
+    assert ours.summary()["target_reached"] and plain.summary()["target_reached"]
+    assert ours.adders < plain.adders
+
+
+def test_lowered_layer_matches_implemented_matrix() -> None:
+    rng = np.random.default_rng(5)
+    layer = DenseLayer("fc", rng.standard_normal((20, 9)) * 0.2, rng.standard_normal(20) * 0.1)
+    g = MatrixGraph("t", "x", 9, "y", [layer])
+    x = rng.uniform(-1, 1, size=(200, 9))
+    for p in parse_pipeline("quantize{input_bits=8,act_bits=12},lcc{sqnr_db=40}"):
+        p.apply(g, PassContext(x))
+    assert layer.code is not None and layer.code.name == "lcc"
+    assert layer.in_fmt is not None and layer.out_fmt is not None
+    lowered = lower_layer(layer, layer.in_fmt)
+    xi = layer.in_fmt.quantize(x)
+    got = lowered.graph.evaluate(xi)
+    ref = layer.out_fmt.quantize(layer.forward_implemented(layer.in_fmt.to_real(xi)))
+    assert np.max(np.abs(got - ref)) <= 1  # requantization rounding only
+    lowered.graph.check_ranges(xi)
+    net = lower_network(g)
+    assert net.latency >= layer.code.summary()["depth"]
+
+
+def test_pipeline_text_round_trips() -> None:
+    (p,) = parse_pipeline("lcc{sqnr_db=40,algo=fs}")
+    assert isinstance(p, Lcc) and p.sqnr_db == 40.0 and p.algo == "fs"
+    text = format_pipeline([p])
+    assert parse_pipeline(text) == [p]
+    assert parse_pipeline("lcc{slice=6,nonzeros=3,exp_min=-8,budget=false}")[0].slice == "6"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lcc{algo=xx}",
+        "lcc{nonzeros=1}",
+        "lcc{slice=abc}",
+        "lcc{slice=0}",
+        "lcc{exp_min=3,exp_max=1}",
+        "lcc{sqnr_db=-5}",
+        "lcc{sqnr_db=nan}",
+        "lcc{max_factors=0}",
+        "lcc{history=0}",
+    ],
+)
+def test_bad_options_raise_one_line(text: str) -> None:
+    with pytest.raises(PassOptionError) as e:
+        parse_pipeline(text)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_rejected(bad: float) -> None:
+    w = np.ones((4, 3))
+    w[1, 2] = bad
+    with pytest.raises(BadInputError, match="NaN or Inf"):
+        Lcc().build(w)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_all_zero_matrix(algo: str) -> None:
+    code = Lcc(algo=algo).build(np.zeros((5, 4)))
+    s = code.summary()
+    assert s["adders"] == 0 and s["target_reached"] and s["slices"] == 0
+    g = AdderGraph.with_inputs([(-8, 7)] * 4)
+    assert code.lower(g, [0, 1, 2, 3]) == [Term(None, 0)] * 5
+    assert not code.implemented().any()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_one_row_and_one_column(algo: str) -> None:
+    for shape in ((1, 7), (9, 1)):
+        w = np.random.default_rng(2).standard_normal(shape)
+        s = Lcc(sqnr_db=30, algo=algo, guard_bits=40).build(w).summary()
+        assert s["target_reached"], (shape, s)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_huge_dynamic_range(algo: str) -> None:
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((16, 8)) * 10.0 ** rng.integers(-9, 9, size=(1, 8))
+    code = Lcc(sqnr_db=30, algo=algo, guard_bits=40).build(w)
+    assert code.summary()["target_reached"]
+    x = rng.integers(-128, 128, size=(2, 8))
+    assert _graph_products(code, x) == _exact_products(code.implemented(), x)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_unreachable_target_is_reported(algo: str) -> None:
+    w = np.random.default_rng(6).standard_normal((32, 5))
+    s = Lcc(sqnr_db=140, algo=algo, max_factors=3).build(w).summary()
+    assert not s["target_reached"]
+    assert s["note"].startswith("target not reached:") and "dB after" in s["note"]
+
+
+def test_pass_reports_progress_per_layer() -> None:
+    rng = np.random.default_rng(7)
+    layers = [
+        DenseLayer("a", rng.standard_normal((8, 6)), np.zeros(8), relu=True),
+        DenseLayer("b", rng.standard_normal((3, 8)), np.zeros(3)),
+    ]
+    g = MatrixGraph("t", "x", 6, "y", layers)
+    seen: list[str] = []
+    Lcc(sqnr_db=30).apply(g, PassContext(rng.standard_normal((4, 6)), progress=seen.append))
+    assert seen == ["a", "b"]
+    assert all(layer.code is not None and layer.code.name == "lcc" for layer in layers)
