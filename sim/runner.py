@@ -21,12 +21,15 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
+
+from cocotb_tools import runner as cocotb_runner
 
 from nnlcc.errors import ToolchainError, VerificationError
 
@@ -36,6 +39,11 @@ log = logging.getLogger(__name__)
 
 SUMMARY_ENV = "NNLCC_SIM_SUMMARY"
 SUMMARY_FILE = "summary.json"
+_BUILD_RECIPE = "3"  # bump when the way we build changes, to invalidate cached builds
+_MAKE_VARS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0"
+# Verilator's runtime library: the same for every design, so compiled once per toolchain and
+# kept in a user cache (it is about half of the C++ compile time of a small design).
+_RUNTIME_OBJECTS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
 
 # Amaranth's Verilog trips width and style lints that are harmless (value-exact arithmetic is
 # truncated on purpose); they must not stop the build.
@@ -122,19 +130,41 @@ def _tool_environment(simulator: str) -> Iterator[None]:
             # precompiled-header rule Verilator uses once a design is split over several C++
             # files (any sizeable network). Variables given in MAKEFLAGS act as command-line
             # overrides, and cocotb's runner offers no other way to pass make arguments.
-            flags = os.environ.get("MAKEFLAGS", "")
-            if "CFG_CXXFLAGS_PCH_I" not in flags:
-                os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+            # The design's C++ is compiled at -O0: at the size of a network it compiles several
+            # times faster and the simulation is dominated by cocotb's Python anyway.
+            os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + _MAKE_VARS).strip()
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
 
 
+class _PortsOnlyVerilator(cocotb_runner.Verilator):
+    """cocotb's Verilator runner without ``--public-flat-rw``.
+
+    That flag makes every internal signal VPI-visible, which triples the generated C++ of a
+    pipelined network (thousands of delay registers) and dominates the build time; the
+    testbench only touches the top's ports, which a control file makes public instead.
+    """
+
+    runtime_cache: Path | None = None
+
+    def _build_command(self) -> list[list[str]]:
+        cmds: list[list[str]] = super()._build_command()
+        cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+        cache = self.runtime_cache
+        if cache is not None and all((cache / o).is_file() for o in _RUNTIME_OBJECTS):
+            # after Verilator wrote Vtop.mk (which they depend on), before make: fresh copies
+            # are up to date, so make links them instead of compiling them again
+            copy = ["cp", "-f", *(str(cache / o) for o in _RUNTIME_OBJECTS), str(self.build_dir)]
+            cmds.insert(1, copy)
+        return cmds
+
+
 def _stamp(verilog: Path, toplevel: str, simulator: str, args: list[str]) -> str:
     h = hashlib.sha256()
     h.update(verilog.read_bytes())
-    h.update("\0".join([toplevel, simulator, *args]).encode())
+    h.update("\0".join([_BUILD_RECIPE, toplevel, simulator, *args]).encode())
     return h.hexdigest()
 
 
@@ -178,9 +208,18 @@ def _build(
     t0 = time.perf_counter()
     build_log = sim_build.parent / f"{simulator}_build.log"
     sim_build.mkdir(parents=True, exist_ok=True)
+    sources: list[Path] = [verilog]
+    if simulator == "verilator":
+        # only the top's ports are made visible to VPI (see _PortsOnlyVerilator)
+        vlt = sim_build / "ports.vlt"
+        vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+        sources.insert(0, vlt)
+    runtime_cache = _runtime_cache_dir() if simulator == "verilator" else None
+    if isinstance(runner, _PortsOnlyVerilator):
+        runner.runtime_cache = runtime_cache
     try:
         runner.build(
-            sources=[verilog],
+            sources=sources,
             hdl_toplevel=toplevel,
             build_dir=sim_build,
             build_args=args,
@@ -194,7 +233,54 @@ def _build(
             f"{simulator} failed to build {verilog.name} (log: {build_log}): {e}\n{_tail(build_log)}"
         ) from e
     stamp_file.write_text(stamp)
+    if runtime_cache is not None:
+        _store_runtime(sim_build, runtime_cache)
     return time.perf_counter() - t0
+
+
+def _runtime_cache_dir() -> Path | None:
+    """Cache folder for Verilator's runtime objects, keyed by everything they depend on."""
+    bin_dir = verilator_bin_dir()
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if bin_dir is None or cxx is None:
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        versions = [version("verilator"), version("cocotb")]
+    except PackageNotFoundError:
+        return None
+    key = "\0".join(
+        [
+            *versions,
+            str(bin_dir.resolve()),
+            os.path.realpath(cxx),
+            str(Path(os.path.realpath(cxx)).stat().st_mtime),
+            os.environ.get("CXXFLAGS", ""),
+            os.environ.get("MAKEFLAGS", ""),
+            _MAKE_VARS,
+            *_VERILATOR_ARGS,
+        ]
+    )
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "nnlcc" / "verilator-runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _store_runtime(sim_build: Path, cache: Path) -> None:
+    """Keep the runtime objects of a successful build; a failure only costs the next build."""
+    if all((cache / o).is_file() for o in _RUNTIME_OBJECTS):
+        return
+    if not all((sim_build / o).is_file() for o in _RUNTIME_OBJECTS):
+        return
+    with contextlib.suppress(OSError):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent))
+        for o in _RUNTIME_OBJECTS:
+            shutil.copyfile(sim_build / o, tmp / o)
+        try:
+            tmp.rename(cache)  # atomic: concurrent builds never see a partial cache
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_cocotb(
@@ -217,8 +303,6 @@ def run_cocotb(
     Raises :class:`VerificationError` when a test fails and :class:`ToolchainError` when no
     simulator can build or run the design.
     """
-    from cocotb_tools import runner as cocotb_runner
-
     verilog = Path(verilog).resolve()
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -245,7 +329,9 @@ def run_cocotb(
             for name in ("Verilator", "Icarus", "Runner"):
                 logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
             try:
-                runner = cocotb_runner.get_runner(sim)
+                runner = (
+                    _PortsOnlyVerilator() if sim == "verilator" else cocotb_runner.get_runner(sim)
+                )
             except (SystemExit, ValueError) as e:
                 errors.append(f"{sim}: {e}")
                 continue
