@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -206,20 +208,23 @@ class LccCode:
                     for c in groups
                 ]
             elif algo == "fs":
-                # one SQNR per slice: each slice gets the budget share of its power
-                progs = [
-                    fs_slice(
+                # one SQNR per slice: each slice gets the budget share of its power; slices
+                # run on a thread pool (the numba kernel releases the GIL)
+                def one(c: IntArray) -> SliceProgram:
+                    share = allowed * float(np.sum(w[:, c] ** 2)) / power
+                    return fs_slice(
                         w[:, c],
                         c,
-                        allowed * float(np.sum(w[:, c] ** 2)) / power,
+                        share,
                         sqnr_db_target,
                         rows * len(c) * 4,
                         exp_min,
                         exp_max,
                         guard_bits,
                     )
-                    for c in groups
-                ]
+
+                with ThreadPoolExecutor(min(len(os.sched_getaffinity(0)), 8)) as pool:
+                    progs = list(pool.map(one, groups))
             elif algo == "fp":
                 progs = budget_fp(
                     [(w[:, c], c) for c in groups],

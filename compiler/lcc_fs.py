@@ -78,7 +78,7 @@ def _search_row(
     return bj, be, bs, best
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fs_kernel(
     target: FloatArray,
     values: FloatArray,
