@@ -13,7 +13,7 @@ the datapath free of enables keeps it as small and as fast as the adders allow.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
@@ -153,8 +153,15 @@ class AdderGraphPipeline(wiring.Component):
                 m.d.sync += reg.eq(v)
                 at[(k, s)] = reg
 
+        # y is driven by one concatenation rather than one part-select per output: Icarus
+        # re-evaluates the whole bus for every driver, quadratic in the number of outputs.
+        outs = []
         for j, o in enumerate(g.outputs):
-            m.d.comb += self.y[j].eq(value_at(o, self.latency))
+            out = Signal(self.y_shape, name=f"y{j}")
+            m.d.comb += out.eq(value_at(o, self.latency))  # sign/zero-extends to the port
+            outs.append(out)
+        if outs:
+            m.d.comb += self.y.as_value().eq(Cat(*outs))
 
         valid: Value = self.valid_in
         for t in range(1, self.latency + 1):

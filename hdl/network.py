@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from amaranth.back import verilog
-from amaranth.hdl import Module, Shape
+from amaranth.hdl import Cat, Module, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
@@ -97,10 +97,18 @@ class NetworkTop(wiring.Component):
         prev_valid: Any = self.valid_in
         for i, p in enumerate(self.pipelines):
             m.submodules[f"l{i}"] = p
-            n_in = p.graph.n_inputs
-            # element-wise: each assignment sign- or zero-extends from the producer's shape
-            for j in range(n_in):
-                m.d.comb += p.x[j].eq(prev_y[j])
+            # One assignment per bus, not one per element: Icarus re-evaluates a whole vector
+            # net on every part-select driver, which makes per-element wiring quadratic in the
+            # number of inputs (seconds per clock for a 100-input layer).
+            if prev_y.shape() == p.x.shape():
+                m.d.comb += p.x.eq(prev_y)
+            else:  # each element sign- or zero-extended from the producer's element shape
+                elems = []
+                for j in range(p.graph.n_inputs):
+                    e = Signal(p.x_shape, name=f"l{i}_x{j}")
+                    m.d.comb += e.eq(prev_y[j])
+                    elems.append(e)
+                m.d.comb += p.x.as_value().eq(Cat(*elems))
             m.d.comb += p.valid_in.eq(prev_valid)
             m.d.comb += getattr(self, f"l{i}_y").eq(p.y)
             m.d.comb += getattr(self, f"l{i}_valid").eq(p.valid_out)

@@ -262,7 +262,10 @@ def _runtime_cache_dir() -> Path | None:
             *_VERILATOR_ARGS,
         ]
     )
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory: build without the cache
+        return None
     return base / "nnlcc" / "verilator-runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
