@@ -178,6 +178,7 @@ class LccCode:
         history: int = 64,
         budget: bool = True,
         guard_bits: int = GUARD_BITS,
+        subrounds: int = 4,
     ) -> LccCode:
         """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
         w = np.asarray(weight, dtype=np.float64)
@@ -237,6 +238,7 @@ class LccCode:
                     history,
                     budget,
                     guard_bits,
+                    subrounds,
                 )
             else:
                 raise PassOptionError(f"lcc: unknown algo {algo!r}")
@@ -270,9 +272,10 @@ class Lcc:
     coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
     ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
     error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
-    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour).
-    The algorithms are
-    deterministic; ``seed`` is recorded for reproducible reports."""
+    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour),
+    ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
+    codewords of the groups before it: fewer adders for a little more depth).  The algorithms
+    are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
     sqnr_db: float = 45.0
@@ -285,6 +288,7 @@ class Lcc:
     history: int = 64
     budget: bool = True
     guard_bits: int = GUARD_BITS
+    subrounds: int = 4
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -304,6 +308,8 @@ class Lcc:
             raise PassOptionError("lcc: history must be >= 1")
         if not 0 <= self.guard_bits <= 40:
             raise PassOptionError("lcc: guard_bits must be in 0..40")
+        if not 1 <= self.subrounds <= 16:
+            raise PassOptionError("lcc: subrounds must be in 1..16")
 
     def build(self, weight: FloatArray) -> LccCode:
         return LccCode.build(
@@ -318,6 +324,7 @@ class Lcc:
             self.history,
             self.budget,
             self.guard_bits,
+            self.subrounds,
         )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:

@@ -192,6 +192,7 @@ def budget_fp(
     history: int,
     budget: bool,
     guard_bits: int,
+    groups: int = 1,
     early: int = 0,
 ) -> list[SliceProgram]:
     """Factor all slices to one whole-matrix error budget (see the module docstring);
@@ -231,14 +232,18 @@ def budget_fp(
     starts = [ncw.copy()]
     # slices are independent within a round: BLAS and the numba scan release the GIL
     workers = min(len(os.sched_getaffinity(0)), 8)
-    for _ in range(max_rounds):
+    for rnd in range(max_rounds * groups):
         diff = target - approx
         err = np.einsum("enk,enk->en", diff, diff) * scale2[:, None]
         total = float(err.sum())
         if total <= allowed:
             break
         mask = err > (share if budget else 0.0)
+        if groups > 1:  # sub-round: one group of rows, seeing the codewords made before it
+            mask &= (np.arange(rows) % groups == rnd % groups)[None, :]
         rows_e, rows_n = np.nonzero(mask)
+        if rows_e.size == 0 and groups > 1:
+            continue
         if rows_e.size == 0:
             break
         if int(ncw.max()) + rows > cap:  # grow the codeword store (amortized doubling)
@@ -251,7 +256,7 @@ def budget_fp(
             negs = np.concatenate([negs, np.zeros((n_sl, extra, nonzeros), np.bool_)], axis=1)
             cap += extra
         head = starts[min(early, len(starts) - 1)]
-        lo_ids = np.maximum(starts[max(0, len(starts) - 1 - history)], head)
+        lo_ids = np.maximum(starts[max(0, len(starts) - 1 - history * groups)], head)
         q_all = len(rows_e)
         fsrc = np.full(q_all, -1, dtype=np.int64)
         fexp = np.zeros(q_all, dtype=np.int64)
