@@ -5,7 +5,7 @@ output SQNR for i.i.d. Gaussian inputs), measured on the exact implemented matri
 
 * ``lcc:*`` rows: the ``lcc`` pass on the real matrix; ``plain`` is the published FP, the
   ``fp`` rows add one idea each (ablation), ``fs`` is fully sequential.  ``guard_bits=40``
-  means no LSB floor (exact, unbounded widths, as published); the default floor (12 guard
+  means no LSB floor (exact, unbounded widths, as published); the default floor (6 guard
   bits) bounds the adder widths, its cost in adders is its own row.
 * ``csd``: ``W`` scaled by the smallest real factor whose rounding reaches the target (the
   fairest scale for a fixed-point baseline; a power-of-two scale wastes up to 6 dB), written

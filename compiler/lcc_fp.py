@@ -35,7 +35,7 @@ IntArray = npt.NDArray[np.int64]
 
 #: Bits kept below the target precision: the LSB floor is ``-(ceil(sqnr/6.02) + GUARD_BITS)``
 #: relative to the slice's largest weight (normalized into [0.5, 1)).
-GUARD_BITS = 12
+GUARD_BITS = 6
 
 
 @numba.njit(cache=True, nogil=True)

@@ -74,7 +74,7 @@ def test_factor_product_is_exact_and_meets_target(
     w = rng.standard_normal((rows, cols)) * 2.0**scale_exp
     if zero_cols and cols > 1:
         w[:, rng.integers(0, cols)] = 0.0
-    code = Lcc(sqnr_db=target, algo=algo, guard_bits=40 if algo == "plain" else 12).build(w)
+    code = Lcc(sqnr_db=target, algo=algo, guard_bits=40 if algo == "plain" else 6).build(w)
     s = code.summary()
     reached = sqnr_db(w, code.implemented())
     assert s["sqnr_db"] == pytest.approx(reached, abs=1e-3)
@@ -88,7 +88,7 @@ def test_factor_product_is_exact_and_meets_target(
 @pytest.mark.parametrize("algo", ALGOS)
 def test_gaussian_matrix_reaches_target(algo: str) -> None:
     w = np.random.default_rng(0).standard_normal((64, 12))
-    code = Lcc(sqnr_db=40, algo=algo, guard_bits=40 if algo == "plain" else 12).build(w)
+    code = Lcc(sqnr_db=40, algo=algo, guard_bits=40 if algo == "plain" else 6).build(w)
     s = code.summary()
     assert s["target_reached"], s
     assert s["slice_width"] == slice_width(64, "auto") == 6
