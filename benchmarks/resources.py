@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlcc.boards import board_build, get_board
-from nnlcc.driver import load_data, load_model, resolve_pipeline, run_passes
+from nnlcc.driver import accuracy_report, load_data, load_model, resolve_pipeline, run_passes
 from nnlcc.errors import NnlccError
 from nnlcc.lower import lower_network
 from nnlcc.passes import PASSES, format_pipeline
@@ -47,8 +47,12 @@ def build_one(model: Path, pipeline: str, board: str, outdir: Path, pnr: bool) -
         run_pnr=pnr,
         progress=lambda m: print(f"  [{pipeline}] {m}", file=sys.stderr, flush=True),
     )
+    acc = accuracy_report(graph, net, data)
     return {
-        "pipeline": format_pipeline(passes),
+        "pipeline": pipeline,
+        "pipeline_full": format_pipeline(passes),
+        "sqnr_db": acc["sqnr_db"],
+        "accuracy": acc["golden"],
         "adders": adders,
         "compile_s": round(compile_s, 2),
         "resources": res,
@@ -57,8 +61,9 @@ def build_one(model: Path, pipeline: str, board: str, outdir: Path, pnr: bool) -
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| pipeline | adders | network LUTs (yosys) | network FFs | placed LUTs | placed FFs "
-        "| BRAM | Fmax MHz | synth+pnr s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| pipeline | SQNR dB | accuracy | adders | network LUTs (yosys) | network FFs "
+        "| placed LUTs | placed FFs | BRAM | Fmax MHz | synth+pnr s |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [head]
     for r in rows:
@@ -67,7 +72,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         t = res["timings_s"]
         placed = not res["estimate"]
         lines.append(
-            f"| `{r['pipeline']}` | {r['adders']} | {est['luts']} | {est['ffs']} "
+            f"| `{r['pipeline']}` | {r['sqnr_db']} | {r['accuracy']} | {r['adders']} | {est['luts']} | {est['ffs']} "
             f"| {res['luts'] if placed else '—'} | {res['ffs'] if placed else '—'} "
             f"| {res['bram'] if placed else '—'} "
             f"| {res['fmax_mhz'] if res['fmax_mhz'] is not None else '—'} "
