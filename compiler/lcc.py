@@ -33,6 +33,9 @@ from nnlcc.passes import PassContext, register_pass
 
 Algo = Literal["fp", "fs", "plain"]
 
+#: Guard bits that never bind at the exponents allowed (the published, unbounded widths).
+UNBOUNDED_GUARD = 40
+
 
 def slice_width(rows: int, option: str) -> int:
     """``auto`` -> ``round(log2 rows)`` (at least 1): tall slices are where LCC wins."""
@@ -195,6 +198,8 @@ class LccCode:
         with _one_blas_thread():
             progs: list[SliceProgram]
             if algo == "plain":
+                # as published: no LSB floor (a floor stalls it: every factor refines every
+                # row, so all codewords soon sit at the floor and no fine term is left)
                 progs = [
                     plain_fp(
                         w[:, c],
@@ -204,7 +209,7 @@ class LccCode:
                         max_factors,
                         exp_min,
                         exp_max,
-                        guard_bits,
+                        UNBOUNDED_GUARD,
                     )
                     for c in groups
                 ]
@@ -272,7 +277,8 @@ class Lcc:
     coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
     ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
     error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
-    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour),
+    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
+    which ``plain`` always uses),
     ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
     codewords of the groups before it: fewer adders for a little more depth).  The algorithms
     are deterministic; ``seed`` is recorded for reproducible reports."""

@@ -138,12 +138,23 @@ class SliceProgram:
 
     def depths(self) -> IntArray:
         """Adder depth of every codeword (a balanced tree per codeword)."""
-        k = self.width
-        d = np.zeros(k + len(self.src), dtype=np.int64)
-        for i in range(len(self.src)):
-            s = self.src[i][self.src[i] >= 0]
-            d[k + i] = (d[s].max() if len(s) else 0) + math.ceil(math.log2(max(len(s), 1)))
-        return d
+        return _codeword_depths(self.src, self.width)
+
+
+@numba.njit(cache=True)
+def _codeword_depths(src: npt.NDArray[np.int32], k: int) -> IntArray:
+    d = np.zeros(k + src.shape[0], dtype=np.int64)
+    for i in range(src.shape[0]):
+        deepest, terms = 0, 0
+        for s in src[i]:
+            if s >= 0:
+                deepest = max(deepest, d[s])
+                terms += 1
+        levels = 0
+        while (1 << levels) < terms:  # ceil(log2(terms)) adder levels
+            levels += 1
+        d[k + i] = deepest + levels
+    return d
 
 
 @dataclass
