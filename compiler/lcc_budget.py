@@ -198,7 +198,6 @@ def budget_fp(
     budget: bool,
     guard_bits: int,
     groups: int = 1,
-    early: int = 0,
 ) -> list[SliceProgram]:
     """Factor all slices to one whole-matrix error budget (see the module docstring);
     ``budget=False`` offers every row with error a term each round and takes them all
@@ -260,7 +259,7 @@ def budget_fp(
             exps = np.concatenate([exps, np.zeros((n_sl, extra, nonzeros), np.int16)], axis=1)
             negs = np.concatenate([negs, np.zeros((n_sl, extra, nonzeros), np.bool_)], axis=1)
             cap += extra
-        head = starts[min(early, len(starts) - 1)]
+        head = starts[0]  # ids below are the inputs
         lo_ids = np.maximum(starts[max(0, len(starts) - 1 - history * groups)], head)
         q_all = len(rows_e)
         fsrc = np.full(q_all, -1, dtype=np.int64)
