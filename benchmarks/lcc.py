@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sqnr", type=float, default=45.0, help="target SQNR in dB (default 45)")
     args = ap.parse_args(argv)
     console = Console()
+    if not console.is_terminal:  # a log file: do not squeeze the table to 80 columns
+        console = Console(width=200)
     rows: list[dict[str, Any]] = []
     Lcc(sqnr_db=30).build(np.random.default_rng(0).standard_normal((16, 8)))  # numba warm-up
     for algo in ("plain", "fs"):
