@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -26,7 +25,15 @@ from nnlcc.csd import SignedTerm, build_terms_sum
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.fixed_point import sqnr_db
 from nnlcc.lcc_budget import budget_fp
-from nnlcc.lcc_fp import GUARD_BITS, FloatArray, IntArray, SliceProgram, lsb_floor_for, plain_fp
+from nnlcc.lcc_fp import (
+    GUARD_BITS,
+    FloatArray,
+    IntArray,
+    SliceProgram,
+    lsb_floor_for,
+    plain_fp,
+    worker_count,
+)
 from nnlcc.lcc_fs import fs_slice
 from nnlcc.matrix_ir import MatrixGraph, Term
 from nnlcc.passes import PassContext, register_pass
@@ -229,7 +236,7 @@ class LccCode:
                         guard_bits,
                     )
 
-                with ThreadPoolExecutor(min(len(os.sched_getaffinity(0)), 8)) as pool:
+                with ThreadPoolExecutor(worker_count()) as pool:
                     progs = list(pool.map(one, groups))
             elif algo == "fp":
                 progs = budget_fp(

@@ -28,7 +28,6 @@ exact for the reasons in :mod:`nnlcc.lcc_fp` (every codeword a multiple of ``2**
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -37,7 +36,14 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.lcc_fp import FloatArray, IntArray, SliceProgram, lsb_floor_for, matching_pursuit
+from nnlcc.lcc_fp import (
+    FloatArray,
+    IntArray,
+    SliceProgram,
+    lsb_floor_for,
+    matching_pursuit,
+    worker_count,
+)
 
 
 def _slice_offers(
@@ -235,7 +241,7 @@ def budget_fp(
     share = allowed / max(live, 1)
     starts = [ncw.copy()]
     # slices are independent within a round: BLAS and the numba scan release the GIL
-    workers = min(len(os.sched_getaffinity(0)), 8)
+    workers = worker_count()
     for rnd in range(max_rounds * groups):
         diff = target - approx
         err = np.einsum("enk,enk->en", diff, diff) * scale2[:, None]

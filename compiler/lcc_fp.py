@@ -24,6 +24,7 @@ LSB of the corrected codewords further down and widths grow with the number of f
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numba
@@ -253,6 +254,13 @@ class SliceState:
             block=np.ldexp(self.approx(), self.scale),
             rounds=self.rounds,
         )
+
+
+def worker_count() -> int:
+    """Threads for slice-parallel work: the CPUs this process may use (at most 8)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, min(len(os.sched_getaffinity(0)), 8))
+    return max(1, min(os.cpu_count() or 1, 8))  # pragma: no cover - macOS, Windows
 
 
 def lsb_floor_for(sqnr_db: float, guard_bits: int = GUARD_BITS) -> int:
