@@ -189,6 +189,7 @@ class LccCode:
         budget: bool = True,
         guard_bits: int = GUARD_BITS,
         subrounds: int = 4,
+        lookahead: int = 2,
     ) -> LccCode:
         """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
         w = np.asarray(weight, dtype=np.float64)
@@ -251,6 +252,7 @@ class LccCode:
                     budget,
                     guard_bits,
                     subrounds,
+                    lookahead,
                 )
             else:
                 raise PassOptionError(f"lcc: unknown algo {algo!r}")
@@ -287,7 +289,9 @@ class Lcc:
     kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
     which ``plain`` always uses),
     ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
-    codewords of the groups before it: fewer adders for a little more depth).  The algorithms
+    codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
+    (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
+    step of look-ahead; 1 = greedy matching pursuit).  The algorithms
     are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
@@ -302,6 +306,7 @@ class Lcc:
     budget: bool = True
     guard_bits: int = GUARD_BITS
     subrounds: int = 4
+    lookahead: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -323,6 +328,8 @@ class Lcc:
             raise PassOptionError("lcc: guard_bits must be in 0..40")
         if not 1 <= self.subrounds <= 16:
             raise PassOptionError("lcc: subrounds must be in 1..16")
+        if not 1 <= self.lookahead <= 16:
+            raise PassOptionError("lcc: lookahead must be in 1..16")
 
     def build(self, weight: FloatArray) -> LccCode:
         return LccCode.build(
@@ -338,6 +345,7 @@ class Lcc:
             self.budget,
             self.guard_bits,
             self.subrounds,
+            self.lookahead,
         )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:

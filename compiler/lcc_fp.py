@@ -38,6 +38,9 @@ IntArray = npt.NDArray[np.int64]
 #: relative to the slice's largest weight (normalized into [0.5, 1)).
 GUARD_BITS = 6
 
+#: Codewords the look-ahead probes the next step with (a subsample of the book).
+PROBE_SIZE = 1024
+
 
 @numba.njit(cache=True, nogil=True)
 def _best_from_products(
@@ -85,6 +88,85 @@ def _best_from_products(
         bs[i] = neg
         bg[i] = best
     return bj, be, bs, bg
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_from_products(
+    prod: FloatArray, nb: FloatArray, elo: IntArray, exp_max: int, top: int
+) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_], FloatArray]:
+    """The ``top`` best single terms per row (best first), as :func:`_best_from_products`."""
+    n, m = prod.shape
+    tj = np.full((n, top), -1, dtype=np.int64)
+    te = np.zeros((n, top), dtype=np.int64)
+    ts = np.zeros((n, top), dtype=np.bool_)
+    tg = np.zeros((n, top))
+    for i in range(n):
+        for j in range(m):
+            nbj = nb[j]
+            p = prod[i, j]
+            worst = tg[i, top - 1]
+            if nbj <= 0.0 or p * p <= worst * nbj:
+                continue
+            lo = elo[j]
+            if lo > exp_max:
+                continue
+            a = abs(p)
+            _, ex = math.frexp(a / nbj)
+            g_best, e_best = 0.0, 0
+            for d in range(2):
+                e2 = min(max(ex - 1 + d, lo), exp_max)
+                c = math.ldexp(1.0, e2)
+                g = c * (2.0 * a - c * nbj)
+                if g > g_best:
+                    g_best, e_best = g, e2
+            if g_best <= worst:
+                continue
+            k = top - 1  # insertion into the short sorted list
+            while k > 0 and tg[i, k - 1] < g_best:
+                tg[i, k], tj[i, k], te[i, k], ts[i, k] = (
+                    tg[i, k - 1],
+                    tj[i, k - 1],
+                    te[i, k - 1],
+                    ts[i, k - 1],
+                )
+                k -= 1
+            tg[i, k], tj[i, k], te[i, k], ts[i, k] = g_best, j, e_best, p < 0.0
+    return tj, te, ts, tg
+
+
+def lookahead_term(
+    resid: FloatArray,
+    book: FloatArray,
+    book_lsb: IntArray,
+    exp_min: int,
+    exp_max: int,
+    lsb_floor: int,
+    top: int,
+) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_], FloatArray]:
+    """One term per row chosen with one step of look-ahead: among the ``top`` best single
+    terms, the one whose residual is best reduced by a further best term (its own gain plus
+    that next gain).  Greedy matching pursuit often takes a term that leaves a residual no
+    codeword matches; the second-best term frequently sets up a much better next step."""
+    prod = np.ascontiguousarray(resid @ book.T)
+    nb = np.einsum("ij,ij->i", book, book)
+    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
+    tj, te, ts, tg = _top_from_products(prod, nb, elo, exp_max, top)
+    # the next step is probed on an even subsample of the book: a score, not a choice
+    step = max(1, len(book) // PROBE_SIZE)
+    probe, probe_lsb = book[::step], book_lsb[::step]
+    score = np.full(tj.shape, -1.0)
+    for t in range(top):
+        ok = tj[:, t] >= 0
+        if not np.any(ok):
+            break
+        r = (
+            resid[ok]
+            - np.ldexp(np.where(ts[ok, t], -1.0, 1.0), te[ok, t])[:, None] * book[tj[ok, t]]
+        )
+        score[ok, t] = tg[ok, t] + best_terms(r, probe, probe_lsb, exp_min, exp_max, lsb_floor)[3]
+    rows = np.arange(len(resid))
+    pick = np.argmax(score, axis=1)
+    return tj[rows, pick], te[rows, pick], ts[rows, pick], tg[rows, pick]
 
 
 def best_terms(
