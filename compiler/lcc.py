@@ -132,6 +132,9 @@ class LccCode:
         return deep + (math.ceil(math.log2(n)) if n > 1 else 0)
 
     def lower(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
+        """Every codeword becomes ``terms - 1`` adders over earlier codewords (negative
+        exponents are carried in the terms' shifts, so no bit is ever dropped), then each row
+        sums its slice results; the graph computes :meth:`implemented` exactly."""
         rows: list[list[SignedTerm]] = [[] for _ in range(self.shape[0])]
         for s in self.slices:
             terms: list[SignedTerm] = [(inputs[int(c)], 0, False) for c in s.cols]
