@@ -144,7 +144,7 @@ def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
     """Width and signedness of the narrowest two's-complement integer holding ``[lo, hi]``."""
     if lo >= 0:
         return max(hi.bit_length(), 1), False
-    return max(hi.bit_length(), (-lo - 1).bit_length()) + 1, True
+    return max(max(hi, 0).bit_length(), (-lo - 1).bit_length()) + 1, True
 
 
 def sqnr_db(reference: npt.ArrayLike, approx: npt.ArrayLike) -> float:
