@@ -57,6 +57,30 @@ def column_slices(weight: FloatArray, width: int) -> list[IntArray]:
     return [cols[i : i + width] for i in range(0, len(cols), width)]
 
 
+def _transposed_cost(s: SliceProgram) -> tuple[int, int]:
+    """Adders and depth of the transposed slice program (see ``LccCode._lower_transposed``):
+    an adjoint with ``c`` contributions costs ``c - 1`` adders and ``ceil(log2 c)`` levels."""
+    k = s.width
+    count = np.zeros(k + len(s.src), dtype=np.int64)
+    depth = np.zeros(k + len(s.src), dtype=np.int64)
+    np.add.at(count, s.out[s.out >= 0], 1)
+    adders = 0
+    for i in range(len(s.src) - 1, -1, -1):
+        c = int(count[k + i])
+        if c == 0:
+            continue
+        adders += c - 1
+        d = int(depth[k + i]) + math.ceil(math.log2(c))
+        for src in s.src[i]:
+            if src >= 0:
+                count[src] += 1
+                depth[src] = max(int(depth[src]), d)
+    head = count[:k]
+    adders += int(np.maximum(head - 1, 0).sum())
+    levels = [int(depth[j]) + math.ceil(math.log2(int(head[j]))) for j in range(k) if head[j] > 0]
+    return adders, max(levels, default=0)
+
+
 def _add_pair(graph: AdderGraph, t1: SignedTerm, t2: SignedTerm) -> SignedTerm:
     """One adder computing ``t1 + t2`` (shifts may be negative: the common one is factored)."""
     (a, sa, na), (b, sb, nb) = t1, t2
@@ -100,17 +124,23 @@ class LccCode:
     algo: str
     options: dict[str, Any] = field(default_factory=dict)
     name: str = "lcc"
+    transposed: bool = False
 
     def implemented(self) -> FloatArray:
         return self.exact
 
     @property
     def slice_adders(self) -> int:
+        if self.transposed:
+            return sum(_transposed_cost(s)[0] for s in self.slices)
         return sum(s.adders for s in self.slices)
 
     @property
     def sum_adders(self) -> int:
-        """Adders summing the slice results of each row (zero contributions are skipped)."""
+        """Adders summing the slice results of each row (zero contributions are skipped);
+        none when transposed (each slice then owns a group of output rows)."""
+        if self.transposed:
+            return 0
         per_row = np.zeros(self.shape[0], dtype=np.int64)
         for s in self.slices:
             per_row += s.out >= 0
@@ -123,6 +153,8 @@ class LccCode:
     @property
     def depth(self) -> int:
         """Adder depth: deepest codeword, then the balanced tree over the slices."""
+        if self.transposed:
+            return max((_transposed_cost(s)[1] for s in self.slices), default=0)
         deep = 0
         for s in self.slices:
             used = s.out[s.out >= 0]
@@ -135,6 +167,8 @@ class LccCode:
         """Every codeword becomes ``terms - 1`` adders over earlier codewords (negative
         exponents are carried in the terms' shifts, so no bit is ever dropped), then each row
         sums its slice results; the graph computes :meth:`implemented` exactly."""
+        if self.transposed:
+            return self._lower_transposed(graph, inputs)
         rows: list[list[SignedTerm]] = [[] for _ in range(self.shape[0])]
         for s in self.slices:
             terms: list[SignedTerm] = [(inputs[int(c)], 0, False) for c in s.cols]
@@ -149,6 +183,30 @@ class LccCode:
                 node, sh, neg = terms[int(s.out[r])]
                 rows[int(r)].append((node, sh + s.scale, neg))
         return build_terms_sum(graph, rows, cse=False)
+
+    def _lower_transposed(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
+        """The slices factor ``W.T``; the transposed program computes ``W`` (Tellegen's
+        principle): every adder of the slice becomes a fan-out and every fan-out a sum, walked
+        from the slice's outputs back to its inputs.  ``adj[j]`` collects the signed shifted
+        contributions to codeword ``j``'s adjoint, which is summed once when it is needed."""
+        out: list[Term] = [Term(None, 0) for _ in range(self.shape[0])]
+        for s in self.slices:
+            k = s.width
+            adj: list[list[SignedTerm]] = [[] for _ in range(k + len(s.src))]
+            for r in np.nonzero(s.out >= 0)[0]:
+                adj[int(s.out[r])].append((inputs[int(r)], s.scale, False))
+            for i in range(len(s.src) - 1, -1, -1):
+                if not adj[k + i]:
+                    continue
+                node, sh, neg = _sum(graph, adj[k + i])
+                for src, e, ng in zip(s.src[i], s.exp[i], s.neg[i], strict=True):
+                    if src >= 0:
+                        adj[int(src)].append((node, sh + int(e), neg != bool(ng)))
+            for j in range(k):
+                if adj[j]:
+                    node, sh, neg = _sum(graph, adj[j])
+                    out[int(s.cols[j])] = Term(node, sh, neg)
+        return out
 
     def summary(self) -> dict[str, Any]:
         rows, cols = self.shape
@@ -169,6 +227,7 @@ class LccCode:
             "sum_adders": self.sum_adders,
             "adders_per_entry": round(self.adders / max(rows * cols, 1), 4),
             "depth": self.depth,
+            "transposed": self.transposed,
             **self.options,
         }
         if not out["target_reached"]:
@@ -193,6 +252,7 @@ class LccCode:
         guard_bits: int = GUARD_BITS,
         subrounds: int = 4,
         lookahead: int = 2,
+        transpose: str = "auto",
     ) -> LccCode:
         """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
         w = np.asarray(weight, dtype=np.float64)
@@ -200,83 +260,135 @@ class LccCode:
             raise BadInputError(f"lcc: weight must be a matrix, got shape {w.shape}")
         if not np.all(np.isfinite(w)):
             raise BadInputError("lcc: weight matrix contains NaN or Inf")
-        rows, _ = w.shape
-        groups = column_slices(w, slice_width(rows, slice_option))
+        if transpose not in ("no", "auto", "yes"):
+            raise PassOptionError(f"lcc: transpose must be auto, yes or no, not {transpose!r}")
+        args = (
+            sqnr_db_target,
+            algo,
+            nonzeros,
+            slice_option,
+            exp_min,
+            exp_max,
+            max_factors,
+            history,
+            budget,
+            guard_bits,
+            subrounds,
+            lookahead,
+        )
+        rows, cols = w.shape
+        tries: list[tuple[bool, list[SliceProgram], FloatArray]] = []
+        if transpose in ("no", "auto"):
+            tries.append((False, *_factor(w, *args)))
+        if transpose == "yes" or (transpose == "auto" and cols > rows):
+            progs_t, exact_t = _factor(np.ascontiguousarray(w.T), *args)
+            tries.append((True, progs_t, np.ascontiguousarray(exact_t.T)))
         power = float(np.sum(w * w))
-        if not math.isfinite(power):
-            raise BadInputError("lcc: weights too large (their squared norm overflows float64)")
-        allowed = power * 10.0 ** (-sqnr_db_target / 10.0)
-        with _one_blas_thread():
-            progs: list[SliceProgram]
-            if algo == "plain":
-                # as published: no LSB floor (a floor stalls it: every factor refines every
-                # row, so all codewords soon sit at the floor and no fine term is left)
-                progs = [
-                    plain_fp(
-                        w[:, c],
-                        c,
-                        sqnr_db_target,
-                        nonzeros,
-                        max_factors,
-                        exp_min,
-                        exp_max,
-                        UNBOUNDED_GUARD,
-                    )
-                    for c in groups
-                ]
-            elif algo == "fs":
-                # one SQNR per slice: each slice gets the budget share of its power; slices
-                # run on a thread pool (the numba kernel releases the GIL)
-                def one(c: IntArray) -> SliceProgram:
-                    share = allowed * float(np.sum(w[:, c] ** 2)) / power
-                    return fs_slice(
-                        w[:, c],
-                        c,
-                        share,
-                        sqnr_db_target,
-                        rows * len(c) * 4,
-                        exp_min,
-                        exp_max,
-                        guard_bits,
-                    )
+        codes = [
+            cls(
+                shape=(int(rows), int(cols)),
+                slices=progs,
+                exact=exact,
+                target_db=sqnr_db_target,
+                reached_db=sqnr_db(w, exact) if power > 0 else math.inf,
+                algo=algo,
+                transposed=tr,
+                options={
+                    "nonzeros": nonzeros,
+                    "exp_min": exp_min,
+                    "exp_max": exp_max,
+                    "lsb_floor": lsb_floor_for(sqnr_db_target, guard_bits),
+                },
+            )
+            for tr, progs, exact in tries
+        ]
+        # the cheaper orientation wins; reaching the target comes first
+        return min(codes, key=lambda c: (not c.summary_reached, c.adders))
 
-                with ThreadPoolExecutor(worker_count()) as pool:
-                    progs = list(pool.map(one, groups))
-            elif algo == "fp":
-                progs = budget_fp(
-                    [(w[:, c], c) for c in groups],
+    @property
+    def summary_reached(self) -> bool:
+        return self.reached_db >= self.target_db - 1e-9
+
+
+def _factor(
+    w: FloatArray,
+    sqnr_db_target: float,
+    algo: str,
+    nonzeros: int,
+    slice_option: str,
+    exp_min: int,
+    exp_max: int,
+    max_factors: int,
+    history: int,
+    budget: bool,
+    guard_bits: int,
+    subrounds: int,
+    lookahead: int,
+) -> tuple[list[SliceProgram], FloatArray]:
+    """Slice programs for ``w`` (rows = outputs) and the exact matrix they compute."""
+    rows, _ = w.shape
+    groups = column_slices(w, slice_width(rows, slice_option))
+    power = float(np.sum(w * w))
+    if not math.isfinite(power):
+        raise BadInputError("lcc: weights too large (their squared norm overflows float64)")
+    allowed = power * 10.0 ** (-sqnr_db_target / 10.0)
+    with _one_blas_thread():
+        progs: list[SliceProgram]
+        if algo == "plain":
+            # as published: no LSB floor (a floor stalls it: every factor refines every
+            # row, so all codewords soon sit at the floor and no fine term is left)
+            progs = [
+                plain_fp(
+                    w[:, c],
+                    c,
                     sqnr_db_target,
-                    power,
                     nonzeros,
                     max_factors,
                     exp_min,
                     exp_max,
-                    history,
-                    budget,
-                    guard_bits,
-                    subrounds,
-                    lookahead,
+                    UNBOUNDED_GUARD,
                 )
-            else:
-                raise PassOptionError(f"lcc: unknown algo {algo!r}")
-        exact = np.zeros_like(w)
-        for p in progs:
-            exact[:, p.cols] += p.block
-        reached = sqnr_db(w, exact) if power > 0 else math.inf
-        return cls(
-            shape=(int(w.shape[0]), int(w.shape[1])),
-            slices=progs,
-            exact=exact,
-            target_db=sqnr_db_target,
-            reached_db=reached,
-            algo=algo,
-            options={
-                "nonzeros": nonzeros,
-                "exp_min": exp_min,
-                "exp_max": exp_max,
-                "lsb_floor": lsb_floor_for(sqnr_db_target, guard_bits),
-            },
-        )
+                for c in groups
+            ]
+        elif algo == "fs":
+            # one SQNR per slice: each slice gets the budget share of its power; slices
+            # run on a thread pool (the numba kernel releases the GIL)
+            def one(c: IntArray) -> SliceProgram:
+                share = allowed * float(np.sum(w[:, c] ** 2)) / power
+                return fs_slice(
+                    w[:, c],
+                    c,
+                    share,
+                    sqnr_db_target,
+                    rows * len(c) * 4,
+                    exp_min,
+                    exp_max,
+                    guard_bits,
+                )
+
+            with ThreadPoolExecutor(worker_count()) as pool:
+                progs = list(pool.map(one, groups))
+        elif algo == "fp":
+            progs = budget_fp(
+                [(w[:, c], c) for c in groups],
+                sqnr_db_target,
+                power,
+                nonzeros,
+                max_factors,
+                exp_min,
+                exp_max,
+                history,
+                budget,
+                guard_bits,
+                subrounds,
+                lookahead,
+            )
+        else:
+            raise PassOptionError(f"lcc: unknown algo {algo!r}")
+    exact = np.zeros_like(w)
+    for p in progs:
+        exact[:, p.cols] += p.block
+    return progs, exact
 
 
 @register_pass
@@ -294,7 +406,10 @@ class Lcc:
     ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
     codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
     (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
-    step of look-ahead; 1 = greedy matching pursuit).  The algorithms
+    step of look-ahead; 1 = greedy matching pursuit), ``transpose`` (``yes``: factor ``W.T``
+    and implement its transposed program, which computes ``W`` with the same codewords —
+    wide matrices (more inputs than outputs) then get the tall slices LCC needs; ``auto``
+    tries both on wide matrices and keeps the cheaper).  The algorithms
     are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
@@ -310,6 +425,7 @@ class Lcc:
     guard_bits: int = GUARD_BITS
     subrounds: int = 4
     lookahead: int = 2
+    transpose: Literal["auto", "yes", "no"] = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -349,6 +465,7 @@ class Lcc:
             self.guard_bits,
             self.subrounds,
             self.lookahead,
+            self.transpose,
         )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:

@@ -65,17 +65,29 @@ def _graph_products(code: LccCode, x: np.ndarray) -> list[list[Fraction]]:
     target=st.sampled_from([20.0, 35.0, 45.0]),
     algo=st.sampled_from(ALGOS),
     zero_cols=st.booleans(),
+    transpose=st.sampled_from(["auto", "yes", "no"]),
     seed=st.integers(0, 2**16),
 )
 def test_factor_product_is_exact_and_meets_target(
-    rows: int, cols: int, scale_exp: int, target: float, algo: str, zero_cols: bool, seed: int
+    rows: int,
+    cols: int,
+    scale_exp: int,
+    target: float,
+    algo: str,
+    zero_cols: bool,
+    transpose: str,
+    seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((rows, cols)) * 2.0**scale_exp
     if zero_cols and cols > 1:
         w[:, rng.integers(0, cols)] = 0.0
-    code = Lcc(sqnr_db=target, algo=algo, guard_bits=40 if algo == "plain" else 6).build(w)
+    guard = 40 if algo == "plain" else 6
+    code = Lcc(sqnr_db=target, algo=algo, guard_bits=guard, transpose=transpose).build(w)  # type: ignore[arg-type]
     s = code.summary()
+    assert s["transposed"] == (transpose == "yes" or (transpose == "auto" and s["transposed"]))
+    if transpose == "auto" and cols <= rows:
+        assert not s["transposed"]
     reached = sqnr_db(w, code.implemented())
     assert s["sqnr_db"] == pytest.approx(reached, abs=1e-3)
     assert s["target_reached"] == (reached >= target - 1e-9)
@@ -103,6 +115,21 @@ def test_budget_beats_plain_fp() -> None:
     ours = Lcc(sqnr_db=40).build(w)
     assert ours.summary()["target_reached"] and plain.summary()["target_reached"]
     assert ours.adders < plain.adders
+
+
+def test_transposed_program_pays_on_wide_matrices() -> None:
+    """A wide matrix (more inputs than outputs) factored as ``W.T`` and implemented by the
+    transposed program needs fewer adders; ``auto`` picks it."""
+    w = np.random.default_rng(11).standard_normal((16, 64))
+    rows = Lcc(sqnr_db=40, transpose="no").build(w)
+    cols = Lcc(sqnr_db=40, transpose="yes").build(w)
+    auto = Lcc(sqnr_db=40).build(w)
+    assert cols.transposed and not rows.transposed
+    assert cols.summary()["target_reached"]
+    assert cols.adders < 0.85 * rows.adders
+    assert auto.transposed and auto.adders == cols.adders
+    x = np.random.default_rng(12).integers(-128, 128, size=(2, 64))
+    assert _graph_products(cols, x) == _exact_products(cols.implemented(), x)
 
 
 def test_lowered_layer_matches_implemented_matrix() -> None:
