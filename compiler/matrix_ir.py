@@ -1,22 +1,80 @@
-"""The matrix IR: a network as a sequence of matrix layers with their fixed-point formats.
+"""The matrix IR: a network as a list of layers with their fixed-point formats.
 
 A frontend produces a :class:`MatrixGraph` of real-valued layers; passes fill in formats
-(:mod:`nnlcc.quantize`) and a :class:`MatrixCode` per layer (CSD, LCC, ...); lowering turns
-each layer into an :class:`~nnlcc.adder_graph.AdderGraph` that includes requantization.
+(:mod:`nnlcc.quantize`) and a :class:`MatrixCode` per *matrix* layer (CSD, LCC, ...);
+lowering turns each matrix layer into an :class:`~nnlcc.adder_graph.AdderGraph` that includes
+requantization.
+
+Layer kinds
+-----------
+============  ======================  =====================================================
+kind          class                   computes
+============  ======================  =====================================================
+``dense``     :class:`DenseLayer`     ``act(W @ x + b)`` on a vector
+``conv``      :class:`ConvLayer`      the same matrix product on every window vector
+``pool``      :class:`PoolLayer`      max or average over every window, per channel
+``add``       :class:`AddLayer`       ``act(a + b)`` of two tensors of one shape (residual)
+``flatten``   :class:`FlattenLayer`   an image ``(C, H, W)`` as a vector (no arithmetic)
+============  ======================  =====================================================
+
+*Matrix layers* are the dense and conv layers (``isinstance(layer, DenseLayer)``, see
+:meth:`MatrixGraph.matrix_layers`): they have ``weight`` (rows = outputs, cols = inputs),
+``bias`` and ``code``, and matrix passes treat them alike.  Pool, add and flatten layers carry
+no matrix; passes skip them.
+
+Tensors and the DAG
+-------------------
+Every layer's output tensor is named by the layer's ``name``; the network input tensor by
+:attr:`MatrixGraph.input_name`.  ``layer.inputs`` names the tensors a layer reads; an empty
+``inputs`` means "the previous layer's output" (the graph input for the first layer), so an
+MLP stays a plain chain of :class:`DenseLayer` s.  ``layers`` is in topological order and the
+last layer's output is the network output.
+
+Shapes are ``(n,)`` for vectors and ``(C, H, W)`` for images.  Images are *stored*
+channels-last (numpy ``(batch, H, W, C)``, a stream of pixels with all channels in parallel):
+see :mod:`nnlcc.window` for the window-vector order.  The network input and output at the
+graph boundary are flat vectors in ONNX order (``(batch, C*H*W)``, channel-major), so data
+files and onnxruntime outputs compare directly; :meth:`MatrixGraph.forward_float` converts.
+
+Fixed point: ``in_fmt`` is the format of a layer's (first) input, ``out_fmt`` of its output;
+an :class:`AddLayer` has ``in_fmt_b`` for its second input.  Max pools and flattens keep their
+input format; every other layer's ``out_fmt`` is chosen by the quantize pass from calibration
+data, and the arithmetic rules are in :mod:`nnlcc.fixed_point`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from nnlcc.adder_graph import AdderGraph
 from nnlcc.fixed_point import FixedFormat
+from nnlcc.window import Window
 
 FloatArray = npt.NDArray[np.float64]
+Shape = tuple[int, ...]
+
+__all__ = [
+    "AddLayer",
+    "ConvLayer",
+    "DenseLayer",
+    "FlattenLayer",
+    "FloatArray",
+    "Layer",
+    "MatrixCode",
+    "MatrixGraph",
+    "PoolLayer",
+    "Shape",
+    "Term",
+    "Window",
+    "conv_matrix",
+    "from_external",
+    "to_external",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +108,10 @@ class MatrixCode(Protocol):
         ...
 
 
+def _act(y: FloatArray, relu: bool) -> FloatArray:
+    return np.maximum(y, 0.0) if relu else y
+
+
 @dataclass
 class DenseLayer:
     """``y = act(W @ x + b)`` with ``W`` of shape (rows=outputs, cols=inputs)."""
@@ -63,75 +125,377 @@ class DenseLayer:
     out_fmt: FixedFormat | None = None
     code: MatrixCode | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, int]:
+        """The matrix shape (rows, cols)."""
         r, c = self.weight.shape
         return int(r), int(c)
 
+    @property
+    def in_shape(self) -> Shape:
+        return (self.shape[1],)
+
+    @property
+    def out_shape(self) -> Shape:
+        return (self.shape[0],)
+
     def forward_float(self, x: FloatArray) -> FloatArray:
-        y = x @ self.weight.T + self.bias
-        return np.maximum(y, 0.0) if self.relu else y
+        return _act(x @ self.weight.T + self.bias, self.relu)
 
     def forward_implemented(self, x: FloatArray) -> FloatArray:
         """Float forward pass with the matrix the code implements (no activation rounding)."""
         w = self.code.implemented() if self.code is not None else self.weight
-        y = x @ w.T + self.bias
-        return np.maximum(y, 0.0) if self.relu else y
+        return _act(x @ w.T + self.bias, self.relu)
+
+
+def conv_matrix(w4: npt.ArrayLike) -> FloatArray:
+    """An ONNX/torch conv weight ``(Cout, Cin, kh, kw)`` as the IR's ``Cout x (kh*kw*Cin)``
+    matrix: column ``(i * kw + j) * Cin + c`` holds tap ``(i, j)`` of input channel ``c``."""
+    w = np.asarray(w4, dtype=np.float64)
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1))
+
+
+@dataclass
+class ConvLayer(DenseLayer):
+    """A convolution as a matrix layer: ``weight`` is ``Cout x (kh*kw*Cin)`` in window order
+    (see :func:`conv_matrix` and :mod:`nnlcc.window`), applied to the zero-padded window
+    vector of every output pixel, then ``+ bias`` and the activation.
+
+    ``image`` is the input shape ``(Cin, H, W)``; ``window`` the kernel, stride and pads
+    (dilation 1, one group).  A BatchNormalization after the conv is already folded into
+    ``weight`` and ``bias`` by the frontend.  Output shape ``(Cout, Ho, Wo)``.
+    """
+
+    kind: str = "conv"
+    image: Shape = (1, 1, 1)
+    window: Window = field(default_factory=lambda: Window((1, 1)))
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.image
+
+    @property
+    def out_shape(self) -> Shape:
+        ho, wo = self.window.out_hw(self.image[1], self.image[2])
+        return (self.shape[0], ho, wo)
+
+    def line_buffer_bits(self, bits: int) -> int:
+        """Storage of the streaming line buffer for ``bits``-bit input elements:
+        ``((kh - 1) * (W + pad_left + pad_right) + kw) * Cin * bits`` (the ``kh - 1``
+        buffered padded rows plus the ``kw`` pixels of the newest window row)."""
+        return self.window.line_buffer_pixels(self.image[2]) * self.image[0] * bits
+
+    def forward_float(self, x: FloatArray) -> FloatArray:
+        return _act(self.window.windows(x) @ self.weight.T + self.bias, self.relu)
+
+    def forward_implemented(self, x: FloatArray) -> FloatArray:
+        w = self.code.implemented() if self.code is not None else self.weight
+        return _act(self.window.windows(x) @ w.T + self.bias, self.relu)
+
+
+@dataclass
+class PoolLayer:
+    """Per-channel ``max`` or ``avg`` over every window of an image ``(C, H, W)``.
+
+    Average pools divide by ``kh * kw`` always (padding counts as zeros, torch's default
+    ``count_include_pad=True``); the integer division rule is
+    :func:`nnlcc.fixed_point.avg_pool_plan`.  Max pools ignore padding (the hardware may pad
+    with the input format's minimum, which gives the same result) and keep the input format.
+    A global average pool is an ``avg`` pool whose kernel is the whole image.  ``relu`` clamps
+    the result at zero (a Relu after the pool; it commutes with max).
+    """
+
+    name: str
+    op: Literal["max", "avg"]
+    image: Shape
+    window: Window
+    relu: bool = False
+    kind: str = "pool"
+    in_fmt: FixedFormat | None = None
+    out_fmt: FixedFormat | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.image
+
+    @property
+    def out_shape(self) -> Shape:
+        ho, wo = self.window.out_hw(self.image[1], self.image[2])
+        return (self.image[0], ho, wo)
+
+    def line_buffer_bits(self, bits: int) -> int:
+        """As :meth:`ConvLayer.line_buffer_bits`."""
+        return self.window.line_buffer_pixels(self.image[2]) * self.image[0] * bits
+
+    def forward_float(self, x: FloatArray) -> FloatArray:
+        c = x.shape[3]
+        fill = -np.inf if self.op == "max" else 0.0
+        win = self.window.windows(x, fill=fill)
+        win = win.reshape(*win.shape[:3], self.window.taps, c)
+        y = win.max(axis=3) if self.op == "max" else win.sum(axis=3) / self.window.taps
+        return _act(y, self.relu)
+
+
+@dataclass
+class AddLayer:
+    """``act(a + b)`` elementwise for the two tensors named in ``inputs`` (same ``shape``,
+    vector or image): a residual connection.  ``in_fmt`` is ``a``'s format, ``in_fmt_b``
+    ``b``'s; the alignment and requantization rule is :func:`nnlcc.fixed_point.add_plan`."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: Shape
+    relu: bool = False
+    kind: str = "add"
+    in_fmt: FixedFormat | None = None
+    in_fmt_b: FixedFormat | None = None
+    out_fmt: FixedFormat | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.shape
+
+    @property
+    def out_shape(self) -> Shape:
+        return self.shape
+
+    def forward_float(self, a: FloatArray, b: FloatArray) -> FloatArray:
+        return _act(a + b, self.relu)
+
+
+@dataclass
+class FlattenLayer:
+    """An image ``(C, H, W)`` as a vector of ``C*H*W`` elements in *stream* order
+    (``(y * W + x) * C + c``: pixels in raster order, channels fastest), so hardware only
+    collects the pixels.  The frontend permutes the columns of the dense layer reading it
+    (ONNX flattens channel-major).  No arithmetic: the output format is the input format."""
+
+    name: str
+    image: Shape
+    kind: str = "flatten"
+    in_fmt: FixedFormat | None = None
+    out_fmt: FixedFormat | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.image
+
+    @property
+    def out_shape(self) -> Shape:
+        return (math.prod(self.image),)
+
+    def forward_float(self, x: FloatArray) -> FloatArray:
+        return x.reshape(len(x), -1)
+
+
+Layer = DenseLayer | PoolLayer | AddLayer | FlattenLayer
+"""Any layer (a :class:`ConvLayer` is a :class:`DenseLayer`)."""
+
+
+def from_external(x: npt.ArrayLike, shape: Shape) -> FloatArray:
+    """Flat ONNX-order data ``(batch, prod(shape))`` in the IR's storage layout."""
+    a = np.asarray(x, dtype=np.float64)
+    a = a.reshape(len(a), *shape)
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)) if len(shape) == 3 else a
+
+
+def to_external(a: npt.NDArray[Any], shape: Shape) -> npt.NDArray[Any]:
+    """Inverse of :func:`from_external`: stored tensors as flat ONNX-order rows."""
+    if len(shape) == 3:
+        a = a.reshape(len(a), shape[1], shape[2], shape[0]).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(a).reshape(len(a), -1)
 
 
 @dataclass
 class MatrixGraph:
-    """A feed-forward network: ``layers`` applied in order to a flat input vector."""
+    """A feed-forward network: ``layers`` in topological order from the input tensor
+    ``input_name`` (shape ``input_shape``, default ``(input_size,)``) to the last layer."""
 
     name: str
     input_name: str
     input_size: int
     output_name: str
-    layers: list[DenseLayer]
+    layers: list[Layer]
     input_fmt: FixedFormat | None = None
     source: str = ""
+    input_shape: Shape = ()
 
-    def forward_float(self, x: FloatArray) -> FloatArray:
-        """Reference float inference, batch-first: (batch, input_size) -> (batch, outputs)."""
-        h = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-        for layer in self.layers:
-            h = layer.forward_float(h)
-        return h
+    def __post_init__(self) -> None:
+        if not self.input_shape:
+            self.input_shape = (self.input_size,)
 
-    def activations_float(self, x: FloatArray) -> list[FloatArray]:
-        """Inputs of every layer followed by the network output."""
-        acts = [np.asarray(x, dtype=np.float64).reshape(len(x), -1)]
+    # ---- structure ------------------------------------------------------------------------
+    def matrix_layers(self) -> list[DenseLayer]:
+        """The layers matrix passes code: dense and conv."""
+        return [layer for layer in self.layers if isinstance(layer, DenseLayer)]
+
+    def inputs_of(self, index: int) -> tuple[str, ...]:
+        """Tensor names layer ``index`` reads (its ``inputs``, or the previous tensor)."""
+        layer = self.layers[index]
+        if layer.inputs:
+            return layer.inputs
+        return (self.layers[index - 1].name if index else self.input_name,)
+
+    def tensor_shapes(self) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {self.input_name: self.input_shape}
         for layer in self.layers:
-            acts.append(layer.forward_float(acts[-1]))
-        return acts
+            shapes[layer.name] = layer.out_shape
+        return shapes
+
+    def last_uses(self) -> dict[str, int]:
+        """Index of the last layer reading each tensor (to free activations early)."""
+        last: dict[str, int] = {}
+        for i in range(len(self.layers)):
+            for t in self.inputs_of(i):
+                last[t] = i
+        return last
+
+    @property
+    def is_chain(self) -> bool:
+        return all(len(self.inputs_of(i)) == 1 for i in range(len(self.layers))) and all(
+            self.inputs_of(i)[0] == (self.layers[i - 1].name if i else self.input_name)
+            for i in range(len(self.layers))
+        )
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].out_shape if self.layers else self.input_shape
 
     @property
     def output_size(self) -> int:
-        return self.layers[-1].shape[0] if self.layers else self.input_size
+        return math.prod(self.output_shape)
 
+    # ---- float execution ------------------------------------------------------------------
+    def _run(self, x: FloatArray, visit: Any = None, keep: bool = False) -> FloatArray:
+        """Run the DAG on stored-layout input; ``visit(i, out)`` sees every layer output."""
+        env: dict[str, FloatArray] = {self.input_name: x}
+        last = self.last_uses()
+        out = x
+        for i, layer in enumerate(self.layers):
+            names = self.inputs_of(i)
+            out = layer.forward_float(*(env[t] for t in names))  # type: ignore[arg-type]
+            if visit is not None:
+                visit(i, out)
+            env[layer.name] = out
+            if not keep:
+                for t in names:
+                    if last.get(t) == i:
+                        del env[t]
+        return out
+
+    def _external_out(self, y: FloatArray) -> FloatArray:
+        last = self.layers[-1] if self.layers else None
+        if isinstance(last, FlattenLayer):  # stream order back to ONNX's channel-major order
+            return to_external(y, last.image)
+        return to_external(y, self.output_shape)
+
+    def forward_float(self, x: FloatArray, batch: int = 0) -> FloatArray:
+        """Reference float inference on flat ONNX-order inputs ``(batch, input_size)``;
+        returns ``(batch, output_size)`` in ONNX order.  ``batch`` > 0 runs in chunks."""
+        xs = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        step = batch if batch > 0 else max(len(xs), 1)
+        outs = [
+            self._external_out(self._run(from_external(xs[s : s + step], self.input_shape)))
+            for s in range(0, len(xs), step)
+        ]
+        return np.concatenate(outs) if outs else np.zeros((0, self.output_size))
+
+    def activations_float(self, x: FloatArray) -> list[FloatArray]:
+        """Inputs of the network followed by every layer's output (stored layout).  Keeps all
+        activations: for big images use :meth:`activation_peaks`."""
+        acts = [
+            from_external(np.asarray(x, dtype=np.float64).reshape(len(x), -1), self.input_shape)
+        ]
+        self._run(acts[0], visit=lambda i, out: acts.append(out))
+        return acts
+
+    def activation_peaks(self, x: FloatArray, batch: int = 8) -> tuple[float, float, list[float]]:
+        """``(input min, input max-abs, per-layer output max-abs)`` over the inputs ``x``,
+        ``batch`` samples at a time with activations freed after their last use."""
+        xs = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        peaks = [0.0] * len(self.layers)
+
+        def visit(i: int, out: FloatArray) -> None:
+            if out.size:
+                peaks[i] = max(peaks[i], float(np.max(np.abs(out))))
+
+        for s in range(0, len(xs), max(batch, 1)):
+            self._run(from_external(xs[s : s + batch], self.input_shape), visit=visit)
+        lo = float(np.min(xs)) if xs.size else 0.0
+        return lo, float(np.max(np.abs(xs))) if xs.size else 0.0, peaks
+
+    # ---- checks and text ------------------------------------------------------------------
     def verify(self) -> None:
-        """Check shapes chain and weights are finite (raises AssertionError on an IR bug)."""
-        n = self.input_size
-        for layer in self.layers:
-            rows, cols = layer.shape
-            assert cols == n, f"{layer.name}: expects {cols} inputs, previous layer gives {n}"
-            assert layer.bias.shape == (rows,), f"{layer.name}: bias shape {layer.bias.shape}"
-            assert np.all(np.isfinite(layer.weight)), f"{layer.name}: non-finite weights"
-            n = rows
+        """Check names, shapes and weights (raises AssertionError on an IR bug)."""
+        shapes: dict[str, Shape] = {self.input_name: self.input_shape}
+        assert math.prod(self.input_shape) == self.input_size, "input_shape vs input_size"
+        for i, layer in enumerate(self.layers):
+            assert layer.name not in shapes, f"{layer.name}: duplicate tensor name"
+            names = self.inputs_of(i)
+            for t in names:
+                assert t in shapes, f"{layer.name}: reads '{t}' before it is computed"
+            got = [shapes[t] for t in names]
+            if isinstance(layer, AddLayer):
+                assert len(names) == 2, f"{layer.name}: add needs two inputs"
+                assert got == [layer.shape, layer.shape], f"{layer.name}: adds shapes {got}"
+            else:
+                assert len(names) == 1, f"{layer.name}: reads {len(names)} tensors"
+                n = math.prod(got[0])
+                if isinstance(layer, ConvLayer | PoolLayer | FlattenLayer):
+                    assert got[0] == layer.in_shape, (
+                        f"{layer.name}: expects {layer.in_shape}, gets {got[0]}"
+                    )
+                else:
+                    assert len(got[0]) == 1, f"{layer.name}: dense layer reads image {got[0]}"
+            if isinstance(layer, DenseLayer):
+                rows, cols = layer.shape
+                if isinstance(layer, ConvLayer):
+                    assert cols == layer.window.taps * layer.image[0], (
+                        f"{layer.name}: {cols} columns for a {layer.window.kernel} window"
+                        f" of {layer.image[0]} channels"
+                    )
+                else:
+                    assert cols == n, f"{layer.name}: expects {cols} inputs, gets {n}"
+                assert layer.bias.shape == (rows,), f"{layer.name}: bias shape {layer.bias.shape}"
+                assert np.all(np.isfinite(layer.weight)), f"{layer.name}: non-finite weights"
+            shapes[layer.name] = layer.out_shape
 
     def to_text(self) -> str:
         """Printable summary of the IR (used by golden tests)."""
-        lines = [
-            f"matrix_graph {self.name} input={self.input_name}[{self.input_size}]"
-            f" fmt={self.input_fmt}"
-        ]
-        for layer in self.layers:
-            rows, cols = layer.shape
-            code = layer.code.name if layer.code is not None else "-"
-            lines.append(
-                f"  {layer.kind} {layer.name} {rows}x{cols} relu={int(layer.relu)}"
-                f" in={layer.in_fmt} out={layer.out_fmt} code={code}"
-            )
+        shape = (
+            f"[{self.input_size}]"
+            if len(self.input_shape) == 1
+            else "[" + "x".join(map(str, self.input_shape)) + "]"
+        )
+        lines = [f"matrix_graph {self.name} input={self.input_name}{shape} fmt={self.input_fmt}"]
+        for i, layer in enumerate(self.layers):
+            src = "" if not layer.inputs else " <- " + ",".join(self.inputs_of(i))
+            if isinstance(layer, DenseLayer):
+                rows, cols = layer.shape
+                code = layer.code.name if layer.code is not None else "-"
+                geo = f" {layer.window.to_text()}" if isinstance(layer, ConvLayer) else ""
+                lines.append(
+                    f"  {layer.kind} {layer.name} {rows}x{cols}{geo} relu={int(layer.relu)}"
+                    f" in={layer.in_fmt} out={layer.out_fmt} code={code}{src}"
+                )
+            elif isinstance(layer, PoolLayer):
+                lines.append(
+                    f"  pool {layer.name} {layer.op} {layer.window.to_text()}"
+                    f" relu={int(layer.relu)} in={layer.in_fmt} out={layer.out_fmt}{src}"
+                )
+            elif isinstance(layer, AddLayer):
+                lines.append(
+                    f"  add {layer.name} relu={int(layer.relu)} in={layer.in_fmt},"
+                    f"{layer.in_fmt_b} out={layer.out_fmt}{src}"
+                )
+            else:
+                lines.append(f"  flatten {layer.name} out={layer.out_fmt}{src}")
         lines.append(f"  output {self.output_name}[{self.output_size}]")
         return "\n".join(lines) + "\n"
