@@ -145,6 +145,23 @@ def sim(
 
 
 @app.command()
+def report(
+    outdir: Annotated[Path, typer.Argument(help="a directory written by `nnlcc compile`")],
+) -> None:
+    """Re-render report.md and report.html from OUTDIR/report.json.
+
+    Example: nnlcc report build/digits_mlp
+    """
+    from nnlcc.report import rerender
+
+    try:
+        paths = rerender(outdir)
+    except NnlccError as e:
+        _fail(e)
+    typer.echo(" ".join(str(p) for p in paths))
+
+
+@app.command()
 def boards() -> None:
     """List the supported boards.
 

@@ -6,7 +6,6 @@ model.onnx -> MatrixGraph -> passes -> LoweredNetwork (golden model) -> Verilog 
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -23,7 +22,7 @@ from nnlcc.errors import BadInputError
 from nnlcc.fixed_point import sqnr_db
 from nnlcc.lower import lower_network
 from nnlcc.lowered import LoweredNetwork
-from nnlcc.matrix_ir import MatrixGraph
+from nnlcc.matrix_ir import DenseLayer, MatrixGraph
 from nnlcc.passes import PASSES, PassContext, format_pipeline, parse_pipeline
 
 try:  # the LCC pass registers itself on import
@@ -163,17 +162,23 @@ def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
             "weight_sqnr_db": round(sqnr_db(layer.weight, implemented), 2),
             "relu": layer.relu,
         }
+        row["csd_baseline_adders"] = csd_baseline_layer(layer)
         row.update({k: v for k, v in code.summary().items() if k not in row})
         rows.append(row)
     return rows
 
 
-def csd_baseline(graph: MatrixGraph, bits: int = 8) -> int:
-    """Plain CSD additions (no sharing) at ``bits``-bit weights: the field's baseline."""
+def csd_baseline_layer(layer: DenseLayer, bits: int = 8) -> int:
+    """Plain CSD additions (no sharing) of one layer at ``bits``-bit weights."""
     from nnlcc.csd import csd_adders
     from nnlcc.fixed_point import quantize_weights
 
-    return sum(csd_adders(quantize_weights(layer.weight, bits)[0]) for layer in graph.layers)
+    return csd_adders(quantize_weights(layer.weight, bits)[0])
+
+
+def csd_baseline(graph: MatrixGraph, bits: int = 8) -> int:
+    """Plain CSD additions (no sharing) at ``bits``-bit weights: the field's baseline."""
+    return sum(csd_baseline_layer(layer, bits) for layer in graph.layers)
 
 
 def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
@@ -274,20 +279,9 @@ def _verify(
 
 
 def write_report(report: dict[str, Any], outdir: Path) -> None:
-    from nnlcc.report import render_markdown
+    from nnlcc.report import write_reports
 
-    (outdir / "report.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
-    (outdir / "report.md").write_text(render_markdown(report))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o)}")
+    write_reports(report, outdir)  # report.json, report.md, report.html
 
 
 def _version() -> str:

@@ -1,0 +1,395 @@
+"""report.html: one self-contained page (inline CSS, matplotlib PNGs embedded as base64)
+rendered from report.json, like report.md.  No JavaScript, no external files: it opens the
+same from a mail attachment as from the build directory."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from html import escape
+from typing import Any
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:78rem;
+ color:#1d2430;padding:0 1rem;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;
+ border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
+.meta{color:#57606a;font-size:.9rem}.meta code{background:#f6f8fa;padding:0 .25rem;
+ word-break:break-all}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}
+.card{border:1px solid #d0d7de;border-radius:.5rem;padding:.6rem .9rem;min-width:10rem}
+.card .v{font-size:1.4rem;font-weight:600}.card .k{color:#57606a;font-size:.8rem}
+.ok{color:#1a7f37}.bad{color:#cf222e}.warn{color:#9a6700}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
+th{background:#f6f8fa}td.l,th.l{text-align:left}
+figure{display:inline-block;vertical-align:top;margin:.5rem 1rem .5rem 0}
+figure img{max-width:36rem;border:1px solid #eaeef2}figcaption{font-size:.8rem;color:#57606a}
+"""
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return "∞" if math.isinf(v) else f"{v:.4g}"
+    return str(v)
+
+
+def _table(headers: list[str], rows: list[list[Any]], row_class: str = "", left: int = 1) -> str:
+    """``left`` leading columns are text (left-aligned); the rest are numbers."""
+    cls = f' class="{row_class}"' if row_class else ""
+    head = "".join(
+        f"<th{' class=l' if i < left else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
+    body = "".join(
+        f"<tr{cls}>"
+        + "".join(
+            f"<td{' class=l' if i < left else ''}>{escape(_fmt(c))}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(name: str, b64: str, caption: str) -> str:
+    return (
+        f'<figure id="fig-{name}"><img alt="{escape(caption)}" '
+        f'src="data:image/png;base64,{b64}"><figcaption>{escape(caption)}</figcaption></figure>'
+    )
+
+
+def plot_adders(r: dict[str, Any]) -> str:
+    """Bars: adders per layer, next to the per-layer CSD baseline when the report has it."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    layers = r["layers"]
+    names = [lay["name"] for lay in layers]
+    x = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(layers) + 2), 3.2))
+    has_csd = all("csd_baseline_adders" in lay for lay in layers)
+    w = 0.4 if has_csd else 0.6
+    ax.bar(x - (w / 2 if has_csd else 0), [lay["adders"] for lay in layers], w, label="nnlcc")
+    if has_csd:
+        csd_bits = r["totals"].get("csd_weight_bits", 8)
+        ax.bar(
+            x + w / 2,
+            [lay["csd_baseline_adders"] for lay in layers],
+            w,
+            label=f"CSD {csd_bits}-bit",
+            color="#bbbbbb",
+        )
+        ax.legend(frameon=False)
+    ax.set_xticks(x, names, rotation=30 if len(names) > 6 else 0, ha="right")
+    ax.set_ylabel("additions")
+    ax.set_title("Additions per layer")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def plot_tradeoff(r: dict[str, Any]) -> str:
+    """SQNR vs additions over the settings of ``sweep`` (and the CSD baseline if measured)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for point in r["sweep"]:
+        groups.setdefault(point.get("pass", "?"), []).append(point)
+    for name, pts in sorted(groups.items()):
+        pts = sorted(pts, key=lambda p: p["adders"])
+        ax.plot(
+            [p["adders"] for p in pts],
+            [p["weight_sqnr_db"] for p in pts],
+            "o-",
+            label=name,
+        )
+    chosen = [p for p in r["sweep"] if p.get("chosen")]
+    for p in chosen:
+        ax.plot(p["adders"], p["weight_sqnr_db"], "*", ms=14, color="#cf222e")
+        ax.annotate(
+            "compiled",
+            (p["adders"], p["weight_sqnr_db"]),
+            xytext=(6, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    ax.set_xlabel("additions (whole network)")
+    ax.set_ylabel("weight SQNR (dB)")
+    ax.set_title("Accuracy vs cost")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+_RESOURCE_CAPACITY = (("luts", "device_luts", "LUTs"), ("ffs", "device_ffs", "FFs"))
+
+
+def resource_bars(res: dict[str, Any]) -> list[tuple[str, float, float | None]]:
+    """(label, used, device capacity or None) for the resource numbers present."""
+    bars: list[tuple[str, float, float | None]] = []
+    for key, cap, label in _RESOURCE_CAPACITY:
+        if res.get(key) is not None:
+            bars.append((label, float(res[key]), res.get(cap)))
+    for key, label in (("carry", "carry cells"), ("bram", "BRAM"), ("dsp", "DSP")):
+        if res.get(key) is not None:
+            bars.append((label, float(res[key]), None))
+    return bars
+
+
+def plot_resources(r: dict[str, Any]) -> str:
+    """Horizontal bars: each resource used, against the device's capacity where known."""
+    import matplotlib.pyplot as plt
+
+    bars = resource_bars(r["resources"])
+    fig, ax = plt.subplots(figsize=(5.2, 0.5 * len(bars) + 1.2))
+    labels = [b[0] for b in bars]
+    used = [b[1] for b in bars]
+    caps = [b[2] if b[2] is not None else math.nan for b in bars]
+    ax.barh(labels, caps, color="#eaeef2", label="device")
+    colors = ["#cf222e" if c == c and u > c else "#0969da" for u, c in zip(used, caps, strict=True)]
+    ax.barh(labels, used, color=colors, height=0.5, label="used")
+    for i, (u, c) in enumerate(zip(used, caps, strict=True)):
+        text = f"{u:,.0f}" + (f" / {c:,.0f} ({100 * u / c:.0f}%)" if c == c and c else "")
+        ax.text(max(u, c if c == c else 0) * 1.01, i, text, va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_title(f"Resources on {r['resources'].get('device', '?')}")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.margins(x=0.35)
+    return _png(fig)
+
+
+def _cards(r: dict[str, Any]) -> str:
+    t, acc, ver = r["totals"], r.get("accuracy", {}), r.get("verification", {})
+    cards = [
+        ("adders", f"{t['adders']:,}", f"{t['adders_per_weight']} per weight", ""),
+        (
+            "vs CSD baseline",
+            f"{t['csd_adders'] / t['adders']:.2f}×" if t["adders"] else "–",
+            f"CSD {t.get('csd_weight_bits', 8)}-bit: {t['csd_adders']:,} adders",
+            "",
+        ),
+    ]
+    if acc.get("float") is not None:
+        cards.append(("accuracy (golden)", f"{acc['golden']:.4f}", f"float {acc['float']:.4f}", ""))
+    elif acc:
+        cards.append(("output SQNR", f"{acc.get('sqnr_db')} dB", "golden vs float", ""))
+    if ver.get("skipped") or ver.get("bit_exact") is None:
+        cards.append(("verification", "not run", str(ver.get("skipped", "")), "warn"))
+    elif ver["bit_exact"]:
+        cards.append(
+            ("verification", "bit-exact", f"{ver['vectors']} vectors, {ver['simulator']}", "ok")
+        )
+    else:
+        cards.append(("verification", "MISMATCH", f"{ver.get('simulator')}", "bad"))
+    if r.get("latency_cycles") is not None:
+        cards.append(("latency", f"{r['latency_cycles']} cycles", "one vector per clock", ""))
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card" data-card="{escape(k)}"><div class="k">{escape(k)}</div>'
+            f'<div class="v {c}">{escape(v)}</div><div class="k">{escape(sub)}</div></div>'
+            for k, v, sub, c in cards
+        )
+        + "</div>"
+    )
+
+
+def _layer_table(r: dict[str, Any]) -> str:
+    headers = [
+        "layer",
+        "shape",
+        "pass",
+        "adders",
+        "adders/weight",
+        "CSD baseline",
+        "weight SQNR dB",
+        "depth",
+        "latency",
+        "in",
+        "out",
+        "max bits",
+        "adder bits",
+    ]
+    rows = [
+        [
+            lay["name"],
+            "×".join(map(str, lay["shape"])),
+            lay["pass"],
+            lay["adders"],
+            lay["adders_per_weight"],
+            lay.get("csd_baseline_adders"),
+            lay.get("weight_sqnr_db"),
+            lay["depth"],
+            lay.get("latency"),
+            lay.get("in_fmt"),
+            lay.get("out_fmt"),
+            lay.get("max_bits"),
+            lay.get("adder_bits"),
+        ]
+        for lay in r["layers"]
+    ]
+    return _table(headers, rows, row_class="layer", left=3)
+
+
+def _resources(r: dict[str, Any]) -> str:
+    res = r.get("resources", {})
+    if res.get("skipped"):
+        return f"<p>Not computed ({escape(str(res['skipped']))}).</p>"
+    tool = str(res.get("tool", ""))
+    kind = "estimate" if res.get("estimate") else "post place-and-route"
+    kind = "" if kind in tool else f" ({kind})"
+    keys = [
+        k for k in ("luts", "ffs", "carry", "bram", "dsp", "fmax_mhz", "device_luts") if k in res
+    ]
+    out = (
+        f"<p>{escape(tool)}{kind}, device "
+        f"<code>{escape(str(res.get('device')))}</code>"
+        + (f", {escape(str(res['design']))}" if res.get("design") else "")
+        + "</p>"
+        + _table(
+            [*keys, "utilization %", "fits"],
+            [[res.get(k) for k in keys] + [res.get("utilization_pct"), res.get("fits")]],
+            left=0,
+        )
+    )
+    if res.get("vivado"):
+        out += f"<p class=meta>{escape(str(res['vivado'].get('note', '')))}</p>"
+    return out
+
+
+def render_html(r: dict[str, Any]) -> str:
+    """The whole page for one report dict (the content of report.json)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to PNG only
+    t = r["totals"]
+    acc = r.get("accuracy", {})
+    ver = r.get("verification", {})
+    title = f"nnlcc report: {r.get('model_name', r.get('model'))}"
+    parts = [
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        '<p class="meta">'
+        f"model <code>{escape(str(r.get('model')))}</code> · board "
+        f"<code>{escape(str(r.get('board')))}</code> · nnlcc {escape(str(r.get('nnlcc_version')))}"
+        + (f" · {r['seconds']} s" if r.get("seconds") is not None else "")
+        + f"<br>passes <code>{escape(str(r.get('passes')))}</code>"
+        + (f"<br>config <code>{escape(str(r['config']))}</code>" if r.get("config") else "")
+        + f"<br>input <code>{escape(str(r.get('input_fmt')))}</code>, output "
+        f"<code>{escape(str(r.get('output_fmt')))}</code></p>",
+        _cards(r),
+        "<h2>Layers</h2>",
+        _layer_table(r),
+        "<h2>Totals</h2>",
+        _table(
+            [
+                "adders",
+                "weights",
+                "adders/weight",
+                "CSD baseline",
+                "vs CSD",
+                "bias/rounding",
+                "adder bits",
+            ],
+            [
+                [
+                    t["adders"],
+                    t["weights"],
+                    t["adders_per_weight"],
+                    t["csd_adders"],
+                    f"{t['csd_adders'] / t['adders']:.2f}× fewer" if t["adders"] else None,
+                    t.get("const_adders"),
+                    t.get("adder_bits"),
+                ]
+            ],
+            left=0,
+        ),
+        "<h2>Accuracy</h2>",
+        _table(
+            [
+                "dataset",
+                "samples",
+                "float",
+                "golden (integer)",
+                "output SQNR dB",
+                "argmax agreement",
+            ],
+            [
+                [
+                    acc.get("dataset"),
+                    acc.get("samples"),
+                    acc.get("float"),
+                    acc.get("golden"),
+                    acc.get("sqnr_db"),
+                    acc.get("argmax_agreement"),
+                ]
+            ],
+        ),
+        "<h2>Verification</h2>",
+    ]
+    if ver.get("skipped") or ver.get("bit_exact") is None:
+        parts.append(
+            f'<p class="warn" id="verdict">Not run ({escape(str(ver.get("skipped")))}): '
+            "the design is <b>not</b> verified.</p>"
+        )
+    else:
+        ok = bool(ver["bit_exact"])
+        parts.append(
+            f'<p id="verdict" class="{"ok" if ok else "bad"}">cocotb + '
+            f"{escape(str(ver.get('simulator')))}: {ver.get('vectors')} vectors back-to-back, "
+            f"<b>{'bit-exact' if ok else 'MISMATCH'}</b> against the golden model.</p>"
+        )
+    parts += ["<h2>Resources</h2>", _resources(r)]
+    if r.get("sweep"):
+        parts += [
+            "<h2>Settings tried</h2>",
+            _table(
+                [
+                    "pipeline",
+                    "adders",
+                    "adders/weight",
+                    "weight SQNR dB",
+                    "output SQNR dB",
+                    "golden accuracy",
+                ],
+                [
+                    [
+                        p["passes"],
+                        p["adders"],
+                        p["adders_per_weight"],
+                        p["weight_sqnr_db"],
+                        p.get("output_sqnr_db"),
+                        p.get("golden"),
+                    ]
+                    for p in r["sweep"]
+                ],
+                row_class="sweep",
+            ),
+        ]
+    figs = [
+        '<h2>Plots</h2><div class="figs">',
+        _figure("adders", plot_adders(r), "additions per layer"),
+    ]
+    if r.get("sweep"):
+        figs.append(_figure("tradeoff", plot_tradeoff(r), "weight SQNR vs additions"))
+    if resource_bars(r.get("resources", {})):
+        figs.append(_figure("resources", plot_resources(r), "resources used"))
+    parts += [*figs, "</div></body></html>"]
+    return "\n".join(parts) + "\n"
