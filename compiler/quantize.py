@@ -13,6 +13,7 @@ from nnlcc.errors import PassOptionError
 from nnlcc.fixed_point import choose_format
 from nnlcc.matrix_ir import MatrixGraph
 from nnlcc.passes import PassContext, register_pass
+from nnlcc.share import code_layer
 
 
 @register_pass
@@ -67,4 +68,6 @@ class Csd:
         for layer in graph.layers:
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = CsdCode.from_weights(layer.weight, self.weight_bits, cse=self.cse)
+            layer.code = code_layer(
+                layer, lambda w: CsdCode.from_weights(w, self.weight_bits, cse=self.cse)
+            )

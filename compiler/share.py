@@ -1,0 +1,371 @@
+"""Weight sharing: similar columns of a layer are replaced by one centroid column.
+
+``W`` (rows x cols) becomes ``W_reduced @ G``: ``G`` (clusters x cols) has one entry per used
+column, ``±2**k``, so ``z = G @ x`` is computed by *pre-adders* (a cluster of ``m`` inputs costs
+``m - 1`` additions, shifts and signs are wiring) and the matrix pass (CSD or LCC) codes only
+``W_reduced``.  Columns that are equal up to sign, or up to sign and a power-of-two factor
+(``mode``), fall into one cluster; they are found by scikit-learn's k-means (weighted so the
+error it minimizes is the error in ``W``) or affinity propagation.
+
+The share pass only plans: it stores a :class:`SharePlan` in ``layer.info``.  The matrix pass
+that follows asks :func:`code_layer` for the code, which codes ``W_reduced`` and wraps it in a
+:class:`ShareCode`: ``lower()`` emits the pre-adders, then the inner code on their outputs, and
+``implemented()`` is the exact expanded matrix, so the golden model stays bit-exact.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from nnlcc.adder_graph import AdderGraph
+from nnlcc.csd import SignedTerm, build_terms_sum
+from nnlcc.errors import BadInputError, PassOptionError
+from nnlcc.fixed_point import sqnr_db
+from nnlcc.matrix_ir import ConvLayer, DenseLayer, FloatArray, MatrixCode, MatrixGraph, Term
+from nnlcc.passes import PassContext, register_pass
+from nnlcc.prune import used_columns
+
+#: ``layer.info`` key of the :class:`SharePlan` the share pass leaves for the matrix pass.
+PLAN = "share_plan"
+
+Mode = Literal["plain", "sign", "pow2"]
+
+
+@dataclass
+class SharePlan:
+    """``W ≈ reduced @ expand``; ``members[k]`` are the columns of cluster ``k``.
+
+    ``expand`` holds one ``±2**-s`` (``s >= 0``) per used column: each cluster is scaled to its
+    largest member, so the reduced matrix keeps the precision of the big columns when the
+    matrix pass quantizes it.
+    """
+
+    reduced: FloatArray
+    expand: FloatArray
+    members: list[list[int]]
+    error_sqnr_db: float
+
+    @property
+    def clusters(self) -> int:
+        return len(self.members)
+
+    @property
+    def pre_adders(self) -> int:
+        return sum(len(m) - 1 for m in self.members)
+
+    @property
+    def frac(self) -> int:
+        """Fractional bits of the pre-adder outputs: ``2**frac * expand`` is an integer."""
+        nz = np.abs(self.expand[self.expand != 0])
+        return int(-np.log2(nz).min()) if nz.size else 0
+
+    def lower_pre_adders(self, graph: AdderGraph, inputs: list[int]) -> list[int]:
+        """One node per cluster computing ``(2**frac * expand @ x)[k]`` exactly.
+
+        Within a cluster every member is ``±x[j] << k`` with at least as many ``+`` as ``-``
+        (the plan guarantees it), so each negative member is first subtracted from a positive
+        one and the rest is a tree of plain additions: the result is the cluster sum itself,
+        never its negation; a common shift left over is wiring.
+        """
+        nodes: list[int] = []
+        frac = self.frac
+        for k, cols in enumerate(self.members):
+            pos: list[SignedTerm] = []
+            neg: list[SignedTerm] = []
+            for j in cols:
+                g = float(self.expand[k, j])
+                exp = round(math.log2(abs(g))) + frac
+                (neg if g < 0 else pos).append((inputs[j], exp, False))
+            level: list[SignedTerm] = []
+            for (pn, ps, _), (nn, ns, _) in zip(pos, neg, strict=False):
+                m = min(ps, ns)
+                level.append((graph.add(pn, nn, ps - m, ns - m, nb=True), m, False))
+            level += pos[len(neg) :]
+            (term,) = build_terms_sum(graph, [level], cse=False)
+            assert term.node is not None and term.exp >= 0 and not term.neg, term
+            nodes.append(graph.shr(term.node, -term.exp) if term.exp else term.node)
+        return nodes
+
+
+@dataclass
+class ShareCode:
+    """A matrix code on the reduced matrix behind the pre-adders of a :class:`SharePlan`."""
+
+    plan: SharePlan
+    inner: MatrixCode
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = f"share+{self.inner.name}"
+
+    def implemented(self) -> FloatArray:
+        # one nonzero ±2**k per column of expand: every product is exact in float64
+        return self.inner.implemented() @ self.plan.expand
+
+    def lower(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
+        terms = self.inner.lower(graph, self.plan.lower_pre_adders(graph, inputs))
+        frac = self.plan.frac  # the pre-adder outputs are integers worth 2**-frac
+        return [Term(t.node, t.exp - frac, t.neg) for t in terms]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.inner.summary(),
+            "clusters": self.plan.clusters,
+            "share_sqnr_db": round(self.plan.error_sqnr_db, 2)
+            if math.isfinite(self.plan.error_sqnr_db)
+            else self.plan.error_sqnr_db,
+        }
+
+
+def code_layer(layer: DenseLayer, build: Callable[[FloatArray], MatrixCode]) -> MatrixCode:
+    """What a matrix pass attaches to ``layer``: ``build`` of its weight, or of the reduced
+    matrix behind the pre-adders when the share pass planned one."""
+    plan: SharePlan | None = layer.info.get(PLAN)
+    if plan is None:
+        return build(layer.weight)
+    if plan.expand.shape[1] != layer.shape[1]:
+        raise PassOptionError(f"layer {layer.name}: share must come after prune in the pipeline")
+    return ShareCode(plan, build(plan.reduced))
+
+
+def compression_facts(layer: DenseLayer) -> dict[str, int]:
+    """The report's per-layer compression columns: used columns, distinct columns after
+    sharing (equal to the used ones without it) and pre-adders."""
+    kept = len(used_columns(layer.weight))
+    plan: SharePlan | None = layer.info.get(PLAN)
+    if plan is None:
+        return {"kept_columns": kept, "shared_columns": kept, "pre_adders": 0}
+    return {"kept_columns": kept, "shared_columns": plan.clusters, "pre_adders": plan.pre_adders}
+
+
+# --------------------------------------------------------------------------- clustering
+
+
+def normalize_columns(
+    w: FloatArray, mode: str
+) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
+    """Columns ``w[:, j] = sign[j] * 2**exp[j] * u[:, j]``; returns ``(u, exp, sign)``.
+
+    ``plain``: ``u = w``.  ``sign``: the largest-magnitude entry of ``u`` is positive.
+    ``pow2``: also ``max |u| in [1, 2)``, so columns equal up to sign and a power of two have
+    the same ``u``.  Every column must be nonzero.
+    """
+    n = w.shape[1]
+    exp = np.zeros(n, dtype=np.int64)
+    sign = np.ones(n)
+    if mode == "plain":
+        return w.copy(), exp, sign
+    peak = w[np.argmax(np.abs(w), axis=0), np.arange(n)]
+    sign = np.where(peak < 0, -1.0, 1.0)
+    if mode == "pow2":
+        exp = np.floor(np.log2(np.abs(peak))).astype(np.int64)
+    return w / (sign * np.ldexp(1.0, exp)), exp, sign
+
+
+def _kmeans(u: FloatArray, weight: FloatArray, k: int, seed: int) -> npt.NDArray[np.int64]:
+    from sklearn.cluster import KMeans
+
+    with warnings.catch_warnings():  # fewer distinct columns than k: fine, clusters coincide
+        warnings.simplefilter("ignore")
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(u.T, sample_weight=weight)
+    return np.asarray(km.labels_, dtype=np.int64)
+
+
+def _affinity(u: FloatArray, seed: int) -> npt.NDArray[np.int64]:
+    from sklearn.cluster import AffinityPropagation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ap = AffinityPropagation(random_state=seed).fit(u.T)
+    labels = np.asarray(ap.labels_, dtype=np.int64)
+    if np.any(labels < 0):  # did not converge: every column its own cluster
+        labels = np.arange(u.shape[1], dtype=np.int64)
+    return labels
+
+
+def column_weights(exp: npt.NDArray[np.int64], power: FloatArray) -> FloatArray:
+    """k-means sample weights making its objective the (input-power weighted) error in ``W``:
+    a normalized column stands for ``2**exp`` times itself, fed by an input of mean square
+    ``power``.  A tiny floor keeps clusters of never-active inputs well defined."""
+    w = np.ldexp(1.0, 2 * exp) * power
+    return np.maximum(w, 1e-12 * max(float(np.max(w, initial=0.0)), 1e-300))
+
+
+def build_plan(
+    w: FloatArray, labels: npt.NDArray[np.int64], mode: str, power: FloatArray
+) -> SharePlan:
+    """Centroids (weighted means in the normalized space) and pre-adder signs for ``labels``
+    (one per used column of ``w``; unused, all-zero columns belong to no cluster).
+    ``power`` is the mean square of each column's input (ones when unknown)."""
+    rows, cols = w.shape
+    used = used_columns(w)
+    u, exp, sign = normalize_columns(w[:, used], mode)
+    weight = column_weights(exp, power[used])
+    members: list[list[int]] = []
+    reduced: list[FloatArray] = []
+    expand_rows: list[FloatArray] = []
+    for lab in np.unique(labels):
+        idx = np.nonzero(labels == lab)[0]
+        centroid = np.average(u[:, idx], axis=1, weights=weight[idx])
+        emax = int(exp[idx].max())
+        # more '-' than '+' members: flip the cluster, so the pre-adder sum needs no negation
+        flip = -1.0 if np.sum(sign[idx] < 0) > np.sum(sign[idx] > 0) else 1.0
+        g = np.zeros(cols)
+        g[used[idx]] = flip * sign[idx] * np.ldexp(1.0, exp[idx] - emax)
+        members.append(sorted(int(c) for c in used[idx]))
+        reduced.append(flip * math.ldexp(1.0, emax) * centroid)
+        expand_rows.append(g)
+    red = np.stack(reduced, axis=1) if reduced else np.zeros((rows, 0))
+    expand = np.stack(expand_rows) if expand_rows else np.zeros((0, cols))
+    rms = np.sqrt(power)
+    return SharePlan(
+        reduced=red,
+        expand=expand,
+        members=members,
+        error_sqnr_db=sqnr_db(w * rms, (red @ expand) * rms),
+    )
+
+
+def plan_layer(
+    w: FloatArray,
+    clusters: int,
+    tolerance: float,
+    mode: str,
+    algo: str,
+    seed: int,
+    where: str,
+    power: FloatArray | None = None,
+) -> SharePlan:
+    """Cluster the used columns of ``w``: ``clusters`` of them, or (``clusters == 0``) the
+    fewest whose relative error ``|(W - W_shared) D|_F / |W D|_F`` stays within
+    ``tolerance``, or (``algo=affinity``) as many as affinity propagation finds.  ``D`` is the
+    RMS of each column's input (``power`` = mean squares; ``None``: all ones), so columns fed
+    by quiet inputs may be approximated more coarsely."""
+    pw = np.ones(w.shape[1]) if power is None else np.asarray(power, dtype=np.float64)
+    used = used_columns(w)
+    n = len(used)
+    if n == 0:
+        return build_plan(w, np.zeros(0, dtype=np.int64), mode, pw)
+    u, exp, _ = normalize_columns(w[:, used], mode)
+    weight = column_weights(exp, pw[used])
+    if algo == "affinity":
+        return build_plan(w, _affinity(u, seed), mode, pw)
+    if clusters:
+        if clusters > n:
+            raise BadInputError(
+                f"share: {clusters} clusters asked for {where}, which has only {n} used columns"
+            )
+        return build_plan(w, _kmeans(u, weight, clusters, seed), mode, pw)
+    limit = -20.0 * math.log10(tolerance)  # relative error as an SQNR in dB
+    lo, hi = 1, n  # the fewest clusters meeting the limit, by bisection (n always meets it)
+    best = build_plan(w, np.arange(n, dtype=np.int64), mode, pw)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        plan = build_plan(w, _kmeans(u, weight, mid, seed), mode, pw)
+        if plan.error_sqnr_db >= limit:
+            best, hi = plan, mid
+        else:
+            lo = mid + 1
+    return best
+
+
+def input_power(graph: MatrixGraph, x: FloatArray) -> dict[str, FloatArray]:
+    """Mean square of every input of each dense layer on the calibration data ``x`` (conv
+    layers are left out: their columns are window taps, weighted alike)."""
+    acts = graph.activations_float(x)
+    by_tensor = {graph.input_name: acts[0]}
+    by_tensor.update({layer.name: a for layer, a in zip(graph.layers, acts[1:], strict=True)})
+    out: dict[str, FloatArray] = {}
+    for i, layer in enumerate(graph.layers):
+        if isinstance(layer, DenseLayer) and not isinstance(layer, ConvLayer):
+            a = by_tensor[graph.inputs_of(i)[0]]
+            out[layer.name] = np.mean(a.reshape(len(a), -1) ** 2, axis=0)
+    return out
+
+
+@register_pass
+@dataclass(frozen=True)
+class Share:
+    """Weight sharing on the columns of the selected ``layers`` (``all``, or names joined by
+    ``+``; with ``all`` and a cluster count, the layers wider than the count): k-means into ``clusters`` clusters, or the fewest clusters keeping the relative
+    Frobenius error within ``tolerance``, or ``algo=affinity`` (affinity propagation picks the
+    count).  ``mode``: columns equal up to ``sign`` or up to sign and a power of two
+    (``pow2``) share; ``plain`` compares them as they are.  ``aware``: weight each column's
+    error by its input's power on the calibration data (else all inputs count alike), both in
+    k-means and in ``tolerance``.  Must follow prune and precede the
+    matrix pass (csd, lcc), which then codes the reduced matrix."""
+
+    name: ClassVar[str] = "share"
+    clusters: int = 0
+    tolerance: float = 0.0
+    mode: Mode = "pow2"
+    algo: Literal["kmeans", "affinity"] = "kmeans"
+    layers: str = "all"
+    aware: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.clusters < 0:
+            raise PassOptionError("share: clusters must be positive")
+        if not 0.0 <= self.tolerance < 1.0:
+            raise PassOptionError("share: tolerance must be in [0, 1)")
+        if self.algo == "kmeans" and (self.clusters > 0) == (self.tolerance > 0):
+            raise PassOptionError("share: give exactly one of clusters=N or tolerance=T")
+        if self.algo == "affinity" and (self.clusters or self.tolerance):
+            raise PassOptionError("share: algo=affinity chooses the cluster count itself")
+        if self.mode not in ("plain", "sign", "pow2"):
+            raise PassOptionError("share: mode must be plain, sign or pow2")
+        if self.algo not in ("kmeans", "affinity"):
+            raise PassOptionError("share: algo must be kmeans or affinity")
+
+    def selected(self, graph: MatrixGraph) -> list[DenseLayer]:
+        if self.layers == "all":
+            return graph.matrix_layers()
+        names = [s for s in self.layers.split("+") if s]
+        by_name = {layer.name: layer for layer in graph.matrix_layers()}
+        unknown = [s for s in names if s not in by_name]
+        if unknown:
+            raise PassOptionError(
+                f"share: unknown layer {unknown[0]!r}; layers: {', '.join(by_name)}"
+            )
+        return [by_name[s] for s in names]
+
+    def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
+        if any(layer.code is not None for layer in graph.matrix_layers()):
+            raise PassOptionError("share must come before the matrix pass (csd, lcc)")
+        chosen = self.selected(graph)
+        if self.layers == "all" and self.clusters:
+            # "all" with a cluster count: the layers wide enough for it; a layer no wider
+            # than the count has nothing to share
+            wide = [x for x in chosen if len(used_columns(x.weight)) > self.clusters]
+            if not wide:
+                widest = max(len(used_columns(x.weight)) for x in chosen)
+                raise BadInputError(
+                    f"share: {self.clusters} clusters asked for, but the widest layer has "
+                    f"only {widest} used columns"
+                )
+            chosen = wide
+        power = input_power(graph, ctx.calibration) if self.aware else {}
+        plans = {}
+        for layer in chosen:  # plan all first: a bad cluster count changes nothing
+            if ctx.progress:
+                ctx.progress(layer.name)
+            plans[layer.name] = plan_layer(
+                layer.weight,
+                self.clusters,
+                self.tolerance,
+                self.mode,
+                self.algo,
+                self.seed,
+                f"layer {layer.name}",
+                power.get(layer.name),
+            )
+        for layer in chosen:
+            layer.info[PLAN] = plans[layer.name]
