@@ -158,3 +158,59 @@ def sqnr_db(reference: npt.ArrayLike, approx: npt.ArrayLike) -> float:
     if p_sig == 0.0:
         return -math.inf
     return 10.0 * math.log10(p_sig / p_err)
+
+
+# --------------------------------------------------------------------------- CNN layers
+# Residual adds and average pools requantize like a matrix layer (const add, arithmetic
+# shift right, clamp): only the accumulator differs.
+
+POOL_MULT_BITS = 16
+"""Significant bits of the reciprocal an average pool multiplies by when its window size is
+not a power of two."""
+
+
+@dataclass(frozen=True)
+class AddPlan:
+    """Residual add of ``a`` (format ``fa``) and ``b`` (format ``fb``):
+    ``requant.apply((a << sa) + (b << sb))`` (both aligned to the finer of the two scales)."""
+
+    sa: int
+    sb: int
+    requant: Requant
+
+
+def add_plan(fa: FixedFormat, fb: FixedFormat, out: FixedFormat, relu: bool) -> AddPlan:
+    """Align two differently scaled tensors exactly (left shifts), add, requantize to ``out``
+    (round half up, saturate; ``relu`` clamps at zero)."""
+    frac = max(fa.frac, fb.frac)
+    return AddPlan(
+        sa=frac - fa.frac, sb=frac - fb.frac, requant=requant_plan(-frac, 0.0, out, relu)
+    )
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """Average pool: ``requant.apply(mult * sum)`` where ``sum`` is the exact integer sum of
+    the window (padding counts as zeros)."""
+
+    mult: int
+    requant: Requant
+
+
+def avg_pool_plan(taps: int, fin: FixedFormat, out: FixedFormat, relu: bool) -> PoolPlan:
+    """Division of a window sum by ``taps``, requantized to ``out`` with round half up.
+
+    A power-of-two ``taps`` is an exact shift (``mult = 1``).  Otherwise the sum is multiplied
+    by ``mult = round(2**s / taps)`` with ``s`` chosen so that ``mult`` has
+    :data:`POOL_MULT_BITS` significant bits, and the shift absorbs ``s``: the result is
+    ``round_half_up(sum * mult / 2**s)`` rescaled, within ``sum * 2**-(s+1)`` input LSBs of the
+    true mean before rounding (a constant multiplier in hardware, no divider).
+    """
+    if taps < 1:
+        raise BadInputError(f"average pool over {taps} elements")
+    if taps & (taps - 1) == 0:
+        s, mult = taps.bit_length() - 1, 1
+    else:
+        s = POOL_MULT_BITS + taps.bit_length() - 1
+        mult = math.floor(2.0**s / taps + 0.5)
+    return PoolPlan(mult=mult, requant=requant_plan(-fin.frac - s, 0.0, out, relu))

@@ -469,7 +469,7 @@ class Lcc:
         )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        for layer in graph.layers:
+        for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
             layer.code = self.build(layer.weight)

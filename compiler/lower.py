@@ -1,18 +1,44 @@
 """Lowering: a quantized, coded MatrixGraph becomes a LoweredNetwork of adder graphs.
 
-Each layer's graph reads the previous layer's integers, computes the matrix product with the
-layer's code (CSD, LCC, ...) and requantizes every output per :mod:`nnlcc.fixed_point`.
+Each matrix layer's graph reads the previous layer's integers, computes the matrix product
+with the layer's code (CSD, LCC, ...) and requantizes every output per
+:mod:`nnlcc.fixed_point`; a conv layer's graph is the same, applied to window vectors.  Pools,
+residual adds and flattens get small graphs of their own (see :mod:`nnlcc.lowered`), built
+from the rules :func:`~nnlcc.fixed_point.avg_pool_plan` and :func:`~nnlcc.fixed_point.add_plan`.
 """
 
 from __future__ import annotations
 
 from nnlcc.adder_graph import AdderGraph
-from nnlcc.fixed_point import FixedFormat, requant_plan
+from nnlcc.csd import csd_digits
+from nnlcc.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
 from nnlcc.lowered import LoweredLayer, LoweredNetwork
-from nnlcc.matrix_ir import DenseLayer, MatrixGraph
+from nnlcc.matrix_ir import (
+    AddLayer,
+    ConvLayer,
+    DenseLayer,
+    FlattenLayer,
+    Layer,
+    MatrixGraph,
+    PoolLayer,
+)
+
+
+def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = False) -> int:
+    """``clamp((±node + const) >> shift)`` appended to ``graph`` (``node`` None: zero)."""
+    if node is None:
+        out = graph.const(rq.const)
+    elif rq.const == 0 and not neg:
+        out = node
+    else:
+        out = graph.add(graph.const(rq.const), node, nb=neg)
+    if rq.shift != 0:
+        out = graph.shr(out, rq.shift)
+    return graph.clamp(out, rq.lo, rq.hi)
 
 
 def lower_layer(layer: DenseLayer, in_fmt: FixedFormat) -> LoweredLayer:
+    """A dense or conv layer's adder graph (a conv's reads one window vector)."""
     if layer.code is None or layer.out_fmt is None:
         raise ValueError(f"layer {layer.name} has no code/format: run quantize and a matrix pass")
     _, cols = layer.shape
@@ -22,26 +48,161 @@ def lower_layer(layer: DenseLayer, in_fmt: FixedFormat) -> LoweredLayer:
     for r, term in enumerate(terms):
         acc_exp = term.exp - in_fmt.frac
         rq = requant_plan(acc_exp, float(layer.bias[r]), layer.out_fmt, layer.relu)
-        if term.node is None:
-            node = graph.const(rq.const)
-        elif rq.const == 0 and not term.neg:
-            node = term.node
-        else:
-            node = graph.add(graph.const(rq.const), term.node, nb=term.neg)
-        if rq.shift != 0:
-            node = graph.shr(node, rq.shift)
-        outputs.append(graph.clamp(node, rq.lo, rq.hi))
+        outputs.append(_requantize(graph, term.node, rq, term.neg))
     graph.outputs = outputs
-    return LoweredLayer(name=layer.name, graph=graph, in_fmt=in_fmt, out_fmt=layer.out_fmt)
+    if isinstance(layer, ConvLayer):
+        return LoweredLayer(
+            name=layer.name,
+            graph=graph,
+            in_fmt=in_fmt,
+            out_fmt=layer.out_fmt,
+            kind="conv",
+            inputs=layer.inputs,
+            window=layer.window,
+            image=layer.image,
+        )
+    return LoweredLayer(
+        name=layer.name, graph=graph, in_fmt=in_fmt, out_fmt=layer.out_fmt, inputs=layer.inputs
+    )
+
+
+def _sum_tree(graph: AdderGraph, nodes: list[int]) -> int:
+    """Balanced adder tree (depth ceil(log2 n))."""
+    while len(nodes) > 1:
+        nxt = [graph.add(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        nodes = nxt
+    return nodes[0]
+
+
+def _times_const(graph: AdderGraph, node: int, mult: int) -> int:
+    """``node * mult`` for a positive constant, as CSD shift-adds."""
+    digits = sorted(csd_digits(mult), reverse=True)  # top digit is +1
+    if len(digits) == 1:
+        return graph.shr(node, -digits[0][0]) if digits[0][0] else node
+    low = digits[-1][0]
+    acc = node
+    top = digits[0][0] - low
+    first = True
+    for pos, d in digits[1:]:
+        if first:
+            acc = graph.add(node, node, sa=top, sb=pos - low, nb=d < 0)
+            first = False
+        else:
+            acc = graph.add(acc, node, sb=pos - low, nb=d < 0)
+    return graph.shr(acc, -low) if low else acc
+
+
+def _max_tree(graph: AdderGraph, nodes: list[int]) -> int:
+    """``max`` as ``a + clamp(b - a, 0, .)`` in a balanced tree: exact with adder-graph ops."""
+    while len(nodes) > 1:
+        nxt = []
+        for k in range(0, len(nodes) - 1, 2):
+            a, b = nodes[k], nodes[k + 1]
+            diff = graph.add(b, a, nb=True)
+            pos = graph.clamp(diff, 0, max(graph.nodes[diff].hi, 0))
+            nxt.append(graph.add(a, pos))
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        nodes = nxt
+    return nodes[0]
+
+
+def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
+    if layer.out_fmt is None:
+        raise ValueError(f"layer {layer.name} has no format: run quantize")
+    c = layer.image[0]
+    taps = layer.window.taps
+    graph = AdderGraph.with_inputs([(in_fmt.lo, in_fmt.hi)] * (taps * c))
+    outputs = []
+    for ch in range(c):
+        column = [t * c + ch for t in range(taps)]
+        if layer.op == "max":
+            m = _max_tree(graph, column)
+            lo = max(layer.out_fmt.lo, 0) if layer.relu else layer.out_fmt.lo
+            if layer.relu or layer.out_fmt != in_fmt:
+                m = graph.clamp(m, lo, layer.out_fmt.hi)
+            outputs.append(m)
+        else:
+            plan = avg_pool_plan(taps, in_fmt, layer.out_fmt, layer.relu)
+            acc = _times_const(graph, _sum_tree(graph, column), plan.mult)
+            outputs.append(_requantize(graph, acc, plan.requant))
+    graph.outputs = outputs
+    return LoweredLayer(
+        name=layer.name,
+        graph=graph,
+        in_fmt=in_fmt,
+        out_fmt=layer.out_fmt,
+        kind="pool",
+        inputs=layer.inputs,
+        window=layer.window,
+        image=layer.image,
+        op=layer.op,
+    )
+
+
+def lower_add(layer: AddLayer, fa: FixedFormat, fb: FixedFormat) -> LoweredLayer:
+    if layer.out_fmt is None:
+        raise ValueError(f"layer {layer.name} has no format: run quantize")
+    c = layer.shape[0]  # channels of an image (one pixel per graph call) or vector length
+    plan = add_plan(fa, fb, layer.out_fmt, layer.relu)
+    graph = AdderGraph.with_inputs([(fa.lo, fa.hi)] * c + [(fb.lo, fb.hi)] * c)
+    graph.outputs = [
+        _requantize(graph, graph.add(k, c + k, sa=plan.sa, sb=plan.sb), plan.requant)
+        for k in range(c)
+    ]
+    return LoweredLayer(
+        name=layer.name,
+        graph=graph,
+        in_fmt=fa,
+        out_fmt=layer.out_fmt,
+        kind="add",
+        inputs=layer.inputs,
+        image=layer.shape if len(layer.shape) == 3 else (),
+        in_fmt_b=fb,
+    )
+
+
+def lower_flatten(layer: FlattenLayer, in_fmt: FixedFormat) -> LoweredLayer:
+    n = layer.out_shape[0]
+    graph = AdderGraph.with_inputs([(in_fmt.lo, in_fmt.hi)] * n)
+    graph.outputs = list(range(n))
+    return LoweredLayer(
+        name=layer.name,
+        graph=graph,
+        in_fmt=in_fmt,
+        out_fmt=in_fmt,
+        kind="flatten",
+        inputs=layer.inputs,
+        image=layer.image,
+    )
+
+
+def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
+    """Lower one layer given the formats of the tensors it reads."""
+    if isinstance(layer, DenseLayer):
+        return lower_layer(layer, fmts[0])
+    if isinstance(layer, PoolLayer):
+        return lower_pool(layer, fmts[0])
+    if isinstance(layer, AddLayer):
+        return lower_add(layer, fmts[0], fmts[1])
+    return lower_flatten(layer, fmts[0])
 
 
 def lower_network(graph: MatrixGraph) -> LoweredNetwork:
     if graph.input_fmt is None:
         raise ValueError("graph has no input format: run the quantize pass first")
+    fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
     layers: list[LoweredLayer] = []
-    fmt = graph.input_fmt
-    for layer in graph.layers:
-        lowered = lower_layer(layer, fmt)
+    for i, layer in enumerate(graph.layers):
+        lowered = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
         layers.append(lowered)
-        fmt = lowered.out_fmt
-    return LoweredNetwork(name=graph.name, input_fmt=graph.input_fmt, layers=layers)
+        fmts[layer.name] = lowered.out_fmt
+    return LoweredNetwork(
+        name=graph.name,
+        input_fmt=graph.input_fmt,
+        layers=layers,
+        input_shape=graph.input_shape,
+        input_name=graph.input_name,
+    )

@@ -1,7 +1,23 @@
-"""A network lowered to adder graphs: the executable golden model that hardware must match."""
+"""A network lowered to adder graphs: the executable golden model that hardware must match.
+
+Every lowered layer is one :class:`~nnlcc.adder_graph.AdderGraph` (requantization included)
+applied to a vector:
+
+* ``dense``: the layer input vector;
+* ``conv`` and ``pool``: the window vector of every output pixel (order and padding in
+  :mod:`nnlcc.window`; padding reads 0, or the input format's minimum for max pools), so the
+  output pixel ``(oy, ox)`` is ``graph(window(oy, ox))`` — what a line buffer feeding the
+  graph's pipeline computes;
+* ``add``: the concatenation ``[a; b]`` of the two input pixels (or vectors);
+* ``flatten``: the whole image in stream order, through an identity graph.
+
+Images are stored channels-last ``(batch, H, W, C)``; the network input and output at the
+boundary are flat ONNX-order rows (see :mod:`nnlcc.matrix_ir`).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,34 +25,95 @@ import numpy.typing as npt
 
 from nnlcc.adder_graph import AdderGraph
 from nnlcc.fixed_point import FixedFormat, IntArray
+from nnlcc.window import Window
+
+Shape = tuple[int, ...]
+
+# Window vectors evaluated per call of an adder graph (bounds the memory of big images).
+_CHUNK_ELEMENTS = 1 << 24
 
 
 @dataclass
 class LoweredLayer:
-    """One layer's adder graph: inputs are the previous layer's integers (format ``in_fmt``),
-    outputs are this layer's requantized integers (format ``out_fmt``, clamped)."""
+    """One layer's adder graph: inputs are integers of format ``in_fmt`` (``in_fmt_b`` for the
+    second half of an ``add``), outputs this layer's requantized integers (format
+    ``out_fmt``, clamped).  ``inputs`` names the tensors read (empty: the previous layer),
+    ``window``/``image`` the geometry of conv and pool layers (input image ``(C, H, W)``; for an
+    image ``add`` its shape), ``op`` is ``max`` or ``avg`` for pools."""
 
     name: str
     graph: AdderGraph
     in_fmt: FixedFormat
     out_fmt: FixedFormat
+    kind: str = "dense"
+    inputs: tuple[str, ...] = ()
+    window: Window | None = None
+    image: Shape = ()
+    in_fmt_b: FixedFormat | None = None
+    op: str = ""
+
+    @property
+    def out_shape(self) -> Shape:
+        if self.window is not None:
+            ho, wo = self.window.out_hw(self.image[1], self.image[2])
+            return (len(self.graph.outputs), ho, wo)
+        if self.kind == "add" and self.image:
+            return self.image
+        return (len(self.graph.outputs),)
+
+    @property
+    def pad_value(self) -> int:
+        """The integer padding reads (max pools: the format's minimum; otherwise zero)."""
+        return self.in_fmt.lo if self.op == "max" else 0
+
+    def evaluate(self, *xs: IntArray) -> IntArray:
+        """Integer outputs in storage layout for integer inputs in storage layout."""
+        g = self.graph
+        if self.window is not None:
+            x = xs[0]
+            b = len(x)
+            ho, wo = self.window.out_hw(x.shape[1], x.shape[2])
+            per_image = max(ho * wo * g.n_inputs, 1)
+            step = max(1, _CHUNK_ELEMENTS // per_image)
+            parts = []
+            for s in range(0, b, step):
+                win = self.window.windows(x[s : s + step], fill=self.pad_value)
+                parts.append(g.evaluate(win.reshape(-1, g.n_inputs)))
+            y = np.concatenate(parts) if parts else np.zeros((0, len(g.outputs)), np.int64)
+            return y.reshape(b, ho, wo, len(g.outputs))
+        if self.kind == "add":
+            a, bb = xs
+            c = a.shape[-1]
+            y = g.evaluate(np.concatenate([a.reshape(-1, c), bb.reshape(-1, c)], axis=1))
+            return y.reshape(a.shape)
+        x = xs[0].reshape(len(xs[0]), -1)
+        return g.evaluate(x)
 
 
 @dataclass
 class LoweredNetwork:
-    """Layers chained in order; the whole network consumes one input vector per clock."""
+    """Layers in topological order; a chain of dense layers consumes one input vector per
+    clock.  ``input_shape`` is the network input's shape (``(n,)`` or ``(C, H, W)``)."""
 
     name: str
     input_fmt: FixedFormat
     layers: list[LoweredLayer]
+    input_shape: Shape = ()
+    input_name: str = "input"
 
     @property
     def n_inputs(self) -> int:
+        if self.input_shape:
+            return math.prod(self.input_shape)
         return self.layers[0].graph.n_inputs
 
     @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].out_shape
+
+    @property
     def n_outputs(self) -> int:
-        return len(self.layers[-1].graph.outputs)
+        return math.prod(self.output_shape)
 
     @property
     def output_fmt(self) -> FixedFormat:
@@ -44,21 +121,59 @@ class LoweredNetwork:
 
     @property
     def latency(self) -> int:
-        """Clock cycles from an input vector to its output vector."""
+        """Clock cycles from an input vector to its output vector (a chain of dense layers)."""
         return sum(layer.graph.latency for layer in self.layers)
 
-    def evaluate_layers(self, x_int: npt.ArrayLike) -> list[IntArray]:
-        """Integer outputs of every layer for integer inputs of shape (batch, n_inputs)."""
-        h: IntArray = np.asarray(x_int, dtype=np.int64)
+    def inputs_of(self, index: int) -> tuple[str, ...]:
+        layer = self.layers[index]
+        if layer.inputs:
+            return layer.inputs
+        return (self.layers[index - 1].name if index else self.input_name,)
+
+    def _stored_input(self, x_int: npt.ArrayLike) -> IntArray:
+        x: IntArray = np.asarray(x_int, dtype=np.int64)
+        if len(self.input_shape) == 3:
+            c, h, w = self.input_shape
+            x = np.ascontiguousarray(x.reshape(len(x), c, h, w).transpose(0, 2, 3, 1))
+        return x
+
+    def _external_output(self, y: IntArray) -> IntArray:
+        last = self.layers[-1]
+        shape = last.image if last.kind == "flatten" else last.out_shape
+        if len(shape) == 3:
+            c, h, w = shape
+            y = y.reshape(len(y), h, w, c).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(y).reshape(len(y), -1)
+
+    def _run(self, x_int: npt.ArrayLike, keep: bool) -> list[IntArray]:
+        env: dict[str, IntArray] = {self.input_name: self._stored_input(x_int)}
+        last: dict[str, int] = {}
+        for i in range(len(self.layers)):
+            for t in self.inputs_of(i):
+                last[t] = i
         outs: list[IntArray] = []
-        for layer in self.layers:
-            h = layer.graph.evaluate(h)
-            outs.append(h)
+        for i, layer in enumerate(self.layers):
+            names = self.inputs_of(i)
+            h = layer.evaluate(*(env[t] for t in names))
+            env[layer.name] = h
+            if keep:
+                outs.append(h)
+            else:
+                for t in names:
+                    if last.get(t) == i:
+                        del env[t]
+                outs = [h]
         return outs
 
+    def evaluate_layers(self, x_int: npt.ArrayLike) -> list[IntArray]:
+        """Integer outputs of every layer (storage layout) for flat integer inputs
+        ``(batch, n_inputs)`` in ONNX order."""
+        return self._run(x_int, keep=True)
+
     def evaluate(self, x_int: npt.ArrayLike) -> IntArray:
-        """The golden model: network output integers for integer inputs."""
-        return self.evaluate_layers(x_int)[-1]
+        """The golden model: flat ONNX-order network output integers for integer inputs."""
+        return self._external_output(self._run(x_int, keep=False)[-1])
 
     def quantize_input(self, x: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        return self.input_fmt.quantize(np.asarray(x, dtype=np.float64).reshape(len(x), -1))
+        xa = np.asarray(x, dtype=np.float64)
+        return self.input_fmt.quantize(xa.reshape(len(xa), -1))

@@ -1,17 +1,15 @@
 """The ``quantize`` pass: choose every activation's fixed-point format from calibration data,
-and the ``csd`` pass: CSD weights for every layer."""
+and the ``csd`` pass: CSD weights for every matrix (dense or conv) layer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from nnlcc.csd import CsdCode
 from nnlcc.errors import PassOptionError
-from nnlcc.fixed_point import choose_format
-from nnlcc.matrix_ir import MatrixGraph
+from nnlcc.fixed_point import FixedFormat, choose_format
+from nnlcc.matrix_ir import AddLayer, FlattenLayer, MatrixGraph, PoolLayer
 from nnlcc.passes import PassContext, register_pass
 from nnlcc.share import code_layer
 
@@ -36,18 +34,22 @@ class Quantize:
             raise PassOptionError("quantize: headroom must be positive")
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        acts = graph.activations_float(ctx.calibration)
-        x = acts[0]
-        signed_in = bool(np.min(x) < 0)
-        graph.input_fmt = choose_format(
-            float(np.max(np.abs(x))) * self.headroom, self.input_bits, signed_in
-        )
-        prev = graph.input_fmt
-        for layer, out in zip(graph.layers, acts[1:], strict=True):
-            peak = float(np.max(np.abs(out))) if out.size else 0.0
-            layer.in_fmt = prev
-            layer.out_fmt = choose_format(peak * self.headroom, self.act_bits, not layer.relu)
-            prev = layer.out_fmt
+        x_min, x_peak, peaks = graph.activation_peaks(ctx.calibration)
+        graph.input_fmt = choose_format(x_peak * self.headroom, self.input_bits, x_min < 0)
+        fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
+        for i, (layer, peak) in enumerate(zip(graph.layers, peaks, strict=True)):
+            ins = [fmts[t] for t in graph.inputs_of(i)]
+            layer.in_fmt = ins[0]
+            if isinstance(layer, FlattenLayer) or (
+                isinstance(layer, PoolLayer) and layer.op == "max"
+            ):
+                layer.out_fmt = ins[0]  # no arithmetic: max and reshape keep the format
+            else:
+                if isinstance(layer, AddLayer):
+                    layer.in_fmt_b = ins[1]
+                signed = not layer.relu and (not isinstance(layer, PoolLayer) or ins[0].signed)
+                layer.out_fmt = choose_format(peak * self.headroom, self.act_bits, signed)
+            fmts[layer.name] = layer.out_fmt
 
 
 @register_pass
@@ -65,7 +67,7 @@ class Csd:
             raise PassOptionError("csd: weight_bits must be in 2..24")
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        for layer in graph.layers:
+        for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
             layer.code = code_layer(
