@@ -37,6 +37,7 @@ from nnlcc.lcc_fp import (
 from nnlcc.lcc_fs import fs_slice
 from nnlcc.matrix_ir import MatrixGraph, Term
 from nnlcc.passes import PassContext, register_pass
+from nnlcc.share import code_layer
 
 Algo = Literal["fp", "fs", "plain"]
 
@@ -469,7 +470,7 @@ class Lcc:
         )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        for layer in graph.matrix_layers():
+        for layer in graph.layers:
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = self.build(layer.weight)
+            layer.code = code_layer(layer, self.build)
