@@ -57,7 +57,7 @@ def _graph_products(code: LccCode, x: np.ndarray) -> list[list[Fraction]]:
     return out
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.integers(1, 24),
     cols=st.integers(1, 10),
@@ -66,6 +66,7 @@ def _graph_products(code: LccCode, x: np.ndarray) -> list[list[Fraction]]:
     algo=st.sampled_from(ALGOS),
     zero_cols=st.booleans(),
     transpose=st.sampled_from(["auto", "yes", "no"]),
+    tile_rows=st.sampled_from([0, 5, 1024]),
     seed=st.integers(0, 2**16),
 )
 def test_factor_product_is_exact_and_meets_target(
@@ -76,6 +77,7 @@ def test_factor_product_is_exact_and_meets_target(
     algo: str,
     zero_cols: bool,
     transpose: str,
+    tile_rows: int,
     seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
@@ -83,7 +85,9 @@ def test_factor_product_is_exact_and_meets_target(
     if zero_cols and cols > 1:
         w[:, rng.integers(0, cols)] = 0.0
     guard = 40 if algo == "plain" else 6
-    code = Lcc(sqnr_db=target, algo=algo, guard_bits=guard, transpose=transpose).build(w)  # type: ignore[arg-type]
+    code = Lcc(
+        sqnr_db=target, algo=algo, guard_bits=guard, transpose=transpose, tile_rows=tile_rows
+    ).build(w)  # type: ignore[arg-type]
     s = code.summary()
     assert s["transposed"] == (transpose == "yes" or (transpose == "auto" and s["transposed"]))
     if transpose == "auto" and cols <= rows:
