@@ -1,4 +1,4 @@
-"""Line buffer window generator and max pooling against numpy, in Amaranth's simulator.
+"""Line buffer window generator against numpy, in Amaranth's simulator.
 
 The reference is :meth:`nnlcc.window.Window.windows` (the golden model's im2col). Frames are
 fed contiguous and back to back, with gaps between frames, and sparse (as after a stride or a
@@ -11,12 +11,11 @@ import itertools
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import signed
 from amaranth.sim import Simulator
 
 from nnlcc.errors import BadInputError
 from nnlcc.hdl.line_buffer import StreamWindow, WindowGenerator
-from nnlcc.hdl.pool import MaxPoolUnit
 from nnlcc.window import Window
 
 
@@ -112,33 +111,3 @@ def test_unsupported_geometry_is_a_clear_error() -> None:
         StreamWindow(Window((3, 3), (1, 1), (3, 3, 3, 3)), 8, 8)
     with pytest.raises(BadInputError, match="not supported in hardware"):
         StreamWindow(Window((3, 3), (1, 1), (1, 1, 1, 1)), 1, 1)
-
-
-@pytest.mark.parametrize("taps", [1, 2, 4, 9])
-def test_max_pool_unit(taps: int) -> None:
-    channels = 3
-    rng = np.random.default_rng(taps)
-    for shape, lo, hi in ((signed(6), -32, 32), (unsigned(5), 0, 32)):
-        dut = MaxPoolUnit(taps, channels, shape)
-        x = rng.integers(lo, hi, size=(20, taps * channels), dtype=np.int64)
-        ref = x.reshape(20, taps, channels).max(axis=1)
-        seen: list[tuple[int, list[int]]] = []
-
-        async def bench(ctx, dut=dut, x=x, seen=seen) -> None:  # type: ignore[no-untyped-def]
-            for cycle in range(len(x) + dut.latency + 2):
-                valid = cycle < len(x) and cycle != 5
-                if cycle < len(x):
-                    ctx.set(dut.window, [int(v) for v in x[cycle]])
-                ctx.set(dut.valid_in, int(valid))
-                if ctx.get(dut.valid_out):
-                    y = ctx.get(dut.y)
-                    seen.append((cycle, [int(y[c]) for c in range(channels)]))
-                await ctx.tick()
-
-        sim = Simulator(dut)
-        sim.add_clock(1e-6)
-        sim.add_testbench(bench)
-        sim.run()
-        keep = [k for k in range(len(x)) if k != 5]
-        assert [cyc for cyc, _ in seen] == [k + dut.latency for k in keep]
-        assert [v for _, v in seen] == ref[keep].tolist()

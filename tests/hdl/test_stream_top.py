@@ -1,0 +1,182 @@
+"""The streaming CNN top against the golden model, in Amaranth's simulator.
+
+Small random CNNs go through the real compiler (IR -> quantize -> csd -> lower), so every layer
+kind's adder graph is the one the golden model runs: conv (padding, stride), max and average
+pools, a residual add whose branches have different delays, flatten and dense. Images are
+streamed one pixel per clock, back to back and with gaps; every layer's stream must equal
+:meth:`LoweredNetwork.evaluate_layers` in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from nnlcc import quantize as _quantize  # noqa: F401  (registers quantize, csd)
+from nnlcc.errors import BadInputError
+from nnlcc.hdl.stream import StreamTop, is_streaming
+from nnlcc.lower import lower_network
+from nnlcc.lowered import LoweredNetwork
+from nnlcc.matrix_ir import (
+    AddLayer,
+    ConvLayer,
+    DenseLayer,
+    FlattenLayer,
+    Layer,
+    MatrixGraph,
+    PoolLayer,
+    conv_matrix,
+)
+from nnlcc.passes import PassContext, parse_pipeline
+from nnlcc.window import Window
+
+
+def conv(
+    name: str, image: tuple[int, int, int], cout: int, window: Window, rng: np.random.Generator
+) -> ConvLayer:
+    w4 = rng.normal(0, 0.5, size=(cout, image[0], *window.kernel))
+    return ConvLayer(
+        name=name,
+        weight=conv_matrix(w4),
+        bias=rng.normal(0, 0.2, size=cout),
+        relu=True,
+        image=image,
+        window=window,
+    )
+
+
+def compile_graph(graph: MatrixGraph, rng: np.random.Generator) -> LoweredNetwork:
+    graph.verify()
+    calib = rng.uniform(0, 1, size=(64, graph.input_size))
+    ctx = PassContext(calibration=calib)
+    for p in parse_pipeline("quantize,csd"):
+        p.apply(graph, ctx)
+    return lower_network(graph)
+
+
+def cnn_chain(seed: int = 0) -> LoweredNetwork:
+    """conv 3x3 pad 1 -> max pool 2 -> conv 3x3 stride 2 pad 1 -> avg pool 1x2 -> flatten ->
+    dense, on a 2-channel 6x7 image (odd width: floor-mode pools drop a column)."""
+    rng = np.random.default_rng(seed)
+    c1 = conv("c1", (2, 6, 7), 3, Window((3, 3), (1, 1), (1, 1, 1, 1)), rng)
+    p1 = PoolLayer("p1", "max", (3, 6, 7), Window((2, 2), (2, 2)))
+    c2 = conv("c2", (3, 3, 3), 4, Window((3, 3), (2, 2), (1, 1, 1, 1)), rng)
+    p2 = PoolLayer("p2", "avg", (4, 2, 2), Window((1, 2)))
+    fl = FlattenLayer("fl", (4, 2, 1))
+    fc = DenseLayer("fc", rng.normal(0, 0.5, size=(5, 8)), rng.normal(0, 0.1, size=5))
+    layers: list[Layer] = [c1, p1, c2, p2, fl, fc]
+    g = MatrixGraph("chain", "x", 2 * 6 * 7, "fc", layers, input_shape=(2, 6, 7))
+    return compile_graph(g, rng)
+
+
+def cnn_residual(seed: int = 1) -> LoweredNetwork:
+    """A ResNet basic block: stem conv, then two 3x3 convs added to the stem's output (the skip
+    branch waits in the join FIFO), then a 3x3 average pool and dense."""
+    rng = np.random.default_rng(seed)
+    img = (3, 5, 6)
+    stem = conv("stem", (1, 5, 6), 3, Window((1, 1)), rng)
+    a = conv("a", img, 3, Window((3, 3), (1, 1), (1, 1, 1, 1)), rng)
+    b = conv("b", img, 3, Window((3, 3), (1, 1), (1, 1, 1, 1)), rng)
+    b.relu = False
+    add = AddLayer("add", ("b", "stem"), img, relu=True)
+    pool = PoolLayer("gap", "avg", img, Window((5, 6)))
+    fl = FlattenLayer("fl", (3, 1, 1))
+    fc = DenseLayer("fc", rng.normal(0, 0.5, size=(4, 3)), rng.normal(0, 0.1, size=4))
+    layers: list[Layer] = [stem, a, b, add, pool, fl, fc]
+    g = MatrixGraph("res", "x", 30, "fc", layers, input_shape=(1, 5, 6))
+    return compile_graph(g, rng)
+
+
+def run_top(net: LoweredNetwork, x_int: np.ndarray, gap: int) -> list[list[list[int]]]:
+    """Stream the images (``gap`` idle clocks after every frame); return every layer's valid
+    outputs in order."""
+    dut = StreamTop(net)
+    c, h, w = net.input_shape
+    pixels = net._stored_input(x_int).reshape(-1, c)
+    feed: list[int | None] = []
+    for f in range(len(x_int)):
+        feed.extend(range(f * h * w, (f + 1) * h * w))
+        feed.extend([None] * gap)
+    feed.extend([None] * 200)
+    n_layers = len(net.layers)
+    seen: list[list[list[int]]] = [[] for _ in range(n_layers)]
+
+    async def bench(ctx) -> None:  # type: ignore[no-untyped-def]
+        for k in feed:
+            if k is None:
+                ctx.set(dut.valid_in, 0)
+            else:
+                ctx.set(dut.x, [int(v) for v in pixels[k]])
+                ctx.set(dut.valid_in, 1)
+            for i in range(n_layers):
+                if ctx.get(getattr(dut, f"l{i}_valid")):
+                    y = ctx.get(getattr(dut, f"l{i}_y"))
+                    seen[i].append([int(y[j]) for j in range(dut.out_counts[i])])
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen
+
+
+def check(net: LoweredNetwork, n: int, gap: int, seed: int = 3) -> None:
+    fmt = net.input_fmt
+    x = np.random.default_rng(seed).integers(fmt.lo, fmt.hi + 1, size=(n, net.n_inputs))
+    x[0] = fmt.hi  # saturating corners
+    x[1] = fmt.lo
+    seen = run_top(net, x, gap)
+    golden = net.evaluate_layers(x)
+    for i, (layer, out) in enumerate(zip(net.layers, golden, strict=True)):
+        exp = np.asarray(out).reshape(-1, out.shape[-1]).tolist()
+        assert len(seen[i]) == len(exp), f"layer {layer.name}: {len(seen[i])} of {len(exp)}"
+        for k, (got, want) in enumerate(zip(seen[i], exp, strict=True)):
+            assert got == want, f"layer {i} ({layer.name}) output {k}: {got} != {want}"
+
+
+@pytest.mark.parametrize("gap", [0, 5])
+def test_chain_matches_golden(gap: int) -> None:
+    net = cnn_chain()
+    assert is_streaming(net)
+    assert [layer.kind for layer in net.layers] == [
+        "conv",
+        "pool",
+        "conv",
+        "pool",
+        "flatten",
+        "dense",
+    ]
+    check(net, 4, gap)
+
+
+@pytest.mark.parametrize("gap", [0, 3])
+def test_residual_block_matches_golden(gap: int) -> None:
+    check(cnn_residual(), 4, gap)
+
+
+def test_line_buffer_bits_per_window_layer() -> None:
+    top = StreamTop(cnn_chain())
+    bits = top.line_buffer_bits()
+    assert set(bits) == {"c1", "p1", "c2", "p2"}
+    # c1: (3 - 1) * 7 + 3 - 1 = 16 pixels of 2 channels; p2 (1x2 on 2 columns): 1 pixel
+    assert bits["c1"] == 16 * 2 * top.x_shapes[0].width
+    assert bits["p2"] == 1 * 4 * top.x_shapes[3].width
+
+
+def test_vector_network_is_not_streaming() -> None:
+    rng = np.random.default_rng(0)
+    fc = DenseLayer("fc", rng.normal(size=(3, 4)), np.zeros(3))
+    net = compile_graph(MatrixGraph("mlp", "x", 4, "fc", [fc]), rng)
+    assert not is_streaming(net)
+    with pytest.raises(ValueError, match="image input"):
+        StreamTop(net)
+
+
+def test_unsupported_padding_names_the_window() -> None:
+    rng = np.random.default_rng(0)
+    c1 = conv("c1", (1, 4, 4), 2, Window((3, 3), (1, 1), (2, 2, 2, 2)), rng)
+    net = compile_graph(MatrixGraph("pad", "x", 16, "c1", [c1], input_shape=(1, 4, 4)), rng)
+    with pytest.raises(BadInputError, match="pads too large"):
+        StreamTop(net)
