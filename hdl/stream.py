@@ -45,7 +45,7 @@ from nnlcc.lowered import LoweredLayer, LoweredNetwork
 from .adder_tree import AdderGraphPipeline, shape_covering
 from .line_buffer import StreamWindow, WindowGenerator
 
-__all__ = ["StreamTop", "emit_stream_verilog", "is_streaming", "join_depth"]
+__all__ = ["StreamPlan", "StreamTop", "emit_stream_verilog", "is_streaming", "join_depth"]
 
 Range = tuple[int, int]
 
@@ -94,13 +94,15 @@ def _extend(m: Module, src: Value, src_shape: Shape, dst_shape: Shape, n: int, n
     return Cat(*elems)
 
 
-class StreamTop(wiring.Component):
-    """The whole CNN: pixels ``x``/``valid_in`` in, ``y``/``valid_out`` out (a pixel stream if
-    the network ends in an image, else one vector per frame), debug ports per layer."""
+class StreamPlan:
+    """Everything the streaming top decides before wiring, from the lowered network alone:
+    per layer the window schedule, the element shape its pipeline reads (covering the graph's
+    input ranges, the producer's ranges and the padding value) and the shape, count and image
+    of its output. Cheap: no hardware is built, so reports can use it."""
 
     def __init__(self, net: LoweredNetwork) -> None:
         if not is_streaming(net):
-            raise ValueError("StreamTop needs a network with an image input (C, H, W)")
+            raise ValueError("a streaming top needs a network with an image input (C, H, W)")
         if not net.layers:
             raise ValueError("network has no layers")
         self.net = net
@@ -143,16 +145,6 @@ class StreamTop(wiring.Component):
             self.out_shapes.append(y_shape)
             self.out_counts.append(len(g.outputs))
             self.out_images.append(image_out)
-        members: dict[str, Any] = {
-            "x": In(ArrayLayout(self.x_shape, c)),
-            "valid_in": In(1),
-            "y": Out(ArrayLayout(self.out_shapes[-1], max(self.out_counts[-1], 1))),
-            "valid_out": Out(1),
-        }
-        for i, (s, n) in enumerate(zip(self.out_shapes, self.out_counts, strict=True)):
-            members[f"l{i}_y"] = Out(ArrayLayout(s, max(n, 1)))
-            members[f"l{i}_valid"] = Out(1)
-        super().__init__(members)
 
     @staticmethod
     def _out_image(layer: LoweredLayer, src_image: tuple[int, ...]) -> tuple[int, ...]:
@@ -164,11 +156,39 @@ class StreamTop(wiring.Component):
             return ()
         raise BadInputError(f"layer {layer.name}: kind {layer.kind!r} has no streaming hardware")
 
+    def line_buffer_bits(self) -> dict[str, int]:
+        """Bits of delay-line storage per window layer (pixels held x channels x width)."""
+        out = {}
+        for i, geom in self.windows.items():
+            layer = self.net.layers[i]
+            out[layer.name] = geom.depth * layer.image[0] * self.x_shapes[i].width
+        return out
+
+
+class StreamTop(wiring.Component):
+    """The whole CNN: pixels ``x``/``valid_in`` in, ``y``/``valid_out`` out (a pixel stream if
+    the network ends in an image, else one vector per frame), debug ports per layer."""
+
+    def __init__(self, net: LoweredNetwork) -> None:
+        self.plan = plan = StreamPlan(net)
+        self.net = net
+        c = net.input_shape[0]
+        members: dict[str, Any] = {
+            "x": In(ArrayLayout(plan.x_shape, c)),
+            "valid_in": In(1),
+            "y": Out(ArrayLayout(plan.out_shapes[-1], max(plan.out_counts[-1], 1))),
+            "valid_out": Out(1),
+        }
+        for i, (s, n) in enumerate(zip(plan.out_shapes, plan.out_counts, strict=True)):
+            members[f"l{i}_y"] = Out(ArrayLayout(s, max(n, 1)))
+            members[f"l{i}_valid"] = Out(1)
+        super().__init__(members)
+
     # ---- per-layer units ---------------------------------------------------------------------
     def _window_unit(
         self, m: Module, i: int, p: AdderGraphPipeline, src: _Tensor
     ) -> tuple[Value, Value, int]:
-        layer, geom = self.net.layers[i], self.windows[i]
+        layer, geom = self.net.layers[i], self.plan.windows[i]
         c = src.image[0]
         gen = WindowGenerator(geom, c, p.x_shape, fill=layer.pad_value)
         m.submodules[f"l{i}_window"] = gen
@@ -235,7 +255,7 @@ class StreamTop(wiring.Component):
             net.input_name: _Tensor(
                 self.x.as_value(),
                 self.valid_in,
-                self.x_shape,
+                self.plan.x_shape,
                 c,
                 [(fmt.lo, fmt.hi)] * c,
                 tuple(net.input_shape),
@@ -243,7 +263,7 @@ class StreamTop(wiring.Component):
         }
         for i, layer in enumerate(net.layers):
             p = AdderGraphPipeline(
-                layer.graph, x_shape=self.x_shapes[i], y_shape=self.out_shapes[i]
+                layer.graph, x_shape=self.plan.x_shapes[i], y_shape=self.plan.out_shapes[i]
             )
             m.submodules[f"l{i}"] = p
             srcs = [env[t] for t in net.inputs_of(i)]
@@ -268,10 +288,10 @@ class StreamTop(wiring.Component):
             env[layer.name] = _Tensor(
                 y,
                 valid,
-                self.out_shapes[i],
-                self.out_counts[i],
+                self.plan.out_shapes[i],
+                self.plan.out_counts[i],
                 [(p.graph.nodes[o].lo, p.graph.nodes[o].hi) for o in p.graph.outputs],
-                self.out_images[i],
+                self.plan.out_images[i],
                 lag,
             )
             m.d.comb += [
@@ -292,7 +312,7 @@ class StreamTop(wiring.Component):
         c, h, w = self.net.input_shape
         layers = []
         for i, layer in enumerate(self.net.layers):
-            image = self.out_images[i]
+            image = self.plan.out_images[i]
             layers.append(
                 {
                     "name": layer.name,
@@ -302,7 +322,7 @@ class StreamTop(wiring.Component):
                     # per frame: pixels (raster order) of an image, else one vector
                     "per_frame": image[1] * image[2] if image else 1,
                     "image": list(image),
-                    **bus(self.out_shapes[i], self.out_counts[i]),
+                    **bus(self.plan.out_shapes[i], self.plan.out_counts[i]),
                 }
             )
         return {
@@ -311,18 +331,10 @@ class StreamTop(wiring.Component):
             "clock": "clk",
             "reset": "rst",
             "packing": "element i at bits [i*width, (i+1)*width), two's complement if signed",
-            "x": {**bus(self.x_shape, c), "image": [c, h, w]},
-            "y": bus(self.out_shapes[-1], self.out_counts[-1]),
+            "x": {**bus(self.plan.x_shape, c), "image": [c, h, w]},
+            "y": bus(self.plan.out_shapes[-1], self.plan.out_counts[-1]),
             "layers": layers,
         }
-
-    def line_buffer_bits(self) -> dict[str, int]:
-        """Bits of delay-line storage per window layer (pixels held x channels x width)."""
-        out = {}
-        for i, geom in self.windows.items():
-            layer = self.net.layers[i]
-            out[layer.name] = geom.depth * layer.image[0] * self.x_shapes[i].width
-        return out
 
 
 def emit_stream_verilog(
@@ -335,6 +347,6 @@ def emit_stream_verilog(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     meta = top.port_metadata(name)
-    meta["line_buffer_bits"] = top.line_buffer_bits()
+    meta["line_buffer_bits"] = top.plan.line_buffer_bits()
     meta["frame_pixels"] = math.prod(net.input_shape[1:])
     return meta

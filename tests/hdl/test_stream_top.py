@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 
 from nnlcc import quantize as _quantize  # noqa: F401  (registers quantize, csd)
 from nnlcc.errors import BadInputError
-from nnlcc.hdl.stream import StreamTop, is_streaming
+from nnlcc.hdl.stream import StreamPlan, StreamTop, is_streaming
 from nnlcc.lower import lower_network
 from nnlcc.lowered import LoweredNetwork
 from nnlcc.matrix_ir import (
@@ -112,7 +112,7 @@ def run_top(net: LoweredNetwork, x_int: np.ndarray, gap: int) -> list[list[list[
             for i in range(n_layers):
                 if ctx.get(getattr(dut, f"l{i}_valid")):
                     y = ctx.get(getattr(dut, f"l{i}_y"))
-                    seen[i].append([int(y[j]) for j in range(dut.out_counts[i])])
+                    seen[i].append([int(y[j]) for j in range(dut.plan.out_counts[i])])
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -157,12 +157,12 @@ def test_residual_block_matches_golden(gap: int) -> None:
 
 
 def test_line_buffer_bits_per_window_layer() -> None:
-    top = StreamTop(cnn_chain())
-    bits = top.line_buffer_bits()
+    plan = StreamPlan(cnn_chain())
+    bits = plan.line_buffer_bits()
     assert set(bits) == {"c1", "p1", "c2", "p2"}
     # c1: (3 - 1) * 7 + 3 - 1 = 16 pixels of 2 channels; p2 (1x2 on 2 columns): 1 pixel
-    assert bits["c1"] == 16 * 2 * top.x_shapes[0].width
-    assert bits["p2"] == 1 * 4 * top.x_shapes[3].width
+    assert bits["c1"] == 16 * 2 * plan.x_shapes[0].width
+    assert bits["p2"] == 1 * 4 * plan.x_shapes[3].width
 
 
 def test_vector_network_is_not_streaming() -> None:
@@ -171,7 +171,7 @@ def test_vector_network_is_not_streaming() -> None:
     net = compile_graph(MatrixGraph("mlp", "x", 4, "fc", [fc]), rng)
     assert not is_streaming(net)
     with pytest.raises(ValueError, match="image input"):
-        StreamTop(net)
+        StreamPlan(net)
 
 
 def test_unsupported_padding_names_the_window() -> None:
@@ -179,4 +179,4 @@ def test_unsupported_padding_names_the_window() -> None:
     c1 = conv("c1", (1, 4, 4), 2, Window((3, 3), (1, 1), (2, 2, 2, 2)), rng)
     net = compile_graph(MatrixGraph("pad", "x", 16, "c1", [c1], input_shape=(1, 4, 4)), rng)
     with pytest.raises(BadInputError, match="pads too large"):
-        StreamTop(net)
+        StreamPlan(net)
