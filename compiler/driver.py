@@ -6,13 +6,14 @@ model.onnx -> MatrixGraph -> passes -> LoweredNetwork (golden model) -> Verilog 
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +30,9 @@ try:  # the LCC pass registers itself on import
     from nnlcc import lcc as _lcc
 except ImportError:  # pragma: no cover - only while LCC is not part of the tree
     _lcc = None
+
+if TYPE_CHECKING:
+    from nnlcc.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_MODEL = REPO_ROOT / "examples" / "digits_mlp.onnx"
@@ -61,6 +65,8 @@ class CompileOptions:
     report_only: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    config: Config | None = None  # nnlcc.toml: per-layer settings (see nnlcc.config)
+    sweep: list[str] = field(default_factory=list)  # other settings tried (see nnlcc.sweep)
 
 
 def resolve_pipeline(text: str | None) -> list[Any]:
@@ -96,10 +102,19 @@ def load_data(graph: MatrixGraph, model: Path, data: Path | None, seed: int) -> 
 
 
 def run_passes(graph: MatrixGraph, passes: list[Any], data: Dataset, log: Log = _quiet) -> None:
-    ctx = PassContext(calibration=data.x_calib, progress=lambda name: log(f"  {name}"))
+    """Run ``passes`` in order; per-layer config settings are honoured by ``apply_pass``."""
+    from nnlcc.config import apply_pass
+
+    n = len(graph.matrix_layers())
     for p in passes:
+        done = [0]
+
+        def layer_step(name: str, p: Any = p, done: list[int] = done) -> None:
+            done[0] += 1
+            log(f"pass {p.name}: {name} ({done[0]}/{n})")
+
         log(f"pass {p.name}")
-        p.apply(graph, ctx)
+        apply_pass(p, graph, PassContext(calibration=data.x_calib, progress=layer_step))
         graph.verify()
 
 
@@ -190,7 +205,11 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     from nnlcc.boards import get_board
 
     board = get_board(opts.board)
-    passes = resolve_pipeline(opts.passes)
+    passes = user_passes = resolve_pipeline(opts.passes)
+    pristine = copy.deepcopy(graph) if opts.sweep else None
+    layer_config: dict[str, Any] = {}
+    if opts.config is not None:
+        passes, layer_config = opts.config.apply(graph, passes)
     data = load_data(graph, model, opts.data, opts.seed)
     outdir = Path(opts.outdir) if opts.outdir else Path("build") / model.stem
 
@@ -220,8 +239,19 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             "adder_bits": sum(row["adder_bits"] for row in layers),
         },
     }
+    if opts.config is not None:
+        report["config"] = str(opts.config.path)
+        report["layer_config"] = layer_config
     log("golden model vs float network")
     report["accuracy"] = accuracy_report(graph, net, data)
+    if pristine is not None:
+        from nnlcc.sweep import run_sweep, sweep_point
+
+        chosen = {**sweep_point(graph, net, passes, report["accuracy"]), "chosen": True}
+        report["sweep"] = [
+            chosen,
+            *run_sweep(pristine, user_passes, opts.sweep, data, opts.config, log),
+        ]
 
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))

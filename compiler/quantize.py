@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from nnlcc.config import layer_pass
 from nnlcc.csd import CsdCode
 from nnlcc.errors import PassOptionError
 from nnlcc.fixed_point import FixedFormat, choose_format
@@ -48,7 +49,8 @@ class Quantize:
                 if isinstance(layer, AddLayer):
                     layer.in_fmt_b = ins[1]
                 signed = not layer.relu and (not isinstance(layer, PoolLayer) or ins[0].signed)
-                layer.out_fmt = choose_format(peak * self.headroom, self.act_bits, signed)
+                q = layer_pass(self, layer) or self  # per-layer act_bits/headroom (config)
+                layer.out_fmt = choose_format(peak * q.headroom, q.act_bits, signed)
             fmts[layer.name] = layer.out_fmt
 
 

@@ -1,0 +1,341 @@
+"""``nnlcc.toml``: compile defaults and per-layer overrides (the way hls4ml's ``LayerName``
+configuration works), read with :mod:`tomllib` and validated before anything runs.
+
+.. code-block:: toml
+
+    [compile]                        # defaults for `nnlcc compile` (command-line options win)
+    passes = "quantize{act_bits=8},lcc{sqnr_db=45}"
+    board = "ulx3s-85f"
+    sweep = ["lcc{sqnr_db=35}", "lcc{sqnr_db=40}"]
+
+    [layers."fc*"]                   # glob pattern over layer names
+    lcc = { sqnr_db = 50 }           # options of a pass, for these layers only
+
+    [layers.fc2]                     # an exact name wins over patterns
+    csd = { weight_bits = 6 }        # options of a matrix pass also choose it for the layer
+    quantize = { act_bits = 10 }     # this layer's output format
+
+How per-layer settings reach the passes: :meth:`Config.apply` stores each layer's merged
+settings in ``layer.info["config"]``; :func:`layer_pass` gives a pass as configured for one
+layer (a copy with that layer's options, or ``None`` when the layer is implemented by another
+matrix pass).  Matrix passes code each layer on its own, so the driver runs them through
+:func:`apply_pass`, once per group of layers with equal settings, on a view of the graph
+holding just that group; the passes themselves know nothing about configs.  ``quantize``
+chains formats through the whole graph, so it calls :func:`layer_pass` per layer itself.
+Only the passes in :data:`PER_LAYER` accept per-layer options.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from nnlcc.errors import BadInputError, NnlccError
+from nnlcc.passes import PASSES, parse_pipeline
+
+if TYPE_CHECKING:
+    from nnlcc.driver import CompileOptions
+    from nnlcc.matrix_ir import Layer, MatrixGraph
+    from nnlcc.passes import PassContext
+
+#: ``[compile]`` keys: name -> (type, the CompileOptions field it sets).
+COMPILE_KEYS: dict[str, tuple[type, str]] = {
+    "model": (str, "model"),
+    "board": (str, "board"),
+    "output": (str, "outdir"),
+    "passes": (str, "passes"),
+    "data": (str, "data"),
+    "verify": (bool, "verify"),
+    "vectors": (int, "random_vectors"),
+    "simulator": (str, "simulator"),
+    "build": (bool, "build"),
+    "report_only": (bool, "report_only"),
+    "seed": (int, "seed"),
+    "sweep": (list, "sweep"),
+}
+_PATH_KEYS = ("model", "output", "data")  # relative to the config file's directory
+SECTIONS = ("compile", "layers")
+#: Passes that honour per-layer options: the matrix passes (via :func:`apply_pass`) and
+#: quantize (via :func:`layer_pass`); options that are global by nature are refused per layer.
+PER_LAYER: dict[str, frozenset[str]] = {
+    "csd": frozenset(),
+    "lcc": frozenset(),
+    "quantize": frozenset({"input_bits"}),
+}
+
+P = TypeVar("P")
+
+
+def _matrix_passes() -> tuple[str, ...]:
+    from nnlcc.driver import MATRIX_PASSES
+
+    return MATRIX_PASSES
+
+
+def _toml_text(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """One ``[layers.PATTERN]`` table: the matrix pass and pass options it sets."""
+
+    pattern: str
+    matrix: str | None = None
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def is_glob(self) -> bool:
+        return any(ch in self.pattern for ch in "*?[")
+
+    def matches(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.pattern)
+
+
+@dataclass
+class Config:
+    """A parsed and validated ``nnlcc.toml`` (see the module docstring for its format)."""
+
+    path: Path | None = None
+    compile: dict[str, Any] = field(default_factory=dict)
+    rules: list[LayerRule] = field(default_factory=list)
+
+    def _where(self) -> str:
+        return f"config {self.path}" if self.path else "config"
+
+    # ---- compile defaults
+
+    def options(self, **overrides: Any) -> CompileOptions:
+        """CompileOptions from ``[compile]``, with ``overrides`` (not None) winning."""
+        from nnlcc.driver import CompileOptions
+
+        kwargs: dict[str, Any] = {}
+        for key, value in self.compile.items():
+            kwargs[COMPILE_KEYS[key][1]] = value
+        kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        return CompileOptions(config=self, **kwargs)
+
+    # ---- per-layer settings
+
+    def settings_for(self, name: str) -> dict[str, Any]:
+        """Merged settings of one layer: patterns in file order, then exact names."""
+        rules = [r for r in self.rules if r.is_glob and r.matches(name)]
+        rules += [r for r in self.rules if not r.is_glob and r.pattern == name]
+        matrix: str | None = None
+        options: dict[str, dict[str, Any]] = {}
+        for r in rules:
+            if r.matrix is not None:
+                matrix = r.matrix
+            for pname, opts in r.options.items():
+                options.setdefault(pname, {}).update(opts)
+        if not rules:
+            return {}
+        return {"matrix": matrix, "options": options, "rules": [r.pattern for r in rules]}
+
+    def apply(
+        self, graph: MatrixGraph, passes: list[Any]
+    ) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+        """Check every rule names a layer of ``graph``; store each layer's merged settings in
+        ``layer.info["config"]``; return the pipeline completed with the matrix passes layers
+        ask for (default options) and the settings by layer name (for the report).
+
+        When a rule chooses a matrix pass, every other matrix layer is pinned to the
+        pipeline's own (last) matrix pass, so each layer is coded by exactly one of them."""
+        names = [layer.name for layer in graph.layers]
+        for r in self.rules:
+            if not any(r.matches(n) for n in names):
+                raise BadInputError(
+                    f"{self._where()}: [layers.{_key(r.pattern)}] matches no layer of"
+                    f" {graph.name} (layers: {', '.join(names)}); run `nnlcc inspect` to list them"
+                )
+        matrix_names = _matrix_passes()
+        base = [p.name for p in passes if p.name in matrix_names]
+        pin = any(r.matrix for r in self.rules)
+        applied: dict[str, dict[str, Any]] = {}
+        for layer in graph.layers:
+            s = self.settings_for(layer.name)
+            is_matrix = layer in graph.matrix_layers()
+            if is_matrix and (s or pin) and s.get("matrix") is None and base:
+                s = {"options": {}, "rules": [], **s, "matrix": base[-1]}
+            if s:
+                layer.info["config"] = s
+                applied[layer.name] = {
+                    "matrix": s["matrix"] if is_matrix else None,
+                    **{p: dict(o) for p, o in s["options"].items()},
+                }
+        have = {p.name for p in passes}
+        for name in dict.fromkeys(r.matrix for r in self.rules if r.matrix):
+            if name not in have:
+                passes = [*passes, *parse_pipeline(name)]
+        return passes, applied
+
+
+def _key(pattern: str) -> str:
+    return pattern if pattern.replace("_", "").replace("-", "").isalnum() else f'"{pattern}"'
+
+
+def layer_pass(p: P, layer: Layer) -> P | None:
+    """Pass ``p`` as configured for ``layer``: ``p`` itself when the layer has no settings,
+    a copy with the layer's options, or ``None`` when ``p`` is a matrix pass and the layer is
+    implemented by another one."""
+    cfg = layer.info.get("config")
+    if not cfg:
+        return p
+    name = p.name  # type: ignore[attr-defined]
+    matrix = cfg.get("matrix")
+    if matrix is not None and name in _matrix_passes() and name != matrix:
+        return None
+    opts = cfg.get("options", {}).get(name)
+    return dataclasses.replace(p, **opts) if opts else p  # type: ignore[type-var]
+
+
+def apply_pass(p: Any, graph: MatrixGraph, ctx: PassContext) -> None:
+    """Run pass ``p`` on ``graph`` honouring per-layer settings: a matrix pass runs once per
+    group of matrix layers with equal settings (skipping layers given to another matrix pass),
+    on a shallow copy of the graph whose ``layers`` is that group; other passes run as is."""
+    layers = graph.matrix_layers()
+    if p.name not in _matrix_passes() or not any(la.info.get("config") for la in layers):
+        p.apply(graph, ctx)
+        return
+    groups: dict[Any, list[Any]] = {}
+    for layer in layers:
+        variant = layer_pass(p, layer)
+        if variant is not None:
+            groups.setdefault(variant, []).append(layer)
+    for variant, group in groups.items():
+        view = copy.copy(graph)
+        view.layers = group
+        variant.apply(view, ctx)
+
+
+def _check_pass_options(where: str, pname: str, opts: Any) -> dict[str, Any]:
+    """Validate ``{option: value}`` of pass ``pname`` with the pipeline parser's own rules."""
+    if not isinstance(opts, dict):
+        raise BadInputError(
+            f"{where}: {pname} must be a table of options, e.g. {pname} = {{ key = value }}"
+        )
+    text = ",".join(f"{k}={_toml_text(v)}" for k, v in opts.items())
+    try:
+        (obj,) = parse_pipeline(f"{pname}{{{text}}}")
+    except NnlccError as e:
+        raise BadInputError(f"{where}: {e}") from None
+    return {k: getattr(obj, k) for k in opts}
+
+
+def _parse_layer_rule(where: str, pattern: str, table: Any) -> LayerRule:
+    where = f"{where}: [layers.{_key(pattern)}]"
+    if not isinstance(table, dict):
+        raise BadInputError(f"{where} must be a table, e.g. [layers.{_key(pattern)}]")
+    matrix_names = _matrix_passes()
+    matrix = table.get("matrix")
+    if matrix is not None and matrix not in matrix_names:
+        raise BadInputError(
+            f"{where}: matrix = {matrix!r} is not a matrix pass; use one of "
+            f"{', '.join(matrix_names)}"
+        )
+    options: dict[str, dict[str, Any]] = {}
+    for key, value in table.items():
+        if key == "matrix":
+            continue
+        if key not in PER_LAYER:
+            raise BadInputError(
+                f'{where}: unknown key {key!r}; use matrix = "csd"/"lcc" or a table of'
+                f" options of {', '.join(sorted(PER_LAYER))}"
+                + (" (this pass has no per-layer options)" if key in PASSES else "")
+            )
+        options[key] = _check_pass_options(where, key, value)
+        glob = sorted(PER_LAYER[key] & set(options[key]))
+        if glob:
+            raise BadInputError(
+                f"{where}: {key} option {glob[0]} is global; set it in [compile] passes"
+            )
+    if matrix is None:
+        given = [k for k in options if k in matrix_names]
+        if len(given) > 1:
+            raise BadInputError(
+                f"{where}: options for {' and '.join(given)}; say which implements the layer"
+                f' with matrix = "{given[0]}"'
+            )
+        matrix = given[0] if given else None
+    return LayerRule(pattern=pattern, matrix=matrix, options=options)
+
+
+def _parse_compile(where: str, table: Any, base: Path) -> dict[str, Any]:
+    where = f"{where}: [compile]"
+    if not isinstance(table, dict):
+        raise BadInputError(f"{where} must be a table")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in COMPILE_KEYS:
+            raise BadInputError(
+                f"{where}: unknown key {key!r}; known keys: {', '.join(COMPILE_KEYS)}"
+            )
+        typ = COMPILE_KEYS[key][0]
+        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+        if key == "sweep":
+            ok = ok and all(isinstance(v, str) for v in value)
+        if not ok:
+            want = "a list of pipeline strings" if key == "sweep" else typ.__name__
+            raise BadInputError(f"{where}: {key} must be {want}, not {value!r}")
+        if key == "passes" or key == "sweep":
+            for text in [value] if key == "passes" else value:
+                try:
+                    parse_pipeline(text)
+                except NnlccError as e:
+                    raise BadInputError(f"{where}: {key}: {e}") from None
+        if key in _PATH_KEYS:
+            value = base / value
+        out[key] = value
+    return out
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    """Parse and validate config text (``path`` names it in errors and anchors relative paths)."""
+    where = f"config {path}" if path else "config"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInputError(f"{where}: invalid TOML ({e}); fix the syntax") from None
+    for key in data:
+        if key not in SECTIONS:
+            raise BadInputError(
+                f"{where}: unknown section or key {key!r}; known sections: "
+                + ", ".join(f"[{s}]" for s in SECTIONS)
+            )
+    base = path.parent if path else Path()
+    compile_opts = _parse_compile(where, data.get("compile", {}), base)
+    layers = data.get("layers", {})
+    if not isinstance(layers, dict):
+        raise BadInputError(f"{where}: layers must be tables like [layers.fc1]")
+    rules = [_parse_layer_rule(where, pattern, table) for pattern, table in layers.items()]
+    return Config(path=path, compile=compile_opts, rules=rules)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate ``nnlcc.toml``; every problem is one :class:`BadInputError` line."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(f"config file '{p}' not found; pass an existing .toml file")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"config file '{p}' cannot be read ({e})") from None
+    return parse_config(text, p)
+
+
+def describe(settings: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Per layer, its settings as text (``matrix=csd csd{weight_bits=6}``) for reports."""
+    out: dict[str, str] = {}
+    for layer, s in settings.items():
+        parts = [f"matrix={s['matrix']}"] if s.get("matrix") else []
+        for pname, opts in s.items():
+            if pname != "matrix" and opts:
+                body = ",".join(f"{k}={v}" for k, v in opts.items())
+                parts.append(f"{pname}{{{body}}}")
+        out[layer] = " ".join(parts)
+    return out
