@@ -159,7 +159,7 @@ class LoweredNetwork:
             if keep:
                 outs.append(h)
             else:
-                for t in names:
+                for t in set(names):
                     if last.get(t) == i:
                         del env[t]
                 outs = [h]

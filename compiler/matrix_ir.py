@@ -385,7 +385,7 @@ class MatrixGraph:
                 visit(i, out)
             env[layer.name] = out
             if not keep:
-                for t in names:
+                for t in set(names):
                     if last.get(t) == i:
                         del env[t]
         return out
