@@ -1,50 +1,73 @@
 """The ``nnlcc`` command line: it parses options and calls the Python API, nothing more.
 
-Exit status: 0 success, 1 hardware/golden mismatch, 2 bad input (one line on stderr).
+Exit status: 0 success, 1 verification failed (hardware differs from the golden model),
+2 bad input (one line on stderr says what is wrong and what to do).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from nnlcc.errors import NnlccError
+
+EXIT_CODES = (
+    "Exit status: 0 success; 1 verification failed (the hardware differs from the golden"
+    " model); 2 bad input (one line on stderr says what is wrong and what to do)."
+)
 
 app = typer.Typer(
     add_completion=True,
     no_args_is_help=True,
-    help="Compile trained neural networks (ONNX) into multiplier-free FPGA hardware.",
+    help="Compile trained neural networks (ONNX) into multiplier-free FPGA hardware.\n\n"
+    "Start with `nnlcc inspect MODEL.onnx`, then `nnlcc compile MODEL.onnx`.",
+    epilog=EXIT_CODES,
 )
 err = Console(stderr=True, highlight=False)
 
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="no progress, no summary")]
+Verbose = Annotated[
+    int, typer.Option("-v", "--verbose", count=True, help="list every step (-v) with its time")
+]
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="machine-readable result on stdout (errors too: {error, exit_code})"
+    ),
+]
 
-class _Log:
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.t0 = time.perf_counter()
 
-    def __call__(self, msg: str) -> None:
-        if not self.quiet:
-            err.print(f"[dim]{time.perf_counter() - self.t0:6.1f}s[/dim] {msg}")
-
-
-def _fail(e: NnlccError) -> None:
-    err.print(f"[bold red]error:[/bold red] {e}", soft_wrap=True)
+def _fail(e: NnlccError, as_json: bool = False) -> None:
+    """Print ``e`` as one line (and as JSON on stdout with ``--json``), exit with its code."""
+    if as_json:
+        typer.echo(json.dumps({"error": str(e), "exit_code": e.exit_code}))
+    err.print(f"[bold red]error:[/bold red] {escape(str(e))}", soft_wrap=True)
     raise typer.Exit(e.exit_code)
 
 
-@app.command()
+def _level(quiet: bool, verbose: int) -> int:
+    return 0 if quiet else 1 + verbose
+
+
+@app.command(epilog=EXIT_CODES)
 def compile(
     model: Annotated[
         Path | None, typer.Argument(help="ONNX model; default: the shipped digits MLP")
     ] = None,
-    board: Annotated[str, typer.Option(help="target board (see `nnlcc boards`)")] = "arty-a7",
+    config: Annotated[
+        Path | None,
+        typer.Option("-c", "--config", help="nnlcc.toml: defaults and per-layer settings"),
+    ] = None,
+    board: Annotated[
+        str | None,
+        typer.Option(help="target board (see `nnlcc boards`)", show_default="arty-a7"),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="output directory (default build/<model>)")
     ] = None,
@@ -56,43 +79,68 @@ def compile(
         typer.Option(help="npz with x_train/x_test/y_test for calibration and accuracy"),
     ] = None,
     verify: Annotated[
-        bool, typer.Option("--verify/--no-verify", help="run the cocotb bit-exact check")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--verify/--no-verify", help="run the cocotb bit-exact check", show_default="verify"
+        ),
+    ] = None,
     vectors: Annotated[
-        int, typer.Option(help="random vectors simulated after the test set")
-    ] = 1000,
+        int | None,
+        typer.Option(help="random vectors simulated after the test set", show_default="1000"),
+    ] = None,
     simulator: Annotated[str | None, typer.Option(help="verilator (default) or icarus")] = None,
     build: Annotated[
-        bool, typer.Option(help="run place-and-route to a bitstream (iCE40/ECP5)")
-    ] = False,
+        bool | None,
+        typer.Option("--build/--no-build", help="place-and-route to a bitstream (iCE40/ECP5)"),
+    ] = None,
     report_only: Annotated[
-        bool, typer.Option(help="passes and report only: no Verilog, simulation or board files")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print report.json to stdout")] = False,
+        bool | None,
+        typer.Option(
+            "--report-only/--full",
+            help="passes and report only: no Verilog, simulation or board files",
+        ),
+    ] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            help='also try these settings for the trade-off plot, e.g. --sweep "lcc{sqnr_db=35}"'
+            " (repeat the option)"
+        ),
+    ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    as_json: AsJson = False,
 ) -> None:
-    """Compile MODEL for BOARD, verify it bit-exact and write the report.
+    """Compile MODEL for BOARD, verify it bit-exact, write the reports.
+
+    Writes the Verilog, test vectors, board files and report.json / report.md / report.html
+    into the output directory. Options given here override those of --config.
 
     Example: nnlcc compile examples/digits_mlp.onnx --board arty-a7 -o build/digits
     """
-    from nnlcc.driver import EXAMPLE_MODEL, CompileOptions, compile_model
+    from nnlcc.config import Config, load_config
+    from nnlcc.driver import compile_model
+    from nnlcc.progress import StepProgress
 
-    opts = CompileOptions(
-        model=model or EXAMPLE_MODEL,
-        board=board,
-        outdir=output,
-        passes=passes,
-        data=data,
-        verify=verify,
-        random_vectors=vectors,
-        simulator=simulator,
-        build=build,
-        report_only=report_only,
-    )
     try:
-        report = compile_model(opts, log=_Log(quiet or as_json))
+        cfg = load_config(config) if config is not None else Config()
+        opts = cfg.options(
+            model=model,
+            board=board,
+            outdir=output,
+            passes=passes,
+            data=data,
+            verify=verify,
+            random_vectors=vectors,
+            simulator=simulator,
+            build=build,
+            report_only=report_only,
+            sweep=sweep or None,
+        )
+        with StepProgress(_level(quiet, verbose), err) as log:
+            report = compile_model(opts, log=log)
     except NnlccError as e:
-        _fail(e)
+        _fail(e, as_json)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     elif not quiet:
@@ -122,33 +170,81 @@ def summary_line(r: dict[str, Any]) -> str:
         parts.append(
             f"{res['luts']} LUTs{' (est.)' if res.get('estimate') else ''} on {res.get('device')}"
         )
+    if r.get("seconds") is not None:
+        parts.append(f"{r['seconds']:.1f} s")
     parts.append(f"-> {r.get('outdir')}")
     return "; ".join(parts)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
+def inspect(
+    model: Annotated[Path, typer.Argument(help="ONNX model to look at")],
+    sqnr_db: Annotated[float, typer.Option(help="SQNR target of the LCC estimate (dB)")] = 45.0,
+    csd_bits: Annotated[int, typer.Option(help="weight bits of the CSD baseline")] = 8,
+    lcc: Annotated[
+        bool, typer.Option("--lcc/--no-lcc", help="estimate LCC additions (runs the pass)")
+    ] = True,
+    as_json: AsJson = False,
+) -> None:
+    """Show what nnlcc sees in a model, before compiling it.
+
+    Layers, shapes, which nodes are supported (and why not), weight statistics and the
+    estimated additions for CSD and LCC. Exit status 0 whenever the model could be read:
+    the verdict is in the output ("supported").
+
+    Example: nnlcc inspect examples/digits_mlp.onnx
+    """
+    from nnlcc.errors import BadInputError
+    from nnlcc.inspect_model import inspect_model, render_text
+
+    try:
+        if not 2 <= csd_bits <= 24:
+            raise BadInputError("--csd-bits must be in 2..24")
+        if not 0 < sqnr_db <= 150:
+            raise BadInputError("--sqnr-db must be in (0, 150]")
+        info = inspect_model(model, csd_bits=csd_bits, sqnr_db=sqnr_db, lcc=lcc)
+    except NnlccError as e:
+        _fail(e, as_json)
+    typer.echo(json.dumps(info, indent=2) if as_json else render_text(info).rstrip())
+
+
+@app.command(epilog=EXIT_CODES)
 def sim(
     outdir: Annotated[Path, typer.Argument(help="a directory written by `nnlcc compile`")],
     simulator: Annotated[str | None, typer.Option(help="verilator (default) or icarus")] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    as_json: AsJson = False,
 ) -> None:
     """Re-run the cocotb bit-exact check of a compiled design.
 
     Example: nnlcc sim build/digits_mlp
     """
+    from nnlcc.progress import StepProgress
     from nnlcc.sim.verify import rerun
 
     try:
-        res = rerun(outdir, simulator=simulator)
+        with StepProgress(_level(quiet, verbose), err) as log:
+            log(f"cocotb: re-running the bit-exact check in {outdir}")
+            res = rerun(outdir, simulator=simulator)
     except NnlccError as e:
-        _fail(e)
-    typer.echo(f"{res.vectors} vectors bit-exact in {res.simulator}")
+        _fail(e, as_json)
+    if as_json:
+        typer.echo(
+            json.dumps({"vectors": res.vectors, "simulator": res.simulator, "bit_exact": True})
+        )
+    elif not quiet:
+        typer.echo(f"{res.vectors} vectors bit-exact in {res.simulator}")
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def report(
     outdir: Annotated[Path, typer.Argument(help="a directory written by `nnlcc compile`")],
+    as_json: AsJson = False,
 ) -> None:
     """Re-render report.md and report.html from OUTDIR/report.json.
+
+    Useful after editing report.json or upgrading nnlcc; every compile writes all three.
 
     Example: nnlcc report build/digits_mlp
     """
@@ -157,18 +253,31 @@ def report(
     try:
         paths = rerender(outdir)
     except NnlccError as e:
-        _fail(e)
-    typer.echo(" ".join(str(p) for p in paths))
+        _fail(e, as_json)
+    if as_json:
+        typer.echo(json.dumps({"written": [str(p) for p in paths]}))
+    else:
+        typer.echo(" ".join(str(p) for p in paths))
 
 
 @app.command()
-def boards() -> None:
+def boards(as_json: AsJson = False) -> None:
     """List the supported boards.
 
     Example: nnlcc boards
     """
     from nnlcc.boards import list_boards
 
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {"name": b.name, "device": b.device, "luts": b.luts, "clock_hz": b.clock_hz}
+                    for b in list_boards()
+                ]
+            )
+        )
+        return
     for b in list_boards():
         typer.echo(f"{b.name:14} {b.device:22} {b.luts:7d} LUTs  {b.clock_hz / 1e6:6.1f} MHz")
 
@@ -177,7 +286,7 @@ def main() -> None:
     try:
         app()
     except NnlccError as e:  # errors raised outside a command body (e.g. option parsing)
-        err.print(f"[bold red]error:[/bold red] {e}")
+        err.print(f"[bold red]error:[/bold red] {escape(str(e))}", soft_wrap=True)
         sys.exit(e.exit_code)
 
 

@@ -118,7 +118,7 @@ class Config:
         for key, value in self.compile.items():
             kwargs[COMPILE_KEYS[key][1]] = value
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
-        return CompileOptions(config=self, **kwargs)
+        return CompileOptions(config=self if self.path or self.rules else None, **kwargs)
 
     # ---- per-layer settings
 
