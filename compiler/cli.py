@@ -282,6 +282,60 @@ def boards(as_json: AsJson = False) -> None:
         typer.echo(f"{b.name:14} {b.device:22} {b.luts:7d} LUTs  {b.clock_hz / 1e6:6.1f} MHz")
 
 
+@app.command()
+def finetune(
+    model: Annotated[Path, typer.Argument(help="ONNX MLP to prune")],
+    data: Annotated[
+        Path, typer.Option(help="npz with x_train, y_train (training) and x_test, y_test")
+    ],
+    group_lasso: Annotated[
+        float,
+        typer.Option(
+            "--group-lasso", help="λ of the group penalty: larger removes more columns (~0.01-0.05)"
+        ),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="pruned ONNX model to write")],
+    epochs: Annotated[int, typer.Option(help="epochs with the penalty")] = 60,
+    retrain_epochs: Annotated[
+        int | None, typer.Option(help="epochs retraining the kept weights (default epochs/2)")
+    ] = None,
+    input_weight: Annotated[
+        float, typer.Option(help="penalty factor of the network-input groups")
+    ] = 1.0,
+    lr: Annotated[float, typer.Option(help="SGD learning rate (momentum 0.9)")] = 0.1,
+    seed: Annotated[int, typer.Option(help="seed of the initial shuffle and batches")] = 0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no progress bar")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="result as JSON on stdout")] = False,
+) -> None:
+    """Prune MODEL by group-lasso fine-tuning on DATA and write the smaller ONNX model.
+
+    Whole input columns (pixels, hidden neurons) go to zero and are removed; the output
+    is written only when training and the ONNX round trip succeed.
+
+    Example: nnlcc finetune examples/digits_mlp.onnx --data examples/digits.npz
+    --group-lasso 0.03 -o build/digits_pruned.onnx
+    """
+    from nnlcc.finetune import FinetuneOptions
+    from nnlcc.finetune import finetune as run_finetune
+
+    try:
+        opts = FinetuneOptions(
+            group_lasso=group_lasso,
+            epochs=epochs,
+            retrain_epochs=retrain_epochs,
+            lr=lr,
+            seed=seed,
+            input_weight=input_weight,
+        )
+        res = run_finetune(model, data, output, opts, progress=not (quiet or as_json))
+    except NnlccError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(res.to_dict(), indent=2))
+    elif not quiet:
+        typer.echo(f"{res.summary()} -> {output}")
+
+
 def main() -> None:
     try:
         app()
