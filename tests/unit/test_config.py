@@ -1,0 +1,116 @@
+"""nnlcc.toml: parsing, validation messages, per-layer merging and what reaches the passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nnlcc.config import Config, layer_pass, load_config, parse_config
+from nnlcc.driver import (
+    EXAMPLE_MODEL,
+    CompileOptions,
+    load_data,
+    load_model,
+    resolve_pipeline,
+    run_passes,
+)
+from nnlcc.errors import BadInputError
+from nnlcc.lcc import Lcc
+from nnlcc.quantize import Csd
+
+
+def configured(text: str, pipeline: str = "quantize,lcc") -> tuple[object, list[object]]:
+    """The example graph after the config and the pipeline's passes."""
+    cfg = parse_config(text, Path("nnlcc.toml"))
+    graph = load_model(EXAMPLE_MODEL)
+    passes, _ = cfg.apply(graph, resolve_pipeline(pipeline))
+    run_passes(graph, passes, load_data(graph, EXAMPLE_MODEL, None, 0))
+    return graph, passes
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[compile\n", "config nnlcc.toml: invalid TOML"),
+        ("[boards]\n", "unknown section or key 'boards'"),
+        ("[compile]\nboardd = 'x'\n", "[compile]: unknown key 'boardd'; known keys: model"),
+        ("[compile]\nvectors = 'many'\n", "[compile]: vectors must be int"),
+        ("[compile]\nverify = 1\n", "[compile]: verify must be bool"),
+        ("[compile]\npasses = 'lcc{x=1}'\n", "[compile]: passes: pass lcc: unknown option 'x'"),
+        ("[compile]\nsweep = 'lcc'\n", "sweep must be a list of pipeline strings"),
+        ("[layers.fc1]\nsize = 3\n", "[layers.fc1]: unknown key 'size'"),
+        ("[layers.fc1]\nlcc = { sqnr = 40 }\n", "[layers.fc1]: pass lcc: unknown option 'sqnr'"),
+        ("[layers.fc1]\nlcc = { sqnr_db = -1 }\n", "[layers.fc1]: lcc: sqnr_db must be in"),
+        ("[layers.fc1]\nlcc = 45\n", "lcc must be a table of options"),
+        ("[layers.fc1]\nmatrix = 'fft'\n", "matrix = 'fft' is not a matrix pass"),
+        ("[layers.fc1]\nquantize = { input_bits = 6 }\n", "input_bits is global"),
+        (
+            "[layers.fc1]\ncsd = { weight_bits = 6 }\nlcc = { sqnr_db = 40 }\n",
+            'say which implements the layer with matrix = "csd"',
+        ),
+    ],
+)
+def test_invalid_configs_name_the_file_and_key(text: str, message: str) -> None:
+    with pytest.raises(BadInputError) as e:
+        parse_config(text, Path("nnlcc.toml"))
+    assert message in str(e.value)
+    assert str(e.value).startswith("config nnlcc.toml")
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_layer_or_empty_pattern_is_refused() -> None:
+    graph = load_model(EXAMPLE_MODEL)
+    for pattern in ("fc3", '"conv*"'):
+        cfg = parse_config(f"[layers.{pattern}]\nlcc = {{ sqnr_db = 40 }}\n", Path("x.toml"))
+        with pytest.raises(BadInputError, match=r"matches no layer of digits_mlp \(layers: fc1"):
+            cfg.apply(graph, resolve_pipeline(None))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_exact_name_beats_pattern_and_later_patterns_win() -> None:
+    cfg = parse_config(
+        '[layers.fc2]\nlcc = { sqnr_db = 50 }\n[layers."fc*"]\nlcc = { sqnr_db = 30, nonzeros = 3 }\n'
+        '[layers."f*"]\nlcc = { nonzeros = 4 }\n'
+    )
+    assert cfg.settings_for("fc1")["options"] == {"lcc": {"sqnr_db": 30.0, "nonzeros": 4}}
+    assert cfg.settings_for("fc2")["options"] == {"lcc": {"sqnr_db": 50.0, "nonzeros": 4}}
+    assert cfg.settings_for("out") == {}
+
+
+def test_per_layer_options_reach_the_passes() -> None:
+    graph, passes = configured(
+        "[layers.fc2]\ncsd = { weight_bits = 5 }\nquantize = { act_bits = 12 }\n"
+        '[layers."fc1"]\nlcc = { sqnr_db = 30 }\n'
+    )
+    fc1, fc2 = graph.layers
+    assert [p.name for p in passes] == ["quantize", "lcc", "csd"]  # csd added for fc2
+    assert fc1.code.name == "lcc" and fc1.code.target_db == 30.0
+    assert fc2.code.name == "csd" and fc2.code.summary()["weight_frac_bits"] <= 4
+    assert fc2.out_fmt.bits == 12 and fc1.out_fmt.bits == 8
+
+
+def test_layer_pass_helper() -> None:
+    graph = load_model(EXAMPLE_MODEL)
+    cfg = parse_config("[layers.fc2]\ncsd = { weight_bits = 6 }\n")
+    cfg.apply(graph, resolve_pipeline("quantize,lcc"))
+    fc1, fc2 = graph.layers
+    assert layer_pass(Lcc(), fc1) == Lcc()
+    assert layer_pass(Lcc(), fc2) is None  # fc2 is csd's
+    assert layer_pass(Csd(), fc2) == Csd(weight_bits=6)
+    assert layer_pass(Csd(), fc1) is None  # fc1 is pinned to the pipeline's lcc
+
+
+def test_options_merge_command_line_over_file(tmp_path: Path) -> None:
+    (tmp_path / "m.onnx").write_bytes(EXAMPLE_MODEL.read_bytes())
+    cfg_path = tmp_path / "nnlcc.toml"
+    cfg_path.write_text('[compile]\nmodel = "m.onnx"\nboard = "icebreaker"\nvectors = 7\n')
+    opts = load_config(cfg_path).options(board="ulx3s", passes=None)
+    assert isinstance(opts, CompileOptions)
+    assert opts.model == tmp_path / "m.onnx"  # relative to the config file
+    assert opts.board == "ulx3s" and opts.random_vectors == 7 and opts.passes is None
+    assert Config().options().config is None
