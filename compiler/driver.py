@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnlcc import prune as _prune  # noqa: F401  (registers prune)
 from nnlcc import quantize as _quantize  # noqa: F401  (registers quantize, csd)
+from nnlcc import share as _share  # registers share; per-layer compression facts
 from nnlcc.data import Dataset, load_npz, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.fixed_point import sqnr_db
@@ -38,6 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_MODEL = REPO_ROOT / "examples" / "digits_mlp.onnx"
 EXAMPLE_DATA = REPO_ROOT / "examples" / "digits.npz"
 MATRIX_PASSES = ("csd", "lcc")
+#: Passes that change the network's structure: an implied quantize goes after them.
+STRUCTURAL_PASSES = ("prune",)
 
 
 def default_pipeline() -> str:
@@ -70,11 +74,13 @@ class CompileOptions:
 
 
 def resolve_pipeline(text: str | None) -> list[Any]:
-    """Parse the pipeline; put ``quantize`` first and a matrix pass last if the user left
-    them out (the report stores the completed pipeline)."""
+    """Parse the pipeline; put ``quantize`` first (after any leading prune, which changes the
+    activations it calibrates on) and a matrix pass last if the user left them out (the
+    report stores the completed pipeline)."""
     passes = parse_pipeline(text if text else default_pipeline())
     if not any(p.name == "quantize" for p in passes):
-        passes = parse_pipeline("quantize") + passes
+        at = next((i for i, p in enumerate(passes) if p.name not in STRUCTURAL_PASSES), len(passes))
+        passes = passes[:at] + parse_pipeline("quantize") + passes[at:]
     if not any(p.name in MATRIX_PASSES for p in passes):
         passes += parse_pipeline(default_pipeline().split(",")[-1])
     return passes
@@ -178,6 +184,7 @@ def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
             "relu": layer.relu,
         }
         row["csd_baseline_adders"] = csd_baseline_layer(layer)
+        row.update(_share.compression_facts(layer))  # kept/shared columns, pre-adders
         row.update({k: v for k, v in code.summary().items() if k not in row})
         rows.append(row)
     return rows
@@ -232,6 +239,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         "totals": {
             "adders": adders,
             "const_adders": sum(row["const_adders"] for row in layers),
+            "pre_adders": sum(row.get("pre_adders", 0) for row in layers),
             "weights": weights,
             "adders_per_weight": round(adders / max(weights, 1), 4),
             "csd_adders": csd_baseline(graph),

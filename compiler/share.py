@@ -135,9 +135,12 @@ def code_layer(layer: DenseLayer, build: Callable[[FloatArray], MatrixCode]) -> 
     return ShareCode(plan, build(plan.reduced))
 
 
-def compression_facts(layer: DenseLayer) -> dict[str, int]:
+def compression_facts(layer: Any) -> dict[str, int]:
     """The report's per-layer compression columns: used columns, distinct columns after
-    sharing (equal to the used ones without it) and pre-adders."""
+    sharing (equal to the used ones without it) and pre-adders (the part of the layer's
+    adders that sums shared inputs).  Empty for layers without a matrix."""
+    if not isinstance(layer, DenseLayer):
+        return {}
     kept = len(used_columns(layer.weight))
     plan: SharePlan | None = layer.info.get(PLAN)
     if plan is None:
