@@ -151,7 +151,13 @@ def emit_verilog(net: LoweredNetwork, path: Path | str, name: str = "nnlcc_top")
 
     Ports: ``clk``, ``rst`` (synchronous, active high; only the valid chain is reset),
     ``x``/``valid_in``, ``y``/``valid_out`` and per layer ``l<i>_y``/``l<i>_valid``.
+    A network with an image input gets the pixel-streaming top instead
+    (:func:`nnlcc.hdl.stream.emit_stream_verilog`, same port names, one pixel per clock).
     """
+    from .stream import emit_stream_verilog, is_streaming
+
+    if is_streaming(net):
+        return emit_stream_verilog(net, path, name)
     top = NetworkTop(net)
     text = verilog.convert(top, name=name, emit_src=False)
     out = Path(path)

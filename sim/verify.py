@@ -19,10 +19,12 @@ import numpy.typing as npt
 
 from nnlcc.errors import BadInputError
 from nnlcc.hdl import emit_verilog
+from nnlcc.hdl.stream import is_streaming
 from nnlcc.lowered import LoweredNetwork
 
 from .runner import SimResult, run_cocotb
 from .tb_network import SIM_DIR_ENV
+from .verify_cnn import verify_stream_network
 
 __all__ = ["TESTBENCH_MODULE", "rerun", "verify_network", "write_vectors"]
 
@@ -63,10 +65,15 @@ def verify_network(
     every layer bit-exact with the golden model.
 
     ``simulator`` is ``"verilator"``, ``"icarus"`` or ``None`` (Verilator, else Icarus).
+    A CNN (image input) is checked on its pixel-streaming top by
+    :func:`~nnlcc.sim.verify_cnn.verify_stream_network` (image, pixel and layer of a
+    difference).
     Returns the :class:`SimResult` when hardware matches; raises
     :class:`~nnlcc.errors.VerificationError` naming the first differing vector and layer, or
     :class:`~nnlcc.errors.ToolchainError` when no simulator is usable.
     """
+    if is_streaming(net):  # an image input: the pixel-streaming top and its testbench
+        return verify_stream_network(net, x_int, outdir, simulator, name=name, verbose=verbose)
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
     write_vectors(net, x_int, outdir)
@@ -95,14 +102,15 @@ def rerun(outdir: Path, simulator: str | None = None, *, verbose: bool = False) 
         raise BadInputError(
             f"{outdir} has no {' or '.join(missing)}: not a directory written by nnlcc compile"
         )
-    name = str(json.loads(meta_path.read_text())["toplevel"])
+    meta = json.loads(meta_path.read_text())
+    name = str(meta["toplevel"])
     verilog = outdir / f"{name}.v"
     if not verilog.is_file():
         raise BadInputError(f"{outdir} has no {verilog.name}")
     return run_cocotb(
         verilog,
         name,
-        TESTBENCH_MODULE,
+        str(meta.get("testbench", TESTBENCH_MODULE)),
         outdir,
         simulator=simulator,
         extra_env={SIM_DIR_ENV: str(outdir)},
