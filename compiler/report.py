@@ -165,7 +165,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append(
             _table(
                 [
-                    "pipeline",
+                    "setting (non-default options)",
                     "adders",
                     "adders/weight",
                     "weight SQNR dB",
@@ -174,7 +174,8 @@ def render_markdown(r: dict[str, Any]) -> str:
                 ],
                 [
                     [
-                        f"`{p['passes']}`" + (" (compiled)" if p.get("chosen") else ""),
+                        f"`{p.get('setting', p['passes'])}`"
+                        + (" (compiled)" if p.get("chosen") else ""),
                         p["adders"],
                         p["adders_per_weight"],
                         p["weight_sqnr_db"],

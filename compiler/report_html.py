@@ -23,7 +23,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;
 .ok{color:#1a7f37}.bad{color:#cf222e}.warn{color:#9a6700}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
-th{background:#f6f8fa}td.l,th.l{text-align:left}
+th{background:#f6f8fa}td.l,th.l{text-align:left;overflow-wrap:anywhere;max-width:40rem}
 figure{display:inline-block;vertical-align:top;margin:.5rem 1rem .5rem 0}
 figure img{max-width:36rem;border:1px solid #eaeef2}figcaption{font-size:.8rem;color:#57606a}
 """
@@ -117,13 +117,23 @@ def plot_tradeoff(r: dict[str, Any]) -> str:
             "o-",
             label=name,
         )
+    for p in r["sweep"]:
+        label = str(p.get("setting", "")).split(",")[-1]  # the matrix pass, usually
+        ax.annotate(
+            label,
+            (p["adders"], p["weight_sqnr_db"]),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=6,
+            color="#57606a",
+        )
     chosen = [p for p in r["sweep"] if p.get("chosen")]
     for p in chosen:
         ax.plot(p["adders"], p["weight_sqnr_db"], "*", ms=14, color="#cf222e")
         ax.annotate(
             "compiled",
             (p["adders"], p["weight_sqnr_db"]),
-            xytext=(6, -12),
+            xytext=(6, -14),
             textcoords="offset points",
             fontsize=8,
         )
@@ -272,6 +282,11 @@ def _resources(r: dict[str, Any]) -> str:
     return out
 
 
+def _setting(point: dict[str, Any]) -> str:
+    text = str(point.get("setting", point["passes"]))
+    return text + (" (compiled)" if point.get("chosen") else "")
+
+
 def render_html(r: dict[str, Any]) -> str:
     """The whole page for one report dict (the content of report.json)."""
     import matplotlib
@@ -362,7 +377,7 @@ def render_html(r: dict[str, Any]) -> str:
             "<h2>Settings tried</h2>",
             _table(
                 [
-                    "pipeline",
+                    "setting (non-default options)",
                     "adders",
                     "adders/weight",
                     "weight SQNR dB",
@@ -371,7 +386,7 @@ def render_html(r: dict[str, Any]) -> str:
                 ],
                 [
                     [
-                        p["passes"],
+                        _setting(p),
                         p["adders"],
                         p["adders_per_weight"],
                         p["weight_sqnr_db"],

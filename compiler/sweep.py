@@ -10,6 +10,7 @@ The report's ``sweep`` list holds one point per entry plus the compiled design (
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,19 @@ def edit_pipeline(base: list[Any], entry: str) -> list[Any]:
     return out + [p for p in new if p.name not in placed]
 
 
+def short_pipeline(passes: list[Any]) -> str:
+    """Pipeline text with only the options that differ from their defaults (for tables)."""
+    items = []
+    for p in passes:
+        changed = [
+            f"{f.name}={getattr(p, f.name)}"
+            for f in dataclasses.fields(p)
+            if f.default is not dataclasses.MISSING and getattr(p, f.name) != f.default
+        ]
+        items.append(f"{p.name}{{{','.join(changed)}}}" if changed else p.name)
+    return ",".join(items)
+
+
 def matrix_sqnr_db(graph: MatrixGraph) -> float:
     """Weight SQNR of the whole network: all matrix entries against what the codes compute."""
     sig = err = 0.0
@@ -70,6 +84,7 @@ def sweep_point(
     adders = sum(low.graph.adders for low in net.layers)
     return {
         "passes": format_pipeline(passes),
+        "setting": short_pipeline(passes),
         "pass": "+".join(p.name for p in passes if p.name in MATRIX_PASSES),
         "adders": adders,
         "adders_per_weight": round(adders / max(weights, 1), 4),
