@@ -51,26 +51,41 @@ LOWER_MAX_ENTRIES = 1024 * 1024
 
 #: (label, pass options); each row adds one idea to the one above it.
 LCC_VARIANTS: list[tuple[str, dict[str, Any]]] = [
-    ("lcc:plain (published FP)", {"algo": "plain"}),
+    ("lcc:plain (published FP)", {"algo": "plain", "transpose": "no"}),
     (
         "lcc:fp identity rows",
-        {"budget": False, "history": 1, "guard_bits": 40, "subrounds": 1, "lookahead": 1},
+        {
+            "budget": False,
+            "history": 1,
+            "guard_bits": 40,
+            "subrounds": 1,
+            "lookahead": 1,
+            "transpose": "no",
+        },
     ),
-    ("lcc:fp +global budget", {"history": 1, "guard_bits": 40, "subrounds": 1, "lookahead": 1}),
-    ("lcc:fp +codeword history", {"guard_bits": 40, "subrounds": 1, "lookahead": 1}),
-    ("lcc:fp +LSB floor", {"subrounds": 1, "lookahead": 1}),
-    ("lcc:fp +4 sub-rounds", {"lookahead": 1}),
-    ("lcc:fp +look-ahead 2 (default)", {}),
+    (
+        "lcc:fp +global budget",
+        {"history": 1, "guard_bits": 40, "subrounds": 1, "lookahead": 1, "transpose": "no"},
+    ),
+    (
+        "lcc:fp +codeword history",
+        {"guard_bits": 40, "subrounds": 1, "lookahead": 1, "transpose": "no"},
+    ),
+    ("lcc:fp +LSB floor", {"subrounds": 1, "lookahead": 1, "transpose": "no"}),
+    ("lcc:fp +4 sub-rounds", {"lookahead": 1, "transpose": "no"}),
+    ("lcc:fp +look-ahead 2", {"transpose": "no"}),
+    ("lcc:fp +transposed if wide (default)", {}),
+    ("lcc:fp +untiled rows", {"tile_rows": 0}),
     ("lcc:fp +look-ahead 4", {"lookahead": 4}),
     ("lcc:fs (sequential)", {"algo": "fs"}),
 ]
-DEFAULT_VARIANT = "lcc:fp +look-ahead 2 (default)"
+DEFAULT_VARIANT = "lcc:fp +transposed if wide (default)"
 #: On big matrices only these rows run (the ablation is shown on the smaller ones).
 BIG_VARIANTS = (
     "lcc:plain (published FP)",
-    "lcc:fp +4 sub-rounds",
+    "lcc:fp +look-ahead 2",
     DEFAULT_VARIANT,
-    "lcc:fp +look-ahead 4",
+    "lcc:fp +untiled rows",
     "lcc:fs (sequential)",
 )
 
@@ -187,7 +202,7 @@ def matrices(quick: bool) -> list[tuple[str, np.ndarray]]:
     rng = np.random.default_rng(2024)
     shapes = [(64, 64), (256, 64), (1024, 10), (256, 256)]
     if not quick:
-        shapes += [(1024, 1024), (512, 4608)]
+        shapes += [(128, 1152), (1024, 1024), (512, 4608)]
     out = [(f"gauss {r}x{c}", rng.standard_normal((r, c))) for r, c in shapes]
     if EXAMPLE.exists():
         try:
