@@ -134,11 +134,12 @@ def inspect_model(
 
 def render_text(info: dict[str, Any]) -> str:
     """Plain-text tables of :func:`inspect_model`'s result (what the CLI prints)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=132, record=True, file=io.StringIO(), highlight=False)
-    nodes = Table(title=f"ONNX nodes of {info['model']}", title_justify="left")
+    nodes = Table(title=f"ONNX nodes of {info['model']}", title_justify="left", box=box.SIMPLE)
     for col in ("#", "node", "op", "inputs", "outputs", "ok", "why not"):
         nodes.add_column(col)
     for n in info["nodes"]:
@@ -154,9 +155,9 @@ def render_text(info: dict[str, Any]) -> str:
     console.print(nodes)
     if not info["supported"]:
         console.print(f"not supported: {info['problem']}")
-        return console.export_text()
+        return _rstrip(console.export_text())
     t = info["totals"]
-    layers = Table(title=f"layers of {info['name']}", title_justify="left")
+    layers = Table(title=f"layers of {info['name']}", title_justify="left", box=box.SIMPLE)
     bits = t["csd_weight_bits"]
     for col in ("layer", "kind", "matrix", "relu", "weights min..max", "std", "zeros"):
         layers.add_column(col)
@@ -193,8 +194,12 @@ def render_text(info: dict[str, Any]) -> str:
         ratio = t["csd_adders"] / t["lcc_adders"] if t["lcc_adders"] else math.inf
         line += f"; LCC ≈ {t['lcc_adders']} adders ({ratio:.2f}× fewer)"
     console.print(line)
-    return console.export_text()
+    return _rstrip(console.export_text())
 
 
 def _fmt_db(v: float | None) -> str:
     return "exact" if v is None else f"{v:.1f}"
+
+
+def _rstrip(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
