@@ -14,6 +14,14 @@ import numpy as np
 
 from nnlcc.errors import BadInputError
 
+
+def _columns(lay: dict[str, Any]) -> str:
+    """``used→shared (pre-adders)`` of a layer (pruning and weight sharing), ``–`` if absent."""
+    if "kept_columns" not in lay:
+        return "–"
+    return f"{lay['kept_columns']}→{lay['shared_columns']} ({lay['pre_adders']})"
+
+
 #: Keys every report.json has; ``rerender`` refuses a file without them.
 REQUIRED_KEYS = ("model", "board", "passes", "layers", "totals")
 
@@ -55,6 +63,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 "pass",
                 "adders",
                 "adders/weight",
+                "columns used→shared (pre-adders)",
                 "weight SQNR dB",
                 "depth",
                 "latency",
@@ -69,6 +78,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                     lay["pass"],
                     lay["adders"],
                     lay["adders_per_weight"],
+                    _columns(lay),
                     lay.get("weight_sqnr_db"),
                     lay["depth"],
                     lay.get("latency"),
