@@ -24,7 +24,7 @@ from nnlcc.data import Dataset, load_npz, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.fixed_point import sqnr_db
 from nnlcc.lower import lower_network
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.matrix_ir import DenseLayer, MatrixGraph
 from nnlcc.passes import PASSES, PassContext, format_pipeline, parse_pipeline
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_MODEL = REPO_ROOT / "examples" / "digits_mlp.onnx"
 EXAMPLE_DATA = REPO_ROOT / "examples" / "digits.npz"
+EXAMPLE_CNN = REPO_ROOT / "examples" / "digits_cnn.onnx"  # same test images as the MLP
 MATRIX_PASSES = ("csd", "lcc")
 #: Passes that change the network's structure: an implied quantize goes after them.
 STRUCTURAL_PASSES = ("prune",)
@@ -99,7 +100,7 @@ def load_model(path: Path) -> MatrixGraph:
 def load_data(graph: MatrixGraph, model: Path, data: Path | None, seed: int) -> Dataset:
     if data is not None:
         return load_npz(data, graph.input_size)
-    if model.resolve() == EXAMPLE_MODEL and EXAMPLE_DATA.is_file():
+    if model.resolve() in (EXAMPLE_MODEL, EXAMPLE_CNN) and EXAMPLE_DATA.is_file():
         return load_npz(EXAMPLE_DATA, graph.input_size)
     sidecar = model.with_suffix(".npz")
     if sidecar.is_file():
@@ -158,9 +159,15 @@ def verification_vectors(
 
 
 def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
+    from nnlcc.hdl.stream import stream_facts
+
+    stream = stream_facts(net)  # kernel, stride, line_buffer_bits of a CNN's window layers
     rows = []
     for layer, low in zip(graph.layers, net.layers, strict=True):
         g = low.graph
+        if not isinstance(layer, DenseLayer):  # pool, add, flatten: an adder graph, no matrix
+            rows.append(_plain_row(layer.name, layer.kind, low, stream.get(layer.name, {})))
+            continue
         r, c = layer.shape
         code = layer.code
         assert code is not None
@@ -186,8 +193,31 @@ def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
         row["csd_baseline_adders"] = csd_baseline_layer(layer)
         row.update(_share.compression_facts(layer))  # kept/shared columns, pre-adders
         row.update({k: v for k, v in code.summary().items() if k not in row})
+        row.update(stream.get(layer.name, {}))
         rows.append(row)
     return rows
+
+
+def _plain_row(name: str, kind: str, low: LoweredLayer, facts: dict[str, Any]) -> dict[str, Any]:
+    """Report row of a layer without weights; ``shape`` is its graph's outputs x inputs."""
+    g = low.graph
+    return {
+        "name": name,
+        "kind": kind,
+        "shape": [len(g.outputs), g.n_inputs],
+        "pass": low.op or kind,
+        "adders": g.adders,
+        "const_adders": g.const_adders,
+        "adders_per_weight": None,
+        "depth": g.depth,
+        "latency": g.latency,
+        "in_fmt": str(low.in_fmt),
+        "out_fmt": str(low.out_fmt),
+        "out_bits": low.out_fmt.bits,
+        "max_bits": g.max_bits,
+        "adder_bits": g.adder_bits,
+        **facts,
+    }
 
 
 def csd_baseline_layer(layer: DenseLayer, bits: int = 8) -> int:
@@ -200,7 +230,7 @@ def csd_baseline_layer(layer: DenseLayer, bits: int = 8) -> int:
 
 def csd_baseline(graph: MatrixGraph, bits: int = 8) -> int:
     """Plain CSD additions (no sharing) at ``bits``-bit weights: the field's baseline."""
-    return sum(csd_baseline_layer(layer, bits) for layer in graph.layers)
+    return sum(csd_baseline_layer(layer, bits) for layer in graph.matrix_layers())
 
 
 def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
@@ -224,7 +254,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     log("lowering to adder graphs")
     net = lower_network(graph)
     layers = layer_rows(graph, net)
-    weights = sum(r * c for r, c in (layer.shape for layer in graph.layers))
+    weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
     adders = sum(row["adders"] for row in layers)
     report: dict[str, Any] = {
         "nnlcc_version": _version(),
@@ -277,11 +307,15 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             report["verification"] = _verify(net, data, tmp, opts, log)
             log(f"board files for {board.name}")
             from nnlcc.boards import board_build
+            from nnlcc.hdl.stream import is_streaming
 
             vectors = net.quantize_input(data.x_test)
-            report["resources"] = board_build(
-                board, net, tmp, x_int=vectors, run_pnr=opts.build, progress=log
-            )
+            if is_streaming(net):  # the board self-test drives vectors, not pixel streams
+                report["resources"] = _stream_resources(board, net, tmp, opts.build, log)
+            else:
+                report["resources"] = board_build(
+                    board, net, tmp, x_int=vectors, run_pnr=opts.build, progress=log
+                )
         report["seconds"] = round(time.perf_counter() - t0, 2)
         write_report(report, tmp)
         if outdir.exists():
@@ -313,6 +347,48 @@ def _verify(
         "bit_exact": res.bit_exact,
         "test_set_vectors": len(data.x_test),
         "random_vectors": opts.random_vectors,
+    }
+
+
+def _stream_resources(
+    board: Any, net: LoweredNetwork, outdir: Path, build: bool, log: Log
+) -> dict[str, Any]:
+    """A CNN's board figures: the yosys estimate of the streaming top alone (there is no
+    pixel-streaming board self-test yet, so no bitstream)."""
+    from nnlcc.boards.build import NETWORK_MODULE, estimate_network
+    from nnlcc.boards.toolchain import find_tool
+    from nnlcc.errors import ToolchainError
+    from nnlcc.hdl import emit_verilog
+
+    if build:
+        raise BadInputError(
+            "no board self-test exists for pixel-streaming CNNs yet: compile without --build "
+            "(the resource estimate is still made)"
+        )
+    bdir = outdir / "board"
+    bdir.mkdir(parents=True, exist_ok=True)
+    emit_verilog(net, bdir / "network.v", NETWORK_MODULE)
+    facts: dict[str, Any] = {"board": board.name, "device": board.device, "family": board.family}
+    note = "pixel-streaming CNN: network estimate only, no board self-test yet"
+    try:
+        find_tool("yosys")
+    except ToolchainError as e:
+        return {**facts, "skipped": str(e), "note": note}
+    log(f"board {board.name}: yosys estimate of the streaming network")
+    counts, seconds = estimate_network(board.family, bdir, progress=log)
+    caps = {"luts": board.luts, "ffs": board.ffs, "bram": board.bram, "dsp": board.dsp}
+    return {
+        **facts,
+        "estimate": True,
+        "design": "streaming network alone (no I/O, no self-test)",
+        "fmax_mhz": None,
+        **counts,
+        "device_luts": board.luts,
+        "device_ffs": board.ffs,
+        "fits": all((counts.get(k) or 0) <= cap for k, cap in caps.items()),
+        "utilization_pct": round(100.0 * (counts.get("luts") or 0) / board.luts, 2),
+        "timings_s": {"estimate": round(seconds, 2)},
+        "note": note,
     }
 
 

@@ -45,7 +45,14 @@ from nnlcc.lowered import LoweredLayer, LoweredNetwork
 from .adder_tree import AdderGraphPipeline, shape_covering
 from .line_buffer import StreamWindow, WindowGenerator
 
-__all__ = ["StreamPlan", "StreamTop", "emit_stream_verilog", "is_streaming", "join_depth"]
+__all__ = [
+    "StreamPlan",
+    "StreamTop",
+    "emit_stream_verilog",
+    "is_streaming",
+    "join_depth",
+    "stream_facts",
+]
 
 Range = tuple[int, int]
 
@@ -335,6 +342,27 @@ class StreamTop(wiring.Component):
             "y": bus(self.plan.out_shapes[-1], self.plan.out_counts[-1]),
             "layers": layers,
         }
+
+
+def stream_facts(net: LoweredNetwork) -> dict[str, dict[str, Any]]:
+    """Report facts of the streaming hardware per window layer (``{}`` for a vector network):
+    ``kernel``, ``stride``, ``line_buffer_bits`` (the delay line actually built, see
+    :meth:`StreamPlan.line_buffer_bits`) and ``window_delay`` (ticks from a frame's first
+    pixel to its first window)."""
+    if not is_streaming(net):
+        return {}
+    plan = StreamPlan(net)
+    bits = plan.line_buffer_bits()
+    facts: dict[str, dict[str, Any]] = {}
+    for i, geom in plan.windows.items():
+        name = net.layers[i].name
+        facts[name] = {
+            "kernel": list(geom.window.kernel),
+            "stride": list(geom.window.stride),
+            "line_buffer_bits": bits[name],
+            "window_delay": geom.delay,
+        }
+    return facts
 
 
 def emit_stream_verilog(
