@@ -218,6 +218,8 @@ def sim(
 ) -> None:
     """Re-run the cocotb bit-exact check of a compiled design.
 
+    -v shows the simulator's own output (otherwise it goes to a log file in OUTDIR).
+
     Example: nnlcc sim build/digits_mlp
     """
     from nnlcc.progress import StepProgress
@@ -226,7 +228,7 @@ def sim(
     try:
         with StepProgress(_level(quiet, verbose), err) as log:
             log(f"cocotb: re-running the bit-exact check in {outdir}")
-            res = rerun(outdir, simulator=simulator)
+            res = rerun(outdir, simulator=simulator, verbose=verbose >= 1 and not as_json)
     except NnlccError as e:
         _fail(e, as_json)
     if as_json:

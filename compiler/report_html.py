@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -23,7 +24,8 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;
 .ok{color:#1a7f37}.bad{color:#cf222e}.warn{color:#9a6700}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
-th{background:#f6f8fa}td.l,th.l{text-align:left;overflow-wrap:anywhere;max-width:40rem}
+th{background:#f6f8fa}td.l,th.l{text-align:left;white-space:nowrap}
+tr.sweep td.l{white-space:normal;overflow-wrap:anywhere;max-width:40rem}
 figure{display:inline-block;vertical-align:top;margin:.5rem 1rem .5rem 0}
 figure img{max-width:36rem;border:1px solid #eaeef2}figcaption{font-size:.8rem;color:#57606a}
 """
@@ -81,14 +83,14 @@ def plot_adders(r: dict[str, Any]) -> str:
     names = [lay["name"] for lay in layers]
     x = np.arange(len(layers))
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(layers) + 2), 3.2))
-    has_csd = all("csd_baseline_adders" in lay for lay in layers)
+    has_csd = any("csd_baseline_adders" in lay for lay in layers)  # matrix layers have it
     w = 0.4 if has_csd else 0.6
     ax.bar(x - (w / 2 if has_csd else 0), [lay["adders"] for lay in layers], w, label="nnlcc")
     if has_csd:
         csd_bits = r["totals"].get("csd_weight_bits", 8)
         ax.bar(
             x + w / 2,
-            [lay["csd_baseline_adders"] for lay in layers],
+            [lay.get("csd_baseline_adders") or 0 for lay in layers],
             w,
             label=f"CSD {csd_bits}-bit",
             color="#bbbbbb",
@@ -207,7 +209,7 @@ def _cards(r: dict[str, Any]) -> str:
     else:
         cards.append(("verification", "MISMATCH", f"{ver.get('simulator')}", "bad"))
     if r.get("latency_cycles") is not None:
-        cards.append(("latency", f"{r['latency_cycles']} cycles", "one vector per clock", ""))
+        cards.append(("latency", f"{r['latency_cycles']} cycles", "pipeline latency", ""))
     return (
         '<div class="cards">'
         + "".join(
@@ -219,7 +221,23 @@ def _cards(r: dict[str, Any]) -> str:
     )
 
 
+#: Per-layer facts some reports have (pass summaries, CNN streaming): key, column header,
+#: and when the column says something (else it is left out).
+_OPTIONAL_LAYER_COLUMNS: tuple[tuple[str, str, Callable[[dict[str, Any]], bool]], ...] = (
+    ("pre_adders", "pre-adders", lambda lay: bool(lay.get("pre_adders"))),
+    (
+        "kept_columns",
+        "kept columns",
+        lambda lay: lay.get("kept_columns") not in (None, lay["shape"][1]),
+    ),
+    ("line_buffer_bits", "line buffer bits", lambda lay: bool(lay.get("line_buffer_bits"))),
+)
+
+
 def _layer_table(r: dict[str, Any]) -> str:
+    """One row per layer.  "adder bits" sums every adder's width: on FPGAs with carry chains
+    an n-bit adder takes about n LUTs, so it is the per-layer resource figure."""
+    optional = [(k, h) for k, h, says in _OPTIONAL_LAYER_COLUMNS if any(map(says, r["layers"]))]
     headers = [
         "layer",
         "shape",
@@ -233,7 +251,8 @@ def _layer_table(r: dict[str, Any]) -> str:
         "in",
         "out",
         "max bits",
-        "adder bits",
+        "adder bits (≈LUTs)",
+        *(h for _, h in optional),
     ]
     rows = [
         [
@@ -241,15 +260,16 @@ def _layer_table(r: dict[str, Any]) -> str:
             "×".join(map(str, lay["shape"])),
             lay["pass"],
             lay["adders"],
-            lay["adders_per_weight"],
+            lay.get("adders_per_weight"),
             lay.get("csd_baseline_adders"),
             lay.get("weight_sqnr_db"),
-            lay["depth"],
+            lay.get("depth"),
             lay.get("latency"),
             lay.get("in_fmt"),
             lay.get("out_fmt"),
             lay.get("max_bits"),
             lay.get("adder_bits"),
+            *(lay.get(k) for k, _ in optional),
         ]
         for lay in r["layers"]
     ]
