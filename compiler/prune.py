@@ -25,8 +25,9 @@ from nnlcc.passes import PassContext, register_pass
 
 IndexArray = npt.NDArray[np.int64]
 
-#: ``layer.info`` key: original indices (in the model as imported) of the columns still used.
-KEPT = "kept_columns"
+#: ``layer.info`` key: original indices (in the model as imported) of the columns still used
+#: (report.json's ``kept_columns`` is their count).
+KEPT = "kept_column_indices"
 
 
 def require_mlp(graph: MatrixGraph, what: str) -> list[DenseLayer]:
