@@ -331,7 +331,7 @@ def finetune(
         )
         res = run_finetune(model, data, output, opts, progress=not (quiet or as_json))
     except NnlccError as e:
-        _fail(e)
+        _fail(e, as_json)
     if as_json:
         typer.echo(json.dumps(res.to_dict(), indent=2))
     elif not quiet:
