@@ -149,3 +149,24 @@ def test_bad_share_options(text: str) -> None:
 def test_share_plan_without_used_columns() -> None:
     plan = plan_layer(np.zeros((3, 4)), 0, 0.1, "pow2", "kmeans", 0, "t")
     assert isinstance(plan, SharePlan) and plan.clusters == 0 and plan.pre_adders == 0
+
+
+def test_zero_columns_never_reach_the_matrix_code() -> None:
+    from nnlcc.driver import load_model
+    from nnlcc.prune import used_columns
+    from nnlcc.share import code_layer
+
+    layer = load_model(EXAMPLE_MODEL.parent / "digits_mlp_pruned.onnx").layers[0]
+    used = used_columns(layer.weight)
+    assert len(used) == 41
+    seen: list[tuple[int, int]] = []
+
+    def build(w: np.ndarray) -> MatrixCode:
+        seen.append(w.shape)
+        return LccCode.build(w, 35.0)
+
+    code = code_layer(layer, build)  # type: ignore[arg-type]
+    assert seen == [(7, 41)] and code.name == "lcc"
+    np.testing.assert_array_equal(code.implemented()[:, np.setdiff1d(np.arange(64), used)], 0)
+    x = np.random.default_rng(0).integers(-128, 128, size=(32, 64))
+    assert exact_rows(code, 64, x).all()
