@@ -121,9 +121,9 @@ def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
         if layer.op == "max":
             m = _max_tree(graph, column)
             lo = max(layer.out_fmt.lo, 0) if layer.relu else layer.out_fmt.lo
-            if layer.relu or layer.out_fmt != in_fmt:
-                m = graph.clamp(m, lo, layer.out_fmt.hi)
-            outputs.append(m)
+            # a no-op on values, but interval arithmetic of a + clamp(b - a) overestimates the
+            # range: the clamp gives the output its true range (and hardware its true width)
+            outputs.append(graph.clamp(m, lo, layer.out_fmt.hi))
         else:
             plan = avg_pool_plan(taps, in_fmt, layer.out_fmt, layer.relu)
             acc = _times_const(graph, _sum_tree(graph, column), plan.mult)

@@ -183,16 +183,21 @@ class ConvLayer(DenseLayer):
 
     def line_buffer_bits(self, bits: int) -> int:
         """Storage of the streaming line buffer for ``bits``-bit input elements:
-        ``((kh - 1) * (W + pad_left + pad_right) + kw) * Cin * bits`` (the ``kh - 1``
-        buffered padded rows plus the ``kw`` pixels of the newest window row)."""
+        ``((kh - 1) * W + kw - 1) * Cin * bits`` (``kh - 1`` buffered rows plus the ``kw - 1``
+        older pixels of the newest window row; see :meth:`Window.line_buffer_pixels`)."""
         return self.window.line_buffer_pixels(self.image[2]) * self.image[0] * bits
 
+    def _apply(self, x: FloatArray, w: FloatArray) -> FloatArray:
+        win = self.window.windows(x)
+        # one 2-D product (a 4-D @ would run one small matmul per image row)
+        y = win.reshape(-1, win.shape[-1]) @ w.T + self.bias
+        return _act(y.reshape(*win.shape[:3], w.shape[0]), self.relu)
+
     def forward_float(self, x: FloatArray) -> FloatArray:
-        return _act(self.window.windows(x) @ self.weight.T + self.bias, self.relu)
+        return self._apply(x, self.weight)
 
     def forward_implemented(self, x: FloatArray) -> FloatArray:
-        w = self.code.implemented() if self.code is not None else self.weight
-        return _act(self.window.windows(x) @ w.T + self.bias, self.relu)
+        return self._apply(x, self.code.implemented() if self.code is not None else self.weight)
 
 
 @dataclass
@@ -373,14 +378,21 @@ class MatrixGraph:
         return math.prod(self.output_shape)
 
     # ---- float execution ------------------------------------------------------------------
-    def _run(self, x: FloatArray, visit: Any = None, keep: bool = False) -> FloatArray:
-        """Run the DAG on stored-layout input; ``visit(i, out)`` sees every layer output."""
+    def _run(
+        self, x: FloatArray, visit: Any = None, keep: bool = False, implemented: bool = False
+    ) -> FloatArray:
+        """Run the DAG on stored-layout input; ``visit(i, out)`` sees every layer output;
+        ``implemented``: matrix layers use the matrices their codes implement."""
         env: dict[str, FloatArray] = {self.input_name: x}
         last = self.last_uses()
         out = x
         for i, layer in enumerate(self.layers):
             names = self.inputs_of(i)
-            out = layer.forward_float(*(env[t] for t in names))  # type: ignore[arg-type]
+            args = [env[t] for t in names]
+            if implemented and isinstance(layer, DenseLayer):
+                out = layer.forward_implemented(args[0])
+            else:
+                out = layer.forward_float(*args)  # type: ignore[arg-type]
             if visit is not None:
                 visit(i, out)
             env[layer.name] = out
@@ -396,13 +408,18 @@ class MatrixGraph:
             return to_external(y, last.image)
         return to_external(y, self.output_shape)
 
-    def forward_float(self, x: FloatArray, batch: int = 0) -> FloatArray:
+    def forward_float(self, x: FloatArray, batch: int = 0, implemented: bool = False) -> FloatArray:
         """Reference float inference on flat ONNX-order inputs ``(batch, input_size)``;
-        returns ``(batch, output_size)`` in ONNX order.  ``batch`` > 0 runs in chunks."""
+        returns ``(batch, output_size)`` in ONNX order.  ``batch`` > 0 runs in chunks;
+        ``implemented`` uses the matrices the layers' codes implement."""
         xs = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         step = batch if batch > 0 else max(len(xs), 1)
         outs = [
-            self._external_out(self._run(from_external(xs[s : s + step], self.input_shape)))
+            self._external_out(
+                self._run(
+                    from_external(xs[s : s + step], self.input_shape), None, False, implemented
+                )
+            )
             for s in range(0, len(xs), step)
         ]
         return np.concatenate(outs) if outs else np.zeros((0, self.output_size))

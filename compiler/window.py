@@ -15,8 +15,10 @@ Layout conventions (shared by the IR, the golden model and the streaming hardwar
   i.e. the ``kh * kw`` pixel vectors of the window concatenated in raster order.  Taps that fall
   in the padding read ``fill`` (0 for convolutions and average pools: a real zero in any
   fixed-point format; max pools ignore padding, which equals reading the format's minimum).
-  A line buffer produces exactly this vector: it is the last ``(kh - 1) * Wp + kw`` pixels of
-  the padded stream (``Wp = W + pad_left + pad_right``) picked at the ``kh * kw`` tap offsets.
+  A line buffer produces exactly this vector from the unpadded stream: it holds the last
+  ``(kh - 1) * W + kw - 1`` pixels (the newest pixel is the stream input itself), reads the
+  ``kh * kw`` taps at their ages, and a position controller substitutes ``fill`` for taps in
+  the padding (see :mod:`nnlcc.hdl.line_buffer`).
 """
 
 from __future__ import annotations
@@ -55,13 +57,10 @@ class Window:
             raise ValueError(f"kernel {kh}x{kw} larger than the padded input {h}x{w}")
         return (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
 
-    def padded_width(self, w: int) -> int:
-        return w + self.pads[1] + self.pads[3]
-
     def line_buffer_pixels(self, w: int) -> int:
         """Pixels a streaming line buffer holds to form every window of an ``? x w`` input:
-        ``(kh - 1)`` padded rows plus ``kw`` window pixels."""
-        return (self.kernel[0] - 1) * self.padded_width(w) + self.kernel[1]
+        ``(kh - 1)`` rows of ``w`` plus ``kw - 1`` (padding is generated, not stored)."""
+        return (self.kernel[0] - 1) * w + self.kernel[1] - 1
 
     def windows(self, x: npt.NDArray[np.generic], fill: float | int = 0) -> npt.NDArray[np.generic]:
         """Window vectors of a channels-last batch ``(batch, H, W, C)``:
