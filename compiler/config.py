@@ -8,6 +8,9 @@ configuration works), read with :mod:`tomllib` and validated before anything run
     board = "ulx3s-85f"
     sweep = ["lcc{sqnr_db=35}", "lcc{sqnr_db=40}"]
 
+    [layer_types.conv]               # every layer of a kind (dense, conv, pool, add, flatten)
+    lcc = { sqnr_db = 40 }
+
     [layers."fc*"]                   # glob pattern over layer names
     lcc = { sqnr_db = 50 }           # options of a pass, for these layers only
 
@@ -59,7 +62,11 @@ COMPILE_KEYS: dict[str, tuple[type, str]] = {
     "sweep": (list, "sweep"),
 }
 _PATH_KEYS = ("model", "output", "data")  # relative to the config file's directory
-SECTIONS = ("compile", "layers")
+SECTIONS = ("compile", "layer_types", "layers")
+#: ``[layer_types.KIND]`` keys (the ``kind`` of the matrix IR's layers); matrix passes code
+#: only the first two.
+LAYER_KINDS = ("dense", "conv", "pool", "add", "flatten")
+MATRIX_KINDS = ("dense", "conv")
 #: Passes that honour per-layer options: the matrix passes (via :func:`apply_pass`) and
 #: quantize (via :func:`layer_pass`); options that are global by nature are refused per layer.
 PER_LAYER: dict[str, frozenset[str]] = {
@@ -83,17 +90,25 @@ def _toml_text(v: Any) -> str:
 
 @dataclass(frozen=True)
 class LayerRule:
-    """One ``[layers.PATTERN]`` table: the matrix pass and pass options it sets."""
+    """One ``[layers.PATTERN]`` table (or ``[layer_types.KIND]`` when ``by_kind``): the
+    matrix pass and pass options it sets."""
 
     pattern: str
     matrix: str | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_kind: bool = False
 
     @property
     def is_glob(self) -> bool:
         return any(ch in self.pattern for ch in "*?[")
 
-    def matches(self, name: str) -> bool:
+    @property
+    def table(self) -> str:
+        return f"[{'layer_types' if self.by_kind else 'layers'}.{_key(self.pattern)}]"
+
+    def matches(self, name: str, kind: str = "") -> bool:
+        if self.by_kind:
+            return kind == self.pattern
         return fnmatch.fnmatchcase(name, self.pattern)
 
 
@@ -122,10 +137,12 @@ class Config:
 
     # ---- per-layer settings
 
-    def settings_for(self, name: str) -> dict[str, Any]:
-        """Merged settings of one layer: patterns in file order, then exact names."""
-        rules = [r for r in self.rules if r.is_glob and r.matches(name)]
-        rules += [r for r in self.rules if not r.is_glob and r.pattern == name]
+    def settings_for(self, name: str, kind: str = "") -> dict[str, Any]:
+        """Merged settings of one layer: its layer type, then name patterns in file order,
+        then its exact name (later ones override earlier ones option by option)."""
+        rules = [r for r in self.rules if r.by_kind and r.matches(name, kind)]
+        rules += [r for r in self.rules if not r.by_kind and r.is_glob and r.matches(name)]
+        rules += [r for r in self.rules if not r.by_kind and not r.is_glob and r.pattern == name]
         matrix: str | None = None
         options: dict[str, dict[str, Any]] = {}
         for r in rules:
@@ -147,18 +164,24 @@ class Config:
         When a rule chooses a matrix pass, every other matrix layer is pinned to the
         pipeline's own (last) matrix pass, so each layer is coded by exactly one of them."""
         names = [layer.name for layer in graph.layers]
+        kinds = list(dict.fromkeys(layer.kind for layer in graph.layers))
         for r in self.rules:
-            if not any(r.matches(n) for n in names):
+            if not any(r.matches(la.name, la.kind) for la in graph.layers):
+                known = (
+                    f"layer types: {', '.join(kinds)}"
+                    if r.by_kind
+                    else f"layers: {', '.join(names)}"
+                )
                 raise BadInputError(
-                    f"{self._where()}: [layers.{_key(r.pattern)}] matches no layer of"
-                    f" {graph.name} (layers: {', '.join(names)}); run `nnlcc inspect` to list them"
+                    f"{self._where()}: {r.table} matches no layer of {graph.name} ({known});"
+                    " run `nnlcc inspect` to list them"
                 )
         matrix_names = _matrix_passes()
         base = [p.name for p in passes if p.name in matrix_names]
         pin = any(r.matrix for r in self.rules)
         applied: dict[str, dict[str, Any]] = {}
         for layer in graph.layers:
-            s = self.settings_for(layer.name)
+            s = self.settings_for(layer.name, layer.kind)
             is_matrix = layer in graph.matrix_layers()
             if is_matrix and (s or pin) and s.get("matrix") is None and base:
                 s = {"options": {}, "rules": [], **s, "matrix": base[-1]}
@@ -227,10 +250,13 @@ def _check_pass_options(where: str, pname: str, opts: Any) -> dict[str, Any]:
     return {k: getattr(obj, k) for k in opts}
 
 
-def _parse_layer_rule(where: str, pattern: str, table: Any) -> LayerRule:
-    where = f"{where}: [layers.{_key(pattern)}]"
+def _parse_layer_rule(where: str, pattern: str, table: Any, by_kind: bool = False) -> LayerRule:
+    section = "layer_types" if by_kind else "layers"
+    where = f"{where}: [{section}.{_key(pattern)}]"
     if not isinstance(table, dict):
-        raise BadInputError(f"{where} must be a table, e.g. [layers.{_key(pattern)}]")
+        raise BadInputError(f"{where} must be a table, e.g. [{section}.{_key(pattern)}]")
+    if by_kind and pattern not in LAYER_KINDS:
+        raise BadInputError(f"{where}: unknown layer type; use one of {', '.join(LAYER_KINDS)}")
     matrix_names = _matrix_passes()
     matrix = table.get("matrix")
     if matrix is not None and matrix not in matrix_names:
@@ -262,7 +288,9 @@ def _parse_layer_rule(where: str, pattern: str, table: Any) -> LayerRule:
                 f' with matrix = "{given[0]}"'
             )
         matrix = given[0] if given else None
-    return LayerRule(pattern=pattern, matrix=matrix, options=options)
+    if by_kind and pattern not in MATRIX_KINDS and (matrix or set(options) & set(matrix_names)):
+        raise BadInputError(f"{where}: {pattern} layers have no matrix; only quantize applies")
+    return LayerRule(pattern=pattern, matrix=matrix, options=options, by_kind=by_kind)
 
 
 def _parse_compile(where: str, table: Any, base: Path) -> dict[str, Any]:
@@ -312,7 +340,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     layers = data.get("layers", {})
     if not isinstance(layers, dict):
         raise BadInputError(f"{where}: layers must be tables like [layers.fc1]")
-    rules = [_parse_layer_rule(where, pattern, table) for pattern, table in layers.items()]
+    types = data.get("layer_types", {})
+    if not isinstance(types, dict):
+        raise BadInputError(f"{where}: layer_types must be tables like [layer_types.conv]")
+    rules = [_parse_layer_rule(where, kind, table, by_kind=True) for kind, table in types.items()]
+    rules += [_parse_layer_rule(where, pattern, table) for pattern, table in layers.items()]
     return Config(path=path, compile=compile_opts, rules=rules)
 
 

@@ -114,3 +114,39 @@ def test_options_merge_command_line_over_file(tmp_path: Path) -> None:
     assert opts.model == tmp_path / "m.onnx"  # relative to the config file
     assert opts.board == "ulx3s" and opts.random_vectors == 7 and opts.passes is None
     assert Config().options().config is None
+
+
+def test_layer_types_rank_below_names_and_patterns() -> None:
+    cnn = EXAMPLE_MODEL.with_name("digits_cnn.onnx")
+    cfg = parse_config(
+        "[layer_types.conv]\nlcc = { sqnr_db = 30 }\nquantize = { act_bits = 6 }\n"
+        "[layer_types.pool]\nquantize = { act_bits = 7 }\n"
+        "[layers.conv2]\nlcc = { sqnr_db = 40 }\n"
+    )
+    graph = load_model(cnn)
+    passes, applied = cfg.apply(graph, resolve_pipeline("quantize,lcc"))
+    run_passes(graph, passes, load_data(graph, cnn, None, 0))
+    by_name = {layer.name: layer for layer in graph.layers}
+    assert by_name["conv1"].code.target_db == 30.0
+    assert by_name["conv2"].code.target_db == 40.0  # the name wins over the type
+    assert by_name["fc"].code.target_db == 45.0  # dense: the pipeline's default
+    assert by_name["conv1"].out_fmt.bits == 6
+    assert "pool1" in applied and applied["pool1"]["matrix"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[layer_types.lstm]\nlcc = { sqnr_db = 40 }\n", "unknown layer type; use one of dense"),
+        ("[layer_types.pool]\nlcc = { sqnr_db = 40 }\n", "pool layers have no matrix"),
+    ],
+)
+def test_invalid_layer_types(text: str, message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        parse_config(text, Path("nnlcc.toml"))
+
+
+def test_layer_type_missing_from_the_model() -> None:
+    cfg = parse_config("[layer_types.conv]\nlcc = { sqnr_db = 40 }\n", Path("x.toml"))
+    with pytest.raises(BadInputError, match=r"\[layer_types.conv\] matches no layer.*types: dense"):
+        cfg.apply(load_model(EXAMPLE_MODEL), resolve_pipeline(None))
