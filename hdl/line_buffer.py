@@ -77,8 +77,7 @@ class StreamWindow:
     @property
     def depth(self) -> int:
         """Pixels held in the delay line (line buffers plus window registers)."""
-        kh, kw = self.window.kernel
-        return (kh - 1) * self.w + kw - 1
+        return self.window.line_buffer_pixels(self.w)
 
     @property
     def last_position(self) -> tuple[int, int]:

@@ -88,6 +88,26 @@ def cnn_residual(seed: int = 1) -> LoweredNetwork:
     return compile_graph(g, rng)
 
 
+def cnn_downsample(seed: int = 2) -> LoweredNetwork:
+    """A ResNet downsampling block on a sparse stream (after a max pool): main branch
+    3x3 stride 2 then 3x3, skip branch 1x1 stride 2, added, flattened, dense."""
+    rng = np.random.default_rng(seed)
+    stem = conv("stem", (1, 8, 8), 3, Window((3, 3), (1, 1), (1, 1, 1, 1)), rng)
+    pool = PoolLayer("pool", "max", (3, 8, 8), Window((2, 2), (2, 2)))
+    a = conv("a", (3, 4, 4), 4, Window((3, 3), (2, 2), (1, 1, 1, 1)), rng)
+    b = conv("b", (4, 2, 2), 4, Window((3, 3), (1, 1), (1, 1, 1, 1)), rng)
+    b.relu = False
+    skip = conv("skip", (3, 4, 4), 4, Window((1, 1), (2, 2)), rng)
+    skip.relu = False
+    skip.inputs = ("pool",)
+    add = AddLayer("add", ("b", "skip"), (4, 2, 2), relu=True)
+    fl = FlattenLayer("fl", (4, 2, 2))
+    fc = DenseLayer("fc", rng.normal(0, 0.5, size=(3, 16)), rng.normal(0, 0.1, size=3))
+    layers: list[Layer] = [stem, pool, a, b, skip, add, fl, fc]
+    g = MatrixGraph("down", "x", 64, "fc", layers, input_shape=(1, 8, 8))
+    return compile_graph(g, rng)
+
+
 def run_top(net: LoweredNetwork, x_int: np.ndarray, gap: int) -> list[list[list[int]]]:
     """Stream the images (``gap`` idle clocks after every frame); return every layer's valid
     outputs in order."""
@@ -154,6 +174,11 @@ def test_chain_matches_golden(gap: int) -> None:
 @pytest.mark.parametrize("gap", [0, 3])
 def test_residual_block_matches_golden(gap: int) -> None:
     check(cnn_residual(), 4, gap)
+
+
+@pytest.mark.parametrize("gap", [0, 7])
+def test_downsample_block_on_sparse_stream_matches_golden(gap: int) -> None:
+    check(cnn_downsample(), 4, gap)
 
 
 def test_line_buffer_bits_per_window_layer() -> None:
