@@ -249,6 +249,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     pristine = copy.deepcopy(graph) if opts.sweep else None
     layer_config: dict[str, Any] = {}
     if opts.config is not None:
+        log(f"config: {opts.config.path or 'per-layer settings'}")
         passes, layer_config = opts.config.apply(graph, passes)
     data = load_data(graph, model, opts.data, opts.seed)
     outdir = Path(opts.outdir) if opts.outdir else Path("build") / model.stem
