@@ -181,6 +181,15 @@ def test_downsample_block_on_sparse_stream_matches_golden(gap: int) -> None:
     check(cnn_downsample(), 4, gap)
 
 
+def test_image_output_network_matches_golden() -> None:
+    """No flatten: the top's output is itself a pixel stream (an average pool's)."""
+    rng = np.random.default_rng(4)
+    c1 = conv("c1", (2, 5, 4), 3, Window((3, 3), (1, 1), (1, 1, 1, 1)), rng)
+    p1 = PoolLayer("p1", "avg", (3, 5, 4), Window((3, 3), (2, 2), (1, 1, 1, 1)))
+    g = MatrixGraph("img", "x", 40, "p1", [c1, p1], input_shape=(2, 5, 4))
+    check(compile_graph(g, rng), 3, 0)
+
+
 def test_line_buffer_bits_per_window_layer() -> None:
     plan = StreamPlan(cnn_chain())
     bits = plan.line_buffer_bits()
