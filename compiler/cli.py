@@ -184,6 +184,8 @@ def inspect(
     lcc: Annotated[
         bool, typer.Option("--lcc/--no-lcc", help="estimate LCC additions (runs the pass)")
     ] = True,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
     as_json: AsJson = False,
 ) -> None:
     """Show what nnlcc sees in a model, before compiling it.
@@ -196,13 +198,15 @@ def inspect(
     """
     from nnlcc.errors import BadInputError
     from nnlcc.inspect_model import inspect_model, render_text
+    from nnlcc.progress import StepProgress
 
     try:
         if not 2 <= csd_bits <= 24:
             raise BadInputError("--csd-bits must be in 2..24")
         if not 0 < sqnr_db <= 150:
             raise BadInputError("--sqnr-db must be in (0, 150]")
-        info = inspect_model(model, csd_bits=csd_bits, sqnr_db=sqnr_db, lcc=lcc)
+        with StepProgress(_level(quiet, verbose), err) as log:
+            info = inspect_model(model, csd_bits=csd_bits, sqnr_db=sqnr_db, lcc=lcc, log=log)
     except NnlccError as e:
         _fail(e, as_json)
     typer.echo(json.dumps(info, indent=2) if as_json else render_text(info).rstrip())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,15 @@ def lcc_estimate(w: np.ndarray, sqnr_db: float) -> dict[str, Any]:
 
 
 def inspect_model(
-    path: str | Path, *, csd_bits: int = 8, sqnr_db: float = 45.0, lcc: bool = True
+    path: str | Path,
+    *,
+    csd_bits: int = 8,
+    sqnr_db: float = 45.0,
+    lcc: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """The facts ``nnlcc inspect`` prints, as a JSON-ready dict.
+    """The facts ``nnlcc inspect`` prints, as a JSON-ready dict; ``log(step)`` is called at
+    the start of each step (reading, each layer's LCC estimate) for progress displays.
 
     Raises :class:`~nnlcc.errors.BadInputError` only when the file is not a readable ONNX
     model; an unsupported model gives ``supported: False`` and the reasons per node.
@@ -81,6 +88,8 @@ def inspect_model(
     from nnlcc.fixed_point import quantize_weights
     from nnlcc.frontends.onnx import inspect_onnx, load_onnx
 
+    say = log or (lambda _: None)
+    say(f"frontend: {path}")
     nodes = inspect_onnx(path)
     out: dict[str, Any] = {
         "model": str(path),
@@ -118,6 +127,7 @@ def inspect_model(
             totals["weights"] += int(w.size)
             totals["csd_adders"] += csd
             if lcc:
+                say(f"LCC estimate: {layer.name} ({rows}x{cols})")
                 est = lcc_estimate(w, sqnr_db)
                 row["lcc"] = {**est, "adders_per_weight": round(est["adders"] / w.size, 4)}
                 totals["lcc_adders"] += est["adders"]
