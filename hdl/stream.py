@@ -70,7 +70,6 @@ class _Tensor:
     valid: Value
     shape: Shape
     count: int
-    ranges: list[Range]
     image: tuple[int, ...] = ()
     lag: int = 0  # bound on clocks this tensor can trail the network input (join sizing)
 
@@ -159,8 +158,10 @@ class StreamPlan:
             return tuple(layer.out_shape)
         if layer.kind == "add" and src_image:
             return src_image
-        if layer.kind in ("flatten", "dense"):
+        if layer.kind == "flatten" or (layer.kind == "dense" and not src_image):
             return ()
+        if layer.kind == "dense":
+            raise BadInputError(f"layer {layer.name}: a dense layer reads an image (flatten it)")
         raise BadInputError(f"layer {layer.name}: kind {layer.kind!r} has no streaming hardware")
 
     def line_buffer_bits(self) -> dict[str, int]:
@@ -257,14 +258,12 @@ class StreamTop(wiring.Component):
         m = Module()
         net = self.net
         c = net.input_shape[0]
-        fmt = net.input_fmt
         env: dict[str, _Tensor] = {
             net.input_name: _Tensor(
                 self.x.as_value(),
                 self.valid_in,
                 self.plan.x_shape,
                 c,
-                [(fmt.lo, fmt.hi)] * c,
                 tuple(net.input_shape),
             )
         }
@@ -280,10 +279,8 @@ class StreamTop(wiring.Component):
                 y, valid, lag = self._join_unit(m, i, p, srcs[0], srcs[1])
             elif layer.kind == "flatten" and srcs[0].image:
                 y, valid, lag = self._collect_unit(m, i, p, srcs[0])
-            else:  # a vector layer
+            else:  # a vector layer (the plan checked that it reads a vector)
                 src = srcs[0]
-                if src.image:
-                    raise BadInputError(f"layer {layer.name}: a dense layer reads an image")
                 m.d.comb += [
                     p.x.as_value().eq(
                         _extend(m, src.data, src.shape, p.x_shape, src.count, f"l{i}_x")
@@ -297,7 +294,6 @@ class StreamTop(wiring.Component):
                 valid,
                 self.plan.out_shapes[i],
                 self.plan.out_counts[i],
-                [(p.graph.nodes[o].lo, p.graph.nodes[o].hi) for o in p.graph.outputs],
                 self.plan.out_images[i],
                 lag,
             )
