@@ -395,6 +395,7 @@ def _stream_resources(
     return {
         **facts,
         "estimate": True,
+        "tool": "yosys",
         "design": "streaming network alone (no I/O, no self-test)",
         "fmax_mhz": None,
         **counts,
