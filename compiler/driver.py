@@ -288,6 +288,13 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             "adder_bits": sum(row["adder_bits"] or 0 for row in layers),
         },
     }
+    from nnlcc.hdl.stream import is_streaming, stream_throughput
+
+    if net is not None and is_streaming(net):
+        # the graphs' latency sum is not end to end: line buffers wait for rows; the cocotb
+        # check measures it (last pixel of the last image in -> its output out)
+        report["latency_cycles"] = None
+        report["throughput"] = stream_throughput(net)
     if opts.config is not None:
         report["config"] = str(opts.config.path)
         report["layer_config"] = layer_config
@@ -320,9 +327,11 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         else:
             assert net is not None  # only --report-only skips lowering
             report["verification"] = _verify(net, data, tmp, opts, log)
+            if "clocks_to_last_output" in report["verification"]:
+                ver = report["verification"]
+                report["latency_cycles"] = ver["clocks_to_last_output"] - ver["pixels"]
             log(f"board files for {board.name}")
             from nnlcc.boards import board_build
-            from nnlcc.hdl.stream import is_streaming
 
             vectors = net.quantize_input(data.x_test)
             if is_streaming(net):  # the board self-test drives vectors, not pixel streams
@@ -362,6 +371,8 @@ def _verify(
         "bit_exact": res.bit_exact,
         "test_set_vectors": len(data.x_test),
         "random_vectors": opts.random_vectors,
+        # streaming CNNs: pixels driven (one per clock) and the clock of the last output
+        **{k: res.summary[k] for k in ("pixels", "clocks_to_last_output") if k in res.summary},
     }
 
 

@@ -52,7 +52,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"- board: `{r['board']}`",
         f"- passes: `{r['passes']}`",
         f"- input format: `{r.get('input_fmt')}`, output format: `{r.get('output_fmt')}`",
-        f"- latency: {r.get('latency_cycles')} cycles, one input vector per clock",
+        f"- latency: {r.get('latency_cycles')} cycles, "
+        f"{r.get('throughput') or 'one input vector per clock'}",
         "",
         "## Layers",
         "",

@@ -52,6 +52,7 @@ __all__ = [
     "is_streaming",
     "join_depth",
     "stream_facts",
+    "stream_throughput",
 ]
 
 Range = tuple[int, int]
@@ -359,6 +360,12 @@ def stream_facts(net: LoweredNetwork) -> dict[str, dict[str, Any]]:
             "window_delay": geom.delay,
         }
     return facts
+
+
+def stream_throughput(net: LoweredNetwork) -> str:
+    """The streaming top's rate in words, for reports."""
+    c, h, w = net.input_shape
+    return f"one pixel per clock ({h * w} clocks per {c}x{h}x{w} image)"
 
 
 def emit_stream_verilog(
