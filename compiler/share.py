@@ -103,8 +103,7 @@ class ShareCode:
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        # a plan that only drops zero columns shares nothing: the code keeps its own name
-        self.name = f"share+{self.inner.name}" if self.plan.pre_adders else self.inner.name
+        self.name = f"share+{self.inner.name}"
 
     def implemented(self) -> FloatArray:
         # one nonzero ±2**k per column of expand: every product is exact in float64
@@ -125,30 +124,12 @@ class ShareCode:
         }
 
 
-def selection_plan(w: FloatArray) -> SharePlan:
-    """The plan that only drops all-zero columns (every used column its own cluster)."""
-    used = used_columns(w)
-    expand = np.zeros((len(used), w.shape[1]))
-    expand[np.arange(len(used)), used] = 1.0
-    return SharePlan(
-        reduced=w[:, used].copy(),
-        expand=expand,
-        members=[[int(j)] for j in used],
-        error_sqnr_db=math.inf,
-    )
-
-
 def code_layer(layer: DenseLayer, build: Callable[[FloatArray], MatrixCode]) -> MatrixCode:
     """What a matrix pass attaches to ``layer``: ``build`` of its weight, or of the reduced
-    matrix behind the pre-adders when the share pass planned one.  Without a plan, all-zero
-    columns (pruned network inputs) are still left out of what ``build`` sees, so no matrix
-    code can spend adders on them (measured: transposed LCC did, 337 vs 312 adders on the
-    pruned digits fc1)."""
+    matrix behind the pre-adders when the share pass planned one.  All-zero columns (pruned
+    network inputs) are left to the matrix code: CSD and LCC skip them."""
     plan: SharePlan | None = layer.info.get(PLAN)
     if plan is None:
-        used = used_columns(layer.weight)
-        if 0 < len(used) < layer.shape[1]:
-            return ShareCode(selection_plan(layer.weight), build(layer.weight[:, used]))
         return build(layer.weight)
     if plan.expand.shape[1] != layer.shape[1]:
         raise PassOptionError(f"layer {layer.name}: share must come after prune in the pipeline")
