@@ -242,6 +242,8 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     model = Path(opts.model)
     log(f"frontend: {model}")
     graph = load_model(model)
+    if opts.build and len(graph.input_shape) == 3:  # fail before minutes of compiling
+        raise BadInputError(_NO_STREAM_SELFTEST)
     from nnlcc.boards import get_board
 
     board = get_board(opts.board)
@@ -376,6 +378,12 @@ def _verify(
     }
 
 
+_NO_STREAM_SELFTEST = (
+    "no board self-test exists for pixel-streaming CNNs yet: compile without --build "
+    "(the resource estimate is still made)"
+)
+
+
 def _stream_resources(
     board: Any, net: LoweredNetwork, outdir: Path, build: bool, log: Log
 ) -> dict[str, Any]:
@@ -387,10 +395,7 @@ def _stream_resources(
     from nnlcc.hdl import emit_verilog
 
     if build:
-        raise BadInputError(
-            "no board self-test exists for pixel-streaming CNNs yet: compile without --build "
-            "(the resource estimate is still made)"
-        )
+        raise BadInputError(_NO_STREAM_SELFTEST)
     bdir = outdir / "board"
     bdir.mkdir(parents=True, exist_ok=True)
     emit_verilog(net, bdir / "network.v", NETWORK_MODULE)
