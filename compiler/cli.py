@@ -107,6 +107,13 @@ def compile(
             " (repeat the option)"
         ),
     ] = None,
+    layer: Annotated[
+        str | None,
+        typer.Option(
+            help="only this matrix layer's adder graph as Verilog (a conv reads one window"
+            " vector); verified on --vectors random vectors unless --no-verify"
+        ),
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = 0,
     as_json: AsJson = False,
@@ -138,7 +145,12 @@ def compile(
             sweep=sweep or None,
         )
         with StepProgress(_level(quiet, verbose), err) as log:
-            report = compile_model(opts, log=log)
+            if layer is not None:
+                from nnlcc.layer_verilog import compile_layer
+
+                report = compile_layer(opts, layer, log)
+            else:
+                report = compile_model(opts, log=log)
     except NnlccError as e:
         _fail(e, as_json)
     if as_json:
@@ -148,6 +160,17 @@ def compile(
 
 
 def summary_line(r: dict[str, Any]) -> str:
+    if "layer" in r:  # compile --layer
+        ver = r["verification"]
+        checked = (
+            f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
+            if ver.get("bit_exact")
+            else f"NOT verified ({ver.get('skipped')})"
+        )
+        return (
+            f"{r['layer']} ({r['kind']} {r['shape'][0]}x{r['shape'][1]}): {r['adders']} adders,"
+            f" depth {r['depth']}; {checked} -> {r['verilog']}"
+        )
     t, acc, ver = r["totals"], r["accuracy"], r["verification"]
     parts = [
         f"{r['model_name']}: {t['adders']} adders ({t['adders_per_weight']}/weight, "

@@ -29,8 +29,9 @@ from nnlcc.window import Window
 
 Shape = tuple[int, ...]
 
-# Window vectors evaluated per call of an adder graph (bounds the memory of big images).
-_CHUNK_ELEMENTS = 1 << 24
+# Values per call of an adder graph: its evaluation keeps every node's column alive, so
+# rows per call = this / nodes (about 256 MB of int64 at most).
+_CHUNK_VALUES = 1 << 25
 
 
 @dataclass
@@ -73,12 +74,12 @@ class LoweredLayer:
             x = xs[0]
             b = len(x)
             ho, wo = self.window.out_hw(x.shape[1], x.shape[2])
-            per_image = max(ho * wo * g.n_inputs, 1)
-            step = max(1, _CHUNK_ELEMENTS // per_image)
+            rows = max(1, _CHUNK_VALUES // max(len(g.nodes), 1))
             parts = []
-            for s in range(0, b, step):
-                win = self.window.windows(x[s : s + step], fill=self.pad_value)
-                parts.append(g.evaluate(win.reshape(-1, g.n_inputs)))
+            for s in range(b):  # one image's windows at a time, in chunks of rows
+                win = self.window.windows(x[s : s + 1], fill=self.pad_value)
+                win = win.reshape(-1, g.n_inputs)
+                parts += [g.evaluate(win[r : r + rows]) for r in range(0, len(win), rows)]
             y = np.concatenate(parts) if parts else np.zeros((0, len(g.outputs)), np.int64)
             return y.reshape(b, ho, wo, len(g.outputs))
         if self.kind == "add":

@@ -1,0 +1,165 @@
+"""``nnlcc compile MODEL --layer NAME``: one matrix layer's adder graph as Verilog.
+
+The whole network is quantized (formats come from calibration through every layer before
+it), the matrix pass codes only the named layer, and the layer's adder graph (matrix product
+plus requantization) becomes a one-layer :class:`~nnlcc.lowered.LoweredNetwork` emitted by
+:mod:`nnlcc.hdl`: one vector per clock, for a convolution one window vector (order in
+:mod:`nnlcc.window`).  Huge layers are announced with their estimated size before the Verilog
+is generated.  With verification the layer is simulated bit-exact in cocotb against its golden
+model on random in-range vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnlcc.code_rows import code_adders
+from nnlcc.errors import BadInputError
+from nnlcc.lower import lower_layer
+from nnlcc.lowered import LoweredNetwork
+from nnlcc.matrix_ir import ConvLayer, DenseLayer, MatrixGraph
+from nnlcc.passes import PassContext
+
+__all__ = ["HUGE_LAYER_ADDERS", "compile_layer", "estimate", "one_layer_network"]
+
+Log = Callable[[str], None]
+
+HUGE_LAYER_ADDERS = 200_000
+"""Above this many adders ``--layer`` warns with the estimated size before generating."""
+
+FLAT_NODES = 20_000
+"""Graphs with more nodes are written by :mod:`nnlcc.hdl.flat_verilog` (Amaranth's converter
+ran out of WebAssembly memory after 11 minutes on a 128 x 1152 LCC layer)."""
+
+#: Measured on Amaranth's output of LCC layers: Verilog bytes per adder-graph node (an adder
+#: is a few wires and a register, ~4 lines).
+_VERILOG_BYTES_PER_NODE = 260
+
+
+def estimate(layer: DenseLayer) -> dict[str, int]:
+    """Adders and approximate Verilog size of a coded matrix layer, before lowering it."""
+    assert layer.code is not None
+    rows, cols = layer.shape
+    adders = code_adders(layer.code, cols)
+    nodes = adders + cols + 3 * rows  # inputs, adders, bias/shift/clamp per output
+    return {"adders": adders, "nodes": nodes, "verilog_bytes": nodes * _VERILOG_BYTES_PER_NODE}
+
+
+def one_layer_network(graph: MatrixGraph, layer: DenseLayer) -> LoweredNetwork:
+    """The layer's adder graph as a vector network (a conv reads one window vector)."""
+    assert layer.in_fmt is not None
+    low = lower_layer(layer, layer.in_fmt)
+    low.kind, low.window, low.image, low.inputs = "dense", None, (), ()
+    return LoweredNetwork(
+        name=f"{graph.name}_{layer.name}",
+        input_fmt=layer.in_fmt,
+        layers=[low],
+        input_shape=(layer.shape[1],),
+    )
+
+
+def _find(graph: MatrixGraph, name: str) -> DenseLayer:
+    for layer in graph.matrix_layers():
+        if layer.name == name:
+            return layer
+    names = [layer.name for layer in graph.matrix_layers()]
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    raise BadInputError(f"no matrix layer '{name}' in {graph.name} (matrix layers: {shown})")
+
+
+def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
+    """Compile layer ``name`` of ``opts.model`` (a :class:`~nnlcc.driver.CompileOptions`) to
+    ``<outdir>/<layer>.v``; returns (and writes as ``layer.json``) what was done."""
+    from nnlcc.driver import MATRIX_PASSES, load_data, load_model, resolve_pipeline, run_passes
+
+    t0 = time.perf_counter()
+    model = Path(opts.model)
+    log(f"frontend: {model}")
+    graph = load_model(model)
+    layer = _find(graph, name)
+    passes = resolve_pipeline(opts.passes)
+    data = load_data(graph, model, opts.data, opts.seed)
+    structural = [p for p in passes if p.name not in MATRIX_PASSES]
+    matrix = [p for p in passes if p.name in MATRIX_PASSES]
+    run_passes(graph, structural, data, log)  # formats of the whole network
+    # the matrix pass codes this layer only (a graph of one layer; passes read its weight)
+    sub = MatrixGraph(graph.name, graph.input_name, graph.input_size, graph.output_name, [layer])
+    for p in matrix:
+        log(f"pass {p.name}: {name}")
+        p.apply(sub, PassContext(calibration=data.x_calib))
+    size = estimate(layer)
+    if size["adders"] > HUGE_LAYER_ADDERS:
+        log(
+            f"warning: layer {name} is huge: {size['adders']:,} adders, about"
+            f" {size['verilog_bytes'] / 1e6:.0f} MB of Verilog; generating it anyway"
+        )
+    outdir = Path(opts.outdir) if opts.outdir else Path("build") / f"{model.stem}_{name}"
+    outdir.mkdir(parents=True, exist_ok=True)
+    net = one_layer_network(graph, layer)
+    g = net.layers[0].graph
+    report: dict[str, Any] = {
+        "model": str(model),
+        "layer": name,
+        "kind": layer.kind,
+        "shape": list(layer.shape),
+        "passes": ",".join(p.name for p in passes),
+        "in_fmt": str(layer.in_fmt),
+        "out_fmt": str(layer.out_fmt),
+        "adders": g.adders,
+        "const_adders": g.const_adders,
+        "depth": g.depth,
+        "latency": g.latency,
+        "estimate": size,
+    }
+    if isinstance(layer, ConvLayer):
+        report["window"] = layer.window.to_text()
+    verilog = outdir / f"{name}.v"
+    flat = len(g.nodes) > FLAT_NODES
+    log(f"verilog: {len(g.nodes):,} nodes ({'flat writer' if flat else 'amaranth'})")
+    if flat:
+        from nnlcc.hdl.flat_verilog import emit_flat_verilog
+
+        meta = emit_flat_verilog(net, verilog, name=name)
+    else:
+        from nnlcc.hdl import emit_verilog
+
+        meta = emit_verilog(net, verilog, name=name)
+    (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    report["verilog_writer"] = "flat" if flat else "amaranth"
+    if opts.verify:
+        from nnlcc.sim.runner import run_cocotb
+        from nnlcc.sim.tb_network import SIM_DIR_ENV
+        from nnlcc.sim.verify import TESTBENCH_MODULE, write_vectors
+
+        rng = np.random.default_rng(opts.seed)
+        fmt = layer.in_fmt
+        assert fmt is not None
+        x = rng.integers(fmt.lo, fmt.hi, size=(opts.random_vectors, net.n_inputs), endpoint=True)
+        write_vectors(net, x, outdir)
+        log(f"cocotb: layer {name}, {len(x)} random vectors")
+        res = run_cocotb(
+            verilog,
+            name,
+            TESTBENCH_MODULE,
+            outdir,
+            simulator=opts.simulator,
+            extra_env={SIM_DIR_ENV: str(outdir.resolve())},
+        )
+        report["verification"] = {
+            "simulator": res.simulator,
+            "vectors": res.vectors,
+            "bit_exact": res.bit_exact,
+        }
+    else:
+        report["verification"] = {"bit_exact": None, "skipped": "--no-verify"}
+    report["verilog"] = str(verilog)
+    report["verilog_bytes"] = verilog.stat().st_size
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    (outdir / "layer.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

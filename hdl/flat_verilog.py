@@ -1,0 +1,184 @@
+"""A one-layer network written directly as Verilog text: for layers too big for Amaranth.
+
+:class:`~nnlcc.hdl.adder_tree.AdderGraphPipeline` goes through Amaranth and Yosys (the
+``builtin-yosys`` WebAssembly build); on a 128 x 1152 LCC layer (about 130 k adders) that
+conversion ran 11 minutes and then trapped out of WebAssembly memory.  This writer emits the
+same pipeline as plain text in one pass over the graph, making the same choices the Amaranth
+component makes (so it is a second printer of the same design, not a second design):
+
+* one register per ADD and CLAMP node at the stage :meth:`AdderGraph.schedule` gives it, SHR
+  and CONST as wiring, delayed copies ``v<k>_s<t>`` made once and shared;
+* every node as wide as its exact range (two's complement when the range is negative); sums
+  are computed modulo ``2**width`` of their node, exact because the node's range holds them;
+* ports and metadata as :class:`~nnlcc.hdl.network.NetworkTop` for one layer (``x``,
+  ``valid_in``, ``y``, ``valid_out``, ``l0_y``, ``l0_valid``; ``valid`` reset synchronously by
+  ``rst``), so :mod:`nnlcc.sim.tb_network` verifies it unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nnlcc.adder_graph import AdderGraph, Op
+from nnlcc.fixed_point import bits_for_range
+from nnlcc.lowered import LoweredNetwork
+
+__all__ = ["emit_flat_verilog"]
+
+
+def _covering(ranges: list[tuple[int, int]]) -> tuple[int, bool]:
+    if not ranges:
+        return 1, False
+    return bits_for_range(min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
+
+
+def _hex(value: int, width: int) -> str:
+    return f"{width}'h{value & ((1 << width) - 1):x}"
+
+
+class _Writer:
+    def __init__(self, g: AdderGraph, x_width: int) -> None:
+        self.g = g
+        self.st = g.schedule()
+        self.x_width = x_width
+        self.lines: list[str] = []
+        self.made: set[tuple[int, int]] = set()
+
+    def width(self, k: int) -> int:
+        n = self.g.nodes[k]
+        return bits_for_range(n.lo, n.hi)[0]
+
+    def signed(self, k: int) -> bool:
+        n = self.g.nodes[k]
+        return n.lo < 0
+
+    def ext(self, k: int, t: int, w: int) -> str:
+        """Node ``k`` as seen at stage ``t``, sign/zero-extended or truncated to ``w`` bits."""
+        n = self.g.nodes[k]
+        if n.op is Op.CONST:
+            return _hex(n.c0, w)
+        name = self.at(k, t)
+        wk = self.width(k)
+        if wk >= w:
+            return f"{name}[{w - 1}:0]" if wk > w else name
+        fill = f"{name}[{wk - 1}]" if self.signed(k) else "1'b0"
+        return f"{{{{{w - wk}{{{fill}}}}}, {name}}}"
+
+    def at(self, k: int, t: int) -> str:
+        """Name of node ``k`` delayed to stage ``t`` (registers made once, shared)."""
+        s = self.st[k]
+        if t < s:
+            raise AssertionError(f"v{k} (stage {s}) read at earlier stage {t}")
+        if t == s:
+            return f"v{k}"
+        if (k, t) not in self.made:
+            prev = self.at(k, t - 1)
+            w = self.width(k)
+            self.lines.append(f"reg [{w - 1}:0] v{k}_s{t};")
+            self.lines.append(f"always @(posedge clk) v{k}_s{t} <= {prev};")
+            self.made.add((k, t))
+        return f"v{k}_s{t}"
+
+    def node(self, k: int) -> None:
+        n = self.g.nodes[k]
+        w = self.width(k)
+        s = self.st[k]
+        if n.op is Op.CONST:
+            return
+        if n.op is Op.INPUT:
+            lo = n.a * self.x_width
+            self.lines.append(f"wire [{w - 1}:0] v{k} = x[{lo + w - 1}:{lo}];")
+        elif n.op is Op.ADD:
+            a = self.ext(n.a, s - 1, w)
+            b = self.ext(n.b, s - 1, w)
+            a = f"({a} << {n.sa})" if n.sa else a
+            b = f"({b} << {n.sb})" if n.sb else b
+            self.lines.append(f"reg [{w - 1}:0] v{k};")
+            self.lines.append(f"always @(posedge clk) v{k} <= {a} {'-' if n.nb else '+'} {b};")
+        elif n.op is Op.SHR:
+            if n.sa >= 0:  # floor division: bits [sa, sa + w) of the sign-extended operand
+                src = self.ext(n.a, s, w + n.sa)
+                expr = f"{src}" if n.sa == 0 else f"{src} >> {n.sa}"
+                self.lines.append(f"wire [{w + n.sa - 1}:0] v{k}_t = {expr};")
+                self.lines.append(f"wire [{w - 1}:0] v{k} = v{k}_t[{w - 1}:0];")
+            else:
+                self.lines.append(f"wire [{w - 1}:0] v{k} = {self.ext(n.a, s, w)} << {-n.sa};")
+        else:  # CLAMP: compare as signed numbers wide enough for the operand and both bounds
+            src = self.g.nodes[n.a]
+            wc = bits_for_range(min(src.lo, n.c0, -1), max(src.hi, n.c1))[0]
+            a = f"$signed({self.ext(n.a, s - 1, wc)})"
+            v = a
+            if src.hi > n.c1:
+                v = f"({a} > $signed({_hex(n.c1, wc)})) ? $signed({_hex(n.c1, wc)}) : {v}"
+            if src.lo < n.c0:
+                v = f"({a} < $signed({_hex(n.c0, wc)})) ? $signed({_hex(n.c0, wc)}) : ({v})"
+            self.lines.append(f"wire [{wc - 1}:0] v{k}_c = {v};")
+            self.lines.append(f"reg [{w - 1}:0] v{k};")
+            self.lines.append(f"always @(posedge clk) v{k} <= v{k}_c[{w - 1}:0];")
+
+
+def emit_flat_verilog(
+    net: LoweredNetwork, path: Path | str, name: str = "nnlcc_top"
+) -> dict[str, Any]:
+    """Write a one-layer vector network as Verilog module ``name``; return the port metadata
+    :func:`nnlcc.hdl.emit_verilog` would return for it."""
+    if len(net.layers) != 1 or len(net.input_shape) != 1:
+        raise ValueError("the flat writer takes a one-layer vector network")
+    layer = net.layers[0]
+    g = layer.graph
+    in_ranges = [(n.lo, n.hi) for n in g.nodes if n.op is Op.INPUT]
+    out_ranges = [(g.nodes[o].lo, g.nodes[o].hi) for o in g.outputs]
+    xw, xs = _covering([(net.input_fmt.lo, net.input_fmt.hi), *in_ranges])
+    yw, ys = _covering([(layer.out_fmt.lo, layer.out_fmt.hi), *out_ranges])
+    n_in, n_out = g.n_inputs, len(g.outputs)
+    lat = g.latency
+    w = _Writer(g, xw)
+    for k in range(len(g.nodes)):
+        w.node(k)
+    outs = [w.ext(o, lat, yw) for o in g.outputs]
+    head = [
+        f"module {name} (clk, rst, x, valid_in, y, valid_out, l0_y, l0_valid);",
+        "input clk;",
+        "input rst;",
+        f"input [{n_in * xw - 1}:0] x;",
+        "input valid_in;",
+        f"output [{max(n_out, 1) * yw - 1}:0] y;",
+        "output valid_out;",
+        f"output [{max(n_out, 1) * yw - 1}:0] l0_y;",
+        "output l0_valid;",
+    ]
+    body = list(w.lines)
+    body.append(f"assign y = {{{', '.join(reversed(outs)) if outs else _hex(0, yw)}}};")
+    body.append("assign l0_y = y;")
+    valid = "valid_in"
+    for t in range(1, lat + 1):
+        body.append(f"reg valid_s{t};")
+        body.append(f"always @(posedge clk) valid_s{t} <= rst ? 1'b0 : {valid};")
+        valid = f"valid_s{t}"
+    body += [f"assign valid_out = {valid};", "assign l0_valid = valid_out;", "endmodule"]
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(head + body) + "\n")
+
+    def bus(width: int, signed: bool, count: int) -> dict[str, Any]:
+        return {"width": width, "signed": signed, "count": count}
+
+    return {
+        "toplevel": name,
+        "clock": "clk",
+        "reset": "rst",
+        "packing": "element i at bits [i*width, (i+1)*width), two's complement if signed",
+        "x": bus(xw, xs, net.n_inputs),
+        "y": bus(yw, ys, n_out),
+        "latency": lat,
+        "layers": [
+            {
+                "name": layer.name,
+                "port": "l0_y",
+                "valid": "l0_valid",
+                "latency": lat,
+                **bus(yw, ys, n_out),
+            }
+        ],
+    }
