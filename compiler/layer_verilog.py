@@ -37,9 +37,9 @@ FLAT_NODES = 20_000
 """Graphs with more nodes are written by :mod:`nnlcc.hdl.flat_verilog` (Amaranth's converter
 ran out of WebAssembly memory after 11 minutes on a 128 x 1152 LCC layer)."""
 
-#: Measured on Amaranth's output of LCC layers: Verilog bytes per adder-graph node (an adder
-#: is a few wires and a register, ~4 lines).
-_VERILOG_BYTES_PER_NODE = 260
+#: Verilog bytes per adder-graph node of the flat writer (which huge layers use), measured:
+#: 26.3 MB for the 130,862 nodes of a 128 x 1152 LCC layer (delayed copies included).
+_VERILOG_BYTES_PER_NODE = 200
 
 
 def estimate(layer: DenseLayer) -> dict[str, int]:

@@ -12,7 +12,8 @@ component makes (so it is a second printer of the same design, not a second desi
   are computed modulo ``2**width`` of their node, exact because the node's range holds them;
 * ports and metadata as :class:`~nnlcc.hdl.network.NetworkTop` for one layer (``x``,
   ``valid_in``, ``y``, ``valid_out``, ``l0_y``, ``l0_valid``; ``valid`` reset synchronously by
-  ``rst``), so :mod:`nnlcc.sim.tb_network` verifies it unchanged.
+  ``rst``), so :mod:`nnlcc.sim.tb_network` verifies it unchanged; the pipeline sits in a
+  ``<name>_core`` module under the top, so only the ports are visible to the testbench.
 """
 
 from __future__ import annotations
@@ -137,8 +138,7 @@ def emit_flat_verilog(
     for k in range(len(g.nodes)):
         w.node(k)
     outs = [w.ext(o, lat, yw) for o in g.outputs]
-    head = [
-        f"module {name} (clk, rst, x, valid_in, y, valid_out, l0_y, l0_valid);",
+    ports = [
         "input clk;",
         "input rst;",
         f"input [{n_in * xw - 1}:0] x;",
@@ -148,6 +148,18 @@ def emit_flat_verilog(
         f"output [{max(n_out, 1) * yw - 1}:0] l0_y;",
         "output l0_valid;",
     ]
+    port_list = "(clk, rst, x, valid_in, y, valid_out, l0_y, l0_valid);"
+    # the top only instantiates the core: simulators that expose the top module's signals
+    # (cocotb's VPI scope) then see the ports, not 100 k internal registers
+    wrapper = [
+        f"module {name} {port_list}",
+        *ports,
+        f"{name}_core core (.clk(clk), .rst(rst), .x(x), .valid_in(valid_in), .y(y),"
+        " .valid_out(valid_out), .l0_y(l0_y), .l0_valid(l0_valid));",
+        "endmodule",
+        "",
+    ]
+    head = [f"module {name}_core {port_list}", *ports]
     body = list(w.lines)
     body.append(f"assign y = {{{', '.join(reversed(outs)) if outs else _hex(0, yw)}}};")
     body.append("assign l0_y = y;")
@@ -159,7 +171,7 @@ def emit_flat_verilog(
     body += [f"assign valid_out = {valid};", "assign l0_valid = valid_out;", "endmodule"]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(head + body) + "\n")
+    out.write_text("\n".join(wrapper + head + body) + "\n")
 
     def bus(width: int, signed: bool, count: int) -> dict[str, Any]:
         return {"width": width, "signed": signed, "count": count}
