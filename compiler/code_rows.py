@@ -31,10 +31,11 @@ def too_big(graph: MatrixGraph) -> bool:
     return sum(layer.weight.size for layer in graph.matrix_layers()) > LOWER_LIMIT_WEIGHTS
 
 
-def code_adders(code: MatrixCode, cols: int) -> int:
-    """Adders of a matrix code (what its lowered graph counts): from its summary when it
-    states them (LCC), else by lowering the code alone into a scratch graph (CSD)."""
-    facts = code.summary()
+def code_adders(code: MatrixCode, cols: int, facts: dict[str, Any] | None = None) -> int:
+    """Adders of a matrix code (what its lowered graph counts): from its summary ``facts``
+    when it states them (LCC), else by lowering the code alone into a scratch graph (CSD).
+    (An LCC summary of a big transposed layer takes seconds: pass it if you have it.)"""
+    facts = code.summary() if facts is None else facts
     if "adders" in facts:
         return int(facts["adders"])
     g = AdderGraph.with_inputs([(-1, 1)] * cols)
@@ -77,7 +78,8 @@ def code_rows(graph: MatrixGraph, csd_baseline: Any) -> list[dict[str, Any]]:
             code = layer.code
             assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
             r, c = layer.shape
-            adders = code_adders(code, c)
+            facts = code.summary()
+            adders = code_adders(code, c, facts)
             row = {
                 **base,
                 "shape": [r, c],
@@ -90,7 +92,7 @@ def code_rows(graph: MatrixGraph, csd_baseline: Any) -> list[dict[str, Any]]:
                 "csd_baseline_adders": csd_baseline(layer),
                 **geometry(layer, layer.in_fmt),
             }
-            row.update({k: v for k, v in code.summary().items() if k not in row})
+            row.update({k: v for k, v in facts.items() if k not in row})
         else:
             low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
             g = low.graph
