@@ -153,7 +153,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append(f"Not computed ({res['skipped']}).")
     else:
         kind = "estimate" if res.get("estimate") else "post place-and-route"
-        lines.append(f"{res.get('tool', '')} ({kind}), device {res.get('device')}:")
+        tool = str(res.get("tool", ""))
+        label = tool if kind in tool else f"{tool} ({kind})"
+        lines.append(f"{label}, device {res.get('device')}:")
         lines.append("")
         keys = [
             k
