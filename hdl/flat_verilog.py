@@ -7,7 +7,8 @@ same pipeline as plain text in one pass over the graph, making the same choices 
 component makes (so it is a second printer of the same design, not a second design):
 
 * one register per ADD and CLAMP node at the stage :meth:`AdderGraph.schedule` gives it, SHR
-  and CONST as wiring, delayed copies ``v<k>_s<t>`` made once and shared;
+  and CONST as wiring, the delayed copies of a node made once and shared (written as one
+  shift register per node);
 * every node as wide as its exact range (two's complement when the range is negative); sums
   are computed modulo ``2**width`` of their node, exact because the node's range holds them;
 * ports and metadata as :class:`~nnlcc.hdl.network.NetworkTop` for one layer (``x``,
@@ -44,42 +45,63 @@ class _Writer:
         self.st = g.schedule()
         self.x_width = x_width
         self.lines: list[str] = []
-        self.made: set[tuple[int, int]] = set()
+        self.widths = [bits_for_range(n.lo, n.hi)[0] for n in g.nodes]
+        # delayed copies of a node form one shift register ``v<k>_d`` (copy ``j`` = the node
+        # ``j`` stages later at bits [(j-1)*w, j*w)): the same registers as one ``v<k>_s<t>``
+        # each, in far fewer statements for the simulator to compile
+        self.delay = [0] * len(g.nodes)
+        for k, n in enumerate(g.nodes):
+            if n.op is Op.ADD:
+                self._need(n.a, self.st[k] - 1)
+                self._need(n.b, self.st[k] - 1)
+            elif n.op is Op.CLAMP:
+                self._need(n.a, self.st[k] - 1)
+            elif n.op is Op.SHR:
+                self._need(n.a, self.st[k])
+        for o in g.outputs:
+            self._need(o, g.latency)
+        for k, d in enumerate(self.delay):
+            if d and g.nodes[k].op is not Op.CONST:
+                self.lines.append(f"reg [{d * self.widths[k] - 1}:0] v{k}_d;")
+
+    def _need(self, k: int, t: int) -> None:
+        if t < self.st[k]:
+            raise AssertionError(f"v{k} (stage {self.st[k]}) read at earlier stage {t}")
+        self.delay[k] = max(self.delay[k], t - self.st[k])
 
     def width(self, k: int) -> int:
-        n = self.g.nodes[k]
-        return bits_for_range(n.lo, n.hi)[0]
+        return self.widths[k]
 
     def signed(self, k: int) -> bool:
-        n = self.g.nodes[k]
-        return n.lo < 0
+        return self.g.nodes[k].lo < 0
 
     def ext(self, k: int, t: int, w: int) -> str:
         """Node ``k`` as seen at stage ``t``, sign/zero-extended or truncated to ``w`` bits."""
         n = self.g.nodes[k]
         if n.op is Op.CONST:
             return _hex(n.c0, w)
-        name = self.at(k, t)
         wk = self.width(k)
+        j = t - self.st[k]
+        if j == 0:
+            base, off = f"v{k}", 0
+            if wk == w:
+                return base
+        else:
+            base, off = f"v{k}_d", (j - 1) * wk
         if wk >= w:
-            return f"{name}[{w - 1}:0]" if wk > w else name
-        fill = f"{name}[{wk - 1}]" if self.signed(k) else "1'b0"
-        return f"{{{{{w - wk}{{{fill}}}}}, {name}}}"
+            return f"{base}[{off + w - 1}:{off}]"
+        fill = f"{base}[{off + wk - 1}]" if self.signed(k) else "1'b0"
+        return f"{{{{{w - wk}{{{fill}}}}}, {base}[{off + wk - 1}:{off}]}}"
 
-    def at(self, k: int, t: int) -> str:
-        """Name of node ``k`` delayed to stage ``t`` (registers made once, shared)."""
-        s = self.st[k]
-        if t < s:
-            raise AssertionError(f"v{k} (stage {s}) read at earlier stage {t}")
-        if t == s:
-            return f"v{k}"
-        if (k, t) not in self.made:
-            prev = self.at(k, t - 1)
-            w = self.width(k)
-            self.lines.append(f"reg [{w - 1}:0] v{k}_s{t};")
-            self.lines.append(f"always @(posedge clk) v{k}_s{t} <= {prev};")
-            self.made.add((k, t))
-        return f"v{k}_s{t}"
+    def delay_lines(self) -> list[str]:
+        out = []
+        for k, d in enumerate(self.delay):
+            if not d or self.g.nodes[k].op is Op.CONST:
+                continue
+            w = self.widths[k]
+            shifted = f"{{v{k}_d[{(d - 1) * w - 1}:0], v{k}}}" if d > 1 else f"v{k}"
+            out.append(f"always @(posedge clk) v{k}_d <= {shifted};")
+        return out
 
     def node(self, k: int) -> None:
         n = self.g.nodes[k]
@@ -137,6 +159,7 @@ def emit_flat_verilog(
     w = _Writer(g, xw)
     for k in range(len(g.nodes)):
         w.node(k)
+    w.lines += w.delay_lines()
     outs = [w.ext(o, lat, yw) for o in g.outputs]
     ports = [
         "input clk;",
