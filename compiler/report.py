@@ -40,6 +40,11 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
+def _latency(r: dict[str, Any]) -> str:
+    cycles = r.get("latency_cycles")
+    return f"{cycles} cycles" if cycles is not None else "not measured (report only)"
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     t = r["totals"]
     acc = r.get("accuracy", {})
@@ -52,8 +57,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"- board: `{r['board']}`",
         f"- passes: `{r['passes']}`",
         f"- input format: `{r.get('input_fmt')}`, output format: `{r.get('output_fmt')}`",
-        f"- latency: {r.get('latency_cycles')} cycles, "
-        f"{r.get('throughput') or 'one input vector per clock'}",
+        f"- latency: {_latency(r)}, {r.get('throughput') or 'one input vector per clock'}",
         "",
         "## Layers",
         "",
