@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -435,3 +435,32 @@ def _test(
         err.result = result  # type: ignore[attr-defined]
         raise err
     return result
+
+
+def simulate_design(
+    outdir: Path,
+    name: str,
+    testbench: str,
+    prepare: Callable[[Path, Path], dict[str, Any]],
+    sim_dir_env: str,
+    *,
+    simulator: str | None = None,
+    verbose: bool = False,
+) -> SimResult:
+    """The common tail of every bit-exact check: ``prepare(outdir, verilog)`` writes the
+    vectors and the Verilog and returns the design's meta data (saved as ``meta.json`` for
+    ``nnlcc sim``); then ``testbench`` runs on it with ``sim_dir_env`` naming the directory."""
+    outdir = Path(outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    verilog = outdir / f"{name}.v"
+    meta = prepare(outdir, verilog)
+    (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return run_cocotb(
+        verilog,
+        name,
+        testbench,
+        outdir,
+        simulator=simulator,
+        extra_env={sim_dir_env: str(outdir)},
+        verbose=verbose,
+    )

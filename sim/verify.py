@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ from nnlcc.hdl import emit_verilog
 from nnlcc.hdl.stream import is_streaming
 from nnlcc.lowered import LoweredNetwork
 
-from .runner import SimResult, run_cocotb
+from .runner import SimResult, run_cocotb, simulate_design
 from .tb_network import SIM_DIR_ENV
 from .verify_cnn import verify_stream_network
 
@@ -74,20 +75,13 @@ def verify_network(
     """
     if is_streaming(net):  # an image input: the pixel-streaming top and its testbench
         return verify_stream_network(net, x_int, outdir, simulator, name=name, verbose=verbose)
-    outdir = Path(outdir).resolve()
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_vectors(net, x_int, outdir)
-    verilog = outdir / f"{name}.v"
-    meta = emit_verilog(net, verilog, name=name)
-    (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return run_cocotb(
-        verilog,
-        name,
-        TESTBENCH_MODULE,
-        outdir,
-        simulator=simulator,
-        extra_env={SIM_DIR_ENV: str(outdir)},
-        verbose=verbose,
+
+    def prepare(out: Path, verilog: Path) -> dict[str, Any]:
+        write_vectors(net, x_int, out)
+        return emit_verilog(net, verilog, name=name)
+
+    return simulate_design(
+        outdir, name, TESTBENCH_MODULE, prepare, SIM_DIR_ENV, simulator=simulator, verbose=verbose
     )
 
 

@@ -11,8 +11,8 @@ XML and logs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,7 @@ from nnlcc.errors import BadInputError
 from nnlcc.hdl.stream import emit_stream_verilog
 from nnlcc.lowered import LoweredNetwork
 
-from .runner import SimResult, run_cocotb
+from .runner import SimResult, simulate_design
 from .tb_network import SIM_DIR_ENV
 
 __all__ = ["TESTBENCH_MODULE", "verify_stream_network", "write_stream_vectors"]
@@ -69,18 +69,11 @@ def verify_stream_network(
     Raises :class:`~nnlcc.errors.VerificationError` naming the image, pixel and layer of the
     first difference, :class:`~nnlcc.errors.ToolchainError` when no simulator is usable.
     """
-    outdir = Path(outdir).resolve()
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_stream_vectors(net, x_int, outdir)
-    verilog = outdir / f"{name}.v"
-    meta = emit_stream_verilog(net, verilog, name=name)
-    (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return run_cocotb(
-        verilog,
-        name,
-        TESTBENCH_MODULE,
-        outdir,
-        simulator=simulator,
-        extra_env={SIM_DIR_ENV: str(outdir)},
-        verbose=verbose,
+
+    def prepare(out: Path, verilog: Path) -> dict[str, Any]:
+        write_stream_vectors(net, x_int, out)
+        return emit_stream_verilog(net, verilog, name=name)
+
+    return simulate_design(
+        outdir, name, TESTBENCH_MODULE, prepare, SIM_DIR_ENV, simulator=simulator, verbose=verbose
     )
