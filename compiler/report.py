@@ -34,6 +34,22 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+#: The accuracy table of every report format: (header, report.json key).
+ACCURACY_COLUMNS = (
+    ("dataset", "dataset"),
+    ("samples", "samples"),
+    ("float", "float"),
+    ("golden (integer)", "golden"),
+    ("output SQNR dB", "sqnr_db"),
+    ("argmax agreement", "argmax_agreement"),
+)
+
+
+def accuracy_table(acc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and the one row of the accuracy table."""
+    return [h for h, _ in ACCURACY_COLUMNS], [[acc.get(k) for _, k in ACCURACY_COLUMNS]]
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
@@ -120,26 +136,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         "",
         "## Accuracy",
         "",
-        _table(
-            [
-                "dataset",
-                "samples",
-                "float",
-                "golden (integer)",
-                "output SQNR dB",
-                "argmax agreement",
-            ],
-            [
-                [
-                    acc.get("dataset"),
-                    acc.get("samples"),
-                    acc.get("float"),
-                    acc.get("golden"),
-                    acc.get("sqnr_db"),
-                    acc.get("argmax_agreement"),
-                ]
-            ],
-        ),
+        _table(*accuracy_table(acc)),
         "",
         "## Verification",
         "",

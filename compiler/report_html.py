@@ -11,6 +11,8 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from nnlcc.report import accuracy_table
+
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:78rem;
  color:#1d2430;padding:0 1rem;line-height:1.45}
@@ -357,26 +359,7 @@ def render_html(r: dict[str, Any]) -> str:
             left=0,
         ),
         "<h2>Accuracy</h2>",
-        _table(
-            [
-                "dataset",
-                "samples",
-                "float",
-                "golden (integer)",
-                "output SQNR dB",
-                "argmax agreement",
-            ],
-            [
-                [
-                    acc.get("dataset"),
-                    acc.get("samples"),
-                    acc.get("float"),
-                    acc.get("golden"),
-                    acc.get("sqnr_db"),
-                    acc.get("argmax_agreement"),
-                ]
-            ],
-        ),
+        _table(*accuracy_table(acc)),
         "<h2>Verification</h2>",
     ]
     if ver.get("skipped") or ver.get("bit_exact") is None:
