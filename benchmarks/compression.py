@@ -35,9 +35,9 @@ from nnlcc.driver import (
     run_passes,
 )
 from nnlcc.finetune import FinetuneOptions, finetune
-from nnlcc.lower import lower_network
+from nnlcc.ir.lower import lower_network
 from nnlcc.passes import format_pipeline
-from nnlcc.share import compression_facts
+from nnlcc.passes.share import compression_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_FACTOR = 3.0

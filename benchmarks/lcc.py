@@ -34,10 +34,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.csd import csd_adders
-from nnlcc.fixed_point import sqnr_db
-from nnlcc.lcc import Lcc, LccCode
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.csd import csd_adders
+from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.passes.lcc import Lcc, LccCode
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits_mlp.onnx"

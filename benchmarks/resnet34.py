@@ -6,7 +6,7 @@ the seeded ResNet-34 of ``examples/resnet34.py`` (exported on first use into ``b
 prints per matrix layer: shape ``Cout x (kh*kw*Cin)``, adders of the pass, plain 8-bit CSD
 adders (the baseline, no sharing), their ratio and the seconds the pass spent on the layer
 (time between the pass's per-layer progress messages).  The golden integer model of a 21.8 M
-weight network is not evaluated in --report-only (see nnlcc.code_rows).
+weight network is not evaluated in --report-only (see nnlcc.report.rows).
 
 Usage: ``python benchmarks/resnet34.py [--quick] [--json FILE] [--passes PIPELINE]``;
 ``--quick`` compiles only the layers up to the first stage-2 block (a few seconds of LCC).

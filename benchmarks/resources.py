@@ -24,8 +24,8 @@ from typing import Any
 from nnlcc.boards import board_build, get_board
 from nnlcc.driver import accuracy_report, load_data, load_model, resolve_pipeline, run_passes
 from nnlcc.errors import NnlccError
-from nnlcc.lower import lower_network
-from nnlcc.passes import PASSES, format_pipeline
+from nnlcc.ir.lower import lower_network
+from nnlcc.passes import format_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,9 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         board = get_board(args.board)
         rows = []
         for pipeline in filter(None, (p.strip() for p in args.pipelines.split(";"))):
-            if "lcc" in pipeline and "lcc" not in PASSES:
-                print(f"skipping {pipeline}: the lcc pass is not available", file=sys.stderr)
-                continue
             tag = pipeline.replace(",", "_").replace("{", "").replace("}", "").replace("=", "")
             rows.append(
                 build_one(args.model, pipeline, board.name, args.outdir / tag, not args.no_pnr)

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.errors import NnlccError, ToolchainError
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 from .profiles import BoardProfile, get_board
 from .selftest import MAX_VECTORS, BoardSelfTest, SelfTest, selftest_vectors

@@ -3,7 +3,7 @@ checked against a ROM of golden outputs, the verdict on LEDs.
 
 Why a self-test and not a host link: it needs nothing but the board (no UART driver, no host
 script), and a green LED is proof that the bitstream computes exactly what the golden model
-:meth:`~nnlcc.lowered.LoweredNetwork.evaluate` computes, at the board clock.
+:meth:`~nnlcc.ir.lowered.LoweredNetwork.evaluate` computes, at the board clock.
 
 :class:`SelfTest` is board-independent (simulated in tests); :class:`BoardSelfTest` wraps it for
 an amaranth-boards platform and drives the profile's LEDs.
@@ -23,7 +23,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 from .profiles import BoardProfile
 

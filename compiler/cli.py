@@ -126,12 +126,13 @@ def compile(
     Example: nnlcc compile examples/digits_mlp.onnx --board arty-a7 -o build/digits
     """
     from nnlcc.config import Config, load_config
-    from nnlcc.driver import compile_model
+    from nnlcc.driver import CompileOptions, compile_model
     from nnlcc.progress import StepProgress
 
     try:
         cfg = load_config(config) if config is not None else Config()
-        opts = cfg.options(
+        opts = CompileOptions.from_config(
+            cfg,
             model=model,
             board=board,
             outdir=output,
@@ -146,7 +147,7 @@ def compile(
         )
         with StepProgress(_level(quiet, verbose), err) as log:
             if layer is not None:
-                from nnlcc.layer_verilog import compile_layer
+                from nnlcc.compile_layer import compile_layer
 
                 report = compile_layer(opts, layer, log)
             else:
@@ -220,7 +221,7 @@ def inspect(
     Example: nnlcc inspect examples/digits_mlp.onnx
     """
     from nnlcc.errors import BadInputError
-    from nnlcc.inspect_model import inspect_model, render_text
+    from nnlcc.inspect import inspect_model, render_text
     from nnlcc.progress import StepProgress
 
     try:

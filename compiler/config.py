@@ -18,33 +18,23 @@ configuration works), read with :mod:`tomllib` and validated before anything run
     csd = { weight_bits = 6 }        # options of a matrix pass also choose it for the layer
     quantize = { act_bits = 10 }     # this layer's output format
 
-How per-layer settings reach the passes: :meth:`Config.apply` stores each layer's merged
-settings in ``layer.info["config"]``; :func:`layer_pass` gives a pass as configured for one
-layer (a copy with that layer's options, or ``None`` when the layer is implemented by another
-matrix pass).  Matrix passes code each layer on its own, so the driver runs them through
-:func:`apply_pass`, once per group of layers with equal settings, on a view of the graph
-holding just that group; the passes themselves know nothing about configs.  ``quantize``
-chains formats through the whole graph, so it calls :func:`layer_pass` per layer itself.
-Only the passes in :data:`PER_LAYER` accept per-layer options.
+This module only parses and validates: :meth:`Config.layer_settings` gives each layer's merged
+settings, and the pass runner (:mod:`nnlcc.passes.runner`) attaches and honours them.  Which
+passes accept per-layer options, and which of their options stay global, is each pass's own
+metadata (``per_layer``, ``global_options``).
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import fnmatch
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from nnlcc.errors import BadInputError, NnlccError
-from nnlcc.passes import PASSES, parse_pipeline
-
-if TYPE_CHECKING:
-    from nnlcc.driver import CompileOptions
-    from nnlcc.matrix_ir import Layer, MatrixGraph
-    from nnlcc.passes import PassContext
+from nnlcc.ir.matrix import MatrixGraph
+from nnlcc.passes import PassKind, get_pass, names_of_kind, parse_pipeline, pass_names
 
 #: ``[compile]`` keys: name -> (type, the CompileOptions field it sets).
 COMPILE_KEYS: dict[str, tuple[type, str]] = {
@@ -67,21 +57,14 @@ SECTIONS = ("compile", "layer_types", "layers")
 #: only the first two.
 LAYER_KINDS = ("dense", "conv", "pool", "add", "flatten")
 MATRIX_KINDS = ("dense", "conv")
-#: Passes that honour per-layer options: the matrix passes (via :func:`apply_pass`) and
-#: quantize (via :func:`layer_pass`); options that are global by nature are refused per layer.
-PER_LAYER: dict[str, frozenset[str]] = {
-    "csd": frozenset(),
-    "lcc": frozenset(),
-    "quantize": frozenset({"input_bits"}),
-}
-
-P = TypeVar("P")
 
 
 def _matrix_passes() -> tuple[str, ...]:
-    from nnlcc.driver import MATRIX_PASSES
+    return names_of_kind(PassKind.MATRIX)
 
-    return MATRIX_PASSES
+
+def _per_layer_passes() -> tuple[str, ...]:
+    return tuple(n for n in pass_names() if get_pass(n).per_layer)
 
 
 def _toml_text(v: Any) -> str:
@@ -123,18 +106,6 @@ class Config:
     def _where(self) -> str:
         return f"config {self.path}" if self.path else "config"
 
-    # ---- compile defaults
-
-    def options(self, **overrides: Any) -> CompileOptions:
-        """CompileOptions from ``[compile]``, with ``overrides`` (not None) winning."""
-        from nnlcc.driver import CompileOptions
-
-        kwargs: dict[str, Any] = {}
-        for key, value in self.compile.items():
-            kwargs[COMPILE_KEYS[key][1]] = value
-        kwargs.update({k: v for k, v in overrides.items() if v is not None})
-        return CompileOptions(config=self if self.path or self.rules else None, **kwargs)
-
     # ---- per-layer settings
 
     def settings_for(self, name: str, kind: str = "") -> dict[str, Any]:
@@ -154,15 +125,9 @@ class Config:
             return {}
         return {"matrix": matrix, "options": options, "rules": [r.pattern for r in rules]}
 
-    def apply(
-        self, graph: MatrixGraph, passes: list[Any]
-    ) -> tuple[list[Any], dict[str, dict[str, Any]]]:
-        """Check every rule names a layer of ``graph``; store each layer's merged settings in
-        ``layer.info["config"]``; return the pipeline completed with the matrix passes layers
-        ask for (default options) and the settings by layer name (for the report).
-
-        When a rule chooses a matrix pass, every other matrix layer is pinned to the
-        pipeline's own (last) matrix pass, so each layer is coded by exactly one of them."""
+    def layer_settings(self, graph: MatrixGraph) -> dict[str, dict[str, Any]]:
+        """Each layer's merged settings by name (layers without any are left out), after
+        checking that every rule matches a layer of ``graph``."""
         names = [layer.name for layer in graph.layers]
         kinds = list(dict.fromkeys(layer.kind for layer in graph.layers))
         for r in self.rules:
@@ -176,64 +141,16 @@ class Config:
                     f"{self._where()}: {r.table} matches no layer of {graph.name} ({known});"
                     " run `nnlcc inspect` to list them"
                 )
-        matrix_names = _matrix_passes()
-        base = [p.name for p in passes if p.name in matrix_names]
-        pin = any(r.matrix for r in self.rules)
-        applied: dict[str, dict[str, Any]] = {}
+        out = {}
         for layer in graph.layers:
             s = self.settings_for(layer.name, layer.kind)
-            is_matrix = layer in graph.matrix_layers()
-            if is_matrix and (s or pin) and s.get("matrix") is None and base:
-                s = {"options": {}, "rules": [], **s, "matrix": base[-1]}
             if s:
-                layer.info["config"] = s
-                applied[layer.name] = {
-                    "matrix": s["matrix"] if is_matrix else None,
-                    **{p: dict(o) for p, o in s["options"].items()},
-                }
-        have = {p.name for p in passes}
-        for name in dict.fromkeys(r.matrix for r in self.rules if r.matrix):
-            if name not in have:
-                passes = [*passes, *parse_pipeline(name)]
-        return passes, applied
+                out[layer.name] = s
+        return out
 
 
 def _key(pattern: str) -> str:
     return pattern if pattern.replace("_", "").replace("-", "").isalnum() else f'"{pattern}"'
-
-
-def layer_pass(p: P, layer: Layer) -> P | None:
-    """Pass ``p`` as configured for ``layer``: ``p`` itself when the layer has no settings,
-    a copy with the layer's options, or ``None`` when ``p`` is a matrix pass and the layer is
-    implemented by another one."""
-    cfg = layer.info.get("config")
-    if not cfg:
-        return p
-    name = p.name  # type: ignore[attr-defined]
-    matrix = cfg.get("matrix")
-    if matrix is not None and name in _matrix_passes() and name != matrix:
-        return None
-    opts = cfg.get("options", {}).get(name)
-    return dataclasses.replace(p, **opts) if opts else p  # type: ignore[type-var]
-
-
-def apply_pass(p: Any, graph: MatrixGraph, ctx: PassContext) -> None:
-    """Run pass ``p`` on ``graph`` honouring per-layer settings: a matrix pass runs once per
-    group of matrix layers with equal settings (skipping layers given to another matrix pass),
-    on a shallow copy of the graph whose ``layers`` is that group; other passes run as is."""
-    layers = graph.matrix_layers()
-    if p.name not in _matrix_passes() or not any(la.info.get("config") for la in layers):
-        p.apply(graph, ctx)
-        return
-    groups: dict[Any, list[Any]] = {}
-    for layer in layers:
-        variant = layer_pass(p, layer)
-        if variant is not None:
-            groups.setdefault(variant, []).append(layer)
-    for variant, group in groups.items():
-        view = copy.copy(graph)
-        view.layers = group
-        variant.apply(view, ctx)
 
 
 def _check_pass_options(where: str, pname: str, opts: Any) -> dict[str, Any]:
@@ -268,14 +185,15 @@ def _parse_layer_rule(where: str, pattern: str, table: Any, by_kind: bool = Fals
     for key, value in table.items():
         if key == "matrix":
             continue
-        if key not in PER_LAYER:
+        per_layer = _per_layer_passes()
+        if key not in per_layer:
             raise BadInputError(
                 f'{where}: unknown key {key!r}; use matrix = "csd"/"lcc" or a table of'
-                f" options of {', '.join(sorted(PER_LAYER))}"
-                + (" (this pass has no per-layer options)" if key in PASSES else "")
+                f" options of {', '.join(sorted(per_layer))}"
+                + (" (this pass has no per-layer options)" if key in pass_names() else "")
             )
         options[key] = _check_pass_options(where, key, value)
-        glob = sorted(PER_LAYER[key] & set(options[key]))
+        glob = sorted(get_pass(key).global_options & set(options[key]))
         if glob:
             raise BadInputError(
                 f"{where}: {key} option {glob[0]} is global; set it in [compile] passes"

@@ -17,36 +17,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnlcc import prune as _prune  # noqa: F401  (registers prune)
-from nnlcc import quantize as _quantize  # noqa: F401  (registers quantize, csd)
-from nnlcc import share as _share  # registers share; per-layer compression facts
+from nnlcc import examples
 from nnlcc.data import Dataset, load_npz, random_dataset
 from nnlcc.errors import BadInputError
-from nnlcc.fixed_point import sqnr_db
-from nnlcc.lower import lower_network
-from nnlcc.lowered import LoweredLayer, LoweredNetwork
-from nnlcc.matrix_ir import DenseLayer, MatrixGraph
-from nnlcc.passes import PASSES, PassContext, format_pipeline, parse_pipeline
-
-try:  # the LCC pass registers itself on import
-    from nnlcc import lcc as _lcc
-except ImportError:  # pragma: no cover - only while LCC is not part of the tree
-    _lcc = None
+from nnlcc.frontends import load_model
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import MatrixGraph
+from nnlcc.passes import Pass, attach_layer_settings, format_pipeline, resolve_pipeline
+from nnlcc.passes import run_passes as _run_passes
+from nnlcc.report.accuracy import accuracy_report
+from nnlcc.report.rows import csd_baseline, layer_rows
 
 if TYPE_CHECKING:
     from nnlcc.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_MODEL = REPO_ROOT / "examples" / "digits_mlp.onnx"
-EXAMPLE_DATA = REPO_ROOT / "examples" / "digits.npz"
-EXAMPLE_CNN = REPO_ROOT / "examples" / "digits_cnn.onnx"  # same test images as the MLP
-MATRIX_PASSES = ("csd", "lcc")
-#: Passes that change the network's structure: an implied quantize goes after them.
-STRUCTURAL_PASSES = ("prune",)
-
-
-def default_pipeline() -> str:
-    return "quantize,lcc" if "lcc" in PASSES else "quantize,csd"
+EXAMPLE_MODEL = examples.MODEL
+EXAMPLE_DATA = examples.DATA
+EXAMPLE_CNN = examples.CNN  # same test images as the MLP
 
 
 Log = Callable[[str], None]
@@ -73,34 +61,24 @@ class CompileOptions:
     config: Config | None = None  # nnlcc.toml: per-layer settings (see nnlcc.config)
     sweep: list[str] = field(default_factory=list)  # other settings tried (see nnlcc.sweep)
 
+    @classmethod
+    def from_config(cls, config: Config, **overrides: Any) -> CompileOptions:
+        """Options from the ``[compile]`` table of ``config``, with ``overrides`` (not None)
+        winning; per-layer rules travel along as ``config``."""
+        from nnlcc.config import COMPILE_KEYS
 
-def resolve_pipeline(text: str | None) -> list[Any]:
-    """Parse the pipeline; put ``quantize`` first (after any leading prune, which changes the
-    activations it calibrates on) and a matrix pass last if the user left them out (the
-    report stores the completed pipeline)."""
-    passes = parse_pipeline(text if text else default_pipeline())
-    if not any(p.name == "quantize" for p in passes):
-        at = next((i for i, p in enumerate(passes) if p.name not in STRUCTURAL_PASSES), len(passes))
-        passes = passes[:at] + parse_pipeline("quantize") + passes[at:]
-    if not any(p.name in MATRIX_PASSES for p in passes):
-        passes += parse_pipeline(default_pipeline().split(",")[-1])
-    return passes
-
-
-def load_model(path: Path) -> MatrixGraph:
-    from nnlcc.frontends.onnx import load_onnx
-
-    graph = load_onnx(path)
-    if not graph.layers:
-        raise BadInputError(f"model '{path}' has no matrix layers to compile")
-    graph.verify()
-    return graph
+        kwargs: dict[str, Any] = {COMPILE_KEYS[k][1]: v for k, v in config.compile.items()}
+        kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(config=config if config.path or config.rules else None, **kwargs)
 
 
 def load_data(graph: MatrixGraph, model: Path, data: Path | None, seed: int) -> Dataset:
     if data is not None:
         return load_npz(data, graph.input_size)
-    if model.resolve() in (EXAMPLE_MODEL, EXAMPLE_CNN) and EXAMPLE_DATA.is_file():
+    if (
+        model.resolve() in (EXAMPLE_MODEL.resolve(), EXAMPLE_CNN.resolve())
+        and EXAMPLE_DATA.is_file()
+    ):
         return load_npz(EXAMPLE_DATA, graph.input_size)
     sidecar = model.with_suffix(".npz")
     if sidecar.is_file():
@@ -111,44 +89,9 @@ def load_data(graph: MatrixGraph, model: Path, data: Path | None, seed: int) -> 
     )
 
 
-def run_passes(graph: MatrixGraph, passes: list[Any], data: Dataset, log: Log = _quiet) -> None:
-    """Run ``passes`` in order; per-layer config settings are honoured by ``apply_pass``."""
-    from nnlcc.config import apply_pass
-
-    n = len(graph.matrix_layers())
-    for p in passes:
-        done = [0]
-
-        def layer_step(name: str, p: Any = p, done: list[int] = done) -> None:
-            done[0] += 1
-            log(f"pass {p.name}: {name} ({done[0]}/{n})")
-
-        log(f"pass {p.name}")
-        apply_pass(p, graph, PassContext(calibration=data.x_calib, progress=layer_step))
-        graph.verify()
-
-
-def accuracy_report(graph: MatrixGraph, net: LoweredNetwork, data: Dataset) -> dict[str, Any]:
-    """Float network vs golden integer model on the test inputs."""
-    from nnlcc.frontends.onnx import onnx_reference
-
-    x = data.x_test
-    y_float = onnx_reference(graph.source, x) if graph.source else graph.forward_float(x)
-    y_float = np.asarray(y_float, dtype=np.float64).reshape(len(x), -1)
-    q = net.evaluate(net.quantize_input(x))
-    y_gold = net.output_fmt.to_real(q)
-    out: dict[str, Any] = {
-        "dataset": data.name,
-        "samples": len(x),
-        "sqnr_db": round(sqnr_db(y_float, y_gold), 2),
-        "argmax_agreement": round(float(np.mean(y_float.argmax(1) == y_gold.argmax(1))), 4),
-        "float": None,
-        "golden": None,
-    }
-    if data.y_test is not None:
-        out["float"] = round(float(np.mean(y_float.argmax(1) == data.y_test)), 4)
-        out["golden"] = round(float(np.mean(y_gold.argmax(1) == data.y_test)), 4)
-    return out
+def run_passes(graph: MatrixGraph, passes: list[Pass], data: Dataset, log: Log = _quiet) -> None:
+    """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured)."""
+    _run_passes(graph, passes, data.x_calib, log)
 
 
 def verification_vectors(
@@ -159,81 +102,6 @@ def verification_vectors(
     fmt = net.input_fmt
     rand = rng.integers(fmt.lo, fmt.hi, size=(n_random, net.n_inputs), endpoint=True)
     return np.concatenate([net.quantize_input(data.x_test), rand]).astype(np.int64)
-
-
-def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
-    from nnlcc.hdl.stream import stream_facts
-
-    stream = stream_facts(net)  # kernel, stride, line_buffer_bits of a CNN's window layers
-    rows = []
-    for layer, low in zip(graph.layers, net.layers, strict=True):
-        g = low.graph
-        if not isinstance(layer, DenseLayer):  # pool, add, flatten: an adder graph, no matrix
-            rows.append(_plain_row(layer.name, layer.kind, low, stream.get(layer.name, {})))
-            continue
-        r, c = layer.shape
-        code = layer.code
-        assert code is not None
-        implemented = code.implemented()
-        row: dict[str, Any] = {
-            "name": layer.name,
-            "kind": layer.kind,
-            "shape": [r, c],
-            "pass": code.name,
-            "adders": g.adders,
-            "const_adders": g.const_adders,
-            "adders_per_weight": round(g.adders / max(r * c, 1), 4),
-            "depth": g.depth,
-            "latency": g.latency,
-            "in_fmt": str(low.in_fmt),
-            "out_fmt": str(low.out_fmt),
-            "out_bits": low.out_fmt.bits,
-            "max_bits": g.max_bits,
-            "adder_bits": g.adder_bits,
-            "weight_sqnr_db": round(sqnr_db(layer.weight, implemented), 2),
-            "relu": layer.relu,
-        }
-        row["csd_baseline_adders"] = csd_baseline_layer(layer)
-        row.update(_share.compression_facts(layer))  # kept/shared columns, pre-adders
-        row.update({k: v for k, v in code.summary().items() if k not in row})
-        row.update(stream.get(layer.name, {}))
-        rows.append(row)
-    return rows
-
-
-def _plain_row(name: str, kind: str, low: LoweredLayer, facts: dict[str, Any]) -> dict[str, Any]:
-    """Report row of a layer without weights; ``shape`` is its graph's outputs x inputs."""
-    g = low.graph
-    return {
-        "name": name,
-        "kind": kind,
-        "shape": [len(g.outputs), g.n_inputs],
-        "pass": low.op or kind,
-        "adders": g.adders,
-        "const_adders": g.const_adders,
-        "adders_per_weight": None,
-        "depth": g.depth,
-        "latency": g.latency,
-        "in_fmt": str(low.in_fmt),
-        "out_fmt": str(low.out_fmt),
-        "out_bits": low.out_fmt.bits,
-        "max_bits": g.max_bits,
-        "adder_bits": g.adder_bits,
-        **facts,
-    }
-
-
-def csd_baseline_layer(layer: DenseLayer, bits: int = 8) -> int:
-    """Plain CSD additions (no sharing) of one layer at ``bits``-bit weights."""
-    from nnlcc.csd import csd_adders
-    from nnlcc.fixed_point import quantize_weights
-
-    return csd_adders(quantize_weights(layer.weight, bits)[0])
-
-
-def csd_baseline(graph: MatrixGraph, bits: int = 8) -> int:
-    """Plain CSD additions (no sharing) at ``bits``-bit weights: the field's baseline."""
-    return sum(csd_baseline_layer(layer, bits) for layer in graph.matrix_layers())
 
 
 def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
@@ -252,17 +120,18 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     layer_config: dict[str, Any] = {}
     if opts.config is not None:
         log(f"config: {opts.config.path or 'per-layer settings'}")
-        passes, layer_config = opts.config.apply(graph, passes)
+        settings = opts.config.layer_settings(graph)
+        passes, layer_config = attach_layer_settings(graph, passes, settings)
     data = load_data(graph, model, opts.data, opts.seed)
     outdir = Path(opts.outdir) if opts.outdir else Path("build") / model.stem
 
     run_passes(graph, passes, data, log)
-    from nnlcc.code_rows import code_rows, implemented_accuracy, too_big
+    from nnlcc.report.rows import code_rows, implemented_accuracy, too_big
 
     net: LoweredNetwork | None = None
     if opts.report_only and too_big(graph):  # e.g. ResNet-34: rows from the codes
         log("report only: per-layer costs from the matrix codes (too big to lower)")
-        layers = code_rows(graph, csd_baseline_layer)
+        layers = code_rows(graph)
     else:
         log("lowering to adder graphs")
         net = lower_network(graph)

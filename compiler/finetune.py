@@ -1,6 +1,6 @@
 """Group-lasso fine-tuning: train an MLP so whole columns become zero, then remove them.
 
-The network of a :class:`~nnlcc.matrix_ir.MatrixGraph` becomes a torch ``nn.Sequential``
+The network of a :class:`~nnlcc.ir.matrix.MatrixGraph` becomes a torch ``nn.Sequential``
 (Linear + ReLU) and is trained with cross-entropy plus ``λ · Σ_g sqrt(|g|) · ||g||_2`` over
 *groups* (group lasso, Yuan & Lin 2006; for neurons, Scardapane et al. 2017):
 
@@ -12,7 +12,7 @@ The network of a :class:`~nnlcc.matrix_ir.MatrixGraph` becomes a torch ``nn.Sequ
 The penalty is applied as a proximal step after every optimizer step (group soft
 thresholding), so groups reach exactly zero rather than hovering near it.  A second phase
 retrains the kept weights without the penalty (zero groups held at zero), then
-:func:`nnlcc.prune.shrink` removes the zero groups exactly and the result is written as an ONNX
+:func:`nnlcc.passes.prune.shrink` removes the zero groups exactly and the result is written as an ONNX
 model that nnlcc's frontend and onnxruntime both load.
 """
 
@@ -36,8 +36,8 @@ import numpy.typing as npt
 
 from nnlcc.data import load_npz
 from nnlcc.errors import BadInputError
-from nnlcc.matrix_ir import DenseLayer, FloatArray, MatrixGraph
-from nnlcc.prune import require_mlp, shrink, used_columns
+from nnlcc.ir.matrix import DenseLayer, FloatArray, MatrixGraph
+from nnlcc.passes.prune import require_mlp, shrink, used_columns
 
 __all__ = [
     "FinetuneOptions",
@@ -461,7 +461,7 @@ def finetune(
 ) -> FinetuneResult:
     """``nnlcc finetune``: load ``model`` and ``data``, prune by group lasso, write
     ``output`` (only when everything succeeded)."""
-    from nnlcc.driver import load_model
+    from nnlcc.frontends import load_model
 
     graph = load_model(Path(model))
     require_mlp(graph, "group-lasso fine-tuning")

@@ -17,23 +17,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnlcc.passes import format_pipeline, parse_pipeline
+from nnlcc.ir.lower import lower_network
+from nnlcc.passes import (
+    Pass,
+    PassKind,
+    attach_layer_settings,
+    format_pipeline,
+    parse_pipeline,
+    run_passes,
+)
+from nnlcc.report.accuracy import accuracy_report
 
 if TYPE_CHECKING:
     from nnlcc.config import Config
     from nnlcc.data import Dataset
-    from nnlcc.lowered import LoweredNetwork
-    from nnlcc.matrix_ir import MatrixGraph
+    from nnlcc.ir.lowered import LoweredNetwork
+    from nnlcc.ir.matrix import MatrixGraph
 
 
-def edit_pipeline(base: list[Any], entry: str) -> list[Any]:
+def edit_pipeline(base: list[Pass], entry: str) -> list[Pass]:
     """``base`` with the passes of ``entry`` swapped in (see the module docstring)."""
-    from nnlcc.driver import MATRIX_PASSES
-
     new = parse_pipeline(entry)
     by_name = {p.name: p for p in new}
-    new_matrix = [p for p in new if p.name in MATRIX_PASSES]
-    out: list[Any] = []
+    new_matrix = [p for p in new if p.kind is PassKind.MATRIX]
+    out: list[Pass] = []
     placed: set[str] = set()
     for p in base:
         if p.name in placed:
@@ -41,7 +48,7 @@ def edit_pipeline(base: list[Any], entry: str) -> list[Any]:
         if p.name in by_name:
             out.append(by_name[p.name])
             placed.add(p.name)
-        elif p.name in MATRIX_PASSES and new_matrix:
+        elif p.kind is PassKind.MATRIX and new_matrix:
             if new_matrix[0].name not in placed:
                 out.append(new_matrix[0])
                 placed.add(new_matrix[0].name)
@@ -50,13 +57,13 @@ def edit_pipeline(base: list[Any], entry: str) -> list[Any]:
     return out + [p for p in new if p.name not in placed]
 
 
-def short_pipeline(passes: list[Any]) -> str:
+def short_pipeline(passes: list[Pass]) -> str:
     """Pipeline text with only the options that differ from their defaults (for tables)."""
     items = []
     for p in passes:
         changed = [
             f"{f.name}={getattr(p, f.name)}"
-            for f in dataclasses.fields(p)
+            for f in dataclasses.fields(p)  # type: ignore[arg-type]
             if f.default is not dataclasses.MISSING and getattr(p, f.name) != f.default
         ]
         items.append(f"{p.name}{{{','.join(changed)}}}" if changed else p.name)
@@ -75,17 +82,15 @@ def matrix_sqnr_db(graph: MatrixGraph) -> float:
 
 
 def sweep_point(
-    graph: MatrixGraph, net: LoweredNetwork, passes: list[Any], accuracy: dict[str, Any]
+    graph: MatrixGraph, net: LoweredNetwork, passes: list[Pass], accuracy: dict[str, Any]
 ) -> dict[str, Any]:
     """One point of the trade-off for a graph whose passes have run."""
-    from nnlcc.driver import MATRIX_PASSES
-
     weights = sum(la.weight.size for la in graph.matrix_layers())
     adders = sum(low.graph.adders for low in net.layers)
     return {
         "passes": format_pipeline(passes),
         "setting": short_pipeline(passes),
-        "pass": "+".join(p.name for p in passes if p.name in MATRIX_PASSES),
+        "pass": "+".join(p.name for p in passes if p.kind is PassKind.MATRIX),
         "adders": adders,
         "adders_per_weight": round(adders / max(weights, 1), 4),
         "weight_sqnr_db": round(matrix_sqnr_db(graph), 2),
@@ -96,7 +101,7 @@ def sweep_point(
 
 def run_sweep(
     pristine: MatrixGraph,
-    base: list[Any],
+    base: list[Pass],
     entries: list[str],
     data: Dataset,
     config: Config | None = None,
@@ -104,9 +109,6 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Points for every entry, each on a fresh copy of ``pristine`` (the graph before passes
     and config); ``base`` is the pipeline as the user wrote it (before config completion)."""
-    from nnlcc.driver import accuracy_report, run_passes
-    from nnlcc.lower import lower_network
-
     points = []
     for i, entry in enumerate(entries, 1):
         if log:
@@ -114,8 +116,8 @@ def run_sweep(
         graph = copy.deepcopy(pristine)
         passes = edit_pipeline(base, entry)
         if config is not None:
-            passes, _ = config.apply(graph, passes)
-        run_passes(graph, passes, data)
+            passes, _ = attach_layer_settings(graph, passes, config.layer_settings(graph))
+        run_passes(graph, passes, data.x_calib)
         net = lower_network(graph)
         points.append(sweep_point(graph, net, passes, accuracy_report(graph, net, data)))
     return points

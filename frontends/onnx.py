@@ -3,17 +3,17 @@
 The importer walks the nodes once, in the file's (topological) order, from the one input to the
 one output, and maps every computed ONNX tensor to an IR tensor:
 
-* Gemm, MatMul (+ a constant Add) become :class:`~nnlcc.matrix_ir.DenseLayer` s; Conv (any
+* Gemm, MatMul (+ a constant Add) become :class:`~nnlcc.ir.matrix.DenseLayer` s; Conv (any
   kernel, stride and padding, including ``auto_pad``; dilation 1 and one group only) becomes a
-  :class:`~nnlcc.matrix_ir.ConvLayer` with the weight as a ``Cout x (kh*kw*Cin)`` matrix.
+  :class:`~nnlcc.ir.matrix.ConvLayer` with the weight as a ``Cout x (kh*kw*Cin)`` matrix.
 * BatchNormalization folds into the Conv/Gemm before it when it alone reads that layer's
   output; anywhere else (after the input, a pool or an add, or after a conv whose output is
   also read elsewhere) it becomes a diagonal matrix layer (a 1x1 conv on images), exact too.
 * Relu joins the layer before it (matrix, pool or add layer).  MaxPool, AveragePool,
-  GlobalAveragePool and GlobalMaxPool become :class:`~nnlcc.matrix_ir.PoolLayer` s, an Add of
-  two computed tensors an :class:`~nnlcc.matrix_ir.AddLayer` (a residual connection).
+  GlobalAveragePool and GlobalMaxPool become :class:`~nnlcc.ir.matrix.PoolLayer` s, an Add of
+  two computed tensors an :class:`~nnlcc.ir.matrix.AddLayer` (a residual connection).
 * Flatten/Reshape to (batch, features) of an image becomes a
-  :class:`~nnlcc.matrix_ir.FlattenLayer` (the next dense layer's columns are permuted to stream
+  :class:`~nnlcc.ir.matrix.FlattenLayer` (the next dense layer's columns are permuted to stream
   order); of the model input or a vector it vanishes, as do Identity and Dropout.
 
 Anything else stops the import with one line naming the node and the attribute, so a user sees
@@ -36,7 +36,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from nnlcc.errors import BadInputError, UnsupportedModelError
-from nnlcc.matrix_ir import (
+from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
     DenseLayer,
@@ -44,11 +44,12 @@ from nnlcc.matrix_ir import (
     FloatArray,
     Layer,
     MatrixGraph,
+    MatrixLayer,
     PoolLayer,
     Shape,
     conv_matrix,
 )
-from nnlcc.window import Window
+from nnlcc.ir.window import Window
 
 __all__ = ["inspect_onnx", "load_onnx", "onnx_reference"]
 
@@ -812,7 +813,7 @@ class _Importer:
         _check_finite(label, op, "folded scale", s)
         _check_finite(label, op, "folded shift", shift)
         layer = v.layer
-        if isinstance(layer, DenseLayer) and v.open and self._sole_reader(node.input[0]):
+        if isinstance(layer, MatrixLayer) and v.open and self._sole_reader(node.input[0]):
             layer.weight = layer.weight * s[:, None]
             layer.bias = layer.bias * s + shift
             layer.info["onnx_nodes"].append(label)
@@ -825,7 +826,7 @@ class _Importer:
             "info": {"onnx_nodes": [label], "batchnorm": True},
             "inputs": (v.ir,),
         }
-        new: DenseLayer
+        new: MatrixLayer
         if len(v.features) == 3:
             if v.layer is None:
                 self.input_image = True
@@ -900,7 +901,7 @@ class _Importer:
     def _bias_add(self, v: _Value, node: onnx.NodeProto, label: str) -> _Value:
         data = node.input[0] if node.input[0] in self.values else node.input[1]
         layer = v.layer
-        if not (isinstance(layer, DenseLayer) and v.open and self._sole_reader(data)):
+        if not (isinstance(layer, MatrixLayer) and v.open and self._sole_reader(data)):
             raise _unsupported(
                 label,
                 "Add",

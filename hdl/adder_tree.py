@@ -1,4 +1,4 @@
-"""An :class:`~nnlcc.adder_graph.AdderGraph` as a pipelined Amaranth component.
+"""An :class:`~nnlcc.ir.adder_graph.AdderGraph` as a pipelined Amaranth component.
 
 The component copies the graph: one adder per ADD node, one comparator pair per CLAMP, wiring
 for SHR and constants for CONST. Registers sit exactly where :meth:`AdderGraph.schedule` puts
@@ -18,8 +18,8 @@ from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
-from nnlcc.adder_graph import AdderGraph, Op
-from nnlcc.fixed_point import bits_for_range
+from nnlcc.ir.adder_graph import AdderGraph, Op
+from nnlcc.ir.fixed_point import bits_for_range
 
 __all__ = ["AdderGraphPipeline", "range_shape", "shape_covering"]
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nnlcc.adder_graph import AdderGraph, Op
-from nnlcc.fixed_point import bits_for_range
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.adder_graph import AdderGraph, Op
+from nnlcc.ir.fixed_point import bits_for_range
+from nnlcc.ir.lowered import LoweredNetwork
 
 __all__ = ["emit_flat_verilog"]
 

@@ -20,7 +20,7 @@ at most one window per tick and never needs to stop the input: frame ``f + 1``'s
 even serve as frame ``f``'s flush ticks. The delay line is ``(kh - 1) * W + kw - 1`` pixels
 (the classical ``kh - 1`` line buffers plus the window registers, minus the current pixel).
 
-Window vectors follow :mod:`nnlcc.window`: tap-major, channel-fastest,
+Window vectors follow :mod:`nnlcc.ir.window`: tap-major, channel-fastest,
 ``index(i, j, c) = (i * kw + j) * C + c``.
 """
 
@@ -34,14 +34,14 @@ from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
 from nnlcc.errors import BadInputError
-from nnlcc.window import Window
+from nnlcc.ir.window import Window
 
 __all__ = ["StreamWindow", "WindowGenerator"]
 
 
 @dataclass(frozen=True)
 class StreamWindow:
-    """The tick schedule of a :class:`~nnlcc.window.Window` over an ``h x w`` stream."""
+    """The tick schedule of a :class:`~nnlcc.ir.window.Window` over an ``h x w`` stream."""
 
     window: Window
     h: int

@@ -1,4 +1,4 @@
-"""A :class:`~nnlcc.lowered.LoweredNetwork` as one streaming top: layer pipelines in a chain.
+"""A :class:`~nnlcc.ir.lowered.LoweredNetwork` as one streaming top: layer pipelines in a chain.
 
 Each layer is an :class:`~nnlcc.hdl.adder_tree.AdderGraphPipeline`; layer ``i`` reads the
 outputs of layer ``i-1`` (sign- or zero-extended into the next layer's input width) and the
@@ -20,8 +20,8 @@ from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
-from nnlcc.fixed_point import FixedFormat
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.fixed_point import FixedFormat
+from nnlcc.ir.lowered import LoweredNetwork
 
 from .adder_tree import AdderGraphPipeline, shape_covering
 

@@ -3,13 +3,13 @@
 Input: one pixel per clock (all channels of the network's ``(C, H, W)`` input in parallel, in
 raster order, ``valid_in`` high), frames back to back or with gaps; see
 :mod:`nnlcc.hdl.line_buffer` for the stream convention. Every layer of the
-:class:`~nnlcc.lowered.LoweredNetwork` becomes one unit, and every unit's arithmetic is its
+:class:`~nnlcc.ir.lowered.LoweredNetwork` becomes one unit, and every unit's arithmetic is its
 layer's adder graph in an :class:`~nnlcc.hdl.adder_tree.AdderGraphPipeline` (the golden model's
 own graph, unchanged), so the only hardware of this module's own making is data movement:
 
 * ``conv`` and ``pool`` (max and average alike: part of the graph): a
   :class:`~nnlcc.hdl.line_buffer.WindowGenerator` builds the window vector of every output
-  pixel, padding with the layer's :attr:`~nnlcc.lowered.LoweredLayer.pad_value`; the graph's
+  pixel, padding with the layer's :attr:`~nnlcc.ir.lowered.LoweredLayer.pad_value`; the graph's
   pipeline turns it into the output pixel. Stride and padding are the generator's position
   controller; the output is again a pixel stream (sparser after a stride).
 * ``add`` (residual): the two branches reach the add at different times (the main branch waits
@@ -17,7 +17,7 @@ own graph, unchanged), so the only hardware of this module's own making is data 
   pixel from both whenever both FIFOs hold one: delay matching that needs no cycle-exact
   latency model, sized by a bound on how far one branch can run ahead (:func:`join_depth`).
 * ``flatten``: a collector shifts in the ``H * W`` pixels of a frame and presents the whole
-  image (stream order, as :class:`~nnlcc.matrix_ir.FlattenLayer` defines it) as one vector with
+  image (stream order, as :class:`~nnlcc.ir.matrix.FlattenLayer` defines it) as one vector with
   the frame's last pixel; dense layers after it run once per frame, like the MLP top.
 * ``dense``: the graph's pipeline on the vector.
 
@@ -40,7 +40,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from nnlcc.errors import BadInputError
-from nnlcc.lowered import LoweredLayer, LoweredNetwork
+from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 
 from .adder_tree import AdderGraphPipeline, shape_covering
 from .line_buffer import StreamWindow, WindowGenerator

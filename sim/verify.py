@@ -21,7 +21,7 @@ import numpy.typing as npt
 from nnlcc.errors import BadInputError
 from nnlcc.hdl import emit_verilog
 from nnlcc.hdl.stream import is_streaming
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 from .runner import SimResult, run_cocotb, simulate_design
 from .tb_network import SIM_DIR_ENV

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from nnlcc.errors import BadInputError
 from nnlcc.hdl.stream import emit_stream_verilog
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 from .runner import SimResult, simulate_design
 from .tb_network import SIM_DIR_ENV

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-import nnlcc.quantize  # noqa: F401  (registers the quantize and csd passes)
-from nnlcc.lower import lower_network
-from nnlcc.lowered import LoweredNetwork
-from nnlcc.matrix_ir import DenseLayer, MatrixGraph
+import nnlcc.passes.quantize  # noqa: F401  (registers the quantize and csd passes)
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, parse_pipeline
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nnlcc.boards import DesignTooLargeError, board_build
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 pytestmark = pytest.mark.slow
 
@@ -94,12 +94,12 @@ def test_too_large_for_icebreaker(
 def test_digits_mlp_fits_ulx3s(tmp_path: Path) -> None:
     """The shipped digits MLP, with the default pipeline, fits the ULX3S-85F (yosys estimate;
     benchmarks/resources.py places and routes it)."""
-    from nnlcc.driver import default_pipeline, load_data, load_model, resolve_pipeline, run_passes
-    from nnlcc.lower import lower_network
+    from nnlcc.driver import load_data, load_model, resolve_pipeline, run_passes
+    from nnlcc.ir.lower import lower_network
 
     model = Path(__file__).resolve().parents[2] / "examples" / "digits_mlp.onnx"
     graph = load_model(model)
-    run_passes(graph, resolve_pipeline(default_pipeline()), load_data(graph, model, None, 0))
+    run_passes(graph, resolve_pipeline(None), load_data(graph, model, None, 0))
     res = board_build("ulx3s", lower_network(graph), tmp_path)
     assert res["estimate"] is True and res["fits"] is True
     assert 1000 < res["luts"] < res["device_luts"] // 2

@@ -9,7 +9,7 @@ from amaranth.hdl import signed, unsigned
 
 from nnlcc.boards import BoardProfile, BoardSelfTest, SelfTest, list_boards, simulate_selftest
 from nnlcc.boards.selftest import MAX_VECTORS, pack_vectors, selftest_vectors
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 
 def test_pass_with_golden_roms(tiny_net: LoweredNetwork) -> None:

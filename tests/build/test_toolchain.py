@@ -17,7 +17,7 @@ from nnlcc.boards.toolchain import (
     read_yosys_stat,
 )
 from nnlcc.errors import NnlccError, ToolchainError
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 # excerpts of real nextpnr-ice40 0.11 output (the self-test of tests/build/conftest.py)
 ICE40_LOG = """\

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from nnlcc.boards.selftest import SelfTest, selftest_vectors
 from nnlcc.boards.uart import StatusReporter, UartTx, message_template
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lowered import LoweredNetwork
 
 DIV = 4  # clocks per bit: a real board uses clock/115200
 

@@ -15,7 +15,7 @@ from nnlcc.driver import (
     resolve_pipeline,
     run_passes,
 )
-from nnlcc.lower import lower_network
+from nnlcc.ir.lower import lower_network
 
 DATA = Path(__file__).parent / "data"
 UPDATE = os.environ.get("NNLCC_UPDATE_GOLDEN") == "1"

@@ -17,8 +17,8 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnlcc.adder_graph import AdderGraph, Op
 from nnlcc.hdl import AdderGraphPipeline
+from nnlcc.ir.adder_graph import AdderGraph, Op
 
 
 def _random_inputs(g: AdderGraph, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from nnlcc import quantize as _quantize  # noqa: F401  (registers quantize, csd)
 from nnlcc.errors import BadInputError
 from nnlcc.hdl.stream import StreamPlan, StreamTop, is_streaming
-from nnlcc.lower import lower_network
-from nnlcc.lowered import LoweredNetwork
-from nnlcc.matrix_ir import (
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
     DenseLayer,
@@ -30,8 +29,9 @@ from nnlcc.matrix_ir import (
     PoolLayer,
     conv_matrix,
 )
+from nnlcc.ir.window import Window
 from nnlcc.passes import PassContext, parse_pipeline
-from nnlcc.window import Window
+from nnlcc.passes import quantize as _quantize  # noqa: F401  (registers quantize, csd)
 
 
 def conv(

@@ -1,6 +1,6 @@
 """Line buffer window generator against numpy, in Amaranth's simulator.
 
-The reference is :meth:`nnlcc.window.Window.windows` (the golden model's im2col). Frames are
+The reference is :meth:`nnlcc.ir.window.Window.windows` (the golden model's im2col). Frames are
 fed contiguous and back to back, with gaps between frames, and sparse (as after a stride or a
 pool); every window must come out once, in raster order, with padding taps equal to ``fill``.
 """
@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 
 from nnlcc.errors import BadInputError
 from nnlcc.hdl.line_buffer import StreamWindow, WindowGenerator
-from nnlcc.window import Window
+from nnlcc.ir.window import Window
 
 
 def feed_pattern(n_pixels: int, frames: int, mode: str, rng: np.random.Generator) -> list[bool]:

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from nnlcc.data import load_npz, random_dataset
-from nnlcc.driver import EXAMPLE_DATA, REPO_ROOT, load_model, resolve_pipeline, run_passes
+from nnlcc.driver import EXAMPLE_CNN, EXAMPLE_DATA, load_model, resolve_pipeline, run_passes
 from nnlcc.errors import VerificationError
 from nnlcc.frontends.onnx import onnx_reference
-from nnlcc.lower import lower_network
-from nnlcc.lowered import LoweredNetwork
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.sim import available_simulators, run_cocotb
 from nnlcc.sim.verify_cnn import TESTBENCH_MODULE, verify_stream_network
 
@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif("verilator" not in available_simulators(), reason="no verilator"),
 ]
 
-CNN_MODEL = REPO_ROOT / "examples" / "digits_cnn.onnx"
+CNN_MODEL = EXAMPLE_CNN
 
 
 def test_digits_cnn_bit_exact_on_all_test_images(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnlcc.adder_graph import AdderGraph
 from nnlcc.errors import ToolchainError, VerificationError
-from nnlcc.fixed_point import FixedFormat
-from nnlcc.lowered import LoweredLayer, LoweredNetwork
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.fixed_point import FixedFormat
+from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.sim import SimResult, available_simulators, run_cocotb, verify_network
 from nnlcc.sim.tb_network import pack, unpack
 from nnlcc.sim.verify import TESTBENCH_MODULE

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnlcc.adder_graph import AdderGraph, Op
+from nnlcc.ir.adder_graph import AdderGraph, Op
 
 
 def test_ops_execute_and_count() -> None:

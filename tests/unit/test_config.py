@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlcc.config import Config, layer_pass, load_config, parse_config
+from nnlcc.config import Config, load_config, parse_config
 from nnlcc.driver import (
     EXAMPLE_MODEL,
     CompileOptions,
@@ -16,15 +16,20 @@ from nnlcc.driver import (
     run_passes,
 )
 from nnlcc.errors import BadInputError
-from nnlcc.lcc import Lcc
-from nnlcc.quantize import Csd
+from nnlcc.passes import attach_layer_settings, layer_pass
+from nnlcc.passes.csd import Csd
+from nnlcc.passes.lcc import Lcc
+
+
+def apply_config(cfg: Config, graph: object, passes: list[object]) -> tuple[list[object], dict]:
+    return attach_layer_settings(graph, passes, cfg.layer_settings(graph))  # type: ignore[arg-type]
 
 
 def configured(text: str, pipeline: str = "quantize,lcc") -> tuple[object, list[object]]:
     """The example graph after the config and the pipeline's passes."""
     cfg = parse_config(text, Path("nnlcc.toml"))
     graph = load_model(EXAMPLE_MODEL)
-    passes, _ = cfg.apply(graph, resolve_pipeline(pipeline))
+    passes, _ = apply_config(cfg, graph, resolve_pipeline(pipeline))
     run_passes(graph, passes, load_data(graph, EXAMPLE_MODEL, None, 0))
     return graph, passes
 
@@ -64,7 +69,7 @@ def test_unknown_layer_or_empty_pattern_is_refused() -> None:
     for pattern in ("fc3", '"conv*"'):
         cfg = parse_config(f"[layers.{pattern}]\nlcc = {{ sqnr_db = 40 }}\n", Path("x.toml"))
         with pytest.raises(BadInputError, match=r"matches no layer of digits_mlp \(layers: fc1"):
-            cfg.apply(graph, resolve_pipeline(None))
+            apply_config(cfg, graph, resolve_pipeline(None))
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -97,7 +102,7 @@ def test_per_layer_options_reach_the_passes() -> None:
 def test_layer_pass_helper() -> None:
     graph = load_model(EXAMPLE_MODEL)
     cfg = parse_config("[layers.fc2]\ncsd = { weight_bits = 6 }\n")
-    cfg.apply(graph, resolve_pipeline("quantize,lcc"))
+    apply_config(cfg, graph, resolve_pipeline("quantize,lcc"))
     fc1, fc2 = graph.layers
     assert layer_pass(Lcc(), fc1) == Lcc()
     assert layer_pass(Lcc(), fc2) is None  # fc2 is csd's
@@ -109,11 +114,11 @@ def test_options_merge_command_line_over_file(tmp_path: Path) -> None:
     (tmp_path / "m.onnx").write_bytes(EXAMPLE_MODEL.read_bytes())
     cfg_path = tmp_path / "nnlcc.toml"
     cfg_path.write_text('[compile]\nmodel = "m.onnx"\nboard = "icebreaker"\nvectors = 7\n')
-    opts = load_config(cfg_path).options(board="ulx3s", passes=None)
+    opts = CompileOptions.from_config(load_config(cfg_path), board="ulx3s", passes=None)
     assert isinstance(opts, CompileOptions)
     assert opts.model == tmp_path / "m.onnx"  # relative to the config file
     assert opts.board == "ulx3s" and opts.random_vectors == 7 and opts.passes is None
-    assert Config().options().config is None
+    assert CompileOptions.from_config(Config()).config is None
 
 
 def test_layer_types_rank_below_names_and_patterns() -> None:
@@ -124,7 +129,7 @@ def test_layer_types_rank_below_names_and_patterns() -> None:
         "[layers.conv2]\nlcc = { sqnr_db = 40 }\n"
     )
     graph = load_model(cnn)
-    passes, applied = cfg.apply(graph, resolve_pipeline("quantize,lcc"))
+    passes, applied = apply_config(cfg, graph, resolve_pipeline("quantize,lcc"))
     run_passes(graph, passes, load_data(graph, cnn, None, 0))
     by_name = {layer.name: layer for layer in graph.layers}
     assert by_name["conv1"].code.target_db == 30.0
@@ -149,4 +154,4 @@ def test_invalid_layer_types(text: str, message: str) -> None:
 def test_layer_type_missing_from_the_model() -> None:
     cfg = parse_config("[layer_types.conv]\nlcc = { sqnr_db = 40 }\n", Path("x.toml"))
     with pytest.raises(BadInputError, match=r"\[layer_types.conv\] matches no layer.*types: dense"):
-        cfg.apply(load_model(EXAMPLE_MODEL), resolve_pipeline(None))
+        apply_config(cfg, load_model(EXAMPLE_MODEL), resolve_pipeline(None))

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from conv_models import ResidualCnn, export
 
-import nnlcc.lcc
-import nnlcc.quantize  # noqa: F401
-from nnlcc.fixed_point import FixedFormat, add_plan, avg_pool_plan
+import nnlcc.passes.lcc
+import nnlcc.passes.quantize  # noqa: F401
 from nnlcc.frontends import load_onnx, onnx_reference
-from nnlcc.lower import lower_network
-from nnlcc.lowered import LoweredNetwork
-from nnlcc.matrix_ir import (
+from nnlcc.ir.fixed_point import FixedFormat, add_plan, avg_pool_plan
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
     DenseLayer,

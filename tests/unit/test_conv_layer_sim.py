@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-import nnlcc.layer_verilog as lv
+import nnlcc.compile_layer as lv
 from nnlcc.cli import app
 from nnlcc.driver import CompileOptions
 from nnlcc.sim.runner import available_simulators

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import nnlcc.code_rows
+import nnlcc.report.rows
 from nnlcc.driver import CompileOptions, compile_model
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -16,7 +16,7 @@ KEYS = ("name", "kind", "shape", "adders", "kernel", "stride", "line_buffer_bits
 
 
 def _report(tmp_path: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.setattr(nnlcc.code_rows, "LOWER_LIMIT_WEIGHTS", limit)
+    monkeypatch.setattr(nnlcc.report.rows, "LOWER_LIMIT_WEIGHTS", limit)
     opts = CompileOptions(
         model=EXAMPLES / "digits_cnn.onnx", report_only=True, outdir=tmp_path / str(limit)
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nnlcc.frontends import load_onnx, onnx_reference
-from nnlcc.matrix_ir import AddLayer, ConvLayer, PoolLayer
+from nnlcc.ir.matrix import AddLayer, ConvLayer, PoolLayer
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "resnet34.py"
 

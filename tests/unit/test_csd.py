@@ -4,8 +4,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.csd import CsdCode, csd_adders, csd_digits, csd_nonzeros
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.csd import csd_adders, csd_digits, csd_nonzeros
+from nnlcc.passes.csd import CsdCode
 
 
 def _min_signed_digits_table(width: int = 10) -> dict[int, int]:

@@ -88,7 +88,7 @@ def test_console_examples_run(page: Path, scratch: Path) -> None:
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=lambda p: p.name)
 def test_python_examples_run(page: Path, scratch: Path) -> None:
     code = blocks(page, "python")
-    registry = dict(passes_module.PASSES)
+    before = set(passes_module.pass_names())
     module = types.ModuleType(f"nnlcc_docs_{page.stem.replace('-', '_')}")
     sys.modules[module.__name__] = module  # dataclasses look their module up
     try:
@@ -97,8 +97,8 @@ def test_python_examples_run(page: Path, scratch: Path) -> None:
             exec(compile(block, where, "exec", dont_inherit=True), module.__dict__)
     finally:  # a pass registered by an example must not leak into other tests
         del sys.modules[module.__name__]
-        passes_module.PASSES.clear()
-        passes_module.PASSES.update(registry)
+        for name in set(passes_module.pass_names()) - before:
+            passes_module.unregister_pass(name)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

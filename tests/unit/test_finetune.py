@@ -19,8 +19,8 @@ from nnlcc.finetune import (
     group_lasso_prune,
 )
 from nnlcc.frontends.onnx import load_onnx, onnx_reference
-from nnlcc.matrix_ir import DenseLayer, MatrixGraph
-from nnlcc.prune import used_columns
+from nnlcc.ir.matrix import DenseLayer, MatrixGraph
+from nnlcc.passes.prune import used_columns
 
 INFORMATIVE = 3  # inputs 0..2 carry the class; 3..9 are noise
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnlcc.errors import BadInputError
-from nnlcc.fixed_point import (
+from nnlcc.ir.fixed_point import (
     FixedFormat,
     bits_for_range,
     choose_format,

@@ -15,7 +15,7 @@ from test_frontend_onnx import assert_clean, build, ort_run, rand, save
 
 from nnlcc.errors import UnsupportedModelError
 from nnlcc.frontends import load_onnx, onnx_reference
-from nnlcc.matrix_ir import AddLayer, ConvLayer, FlattenLayer, PoolLayer
+from nnlcc.ir.matrix import AddLayer, ConvLayer, FlattenLayer, PoolLayer
 
 CONVERTED = Path(onnx.__file__).parent / "backend" / "test" / "data" / "pytorch-converted"
 

@@ -9,10 +9,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from nnlcc import inspect_model as im
+from nnlcc import inspect as im
 from nnlcc.driver import EXAMPLE_MODEL, csd_baseline, load_model
 from nnlcc.errors import BadInputError
-from nnlcc.lcc import Lcc
+from nnlcc.passes.lcc import Lcc
 
 
 def test_example_layers_match_the_compiler() -> None:

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import nnlcc.lcc  # registers the pass (also used below)
-import nnlcc.quantize  # noqa: F401
-from nnlcc.adder_graph import AdderGraph
+import nnlcc.passes.lcc  # registers the pass (also used below)
+import nnlcc.passes.quantize  # noqa: F401
 from nnlcc.errors import BadInputError, PassOptionError
-from nnlcc.fixed_point import sqnr_db
-from nnlcc.lcc import Lcc, LccCode, slice_width
-from nnlcc.lower import lower_layer, lower_network
-from nnlcc.matrix_ir import DenseLayer, MatrixGraph, Term
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.lower import lower_layer, lower_network
+from nnlcc.ir.matrix import DenseLayer, MatrixGraph, Term
 from nnlcc.passes import PassContext, format_pipeline, parse_pipeline
+from nnlcc.passes.lcc import Lcc, LccCode, slice_width
 
 ALGOS = ("fp", "fs", "plain")
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-import nnlcc.quantize  # noqa: F401
+import nnlcc.passes.quantize  # noqa: F401
 from nnlcc.errors import PassOptionError
-from nnlcc.lower import lower_network
-from nnlcc.matrix_ir import DenseLayer, MatrixGraph
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, format_pipeline, parse_pipeline
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from nnlcc.driver import EXAMPLE_DATA, EXAMPLE_MODEL, load_data, load_model, run_passes
 from nnlcc.errors import BadInputError, PassOptionError, UnsupportedModelError
-from nnlcc.lower import lower_network
-from nnlcc.matrix_ir import DenseLayer, MatrixGraph
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, parse_pipeline
-from nnlcc.prune import remove_columns, shrink, used_columns
+from nnlcc.passes.prune import remove_columns, shrink, used_columns
 
 ROOT = EXAMPLE_MODEL.parent
 

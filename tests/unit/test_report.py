@@ -12,7 +12,7 @@ import pytest
 
 from nnlcc.errors import BadInputError
 from nnlcc.report import read_report, render_markdown, rerender, write_reports
-from nnlcc.report_html import render_html, resource_bars
+from nnlcc.report.html import render_html, resource_bars
 
 
 def layer(name: str, rows: int, cols: int, adders: int) -> dict[str, Any]:

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nnlcc.adder_graph import AdderGraph
 from nnlcc.cli import app
-from nnlcc.csd import CsdCode
 from nnlcc.driver import EXAMPLE_MODEL, CompileOptions, compile_model
 from nnlcc.errors import BadInputError, PassOptionError
-from nnlcc.lcc import LccCode
-from nnlcc.matrix_ir import MatrixCode
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.matrix import MatrixCode
 from nnlcc.passes import parse_pipeline
-from nnlcc.share import ShareCode, SharePlan, plan_layer
+from nnlcc.passes.csd import CsdCode
+from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.share import ShareCode, SharePlan, plan_layer
 
 
 def exact_rows(code: MatrixCode, n_in: int, x: np.ndarray) -> np.ndarray:

@@ -1,18 +1,10 @@
-"""Human-readable reports rendered from report.json (the JSON is the source of truth).
-
-:func:`write_reports` writes report.json, report.md and report.html; :func:`rerender` rebuilds
-the last two from a directory's report.json (``nnlcc report OUTDIR``).
-"""
+"""report.md, rendered from report.json (the JSON is the source of truth)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nnlcc.errors import BadInputError
+from nnlcc.report.columns import accuracy_table
 
 
 def _columns(lay: dict[str, Any]) -> str:
@@ -22,32 +14,12 @@ def _columns(lay: dict[str, Any]) -> str:
     return f"{lay['kept_columns']}→{lay['shared_columns']} ({lay['pre_adders']})"
 
 
-#: Keys every report.json has; ``rerender`` refuses a file without them.
-REQUIRED_KEYS = ("model", "board", "passes", "layers", "totals")
-
-
 def _fmt(v: Any) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
-
-
-#: The accuracy table of every report format: (header, report.json key).
-ACCURACY_COLUMNS = (
-    ("dataset", "dataset"),
-    ("samples", "samples"),
-    ("float", "float"),
-    ("golden (integer)", "golden"),
-    ("output SQNR dB", "sqnr_db"),
-    ("argmax agreement", "argmax_agreement"),
-)
-
-
-def accuracy_table(acc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and the one row of the accuracy table."""
-    return [h for h, _ in ACCURACY_COLUMNS], [[acc.get(k) for _, k in ACCURACY_COLUMNS]]
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -201,64 +173,3 @@ def render_markdown(r: dict[str, Any]) -> str:
             )
         )
     return "\n".join(lines) + "\n"
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o)}")
-
-
-def render_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
-    """Write report.md and report.html for ``r`` into ``outdir``; returns their paths."""
-    from nnlcc.report_html import render_html
-
-    md, html = Path(outdir) / "report.md", Path(outdir) / "report.html"
-    md.write_text(render_markdown(r))
-    html.write_text(render_html(r))
-    return [md, html]
-
-
-def write_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
-    """Write report.json (the source of truth), then report.md and report.html from it."""
-    path = Path(outdir) / "report.json"
-    path.write_text(json.dumps(r, indent=2, default=_json_default) + "\n")
-    return [path, *render_reports(json.loads(path.read_text()), outdir)]
-
-
-def read_report(outdir: Path) -> dict[str, Any]:
-    """The report.json of a compile output directory, checked enough to render."""
-    outdir = Path(outdir)
-    path = outdir / "report.json" if outdir.is_dir() else outdir
-    if not outdir.exists():
-        raise BadInputError(f"'{outdir}' does not exist; give a directory written by nnlcc compile")
-    if not path.is_file():
-        raise BadInputError(
-            f"'{outdir}' has no report.json; give a directory written by nnlcc compile"
-        )
-    try:
-        r = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadInputError(
-            f"'{path}' is not valid JSON ({e}); re-run nnlcc compile to rewrite it"
-        ) from None
-    missing = [k for k in REQUIRED_KEYS if not isinstance(r, dict) or k not in r]
-    if missing:
-        raise BadInputError(
-            f"'{path}' is not an nnlcc report (missing {', '.join(missing)});"
-            " re-run nnlcc compile to rewrite it"
-        )
-    return r
-
-
-def rerender(outdir: Path) -> list[Path]:
-    """``nnlcc report OUTDIR``: rebuild report.md and report.html from report.json."""
-    r = read_report(outdir)
-    target = Path(outdir) if Path(outdir).is_dir() else Path(outdir).parent
-    return render_reports(r, target)

@@ -10,8 +10,8 @@ state) and :func:`plain_fp`, the published algorithm: factor ``p`` gives every r
 chosen greedily (matching pursuit) from the previous factor's N codewords, and a slice stops as
 soon as it reaches the target SQNR on its own.  It overshoots: the last factor costs a full
 ``N * (S - 1)`` additions even when a fraction of them would have reached the target.  The
-default algorithm, with a global error budget, is :mod:`nnlcc.lcc_budget`; the sequential one
-is :mod:`nnlcc.lcc_fs`.
+default algorithm, with a global error budget, is :mod:`nnlcc.passes.lcc.budget`; the sequential one
+is :mod:`nnlcc.passes.lcc.fs`.
 
 All arithmetic is float64 and *exact*: every codeword value is a multiple of ``2**lsb_floor``
 (coefficients that would go finer are clipped to a coarser power of two) and stays far below

@@ -1,7 +1,7 @@
 """Pass objects and the pipeline text that names them.
 
 A pass is a frozen dataclass: its fields are its options, ``name`` is how a pipeline writes it,
-``apply(graph, ctx)`` transforms the :class:`~nnlcc.matrix_ir.MatrixGraph` in place.  The text
+``apply(graph, ctx)`` transforms the :class:`~nnlcc.ir.matrix.MatrixGraph` in place.  The text
 form ``"quantize{act_bits=8},lcc{sqnr_db=45,algo=fp}"`` round-trips through
 :func:`parse_pipeline` and :func:`format_pipeline` and is stored in every report.
 """
@@ -10,41 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import Any
 
 from nnlcc.errors import PassOptionError
-from nnlcc.matrix_ir import MatrixGraph
-
-
-@dataclass
-class PassContext:
-    """What passes may read besides the graph: calibration inputs (float, batch-first) and a
-    progress callback ``progress(layer_name)``."""
-
-    calibration: npt.NDArray[np.float64]
-    progress: Callable[[str], None] | None = None
-
-
-class Pass(Protocol):
-    name: ClassVar[str]
-
-    def apply(self, graph: MatrixGraph, ctx: PassContext) -> None: ...
-
-
-PASSES: dict[str, type[Any]] = {}
-
-
-def register_pass(cls: type[Any]) -> type[Any]:
-    """Class decorator: make a pass dataclass available by its ``name`` in pipeline text."""
-    PASSES[cls.name] = cls
-    return cls
-
+from nnlcc.passes.base import Pass
+from nnlcc.passes.registry import get_pass, pass_names
 
 _ITEM_RE = re.compile(r"\s*([A-Za-z_][\w-]*)\s*(?:\{([^{}]*)\})?\s*")
 
@@ -52,7 +24,7 @@ _ITEM_RE = re.compile(r"\s*([A-Za-z_][\w-]*)\s*(?:\{([^{}]*)\})?\s*")
 def _convert(value: str, typ: Any, where: str) -> Any:
     origin = typing.get_origin(typ)
     args = typing.get_args(typ)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         for t in args:
             if t is type(None):
                 continue
@@ -83,9 +55,9 @@ def _convert(value: str, typ: Any, where: str) -> Any:
     raise PassOptionError(f"{where}: unsupported option type {typ}")
 
 
-def parse_pipeline(text: str) -> list[Any]:
+def parse_pipeline(text: str) -> list[Pass]:
     """``"a{x=1,y=2},b"`` -> ``[A(x=1, y=2), B()]``; unknown names/options raise."""
-    passes: list[Any] = []
+    passes: list[Pass] = []
     text = text.strip()
     pos = 0
     while pos < len(text):
@@ -93,11 +65,11 @@ def parse_pipeline(text: str) -> list[Any]:
         if not m or m.end() == pos:
             raise PassOptionError(f"cannot parse pass pipeline at {text[pos:]!r}")
         name, body = m.group(1), m.group(2)
-        if name not in PASSES:
+        if name not in pass_names():
             raise PassOptionError(
-                f"unknown pass {name!r}; known passes: {', '.join(sorted(PASSES))}"
+                f"unknown pass {name!r}; known passes: {', '.join(sorted(pass_names()))}"
             )
-        cls = PASSES[name]
+        cls = get_pass(name)
         hints = typing.get_type_hints(cls)
         fields = {f.name for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
@@ -122,10 +94,10 @@ def parse_pipeline(text: str) -> list[Any]:
     return passes
 
 
-def format_pass(p: Any) -> str:
-    opts = ",".join(f"{f.name}={getattr(p, f.name)}" for f in dataclasses.fields(p))
+def format_pass(p: Pass) -> str:
+    opts = ",".join(f"{f.name}={getattr(p, f.name)}" for f in dataclasses.fields(p))  # type: ignore[arg-type]
     return f"{p.name}{{{opts}}}" if opts else p.name
 
 
-def format_pipeline(passes: list[Any]) -> str:
+def format_pipeline(passes: list[Pass]) -> str:
     return ",".join(format_pass(p) for p in passes)

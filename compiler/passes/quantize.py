@@ -1,28 +1,27 @@
-"""The ``quantize`` pass: choose every activation's fixed-point format from calibration data,
-and the ``csd`` pass: CSD weights for every matrix (dense or conv) layer."""
+"""The ``quantize`` pass: choose every activation's fixed-point format from calibration data."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
-from nnlcc.config import layer_pass
-from nnlcc.csd import CsdCode
 from nnlcc.errors import PassOptionError
-from nnlcc.fixed_point import FixedFormat, choose_format
-from nnlcc.matrix_ir import AddLayer, FlattenLayer, MatrixGraph, PoolLayer
-from nnlcc.passes import PassContext, register_pass
-from nnlcc.share import code_layer
+from nnlcc.ir.fixed_point import FixedFormat, choose_format
+from nnlcc.ir.matrix import AddLayer, FlattenLayer, MatrixGraph, PoolLayer
+from nnlcc.passes.base import Pass, PassContext, PassKind
+from nnlcc.passes.runner import layer_pass
 
 
-@register_pass
 @dataclass(frozen=True)
-class Quantize:
+class Quantize(Pass):
     """Input and activation formats: ``input_bits`` for the network input, ``act_bits`` for
     each layer's output; the integer bits cover the largest calibration magnitude times
     ``headroom`` (saturation handles the rest)."""
 
     name: ClassVar[str] = "quantize"
+    kind: ClassVar[PassKind] = PassKind.FORMAT
+    per_layer: ClassVar[bool] = True
+    global_options: ClassVar[frozenset[str]] = frozenset({"input_bits"})
     input_bits: int = 8
     act_bits: int = 8
     headroom: float = 1.0
@@ -52,26 +51,3 @@ class Quantize:
                 q = layer_pass(self, layer) or self  # per-layer act_bits/headroom (config)
                 layer.out_fmt = choose_format(peak * q.headroom, q.act_bits, signed)
             fmts[layer.name] = layer.out_fmt
-
-
-@register_pass
-@dataclass(frozen=True)
-class Csd:
-    """Quantize weights to ``weight_bits`` and implement them as CSD shift-add trees;
-    ``cse`` shares common two-term subexpressions across rows."""
-
-    name: ClassVar[str] = "csd"
-    weight_bits: int = 8
-    cse: bool = True
-
-    def __post_init__(self) -> None:
-        if not 2 <= self.weight_bits <= 24:
-            raise PassOptionError("csd: weight_bits must be in 2..24")
-
-    def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        for layer in graph.matrix_layers():
-            if ctx.progress:
-                ctx.progress(layer.name)
-            layer.code = code_layer(
-                layer, lambda w: CsdCode.from_weights(w, self.weight_bits, cse=self.cse)
-            )

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError, UnsupportedModelError
-from nnlcc.matrix_ir import ConvLayer, DenseLayer, FloatArray, MatrixGraph
-from nnlcc.passes import PassContext, register_pass
+from nnlcc.ir.matrix import DenseLayer, FloatArray, MatrixGraph
+from nnlcc.passes.base import Pass, PassContext, PassKind
 
 IndexArray = npt.NDArray[np.int64]
 
@@ -33,7 +33,7 @@ KEPT = "kept_column_indices"
 def require_mlp(graph: MatrixGraph, what: str) -> list[DenseLayer]:
     """The dense layers of a plain MLP chain; structured pruning of conv channels (which
     also shrinks pools, adds and flattens between them) is not implemented yet."""
-    dense = [x for x in graph.layers if isinstance(x, DenseLayer) and not isinstance(x, ConvLayer)]
+    dense = [x for x in graph.layers if isinstance(x, DenseLayer)]
     if len(dense) != len(graph.layers) or not graph.is_chain:
         raise UnsupportedModelError(f"{what} works on MLPs (a chain of dense layers) only")
     return dense
@@ -148,9 +148,8 @@ def column_scores(
     return norms * np.sqrt(np.mean(acts**2, axis=0)), mean
 
 
-@register_pass
 @dataclass(frozen=True)
-class Prune:
+class Prune(Pass):
     """Training-free structured pruning: in every layer, drop the fraction ``sparsity`` of the
     used columns with the lowest ``score`` (``activation``: column L2 norm times the input's
     RMS on the calibration data; ``weight``: the norm alone).  Hidden columns take their
@@ -159,6 +158,7 @@ class Prune:
     calibration mean into the bias."""
 
     name: ClassVar[str] = "prune"
+    kind: ClassVar[PassKind] = PassKind.STRUCTURAL
     sparsity: float = 0.5
     score: Literal["activation", "weight"] = "activation"
     input_sparsity: float | None = None

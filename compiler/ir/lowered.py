@@ -1,18 +1,18 @@
 """A network lowered to adder graphs: the executable golden model that hardware must match.
 
-Every lowered layer is one :class:`~nnlcc.adder_graph.AdderGraph` (requantization included)
+Every lowered layer is one :class:`~nnlcc.ir.adder_graph.AdderGraph` (requantization included)
 applied to a vector:
 
 * ``dense``: the layer input vector;
 * ``conv`` and ``pool``: the window vector of every output pixel (order and padding in
-  :mod:`nnlcc.window`; padding reads 0, or the input format's minimum for max pools), so the
+  :mod:`nnlcc.ir.window`; padding reads 0, or the input format's minimum for max pools), so the
   output pixel ``(oy, ox)`` is ``graph(window(oy, ox))`` — what a line buffer feeding the
   graph's pipeline computes;
 * ``add``: the concatenation ``[a; b]`` of the two input pixels (or vectors);
 * ``flatten``: the whole image in stream order, through an identity graph.
 
 Images are stored channels-last ``(batch, H, W, C)``; the network input and output at the
-boundary are flat ONNX-order rows (see :mod:`nnlcc.matrix_ir`).
+boundary are flat ONNX-order rows (see :mod:`nnlcc.ir.matrix`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.fixed_point import FixedFormat, IntArray
-from nnlcc.window import Window
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.fixed_point import FixedFormat, IntArray
+from nnlcc.ir.window import Window
 
 Shape = tuple[int, ...]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.fixed_point import IntArray, bits_for_range
+from nnlcc.ir.fixed_point import IntArray, bits_for_range
 
 
 class Op(enum.Enum):

@@ -2,24 +2,24 @@
 
 Each matrix layer's graph reads the previous layer's integers, computes the matrix product
 with the layer's code (CSD, LCC, ...) and requantizes every output per
-:mod:`nnlcc.fixed_point`; a conv layer's graph is the same, applied to window vectors.  Pools,
-residual adds and flattens get small graphs of their own (see :mod:`nnlcc.lowered`), built
-from the rules :func:`~nnlcc.fixed_point.avg_pool_plan` and :func:`~nnlcc.fixed_point.add_plan`.
+:mod:`nnlcc.ir.fixed_point`; a conv layer's graph is the same, applied to window vectors.  Pools,
+residual adds and flattens get small graphs of their own (see :mod:`nnlcc.ir.lowered`), built
+from the rules :func:`~nnlcc.ir.fixed_point.avg_pool_plan` and :func:`~nnlcc.ir.fixed_point.add_plan`.
 """
 
 from __future__ import annotations
 
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.csd import csd_digits
-from nnlcc.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
-from nnlcc.lowered import LoweredLayer, LoweredNetwork
-from nnlcc.matrix_ir import (
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.csd import csd_digits
+from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
+from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
+from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
-    DenseLayer,
     FlattenLayer,
     Layer,
     MatrixGraph,
+    MatrixLayer,
     PoolLayer,
 )
 
@@ -37,7 +37,7 @@ def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = Fa
     return graph.clamp(out, rq.lo, rq.hi)
 
 
-def lower_layer(layer: DenseLayer, in_fmt: FixedFormat) -> LoweredLayer:
+def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
     """A dense or conv layer's adder graph (a conv's reads one window vector)."""
     if layer.code is None or layer.out_fmt is None:
         raise ValueError(f"layer {layer.name} has no code/format: run quantize and a matrix pass")
@@ -181,7 +181,7 @@ def lower_flatten(layer: FlattenLayer, in_fmt: FixedFormat) -> LoweredLayer:
 
 def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     """Lower one layer given the formats of the tensors it reads."""
-    if isinstance(layer, DenseLayer):
+    if isinstance(layer, MatrixLayer):
         return lower_layer(layer, fmts[0])
     if isinstance(layer, PoolLayer):
         return lower_pool(layer, fmts[0])

@@ -9,7 +9,7 @@ deep (reported as depth).
 The published FS re-searches every row each step, O(steps * rows * codebook); here each row
 keeps its best offer, a new codeword is only checked against the other rows (O(rows * K)) and
 only the updated row is searched again over the whole codebook, which gives the same choices.
-Arithmetic is exact for the reasons given in :mod:`nnlcc.lcc_fp` (shared LSB floor).
+Arithmetic is exact for the reasons given in :mod:`nnlcc.passes.lcc.fp` (shared LSB floor).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.lcc_fp import (
+from nnlcc.passes.lcc.fp import (
     GUARD_BITS,
     FloatArray,
     IntArray,

@@ -17,20 +17,26 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.csd import SignedTerm, build_terms_sum
 from nnlcc.errors import BadInputError, PassOptionError
-from nnlcc.fixed_point import sqnr_db
-from nnlcc.matrix_ir import ConvLayer, DenseLayer, FloatArray, MatrixCode, MatrixGraph, Term
-from nnlcc.passes import PassContext, register_pass
-from nnlcc.prune import used_columns
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.matrix import (
+    DenseLayer,
+    FloatArray,
+    MatrixCode,
+    MatrixGraph,
+    MatrixLayer,
+    Term,
+)
+from nnlcc.passes.base import Pass, PassContext, PassKind
+from nnlcc.passes.prune import used_columns
+from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
 
 #: ``layer.info`` key of the :class:`SharePlan` the share pass leaves for the matrix pass.
 PLAN = "share_plan"
@@ -124,23 +130,11 @@ class ShareCode:
         }
 
 
-def code_layer(layer: DenseLayer, build: Callable[[FloatArray], MatrixCode]) -> MatrixCode:
-    """What a matrix pass attaches to ``layer``: ``build`` of its weight, or of the reduced
-    matrix behind the pre-adders when the share pass planned one.  All-zero columns (pruned
-    network inputs) are left to the matrix code: CSD and LCC skip them."""
-    plan: SharePlan | None = layer.info.get(PLAN)
-    if plan is None:
-        return build(layer.weight)
-    if plan.expand.shape[1] != layer.shape[1]:
-        raise PassOptionError(f"layer {layer.name}: share must come after prune in the pipeline")
-    return ShareCode(plan, build(plan.reduced))
-
-
 def compression_facts(layer: Any) -> dict[str, int]:
     """The report's per-layer compression columns: used columns, distinct columns after
     sharing (equal to the used ones without it) and pre-adders (the part of the layer's
     adders that sums shared inputs).  Empty for layers without a matrix."""
-    if not isinstance(layer, DenseLayer):
+    if not isinstance(layer, MatrixLayer):
         return {}
     kept = len(used_columns(layer.weight))
     plan: SharePlan | None = layer.info.get(PLAN)
@@ -288,15 +282,14 @@ def input_power(graph: MatrixGraph, x: FloatArray) -> dict[str, FloatArray]:
     by_tensor.update({layer.name: a for layer, a in zip(graph.layers, acts[1:], strict=True)})
     out: dict[str, FloatArray] = {}
     for i, layer in enumerate(graph.layers):
-        if isinstance(layer, DenseLayer) and not isinstance(layer, ConvLayer):
+        if isinstance(layer, DenseLayer):
             a = by_tensor[graph.inputs_of(i)[0]]
             out[layer.name] = np.mean(a.reshape(len(a), -1) ** 2, axis=0)
     return out
 
 
-@register_pass
 @dataclass(frozen=True)
-class Share:
+class Share(Pass):
     """Weight sharing on the columns of the selected ``layers`` (``all``, or names joined by
     ``+``; with ``all`` and a cluster count, the layers wider than the count): k-means into ``clusters`` clusters, or the fewest clusters keeping the relative
     Frobenius error within ``tolerance``, or ``algo=affinity`` (affinity propagation picks the
@@ -307,6 +300,7 @@ class Share:
     matrix pass (csd, lcc), which then codes the reduced matrix."""
 
     name: ClassVar[str] = "share"
+    kind: ClassVar[PassKind] = PassKind.PLAN
     clusters: int = 0
     tolerance: float = 0.0
     mode: Mode = "pow2"
@@ -329,7 +323,7 @@ class Share:
         if self.algo not in ("kmeans", "affinity"):
             raise PassOptionError("share: algo must be kmeans or affinity")
 
-    def selected(self, graph: MatrixGraph) -> list[DenseLayer]:
+    def selected(self, graph: MatrixGraph) -> list[MatrixLayer]:
         if self.layers == "all":
             return graph.matrix_layers()
         names = [s for s in self.layers.split("+") if s]

@@ -1,61 +1,21 @@
-"""Canonical signed digit (CSD) weights and their shift-add lowering: the baseline every LCC
-result is compared with.
+"""Sums of signed, shifted terms as adders, with shared subexpressions.
 
-Each weight is quantized to ``weight_bits`` signed bits (one power-of-two scale per layer) and
-written in CSD (non-adjacent form, the signed-digit form with the fewest nonzero digits).  A row
-then costs ``nonzeros - 1`` additions; :func:`build_terms_sum` additionally shares the most
-frequent two-term patterns across rows (Hartley's common subexpression elimination) when that is
-cheap enough to search.
+Every matrix code ends in rows of terms ``±v[node]·2**shift`` to be summed;
+:func:`build_terms_sum` sums each row with a balanced adder tree after sharing the most frequent
+two-term patterns across rows (Hartley's common subexpression elimination) when that is cheap
+enough to search.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.fixed_point import quantize_weights
-from nnlcc.matrix_ir import FloatArray, Term
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.matrix import Term
 
 # A signed, shifted reference to a node: value = (-1 if neg else 1) * v[node] * 2**shift
 SignedTerm = tuple[int, int, bool]
-
-
-def csd_digits(v: int) -> list[tuple[int, int]]:
-    """Nonzero CSD digits of ``v`` as ``(position, +1|-1)``, lowest position first."""
-    out: list[tuple[int, int]] = []
-    pos = 0
-    while v != 0:
-        if v & 1:
-            d = 2 - (v & 3)  # +1 if v = 1 mod 4, -1 if v = 3 mod 4
-            out.append((pos, d))
-            v -= d
-        v >>= 1
-        pos += 1
-    return out
-
-
-def csd_nonzeros(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Number of nonzero CSD digits of every integer in ``values`` (vectorized)."""
-    v = np.abs(np.asarray(values, dtype=np.int64))
-    count = np.zeros(v.shape, dtype=np.int64)
-    while np.any(v):  # the same digit recurrence as csd_digits, on whole arrays
-        odd = v & 1
-        count += odd
-        v = (v - odd * (2 - (v & 3))) >> 1
-    return count
-
-
-def csd_adders(w_int: npt.ArrayLike) -> int:
-    """Additions of the plain CSD baseline: per row, its total nonzero digits minus one."""
-    nz = csd_nonzeros(w_int)
-    per_row = nz.reshape(nz.shape[0], -1).sum(axis=1)
-    return int(np.sum(np.maximum(per_row - 1, 0)))
 
 
 def _add_terms(graph: AdderGraph, t1: SignedTerm, t2: SignedTerm) -> SignedTerm:
@@ -178,39 +138,3 @@ def _eliminate_common_pairs(
                     bump(_pattern(placed, other), 1)
                 t.setdefault(new, {})[anchor[1]] = anchor[2]
     return [row_terms(t) for t in table]
-
-
-@dataclass
-class CsdCode:
-    """A layer's weights as ``weight_bits``-bit CSD integers with a shared scale."""
-
-    w_int: npt.NDArray[np.int64]
-    frac: int
-    cse: bool = True
-    name: str = "csd"
-
-    @classmethod
-    def from_weights(cls, weight: FloatArray, bits: int, cse: bool = True) -> CsdCode:
-        w_int, frac = quantize_weights(weight, bits)
-        return cls(w_int=w_int, frac=frac, cse=cse)
-
-    def implemented(self) -> FloatArray:
-        return self.w_int.astype(np.float64) * 2.0**-self.frac
-
-    def lower(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
-        rows: list[list[SignedTerm]] = []
-        for r in range(self.w_int.shape[0]):
-            row: list[SignedTerm] = []
-            for c in np.nonzero(self.w_int[r])[0]:
-                for pos, d in csd_digits(int(self.w_int[r, c])):
-                    row.append((inputs[int(c)], pos, d < 0))
-            rows.append(row)
-        terms = build_terms_sum(graph, rows, cse=self.cse)
-        return [Term(t.node, t.exp - self.frac, t.neg) for t in terms]
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "weight_frac_bits": self.frac,
-            "csd_digits": int(csd_nonzeros(self.w_int).sum()),
-            "csd_adders": csd_adders(self.w_int),
-        }

@@ -4,7 +4,7 @@ Every ONNX node with its shapes and whether nnlcc can import it (and why not), t
 importable model every matrix layer with weight statistics and the additions it would cost:
 
 * **CSD** (``csd_bits``-bit weights, plain CSD without subexpression sharing, from
-  :func:`nnlcc.csd.csd_adders`): exact, the same baseline every report prints.
+  :func:`nnlcc.passes.csd.csd_adders`): exact, the same baseline every report prints.
 * **LCC** at the default ``lcc`` pass settings and ``sqnr_db``: *exact* (the pass runs on the
   layer) when the matrix has at most :data:`LCC_EXACT_ENTRIES` entries, which takes well
   under a second; otherwise *sampled*: the pass runs on :data:`LCC_SAMPLE_SLICES` slices'
@@ -33,7 +33,7 @@ LCC_SAMPLE_SLICES = 8
 def weight_stats(w: np.ndarray, bits: int = 8) -> dict[str, Any]:
     """Min, max, mean |w|, std, share of exact zeros, and the SQNR of the weights rounded to
     ``bits``-bit fixed point (what the CSD baseline computes; compare with LCC's target)."""
-    from nnlcc.fixed_point import quantize_weights, sqnr_db
+    from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 
     a = np.abs(w)
     w_int, frac = quantize_weights(w, bits)
@@ -50,7 +50,7 @@ def weight_stats(w: np.ndarray, bits: int = 8) -> dict[str, Any]:
 
 def lcc_estimate(w: np.ndarray, sqnr_db: float) -> dict[str, Any]:
     """LCC additions of ``w`` at the default pass settings (see the module docstring)."""
-    from nnlcc.lcc import Lcc, slice_width
+    from nnlcc.passes.lcc import Lcc, slice_width
 
     lcc = Lcc(sqnr_db=sqnr_db)
     rows, cols = w.shape
@@ -84,9 +84,9 @@ def inspect_model(
     Raises :class:`~nnlcc.errors.BadInputError` only when the file is not a readable ONNX
     model; an unsupported model gives ``supported: False`` and the reasons per node.
     """
-    from nnlcc.csd import csd_adders
-    from nnlcc.fixed_point import quantize_weights
     from nnlcc.frontends.onnx import inspect_onnx, load_onnx
+    from nnlcc.ir.csd import csd_adders
+    from nnlcc.ir.fixed_point import quantize_weights
 
     say = log or (lambda _: None)
     say(f"frontend: {path}")

@@ -2,9 +2,9 @@
 
 The whole network is quantized (formats come from calibration through every layer before
 it), the matrix pass codes only the named layer, and the layer's adder graph (matrix product
-plus requantization) becomes a one-layer :class:`~nnlcc.lowered.LoweredNetwork` emitted by
+plus requantization) becomes a one-layer :class:`~nnlcc.ir.lowered.LoweredNetwork` emitted by
 :mod:`nnlcc.hdl`: one vector per clock, for a convolution one window vector (order in
-:mod:`nnlcc.window`).  Huge layers are announced with their estimated size before the Verilog
+:mod:`nnlcc.ir.window`).  Huge layers are announced with their estimated size before the Verilog
 is generated.  With verification the layer is simulated bit-exact in cocotb against its golden
 model on random in-range vectors.
 """
@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from nnlcc.code_rows import code_adders
+from nnlcc.driver import load_data, run_passes
 from nnlcc.errors import BadInputError
-from nnlcc.lower import lower_layer
-from nnlcc.lowered import LoweredNetwork
-from nnlcc.matrix_ir import ConvLayer, DenseLayer, MatrixGraph
-from nnlcc.passes import PassContext
+from nnlcc.frontends import load_model
+from nnlcc.ir.lower import lower_layer
+from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import ConvLayer, MatrixGraph, MatrixLayer
+from nnlcc.passes import PassContext, PassKind, resolve_pipeline
+from nnlcc.report.rows import code_adders
 
 __all__ = ["HUGE_LAYER_ADDERS", "compile_layer", "estimate", "one_layer_network"]
 
@@ -42,7 +44,7 @@ ran out of WebAssembly memory after 11 minutes on a 128 x 1152 LCC layer)."""
 _VERILOG_BYTES_PER_NODE = 200
 
 
-def estimate(layer: DenseLayer) -> dict[str, int]:
+def estimate(layer: MatrixLayer) -> dict[str, int]:
     """Adders and approximate Verilog size of a coded matrix layer, before lowering it."""
     assert layer.code is not None
     rows, cols = layer.shape
@@ -51,7 +53,7 @@ def estimate(layer: DenseLayer) -> dict[str, int]:
     return {"adders": adders, "nodes": nodes, "verilog_bytes": nodes * _VERILOG_BYTES_PER_NODE}
 
 
-def one_layer_network(graph: MatrixGraph, layer: DenseLayer) -> LoweredNetwork:
+def one_layer_network(graph: MatrixGraph, layer: MatrixLayer) -> LoweredNetwork:
     """The layer's adder graph as a vector network (a conv reads one window vector)."""
     assert layer.in_fmt is not None
     low = lower_layer(layer, layer.in_fmt)
@@ -64,7 +66,7 @@ def one_layer_network(graph: MatrixGraph, layer: DenseLayer) -> LoweredNetwork:
     )
 
 
-def _find(graph: MatrixGraph, name: str) -> DenseLayer:
+def _find(graph: MatrixGraph, name: str) -> MatrixLayer:
     for layer in graph.matrix_layers():
         if layer.name == name:
             return layer
@@ -76,8 +78,6 @@ def _find(graph: MatrixGraph, name: str) -> DenseLayer:
 def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     """Compile layer ``name`` of ``opts.model`` (a :class:`~nnlcc.driver.CompileOptions`) to
     ``<outdir>/<layer>.v``; returns (and writes as ``layer.json``) what was done."""
-    from nnlcc.driver import MATRIX_PASSES, load_data, load_model, resolve_pipeline, run_passes
-
     t0 = time.perf_counter()
     model = Path(opts.model)
     log(f"frontend: {model}")
@@ -85,8 +85,8 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     layer = _find(graph, name)
     passes = resolve_pipeline(opts.passes)
     data = load_data(graph, model, opts.data, opts.seed)
-    structural = [p for p in passes if p.name not in MATRIX_PASSES]
-    matrix = [p for p in passes if p.name in MATRIX_PASSES]
+    structural = [p for p in passes if p.kind is not PassKind.MATRIX]
+    matrix = [p for p in passes if p.kind is PassKind.MATRIX]
     run_passes(graph, structural, data, log)  # formats of the whole network
     # the matrix pass codes this layer only (a graph of one layer; passes read its weight)
     sub = MatrixGraph(graph.name, graph.input_name, graph.input_size, graph.output_name, [layer])

@@ -2,7 +2,7 @@
 
 ``W`` (N x M) is cut into column slices of width K (default ``round(log2 N)``); each slice
 becomes a product of sparse factors whose entries are signed powers of two
-(:mod:`nnlcc.lcc_fp`, :mod:`nnlcc.lcc_fs`), and the slice results are summed per output row.
+(:mod:`nnlcc.passes.lcc.fp`, :mod:`nnlcc.passes.lcc.fs`), and the slice results are summed per output row.
 
 The SQNR target is for the *whole matrix*: ``10 log10(|W|_F^2 / |W - W_hat|_F^2)`` (for
 i.i.d. Gaussian inputs this is also the output SQNR).  It is measured on ``W_hat``, the exact
@@ -22,12 +22,14 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.csd import SignedTerm, build_terms_sum
 from nnlcc.errors import BadInputError, PassOptionError
-from nnlcc.fixed_point import sqnr_db
-from nnlcc.lcc_budget import budget_fp
-from nnlcc.lcc_fp import (
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.matrix import MatrixGraph, Term
+from nnlcc.passes.base import Pass, PassContext, PassKind
+from nnlcc.passes.coding import code_layer
+from nnlcc.passes.lcc.budget import budget_fp
+from nnlcc.passes.lcc.fp import (
     GUARD_BITS,
     FloatArray,
     IntArray,
@@ -36,10 +38,8 @@ from nnlcc.lcc_fp import (
     plain_fp,
     worker_count,
 )
-from nnlcc.lcc_fs import fs_slice
-from nnlcc.matrix_ir import MatrixGraph, Term
-from nnlcc.passes import PassContext, register_pass
-from nnlcc.share import code_layer
+from nnlcc.passes.lcc.fs import fs_slice
+from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
 
 Algo = Literal["fp", "fs", "plain"]
 
@@ -458,9 +458,8 @@ def _factor_block(
     return progs, exact
 
 
-@register_pass
 @dataclass(frozen=True)
-class Lcc:
+class Lcc(Pass):
     """Linear computation coding of every layer to ``sqnr_db`` (whole-matrix SQNR of the exact
     factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
     ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
@@ -481,6 +480,8 @@ class Lcc:
     are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
+    kind: ClassVar[PassKind] = PassKind.MATRIX
+    per_layer: ClassVar[bool] = True
     sqnr_db: float = 45.0
     algo: Algo = "fp"
     nonzeros: int = 2

@@ -1,6 +1,6 @@
 """Fully parallel LCC with one global error budget, batched over all column slices.
 
-Beyond the published FP (:func:`nnlcc.lcc_fp.plain_fp`), five changes, each measured in
+Beyond the published FP (:func:`nnlcc.passes.lcc.fp.plain_fp`), five changes, each measured in
 ``benchmarks/lcc.py`` (additions per entry at 45 dB in the comments of that file's output):
 
 * **identity rows**: a row keeps its codeword and *adds* ``S - 1`` terms per factor; a row that
@@ -20,12 +20,12 @@ Beyond the published FP (:func:`nnlcc.lcc_fp.plain_fp`), five changes, each meas
   sequential algorithm's adder count at a fraction of its depth (4 groups: 0.99 instead of
   1.07 additions per entry on 256x64, depth 16 instead of 11; FS needs depth ~30).
 * **look-ahead**: a row's new term is chosen among its ``lookahead`` best candidates by its gain
-  plus the best gain of a further term (:func:`nnlcc.lcc_fp.lookahead_term`); 2 candidates
+  plus the best gain of a further term (:func:`nnlcc.passes.lcc.fp.lookahead_term`); 2 candidates
   cost about 1.6x the compile time for 3-4% fewer adders, 4 candidates 2.2x for 5-6%.
 
 All slices advance in lockstep, one factor per round, so every round is two parallel numba
 kernels over all rows of all slices (offers, then applying the chosen ones).  Arithmetic stays
-exact for the reasons in :mod:`nnlcc.lcc_fp` (every codeword a multiple of ``2**lsb_floor``).
+exact for the reasons in :mod:`nnlcc.passes.lcc.fp` (every codeword a multiple of ``2**lsb_floor``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.lcc_fp import (
+from nnlcc.passes.lcc.fp import (
     FloatArray,
     IntArray,
     SliceProgram,

@@ -1,8 +1,8 @@
 """The matrix IR: a network as a list of layers with their fixed-point formats.
 
 A frontend produces a :class:`MatrixGraph` of real-valued layers; passes fill in formats
-(:mod:`nnlcc.quantize`) and a :class:`MatrixCode` per *matrix* layer (CSD, LCC, ...);
-lowering turns each matrix layer into an :class:`~nnlcc.adder_graph.AdderGraph` that includes
+(:mod:`nnlcc.passes.quantize`) and a :class:`MatrixCode` per *matrix* layer (CSD, LCC, ...);
+lowering turns each matrix layer into an :class:`~nnlcc.ir.adder_graph.AdderGraph` that includes
 requantization.
 
 Layer kinds
@@ -17,7 +17,7 @@ kind          class                   computes
 ``flatten``   :class:`FlattenLayer`   an image ``(C, H, W)`` as a vector (no arithmetic)
 ============  ======================  =====================================================
 
-*Matrix layers* are the dense and conv layers (``isinstance(layer, DenseLayer)``, see
+*Matrix layers* are the dense and conv layers (``isinstance(layer, MatrixLayer)``, see
 :meth:`MatrixGraph.matrix_layers`): they have ``weight`` (rows = outputs, cols = inputs),
 ``bias`` and ``code``, and matrix passes treat them alike.  Pool, add and flatten layers carry
 no matrix; passes skip them.
@@ -32,14 +32,14 @@ last layer's output is the network output.
 
 Shapes are ``(n,)`` for vectors and ``(C, H, W)`` for images.  Images are *stored*
 channels-last (numpy ``(batch, H, W, C)``, a stream of pixels with all channels in parallel):
-see :mod:`nnlcc.window` for the window-vector order.  The network input and output at the
+see :mod:`nnlcc.ir.window` for the window-vector order.  The network input and output at the
 graph boundary are flat vectors in ONNX order (``(batch, C*H*W)``, channel-major), so data
 files and onnxruntime outputs compare directly; :meth:`MatrixGraph.forward_float` converts.
 
 Fixed point: ``in_fmt`` is the format of a layer's (first) input, ``out_fmt`` of its output;
 an :class:`AddLayer` has ``in_fmt_b`` for its second input.  Max pools and flattens keep their
 input format; every other layer's ``out_fmt`` is chosen by the quantize pass from calibration
-data, and the arithmetic rules are in :mod:`nnlcc.fixed_point`.
+data, and the arithmetic rules are in :mod:`nnlcc.ir.fixed_point`.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.adder_graph import AdderGraph
-from nnlcc.fixed_point import FixedFormat
-from nnlcc.window import Window
+from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.fixed_point import FixedFormat
+from nnlcc.ir.window import Window
 
 FloatArray = npt.NDArray[np.float64]
 Shape = tuple[int, ...]
@@ -67,6 +67,7 @@ __all__ = [
     "Layer",
     "MatrixCode",
     "MatrixGraph",
+    "MatrixLayer",
     "PoolLayer",
     "Shape",
     "Term",
@@ -113,8 +114,9 @@ def _act(y: FloatArray, relu: bool) -> FloatArray:
 
 
 @dataclass
-class DenseLayer:
-    """``y = act(W @ x + b)`` with ``W`` of shape (rows=outputs, cols=inputs)."""
+class MatrixLayer:
+    """What dense and conv layers share: ``y = act(W @ x + b)`` with ``W`` of shape
+    (rows=outputs, cols=inputs) applied to one vector (dense) or every window (conv)."""
 
     name: str
     weight: FloatArray
@@ -150,6 +152,13 @@ class DenseLayer:
         return _act(x @ w.T + self.bias, self.relu)
 
 
+@dataclass
+class DenseLayer(MatrixLayer):
+    """A fully connected layer: ``y = act(W @ x + b)`` on a vector."""
+
+    kind: str = "dense"
+
+
 def conv_matrix(w4: npt.ArrayLike) -> FloatArray:
     """An ONNX/torch conv weight ``(Cout, Cin, kh, kw)`` as the IR's ``Cout x (kh*kw*Cin)``
     matrix: column ``(i * kw + j) * Cin + c`` holds tap ``(i, j)`` of input channel ``c``."""
@@ -158,9 +167,9 @@ def conv_matrix(w4: npt.ArrayLike) -> FloatArray:
 
 
 @dataclass
-class ConvLayer(DenseLayer):
+class ConvLayer(MatrixLayer):
     """A convolution as a matrix layer: ``weight`` is ``Cout x (kh*kw*Cin)`` in window order
-    (see :func:`conv_matrix` and :mod:`nnlcc.window`), applied to the zero-padded window
+    (see :func:`conv_matrix` and :mod:`nnlcc.ir.window`), applied to the zero-padded window
     vector of every output pixel, then ``+ bias`` and the activation.
 
     ``image`` is the input shape ``(Cin, H, W)``; ``window`` the kernel, stride and pads
@@ -206,7 +215,7 @@ class PoolLayer:
 
     Average pools divide by ``kh * kw`` always (padding counts as zeros, torch's default
     ``count_include_pad=True``); the integer division rule is
-    :func:`nnlcc.fixed_point.avg_pool_plan`.  Max pools ignore padding (the hardware may pad
+    :func:`nnlcc.ir.fixed_point.avg_pool_plan`.  Max pools ignore padding (the hardware may pad
     with the input format's minimum, which gives the same result) and keep the input format.
     A global average pool is an ``avg`` pool whose kernel is the whole image.  ``relu`` clamps
     the result at zero (a Relu after the pool; it commutes with max).
@@ -249,7 +258,7 @@ class PoolLayer:
 class AddLayer:
     """``act(a + b)`` elementwise for the two tensors named in ``inputs`` (same ``shape``,
     vector or image): a residual connection.  ``in_fmt`` is ``a``'s format, ``in_fmt_b``
-    ``b``'s; the alignment and requantization rule is :func:`nnlcc.fixed_point.add_plan`."""
+    ``b``'s; the alignment and requantization rule is :func:`nnlcc.ir.fixed_point.add_plan`."""
 
     name: str
     inputs: tuple[str, ...]
@@ -300,8 +309,8 @@ class FlattenLayer:
         return x.reshape(len(x), -1)
 
 
-Layer = DenseLayer | PoolLayer | AddLayer | FlattenLayer
-"""Any layer (a :class:`ConvLayer` is a :class:`DenseLayer`)."""
+Layer = MatrixLayer | PoolLayer | AddLayer | FlattenLayer
+"""Any layer (dense and conv layers are :class:`MatrixLayer` s)."""
 
 
 def from_external(x: npt.ArrayLike, shape: Shape) -> FloatArray:
@@ -337,9 +346,9 @@ class MatrixGraph:
             self.input_shape = (self.input_size,)
 
     # ---- structure ------------------------------------------------------------------------
-    def matrix_layers(self) -> list[DenseLayer]:
+    def matrix_layers(self) -> list[MatrixLayer]:
         """The layers matrix passes code: dense and conv."""
-        return [layer for layer in self.layers if isinstance(layer, DenseLayer)]
+        return [layer for layer in self.layers if isinstance(layer, MatrixLayer)]
 
     def inputs_of(self, index: int) -> tuple[str, ...]:
         """Tensor names layer ``index`` reads (its ``inputs``, or the previous tensor)."""
@@ -389,7 +398,7 @@ class MatrixGraph:
         for i, layer in enumerate(self.layers):
             names = self.inputs_of(i)
             args = [env[t] for t in names]
-            if implemented and isinstance(layer, DenseLayer):
+            if implemented and isinstance(layer, MatrixLayer):
                 out = layer.forward_implemented(args[0])
             else:
                 out = layer.forward_float(*args)  # type: ignore[arg-type]
@@ -471,7 +480,7 @@ class MatrixGraph:
                     )
                 else:
                     assert len(got[0]) == 1, f"{layer.name}: dense layer reads image {got[0]}"
-            if isinstance(layer, DenseLayer):
+            if isinstance(layer, MatrixLayer):
                 rows, cols = layer.shape
                 if isinstance(layer, ConvLayer):
                     assert cols == layer.window.taps * layer.image[0], (
@@ -494,7 +503,7 @@ class MatrixGraph:
         lines = [f"matrix_graph {self.name} input={self.input_name}{shape} fmt={self.input_fmt}"]
         for i, layer in enumerate(self.layers):
             src = "" if not layer.inputs else " <- " + ",".join(self.inputs_of(i))
-            if isinstance(layer, DenseLayer):
+            if isinstance(layer, MatrixLayer):
                 rows, cols = layer.shape
                 code = layer.code.name if layer.code is not None else "-"
                 geo = f" {layer.window.to_text()}" if isinstance(layer, ConvLayer) else ""

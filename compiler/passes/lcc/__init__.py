@@ -1,0 +1,12 @@
+"""The ``lcc`` pass (linear computation coding) and its algorithms.
+
+- :mod:`.code`: the pass, :class:`LccCode` (a layer as sums of sparse signed-power-of-two
+  factor products, straight or transposed) and the tiling of big matrices;
+- :mod:`.fp`: fully parallel matching pursuit (and the published plain FP);
+- :mod:`.fs`: fully sequential codebook growth;
+- :mod:`.budget`: FP with a global error budget across slices.
+"""
+
+from nnlcc.passes.lcc.code import TILE_ROWS, Lcc, LccCode, column_slices, slice_width
+
+__all__ = ["TILE_ROWS", "Lcc", "LccCode", "column_slices", "slice_width"]

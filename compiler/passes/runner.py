@@ -1,0 +1,139 @@
+"""Running a pipeline: complete it, attach per-layer settings, run each pass.
+
+Per-layer settings (from ``nnlcc.toml``, already validated by :mod:`nnlcc.config`) live in
+``layer.info["config"]`` as ``{"matrix": name | None, "options": {pass: {opt: value}}}``.
+:func:`layer_pass` gives a pass as configured for one layer.  Matrix passes code each layer on
+its own, so :func:`run_pass` runs them once per group of layers with equal settings, on a view
+of the graph holding just that group; the passes themselves know nothing about configs.
+Passes that chain through the whole graph (``quantize``) call :func:`layer_pass` per layer.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from nnlcc.ir.matrix import Layer, MatrixGraph
+from nnlcc.passes.base import Pass, PassContext, PassKind
+from nnlcc.passes.pipeline import parse_pipeline
+from nnlcc.passes.registry import names_of_kind
+
+P = TypeVar("P", bound=Pass)
+Log = Callable[[str], None]
+
+DEFAULT_PIPELINE = "quantize,lcc"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def resolve_pipeline(text: str | None, default: str = DEFAULT_PIPELINE) -> list[Pass]:
+    """Parse the pipeline; put a format pass first (after any leading structural pass, which
+    changes the activations it calibrates on) and a matrix pass last if the user left them
+    out (the report stores the completed pipeline)."""
+    passes = parse_pipeline(text if text else default)
+    if not any(p.kind is PassKind.FORMAT for p in passes):
+        at = next(
+            (i for i, p in enumerate(passes) if p.kind is not PassKind.STRUCTURAL), len(passes)
+        )
+        fmt = [p for p in parse_pipeline(default) if p.kind is PassKind.FORMAT]
+        passes = passes[:at] + fmt + passes[at:]
+    if not any(p.kind is PassKind.MATRIX for p in passes):
+        passes += [p for p in parse_pipeline(default) if p.kind is PassKind.MATRIX]
+    return passes
+
+
+def attach_layer_settings(
+    graph: MatrixGraph, passes: list[Pass], settings: dict[str, dict[str, Any]]
+) -> tuple[list[Pass], dict[str, dict[str, Any]]]:
+    """Store each layer's settings in ``layer.info["config"]``; return the pipeline completed
+    with the matrix passes that layers ask for (default options) and the applied settings by
+    layer name (for the report).
+
+    When any layer chooses its matrix pass, every other matrix layer is pinned to the
+    pipeline's own (last) matrix pass, so each layer is coded by exactly one of them."""
+    base = [p.name for p in passes if p.kind is PassKind.MATRIX]
+    pin = any(s.get("matrix") for s in settings.values())
+    matrix_layers = graph.matrix_layers()
+    applied: dict[str, dict[str, Any]] = {}
+    for layer in graph.layers:
+        s = settings.get(layer.name, {})
+        is_matrix = layer in matrix_layers
+        if is_matrix and (s or pin) and s.get("matrix") is None and base:
+            s = {"options": {}, "rules": [], **s, "matrix": base[-1]}
+        if s:
+            layer.info["config"] = s
+            applied[layer.name] = {
+                "matrix": s["matrix"] if is_matrix else None,
+                **{p: dict(o) for p, o in s["options"].items()},
+            }
+    have = {p.name for p in passes}
+    for s in settings.values():
+        name = s.get("matrix")
+        if name and name not in have:
+            passes = [*passes, *parse_pipeline(name)]
+            have.add(name)
+    return passes, applied
+
+
+def layer_pass(p: P, layer: Layer) -> P | None:
+    """Pass ``p`` as configured for ``layer``: ``p`` itself when the layer has no settings,
+    a copy with the layer's options, or ``None`` when ``p`` is a matrix pass and the layer is
+    implemented by another one."""
+    cfg = layer.info.get("config")
+    if not cfg:
+        return p
+    matrix = cfg.get("matrix")
+    if matrix is not None and p.kind is PassKind.MATRIX and p.name != matrix:
+        return None
+    opts = cfg.get("options", {}).get(p.name)
+    return dataclasses.replace(p, **opts) if opts else p  # type: ignore[type-var]
+
+
+def run_pass(p: Pass, graph: MatrixGraph, ctx: PassContext) -> None:
+    """Run pass ``p`` on ``graph`` honouring per-layer settings: a matrix pass runs once per
+    group of matrix layers with equal settings (skipping layers given to another matrix pass),
+    on a shallow copy of the graph whose ``layers`` is that group; other passes run as is."""
+    layers = graph.matrix_layers()
+    if p.kind is not PassKind.MATRIX or not any(la.info.get("config") for la in layers):
+        p.apply(graph, ctx)
+        return
+    groups: dict[Pass, list[Any]] = {}
+    for layer in layers:
+        variant = layer_pass(p, layer)
+        if variant is not None:
+            groups.setdefault(variant, []).append(layer)
+    for variant, group in groups.items():
+        view = copy.copy(graph)
+        view.layers = group
+        variant.apply(view, ctx)
+
+
+def run_passes(
+    graph: MatrixGraph,
+    passes: list[Pass],
+    calibration: npt.NDArray[np.float64],
+    log: Log = _quiet,
+) -> None:
+    """Run ``passes`` in order with progress per layer; the graph verifies after each."""
+    n = len(graph.matrix_layers())
+    for p in passes:
+        done = [0]
+
+        def layer_step(name: str, p: Pass = p, done: list[int] = done) -> None:
+            done[0] += 1
+            log(f"pass {p.name}: {name} ({done[0]}/{n})")
+
+        log(f"pass {p.name}")
+        run_pass(p, graph, PassContext(calibration=calibration, progress=layer_step))
+        graph.verify()
+
+
+def matrix_pass_names() -> tuple[str, ...]:
+    return names_of_kind(PassKind.MATRIX)

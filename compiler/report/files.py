@@ -1,0 +1,77 @@
+"""The report files of an output directory: report.json (the source of truth), then report.md
+and report.html rendered from the parsed JSON; :func:`rerender` rebuilds the last two
+(``nnlcc report OUTDIR``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnlcc.errors import BadInputError
+from nnlcc.report.html import render_html
+from nnlcc.report.markdown import render_markdown
+
+#: Keys every report.json has; ``rerender`` refuses a file without them.
+REQUIRED_KEYS = ("model", "board", "passes", "layers", "totals")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o)}")
+
+
+def render_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
+    """Write report.md and report.html for ``r`` into ``outdir``; returns their paths."""
+    md, html = Path(outdir) / "report.md", Path(outdir) / "report.html"
+    md.write_text(render_markdown(r))
+    html.write_text(render_html(r))
+    return [md, html]
+
+
+def write_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
+    """Write report.json (the source of truth), then report.md and report.html from it."""
+    path = Path(outdir) / "report.json"
+    path.write_text(json.dumps(r, indent=2, default=_json_default) + "\n")
+    return [path, *render_reports(json.loads(path.read_text()), outdir)]
+
+
+def read_report(outdir: Path) -> dict[str, Any]:
+    """The report.json of a compile output directory, checked enough to render."""
+    outdir = Path(outdir)
+    path = outdir / "report.json" if outdir.is_dir() else outdir
+    if not outdir.exists():
+        raise BadInputError(f"'{outdir}' does not exist; give a directory written by nnlcc compile")
+    if not path.is_file():
+        raise BadInputError(
+            f"'{outdir}' has no report.json; give a directory written by nnlcc compile"
+        )
+    try:
+        r = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInputError(
+            f"'{path}' is not valid JSON ({e}); re-run nnlcc compile to rewrite it"
+        ) from None
+    missing = [k for k in REQUIRED_KEYS if not isinstance(r, dict) or k not in r]
+    if missing:
+        raise BadInputError(
+            f"'{path}' is not an nnlcc report (missing {', '.join(missing)});"
+            " re-run nnlcc compile to rewrite it"
+        )
+    return r
+
+
+def rerender(outdir: Path) -> list[Path]:
+    """``nnlcc report OUTDIR``: rebuild report.md and report.html from report.json."""
+    r = read_report(outdir)
+    target = Path(outdir) if Path(outdir).is_dir() else Path(outdir).parent
+    return render_reports(r, target)
