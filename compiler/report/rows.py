@@ -19,7 +19,8 @@ import numpy as np
 
 from nnlcc.hdl.stream import stream_facts
 from nnlcc.ir.adder_graph import AdderGraph
-from nnlcc.ir.fixed_point import FixedFormat, sqnr_db
+from nnlcc.ir.csd import csd_adders
+from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
