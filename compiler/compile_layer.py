@@ -26,7 +26,7 @@ from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, MatrixGraph, MatrixLayer
 from nnlcc.passes import PassContext, PassKind, resolve_pipeline
-from nnlcc.report.rows import code_adders
+from nnlcc.report.rows import code_adders, layer_row
 
 __all__ = ["HUGE_LAYER_ADDERS", "compile_layer", "estimate", "one_layer_network"]
 
@@ -103,18 +103,19 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     outdir.mkdir(parents=True, exist_ok=True)
     net = one_layer_network(graph, layer)
     g = net.layers[0].graph
+    row = layer_row(layer, net.layers[0])  # the row report.json would have for this layer
     report: dict[str, Any] = {
         "model": str(model),
-        "layer": name,
-        "kind": layer.kind,
-        "shape": list(layer.shape),
+        "layer": row.name,
+        "kind": row.kind,
+        "shape": list(row.shape),
         "passes": ",".join(p.name for p in passes),
-        "in_fmt": str(layer.in_fmt),
-        "out_fmt": str(layer.out_fmt),
-        "adders": g.adders,
-        "const_adders": g.const_adders,
-        "depth": g.depth,
-        "latency": g.latency,
+        "in_fmt": row.in_fmt,
+        "out_fmt": row.out_fmt,
+        "adders": row.adders,
+        "const_adders": row.const_adders,
+        "depth": row.depth,
+        "latency": row.latency,
         "estimate": size,
     }
     if isinstance(layer, ConvLayer):

@@ -27,7 +27,7 @@ from nnlcc.ir.matrix import MatrixGraph
 from nnlcc.passes import Pass, attach_layer_settings, format_pipeline, resolve_pipeline
 from nnlcc.passes import run_passes as _run_passes
 from nnlcc.report.accuracy import accuracy_report
-from nnlcc.report.rows import csd_baseline, layer_rows
+from nnlcc.report.rows import layer_rows, layer_totals
 
 if TYPE_CHECKING:
     from nnlcc.config import Config
@@ -126,18 +126,15 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     outdir = Path(opts.outdir) if opts.outdir else Path("build") / model.stem
 
     run_passes(graph, passes, data, log)
-    from nnlcc.report.rows import code_rows, implemented_accuracy, too_big
+    from nnlcc.report.rows import implemented_accuracy, too_big
 
     net: LoweredNetwork | None = None
     if opts.report_only and too_big(graph):  # e.g. ResNet-34: rows from the codes
         log("report only: per-layer costs from the matrix codes (too big to lower)")
-        layers = code_rows(graph)
     else:
         log("lowering to adder graphs")
         net = lower_network(graph)
-        layers = layer_rows(graph, net)
-    weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
-    adders = sum(row["adders"] for row in layers)
+    layers = layer_rows(graph, net)  # net None: from the matrix codes
     report: dict[str, Any] = {
         "nnlcc_version": _version(),
         "model": str(model),
@@ -147,17 +144,8 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         "input_fmt": str(graph.input_fmt),
         "output_fmt": str(graph.layers[-1].out_fmt),
         "latency_cycles": net.latency if net is not None else None,
-        "layers": layers,
-        "totals": {
-            "adders": adders,
-            "const_adders": sum(row["const_adders"] or 0 for row in layers),
-            "pre_adders": sum(row.get("pre_adders", 0) for row in layers),
-            "weights": weights,
-            "adders_per_weight": round(adders / max(weights, 1), 4),
-            "csd_adders": csd_baseline(graph),
-            "csd_weight_bits": 8,
-            "adder_bits": sum(row["adder_bits"] or 0 for row in layers),
-        },
+        "layers": [row.to_json() for row in layers],
+        "totals": layer_totals(graph, layers),
     }
     from nnlcc.hdl.stream import is_streaming, stream_throughput
 

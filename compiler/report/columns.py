@@ -1,20 +1,180 @@
-"""Column specifications shared by every report format (report.md and report.html)."""
+"""Column specifications shared by every report format (report.md and report.html).
+
+A :class:`Column` names its header, how to get its cell from a row, whether it is text (the
+HTML page left-aligns leading text columns) and, per writer, whether it is shown: always,
+never, or only when some row "says something" in it.  Each writer formats the cell values
+itself (``–`` for None, 4 significant digits for floats, ...).  The layer table, the accuracy
+table and the resources table are defined here once; where the two formats differ today
+(report.md lists compression as one column, report.html as optional ones), the difference is
+a flag of the column, not a second list.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Generic, TypeVar
 
-#: The accuracy table of every report format: (header, report.json key).
-ACCURACY_COLUMNS = (
-    ("dataset", "dataset"),
-    ("samples", "samples"),
-    ("float", "float"),
-    ("golden (integer)", "golden"),
-    ("output SQNR dB", "sqnr_db"),
-    ("argmax agreement", "argmax_agreement"),
+from nnlcc.report.layer_row import LayerRow
+
+__all__ = [
+    "ACCURACY_COLUMNS",
+    "LAYER_COLUMNS",
+    "RESOURCE_COLUMNS",
+    "Column",
+    "Show",
+    "Table",
+    "Writer",
+    "table",
+]
+
+R = TypeVar("R")
+
+
+class Writer(Enum):
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+class Show(Enum):
+    ALWAYS = "always"
+    NEVER = "never"
+    SAYS = "when some row says something"  # Column.says of any row
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    header: str
+    value: Callable[[R], Any]
+    text: bool = False  # a text column (left-aligned in HTML)
+    markdown: Show = Show.ALWAYS
+    html: Show = Show.ALWAYS
+    says: Callable[[R], bool] = _always  # for Show.SAYS: does this row's cell say something
+    markdown_header: str | None = None  # report.md's header where it differs
+
+    def show(self, writer: Writer, rows: Sequence[R]) -> bool:
+        how = self.markdown if writer is Writer.MARKDOWN else self.html
+        return how is Show.ALWAYS or (how is Show.SAYS and any(map(self.says, rows)))
+
+    def title(self, writer: Writer) -> str:
+        if writer is Writer.MARKDOWN and self.markdown_header is not None:
+            return self.markdown_header
+        return self.header
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[Any]]
+    left: int  # leading text columns
+
+
+def table(columns: Sequence[Column[R]], rows: Sequence[R], writer: Writer) -> Table:
+    """The columns ``writer`` shows for ``rows``, their headers and cells."""
+    shown = [c for c in columns if c.show(writer, rows)]
+    left = next((i for i, c in enumerate(shown) if not c.text), len(shown))
+    return Table(
+        [c.title(writer) for c in shown], [[c.value(row) for c in shown] for row in rows], left
+    )
+
+
+# ------------------------------------------------------------------------------ layers
+
+
+def _compression(row: LayerRow) -> str:
+    """``used→shared (pre-adders)`` of a layer (pruning and weight sharing), ``–`` if absent."""
+    if row.kept_columns is None:
+        return "–"
+    return f"{row.kept_columns}→{row.shared_columns} ({row.pre_adders})"
+
+
+#: The layer table: report.md shows compression as one column; report.html shows the CSD
+#: baseline and adder bits, and the compression and line-buffer facts only where they say
+#: something.  "adder bits" sums every adder's width: on FPGAs with carry chains an n-bit
+#: adder takes about n LUTs, so it is the per-layer resource figure.
+LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
+    Column("layer", lambda row: row.name, text=True),
+    Column("shape", lambda row: "×".join(map(str, row.shape)), text=True),
+    Column("pass", lambda row: row.pass_name, text=True),
+    Column("adders", lambda row: row.adders),
+    Column("adders/weight", lambda row: row.adders_per_weight),
+    Column("columns used→shared (pre-adders)", _compression, html=Show.NEVER),
+    Column("CSD baseline", lambda row: row.csd_baseline_adders, markdown=Show.NEVER),
+    Column("weight SQNR dB", lambda row: row.weight_sqnr_db),
+    Column("depth", lambda row: row.depth),
+    Column("latency", lambda row: row.latency),
+    Column("in", lambda row: row.in_fmt),
+    Column("out", lambda row: row.out_fmt),
+    Column("max bits", lambda row: row.max_bits),
+    Column("adder bits (≈LUTs)", lambda row: row.adder_bits, markdown=Show.NEVER),
+    Column(
+        "pre-adders",
+        lambda row: row.pre_adders,
+        markdown=Show.NEVER,
+        html=Show.SAYS,
+        says=lambda row: bool(row.pre_adders),
+    ),
+    Column(
+        "kept columns",
+        lambda row: row.kept_columns,
+        markdown=Show.NEVER,
+        html=Show.SAYS,
+        says=lambda row: row.kept_columns not in (None, row.shape[1]),
+    ),
+    Column(
+        "line buffer bits",
+        lambda row: row.line_buffer_bits,
+        markdown=Show.NEVER,
+        html=Show.SAYS,
+        says=lambda row: bool(row.line_buffer_bits),
+    ),
 )
 
+# ---------------------------------------------------------------------------- accuracy
 
-def accuracy_table(acc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and the one row of the accuracy table."""
-    return [h for h, _ in ACCURACY_COLUMNS], [[acc.get(k) for _, k in ACCURACY_COLUMNS]]
+
+def _key(key: str) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda d: d.get(key)
+
+
+def _has(key: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda d: key in d
+
+
+#: The accuracy table (one row: report.json's ``accuracy``).
+ACCURACY_COLUMNS: tuple[Column[Mapping[str, Any]], ...] = (
+    Column("dataset", _key("dataset"), text=True),
+    Column("samples", _key("samples")),
+    Column("float", _key("float")),
+    Column("golden (integer)", _key("golden")),
+    Column("output SQNR dB", _key("sqnr_db")),
+    Column("argmax agreement", _key("argmax_agreement")),
+)
+
+# --------------------------------------------------------------------------- resources
+
+
+def _resource(key: str, header: str | None = None, html: Show = Show.SAYS) -> Column[Any]:
+    """A figure of report.json's ``resources``, shown when the report has it (report.html
+    shows utilization and fit always, ``–`` when unknown)."""
+    return Column(
+        header or key,
+        _key(key),
+        markdown=Show.SAYS,
+        html=html,
+        says=_has(key),
+        markdown_header=key if header else None,
+    )
+
+
+#: The resources table (one row: report.json's ``resources``).
+RESOURCE_COLUMNS: tuple[Column[Mapping[str, Any]], ...] = (
+    *(_resource(k) for k in ("luts", "ffs", "carry", "bram", "dsp", "fmax_mhz", "device_luts")),
+    _resource("utilization_pct", "utilization %", html=Show.ALWAYS),
+    _resource("fits", html=Show.ALWAYS),
+)

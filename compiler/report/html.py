@@ -7,11 +7,21 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
-from nnlcc.report.columns import accuracy_table
+from nnlcc.report.columns import (
+    ACCURACY_COLUMNS,
+    LAYER_COLUMNS,
+    RESOURCE_COLUMNS,
+    Column,
+    Writer,
+    table,
+)
+from nnlcc.report.layer_row import LayerRow
+
+R = TypeVar("R")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:78rem;
@@ -58,6 +68,12 @@ def _table(headers: list[str], rows: list[list[Any]], row_class: str = "", left:
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _spec_table(columns: Sequence[Column[R]], rows: Sequence[R], row_class: str = "") -> str:
+    """The table of the shared column spec ``columns`` as report.html shows it."""
+    t = table(columns, rows, Writer.HTML)
+    return _table(t.headers, t.rows, row_class=row_class, left=t.left)
 
 
 def _png(fig: Any) -> str:
@@ -223,61 +239,6 @@ def _cards(r: dict[str, Any]) -> str:
     )
 
 
-#: Per-layer facts some reports have (pass summaries, CNN streaming): key, column header,
-#: and when the column says something (else it is left out).
-_OPTIONAL_LAYER_COLUMNS: tuple[tuple[str, str, Callable[[dict[str, Any]], bool]], ...] = (
-    ("pre_adders", "pre-adders", lambda lay: bool(lay.get("pre_adders"))),
-    (
-        "kept_columns",
-        "kept columns",
-        lambda lay: lay.get("kept_columns") not in (None, lay["shape"][1]),
-    ),
-    ("line_buffer_bits", "line buffer bits", lambda lay: bool(lay.get("line_buffer_bits"))),
-)
-
-
-def _layer_table(r: dict[str, Any]) -> str:
-    """One row per layer.  "adder bits" sums every adder's width: on FPGAs with carry chains
-    an n-bit adder takes about n LUTs, so it is the per-layer resource figure."""
-    optional = [(k, h) for k, h, says in _OPTIONAL_LAYER_COLUMNS if any(map(says, r["layers"]))]
-    headers = [
-        "layer",
-        "shape",
-        "pass",
-        "adders",
-        "adders/weight",
-        "CSD baseline",
-        "weight SQNR dB",
-        "depth",
-        "latency",
-        "in",
-        "out",
-        "max bits",
-        "adder bits (≈LUTs)",
-        *(h for _, h in optional),
-    ]
-    rows = [
-        [
-            lay["name"],
-            "×".join(map(str, lay["shape"])),
-            lay["pass"],
-            lay["adders"],
-            lay.get("adders_per_weight"),
-            lay.get("csd_baseline_adders"),
-            lay.get("weight_sqnr_db"),
-            lay.get("depth"),
-            lay.get("latency"),
-            lay.get("in_fmt"),
-            lay.get("out_fmt"),
-            lay.get("max_bits"),
-            lay.get("adder_bits"),
-            *(lay.get(k) for k, _ in optional),
-        ]
-        for lay in r["layers"]
-    ]
-    return _table(headers, rows, row_class="layer", left=3)
-
-
 def _resources(r: dict[str, Any]) -> str:
     res = r.get("resources", {})
     if res.get("skipped"):
@@ -285,19 +246,12 @@ def _resources(r: dict[str, Any]) -> str:
     tool = str(res.get("tool", ""))
     kind = "estimate" if res.get("estimate") else "post place-and-route"
     kind = "" if kind in tool else f" ({kind})"
-    keys = [
-        k for k in ("luts", "ffs", "carry", "bram", "dsp", "fmax_mhz", "device_luts") if k in res
-    ]
     out = (
         f"<p>{escape(tool)}{kind}, device "
         f"<code>{escape(str(res.get('device')))}</code>"
         + (f", {escape(str(res['design']))}" if res.get("design") else "")
         + "</p>"
-        + _table(
-            [*keys, "utilization %", "fits"],
-            [[res.get(k) for k in keys] + [res.get("utilization_pct"), res.get("fits")]],
-            left=0,
-        )
+        + _spec_table(RESOURCE_COLUMNS, [res])
     )
     if res.get("vivado"):
         out += f"<p class=meta>{escape(str(res['vivado'].get('note', '')))}</p>"
@@ -333,7 +287,7 @@ def render_html(r: dict[str, Any]) -> str:
         f"<code>{escape(str(r.get('output_fmt')))}</code></p>",
         _cards(r),
         "<h2>Layers</h2>",
-        _layer_table(r),
+        _spec_table(LAYER_COLUMNS, [LayerRow.from_json(lay) for lay in r["layers"]], "layer"),
         "<h2>Totals</h2>",
         _table(
             [
@@ -359,7 +313,7 @@ def render_html(r: dict[str, Any]) -> str:
             left=0,
         ),
         "<h2>Accuracy</h2>",
-        _table(*accuracy_table(acc)),
+        _spec_table(ACCURACY_COLUMNS, [acc]),
         "<h2>Verification</h2>",
     ]
     if ver.get("skipped") or ver.get("bit_exact") is None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
-from nnlcc.report.columns import accuracy_table
+from nnlcc.report.columns import (
+    ACCURACY_COLUMNS,
+    LAYER_COLUMNS,
+    RESOURCE_COLUMNS,
+    Column,
+    Writer,
+    table,
+)
+from nnlcc.report.layer_row import LayerRow
 
-
-def _columns(lay: dict[str, Any]) -> str:
-    """``used→shared (pre-adders)`` of a layer (pruning and weight sharing), ``–`` if absent."""
-    if "kept_columns" not in lay:
-        return "–"
-    return f"{lay['kept_columns']}→{lay['shared_columns']} ({lay['pre_adders']})"
+R = TypeVar("R")
 
 
 def _fmt(v: Any) -> str:
@@ -26,6 +30,12 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def _spec_table(columns: Sequence[Column[R]], rows: Sequence[R]) -> str:
+    """The table of the shared column spec ``columns`` as report.md shows it."""
+    t = table(columns, rows, Writer.MARKDOWN)
+    return _table(t.headers, t.rows)
 
 
 def _latency(r: dict[str, Any]) -> str:
@@ -49,39 +59,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         "",
         "## Layers",
         "",
-        _table(
-            [
-                "layer",
-                "shape",
-                "pass",
-                "adders",
-                "adders/weight",
-                "columns used→shared (pre-adders)",
-                "weight SQNR dB",
-                "depth",
-                "latency",
-                "in",
-                "out",
-                "max bits",
-            ],
-            [
-                [
-                    lay["name"],
-                    "×".join(map(str, lay["shape"])),
-                    lay["pass"],
-                    lay["adders"],
-                    lay["adders_per_weight"],
-                    _columns(lay),
-                    lay.get("weight_sqnr_db"),
-                    lay["depth"],
-                    lay.get("latency"),
-                    lay.get("in_fmt"),
-                    lay.get("out_fmt"),
-                    lay.get("max_bits"),
-                ]
-                for lay in r["layers"]
-            ],
-        ),
+        _spec_table(LAYER_COLUMNS, [LayerRow.from_json(lay) for lay in r["layers"]]),
         "",
         "## Totals",
         "",
@@ -108,7 +86,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         "",
         "## Accuracy",
         "",
-        _table(*accuracy_table(acc)),
+        _spec_table(ACCURACY_COLUMNS, [acc]),
         "",
         "## Verification",
         "",
@@ -130,22 +108,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         label = tool if kind in tool else f"{tool} ({kind})"
         lines.append(f"{label}, device {res.get('device')}:")
         lines.append("")
-        keys = [
-            k
-            for k in (
-                "luts",
-                "ffs",
-                "carry",
-                "bram",
-                "dsp",
-                "fmax_mhz",
-                "device_luts",
-                "utilization_pct",
-                "fits",
-            )
-            if k in res
-        ]
-        lines.append(_table(keys, [[res.get(k) for k in keys]]))
+        lines.append(_spec_table(RESOURCE_COLUMNS, [res]))
     if r.get("sweep"):
         lines += ["", "## Settings tried", ""]
         lines.append(

@@ -1,18 +1,23 @@
-"""Report rows: one per layer, from its lowered adder graph (:func:`layer_rows`) or, for
-networks too big to lower in --report-only, straight from the matrix codes (:func:`code_rows`).
+"""Report rows (:class:`~nnlcc.report.layer_row.LayerRow`), every one made by :func:`layer_row`:
+one per layer, from its lowered adder graph or, for networks too big to lower in
+--report-only, straight from the matrix codes (:func:`layer_rows` without a lowered network);
+and the report's totals over them (:func:`layer_totals`).
 
 Lowering ResNet-34 would build some 20 M adder-graph nodes (gigabytes of Python objects) and
 its golden integer model runs minutes per image, so ``nnlcc compile --report-only`` on a
-network above :data:`LOWER_LIMIT_WEIGHTS` takes every matrix layer's adder count and depth from
-its code (the count the lowered graph has, without the bias/rounding constant adders), lowers
-only the small pool/add/flatten graphs, and leaves the fields only a
-lowered graph knows (widths, pipeline latency) empty.  The golden integer evaluation is skipped
-and the report says so; accuracy compares the float network with the implemented (coded)
-matrices against the float network, which isolates what the matrix code costs.
+network above :data:`LOWER_LIMIT_WEIGHTS` takes every matrix layer's adder count from its code
+(the count the lowered graph has, without the bias/rounding constant adders), lowers only the
+small pool/add/flatten graphs, and leaves the fields only a lowered graph knows (depth, widths,
+pipeline latency) empty; kernel, stride and line buffer come from the IR
+(:meth:`ConvLayer.line_buffer_bits`) instead of the streaming hardware's plan.  The golden
+integer evaluation is skipped and the report says so; accuracy compares the float network with
+the implemented (coded) matrices against the float network, which isolates what the matrix
+code costs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,29 +28,36 @@ from nnlcc.ir.csd import csd_adders
 from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
-from nnlcc.ir.matrix import ConvLayer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
 from nnlcc.passes.share import compression_facts
+from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
 
 __all__ = [
+    "CSD_BASELINE_BITS",
     "LOWER_LIMIT_WEIGHTS",
     "code_adders",
-    "code_rows",
     "csd_baseline",
     "csd_baseline_layer",
+    "geometry",
     "implemented_accuracy",
+    "layer_row",
     "layer_rows",
+    "layer_totals",
     "too_big",
 ]
 
 LOWER_LIMIT_WEIGHTS = 2_000_000
 """Matrix weights above which ``--report-only`` reports from the codes instead of lowering."""
 
+CSD_BASELINE_BITS = 8
+"""Weight bits of the plain-CSD baseline every report compares against."""
+
 
 def too_big(graph: MatrixGraph) -> bool:
     return sum(layer.weight.size for layer in graph.matrix_layers()) > LOWER_LIMIT_WEIGHTS
 
 
-def code_adders(code: MatrixCode, cols: int, facts: dict[str, Any] | None = None) -> int:
+def code_adders(code: MatrixCode, cols: int, facts: Mapping[str, Any] | None = None) -> int:
     """Adders of a matrix code (what its lowered graph counts): from its summary ``facts``
     when it states them (LCC), else by lowering the code alone into a scratch graph (CSD).
     (An LCC summary of a big transposed layer takes seconds: pass it if you have it.)"""
@@ -57,8 +69,9 @@ def code_adders(code: MatrixCode, cols: int, facts: dict[str, Any] | None = None
     return g.adders
 
 
-def geometry(layer: MatrixLayer | PoolLayer, in_fmt: FixedFormat | None) -> dict[str, Any]:
-    """``kernel``, ``stride`` and ``line_buffer_bits`` (:meth:`ConvLayer.line_buffer_bits`)."""
+def geometry(layer: Layer, in_fmt: FixedFormat | None) -> dict[str, Any]:
+    """``kernel``, ``stride`` and ``line_buffer_bits`` (:meth:`ConvLayer.line_buffer_bits`)
+    of a conv or pool layer from the IR; ``{}`` for other layers."""
     if not isinstance(layer, ConvLayer | PoolLayer):
         return {}
     return {
@@ -68,63 +81,107 @@ def geometry(layer: MatrixLayer | PoolLayer, in_fmt: FixedFormat | None) -> dict
     }
 
 
-def code_rows(graph: MatrixGraph) -> list[dict[str, Any]]:
-    """One report row per layer, from the matrix codes (no lowering of matrix layers)."""
-    rows: list[dict[str, Any]] = []
+def layer_row(
+    layer: Layer, low: LoweredLayer | None, window: Mapping[str, Any] | None = None
+) -> LayerRow:
+    """The report row of ``layer``.
+
+    ``low`` is its lowered adder graph; a matrix layer may come without one (code-only rows of
+    huge networks), then its adders come from its code and the graph-only fields are None.
+    ``window`` holds the window facts of a conv or pool layer (``kernel``, ``stride``,
+    ``line_buffer_bits``, optionally ``window_delay``): :func:`~nnlcc.hdl.stream.stream_facts`
+    of the streaming hardware, or :func:`geometry` of the IR.
+    """
+    win = window or {}
+    g = low.graph if low is not None else None
+    in_fmt, out_fmt = (
+        (low.in_fmt, low.out_fmt) if low is not None else (layer.in_fmt, layer.out_fmt)
+    )
+    assert in_fmt is not None and out_fmt is not None, f"layer {layer.name}: run quantize first"
+    common: dict[str, Any] = {
+        "name": layer.name,
+        "kind": layer.kind,
+        "const_adders": g.const_adders if g is not None else None,
+        "depth": g.depth if g is not None else None,
+        "latency": g.latency if g is not None else None,
+        "in_fmt": str(in_fmt),
+        "out_fmt": str(out_fmt),
+        "out_bits": out_fmt.bits,
+        "max_bits": g.max_bits if g is not None else None,
+        "adder_bits": g.adder_bits if g is not None else None,
+        "kernel": tuple(win["kernel"]) if "kernel" in win else None,
+        "stride": tuple(win["stride"]) if "stride" in win else None,
+        "line_buffer_bits": win.get("line_buffer_bits"),
+        "window_delay": win.get("window_delay"),
+    }
+    if not isinstance(layer, MatrixLayer):  # pool, add, flatten: an adder graph, no matrix
+        assert g is not None and low is not None, f"layer {layer.name}: lower it first"
+        return LayerRow(
+            **common,
+            shape=(len(g.outputs), g.n_inputs),
+            pass_name=low.op or layer.kind,
+            adders=g.adders,
+            adders_per_weight=None,
+        )
+    code = layer.code
+    assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
+    r, c = layer.shape
+    facts = code.summary()
+    adders = g.adders if g is not None else code_adders(code, c, facts)
+    compression = compression_facts(layer)
+    return LayerRow(
+        **common,
+        shape=(r, c),
+        pass_name=code.name,
+        adders=adders,
+        adders_per_weight=round(adders / max(r * c, 1), 4),
+        weight_sqnr_db=round(sqnr_db(layer.weight, code.implemented()), 2),
+        relu=layer.relu,
+        csd_baseline_adders=csd_baseline_layer(layer),
+        kept_columns=compression["kept_columns"],
+        shared_columns=compression["shared_columns"],
+        pre_adders=compression["pre_adders"],
+        extras={k: extra(k, v) for k, v in facts.items() if k not in ROW_KEYS},
+    )
+
+
+def layer_rows(graph: MatrixGraph, net: LoweredNetwork | None = None) -> list[LayerRow]:
+    """One report row per layer of ``graph``: from ``net``, its lowered network, or without
+    one from the matrix codes (matrix layers are not lowered; see the module doc)."""
+    if net is not None:
+        stream = stream_facts(net)  # kernel, stride, line_buffer_bits of a CNN's window layers
+        return [
+            layer_row(layer, low, stream.get(layer.name))
+            for layer, low in zip(graph.layers, net.layers, strict=True)
+        ]
+    rows: list[LayerRow] = []
     fmts: dict[str, FixedFormat] = {}
     if graph.input_fmt is not None:
         fmts[graph.input_name] = graph.input_fmt
     for i, layer in enumerate(graph.layers):
-        assert layer.out_fmt is not None and layer.in_fmt is not None, "run quantize first"
+        assert layer.out_fmt is not None, "run quantize first"
         fmts[layer.name] = layer.out_fmt
-        base: dict[str, Any] = {
-            "name": layer.name,
-            "kind": layer.kind,
-            "in_fmt": str(layer.in_fmt),
-            "out_fmt": str(layer.out_fmt),
-            "out_bits": layer.out_fmt.bits,
-            "latency": None,
-            "max_bits": None,
-            "adder_bits": None,
-            "relu": getattr(layer, "relu", False),
-        }
-        if isinstance(layer, MatrixLayer):
-            code = layer.code
-            assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
-            r, c = layer.shape
-            facts = code.summary()
-            adders = code_adders(code, c, facts)
-            row = {
-                **base,
-                "shape": [r, c],
-                "pass": code.name,
-                "adders": adders,
-                "const_adders": None,
-                "adders_per_weight": round(adders / max(r * c, 1), 4),
-                "depth": None,  # the lowered graph's depth is not known without lowering
-                "weight_sqnr_db": round(sqnr_db(layer.weight, code.implemented()), 2),
-                "csd_baseline_adders": csd_baseline_layer(layer),
-                **geometry(layer, layer.in_fmt),
-            }
-            row.update({k: v for k, v in facts.items() if k not in row})
-        else:
+        low = None
+        if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten
             low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
-            g = low.graph
-            row = {
-                **base,
-                "shape": [len(g.outputs), g.n_inputs],
-                "pass": low.op or layer.kind,
-                "adders": g.adders,
-                "const_adders": g.const_adders,
-                "adders_per_weight": None,
-                "depth": g.depth,
-                "latency": g.latency,
-                "max_bits": g.max_bits,
-                "adder_bits": g.adder_bits,
-                **(geometry(layer, layer.in_fmt) if isinstance(layer, PoolLayer) else {}),
-            }
-        rows.append(row)
+        rows.append(layer_row(layer, low, geometry(layer, layer.in_fmt)))
     return rows
+
+
+def layer_totals(graph: MatrixGraph, rows: list[LayerRow]) -> dict[str, Any]:
+    """The report's ``totals`` over the layer rows of ``graph``."""
+    weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
+    adders = sum(row.adders for row in rows)
+    return {
+        "adders": adders,
+        "const_adders": sum(row.const_adders or 0 for row in rows),
+        "pre_adders": sum(row.pre_adders or 0 for row in rows),
+        "weights": weights,
+        "adders_per_weight": round(adders / max(weights, 1), 4),
+        "csd_adders": sum(row.csd_baseline_adders or 0 for row in rows),
+        "csd_weight_bits": CSD_BASELINE_BITS,
+        "adder_bits": sum(row.adder_bits or 0 for row in rows),
+    }
 
 
 def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> dict[str, Any]:
@@ -143,71 +200,11 @@ def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> dict[s
     }
 
 
-def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
-    stream = stream_facts(net)  # kernel, stride, line_buffer_bits of a CNN's window layers
-    rows = []
-    for layer, low in zip(graph.layers, net.layers, strict=True):
-        g = low.graph
-        if not isinstance(layer, MatrixLayer):  # pool, add, flatten: an adder graph, no matrix
-            rows.append(_plain_row(layer.name, layer.kind, low, stream.get(layer.name, {})))
-            continue
-        r, c = layer.shape
-        code = layer.code
-        assert code is not None
-        implemented = code.implemented()
-        row: dict[str, Any] = {
-            "name": layer.name,
-            "kind": layer.kind,
-            "shape": [r, c],
-            "pass": code.name,
-            "adders": g.adders,
-            "const_adders": g.const_adders,
-            "adders_per_weight": round(g.adders / max(r * c, 1), 4),
-            "depth": g.depth,
-            "latency": g.latency,
-            "in_fmt": str(low.in_fmt),
-            "out_fmt": str(low.out_fmt),
-            "out_bits": low.out_fmt.bits,
-            "max_bits": g.max_bits,
-            "adder_bits": g.adder_bits,
-            "weight_sqnr_db": round(sqnr_db(layer.weight, implemented), 2),
-            "relu": layer.relu,
-        }
-        row["csd_baseline_adders"] = csd_baseline_layer(layer)
-        row.update(compression_facts(layer))  # kept/shared columns, pre-adders
-        row.update({k: v for k, v in code.summary().items() if k not in row})
-        row.update(stream.get(layer.name, {}))
-        rows.append(row)
-    return rows
-
-
-def _plain_row(name: str, kind: str, low: LoweredLayer, facts: dict[str, Any]) -> dict[str, Any]:
-    """Report row of a layer without weights; ``shape`` is its graph's outputs x inputs."""
-    g = low.graph
-    return {
-        "name": name,
-        "kind": kind,
-        "shape": [len(g.outputs), g.n_inputs],
-        "pass": low.op or kind,
-        "adders": g.adders,
-        "const_adders": g.const_adders,
-        "adders_per_weight": None,
-        "depth": g.depth,
-        "latency": g.latency,
-        "in_fmt": str(low.in_fmt),
-        "out_fmt": str(low.out_fmt),
-        "out_bits": low.out_fmt.bits,
-        "max_bits": g.max_bits,
-        "adder_bits": g.adder_bits,
-        **facts,
-    }
-
-
-def csd_baseline_layer(layer: MatrixLayer, bits: int = 8) -> int:
+def csd_baseline_layer(layer: MatrixLayer, bits: int = CSD_BASELINE_BITS) -> int:
     """Plain CSD additions (no sharing) of one layer at ``bits``-bit weights."""
     return csd_adders(quantize_weights(layer.weight, bits)[0])
 
 
-def csd_baseline(graph: MatrixGraph, bits: int = 8) -> int:
+def csd_baseline(graph: MatrixGraph, bits: int = CSD_BASELINE_BITS) -> int:
     """Plain CSD additions (no sharing) at ``bits``-bit weights: the field's baseline."""
     return sum(csd_baseline_layer(layer, bits) for layer in graph.matrix_layers())

@@ -42,5 +42,5 @@ def test_example_ir_and_adder_graph(pipeline: str) -> None:
     keep = ("name", "shape", "adders", "depth", "latency", "in_fmt", "out_fmt", "max_bits")
     _check(
         f"digits_mlp.{tag}.layers.json",
-        json.dumps([{k: r[k] for k in keep} for r in rows], indent=1) + "\n",
+        json.dumps([{k: r.to_json()[k] for k in keep} for r in rows], indent=1) + "\n",
     )

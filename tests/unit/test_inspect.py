@@ -10,9 +10,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from nnlcc import inspect as im
-from nnlcc.driver import EXAMPLE_MODEL, csd_baseline, load_model
+from nnlcc.driver import EXAMPLE_MODEL, load_model
 from nnlcc.errors import BadInputError
 from nnlcc.passes.lcc import Lcc
+from nnlcc.report.rows import csd_baseline
 
 
 def test_example_layers_match_the_compiler() -> None:

@@ -1,0 +1,124 @@
+"""The report's per-layer row, typed: what report.json's ``layers`` holds, and what report.md
+and report.html render (after reading it back with :meth:`LayerRow.from_json`).
+
+The rows are built in one place, :func:`nnlcc.report.rows.layer_row`.  Fields marked
+``omit`` are left out of the JSON when they are None (a layer without weights has no weight
+SQNR, a dense layer no kernel); the others are always written, null when unknown (a code-only
+row of ``--report-only`` has no lowered graph, so no depth or widths).  ``extras`` holds the
+pass-specific facts of the layer's matrix code (:meth:`MatrixCode.summary`: reached SQNR,
+factors, CSD digits, clusters, ...); they are flattened into the JSON object after the
+compression columns, as report.json has always had them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from nnlcc.errors import BadInputError
+
+__all__ = ["ROW_KEYS", "Extra", "LayerRow", "extra"]
+
+Extra = str | int | float | bool | None
+"""A value of :attr:`LayerRow.extras` (a pass summary's fact): a JSON scalar."""
+
+_OMIT = {"omit": True}
+
+
+def extra(key: str, value: Any) -> Extra:
+    """``value`` as a JSON scalar (numpy scalars become Python ones)."""
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "shape", None) == ():
+        value = item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"report fact {key!r} is not a JSON scalar: {type(value).__name__}")
+
+
+@dataclass
+class LayerRow:
+    """One layer of report.json.  Field order is the JSON key order."""
+
+    name: str
+    kind: str  # dense, conv, pool, add, flatten
+    shape: tuple[int, int]  # matrix rows x cols; else the graph's outputs x inputs
+    pass_name: str = field(metadata={"json": "pass"})  # matrix code, pool op, or the kind
+    adders: int
+    const_adders: int | None  # bias/rounding adders (None: not lowered)
+    adders_per_weight: float | None  # matrix layers only
+    depth: int | None
+    latency: int | None
+    in_fmt: str
+    out_fmt: str
+    out_bits: int
+    max_bits: int | None
+    adder_bits: int | None  # sum of adder widths (~ LUTs)
+    # matrix layers only
+    weight_sqnr_db: float | None = field(default=None, metadata=_OMIT)
+    relu: bool | None = field(default=None, metadata=_OMIT)
+    csd_baseline_adders: int | None = field(default=None, metadata=_OMIT)
+    kept_columns: int | None = field(default=None, metadata=_OMIT)
+    shared_columns: int | None = field(default=None, metadata=_OMIT)
+    pre_adders: int | None = field(default=None, metadata=_OMIT)
+    extras: dict[str, Extra] = field(default_factory=dict, metadata={"flatten": True})
+    # window layers (conv, pool) only
+    kernel: tuple[int, ...] | None = field(default=None, metadata=_OMIT)
+    stride: tuple[int, ...] | None = field(default=None, metadata=_OMIT)
+    line_buffer_bits: int | None = field(default=None, metadata=_OMIT)
+    window_delay: int | None = field(default=None, metadata=_OMIT)  # streaming hardware only
+
+    def __post_init__(self) -> None:
+        clash = set(self.extras) & set(_JSON_NAMES)
+        if clash:
+            raise ValueError(f"layer {self.name}: extras {sorted(clash)} shadow row fields")
+
+    def to_json(self) -> dict[str, Any]:
+        """The report.json object of this row."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("flatten"):
+                out.update(value)
+            elif value is None and f.metadata.get("omit"):
+                continue
+            else:
+                out[f.metadata.get("json", f.name)] = (
+                    list(value) if isinstance(value, tuple) else value
+                )
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> LayerRow:
+        """The row of a report.json ``layers`` entry (unknown keys become extras)."""
+        missing = [k for k in _REQUIRED if k not in obj]
+        if missing:
+            raise BadInputError(
+                f"layer {obj.get('name', '?')!r} of report.json lacks {', '.join(missing)};"
+                " re-run nnlcc compile to rewrite it"
+            )
+        kwargs: dict[str, Any] = {name: None for name in _JSON_NAMES.values()}
+        extras: dict[str, Extra] = {}
+        for key, value in obj.items():
+            name = _JSON_NAMES.get(key)
+            if name is None:
+                try:
+                    extras[key] = extra(key, value)
+                except TypeError as e:
+                    raise BadInputError(f"report.json: {e}") from None
+            else:
+                kwargs[name] = tuple(value) if isinstance(value, list) else value
+        return cls(**kwargs, extras=extras)
+
+
+#: JSON key -> field name of every typed field (``extras`` is not one: it is flattened).
+_JSON_NAMES = {
+    f.metadata.get("json", f.name): f.name
+    for f in fields(LayerRow)
+    if not f.metadata.get("flatten")
+}
+ROW_KEYS = frozenset(_JSON_NAMES)
+"""report.json keys of the typed fields (a code summary's ``adders`` or ``depth`` is the row's
+own, not an extra)."""
+#: Keys every row has a value for (what the builder always knows).
+_REQUIRED = ("name", "kind", "shape", "pass", "adders", "in_fmt", "out_fmt", "out_bits")

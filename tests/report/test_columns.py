@@ -1,0 +1,87 @@
+"""The column specs shared by report.md and report.html: both formats take their layer,
+accuracy and resources tables from :mod:`nnlcc.report.columns`."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+
+from report_samples import RESOURCES, layer, sample_report
+
+from nnlcc.report import render_markdown
+from nnlcc.report.columns import (
+    ACCURACY_COLUMNS,
+    LAYER_COLUMNS,
+    RESOURCE_COLUMNS,
+    Column,
+    Writer,
+    table,
+)
+from nnlcc.report.html import render_html
+from nnlcc.report.layer_row import LayerRow
+
+
+def md_headers(md: str, section: str) -> list[str]:
+    body = md.split(f"## {section}\n", 1)[1]
+    line = next(x for x in body.splitlines() if x.startswith("| "))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def html_headers(html: str, section: str) -> list[str]:
+    body = html.split(f"<h2>{section}</h2>", 1)[1]
+    head = re.search(r"<thead><tr>(.*?)</tr></thead>", body)
+    assert head is not None
+    return [unescape(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", head.group(1))]
+
+
+def shown(columns: tuple[Column[Any], ...], rows: list[Any], writer: Writer) -> list[str]:
+    return table(columns, rows, writer).headers
+
+
+def test_both_formats_take_their_tables_from_the_shared_specs() -> None:
+    r = sample_report(resources={**RESOURCES, "fmax_mhz": 100.0})
+    rows = [LayerRow.from_json(lay) for lay in r["layers"]]
+    md, html = render_markdown(r), render_html(r)
+    for writer, headers in ((Writer.MARKDOWN, md_headers), (Writer.HTML, html_headers)):
+        out = md if writer is Writer.MARKDOWN else html
+        assert headers(out, "Layers") == shown(LAYER_COLUMNS, rows, writer)
+        assert headers(out, "Accuracy") == shown(ACCURACY_COLUMNS, [r["accuracy"]], writer)
+        assert headers(out, "Resources") == shown(RESOURCE_COLUMNS, [r["resources"]], writer)
+    # the columns both formats show come in the same order, with the same headers
+    both = [
+        c.header
+        for c in LAYER_COLUMNS
+        if c.show(Writer.MARKDOWN, rows) and c.show(Writer.HTML, rows)
+    ]
+    assert [h for h in md_headers(md, "Layers") if h in both] == both
+    assert [h for h in html_headers(html, "Layers") if h in both] == both
+    assert both[:4] == ["layer", "shape", "pass", "adders"] and "max bits" in both
+    assert md_headers(md, "Accuracy") == html_headers(html, "Accuracy")
+
+
+def test_the_formats_differ_only_by_the_spec_flags() -> None:
+    rows = [LayerRow.from_json(layer("fc1", 16, 64, 1000))]
+    md = shown(LAYER_COLUMNS, rows, Writer.MARKDOWN)
+    html = shown(LAYER_COLUMNS, rows, Writer.HTML)
+    assert "columns used→shared (pre-adders)" in md and "CSD baseline" not in md
+    assert "CSD baseline" in html and "adder bits (≈LUTs)" in html
+    assert "pre-adders" not in html  # optional: no row has pre-adders
+    shared = LayerRow.from_json({**layer("fc1", 16, 64, 1000), "kept_columns": 50,
+                                 "shared_columns": 40, "pre_adders": 10})  # fmt: skip
+    html = shown(LAYER_COLUMNS, [*rows, shared], Writer.HTML)
+    assert html[-2:] == ["pre-adders", "kept columns"]
+    md_cells = table(LAYER_COLUMNS, [*rows, shared], Writer.MARKDOWN).rows
+    assert md_cells[0][5] == "–" and md_cells[1][5] == "50→40 (10)"
+    # resources: report.md names utilization by its key and shows it only when known
+    partial = {"luts": 5}
+    assert shown(RESOURCE_COLUMNS, [partial], Writer.MARKDOWN) == ["luts"]
+    assert shown(RESOURCE_COLUMNS, [partial], Writer.HTML) == ["luts", "utilization %", "fits"]
+    assert "utilization_pct" in shown(RESOURCE_COLUMNS, [RESOURCES], Writer.MARKDOWN)
+
+
+def test_html_left_aligns_the_leading_text_columns() -> None:
+    rows = [LayerRow.from_json(layer("fc1", 16, 64, 1000))]
+    assert table(LAYER_COLUMNS, rows, Writer.HTML).left == 3
+    assert table(RESOURCE_COLUMNS, [RESOURCES], Writer.HTML).left == 0
+    assert table(ACCURACY_COLUMNS, [{}], Writer.HTML).left == 1
