@@ -84,9 +84,10 @@ def inspect_model(
     Raises :class:`~nnlcc.errors.BadInputError` only when the file is not a readable ONNX
     model; an unsupported model gives ``supported: False`` and the reasons per node.
     """
-    from nnlcc.frontends.onnx import inspect_onnx, load_onnx
+    from nnlcc.frontends.onnx import inspect_onnx, load_onnx, supported_ops
     from nnlcc.ir.csd import csd_adders
     from nnlcc.ir.fixed_point import quantize_weights
+    from nnlcc.ir.matrix import MatrixLayer
 
     say = log or (lambda _: None)
     say(f"frontend: {path}")
@@ -96,6 +97,7 @@ def inspect_model(
         "nodes": nodes,
         "supported": True,
         "problem": None,
+        "supported_ops": list(supported_ops()),
         "layers": [],
     }
     try:
@@ -112,8 +114,8 @@ def inspect_model(
         row: dict[str, Any] = {"name": layer.name, "kind": layer.kind}
         row["in_shape"] = list(getattr(layer, "in_shape", ()))
         row["out_shape"] = list(getattr(layer, "out_shape", ()))
-        w = getattr(layer, "weight", None)
-        if w is not None:
+        if isinstance(layer, MatrixLayer):
+            w = layer.weight
             rows, cols = w.shape
             csd = csd_adders(quantize_weights(w, csd_bits)[0])
             row.update(
@@ -165,6 +167,7 @@ def render_text(info: dict[str, Any]) -> str:
     console.print(nodes)
     if not info["supported"]:
         console.print(f"not supported: {info['problem']}")
+        console.print(f"ONNX ops nnlcc imports: {', '.join(info['supported_ops'])}")
         return _rstrip(console.export_text())
     t = info["totals"]
     layers = Table(title=f"layers of {info['name']}", title_justify="left", box=box.SIMPLE)

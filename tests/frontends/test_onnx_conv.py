@@ -11,7 +11,7 @@ import onnx
 import pytest
 from conv_models import FlattenCnn, ResidualCnn, export
 from onnx import helper
-from test_frontend_onnx import assert_clean, build, ort_run, rand, save
+from test_onnx import assert_clean, build, ort_run, rand, save
 
 from nnlcc.errors import UnsupportedModelError
 from nnlcc.frontends import load_onnx, onnx_reference
