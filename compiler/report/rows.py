@@ -204,8 +204,8 @@ def _plain_row(name: str, kind: str, low: LoweredLayer, facts: dict[str, Any]) -
 
 def csd_baseline_layer(layer: MatrixLayer, bits: int = 8) -> int:
     """Plain CSD additions (no sharing) of one layer at ``bits``-bit weights."""
-    from nnlcc.csd import csd_adders
-    from nnlcc.fixed_point import quantize_weights
+    from nnlcc.ir.csd import csd_adders
+    from nnlcc.ir.fixed_point import quantize_weights
 
     return csd_adders(quantize_weights(layer.weight, bits)[0])
 
