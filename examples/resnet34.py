@@ -26,8 +26,9 @@ from torch import nn
 
 SEED = 34
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "build" / "resnet34.onnx"
+#: relative to the working directory (like ``nnlcc compile``'s default output folder), not to
+#: this file, which may be installed in site-packages as ``nnlcc.examples.resnet34``
+DEFAULT_OUT = Path("build") / "resnet34.onnx"
 
 
 class BasicBlock(nn.Module):
