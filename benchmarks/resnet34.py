@@ -15,7 +15,6 @@ Usage: ``python benchmarks/resnet34.py [--quick] [--json FILE] [--passes PIPELIN
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import json
 import platform
@@ -31,15 +30,8 @@ from rich.console import Console
 from rich.table import Table
 
 from nnlcc.driver import CompileOptions, compile_model
-
-ROOT = Path(__file__).resolve().parents[1]
-# examples/resnet34.py (loaded by path: this script has the same module name)
-_spec = importlib.util.spec_from_file_location(
-    "example_resnet34", ROOT / "examples" / "resnet34.py"
-)
-assert _spec is not None and _spec.loader is not None
-resnet34: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(resnet34)
+from nnlcc.examples import resnet34
+from nnlcc.examples.onnx_export import export_onnx
 
 _STEP = re.compile(r"^pass (\S+): (\S+) \((\d+)/(\d+)\)$")
 
@@ -63,23 +55,14 @@ def _quick_model(path: Path, out: Path) -> Path:
             x = self.layer1(self.maxpool(torch.relu(self.bn1(self.conv1(x)))))
             return self.fc(torch.flatten(self.avgpool(x), 1))
 
-    import warnings
-
-    model = Cut().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.zeros(1, 3, 224, 224),),
-            str(out),
-            input_names=["image"],
-            output_names=["logits"],
-            dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}},
-            opset_version=17,
-            dynamo=False,
-            training=torch.onnx.TrainingMode.PRESERVE,
-        )
-    return out
+    return export_onnx(
+        Cut().eval(),
+        resnet34.INPUT_SHAPE,
+        out,
+        input_name="image",
+        output_name="logits",
+        keep_batchnorm=True,
+    )
 
 
 def run(model: Path, passes: str | None, outdir: Path) -> tuple[dict[str, Any], dict[str, float]]:

@@ -18,13 +18,15 @@ exercised).  The ~87 MB .onnx is generated on demand and never committed.
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from nnlcc.examples.onnx_export import export_onnx
+
 SEED = 34
+INPUT_SHAPE = (3, 224, 224)
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))
 #: relative to the working directory (like ``nnlcc compile``'s default output folder), not to
 #: this file, which may be installed in site-packages as ``nnlcc.examples.resnet34``
@@ -102,19 +104,14 @@ def export(path: Path = DEFAULT_OUT, seed: int = SEED) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model = seeded_model(seed)
     tmp = path.with_suffix(".onnx.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.zeros(1, 3, 224, 224),),
-            str(tmp),
-            input_names=["image"],
-            output_names=["logits"],
-            dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}},
-            opset_version=17,
-            dynamo=False,
-            training=torch.onnx.TrainingMode.PRESERVE,  # keep BatchNormalization nodes
-        )
+    export_onnx(
+        model,
+        INPUT_SHAPE,
+        tmp,
+        input_name="image",
+        output_name="logits",
+        keep_batchnorm=True,
+    )
     tmp.replace(path)
     return path
 

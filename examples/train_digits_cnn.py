@@ -17,8 +17,6 @@ same weights.
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,9 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from nnlcc.examples.onnx_export import export_onnx
+from nnlcc.examples.train_digits_mlp import SEED, load_data, seed_everything
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from train_digits_mlp import SEED, load_data, seed_everything  # noqa: E402
 
 EPOCHS = 300
 BATCH = 128
@@ -85,19 +84,8 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def export(model: nn.Module, path: Path) -> None:
-    """ONNX with a symbolic batch axis; the legacy exporter needs no onnxscript."""
-    warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-    torch.onnx.export(
-        model,
-        (torch.zeros(1, 1, 8, 8),),
-        str(path),
-        input_names=["x"],
-        output_names=["logits"],
-        dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+    """ONNX with a symbolic batch axis ``batch`` and output ``logits``."""
+    export_onnx(model, (1, 8, 8), path, output_name="logits", batch_axis="batch")
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -22,6 +21,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
+
+from nnlcc.examples.onnx_export import export_onnx
 
 SEED = 0
 HIDDEN = 16
@@ -79,19 +80,8 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def export(model: nn.Module, path: Path) -> None:
-    """ONNX with a symbolic batch axis; the legacy exporter needs no onnxscript."""
-    warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-    torch.onnx.export(
-        model,
-        (torch.zeros(1, 64),),
-        str(path),
-        input_names=["x"],
-        output_names=["logits"],
-        dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+    """ONNX with a symbolic batch axis ``batch`` and output ``logits``."""
+    export_onnx(model, (64,), path, output_name="logits", batch_axis="batch")
 
 
 def main() -> None:
