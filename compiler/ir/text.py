@@ -379,7 +379,7 @@ def _parse_code(line: Line, shape: tuple[int, int]) -> tuple[Any, str | None]:
             line.fail(f"share plan does not fit a {shape[0]}x{shape[1]} matrix")
         inner, _ = _parse_code(child(line, 1, "code"), plan.reduced.shape)
         return _cls("share")(plan, inner), kv.get("plan")
-    line.fail(f"unknown code {kind!r} (csd, lcc or share)")
+    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc and share")
 
 
 _LAYER_KEYS: dict[str, tuple[str, ...]] = {

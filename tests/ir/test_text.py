@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -233,7 +234,7 @@ def _mlp_text() -> str:
         ("dense fc2", "dance fc2", "unknown layer kind"),
         ("relu=0 in=u8.4", "relu=2 in=u8.4", "expected 0 or 1"),
         ("in=u8.4 out=s8.2", "in=u8.4 out=q8.2", "bad fixed-point format"),
-        ("code csd frac=", "code nope frac=", "unknown code"),
+        ("code csd frac=", "code nope frac=", "cannot rebuild code 'nope'"),
         ("graph digits_mlp", "grab digits_mlp", "expected a 'graph' header"),
     ],
 )
@@ -264,4 +265,36 @@ def test_a_verify_failure_names_the_layer_line() -> None:
     )
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("dense fc1"))
     with pytest.raises(BadInputError, match=f"line {line}: fc1: expects 64 inputs, gets 63"):
+        parse_graph(text)
+
+
+def test_a_share_plan_without_a_code_round_trips() -> None:
+    """The share pass alone leaves its plan in ``layer.info``: printed as a plan block."""
+    g = residual_avg_graph(4)
+    x = np.random.default_rng(5).uniform(-1, 1, size=(30, 72))
+    for p in parse_pipeline("quantize,share{clusters=4,layers=fc}"):
+        p.apply(g, PassContext(x))
+    assert "\n  plan rows=4 cols=27 clusters=4 " in print_graph(g)
+    back = assert_round_trip(g, x)
+    assert isinstance(back.layers[-1].info["share_plan"], SharePlan)
+
+
+@dataclass
+class _OwnCode:
+    """A matrix code of a user's own, which the text cannot rebuild."""
+
+    w: np.ndarray
+    name: str = "mine"
+
+    def implemented(self) -> np.ndarray:
+        return self.w
+
+
+def test_an_unknown_code_prints_but_does_not_parse() -> None:
+    g, _ = _example(EXAMPLE_MODEL, "quantize,csd")
+    fc2 = g.matrix_layers()[1]
+    fc2.code = _OwnCode(fc2.weight)  # type: ignore[assignment]  # printing needs only name
+    text = print_graph(g)
+    line = text.splitlines().index("  code mine unsupported") + 1
+    with pytest.raises(BadInputError, match=f"line {line}: cannot rebuild code 'mine'"):
         parse_graph(text)
