@@ -43,7 +43,8 @@ Not carried: a code's ``name`` (each kind has one), and codes of other classes (
 which the IR may not import (the layering contract), so parsing loads them by name as the
 pass registry does.
 
-Parse errors raise :class:`~nnlcc.errors.BadInputError` naming the line.
+Parse errors raise :class:`~nnlcc.errors.BadInputError` naming the line.  The line syntax
+(nesting, fields, numbers) is :mod:`nnlcc.ir.text_syntax`.
 """
 
 from __future__ import annotations
