@@ -494,34 +494,7 @@ class MatrixGraph:
             shapes[layer.name] = layer.out_shape
 
     def to_text(self) -> str:
-        """Printable summary of the IR (used by golden tests)."""
-        shape = (
-            f"[{self.input_size}]"
-            if len(self.input_shape) == 1
-            else "[" + "x".join(map(str, self.input_shape)) + "]"
-        )
-        lines = [f"matrix_graph {self.name} input={self.input_name}{shape} fmt={self.input_fmt}"]
-        for i, layer in enumerate(self.layers):
-            src = "" if not layer.inputs else " <- " + ",".join(self.inputs_of(i))
-            if isinstance(layer, MatrixLayer):
-                rows, cols = layer.shape
-                code = layer.code.name if layer.code is not None else "-"
-                geo = f" {layer.window.to_text()}" if isinstance(layer, ConvLayer) else ""
-                lines.append(
-                    f"  {layer.kind} {layer.name} {rows}x{cols}{geo} relu={int(layer.relu)}"
-                    f" in={layer.in_fmt} out={layer.out_fmt} code={code}{src}"
-                )
-            elif isinstance(layer, PoolLayer):
-                lines.append(
-                    f"  pool {layer.name} {layer.op} {layer.window.to_text()}"
-                    f" relu={int(layer.relu)} in={layer.in_fmt} out={layer.out_fmt}{src}"
-                )
-            elif isinstance(layer, AddLayer):
-                lines.append(
-                    f"  add {layer.name} relu={int(layer.relu)} in={layer.in_fmt},"
-                    f"{layer.in_fmt_b} out={layer.out_fmt}{src}"
-                )
-            else:
-                lines.append(f"  flatten {layer.name} out={layer.out_fmt}{src}")
-        lines.append(f"  output {self.output_name}[{self.output_size}]")
-        return "\n".join(lines) + "\n"
+        """The graph as text, which :func:`nnlcc.ir.text.parse_graph` reads back."""
+        from nnlcc.ir.text import print_graph
+
+        return print_graph(self)
