@@ -175,7 +175,10 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
-        (tmp / "ir.txt").write_text(graph.to_text())
+        if too_big(graph):  # the parseable IR of ResNet-34 would be hundreds of MB
+            log("ir.txt skipped: the network is too big to print its IR")
+        else:
+            (tmp / "ir.txt").write_text(graph.to_text())
         if opts.report_only:
             report["verification"] = {
                 "simulator": None,

@@ -36,5 +36,7 @@ def csd_nonzeros(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
 def csd_adders(w_int: npt.ArrayLike) -> int:
     """Additions of the plain CSD baseline: per row, its total nonzero digits minus one."""
     nz = csd_nonzeros(w_int)
+    if nz.size == 0:  # no rows, or rows without entries: nothing to add
+        return 0
     per_row = nz.reshape(nz.shape[0], -1).sum(axis=1)
     return int(np.sum(np.maximum(per_row - 1, 0)))
