@@ -3,13 +3,13 @@ onnxruntime, a torch residual CNN, and one-line refusals naming node and attribu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 import pytest
-from conv_models import FlattenCnn, ResidualCnn, export
 from onnx import helper
 from test_onnx import assert_clean, build, ort_run, rand, save
 
@@ -17,6 +17,7 @@ from nnlcc.errors import UnsupportedModelError
 from nnlcc.frontends import load_onnx, onnx_reference
 from nnlcc.ir.matrix import AddLayer, ConvLayer, FlattenLayer, PoolLayer
 
+TorchCnn = Callable[..., Path]
 CONVERTED = Path(onnx.__file__).parent / "backend" / "test" / "data" / "pytorch-converted"
 
 
@@ -180,8 +181,8 @@ def test_conv_constant_bias_add(tmp_path: Path) -> None:
     _check_ort(path, (1, 4, 4))
 
 
-def test_torch_residual_cnn_matches_onnxruntime(tmp_path: Path) -> None:
-    path = export(ResidualCnn(), (3, 9, 9), tmp_path / "res.onnx")
+def test_torch_residual_cnn_matches_onnxruntime(tmp_path: Path, torch_cnn: TorchCnn) -> None:
+    path = torch_cnn("residual", tmp_path / "res.onnx")
     g = load_onnx(path)
     kinds = [layer.kind for layer in g.layers]
     assert " ".join(kinds) == "conv conv conv add pool conv pool pool flatten dense"
@@ -194,8 +195,10 @@ def test_torch_residual_cnn_matches_onnxruntime(tmp_path: Path) -> None:
     np.testing.assert_allclose(g.forward_float(x), onnx_reference(path, x), rtol=1e-5, atol=1e-5)
 
 
-def test_flatten_permutes_the_dense_columns_to_stream_order(tmp_path: Path) -> None:
-    path = export(FlattenCnn(), (2, 7, 7), tmp_path / "fl.onnx")
+def test_flatten_permutes_the_dense_columns_to_stream_order(
+    tmp_path: Path, torch_cnn: TorchCnn
+) -> None:
+    path = torch_cnn("flatten", tmp_path / "fl.onnx")
     g = load_onnx(path)
     flat = g.layers[1]
     assert isinstance(flat, FlattenLayer) and flat.image == (4, 3, 3)

@@ -8,6 +8,7 @@ import difflib
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,8 @@ from nnlcc.ir.matrix import (
     MatrixGraph,
     PoolLayer,
     Window,
-    conv_matrix,
 )
 from nnlcc.ir.text import parse_graph, print_graph
-from nnlcc.passes import PassContext, parse_pipeline
 
 DATA = Path(__file__).parent / "data"
 UPDATE = os.environ.get("NNLCC_UPDATE_GOLDEN") == "1"
@@ -105,46 +104,37 @@ def test_digits_mlp_fc2(pipeline: str) -> None:
         )
 
 
-def _tiny(layers: list[Layer], shape: tuple[int, int, int], pipeline: str) -> MatrixGraph:
+def _tiny(
+    golden_model: Callable[..., object],
+    layers: list[Layer],
+    shape: tuple[int, int, int],
+    pipeline: str,
+) -> MatrixGraph:
     g = MatrixGraph("tiny", "x", math.prod(shape), layers[-1].name, layers, input_shape=shape)
-    x = np.random.default_rng(1).uniform(-1, 1, size=(32, g.input_size))
-    for p in parse_pipeline(pipeline):
-        p.apply(g, PassContext(x))
-    g.verify()
+    golden_model(g, pipeline, np.random.default_rng(1).uniform(-1, 1, size=(32, g.input_size)))
     return g
 
 
-def _conv(rng: np.random.Generator, name: str, cin: int, cout: int, hw: int) -> ConvLayer:
-    w = np.round(rng.normal(size=(cout, cin, 3, 3)) / math.sqrt(cin * 9), 3)
-    return ConvLayer(
-        name,
-        conv_matrix(w),
-        np.round(rng.normal(size=cout) * 0.1, 3),
-        relu=True,
-        image=(cin, hw, hw),
-        window=Window((3, 3), (1, 1), (1, 1, 1, 1)),
-    )
-
-
-def test_conv() -> None:
+def test_conv(conv_layer: Callable[..., ConvLayer], golden_model: Callable[..., object]) -> None:
     """One 3x3 conv (2 -> 3 channels, zero padding) under LCC: its IR and adder graph."""
-    g = _tiny([_conv(np.random.default_rng(0), "c1", 2, 3, 4)], (2, 4, 4), "quantize,lcc")
+    c1 = conv_layer("c1", (2, 4, 4), 3, np.random.default_rng(0), decimals=3)
+    g = _tiny(golden_model, [c1], (2, 4, 4), "quantize,lcc")
     _check_graph("tiny_conv.quantize_lcc", g)
     _check("tiny_conv.quantize_lcc.c1.adders.txt", lower_network(g).layers[0].graph.to_text())
 
 
-def test_pools() -> None:
+def test_pools(conv_layer: Callable[..., ConvLayer], golden_model: Callable[..., object]) -> None:
     """Max pool then a padded average pool, flattened into a dense layer, under CSD: the IR
     and both pools' adder graphs."""
     rng = np.random.default_rng(0)
     layers: list[Layer] = [
-        _conv(rng, "c1", 1, 2, 4),
+        conv_layer("c1", (1, 4, 4), 2, rng, decimals=3),
         PoolLayer("max", "max", (2, 4, 4), Window((2, 2), (2, 2))),
         PoolLayer("avg", "avg", (2, 2, 2), Window((2, 2), (1, 1), (1, 1, 0, 0))),
         FlattenLayer("fl", (2, 2, 2)),
         DenseLayer("fc", np.round(rng.normal(size=(2, 8)) * 0.4, 3), np.array([0.125, -0.25])),
     ]
-    g = _tiny(layers, (1, 4, 4), "quantize,csd")
+    g = _tiny(golden_model, layers, (1, 4, 4), "quantize,csd")
     _check_graph("tiny_pools.quantize_csd", g)
     net = lower_network(g)
     for name in ("max", "avg"):

@@ -3,72 +3,34 @@ passes skipping non-matrix layers."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conv_models import ResidualCnn, export
 
 import nnlcc.passes.lcc
 import nnlcc.passes.quantize  # noqa: F401
 from nnlcc.frontends import load_onnx, onnx_reference
 from nnlcc.ir.fixed_point import FixedFormat, add_plan, avg_pool_plan
-from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import (
-    AddLayer,
     ConvLayer,
-    DenseLayer,
-    FlattenLayer,
     MatrixGraph,
     PoolLayer,
     Window,
-    conv_matrix,
 )
-from nnlcc.passes import PassContext, parse_pipeline
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
+Compile = Callable[..., LoweredNetwork]
 
 
-def _compile(g: MatrixGraph, x: np.ndarray, pipeline: str) -> LoweredNetwork:
-    for p in parse_pipeline(pipeline):
-        p.apply(g, PassContext(x))
-    g.verify()
-    return lower_network(g)
-
-
-def _tiny_cnn(seed: int = 0) -> MatrixGraph:
-    rng = np.random.default_rng(seed)
-
-    def conv(name: str, cin: int, cout: int, hw: int, relu: bool = True) -> ConvLayer:
-        w = rng.normal(size=(cout, cin, 3, 3)) / math.sqrt(cin * 9)
-        return ConvLayer(
-            name,
-            conv_matrix(w),
-            rng.normal(size=cout) * 0.1,
-            relu=relu,
-            image=(cin, hw, hw),
-            window=Window((3, 3), (1, 1), (1, 1, 1, 1)),
-        )
-
-    layers = [
-        conv("c1", 2, 4, 6),
-        PoolLayer("p1", "max", (4, 6, 6), Window((2, 2), (2, 2), (1, 1, 1, 1))),
-        conv("c2", 4, 4, 4),
-        conv("c3", 4, 4, 4, relu=False),
-        AddLayer("a1", ("c3", "p1"), (4, 4, 4), relu=True),
-        PoolLayer("gap", "avg", (4, 4, 4), Window((3, 3))),
-        FlattenLayer("fl", (4, 2, 2)),
-        DenseLayer("fc", rng.normal(size=(3, 16)) * 0.4, rng.normal(size=3) * 0.1),
-    ]
-    return MatrixGraph("tiny", "x", 2 * 36, "y", layers, input_shape=(2, 6, 6))  # type: ignore[arg-type]
-
-
-def test_golden_cnn_is_faithful_and_ranges_hold() -> None:
-    g = _tiny_cnn()
+def test_golden_cnn_is_faithful_and_ranges_hold(
+    tiny_cnn: Callable[[int], MatrixGraph], golden_model: Compile
+) -> None:
+    g = tiny_cnn(0)
     x = np.random.default_rng(1).uniform(-1, 1, size=(60, 72))
-    net = _compile(g, x, "quantize{act_bits=12,input_bits=10},csd{weight_bits=10}")
+    net = golden_model(g, "quantize{act_bits=12,input_bits=10},csd{weight_bits=10}", x)
     xi = net.quantize_input(x)
     y = net.output_fmt.to_real(net.evaluate(xi))
     ref = g.forward_float(x)
@@ -88,11 +50,13 @@ def test_golden_cnn_is_faithful_and_ranges_hold() -> None:
     assert [layer.kind for layer in net.layers] == [layer.kind for layer in g.layers]
 
 
-def test_conv_golden_is_the_graph_on_each_window() -> None:
+def test_conv_golden_is_the_graph_on_each_window(
+    tiny_cnn: Callable[[int], MatrixGraph], golden_model: Compile
+) -> None:
     """The definition the hardware follows: output pixel = graph(zero-padded window)."""
-    g = _tiny_cnn(2)
+    g = tiny_cnn(2)
     x = np.random.default_rng(3).uniform(-1, 1, size=(3, 72))
-    net = _compile(g, x, "quantize,csd")
+    net = golden_model(g, "quantize,csd", x)
     layer = net.layers[0]
     xi = net._stored_input(net.quantize_input(x))
     got = layer.evaluate(xi)
@@ -106,7 +70,7 @@ def test_conv_golden_is_the_graph_on_each_window() -> None:
                 np.testing.assert_array_equal(got[b, oy, ox], layer.graph.evaluate(vec)[0])
 
 
-def test_max_pool_pads_with_the_format_minimum() -> None:
+def test_max_pool_pads_with_the_format_minimum(golden_model: Compile) -> None:
     g = MatrixGraph(
         "mp",
         "x",
@@ -119,7 +83,7 @@ def test_max_pool_pads_with_the_format_minimum() -> None:
         input_shape=(1, 3, 3),
     )
     x = np.abs(np.random.default_rng(4).uniform(0.1, 1, size=(5, 9)))  # conv output all < 0
-    net = _compile(g, x, "quantize,csd")
+    net = golden_model(g, "quantize,csd", x)
     y = net.output_fmt.to_real(net.evaluate(net.quantize_input(x)))
     assert np.all(y < 0)  # padding never wins the max
     np.testing.assert_allclose(y, g.forward_float(x), atol=2 * net.output_fmt.step)
@@ -151,11 +115,13 @@ def test_add_plan_aligns_scales_exactly() -> None:
     np.testing.assert_array_equal(got, exact)
 
 
-def test_lcc_codes_only_matrix_layers_and_residual_cnn_is_accurate(tmp_path: Path) -> None:
-    path = export(ResidualCnn(), (3, 9, 9), tmp_path / "res.onnx")
+def test_lcc_codes_only_matrix_layers_and_residual_cnn_is_accurate(
+    tmp_path: Path, torch_cnn: Callable[..., Path], golden_model: Compile
+) -> None:
+    path = torch_cnn("residual", tmp_path / "res.onnx")
     g = load_onnx(path)
     x = np.random.default_rng(6).uniform(-1, 1, (40, 3 * 81))
-    net = _compile(g, x, "quantize{act_bits=10,input_bits=10},lcc{sqnr_db=40}")
+    net = golden_model(g, "quantize{act_bits=10,input_bits=10},lcc{sqnr_db=40}", x)
     assert all(layer.code is not None for layer in g.matrix_layers())
     assert len(g.matrix_layers()) == 5 and len(g.layers) == 10
     y = net.output_fmt.to_real(net.evaluate(net.quantize_input(x)))
@@ -164,7 +130,7 @@ def test_lcc_codes_only_matrix_layers_and_residual_cnn_is_accurate(tmp_path: Pat
     assert err < 0.05
 
 
-def test_digits_cnn_golden_accuracy_within_a_point_of_float() -> None:
+def test_digits_cnn_golden_accuracy_within_a_point_of_float(golden_model: Compile) -> None:
     from nnlcc.data import load_npz
 
     model = EXAMPLES / "digits_cnn.onnx"
@@ -172,7 +138,7 @@ def test_digits_cnn_golden_accuracy_within_a_point_of_float() -> None:
         pytest.skip("examples/digits_cnn.onnx not built")
     g = load_onnx(model)
     d = load_npz(EXAMPLES / "digits.npz", g.input_size)
-    net = _compile(g, d.x_calib, "quantize,lcc")
+    net = golden_model(g, "quantize,lcc", d.x_calib)
     y_float = onnx_reference(model, d.x_test)
     y_gold = net.evaluate(net.quantize_input(d.x_test))
     acc_float = np.mean(y_float.argmax(1) == d.y_test)

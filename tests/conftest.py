@@ -1,0 +1,203 @@
+"""Shared tiny-model builders for every test package.
+
+Each builder is a session fixture that returns a function, so tests ask for it by name and no
+test module imports another.  The torch-made CNNs use :mod:`nnlcc.examples.onnx_export`, the
+same export the shipped examples and the benchmarks use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import (
+    AddLayer,
+    ConvLayer,
+    DenseLayer,
+    FlattenLayer,
+    MatrixGraph,
+    PoolLayer,
+    conv_matrix,
+)
+from nnlcc.ir.window import Window
+from nnlcc.passes import PassContext, parse_pipeline
+
+#: a 3x3 window, stride 1, one pixel of zero padding on every side
+SAME_3X3 = Window((3, 3), (1, 1), (1, 1, 1, 1))
+
+
+def build_conv(
+    name: str,
+    image: tuple[int, int, int],
+    cout: int,
+    rng: np.random.Generator,
+    *,
+    window: Window = SAME_3X3,
+    relu: bool = True,
+    weight_std: float | None = None,
+    bias_std: float = 0.1,
+    decimals: int | None = None,
+) -> ConvLayer:
+    """A conv layer with random weights (std ``weight_std``, default 1/sqrt(fan-in)), drawn
+    weights first, then the bias; ``decimals`` rounds both (compact golden files)."""
+    cin = image[0]
+    z = rng.normal(size=(cout, cin, *window.kernel))
+    w4 = z * weight_std if weight_std is not None else z / math.sqrt(cin * math.prod(window.kernel))
+    bias = rng.normal(size=cout) * bias_std
+    if decimals is not None:
+        w4, bias = np.round(w4, decimals), np.round(bias, decimals)
+    return ConvLayer(name, conv_matrix(w4), bias, relu=relu, image=image, window=window)
+
+
+def compile_graph(
+    graph: MatrixGraph, pipeline: str = "quantize,csd", calibration: np.ndarray | None = None
+) -> LoweredNetwork:
+    """Run ``pipeline`` on ``graph`` (calibrated on ``calibration``, default 64 seeded uniform
+    inputs in [0, 1)) and lower it: the golden model."""
+    graph.verify()
+    if calibration is None:
+        calibration = np.random.default_rng(0).uniform(0, 1, size=(64, graph.input_size))
+    ctx = PassContext(calibration=calibration)
+    for p in parse_pipeline(pipeline):
+        p.apply(graph, ctx)
+    graph.verify()
+    return lower_network(graph)
+
+
+def build_tiny_cnn(seed: int = 0) -> MatrixGraph:
+    """conv, max pool (padded), conv, conv, residual add, global average pool, flatten, dense
+    on a 2x6x6 image: every layer kind once."""
+    rng = np.random.default_rng(seed)
+    layers = [
+        build_conv("c1", (2, 6, 6), 4, rng),
+        PoolLayer("p1", "max", (4, 6, 6), Window((2, 2), (2, 2), (1, 1, 1, 1))),
+        build_conv("c2", (4, 4, 4), 4, rng),
+        build_conv("c3", (4, 4, 4), 4, rng, relu=False),
+        AddLayer("a1", ("c3", "p1"), (4, 4, 4), relu=True),
+        PoolLayer("gap", "avg", (4, 4, 4), Window((3, 3))),
+        FlattenLayer("fl", (4, 2, 2)),
+        DenseLayer("fc", rng.normal(size=(3, 16)) * 0.4, rng.normal(size=3) * 0.1),
+    ]
+    return MatrixGraph("tiny", "x", 2 * 36, "y", layers, input_shape=(2, 6, 6))  # type: ignore[arg-type]
+
+
+def build_tiny_mlp(sizes: tuple[int, ...] = (6, 5, 3), seed: int = 1) -> LoweredNetwork:
+    """A seeded ReLU MLP of the given layer sizes, quantized to 6 bits and CSD-coded (5-bit
+    weights): small enough that a whole self-test bitstream fits an iCE40UP5K."""
+    rng = np.random.default_rng(seed)
+    layers = [
+        DenseLayer(
+            name=f"fc{i + 1}",
+            weight=rng.normal(0.0, 0.6, size=(n_out, n_in)),
+            bias=rng.normal(0.0, 0.1, size=n_out),
+            relu=i < len(sizes) - 2,
+        )
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
+    ]
+    graph = MatrixGraph(
+        name="tiny", input_name="x", input_size=sizes[0], output_name="y", layers=layers
+    )
+    calib = rng.uniform(-1.0, 1.0, size=(256, sizes[0]))
+    return compile_graph(graph, "quantize{input_bits=6,act_bits=6},csd{weight_bits=5}", calib)
+
+
+def _torch_cnns() -> dict[str, tuple[Any, tuple[int, int, int]]]:
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class ResidualCnn(nn.Module):  # type: ignore[misc,name-defined]
+        """conv-bn-relu, a residual block (conv-bn-relu-conv-bn + skip, relu), max pool with
+        padding, a strided conv, average pool with padding, global average pool, linear."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.bn0 = nn.BatchNorm2d(8)
+            self.conv1 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(8)
+            self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+            self.down = nn.Conv2d(8, 12, (3, 2), stride=(2, 1), padding=(1, 0))
+            self.avg = nn.AvgPool2d(2, stride=1, padding=1)
+            self.fc = nn.Linear(12, 5)
+
+        def forward(self, x: Any) -> Any:
+            x = torch.relu(self.bn0(self.stem(x)))
+            y = torch.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            x = torch.relu(x + y)
+            x = self.avg(torch.relu(self.down(self.pool(x))))
+            x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+            return self.fc(x)
+
+    class FlattenCnn(nn.Module):  # type: ignore[misc,name-defined]
+        """A conv whose 3x3 output image is flattened into a linear layer (channel-major)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(2, 4, 3, stride=2)
+            self.fc = nn.Linear(4 * 3 * 3, 6)
+
+        def forward(self, x: Any) -> Any:
+            return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
+
+    return {"residual": (ResidualCnn, (3, 9, 9)), "flatten": (FlattenCnn, (2, 7, 7))}
+
+
+def export_torch_cnn(kind: str, path: Path, seed: int = 0) -> Path:
+    """A small torch CNN (``residual`` on 3x9x9 or ``flatten`` on 2x7x7) with seeded random
+    weights and batch-norm statistics, written as ONNX with its BatchNormalization nodes."""
+    import torch
+
+    from nnlcc.examples.onnx_export import export_onnx, randomize_batchnorm
+
+    cls, shape = _torch_cnns()[kind]
+    model = cls()
+    torch.manual_seed(seed)
+    for p in model.parameters():
+        with torch.no_grad():
+            p.copy_(torch.randn(p.shape) * (1.0 / np.sqrt(max(p[0].numel(), 1))))
+    randomize_batchnorm(model, seed)
+    return export_onnx(model.eval(), shape, path, keep_batchnorm=True)
+
+
+@pytest.fixture(scope="session")
+def conv_layer() -> Callable[..., ConvLayer]:
+    return build_conv
+
+
+@pytest.fixture(scope="session")
+def golden_model() -> Callable[..., LoweredNetwork]:
+    """:func:`compile_graph`: passes + lowering of a hand-built graph."""
+    return compile_graph
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn() -> Callable[[int], MatrixGraph]:
+    return build_tiny_cnn
+
+
+@pytest.fixture(scope="session")
+def make_tiny_network() -> Callable[..., LoweredNetwork]:
+    return build_tiny_mlp
+
+
+@pytest.fixture(scope="session")
+def tiny_net() -> LoweredNetwork:
+    return build_tiny_mlp()
+
+
+@pytest.fixture(scope="session")
+def torch_cnn() -> Callable[..., Path]:
+    """:func:`export_torch_cnn` (skips the test when torch is not installed)."""
+    pytest.importorskip("torch")
+    return export_torch_cnn
