@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nnlcc.hdl.stream import stream_facts
+from nnlcc.hdl.top import top_for
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import FixedFormat, sqnr_db
 from nnlcc.ir.lower import lower_any
@@ -143,7 +143,7 @@ def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> dict[s
 
 
 def layer_rows(graph: MatrixGraph, net: LoweredNetwork) -> list[dict[str, Any]]:
-    stream = stream_facts(net)  # kernel, stride, line_buffer_bits of a CNN's window layers
+    stream = top_for(net).layer_facts()  # kernel, stride, line_buffer_bits of window layers
     rows = []
     for layer, low in zip(graph.layers, net.layers, strict=True):
         g = low.graph
