@@ -127,7 +127,7 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     if flat:
         from nnlcc.hdl.flat_verilog import emit_flat_verilog
 
-        meta = {**emit_flat_verilog(net, verilog, name=name), "testbench": top.testbench}
+        meta = {**emit_flat_verilog(net, verilog, name=name), **top.testbench_meta()}
     else:
         meta = top.emit(verilog, name)
     (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""nnlcc.hdl: Amaranth hardware copied from adder graphs (no decisions of its own)."""
+"""nnlcc.hdl: Amaranth hardware copied from adder graphs; :mod:`nnlcc.hdl.top` chooses the
+top (vector or pixel stream), its only decision."""
 
 from .adder_tree import AdderGraphPipeline, range_shape, shape_covering
 from .network import NetworkTop

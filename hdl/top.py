@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+Top = NetworkTop | StreamTop
+"""The Amaranth tops a strategy builds."""
 
 
 def _write(top: wiring.Component, path: Path | str, name: str) -> None:
@@ -87,7 +89,7 @@ class TopStrategy(ABC):
 
     # ---- hardware ------------------------------------------------------------------------
     @abstractmethod
-    def component(self) -> wiring.Component:
+    def component(self) -> Top:
         """The Amaranth top (``x``/``valid_in`` in, ``y``/``valid_out`` out, debug ports)."""
 
     def emit(self, path: Path | str, name: str = "nnlcc_top") -> dict[str, Any]:
@@ -95,10 +97,16 @@ class TopStrategy(ABC):
         (with the testbench that checks it and the ``vectors.npz`` array it drives)."""
         top = self.component()
         _write(top, path, name)
-        meta: dict[str, Any] = top.port_metadata(name)  # type: ignore[attr-defined]
-        meta["testbench"] = self.testbench
-        meta["inputs"] = self.input_key
-        return meta
+        return {**top.port_metadata(name), **self.testbench_meta(), **self._meta(top)}
+
+    def testbench_meta(self) -> dict[str, str]:
+        """What ``meta.json`` tells the simulation: the testbench module and the array of
+        ``vectors.npz`` it drives (for Verilog written by another writer, too)."""
+        return {"testbench": self.testbench, "inputs": self.input_key}
+
+    def _meta(self, top: Top) -> dict[str, Any]:
+        """Port metadata beyond the component's own."""
+        return {}
 
     # ---- simulation ----------------------------------------------------------------------
     def check_inputs(self, x_int: npt.ArrayLike) -> IntArray:
@@ -189,12 +197,12 @@ class StreamStrategy(TopStrategy):
     def component(self) -> StreamTop:
         return StreamTop(self.net)
 
-    def emit(self, path: Path | str, name: str = "nnlcc_top") -> dict[str, Any]:
-        meta = super().emit(path, name)
-        plan = StreamPlan(self.net)
-        meta["line_buffer_bits"] = plan.line_buffer_bits()
-        meta["frame_pixels"] = self.frame_pixels
-        return meta
+    def _meta(self, top: Top) -> dict[str, Any]:
+        assert isinstance(top, StreamTop)
+        return {
+            "line_buffer_bits": top.plan.line_buffer_bits(),
+            "frame_pixels": self.frame_pixels,
+        }
 
     @property
     def frame_pixels(self) -> int:

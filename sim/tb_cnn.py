@@ -73,6 +73,7 @@ async def check_cnn(dut: Any) -> None:
     cap = await drive(
         dut,
         lambda meta: DRAIN_FRAMES * int(meta["frame_pixels"]) + 1000,
+        inputs="pixels",
         stop_when_complete=True,
     )
     n = cap.driven // int(cap.meta["frame_pixels"])

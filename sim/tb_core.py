@@ -85,18 +85,23 @@ class Capture:
 
 
 async def drive(
-    dut: Any, drain: Callable[[dict[str, Any]], int], *, stop_when_complete: bool = False
+    dut: Any,
+    drain: Callable[[dict[str, Any]], int],
+    *,
+    inputs: str,
+    stop_when_complete: bool = False,
 ) -> Capture:
     """Reset ``dut``, drive every input word back to back, sample all layers each clock.
 
-    Runs ``drain(meta)`` clocks past the last input word; with ``stop_when_complete`` it stops as
+    The words are the ``vectors.npz`` array ``meta["inputs"]`` names (``inputs`` for a
+    ``meta.json`` written before it named one). Runs ``drain(meta)`` clocks past the last word; with ``stop_when_complete`` it stops as
     soon as every layer has shown as many outputs as it has golden rows.
     """
     sim_dir = Path(os.environ[SIM_DIR_ENV])
     meta = json.loads((sim_dir / "meta.json").read_text())
     data = np.load(sim_dir / "vectors.npz", allow_pickle=False)
     layers = meta["layers"]
-    words = [pack(row, meta["x"]["width"]) for row in data[meta.get("inputs", "x")]]
+    words = [pack(row, meta["x"]["width"]) for row in data[meta.get("inputs", inputs)]]
     expected = [
         [pack(row, layer["width"]) for row in data[f"layer{i}"]] for i, layer in enumerate(layers)
     ]
