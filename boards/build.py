@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.errors import NnlccError, ToolchainError
+from nnlcc.errors import BadInputError, NnlccError, ToolchainError
+from nnlcc.hdl.top import TopStrategy, top_for
 from nnlcc.ir.lowered import LoweredNetwork
 
 from .profiles import BoardProfile, get_board
@@ -201,9 +202,17 @@ def board_build(
     (``run_pnr`` on iCE40/ECP5); the network-alone yosys figures are then in
     ``network_estimate``. Raises :class:`DesignTooLargeError` (with the utilization) when a
     bitstream was asked for and the design does not fit, :class:`ToolchainError` when a tool
-    is missing or fails.
+    is missing or fails. A top without a board self-test (its strategy's
+    :attr:`~nnlcc.hdl.top.TopStrategy.selftest_refusal`, e.g. a pixel-streaming CNN) gets the
+    network estimate alone, with the strategy's note; asking it for a bitstream raises
+    :class:`~nnlcc.errors.BadInputError` with the refusal.
     """
     prof = get_board(board)
+    top = top_for(net)
+    if top.selftest_refusal is not None:  # no self-test top: the network estimate alone
+        if run_pnr:
+            raise BadInputError(top.selftest_refusal)
+        return _network_estimate_only(prof, top, Path(outdir), progress)
     outdir = Path(outdir)
     bdir = outdir / "board"
     bdir.mkdir(parents=True, exist_ok=True)
@@ -224,11 +233,9 @@ def board_build(
         find_tool(_PNR_TOOL[prof.family])
         find_tool(_PACK_TOOL[prof.family])
 
-    from nnlcc.hdl import emit_verilog
-
     t0 = time.monotonic()
     say(f"board {prof.name}: writing network Verilog")
-    emit_verilog(net, bdir / "network.v", NETWORK_MODULE)
+    top.emit(bdir / "network.v", NETWORK_MODULE)
     timings["verilog_s"] = time.monotonic() - t0
 
     x = _vectors(net, x_int) if (pnr or prof.family == "xc7") else None
@@ -262,7 +269,7 @@ def board_build(
         result = {
             "estimate": True,
             "tool": f"yosys {_SYNTH[prof.family].split()[0]} (estimate)",
-            "design": "network alone (no I/O, no self-test)",
+            "design": top.estimate_design,
             "fmax_mhz": None,
             **counts,
         }
@@ -288,6 +295,42 @@ def board_build(
     if run_pnr and not prof.open_pnr:
         resources["note"] = f"no open place-and-route for {prof.family}; figures are estimates"
     return _finish(resources, outdir, bdir)
+
+
+def _network_estimate_only(
+    prof: BoardProfile,
+    top: TopStrategy,
+    outdir: Path,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    """The board figures of a top without a self-test: the yosys estimate of the network
+    alone, with the strategy's design and note (no bitstream, no Vivado tree)."""
+    bdir = outdir / "board"
+    bdir.mkdir(parents=True, exist_ok=True)
+    top.emit(bdir / "network.v", NETWORK_MODULE)
+    facts: dict[str, Any] = {"board": prof.name, "device": prof.device, "family": prof.family}
+    note = {"note": top.estimate_note} if top.estimate_note is not None else {}
+    try:
+        find_tool("yosys")
+    except ToolchainError as e:
+        return {**facts, "skipped": str(e), **note}
+    if progress is not None:
+        progress(f"board {prof.name}: yosys estimate of the {top.kind} network alone")
+    counts, seconds = estimate_network(prof.family, bdir, progress=progress)
+    return {
+        **facts,
+        "estimate": True,
+        "tool": "yosys",
+        "design": top.estimate_design,
+        "fmax_mhz": None,
+        **counts,
+        "device_luts": prof.luts,
+        "device_ffs": prof.ffs,
+        "fits": _fits(prof, counts),
+        "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
+        "timings_s": {"estimate": round(seconds, 2)},
+        **note,
+    }
 
 
 def _finish(resources: dict[str, Any], outdir: Path, bdir: Path) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 
+from nnlcc.errors import BadInputError
+from nnlcc.hdl.top import top_for
 from nnlcc.ir.lowered import LoweredNetwork
 
 from .profiles import BoardProfile
@@ -40,12 +42,6 @@ __all__ = [
 MAX_VECTORS = 64
 """More vectors cost block RAM (one ROM word holds a whole input vector) and add little: the
 network has no state, so a handful of vectors already exercises every adder's carry chain."""
-
-
-def _network(net: LoweredNetwork) -> wiring.Component:
-    from nnlcc.hdl import NetworkTop
-
-    return NetworkTop(net)
 
 
 def _elem(layout: Any) -> tuple[Shape, int]:
@@ -108,6 +104,9 @@ class SelfTest(wiring.Component):
         network: wiring.Component | None = None,
     ) -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused design
+        top = top_for(net)
+        if network is None and top.selftest_refusal is not None:  # e.g. a pixel-streaming top
+            raise BadInputError(top.selftest_refusal)
         x = np.asarray(x_int, dtype=np.int64).reshape(-1, net.n_inputs)
         if not 1 <= len(x) <= 4096:
             raise ValueError(f"self-test needs 1..4096 vectors, got {len(x)}")
@@ -118,7 +117,8 @@ class SelfTest(wiring.Component):
             )
         self._MustUse__silence = False
         self.net = net
-        self.network = network if network is not None else _network(net)
+        # the network's own top, fed one ROM word (one input) per clock
+        self.network = network if network is not None else top.component()
         sig = self.network.signature.members
         self.x_elem, _ = _elem(sig["x"].shape)
         self.y_elem, _ = _elem(sig["y"].shape)

@@ -22,6 +22,7 @@ import numpy as np
 from nnlcc.driver import load_data, run_passes
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
+from nnlcc.hdl.top import top_for
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, MatrixGraph, MatrixLayer
@@ -123,20 +124,18 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     verilog = outdir / f"{name}.v"
     flat = len(g.nodes) > FLAT_NODES
     log(f"verilog: {len(g.nodes):,} nodes ({'flat writer' if flat else 'amaranth'})")
+    top = top_for(net)  # a vector top: the layer reads one (window) vector per clock
     if flat:
         from nnlcc.hdl.flat_verilog import emit_flat_verilog
 
-        meta = emit_flat_verilog(net, verilog, name=name)
+        meta = {**emit_flat_verilog(net, verilog, name=name), **top.testbench_meta()}
     else:
-        from nnlcc.hdl import emit_verilog
-
-        meta = emit_verilog(net, verilog, name=name)
+        meta = top.emit(verilog, name)
     (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     report["verilog_writer"] = "flat" if flat else "amaranth"
     if opts.verify:
-        from nnlcc.sim.runner import run_cocotb
-        from nnlcc.sim.tb_network import SIM_DIR_ENV
-        from nnlcc.sim.verify import TESTBENCH_MODULE, write_vectors
+        from nnlcc.sim.runner import SIM_DIR_ENV, run_cocotb
+        from nnlcc.sim.verify import write_vectors
 
         rng = np.random.default_rng(opts.seed)
         fmt = layer.in_fmt
@@ -147,7 +146,7 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
         res = run_cocotb(
             verilog,
             name,
-            TESTBENCH_MODULE,
+            top.testbench,
             outdir,
             simulator=opts.simulator,
             extra_env={SIM_DIR_ENV: str(outdir.resolve())},

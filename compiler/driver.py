@@ -21,6 +21,7 @@ from nnlcc import examples
 from nnlcc.data import Dataset, load_npz, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
+from nnlcc.hdl.top import TopStrategy, top_class, top_for
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
@@ -110,8 +111,9 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     model = Path(opts.model)
     log(f"frontend: {model}")
     graph = load_model(model)
-    if opts.build and len(graph.input_shape) == 3:  # fail before minutes of compiling
-        raise BadInputError(_NO_STREAM_SELFTEST)
+    refusal = top_class(graph.input_shape).selftest_refusal
+    if opts.build and refusal is not None:  # fail before minutes of compiling
+        raise BadInputError(refusal)
     from nnlcc.boards import get_board
 
     board = get_board(opts.board)
@@ -147,13 +149,12 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         "layers": [row.to_json() for row in layers],
         "totals": layer_totals(graph, layers),
     }
-    from nnlcc.hdl.stream import is_streaming, stream_throughput
-
-    if net is not None and is_streaming(net):
+    top = top_for(net) if net is not None else None
+    if top is not None and top.throughput is not None:
         # the graphs' latency sum is not end to end: line buffers wait for rows; the cocotb
         # check measures it (last pixel of the last image in -> its output out)
         report["latency_cycles"] = None
-        report["throughput"] = stream_throughput(net)
+        report["throughput"] = top.throughput
     if opts.config is not None:
         report["config"] = str(opts.config.path)
         report["layer_config"] = layer_config
@@ -188,21 +189,18 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             }
             report["resources"] = {"skipped": "report only"}
         else:
-            assert net is not None  # only --report-only skips lowering
-            report["verification"] = _verify(net, data, tmp, opts, log)
-            if "clocks_to_last_output" in report["verification"]:
-                ver = report["verification"]
-                report["latency_cycles"] = ver["clocks_to_last_output"] - ver["pixels"]
+            assert net is not None and top is not None  # only --report-only skips lowering
+            report["verification"] = _verify(top, data, tmp, opts, log)
+            measured = top.measured_latency(report["verification"])
+            if measured is not None:
+                report["latency_cycles"] = measured
             log(f"board files for {board.name}")
             from nnlcc.boards import board_build
 
             vectors = net.quantize_input(data.x_test)
-            if is_streaming(net):  # the board self-test drives vectors, not pixel streams
-                report["resources"] = _stream_resources(board, net, tmp, opts.build, log)
-            else:
-                report["resources"] = board_build(
-                    board, net, tmp, x_int=vectors, run_pnr=opts.build, progress=log
-                )
+            report["resources"] = board_build(
+                board, net, tmp, x_int=vectors, run_pnr=opts.build, progress=log
+            )
         report["seconds"] = round(time.perf_counter() - t0, 2)
         write_report(report, tmp)
         if outdir.exists():
@@ -216,13 +214,12 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
 
 
 def _verify(
-    net: LoweredNetwork, data: Dataset, outdir: Path, opts: CompileOptions, log: Log
+    top: TopStrategy, data: Dataset, outdir: Path, opts: CompileOptions, log: Log
 ) -> dict[str, Any]:
-    from nnlcc.hdl import emit_verilog
-
+    net = top.net
     vectors = verification_vectors(net, data, opts.random_vectors, opts.seed)
     if not opts.verify:
-        emit_verilog(net, outdir / "nnlcc_top.v", name="nnlcc_top")
+        top.emit(outdir / "nnlcc_top.v", "nnlcc_top")
         return {"simulator": None, "vectors": 0, "bit_exact": None, "skipped": "--no-verify"}
     from nnlcc.sim.verify import verify_network
 
@@ -234,54 +231,8 @@ def _verify(
         "bit_exact": res.bit_exact,
         "test_set_vectors": len(data.x_test),
         "random_vectors": opts.random_vectors,
-        # streaming CNNs: pixels driven (one per clock) and the clock of the last output
-        **{k: res.summary[k] for k in ("pixels", "clocks_to_last_output") if k in res.summary},
-    }
-
-
-_NO_STREAM_SELFTEST = (
-    "no board self-test exists for pixel-streaming CNNs yet: compile without --build "
-    "(the resource estimate is still made)"
-)
-
-
-def _stream_resources(
-    board: Any, net: LoweredNetwork, outdir: Path, build: bool, log: Log
-) -> dict[str, Any]:
-    """A CNN's board figures: the yosys estimate of the streaming top alone (there is no
-    pixel-streaming board self-test yet, so no bitstream)."""
-    from nnlcc.boards.build import NETWORK_MODULE, estimate_network
-    from nnlcc.boards.toolchain import find_tool
-    from nnlcc.errors import ToolchainError
-    from nnlcc.hdl import emit_verilog
-
-    if build:
-        raise BadInputError(_NO_STREAM_SELFTEST)
-    bdir = outdir / "board"
-    bdir.mkdir(parents=True, exist_ok=True)
-    emit_verilog(net, bdir / "network.v", NETWORK_MODULE)
-    facts: dict[str, Any] = {"board": board.name, "device": board.device, "family": board.family}
-    note = "pixel-streaming CNN: network estimate only, no board self-test yet"
-    try:
-        find_tool("yosys")
-    except ToolchainError as e:
-        return {**facts, "skipped": str(e), "note": note}
-    log(f"board {board.name}: yosys estimate of the streaming network")
-    counts, seconds = estimate_network(board.family, bdir, progress=log)
-    caps = {"luts": board.luts, "ffs": board.ffs, "bram": board.bram, "dsp": board.dsp}
-    return {
-        **facts,
-        "estimate": True,
-        "tool": "yosys",
-        "design": "streaming network alone (no I/O, no self-test)",
-        "fmax_mhz": None,
-        **counts,
-        "device_luts": board.luts,
-        "device_ffs": board.ffs,
-        "fits": all((counts.get(k) or 0) <= cap for k, cap in caps.items()),
-        "utilization_pct": round(100.0 * (counts.get("luts") or 0) / board.luts, 2),
-        "timings_s": {"estimate": round(seconds, 2)},
-        "note": note,
+        # what the top's testbench measures besides (a CNN: pixels, clock of the last output)
+        **{k: res.summary[k] for k in top.summary_facts},
     }
 
 

@@ -1,16 +1,21 @@
-"""nnlcc.hdl: Amaranth hardware copied from adder graphs (no decisions of its own)."""
+"""nnlcc.hdl: Amaranth hardware copied from adder graphs; :mod:`nnlcc.hdl.top` chooses the
+top (vector or pixel stream), its only decision."""
 
 from .adder_tree import AdderGraphPipeline, range_shape, shape_covering
-from .network import NetworkTop, emit_verilog
-from .stream import StreamTop, emit_stream_verilog, is_streaming
+from .network import NetworkTop
+from .stream import StreamTop
+from .top import StreamStrategy, TopStrategy, VectorStrategy, emit_verilog, top_class, top_for
 
 __all__ = [
     "AdderGraphPipeline",
     "NetworkTop",
+    "StreamStrategy",
     "StreamTop",
-    "emit_stream_verilog",
+    "TopStrategy",
+    "VectorStrategy",
     "emit_verilog",
-    "is_streaming",
     "range_shape",
     "shape_covering",
+    "top_class",
+    "top_for",
 ]

@@ -11,10 +11,8 @@ bits ``[i*w, (i+1)*w)`` in two's complement when the element is signed.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
 from amaranth.hdl import Cat, Module, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
@@ -25,7 +23,7 @@ from nnlcc.ir.lowered import LoweredNetwork
 
 from .adder_tree import AdderGraphPipeline, shape_covering
 
-__all__ = ["NetworkTop", "emit_verilog"]
+__all__ = ["NetworkTop"]
 
 
 def _fmt_range(fmt: FixedFormat) -> tuple[int, int]:
@@ -144,23 +142,3 @@ class NetworkTop(wiring.Component):
             "latency": self.latency,
             "layers": layers,
         }
-
-
-def emit_verilog(net: LoweredNetwork, path: Path | str, name: str = "nnlcc_top") -> dict[str, Any]:
-    """Write the network as one Verilog module ``name`` to ``path``; return its port metadata.
-
-    Ports: ``clk``, ``rst`` (synchronous, active high; only the valid chain is reset),
-    ``x``/``valid_in``, ``y``/``valid_out`` and per layer ``l<i>_y``/``l<i>_valid``.
-    A network with an image input gets the pixel-streaming top instead
-    (:func:`nnlcc.hdl.stream.emit_stream_verilog`, same port names, one pixel per clock).
-    """
-    from .stream import emit_stream_verilog, is_streaming
-
-    if is_streaming(net):
-        return emit_stream_verilog(net, path, name)
-    top = NetworkTop(net)
-    text = verilog.convert(top, name=name, emit_src=False)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    return top.port_metadata(name)

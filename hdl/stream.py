@@ -27,12 +27,9 @@ valid clock), so a testbench can name the first layer, image and pixel that diff
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
 from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
@@ -48,19 +45,10 @@ from .line_buffer import StreamWindow, WindowGenerator
 __all__ = [
     "StreamPlan",
     "StreamTop",
-    "emit_stream_verilog",
-    "is_streaming",
     "join_depth",
-    "stream_facts",
-    "stream_throughput",
 ]
 
 Range = tuple[int, int]
-
-
-def is_streaming(net: LoweredNetwork) -> bool:
-    """Whether ``net`` takes images (a pixel-streaming top) rather than vectors."""
-    return len(net.input_shape) == 3
 
 
 @dataclass
@@ -108,7 +96,7 @@ class StreamPlan:
     of its output. Cheap: no hardware is built, so reports can use it."""
 
     def __init__(self, net: LoweredNetwork) -> None:
-        if not is_streaming(net):
+        if len(net.input_shape) != 3:
             raise ValueError("a streaming top needs a network with an image input (C, H, W)")
         if not net.layers:
             raise ValueError("network has no layers")
@@ -331,7 +319,6 @@ class StreamTop(wiring.Component):
             )
         return {
             "toplevel": name,
-            "testbench": "nnlcc.sim.tb_cnn",
             "clock": "clk",
             "reset": "rst",
             "packing": "element i at bits [i*width, (i+1)*width), two's complement if signed",
@@ -339,45 +326,3 @@ class StreamTop(wiring.Component):
             "y": bus(self.plan.out_shapes[-1], self.plan.out_counts[-1]),
             "layers": layers,
         }
-
-
-def stream_facts(net: LoweredNetwork) -> dict[str, dict[str, Any]]:
-    """Report facts of the streaming hardware per window layer (``{}`` for a vector network):
-    ``kernel``, ``stride``, ``line_buffer_bits`` (the delay line actually built, see
-    :meth:`StreamPlan.line_buffer_bits`) and ``window_delay`` (ticks from a frame's first
-    pixel to its first window)."""
-    if not is_streaming(net):
-        return {}
-    plan = StreamPlan(net)
-    bits = plan.line_buffer_bits()
-    facts: dict[str, dict[str, Any]] = {}
-    for i, geom in plan.windows.items():
-        name = net.layers[i].name
-        facts[name] = {
-            "kernel": list(geom.window.kernel),
-            "stride": list(geom.window.stride),
-            "line_buffer_bits": bits[name],
-            "window_delay": geom.delay,
-        }
-    return facts
-
-
-def stream_throughput(net: LoweredNetwork) -> str:
-    """The streaming top's rate in words, for reports."""
-    c, h, w = net.input_shape
-    return f"one pixel per clock ({h * w} clocks per {c}x{h}x{w} image)"
-
-
-def emit_stream_verilog(
-    net: LoweredNetwork, path: Path | str, name: str = "nnlcc_top"
-) -> dict[str, Any]:
-    """Write the streaming top as one Verilog module ``name``; return its port metadata."""
-    top = StreamTop(net)
-    text = verilog.convert(top, name=name, emit_src=False)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    meta = top.port_metadata(name)
-    meta["line_buffer_bits"] = top.plan.line_buffer_bits()
-    meta["frame_pixels"] = math.prod(net.input_shape[1:])
-    return meta

@@ -42,7 +42,8 @@ __all__ = ["SimResult", "available_simulators", "run_cocotb", "verilator_bin_dir
 
 log = logging.getLogger(__name__)
 
-SUMMARY_ENV = "NNLCC_SIM_SUMMARY"
+SUMMARY_ENV = "NNLCC_SIM_SUMMARY"  # where a testbench writes its summary
+SIM_DIR_ENV = "NNLCC_SIM_DIR"  # the directory holding meta.json and vectors.npz
 SUMMARY_FILE = "summary.json"
 _BUILD_RECIPE = "3"  # bump when the way we build changes, to invalidate cached builds
 _MAKE_VARS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0"

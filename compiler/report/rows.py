@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nnlcc.hdl.stream import stream_facts
+from nnlcc.hdl.top import top_for
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.csd import csd_adders
 from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
@@ -89,7 +89,7 @@ def layer_row(
     ``low`` is its lowered adder graph; a matrix layer may come without one (code-only rows of
     huge networks), then its adders come from its code and the graph-only fields are None.
     ``window`` holds the window facts of a conv or pool layer (``kernel``, ``stride``,
-    ``line_buffer_bits``, optionally ``window_delay``): :func:`~nnlcc.hdl.stream.stream_facts`
+    ``line_buffer_bits``, optionally ``window_delay``): :meth:`~nnlcc.hdl.top.TopStrategy.layer_facts`
     of the streaming hardware, or :func:`geometry` of the IR.
     """
     win = window or {}
@@ -149,7 +149,7 @@ def layer_rows(graph: MatrixGraph, net: LoweredNetwork | None = None) -> list[La
     """One report row per layer of ``graph``: from ``net``, its lowered network, or without
     one from the matrix codes (matrix layers are not lowered; see the module doc)."""
     if net is not None:
-        stream = stream_facts(net)  # kernel, stride, line_buffer_bits of a CNN's window layers
+        stream = top_for(net).layer_facts()  # kernel, stride, line_buffer_bits of window layers
         return [
             layer_row(layer, low, stream.get(layer.name))
             for layer, low in zip(graph.layers, net.layers, strict=True)

@@ -16,7 +16,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from nnlcc.errors import BadInputError
-from nnlcc.hdl.stream import StreamPlan, StreamTop, is_streaming
+from nnlcc.hdl.stream import StreamPlan, StreamTop
+from nnlcc.hdl.top import StreamStrategy, VectorStrategy, top_for
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import (
@@ -161,7 +162,7 @@ def check(net: LoweredNetwork, n: int, gap: int, seed: int = 3) -> None:
 @pytest.mark.parametrize("gap", [0, 5])
 def test_chain_matches_golden(gap: int) -> None:
     net = cnn_chain()
-    assert is_streaming(net)
+    assert isinstance(top_for(net), StreamStrategy)
     assert [layer.kind for layer in net.layers] == [
         "conv",
         "pool",
@@ -205,7 +206,7 @@ def test_vector_network_is_not_streaming() -> None:
     rng = np.random.default_rng(0)
     fc = DenseLayer("fc", rng.normal(size=(3, 4)), np.zeros(3))
     net = compile_graph(MatrixGraph("mlp", "x", 4, "fc", [fc]), rng)
-    assert not is_streaming(net)
+    assert isinstance(top_for(net), VectorStrategy)
     with pytest.raises(ValueError, match="image input"):
         StreamPlan(net)
 

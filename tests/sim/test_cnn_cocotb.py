@@ -21,10 +21,11 @@ from nnlcc.data import load_npz, random_dataset
 from nnlcc.driver import EXAMPLE_CNN, EXAMPLE_DATA, load_model, resolve_pipeline, run_passes
 from nnlcc.errors import VerificationError
 from nnlcc.frontends.onnx import onnx_reference
+from nnlcc.hdl.top import StreamStrategy
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.sim import available_simulators, run_cocotb
-from nnlcc.sim.verify_cnn import TESTBENCH_MODULE, verify_stream_network
+from nnlcc.sim.verify import verify_network
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,7 +41,7 @@ def test_digits_cnn_bit_exact_on_all_test_images(tmp_path: Path) -> None:
     run_passes(graph, resolve_pipeline(None), data)
     net = lower_network(graph)
     x = net.quantize_input(data.x_test)
-    res = verify_stream_network(net, x, tmp_path)
+    res = verify_network(net, x, tmp_path)
     assert res.simulator == "verilator" and res.bit_exact
     assert res.vectors == len(x) == 450
     # full rate: every pixel on its own clock, the last image out a few dozen clocks later
@@ -101,7 +102,7 @@ def residual_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoweredNetwo
     run_passes(graph, resolve_pipeline("quantize,csd"), data)
     net = lower_network(graph)
     out = base / "sim"
-    res = verify_stream_network(net, net.quantize_input(data.x_test), out)
+    res = verify_network(net, net.quantize_input(data.x_test), out)
     assert res.bit_exact and res.vectors == 40
     return net, out
 
@@ -132,7 +133,7 @@ def test_corrupted_golden_names_image_pixel_and_layer(
         run_cocotb(
             bad / "nnlcc_top.v",
             "nnlcc_top",
-            TESTBENCH_MODULE,
+            StreamStrategy.testbench,
             bad,
             simulator="verilator",
             extra_env={"NNLCC_SIM_DIR": str(bad)},

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from nnlcc.errors import ToolchainError, VerificationError
+from nnlcc.hdl.top import VectorStrategy
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import FixedFormat
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.sim import SimResult, available_simulators, run_cocotb, verify_network
-from nnlcc.sim.tb_network import pack, unpack
-from nnlcc.sim.verify import TESTBENCH_MODULE
+from nnlcc.sim.tb_core import pack, unpack
 
 SIMS = available_simulators()
 needs_verilator = pytest.mark.skipif("verilator" not in SIMS, reason="verilator not usable here")
@@ -121,7 +121,7 @@ def test_corrupted_golden_names_vector_and_layer(
         run_cocotb(
             bad / "nnlcc_top.v",
             "nnlcc_top",
-            TESTBENCH_MODULE,
+            VectorStrategy.testbench,
             bad,
             simulator="verilator",
             extra_env={"NNLCC_SIM_DIR": str(bad)},
