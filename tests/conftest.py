@@ -1,7 +1,7 @@
 """Shared tiny-model builders for every test package.
 
-Each builder is a session fixture that returns a function, so tests ask for it by name and no
-test module imports another.  The torch-made CNNs use :mod:`nnlcc.examples.onnx_export`, the
+Each builder is a plain function here and a session fixture of the same purpose, so tests ask
+for it by name (or, in module-level helpers, import it from ``conftest``).  The torch-made CNNs use :mod:`nnlcc.examples.onnx_export`, the
 same export the shipped examples and the benchmarks use.
 """
 

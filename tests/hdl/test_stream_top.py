@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from conftest import build_conv
+from conftest import compile_graph as golden_model
 
 from nnlcc.errors import BadInputError
 from nnlcc.hdl.stream import StreamPlan, StreamTop
 from nnlcc.hdl.top import StreamStrategy, VectorStrategy, top_for
-from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import (
     AddLayer,
@@ -28,34 +29,19 @@ from nnlcc.ir.matrix import (
     Layer,
     MatrixGraph,
     PoolLayer,
-    conv_matrix,
 )
 from nnlcc.ir.window import Window
-from nnlcc.passes import PassContext, parse_pipeline
 from nnlcc.passes import quantize as _quantize  # noqa: F401  (registers quantize, csd)
 
 
 def conv(
     name: str, image: tuple[int, int, int], cout: int, window: Window, rng: np.random.Generator
 ) -> ConvLayer:
-    w4 = rng.normal(0, 0.5, size=(cout, image[0], *window.kernel))
-    return ConvLayer(
-        name=name,
-        weight=conv_matrix(w4),
-        bias=rng.normal(0, 0.2, size=cout),
-        relu=True,
-        image=image,
-        window=window,
-    )
+    return build_conv(name, image, cout, rng, window=window, weight_std=0.5, bias_std=0.2)
 
 
 def compile_graph(graph: MatrixGraph, rng: np.random.Generator) -> LoweredNetwork:
-    graph.verify()
-    calib = rng.uniform(0, 1, size=(64, graph.input_size))
-    ctx = PassContext(calibration=calib)
-    for p in parse_pipeline("quantize,csd"):
-        p.apply(graph, ctx)
-    return lower_network(graph)
+    return golden_model(graph, "quantize,csd", rng.uniform(0, 1, size=(64, graph.input_size)))
 
 
 def cnn_chain(seed: int = 0) -> LoweredNetwork:

@@ -19,7 +19,7 @@ from nnlcc.boards.toolchain import (
 from nnlcc.errors import NnlccError, ToolchainError
 from nnlcc.ir.lowered import LoweredNetwork
 
-# excerpts of real nextpnr-ice40 0.11 output (the self-test of tests/build/conftest.py)
+# excerpts of real nextpnr-ice40 0.11 output (the self-test of tests/conftest.py)
 ICE40_LOG = """\
 Info: Device utilisation:
 Info: \t         ICESTORM_LC:    1257/   5280    23%
