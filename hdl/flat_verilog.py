@@ -128,13 +128,13 @@ class _Writer:
             else:
                 self.lines.append(f"wire [{w - 1}:0] v{k} = {self.ext(n.a, s, w)} << {-n.sa};")
         else:  # CLAMP: compare as signed numbers wide enough for the operand and both bounds
-            src = self.g.nodes[n.a]
-            wc = bits_for_range(min(src.lo, n.c0, -1), max(src.hi, n.c1))[0]
+            op = self.g.nodes[n.a]
+            wc = bits_for_range(min(op.lo, n.c0, -1), max(op.hi, n.c1))[0]
             a = f"$signed({self.ext(n.a, s - 1, wc)})"
             v = a
-            if src.hi > n.c1:
+            if op.hi > n.c1:
                 v = f"({a} > $signed({_hex(n.c1, wc)})) ? $signed({_hex(n.c1, wc)}) : {v}"
-            if src.lo < n.c0:
+            if op.lo < n.c0:
                 v = f"({a} < $signed({_hex(n.c0, wc)})) ? $signed({_hex(n.c0, wc)}) : ({v})"
             self.lines.append(f"wire [{wc - 1}:0] v{k}_c = {v};")
             self.lines.append(f"reg [{w - 1}:0] v{k};")

@@ -212,7 +212,8 @@ class StreamStrategy(TopStrategy):
     def drive_order(self, x: IntArray) -> IntArray:
         # storage layout (batch, H, W, C) row-major is exactly the pixel stream
         c = self.net.input_shape[0]
-        return self.net._stored_input(x).reshape(-1, c)
+        pixels: IntArray = np.asarray(self.net._stored_input(x), dtype=np.int64).reshape(-1, c)
+        return pixels
 
     def count(self, stimuli: dict[str, IntArray]) -> int:
         return len(stimuli[self.input_key]) // self.frame_pixels

@@ -22,6 +22,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -200,7 +201,8 @@ class AdderGraph:
             vals.append(v)
         if not self.outputs:
             return np.zeros((xa.shape[0], 0), dtype=dt)
-        return np.stack([vals[o] for o in self.outputs], axis=1)
+        out = cast(IntArray, np.stack([vals[o] for o in self.outputs], axis=1))
+        return out
 
     def check_ranges(self, x: npt.ArrayLike) -> None:
         """Assert every value stays in its declared range on inputs ``x`` (a self-check)."""

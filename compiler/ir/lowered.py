@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +82,8 @@ class LoweredLayer:
                 win = win.reshape(-1, g.n_inputs)
                 parts += [g.evaluate(win[r : r + rows]) for r in range(0, len(win), rows)]
             y = np.concatenate(parts) if parts else np.zeros((0, len(g.outputs)), np.int64)
-            return y.reshape(b, ho, wo, len(g.outputs))
+            out = cast(IntArray, y.reshape(b, ho, wo, len(g.outputs)))
+            return out
         if self.kind == "add":
             a, bb = xs
             c = a.shape[-1]
@@ -135,7 +137,9 @@ class LoweredNetwork:
         x: IntArray = np.asarray(x_int, dtype=np.int64)
         if len(self.input_shape) == 3:
             c, h, w = self.input_shape
-            x = np.ascontiguousarray(x.reshape(len(x), c, h, w).transpose(0, 2, 3, 1))
+            x = cast(
+                IntArray, np.ascontiguousarray(x.reshape(len(x), c, h, w).transpose(0, 2, 3, 1))
+            )
         return x
 
     def _external_output(self, y: IntArray) -> IntArray:
@@ -143,8 +147,9 @@ class LoweredNetwork:
         shape = last.image if last.kind == "flatten" else last.out_shape
         if len(shape) == 3:
             c, h, w = shape
-            y = y.reshape(len(y), h, w, c).transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(y).reshape(len(y), -1)
+            y = cast(IntArray, y.reshape(len(y), h, w, c).transpose(0, 3, 1, 2))
+        out = cast(IntArray, np.ascontiguousarray(y).reshape(len(y), -1))
+        return out
 
     def _run(self, x_int: npt.ArrayLike, keep: bool) -> list[IntArray]:
         env: dict[str, IntArray] = {self.input_name: self._stored_input(x_int)}

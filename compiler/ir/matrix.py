@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -197,7 +197,7 @@ class ConvLayer(MatrixLayer):
         return self.window.line_buffer_pixels(self.image[2]) * self.image[0] * bits
 
     def _apply(self, x: FloatArray, w: FloatArray) -> FloatArray:
-        win = self.window.windows(x)
+        win = cast(FloatArray, self.window.windows(x))
         # one 2-D product (a 4-D @ would run one small matmul per image row)
         y = win.reshape(-1, win.shape[-1]) @ w.T + self.bias
         return _act(y.reshape(*win.shape[:3], w.shape[0]), self.relu)

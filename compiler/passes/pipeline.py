@@ -71,7 +71,7 @@ def parse_pipeline(text: str) -> list[Pass]:
             )
         cls = get_pass(name)
         hints = typing.get_type_hints(cls)
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = set(cls.option_names())
         kwargs: dict[str, Any] = {}
         for item in filter(None, (s.strip() for s in (body or "").split(","))):
             if "=" not in item:

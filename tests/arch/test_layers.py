@@ -55,3 +55,7 @@ def test_importing_nnlcc_registers_no_pass() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+if __name__ == "__main__":  # `make typecheck` runs mypy on this tree
+    package_tree(Path(sys.argv[1]))
