@@ -51,6 +51,13 @@ def _fail(e: NnlccError, as_json: bool = False) -> None:
     raise typer.Exit(e.exit_code)
 
 
+def _dumps(r: Any, indent: int | None = 2) -> str:
+    """Strict JSON (RFC 8259) for ``--json``: infinities become null plus a note."""
+    from nnlcc.report.files import dumps
+
+    return dumps(r, indent)
+
+
 def _level(quiet: bool, verbose: int) -> int:
     return 0 if quiet else 1 + verbose
 
@@ -114,6 +121,14 @@ def compile(
             " vector); verified on --vectors random vectors unless --no-verify"
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="replace OUTDIR even if nnlcc did not write it (never the current directory,"
+            " the model's folder or their ancestors)",
+        ),
+    ] = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
     as_json: AsJson = False,
@@ -144,6 +159,7 @@ def compile(
             build=build,
             report_only=report_only,
             sweep=sweep or None,
+            force=force or None,
         )
         with StepProgress(_level(quiet, verbose), err) as log:
             if layer is not None:
@@ -155,7 +171,7 @@ def compile(
     except NnlccError as e:
         _fail(e, as_json)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(_dumps(report))
     elif not quiet:
         typer.echo(summary_line(report))
 
@@ -233,7 +249,7 @@ def inspect(
             info = inspect_model(model, csd_bits=csd_bits, sqnr_db=sqnr_db, lcc=lcc, log=log)
     except NnlccError as e:
         _fail(e, as_json)
-    typer.echo(json.dumps(info, indent=2) if as_json else render_text(info).rstrip())
+    typer.echo(_dumps(info) if as_json else render_text(info).rstrip())
 
 
 @app.command(epilog=EXIT_CODES)
