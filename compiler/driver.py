@@ -172,6 +172,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     else:
         log("lowering to adder graphs")
         net = lower_network(graph)
+        warn_wide(net, log)
     layers = layer_rows(graph, net)  # net None: from the matrix codes
     report: dict[str, Any] = {
         "nnlcc_version": _version(),
@@ -240,6 +241,21 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         write_report(report, tmp)
     report["outdir"] = str(outdir)
     return report
+
+
+#: Adders wider than this get a warning: the design is legal but almost surely not meant.
+WIDE_BITS = 64
+
+
+def warn_wide(net: LoweredNetwork, log: Log) -> None:
+    """Warn, naming the layer, when an adder is absurdly wide (a 1e30 bias, a tiny headroom)."""
+    for layer in net.layers:
+        bits = layer.graph.max_bits
+        if bits > WIDE_BITS:
+            log(
+                f"warning: layer {layer.name} needs {bits}-bit adders (more than {WIDE_BITS});"
+                " check its weights and bias and the quantize options"
+            )
 
 
 def _verify(

@@ -66,6 +66,22 @@ def mlp(
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def bn_eps0() -> onnx.ModelProto:
+    """The MLP with a BatchNormalization of epsilon 0 and a zero variance after fc1."""
+    m = mlp()
+    g = m.graph
+    g.node.insert(
+        1,
+        helper.make_node(
+            "BatchNormalization", ["h", "s", "bb", "mu", "var"], ["hb"], name="bn", epsilon=0.0
+        ),
+    )
+    g.node[2].input[0] = "hb"
+    for name, v in [("s", [1, 1, 1]), ("bb", [0, 0, 0]), ("mu", [0, 0, 0]), ("var", [0, 1, 1])]:
+        g.initializer.append(numpy_helper.from_array(np.array(v, np.float32), name))
+    return m
+
+
 def two_inputs() -> onnx.ModelProto:
     g = helper.make_graph(
         [helper.make_node("Add", ["a", "b"], ["y"], name="add")],
@@ -129,6 +145,7 @@ def _models(root: Path) -> list[Case]:
             _save(m / "dyn.onnx", mlp(in_dims=["N", "F"])),
             "dynamic",
         ),
+        "model_batchnorm_eps0": (_save(m / "bn0.onnx", bn_eps0()), "bn"),
         "model_two_inputs": (_save(m / "two.onnx", two_inputs()), "input"),
         "model_bad_extension_dir": (_save(m / "sub" / "x.onnx", b"\x08\x07"), "x.onnx"),
     }
@@ -233,6 +250,8 @@ def _options(root: Path) -> list[Case]:
         ("opt_unknown_pass", ["--passes", "bogus"], "bogus"),
         ("opt_bad_pass_value", ["--passes", "lcc{sqnr_db=abc}"], "sqnr_db"),
         ("opt_zero_headroom", ["--passes", "quantize{headroom=0}"], "headroom"),
+        ("opt_tiny_headroom", ["--passes", "quantize{headroom=1e-300}"], "headroom"),
+        ("opt_nan_headroom", ["--passes", "quantize{headroom=nan}"], "headroom"),
         ("opt_unbalanced_braces", ["--passes", "lcc{sqnr_db=40"], "{sqnr_db=40"),
         ("opt_bad_sweep", ["--sweep", "nope"], "nope"),
         ("opt_layer_unknown", ["--layer", "fc9"], "fc9"),
