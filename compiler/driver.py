@@ -116,7 +116,7 @@ def load_data(
         except BadInputError as e:
             log(f"warning: not using {sidecar} found beside the model: {e}")
         else:
-            log(f"data: {sidecar} (found beside the model; pass --data to choose another)")
+            log(f"note: using {sidecar}, found beside the model (--data chooses another)")
             found.name = f"{sidecar.name} (found beside the model)"
             return found
     # images: a few random frames (1000 ResNet inputs would be 1.2 GB of calibration data)
