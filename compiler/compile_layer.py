@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from nnlcc.driver import load_data, run_passes
-from nnlcc.hdl.names import verilog_name
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
+from nnlcc.hdl.names import verilog_name
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, MatrixGraph, MatrixLayer
@@ -147,7 +147,9 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
             rng = np.random.default_rng(opts.seed)
             fmt = layer.in_fmt
             assert fmt is not None
-            x = rng.integers(fmt.lo, fmt.hi, size=(opts.random_vectors, net.n_inputs), endpoint=True)
+            x = rng.integers(
+                fmt.lo, fmt.hi, size=(opts.random_vectors, net.n_inputs), endpoint=True
+            )
             write_vectors(net, x, tmp)
             log(f"cocotb: layer {name}, {len(x)} random vectors")
             res = run_cocotb(

@@ -77,7 +77,9 @@ class CompileOptions:
 
         where = f" (in {self.config.path})" if self.config is not None and self.config.path else ""
         if isinstance(self.random_vectors, bool) or not 0 <= self.random_vectors <= 10**7:
-            raise BadInputError(f"--vectors must be in 0..10000000, not {self.random_vectors}{where}")
+            raise BadInputError(
+                f"--vectors must be in 0..10000000, not {self.random_vectors}{where}"
+            )
         if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise BadInputError(f"seed must be in 0..2**63-1, not {self.seed}{where}")
         if self.simulator is not None and self.simulator not in SIMULATORS:

@@ -123,7 +123,7 @@ def _alive(pid: int) -> bool:
 def sweep_stale(parent: Path, log: Log = _quiet) -> list[Path]:
     """Remove staging directories of nnlcc runs that ended without cleaning up (their
     process is gone); returns them."""
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
     for d in parent.glob(f"{STAGING_PREFIX}*"):
@@ -192,7 +192,9 @@ def staged_outdir(
             if outdir.is_dir():
                 shutil.rmtree(outdir)
             tmp.rename(outdir)
-            (outdir / MARKER).write_text("written by nnlcc: a later run may replace this directory\n")
+            (outdir / MARKER).write_text(
+                "written by nnlcc: a later run may replace this directory\n"
+            )
         except OSError as e:
             raise BadInputError(
                 f"cannot write the output directory '{outdir}' ({e.strerror or e})"

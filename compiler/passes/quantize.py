@@ -11,7 +11,6 @@ from nnlcc.ir.matrix import AddLayer, FlattenLayer, MatrixGraph, PoolLayer
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
-
 #: Accepted ``headroom`` range: beyond it every value saturates or the formats are absurd.
 HEADROOM = (2.0**-16, 2.0**16)
 

@@ -20,7 +20,7 @@ from nnlcc.errors import BadInputError
 from nnlcc.outdir import MARKER, STAGING_PREFIX, check_outdir, default_name, staged_outdir
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "corpus"))
-from generate import mlp  # noqa: E402
+from generate import mlp
 
 
 def _run(*args: str | Path) -> tuple[int, str, str]:

@@ -19,7 +19,7 @@ from nnlcc.cli import app
 from nnlcc.passes.lcc._cache import fallback_cache_dir
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "corpus"))
-from generate import mlp  # noqa: E402
+from generate import mlp
 
 
 def _run(*args: str | Path) -> tuple[int, str, str]:
@@ -61,7 +61,7 @@ def test_python_warnings_are_one_line_each(tmp_path: Path, monkeypatch: pytest.M
     import nnlcc.inspect
 
     def noisy(*_: Any, **__: Any) -> dict[str, Any]:
-        for _ in range(3):
+        for _k in range(3):
             np.float64(1.0) / np.float64(0.0)
         raise_later = np.array([0.0]) / 0.0
         assert np.isnan(raise_later).all()
@@ -69,7 +69,7 @@ def test_python_warnings_are_one_line_each(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(nnlcc.inspect, "inspect_model", noisy)
     monkeypatch.setattr(nnlcc.inspect, "render_text", lambda info: "ok")
-    code, out, err = _run("inspect", tmp_path / "m.onnx", "-q")
+    code, _, err = _run("inspect", tmp_path / "m.onnx", "-q")
     assert code == 0
     lines = err.splitlines()
     assert len(lines) == 2 and all(line.startswith("warning: RuntimeWarning") for line in lines)

@@ -260,7 +260,9 @@ def _options(root: Path) -> list[Case]:
     ]
     out = [Case(n, ["compile", model, *a, "-o", OUT], f) for n, a, f in cases]
     out += [
-        Case("opt_markup_model_bad_layer", ["compile", markup, "--layer", "[/]x", "-o", OUT], "[/]x"),
+        Case(
+            "opt_markup_model_bad_layer", ["compile", markup, "--layer", "[/]x", "-o", OUT], "[/]x"
+        ),
         Case("inspect_csd_bits", ["inspect", "--csd-bits", "40", model], "--csd-bits"),
         Case("inspect_sqnr", ["inspect", "--sqnr-db", "0", model], "--sqnr-db"),
         Case("inspect_missing", ["inspect", "models/nope.onnx"], "not found"),
@@ -294,9 +296,7 @@ def _outdirs(root: Path) -> list[Case]:
         "out_long_name": ("o" * 300, "bytes long"),
         "out_build_dir": ("build", "--force"),
     }
-    out = [
-        Case(n, ["compile", model, "-o", p, "--report-only"], f) for n, (p, f) in cases.items()
-    ]
+    out = [Case(n, ["compile", model, "-o", p, "--report-only"], f) for n, (p, f) in cases.items()]
     out += [
         Case("force_cwd", ["compile", model, "-o", ".", "--force", "--report-only"], "never"),
         Case(

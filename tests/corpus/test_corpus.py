@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import Case, generate  # noqa: E402
+from generate import Case, generate
 
-from nnlcc.cli import app  # noqa: E402
+from nnlcc.cli import app
+
 
 def _snapshot(root: Path) -> dict[str, str]:
     """Every entry under ``root`` with its kind and, for files, a hash of the content."""

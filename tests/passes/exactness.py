@@ -30,7 +30,9 @@ def random_matrix(rng: np.random.Generator, rows: int, cols: int, decades: float
     """Entries over ``decades`` orders of magnitude (1e-6..1e6 at most), some exact powers of
     two, some zero, with a zero row and a zero column when the shape allows."""
     lo = rng.uniform(-6, 6 - decades)
-    w = rng.choice([-1.0, 1.0], size=(rows, cols)) * 10.0 ** rng.uniform(lo, lo + decades, (rows, cols))
+    w = rng.choice([-1.0, 1.0], size=(rows, cols)) * 10.0 ** rng.uniform(
+        lo, lo + decades, (rows, cols)
+    )
     pow2 = rng.random((rows, cols)) < 0.2
     w[pow2] = np.sign(w[pow2]) * 2.0 ** np.round(np.log2(np.abs(w[pow2])))
     w[rng.random((rows, cols)) < rng.uniform(0, 0.6)] = 0.0

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from exactness import PIPELINES, check_exact, coded_graph, random_matrix  # noqa: E402
+from exactness import PIPELINES, check_exact, coded_graph, random_matrix
 
-from nnlcc.errors import NnlccError  # noqa: E402
+from nnlcc.errors import NnlccError
 
 
 @st.composite
@@ -56,7 +56,7 @@ def test_every_pipeline_on_a_hard_matrix(template: str) -> None:
     w = random_matrix(np.random.default_rng(7), 24, 17, 12.0)
     w[3] = 0.0
     w[:, 5] = 0.0
-    w[0, :4] = [1.0, -2.0**-10, 2.0**10, 0.5]
+    w[0, :4] = [1.0, -(2.0**-10), 2.0**10, 0.5]
     check_exact(coded_graph(w, template.format(bits=8, sqnr=40, k=4)))
 
 
@@ -74,7 +74,12 @@ def test_sample_is_bit_exact_in_verilator(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     sizes = [9, 12, 7, 5]
     layers = [
-        DenseLayer(f"fc{i}", random_matrix(rng, sizes[i + 1], sizes[i], 6.0) * 1e-3, np.zeros(sizes[i + 1]), relu=i < 2)
+        DenseLayer(
+            f"fc{i}",
+            random_matrix(rng, sizes[i + 1], sizes[i], 6.0) * 1e-3,
+            np.zeros(sizes[i + 1]),
+            relu=i < 2,
+        )
         for i in range(3)
     ]
     g = MatrixGraph("sample", "x", sizes[0], "y", layers)
@@ -91,7 +96,10 @@ def test_sample_is_bit_exact_in_verilator(tmp_path: Path) -> None:
         h = layer.forward_float(h)
     net = lower_network(g)
     vectors = np.concatenate(
-        [net.quantize_input(x), rng.integers(net.input_fmt.lo, net.input_fmt.hi, (200, sizes[0]), endpoint=True)]
+        [
+            net.quantize_input(x),
+            rng.integers(net.input_fmt.lo, net.input_fmt.hi, (200, sizes[0]), endpoint=True),
+        ]
     )
     res = verify_network(net, vectors, tmp_path, simulator="verilator")
     assert res.bit_exact and res.vectors == len(vectors)
