@@ -6,8 +6,11 @@ Exit status: 0 success, 1 verification failed (hardware differs from the golden 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,6 +52,28 @@ def _fail(e: NnlccError, as_json: bool = False) -> None:
         typer.echo(json.dumps({"error": str(e), "exit_code": e.exit_code}))
     err.print(f"[bold red]error:[/bold red] {escape(str(e))}", soft_wrap=True)
     raise typer.Exit(e.exit_code)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Python warnings (numpy's divide by zero, overflow, ...) as one line each, printed once
+    the command succeeded (after an error, the error line alone is printed)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        yield
+    seen: set[str] = set()
+    for w in caught:
+        text = f"{w.category.__name__}: {str(w.message).splitlines()[0] if str(w.message) else ''}"
+        if text not in seen:
+            seen.add(text)
+            err.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
+
+
+def _dumps(r: Any, indent: int | None = 2) -> str:
+    """Strict JSON (RFC 8259) for ``--json``: infinities become null plus a note."""
+    from nnlcc.report.files import dumps
+
+    return dumps(r, indent)
 
 
 def _level(quiet: bool, verbose: int) -> int:
@@ -114,6 +139,14 @@ def compile(
             " vector); verified on --vectors random vectors unless --no-verify"
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="replace OUTDIR even if nnlcc did not write it (never the current directory,"
+            " the model's folder or their ancestors)",
+        ),
+    ] = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
     as_json: AsJson = False,
@@ -144,8 +177,9 @@ def compile(
             build=build,
             report_only=report_only,
             sweep=sweep or None,
+            force=force or None,
         )
-        with StepProgress(_level(quiet, verbose), err) as log:
+        with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
             if layer is not None:
                 from nnlcc.compile_layer import compile_layer
 
@@ -155,7 +189,7 @@ def compile(
     except NnlccError as e:
         _fail(e, as_json)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(_dumps(report))
     elif not quiet:
         typer.echo(summary_line(report))
 
@@ -229,11 +263,11 @@ def inspect(
             raise BadInputError("--csd-bits must be in 2..24")
         if not 0 < sqnr_db <= 150:
             raise BadInputError("--sqnr-db must be in (0, 150]")
-        with StepProgress(_level(quiet, verbose), err) as log:
+        with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
             info = inspect_model(model, csd_bits=csd_bits, sqnr_db=sqnr_db, lcc=lcc, log=log)
     except NnlccError as e:
         _fail(e, as_json)
-    typer.echo(json.dumps(info, indent=2) if as_json else render_text(info).rstrip())
+    typer.echo(_dumps(info) if as_json else render_text(info).rstrip())
 
 
 @app.command(epilog=EXIT_CODES)

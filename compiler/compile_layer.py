@@ -22,10 +22,12 @@ import numpy as np
 from nnlcc.driver import load_data, run_passes
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
+from nnlcc.hdl.names import verilog_name
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, MatrixGraph, MatrixLayer
+from nnlcc.outdir import check_outdir, default_name, staged_outdir
 from nnlcc.passes import PassContext, PassKind, resolve_pipeline
 from nnlcc.report.rows import code_adders, layer_row
 
@@ -80,12 +82,17 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     """Compile layer ``name`` of ``opts.model`` (a :class:`~nnlcc.driver.CompileOptions`) to
     ``<outdir>/<layer>.v``; returns (and writes as ``layer.json``) what was done."""
     t0 = time.perf_counter()
+    opts.validate()
     model = Path(opts.model)
+    module = verilog_name(name)  # module and file name (layer names may be anything)
+    outdir = opts.output_dir(f"{default_name(model.stem)[:120]}_{module}")
+    anchors = [Path(f) for f in (opts.model, opts.data) if f is not None]
+    check_outdir(outdir, anchors, opts.force)
     log(f"frontend: {model}")
     graph = load_model(model)
     layer = _find(graph, name)
     passes = resolve_pipeline(opts.passes)
-    data = load_data(graph, model, opts.data, opts.seed)
+    data = load_data(graph, model, opts.data, opts.seed, log)
     structural = [p for p in passes if p.kind is not PassKind.MATRIX]
     matrix = [p for p in passes if p.kind is PassKind.MATRIX]
     run_passes(graph, structural, data, log)  # formats of the whole network
@@ -100,66 +107,67 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
             f"warning: layer {name} is huge: {size['adders']:,} adders, about"
             f" {size['verilog_bytes'] / 1e6:.0f} MB of Verilog; generating it anyway"
         )
-    outdir = Path(opts.outdir) if opts.outdir else Path("build") / f"{model.stem}_{name}"
-    outdir.mkdir(parents=True, exist_ok=True)
-    net = one_layer_network(graph, layer)
-    g = net.layers[0].graph
-    row = layer_row(layer, net.layers[0])  # the row report.json would have for this layer
-    report: dict[str, Any] = {
-        "model": str(model),
-        "layer": row.name,
-        "kind": row.kind,
-        "shape": list(row.shape),
-        "passes": ",".join(p.name for p in passes),
-        "in_fmt": row.in_fmt,
-        "out_fmt": row.out_fmt,
-        "adders": row.adders,
-        "const_adders": row.const_adders,
-        "depth": row.depth,
-        "latency": row.latency,
-        "estimate": size,
-    }
-    if isinstance(layer, ConvLayer):
-        report["window"] = layer.window.to_text()
-    verilog = outdir / f"{name}.v"
-    flat = len(g.nodes) > FLAT_NODES
-    log(f"verilog: {len(g.nodes):,} nodes ({'flat writer' if flat else 'amaranth'})")
-    top = top_for(net)  # a vector top: the layer reads one (window) vector per clock
-    if flat:
-        from nnlcc.hdl.flat_verilog import emit_flat_verilog
-
-        meta = {**emit_flat_verilog(net, verilog, name=name), **top.testbench_meta()}
-    else:
-        meta = top.emit(verilog, name)
-    (outdir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    report["verilog_writer"] = "flat" if flat else "amaranth"
-    if opts.verify:
-        from nnlcc.sim.runner import SIM_DIR_ENV, run_cocotb
-        from nnlcc.sim.verify import write_vectors
-
-        rng = np.random.default_rng(opts.seed)
-        fmt = layer.in_fmt
-        assert fmt is not None
-        x = rng.integers(fmt.lo, fmt.hi, size=(opts.random_vectors, net.n_inputs), endpoint=True)
-        write_vectors(net, x, outdir)
-        log(f"cocotb: layer {name}, {len(x)} random vectors")
-        res = run_cocotb(
-            verilog,
-            name,
-            top.testbench,
-            outdir,
-            simulator=opts.simulator,
-            extra_env={SIM_DIR_ENV: str(outdir.resolve())},
-        )
-        report["verification"] = {
-            "simulator": res.simulator,
-            "vectors": res.vectors,
-            "bit_exact": res.bit_exact,
+    with staged_outdir(outdir, anchors, opts.force, log) as tmp:
+        net = one_layer_network(graph, layer)
+        g = net.layers[0].graph
+        row = layer_row(layer, net.layers[0])  # the row report.json would have for this layer
+        report: dict[str, Any] = {
+            "model": str(model),
+            "layer": row.name,
+            "kind": row.kind,
+            "shape": list(row.shape),
+            "passes": ",".join(p.name for p in passes),
+            "in_fmt": row.in_fmt,
+            "out_fmt": row.out_fmt,
+            "adders": row.adders,
+            "const_adders": row.const_adders,
+            "depth": row.depth,
+            "latency": row.latency,
+            "estimate": size,
         }
-    else:
-        report["verification"] = {"bit_exact": None, "skipped": "--no-verify"}
-    report["verilog"] = str(verilog)
-    report["verilog_bytes"] = verilog.stat().st_size
-    report["seconds"] = round(time.perf_counter() - t0, 2)
-    (outdir / "layer.json").write_text(json.dumps(report, indent=2) + "\n")
+        if isinstance(layer, ConvLayer):
+            report["window"] = layer.window.to_text()
+        verilog = tmp / f"{module}.v"
+        flat = len(g.nodes) > FLAT_NODES
+        log(f"verilog: {len(g.nodes):,} nodes ({'flat writer' if flat else 'amaranth'})")
+        top = top_for(net)  # a vector top: the layer reads one (window) vector per clock
+        if flat:
+            from nnlcc.hdl.flat_verilog import emit_flat_verilog
+
+            meta = {**emit_flat_verilog(net, verilog, name=module), **top.testbench_meta()}
+        else:
+            meta = top.emit(verilog, module)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        report["verilog_writer"] = "flat" if flat else "amaranth"
+        if opts.verify:
+            from nnlcc.sim.runner import SIM_DIR_ENV, run_cocotb
+            from nnlcc.sim.verify import write_vectors
+
+            rng = np.random.default_rng(opts.seed)
+            fmt = layer.in_fmt
+            assert fmt is not None
+            x = rng.integers(
+                fmt.lo, fmt.hi, size=(opts.random_vectors, net.n_inputs), endpoint=True
+            )
+            write_vectors(net, x, tmp)
+            log(f"cocotb: layer {name}, {len(x)} random vectors")
+            res = run_cocotb(
+                verilog,
+                module,
+                top.testbench,
+                tmp,
+                simulator=opts.simulator,
+                extra_env={SIM_DIR_ENV: str(tmp.resolve())},
+            )
+            report["verification"] = {
+                "simulator": res.simulator,
+                "vectors": res.vectors,
+                "bit_exact": res.bit_exact,
+            }
+        else:
+            report["verification"] = {"bit_exact": None, "skipped": "--no-verify"}
+        report["verilog"] = str(outdir / verilog.name)
+        report["verilog_bytes"] = verilog.stat().st_size
+        report["seconds"] = round(time.perf_counter() - t0, 2)
+        (tmp / "layer.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -7,8 +7,6 @@ model.onnx -> MatrixGraph -> passes -> LoweredNetwork (golden model) -> Verilog 
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from nnlcc.hdl.top import TopStrategy, top_class, top_for
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
+from nnlcc.outdir import check_outdir, default_name, staged_outdir
 from nnlcc.passes import Pass, attach_layer_settings, format_pipeline, resolve_pipeline
 from nnlcc.passes import run_passes as _run_passes
 from nnlcc.report.accuracy import accuracy_report
@@ -61,6 +60,7 @@ class CompileOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     config: Config | None = None  # nnlcc.toml: per-layer settings (see nnlcc.config)
     sweep: list[str] = field(default_factory=list)  # other settings tried (see nnlcc.sweep)
+    force: bool = False  # replace an existing OUTDIR nnlcc did not write (see nnlcc.outdir)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> CompileOptions:
@@ -72,18 +72,56 @@ class CompileOptions:
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
         return cls(config=config if config.path or config.rules else None, **kwargs)
 
+    def validate(self) -> None:
+        """Check the options that need no model, before any pass runs."""
+        from nnlcc.sim.runner import SIMULATORS
 
-def load_data(graph: MatrixGraph, model: Path, data: Path | None, seed: int) -> Dataset:
+        where = f" (in {self.config.path})" if self.config is not None and self.config.path else ""
+        if isinstance(self.random_vectors, bool) or not 0 <= self.random_vectors <= 10**7:
+            raise BadInputError(
+                f"--vectors must be in 0..10000000, not {self.random_vectors}{where}"
+            )
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise BadInputError(f"seed must be in 0..2**63-1, not {self.seed}{where}")
+        if self.simulator is not None and self.simulator not in SIMULATORS:
+            raise BadInputError(
+                f"unknown simulator {self.simulator!r}{where}; use one of {', '.join(SIMULATORS)}"
+            )
+
+    def output_dir(self, default: str) -> Path:
+        """OUTDIR: the option, else ``build/<default>``."""
+        return Path(self.outdir) if self.outdir is not None else Path("build") / default
+
+
+def _anchors(opts: CompileOptions) -> list[Path]:
+    """The user's input files, whose folders an OUTDIR never replaces."""
+    files = [opts.model, opts.data, opts.config.path if opts.config is not None else None]
+    return [Path(f) for f in files if f is not None]
+
+
+def load_data(
+    graph: MatrixGraph, model: Path, data: Path | None, seed: int, log: Log = _quiet
+) -> Dataset:
+    """``data``, else the shipped examples' data, else a ``MODEL.npz`` beside the model when its
+    arrays fit (named as such in the report), else random inputs."""
+    n_classes = graph.output_size if graph.output_size > 1 else None
     if data is not None:
-        return load_npz(data, graph.input_size)
+        return load_npz(data, graph.input_size, n_classes)
     if (
         model.resolve() in (EXAMPLE_MODEL.resolve(), EXAMPLE_CNN.resolve())
         and EXAMPLE_DATA.is_file()
     ):
-        return load_npz(EXAMPLE_DATA, graph.input_size)
+        return load_npz(EXAMPLE_DATA, graph.input_size, n_classes)
     sidecar = model.with_suffix(".npz")
     if sidecar.is_file():
-        return load_npz(sidecar, graph.input_size)
+        try:
+            found = load_npz(sidecar, graph.input_size, n_classes)
+        except BadInputError as e:
+            log(f"warning: not using {sidecar} found beside the model: {e}")
+        else:
+            log(f"note: using {sidecar}, found beside the model (--data chooses another)")
+            found.name = f"{sidecar.name} (found beside the model)"
+            return found
     # images: a few random frames (1000 ResNet inputs would be 1.2 GB of calibration data)
     return random_dataset(
         graph.input_size, seed=seed, n=max(8, min(1000, 2**21 // graph.input_size))
@@ -108,7 +146,10 @@ def verification_vectors(
 def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     """Compile ``opts.model``; returns the report (also written to the output directory)."""
     t0 = time.perf_counter()
+    opts.validate()
     model = Path(opts.model)
+    outdir = opts.output_dir(default_name(model.stem))
+    check_outdir(outdir, _anchors(opts), opts.force)  # before minutes of compiling
     log(f"frontend: {model}")
     graph = load_model(model)
     refusal = top_class(graph.input_shape).selftest_refusal
@@ -124,8 +165,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         log(f"config: {opts.config.path or 'per-layer settings'}")
         settings = opts.config.layer_settings(graph)
         passes, layer_config = attach_layer_settings(graph, passes, settings)
-    data = load_data(graph, model, opts.data, opts.seed)
-    outdir = Path(opts.outdir) if opts.outdir else Path("build") / model.stem
+    data = load_data(graph, model, opts.data, opts.seed, log)
 
     run_passes(graph, passes, data, log)
     from nnlcc.report.rows import implemented_accuracy, too_big
@@ -136,6 +176,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     else:
         log("lowering to adder graphs")
         net = lower_network(graph)
+        warn_wide(net, log)
     layers = layer_rows(graph, net)  # net None: from the matrix codes
     report: dict[str, Any] = {
         "nnlcc_version": _version(),
@@ -173,9 +214,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             *run_sweep(pristine, user_passes, opts.sweep, data, opts.config, log),
         ]
 
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
+    with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:
         if too_big(graph):  # the parseable IR of ResNet-34 would be hundreds of MB
             log("ir.txt skipped: the network is too big to print its IR")
         else:
@@ -203,14 +242,23 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             )
         report["seconds"] = round(time.perf_counter() - t0, 2)
         write_report(report, tmp)
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        tmp.rename(outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     report["outdir"] = str(outdir)
     return report
+
+
+#: Adders wider than this get a warning: the design is legal but almost surely not meant.
+WIDE_BITS = 64
+
+
+def warn_wide(net: LoweredNetwork, log: Log) -> None:
+    """Warn, naming the layer, when an adder is absurdly wide (a 1e30 bias, a tiny headroom)."""
+    for layer in net.layers:
+        bits = layer.graph.max_bits
+        if bits > WIDE_BITS:
+            log(
+                f"warning: layer {layer.name} needs {bits}-bit adders (more than {WIDE_BITS});"
+                " check its weights and bias and the quantize options"
+            )
 
 
 def _verify(

@@ -150,7 +150,8 @@ def render_text(info: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=132, record=True, file=io.StringIO(), highlight=False)
+    # markup off: layer, node and file names are plain text ("[bold]fc1" is a legal name)
+    console = Console(width=132, record=True, file=io.StringIO(), highlight=False, markup=False)
     nodes = Table(title=f"ONNX nodes of {info['model']}", title_justify="left", box=box.SIMPLE)
     for col in ("#", "node", "op", "inputs", "outputs", "ok", "why not"):
         nodes.add_column(col)

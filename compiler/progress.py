@@ -8,7 +8,9 @@ step and its elapsed time (so a long yosys run visibly ticks), and a line per fi
 Levels: 0 quiet (nothing), 1 normal (steps that took at least :data:`SHOW_AFTER_S` seconds),
 2 verbose (every step, with its start time).  On a non-terminal stderr (CI logs, pipes) the
 spinner is off and only the finished-step lines are written.  Titles are plain text (rich
-markup in them is escaped).
+markup in them is escaped).  A title starting with ``warning:`` or ``note:`` is not a step: it
+is printed at once (levels 1 and 2) and the running step goes on.  A step stopped by an error
+is listed (with a cross) only at the verbose level, so an error stays one line on stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 #: At the normal level, finished steps shorter than this are not listed.
 SHOW_AFTER_S = 1.0
+#: Title prefixes printed at once rather than run as steps.
+NOTICES = ("warning:", "note:")
 
 
 class StepProgress:
@@ -58,6 +62,10 @@ class StepProgress:
         self.close(failed=exc_type is not None)
 
     def __call__(self, title: str) -> None:
+        if title.startswith(NOTICES):
+            if self.level >= 1:
+                self.console.print(f"[yellow]{escape(title)}[/yellow]", soft_wrap=True)
+            return
         now = time.perf_counter()
         self._finish(now)
         self._current = (title, now)
@@ -74,7 +82,7 @@ class StepProgress:
         dt = now - start
         self.steps.append((raw, dt))
         self._current = None
-        if failed and self.level >= 1:
+        if failed and self.level >= 2:
             self.console.print(f"[red]✗[/red] {title} [dim]{dt:.1f}s[/dim]", soft_wrap=True)
         elif self.level >= 2:
             self.console.print(

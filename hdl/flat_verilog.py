@@ -26,6 +26,8 @@ from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.fixed_point import bits_for_range
 from nnlcc.ir.lowered import LoweredNetwork
 
+from .names import verilog_name
+
 __all__ = ["emit_flat_verilog"]
 
 
@@ -145,7 +147,9 @@ def emit_flat_verilog(
     net: LoweredNetwork, path: Path | str, name: str = "nnlcc_top"
 ) -> dict[str, Any]:
     """Write a one-layer vector network as Verilog module ``name``; return the port metadata
-    :func:`nnlcc.hdl.emit_verilog` would return for it."""
+    :func:`nnlcc.hdl.emit_verilog` would return for it.  An illegal or reserved ``name`` is
+    renamed (:func:`nnlcc.hdl.names.verilog_name`); the metadata's ``toplevel`` says to what."""
+    name = verilog_name(name)
     if len(net.layers) != 1 or len(net.input_shape) != 1:
         raise ValueError("the flat writer takes a one-layer vector network")
     layer = net.layers[0]

@@ -42,6 +42,9 @@ __all__ = ["SimResult", "available_simulators", "run_cocotb", "verilator_bin_dir
 
 log = logging.getLogger(__name__)
 
+#: The simulators nnlcc can drive (``--simulator``).
+SIMULATORS = ("verilator", "icarus")
+
 SUMMARY_ENV = "NNLCC_SIM_SUMMARY"  # where a testbench writes its summary
 SIM_DIR_ENV = "NNLCC_SIM_DIR"  # the directory holding meta.json and vectors.npz
 SUMMARY_FILE = "summary.json"
@@ -324,7 +327,7 @@ def run_cocotb(
                 "or Icarus Verilog (apt-get install iverilog)"
             )
     else:
-        if simulator not in ("verilator", "icarus"):
+        if simulator not in SIMULATORS:
             raise ToolchainError(f"unknown simulator {simulator!r}; use verilator or icarus")
         if simulator not in available:
             raise ToolchainError(f"simulator {simulator} is not installed or not usable here")

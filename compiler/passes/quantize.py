@@ -11,6 +11,9 @@ from nnlcc.ir.matrix import AddLayer, FlattenLayer, MatrixGraph, PoolLayer
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
+#: Accepted ``headroom`` range: beyond it every value saturates or the formats are absurd.
+HEADROOM = (2.0**-16, 2.0**16)
+
 
 @dataclass(frozen=True)
 class Quantize(Pass):
@@ -30,8 +33,11 @@ class Quantize(Pass):
         for key in ("input_bits", "act_bits"):
             if not 2 <= getattr(self, key) <= 32:
                 raise PassOptionError(f"quantize: {key} must be in 2..32")
-        if self.headroom <= 0:
-            raise PassOptionError("quantize: headroom must be positive")
+        if not HEADROOM[0] <= self.headroom <= HEADROOM[1]:  # NaN fails too
+            raise PassOptionError(
+                f"quantize: headroom must be in [2^-16, 2^16] (1.0: the calibration peak),"
+                f" not {self.headroom}"
+            )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         x_min, x_peak, peaks = graph.activation_peaks(ctx.calibration)

@@ -5,6 +5,7 @@ and report.html rendered from the parsed JSON; :func:`rerender` rebuilds the las
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,50 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(o)}")
 
 
+#: Top-level key listing the values strict JSON cannot hold (see :func:`strict`).
+NOTES_KEY = "json_notes"
+
+
+def _plain(o: Any) -> Any:
+    if isinstance(o, dict):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_plain(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _plain(o.tolist())
+    if isinstance(o, np.generic | Path):
+        return _plain(_json_default(o))
+    return o
+
+
+def strict(r: Any) -> Any:
+    """``r`` as strict JSON data (RFC 8259): NaN and +-Infinity become ``null``, and a
+    top-level dict gets :data:`NOTES_KEY` saying which values were infinite (an exact layer's
+    SQNR) or NaN."""
+    notes: list[str] = []
+
+    def walk(o: Any, where: str) -> Any:
+        if isinstance(o, dict):
+            return {k: walk(v, f"{where}.{k}" if where else k) for k, v in o.items()}
+        if isinstance(o, list):
+            return [walk(v, f"{where}[{i}]") for i, v in enumerate(o)]
+        if isinstance(o, float) and not math.isfinite(o):
+            kind = "NaN" if math.isnan(o) else ("+inf" if o > 0 else "-inf")
+            notes.append(f"{where} is {kind}{' (exact)' if o > 0 else ''}, written as null")
+            return None
+        return o
+
+    out = walk(_plain(r), "")
+    if notes and isinstance(out, dict):
+        out[NOTES_KEY] = [*out.get(NOTES_KEY, []), *notes]
+    return out
+
+
+def dumps(r: Any, indent: int | None = 2) -> str:
+    """``r`` as strict JSON text (see :func:`strict`)."""
+    return json.dumps(strict(r), indent=indent, allow_nan=False)
+
+
 def render_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
     """Write report.md and report.html for ``r`` into ``outdir``; returns their paths."""
     md, html = Path(outdir) / "report.md", Path(outdir) / "report.html"
@@ -41,7 +86,7 @@ def render_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
 def write_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
     """Write report.json (the source of truth), then report.md and report.html from it."""
     path = Path(outdir) / "report.json"
-    path.write_text(json.dumps(r, indent=2, default=_json_default) + "\n")
+    path.write_text(dumps(r) + "\n")
     return [path, *render_reports(json.loads(path.read_text()), outdir)]
 
 

@@ -96,7 +96,12 @@ class Importer:
         batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
         features: list[int] = []
         for axis, d in enumerate(dims[1:], start=1):
-            if not isinstance(d, int) or d <= 0:
+            if isinstance(d, int) and d <= 0:
+                raise UnsupportedModelError(
+                    f"input '{inp.name}' has shape {fmt_shape(dims)}: axis {axis} has size {d};"
+                    " every feature axis needs at least one element"
+                )
+            if not isinstance(d, int):
                 raise UnsupportedModelError(
                     f"input '{inp.name}' has shape {fmt_shape(dims)}: axis {axis} is dynamic;"
                     " only the batch (first) axis may be"

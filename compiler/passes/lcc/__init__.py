@@ -7,6 +7,10 @@
 - :mod:`.budget`: FP with a global error budget across slices.
 """
 
-from nnlcc.passes.lcc.code import TILE_ROWS, Lcc, LccCode, column_slices, slice_width
+from nnlcc.passes.lcc._cache import ensure_numba_cache_dir
+
+ensure_numba_cache_dir()  # before numba loads: it reads NUMBA_CACHE_DIR once
+
+from nnlcc.passes.lcc.code import TILE_ROWS, Lcc, LccCode, column_slices, slice_width  # noqa: E402
 
 __all__ = ["TILE_ROWS", "Lcc", "LccCode", "column_slices", "slice_width"]
