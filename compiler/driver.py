@@ -23,6 +23,7 @@ from nnlcc.hdl.top import TopStrategy, top_class, top_for
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
+from nnlcc.ir.text import print_graph
 from nnlcc.outdir import check_outdir, default_name, staged_outdir
 from nnlcc.passes import Pass, attach_layer_settings, format_pipeline, resolve_pipeline
 from nnlcc.passes import run_passes as _run_passes
@@ -218,7 +219,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         if too_big(graph):  # the parseable IR of ResNet-34 would be hundreds of MB
             log("ir.txt skipped: the network is too big to print its IR")
         else:
-            (tmp / "ir.txt").write_text(graph.to_text())
+            (tmp / "ir.txt").write_text(print_graph(graph))
         if opts.report_only:
             report["verification"] = {
                 "simulator": None,

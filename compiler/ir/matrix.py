@@ -492,9 +492,3 @@ class MatrixGraph:
                 assert layer.bias.shape == (rows,), f"{layer.name}: bias shape {layer.bias.shape}"
                 assert np.all(np.isfinite(layer.weight)), f"{layer.name}: non-finite weights"
             shapes[layer.name] = layer.out_shape
-
-    def to_text(self) -> str:
-        """The graph as text, which :func:`nnlcc.ir.text.parse_graph` reads back."""
-        from nnlcc.ir.text import print_graph
-
-        return print_graph(self)

@@ -3,6 +3,7 @@ no import cycles: import-linter checks the contracts in pyproject.toml."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,47 @@ def test_import_contracts_hold(tmp_path: Path) -> None:
         env=env,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def import_cycles(tree: Path) -> list[list[str]]:
+    """Strongly connected groups of nnlcc modules (imports for type checking aside)."""
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(tree)!r})
+import grimp
+g = grimp.build_graph("nnlcc", cache_dir=None, exclude_type_checking_imports=True)
+index, low, stack, on, out = {{}}, {{}}, [], set(), []
+sys.setrecursionlimit(100000)
+def visit(v):
+    index[v] = low[v] = len(index); stack.append(v); on.add(v)
+    for w in sorted(g.find_modules_directly_imported_by(v)):
+        if w not in index:
+            visit(w); low[v] = min(low[v], low[w])
+        elif w in on:
+            low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+        group = []
+        while True:
+            w = stack.pop(); on.discard(w); group.append(w)
+            if w == v:
+                break
+        if len(group) > 1:
+            out.append(sorted(group))
+for m in sorted(g.modules):
+    if m not in index:
+        visit(m)
+print(json.dumps(out))
+"""
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    cycles: list[list[str]] = json.loads(res.stdout)
+    return cycles
+
+
+def test_no_import_cycles(tmp_path: Path) -> None:
+    pytest.importorskip("grimp")
+    assert import_cycles(package_tree(tmp_path / "tree")) == []
 
 
 def test_importing_nnlcc_registers_no_pass() -> None:
