@@ -57,6 +57,8 @@ I64 = npt.NDArray[np.int64]
 
 _OP_CODE = {Op.INPUT: 0, Op.CONST: 1, Op.ADD: 2, Op.SHR: 3, Op.CLAMP: 4}
 _INPUT, _CONST, _ADD, _SHR, _CLAMP = range(5)
+_OP_BY_ID = {id(o): c for o, c in _OP_CODE.items()}  # Enum hashing is slow on 1e6 nodes
+_op = attrgetter("op")
 
 
 @dataclass(frozen=True)
@@ -217,14 +219,16 @@ def _clip62(values: list[int]) -> I64:
 
 def _ranges(nodes: list[Node]) -> tuple[I64, I64, I64]:
     """Ranges (clipped to int64) and exact widths of all nodes."""
-    los = list(map(attrgetter("lo"), nodes))
-    his = list(map(attrgetter("hi"), nodes))
+    n = len(nodes)
     try:
-        lo, hi = np.array(los, dtype=np.int64), np.array(his, dtype=np.int64)
+        lo = np.fromiter(map(attrgetter("lo"), nodes), np.int64, n)
+        hi = np.fromiter(map(attrgetter("hi"), nodes), np.int64, n)
         if lo.min() > -_LIM and hi.max() < _LIM:
             return lo, hi, _widths(lo, hi)
     except OverflowError:
         pass
+    los = list(map(attrgetter("lo"), nodes))
+    his = list(map(attrgetter("hi"), nodes))
     w = np.array([bits_for_range(x, y)[0] for x, y in zip(los, his, strict=True)], np.int64)
     return _clip62(los), _clip62(his), w
 
@@ -278,9 +282,11 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
     n = len(nodes)
     if n == 0:
         return CostFeatures(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    op = np.array([_OP_CODE[o] for o in map(attrgetter("op"), nodes)], dtype=np.int8)
-    ab = np.array(list(map(attrgetter("a", "b", "sa", "sb", "nb"), nodes)), dtype=np.int64)
-    a, b, sa, sb, nb = ab.T
+    op = np.fromiter(map(_OP_BY_ID.__getitem__, map(id, map(_op, nodes))), np.int8, n)
+    a, b, sa, sb = (
+        np.fromiter(map(attrgetter(f), nodes), np.int64, n) for f in ["a", "b", "sa", "sb"]
+    )
+    nb = np.fromiter(map(attrgetter("nb"), nodes), np.int64, n)
     lo, hi, w = _ranges(nodes)
     c0 = np.zeros(n, dtype=np.int64)
     c1 = np.zeros(n, dtype=np.int64)
@@ -305,15 +311,19 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
     # what synthesis keeps: structurally equal nodes are one (yosys opt_merge) ...
     rep = _merge_duplicates(op, a, b, sa, sb, nb, c0, c1, st)
     alive = rep == np.arange(n)
-    s_src, s_off, s_lo, s_hi = _reads(
-        rep, np.where(alive, op, -1), a, b, sa, sb, st, w, graph.outputs
-    )
+    if alive.all():
+        s_src, s_off, s_lo, s_hi = reads
+    else:
+        s_src, s_off, s_lo, s_hi = _reads(
+            rep, np.where(alive, op, -1), a, b, sa, sb, st, w, graph.outputs
+        )
     merged = int(np.count_nonzero(~alive & (is_add | is_clamp)))
     # ... and bits nobody reads are cut
     live_hi = np.zeros(n, dtype=np.int64)
     np.maximum.at(live_hi, s_src, np.minimum(s_hi, w[s_src]))
+    by_add = s_lo < 0
     live_lo = w.copy()
-    np.minimum.at(live_lo, s_src, s_lo)
+    np.minimum.at(live_lo, s_src[~by_add], s_lo[~by_add])
     is_add, is_clamp = is_add & alive, is_clamp & alive
     k_add, k_cl = np.nonzero(is_add)[0], np.nonzero(is_clamp)[0]
     a, b = rep[a], rep[b]
@@ -328,6 +338,17 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
     zero_operand = (is_const[a[k_add]] & (c0[a[k_add]] == 0)) | (
         is_const[b[k_add]] & (c0[b[k_add]] == 0)
     )
+    # low sum bits nobody reads (a requantization's shift drops them): the operand bits that
+    # only pass through to them are unread too; later stages first, so every sum's readers
+    # are settled before its operands are
+    by_stage = np.argsort(-st[k_add], kind="stable")
+    cuts = np.flatnonzero(np.diff(st[k_add][by_stage])) + 1
+    for grp in np.split(by_stage, cuts):
+        k = k_add[grp]
+        unread = np.minimum(live_lo[k], start[grp])
+        for opnd, sh in ((a[k], sa[k]), (b[k], sb[k])):
+            var = ~is_const[opnd]
+            np.minimum.at(live_lo, opnd[var], np.maximum(unread - sh, 0)[var])
     end = np.minimum(w[k_add], live_hi[k_add])
     add_bits = np.where(zero_operand, 0, np.maximum(end - start, 0))
     g = fam.chain_granule
@@ -377,7 +398,8 @@ def _reads(
     outputs: list[int],
 ) -> tuple[I64, I64, I64, I64]:
     """Every read of a non-constant node: (node, stages after its own stage, lowest bit
-    read, bound of the bits read), operands mapped through ``rep``; ``op`` < 0 skips a node."""
+    read, bound of the bits read), operands mapped through ``rep``; ``op`` < 0 skips a node.
+    An addition's reads have lowest bit -1: :func:`features` works them out."""
     src: list[I64] = []
     off: list[I64] = []
     rlo: list[I64] = []
@@ -386,7 +408,7 @@ def _reads(
     for opnd, sh in ((rep[a[k_add]], sa[k_add]), (rep[b[k_add]], sb[k_add])):
         src.append(opnd)
         off.append(st[k_add] - 1 - st[opnd])
-        rlo.append(np.zeros_like(opnd))
+        rlo.append(np.full_like(opnd, -1))  # -1: depends on the sum's live bits (caller)
         rhi.append(w[k_add] - sh)  # bits shifted past the sum's width are never read
     k_cl = np.nonzero(op == _CLAMP)[0]
     x = rep[a[k_cl]]
@@ -474,7 +496,8 @@ def _delay_runs(src: I64, off: I64, live_w: I64, fam: Family) -> tuple[int, int]
     if not late.any():
         return 0, 0
     span = int(off.max()) + 1
-    keys = np.unique(src[late] * span + off[late])  # sorted by node, then tap
+    keys = np.sort(src[late] * span + off[late])  # by node, then tap
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
     node, taps = keys // span, keys % span
     prev = np.concatenate([[0], taps[:-1]])
     first = np.concatenate([[True], node[1:] != node[:-1]])
