@@ -118,10 +118,11 @@ def measure(label: str, pipeline: str, net: LoweredNetwork, fams: list[str], out
     old = (out / "layer.v").read_text() if (out / "layer.v").is_file() else None
     (out / "new.v").replace(out / "layer.v")
     if old != new:  # tool results of an older Verilog are stale
-        for stale in [*out.glob("stat_*.json"), out / "pack.json"]:
+        for stale in [*out.glob("stat_*.json"), out / "pack.json", out / "seconds.json"]:
             stale.unlink(missing_ok=True)
     yosys: dict[str, dict[str, Any]] = {}
-    secs: dict[str, float] = {}
+    times = out / "seconds.json"
+    secs: dict[str, float] = json.loads(times.read_text()) if times.is_file() else {}
     placed: tuple[int | None, int | None] = (None, None)
     for fam in fams:
         if (out / f"stat_{fam}.json").is_file() and (
@@ -159,6 +160,7 @@ def measure(label: str, pipeline: str, net: LoweredNetwork, fams: list[str], out
             )
             placed = (res.used("ecp5", "luts"), res.used("ecp5", "ffs"))
             say(f"  {label} nextpnr-ecp5: {placed[0]} TRELLIS_COMB, {placed[1]} TRELLIS_FF")
+    times.write_text(json.dumps(secs) + "\n")
     return Measured(
         label=label,
         coding=pipeline,
@@ -260,6 +262,15 @@ def markdown(rows: list[Measured], stats: dict[str, Any], cond: dict[str, Any]) 
         "`boards/build.py`); ECP5 placed LUTs = TRELLIS_COMB after `nextpnr-ecp5 --85k "
         "--out-of-context --pack-only`. Model LUTs use the coefficients stored in "
         "`compiler/ir/cost.py`; error = (model - measured) / measured.",
+        "What the model counts: one carry chain per adder over the result bits that need one "
+        "(low bits only one operand drives are wires; bits nobody reads are cut), a comparator "
+        "chain per clamp bound the operand can cross (a ReLU at 0 is a sign test) and a "
+        "multiplexer bit per clamped output bit; structurally equal nodes once (yosys merges "
+        "them). ECP5 rounds chains to whole CCU2Cs and adds ~4 LUTs per chain: nextpnr inserts "
+        "two CCU2C (carry feed-in and feed-out) per chain that yosys does not count. "
+        "Known limits: iCE40 and xc7 are fitted to yosys only (no placement run); the xc7 "
+        "flip-flop model (delay runs of 3+ copies between read taps become SRLs) keeps more "
+        "flip-flops than synth_xilinx does.",
         "",
     ]
     for fam in stats:
@@ -341,7 +352,13 @@ def main(argv: list[str] | None = None) -> int:
         tag = f"{i:02d}_{label.replace(':', '_')}"
         rows.append(measure(label, pipeline, net, fams, args.outdir / tag))
     stats = analyse(rows, fams)
-    cond = {**conditions(), "families": fams, "seconds": round(time.perf_counter() - t0, 1)}
+    cond = {
+        **conditions(),
+        "families": fams,
+        "run_seconds": round(time.perf_counter() - t0, 1),
+        "note": "tool results of a layer whose Verilog is unchanged are reused from the last run;"
+        " per-layer tool seconds (as first measured, niced, on a shared machine) are in layers[].seconds",
+    }
     md = markdown(rows, stats, cond)
     print(md)
     if args.results:

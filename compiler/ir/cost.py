@@ -83,26 +83,28 @@ class Family:
     calibrated_against: str = ""
 
 
-# Calibration: benchmarks/results/2025-..-../cost_model.json (see benchmarks/cost_model.py).
-# ECP5 is fitted to nextpnr-ecp5 placed TRELLIS_COMB (it adds two CCU2C per chain, a feed-in
-# and a feed-out, to what yosys reports), xc7 and iCE40 to yosys synth_xilinx / synth_ice40.
+# Calibration run: benchmarks/results/2026-11-30/cost_model.json (benchmarks/cost_model.py,
+# 12 layers, non-negative least squares). ECP5 is fitted to nextpnr-ecp5's packed TRELLIS_COMB
+# (nextpnr adds two CCU2C, four LUTs, to every carry chain yosys makes: hence ~4 per chain;
+# against yosys's own LUT count use lut_per_chain = 0), xc7 and iCE40 to yosys synth_xilinx /
+# synth_ice40 LUTs (no open placer for xc7; iCE40 was not placed).
 FAMILIES: dict[str, Family] = {
     "ecp5": Family(
         "ecp5",
         lut_inputs=4,
         chain_granule=2,
-        lut_per_chain_lut=1.0,
-        lut_per_chain=4.0,
-        lut_per_mux_bit=1.0,
+        lut_per_chain_lut=0.999,
+        lut_per_chain=3.938,
+        lut_per_mux_bit=1.399,
         calibrated_against="nextpnr-ecp5 TRELLIS_COMB (packed, out of context)",
     ),
     "xc7": Family(
         "xc7",
         lut_inputs=6,
         chain_granule=1,
-        lut_per_chain_lut=1.0,
+        lut_per_chain_lut=0.962,
         lut_per_chain=0.0,
-        lut_per_mux_bit=1.0,
+        lut_per_mux_bit=0.0,
         srl_min=3,
         srl_depth=32,
         calibrated_against="yosys synth_xilinx LUTs",
@@ -111,9 +113,9 @@ FAMILIES: dict[str, Family] = {
         "ice40",
         lut_inputs=4,
         chain_granule=1,
-        lut_per_chain_lut=1.0,
+        lut_per_chain_lut=1.204,
         lut_per_chain=0.0,
-        lut_per_mux_bit=1.0,
+        lut_per_mux_bit=0.0,
         calibrated_against="yosys synth_ice40 SB_LUT4",
     ),
 }
