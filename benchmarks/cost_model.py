@@ -312,10 +312,10 @@ def markdown(rows: list[Measured], stats: dict[str, Any], cond: dict[str, Any]) 
     return "\n".join(lines) + "\n"
 
 
-def conditions() -> dict[str, Any]:
+def conditions(workdir: Path) -> dict[str, Any]:
     def version(tool: str) -> str:
         try:
-            r = run_tool(tool, ["--version"], cwd=Path("."), step=f"version_{tool}", check=False)
+            r = run_tool(tool, ["--version"], cwd=workdir, step=f"version_{tool}", check=False)
         except Exception as e:  # a missing tool is reported, not fatal here
             return f"{tool}: {e}"
         return r.output.strip().splitlines()[-1] if r.output.strip() else tool
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure(label, pipeline, net, fams, args.outdir / tag))
     stats = analyse(rows, fams)
     cond = {
-        **conditions(),
+        **conditions(args.outdir),
         "families": fams,
         "run_seconds": round(time.perf_counter() - t0, 1),
         "note": "tool results of a layer whose Verilog is unchanged are reused from the last run;"
