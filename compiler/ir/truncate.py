@@ -13,7 +13,8 @@ bits worth at least ``2**lsb`` on some output (``lsb`` in input-LSB units, one v
   arithmetic shift right, wiring only), so the adder is narrower; the other is shifted left;
 * every floor's error is tracked exactly as an interval (worst case) and as a variance
   (``(4**E - 4**e) / 12`` for bits below ``2**E`` of a value with LSB ``2**e``, the uniform
-  model), and both propagate linearly to the outputs;
+  model, or the interval's worst case for an operand that keeps few bits), and both
+  propagate linearly to the outputs;
 * the mean of each output's error (the midpoint of its interval: floors are biased by
   half a dropped LSB) is cancelled by an integer ``comp`` that lowering adds to the
   requantization constant, an adder that exists anyway.
@@ -58,7 +59,8 @@ class Truncated:
     def noise(self) -> float:
         """Modelled mean square error summed over the rows (mean error included)."""
         return sum(
-            v + ((lo + hi) / 2) ** 2 for v, lo, hi in zip(self.var, self.err_lo, self.err_hi)
+            v + ((lo + hi) / 2) ** 2
+            for v, lo, hi in zip(self.var, self.err_lo, self.err_hi, strict=True)
         )
 
 
@@ -85,12 +87,22 @@ def output_weights(graph: AdderGraph, terms: list[Term]) -> list[float]:
     return t
 
 
-def _floor_error(e_from: int, e_to: int) -> tuple[float, float]:
-    """Lower error bound and variance of flooring a value with LSB ``2**e_from`` to a multiple
-    of ``2**e_to`` (no error when ``e_to <= e_from``)."""
+#: Bits an operand's range must keep above a floor for the floor's error to be modelled as
+#: uniform; a floor of a narrower operand gets the worst-case spread of its error interval.
+UNIFORM_BITS = 4
+
+
+def _floor_error(e_from: int, e_to: int, span: float) -> tuple[float, float]:
+    """Lower error bound and mean square spread of flooring a value with LSB ``2**e_from``
+    and range width ``span`` to a multiple of ``2**e_to`` (no error when ``e_to <=
+    e_from``): ``(4**e_to - 4**e_from) / 12`` when the low bits are uniform, the interval's
+    worst case ``(width / 2)**2`` when the value keeps too few bits above the floor."""
     if e_to <= e_from:
         return 0.0, 0.0
-    return -(2.0**e_to - 2.0**e_from), (4.0**e_to - 4.0**e_from) / 12.0
+    width = 2.0**e_to - 2.0**e_from
+    if span < 2.0 ** (e_to + UNIFORM_BITS):
+        return -width, width * width / 4.0
+    return -width, (4.0**e_to - 4.0**e_from) / 12.0
 
 
 def truncate(
@@ -129,8 +141,9 @@ def truncate(
         want = -(2**62) if tw[i] == -math.inf else lsb - int(tw[i])
         ei = max(want, min(ea, eb))
         e[i] = ei
-        da, va = _floor_error(ea, ei)
-        db, vb = _floor_error(eb, ei)
+        x, y = graph.nodes[n.a], graph.nodes[n.b]
+        da, va = _floor_error(ea, ei, float(x.hi - x.lo) * 2.0**n.sa)
+        db, vb = _floor_error(eb, ei, float(y.hi - y.lo) * 2.0**n.sb)
         alo, ahi = lo[n.a] * 2.0**n.sa + da, hi[n.a] * 2.0**n.sa
         blo, bhi = lo[n.b] * 2.0**n.sb + db, hi[n.b] * 2.0**n.sb
         if n.nb:

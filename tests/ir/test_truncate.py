@@ -151,8 +151,13 @@ def _measured_sqnr(g: MatrixGraph, seed: int = 1) -> float:
 )
 def test_auto_plan_saves_bits_and_keeps_its_sqnr(pipeline: str) -> None:
     g = _gaussian(32, 40, pipeline)
-    off = _gaussian(32, 40, pipeline.replace("}", ",truncate=off}", 1) if "share" not in pipeline
-                    else pipeline[: pipeline.rindex("}")] + ",truncate=off}")
+    off = _gaussian(
+        32,
+        40,
+        pipeline.replace("}", ",truncate=off}", 1)
+        if "share" not in pipeline
+        else pipeline[: pipeline.rindex("}")] + ",truncate=off}",
+    )
     plan = g.layers[0].info[TRUNCATION]
     assert plan["sqnr_db"] >= plan["target_db"] - 1e-9
     if "lcc" in pipeline and "share" not in pipeline:
@@ -173,7 +178,7 @@ def test_off_lowers_the_exact_graph() -> None:
     layer = g.layers[0]
     assert isinstance(layer, DenseLayer) and layer.in_fmt is not None
     assert TRUNCATION not in layer.info
-    graph, terms, _ = _lowered(g)
+    graph, _, _ = _lowered(g)
     low = lower_layer(layer, layer.in_fmt).graph
     assert all(n.op.value != "shr" or n.sa <= 0 for n in low.nodes[: len(graph.nodes)])
     assert low.nodes[: len(graph.nodes)] == graph.nodes
@@ -194,3 +199,26 @@ def test_explicit_sqnr_is_kept() -> None:
 def test_bad_option_is_refused() -> None:
     with pytest.raises(NnlccError, match="truncate must be auto, off or an SQNR"):
         resolve_pipeline("quantize,lcc{truncate=maybe}")
+
+
+@pytest.mark.slow
+def test_truncated_lcc_layer_is_bit_exact_in_verilator(tmp_path: Path) -> None:
+    """A truncated LCC layer (floors, narrowed adders, compensated constant) simulates
+    bit-exactly against the golden model."""
+    from nnlcc.ir.lower import lower_network
+    from nnlcc.sim.runner import available_simulators
+    from nnlcc.sim.verify import verify_network
+
+    if "verilator" not in available_simulators():
+        pytest.skip("verilator not usable here")
+    g = _gaussian(12, 16, "quantize,lcc{sqnr_db=30}")
+    plan = g.layers[0].info[TRUNCATION]
+    net = lower_network(g)
+    graph = net.layers[0].graph
+    floors = sum(1 for n in graph.nodes if n.op.value == "shr" and n.sa > 0)
+    assert floors > len(graph.outputs), plan  # more than the requantization's shifts
+    rng = np.random.default_rng(5)
+    fmt = net.input_fmt
+    vectors = rng.integers(fmt.lo, fmt.hi, (300, 16), endpoint=True)
+    res = verify_network(net, vectors, tmp_path, simulator="verilator")
+    assert res.bit_exact and res.vectors == len(vectors)

@@ -462,26 +462,26 @@ def _factor_block(
 @dataclass(frozen=True)
 class Lcc(Pass):
     """Linear computation coding of every layer to ``sqnr_db`` (whole-matrix SQNR of the exact
-    factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
-    ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
-    comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
-    coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
-    ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
-    error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
-    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
-    which ``plain`` always uses),
-    ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
-    codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
-    (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
-    step of look-ahead; 1 = greedy matching pursuit), ``transpose`` (``yes``: factor ``W.T``
-    and implement its transposed program, which computes ``W`` with the same codewords —
-    wide matrices (more inputs than outputs) then get the tall slices LCC needs; ``auto``
-    tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at most this many
-    rows together: compile time grows with their square), ``truncate`` (``auto``: partial sums
-drop the low bits the output cannot see, the coding aims :data:`RESERVE_DB` above
-``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
-SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`).  The algorithms
-    are deterministic; ``seed`` is recorded for reproducible reports."""
+        factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
+        ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
+        comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
+        coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
+        ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
+        error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
+        kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
+        which ``plain`` always uses),
+        ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
+        codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
+        (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
+        step of look-ahead; 1 = greedy matching pursuit), ``transpose`` (``yes``: factor ``W.T``
+        and implement its transposed program, which computes ``W`` with the same codewords —
+        wide matrices (more inputs than outputs) then get the tall slices LCC needs; ``auto``
+        tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at most this many
+        rows together: compile time grows with their square), ``truncate`` (``auto``: partial sums
+    drop the low bits the output cannot see, the coding aims :data:`RESERVE_DB` above
+    ``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
+    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`).  The algorithms
+        are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
     kind: ClassVar[PassKind] = PassKind.MATRIX
