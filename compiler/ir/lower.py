@@ -9,6 +9,8 @@ from the rules :func:`~nnlcc.ir.fixed_point.avg_pool_plan` and :func:`~nnlcc.ir.
 
 from __future__ import annotations
 
+import dataclasses
+
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.csd import csd_digits
 from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
@@ -22,6 +24,7 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     PoolLayer,
 )
+from nnlcc.ir.truncate import TRUNCATION, truncate
 
 
 def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = False) -> int:
@@ -44,10 +47,17 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
     _, cols = layer.shape
     graph = AdderGraph.with_inputs([(in_fmt.lo, in_fmt.hi)] * cols)
     terms = layer.code.lower(graph, list(range(cols)))
+    comp = [0] * len(terms)
+    plan = layer.info.get(TRUNCATION)
+    if plan is not None:  # partial sums keep the bits worth >= 2**lsb (real units)
+        cut = truncate(graph, terms, int(plan["lsb"]) + in_fmt.frac)
+        graph, terms, comp = cut.graph, cut.terms, cut.comp
     outputs: list[int] = []
     for r, term in enumerate(terms):
         acc_exp = term.exp - in_fmt.frac
         rq = requant_plan(acc_exp, float(layer.bias[r]), layer.out_fmt, layer.relu)
+        if comp[r]:  # the truncation's mean error, cancelled in the constant adder
+            rq = dataclasses.replace(rq, const=rq.const + comp[r])
         outputs.append(_requantize(graph, term.node, rq, term.neg))
     graph.outputs = outputs
     if isinstance(layer, ConvLayer):

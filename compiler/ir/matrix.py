@@ -445,17 +445,30 @@ class MatrixGraph:
     def activation_peaks(self, x: FloatArray, batch: int = 8) -> tuple[float, float, list[float]]:
         """``(input min, input max-abs, per-layer output max-abs)`` over the inputs ``x``,
         ``batch`` samples at a time with activations freed after their last use."""
+        lo, peak, peaks, _ = self.activation_stats(x, batch)
+        return lo, peak, peaks
+
+    def activation_stats(
+        self, x: FloatArray, batch: int = 8
+    ) -> tuple[float, float, list[float], list[float]]:
+        """:meth:`activation_peaks` and the mean square of every tensor (the input first, then
+        each layer's output), in one streaming run."""
         xs = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         peaks = [0.0] * len(self.layers)
+        sums = [float(np.sum(xs * xs))] + [0.0] * len(self.layers)
+        counts = [xs.size] + [0] * len(self.layers)
 
         def visit(i: int, out: FloatArray) -> None:
             if out.size:
                 peaks[i] = max(peaks[i], float(np.max(np.abs(out))))
+                sums[i + 1] += float(np.sum(out * out))
+                counts[i + 1] += out.size
 
         for s in range(0, len(xs), max(batch, 1)):
             self._run(from_external(xs[s : s + batch], self.input_shape), visit=visit)
         lo = float(np.min(xs)) if xs.size else 0.0
-        return lo, float(np.max(np.abs(xs))) if xs.size else 0.0, peaks
+        squares = [t / c if c else 0.0 for t, c in zip(sums, counts, strict=True)]
+        return lo, float(np.max(np.abs(xs))) if xs.size else 0.0, peaks, squares
 
     # ---- checks and text ------------------------------------------------------------------
     def verify(self) -> None:

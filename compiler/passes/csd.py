@@ -20,6 +20,7 @@ from nnlcc.ir.matrix import FloatArray, MatrixGraph, Term
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
+from nnlcc.passes.truncation import check_option, plan_layer
 
 
 @dataclass
@@ -61,17 +62,21 @@ class CsdCode:
 @dataclass(frozen=True)
 class Csd(Pass):
     """Quantize weights to ``weight_bits`` and implement them as CSD shift-add trees;
-    ``cse`` shares common two-term subexpressions across rows."""
+    ``cse`` shares common two-term subexpressions across rows; ``truncate`` (``auto``, ``off``
+    or an SQNR in dB) lets partial sums drop the low bits the output cannot see, within an
+    SQNR budget (:mod:`nnlcc.passes.truncation`)."""
 
     name: ClassVar[str] = "csd"
     kind: ClassVar[PassKind] = PassKind.MATRIX
     per_layer: ClassVar[bool] = True
     weight_bits: int = 8
     cse: bool = True
+    truncate: str = "auto"
 
     def __post_init__(self) -> None:
         if not 2 <= self.weight_bits <= 24:
             raise PassOptionError("csd: weight_bits must be in 2..24")
+        check_option("csd", self.truncate)
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         for layer in graph.matrix_layers():
@@ -80,3 +85,4 @@ class Csd(Pass):
             layer.code = code_layer(
                 layer, lambda w: CsdCode.from_weights(w, self.weight_bits, cse=self.cse)
             )
+            plan_layer(layer, self.truncate)

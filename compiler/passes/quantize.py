@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.fixed_point import FixedFormat, choose_format
-from nnlcc.ir.matrix import AddLayer, FlattenLayer, MatrixGraph, PoolLayer
+from nnlcc.ir.matrix import AddLayer, FlattenLayer, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.truncate import INPUT_MS
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
@@ -40,12 +41,16 @@ class Quantize(Pass):
             )
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        x_min, x_peak, peaks = graph.activation_peaks(ctx.calibration)
+        x_min, x_peak, peaks, squares = graph.activation_stats(ctx.calibration)
+        square_of = {graph.input_name: squares[0]}
+        square_of.update({la.name: sq for la, sq in zip(graph.layers, squares[1:], strict=True)})
         graph.input_fmt = choose_format(x_peak * self.headroom, self.input_bits, x_min < 0)
         fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
         for i, (layer, peak) in enumerate(zip(graph.layers, peaks, strict=True)):
             ins = [fmts[t] for t in graph.inputs_of(i)]
             layer.in_fmt = ins[0]
+            if isinstance(layer, MatrixLayer):  # the truncation budget's input power
+                layer.info[INPUT_MS] = float(f"{square_of[graph.inputs_of(i)[0]]:.6g}")
             if isinstance(layer, FlattenLayer) or (
                 isinstance(layer, PoolLayer) and layer.op == "max"
             ):

@@ -40,6 +40,7 @@ from nnlcc.passes.lcc.fp import (
 )
 from nnlcc.passes.lcc.fs import fs_slice
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
+from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
 Algo = Literal["fp", "fs", "plain"]
 
@@ -461,23 +462,26 @@ def _factor_block(
 @dataclass(frozen=True)
 class Lcc(Pass):
     """Linear computation coding of every layer to ``sqnr_db`` (whole-matrix SQNR of the exact
-    factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
-    ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
-    comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
-    coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
-    ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
-    error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
-    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
-    which ``plain`` always uses),
-    ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
-    codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
-    (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
-    step of look-ahead; 1 = greedy matching pursuit), ``transpose`` (``yes``: factor ``W.T``
-    and implement its transposed program, which computes ``W`` with the same codewords —
-    wide matrices (more inputs than outputs) then get the tall slices LCC needs; ``auto``
-    tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at most this many
-    rows together: compile time grows with their square).  The algorithms
-    are deterministic; ``seed`` is recorded for reproducible reports."""
+        factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
+        ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
+        comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
+        coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
+        ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
+        error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
+        kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
+        which ``plain`` always uses),
+        ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
+        codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
+        (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
+        step of look-ahead; 1 = greedy matching pursuit), ``transpose`` (``yes``: factor ``W.T``
+        and implement its transposed program, which computes ``W`` with the same codewords —
+        wide matrices (more inputs than outputs) then get the tall slices LCC needs; ``auto``
+        tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at most this many
+        rows together: compile time grows with their square), ``truncate`` (``auto``: partial sums
+    drop the low bits the output cannot see, the coding aims :data:`RESERVE_DB` above
+    ``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
+    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`).  The algorithms
+        are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
     kind: ClassVar[PassKind] = PassKind.MATRIX
@@ -496,6 +500,7 @@ class Lcc(Pass):
     lookahead: int = 2
     transpose: Literal["auto", "yes", "no"] = "auto"
     tile_rows: int = TILE_ROWS
+    truncate: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -521,11 +526,14 @@ class Lcc(Pass):
             raise PassOptionError("lcc: lookahead must be in 1..16")
         if self.tile_rows < 0:
             raise PassOptionError("lcc: tile_rows must be >= 0 (0: no row tiles)")
+        check_option("lcc", self.truncate)
 
     def build(self, weight: FloatArray) -> LccCode:
-        return LccCode.build(
+        # truncate=auto: the coding leaves the truncation RESERVE of the noise budget
+        margin = RESERVE_DB if self.truncate == "auto" else 0.0
+        code = LccCode.build(
             weight,
-            self.sqnr_db,
+            self.sqnr_db + margin,
             self.algo,
             self.nonzeros,
             self.slice,
@@ -540,9 +548,15 @@ class Lcc(Pass):
             self.transpose,
             self.tile_rows,
         )
+        if margin:
+            code.target_db = self.sqnr_db
+            code.options["coding_target_db"] = round(self.sqnr_db + margin, 3)
+        return code
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
             layer.code = code_layer(layer, self.build)
+            bare = isinstance(layer.code, LccCode)  # a shared layer's target is the coding's
+            plan_layer(layer, self.truncate, self.sqnr_db if bare else None)

@@ -1,0 +1,214 @@
+"""Truncated partial sums: an exact matrix adder graph rewritten to drop invisible low bits.
+
+A matrix code lowers to an exact graph: every node is an integer combination of the inputs and
+output row ``r`` is ``±v[node_r] * 2**exp_r`` (:class:`~nnlcc.ir.matrix.Term`, in units of the
+input LSB).  The layer output keeps far fewer bits than these sums carry (LCC coefficients go
+down to ``2**-12``), so :func:`truncate` rebuilds the graph keeping, at every node, only the
+bits worth at least ``2**lsb`` on some output (``lsb`` in input-LSB units, one value per layer):
+
+* ``T(v)`` is the largest weight ``2**T`` one unit of node ``v`` has on any output (a backward
+  sweep over the shifts); node ``v`` is kept as ``v' = v / 2**E(v)`` with
+  ``E(v) = max(lsb - T(v), min(E(a) + sa, E(b) + sb))``: never finer than its operands;
+* an add aligns its operands to ``2**E``: an operand that is finer is *floored* there (an
+  arithmetic shift right, wiring only), so the adder is narrower; the other is shifted left;
+* every floor's error is tracked exactly as an interval (worst case) and as a variance
+  (``(4**E - 4**e) / 12`` for bits below ``2**E`` of a value with LSB ``2**e``, the uniform
+  model, or the interval's worst case for an operand that keeps few bits), and both
+  propagate linearly to the outputs;
+* the mean of each output's error (the midpoint of its interval: floors are biased by
+  half a dropped LSB) is cancelled by an integer ``comp`` that lowering adds to the
+  requantization constant, an adder that exists anyway.
+
+The rewritten graph *is* the golden model, so hardware and simulation stay bit-exact; its
+ranges, hence widths, come from interval arithmetic on the truncated values.
+:func:`choose_lsb` finds the coarsest ``lsb`` whose modelled noise fits a budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from nnlcc.ir.adder_graph import AdderGraph, Op
+from nnlcc.ir.matrix import Term
+
+#: ``layer.info`` key of a matrix layer's truncation plan, ``{"lsb": L, ...}``: its partial
+#: sums keep the bits worth at least ``2**L`` (real units) on some output; other keys are
+#: facts for the report.  Absent: the exact graph.
+TRUNCATION = "truncation"
+
+#: ``layer.info`` key of the mean square of a matrix layer's input on the calibration data
+#: (real units), recorded by the quantize pass: the input power the truncation budget uses.
+INPUT_MS = "input_ms"
+
+
+@dataclass
+class Truncated:
+    """:func:`truncate`'s result.  Per output row: ``comp`` (an integer to add to the row's
+    accumulator), ``err_lo``/``err_hi`` (bounds on ``acc * 2**exp - exact`` after ``comp``, in
+    input-LSB units) and ``var`` (its modelled variance, same units squared)."""
+
+    graph: AdderGraph
+    terms: list[Term]
+    comp: list[int]
+    err_lo: list[float]
+    err_hi: list[float]
+    var: list[float]
+
+    @property
+    def noise(self) -> float:
+        """Modelled mean square error summed over the rows (mean error included)."""
+        return sum(
+            v + ((lo + hi) / 2) ** 2
+            for v, lo, hi in zip(self.var, self.err_lo, self.err_hi, strict=True)
+        )
+
+
+def output_weights(graph: AdderGraph, terms: list[Term]) -> list[float]:
+    """``T(v)``: log2 of the largest weight of one unit of node ``v`` on any output (``-inf``
+    for nodes no output reads)."""
+    t = [-math.inf] * len(graph.nodes)
+    for term in terms:
+        if term.node is not None:
+            t[term.node] = max(t[term.node], float(term.exp))
+    for i in range(len(graph.nodes) - 1, -1, -1):
+        n, ti = graph.nodes[i], t[i]
+        if ti == -math.inf:
+            continue
+        if n.op is Op.ADD:
+            t[n.a] = max(t[n.a], ti + n.sa)
+            t[n.b] = max(t[n.b], ti + n.sb)
+        elif n.op is Op.SHR:
+            if n.sa > 0:
+                raise ValueError("truncation needs an exact graph: it has a floor shift")
+            t[n.a] = max(t[n.a], ti - n.sa)
+        elif n.op is Op.CLAMP:
+            raise ValueError("truncation needs an exact graph: it has a clamp")
+    return t
+
+
+#: Bits an operand's range must keep above a floor for the floor's error to be modelled as
+#: uniform; a floor of a narrower operand gets the worst-case spread of its error interval.
+UNIFORM_BITS = 4
+
+
+def _floor_error(e_from: int, e_to: int, span: float) -> tuple[float, float]:
+    """Lower error bound and mean square spread of flooring a value with LSB ``2**e_from``
+    and range width ``span`` to a multiple of ``2**e_to`` (no error when ``e_to <=
+    e_from``): ``(4**e_to - 4**e_from) / 12`` when the low bits are uniform, the interval's
+    worst case ``(width / 2)**2`` when the value keeps too few bits above the floor."""
+    if e_to <= e_from:
+        return 0.0, 0.0
+    width = 2.0**e_to - 2.0**e_from
+    if span < 2.0 ** (e_to + UNIFORM_BITS):
+        return -width, width * width / 4.0
+    return -width, (4.0**e_to - 4.0**e_from) / 12.0
+
+
+def truncate(
+    graph: AdderGraph,
+    terms: list[Term],
+    lsb: int,
+    weights: list[float] | None = None,
+    build: bool = True,
+) -> Truncated:
+    """Rewrite the exact ``graph`` (outputs ``terms``) keeping bits worth ``>= 2**lsb`` (see
+    the module docstring); ``build=False`` only models the errors (the result's graph is then
+    the input graph and its terms are the input terms)."""
+    tw = output_weights(graph, terms) if weights is None else weights
+    n_nodes = len(graph.nodes)
+    new = AdderGraph.with_inputs([(n.lo, n.hi) for n in graph.nodes[: graph.n_inputs]])
+    node_of = list(range(n_nodes))  # new node of each old node
+    e = [0] * n_nodes  # old node v ~ new node * 2**e[v]
+    lo = [0.0] * n_nodes  # error interval of new * 2**e - old, in old node units
+    hi = [0.0] * n_nodes
+    var = [0.0] * n_nodes
+    for i, n in enumerate(graph.nodes):
+        if n.op is Op.INPUT:
+            if n.a != i:
+                raise ValueError("truncation expects the inputs first, in order")
+            continue
+        if n.op is Op.CONST:
+            node_of[i] = new.const(n.c0) if build else i
+            continue
+        if n.op is Op.SHR:  # a left shift (output_weights rejects floors)
+            node_of[i], e[i] = node_of[n.a], e[n.a] - n.sa
+            lo[i], hi[i], var[i] = lo[n.a] * 2.0**-n.sa, hi[n.a] * 2.0**-n.sa, var[n.a] * 4.0**-n.sa
+            continue
+        if n.op is not Op.ADD:
+            raise ValueError(f"truncation cannot rewrite a {n.op.value} node")
+        ea, eb = e[n.a] + n.sa, e[n.b] + n.sb
+        want = -(2**62) if tw[i] == -math.inf else lsb - int(tw[i])
+        ei = max(want, min(ea, eb))
+        e[i] = ei
+        x, y = graph.nodes[n.a], graph.nodes[n.b]
+        da, va = _floor_error(ea, ei, float(x.hi - x.lo) * 2.0**n.sa)
+        db, vb = _floor_error(eb, ei, float(y.hi - y.lo) * 2.0**n.sb)
+        alo, ahi = lo[n.a] * 2.0**n.sa + da, hi[n.a] * 2.0**n.sa
+        blo, bhi = lo[n.b] * 2.0**n.sb + db, hi[n.b] * 2.0**n.sb
+        if n.nb:
+            blo, bhi = -bhi, -blo
+        lo[i], hi[i] = alo + blo, ahi + bhi
+        var[i] = var[n.a] * 4.0**n.sa + va + var[n.b] * 4.0**n.sb + vb
+        if build:
+            ops = []
+            for src, ex in ((n.a, ea), (n.b, eb)):
+                src_new = node_of[src]
+                ops.append(new.shr(src_new, ei - ex) if ex < ei else src_new)
+            node_of[i] = new.add(ops[0], ops[1], max(ea - ei, 0), max(eb - ei, 0), nb=n.nb)
+    out_terms: list[Term] = []
+    comp: list[int] = []
+    err_lo: list[float] = []
+    err_hi: list[float] = []
+    out_var: list[float] = []
+    for term in terms:
+        if term.node is None:
+            out_terms.append(term)
+            comp.append(0)
+            err_lo.append(0.0)
+            err_hi.append(0.0)
+            out_var.append(0.0)
+            continue
+        v, sign = term.node, -1.0 if term.neg else 1.0
+        scale = 2.0**term.exp
+        rlo, rhi = (lo[v], hi[v]) if sign > 0 else (-hi[v], -lo[v])
+        step = 2.0 ** (e[v])
+        c = math.floor(-(rlo + rhi) / 2 / step + 0.5)  # cancels the mean error
+        comp.append(c)
+        err_lo.append((rlo + c * step) * scale)
+        err_hi.append((rhi + c * step) * scale)
+        out_var.append(var[v] * scale * scale)
+        out_terms.append(Term(node_of[v] if build else v, term.exp + e[v], term.neg))
+    if not build:
+        return Truncated(graph, list(terms), comp, err_lo, err_hi, out_var)
+    return Truncated(new, out_terms, comp, err_lo, err_hi, out_var)
+
+
+def choose_lsb(graph: AdderGraph, terms: list[Term], budget: float, top: int) -> int | None:
+    """The largest ``lsb <= top`` whose modelled noise (:attr:`Truncated.noise`) is at most
+    ``budget``, by bisection (the noise grows with ``lsb``); ``None`` when no ``lsb`` drops
+    a bit within the budget."""
+    tw = output_weights(graph, terms)
+    finite = [t for t in tw if t != -math.inf]
+    if not finite or budget <= 0:
+        return None
+    # below every node's own LSB weight nothing is dropped
+    low = math.floor(min(finite))
+    if top <= low:
+        return None
+
+    def fits(lsb: int) -> bool:
+        return truncate(graph, terms, lsb, tw, build=False).noise <= budget
+
+    if not fits(low + 1):
+        return None
+    a, b = low + 1, top  # fits(a) holds; find the largest fitting lsb in [a, b]
+    if fits(b):
+        return b
+    while b - a > 1:
+        mid = (a + b) // 2
+        if fits(mid):
+            a = mid
+        else:
+            b = mid
+    return a
