@@ -24,7 +24,7 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     PoolLayer,
 )
-from nnlcc.ir.truncate import TRUNCATION, truncate
+from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, plan_truncation
 
 
 def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = False) -> int:
@@ -48,10 +48,16 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
     graph = AdderGraph.with_inputs([(in_fmt.lo, in_fmt.hi)] * cols)
     terms = layer.code.lower(graph, list(range(cols)))
     comp = [0] * len(terms)
-    plan = layer.info.get(TRUNCATION)
-    if plan is not None:  # partial sums keep the bits worth >= 2**lsb (real units)
-        cut = truncate(graph, terms, int(plan["lsb"]) + in_fmt.frac)
-        graph, terms, comp = cut.graph, cut.terms, cut.comp
+    facts: dict[str, float] | None = None
+    budget = layer.info.get(TRUNCATION)
+    if budget is not None:  # partial sums keep only the bits the budget says matter
+        planned = plan_truncation(
+            graph, terms, budget, layer.info[INPUT_MS], in_fmt.frac, layer.out_fmt.frac
+        )
+        if planned is not None:
+            cut, found = planned
+            graph, terms, comp = cut.graph, cut.terms, cut.comp
+            facts = {**found, "target_db": budget["target_db"]}
     outputs: list[int] = []
     for r, term in enumerate(terms):
         acc_exp = term.exp - in_fmt.frac
@@ -70,9 +76,15 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             inputs=layer.inputs,
             window=layer.window,
             image=layer.image,
+            truncation=facts,
         )
     return LoweredLayer(
-        name=layer.name, graph=graph, in_fmt=in_fmt, out_fmt=layer.out_fmt, inputs=layer.inputs
+        name=layer.name,
+        graph=graph,
+        in_fmt=in_fmt,
+        out_fmt=layer.out_fmt,
+        inputs=layer.inputs,
+        truncation=facts,
     )
 
 

@@ -53,6 +53,8 @@ class LoweredLayer:
     image: Shape = ()
     in_fmt_b: FixedFormat | None = None
     op: str = ""
+    #: the truncation a matrix layer's partial sums got (``lsb``, ``sqnr_db``, ``target_db``)
+    truncation: dict[str, float] | None = None
 
     @property
     def out_shape(self) -> Shape:

@@ -212,3 +212,25 @@ def choose_lsb(graph: AdderGraph, terms: list[Term], budget: float, top: int) ->
         else:
             b = mid
     return a
+
+
+def plan_truncation(
+    graph: AdderGraph,
+    terms: list[Term],
+    budget: dict[str, float],
+    input_ms: float,
+    in_frac: int,
+    out_frac: int,
+) -> tuple[Truncated, dict[str, float]] | None:
+    """Truncate a layer's freshly lowered ``graph`` within the noise ``budget`` the matrix
+    pass stored (``layer.info["truncation"]``): the coarsest LSB whose modelled noise, for
+    inputs of mean square ``input_ms`` (real units), fits.  Returns the rewrite and its facts
+    (``lsb`` as a real exponent, the SQNR it keeps), or ``None`` when no bit can go."""
+    m2 = input_ms * 4.0**in_frac  # input power in input-LSB units
+    lsb = choose_lsb(graph, terms, m2 * budget["noise_budget"], in_frac - out_frac)
+    if lsb is None:
+        return None
+    cut = truncate(graph, terms, lsb)
+    p_sig, p_code = budget["signal"], budget["coding_noise"]
+    sqnr = 10.0 * math.log10(p_sig * m2 / (p_code * m2 + cut.noise))
+    return cut, {"lsb": lsb - in_frac, "sqnr_db": round(sqnr, 3)}

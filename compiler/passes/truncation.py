@@ -18,8 +18,9 @@ propagated through the shifts, plus the residual mean after compensation).  ``tr
 * a number: the SQNR (dB) each layer must keep; a layer whose coding alone falls below it is
   an error naming the layer and the SQNR it reaches.
 
-The plan is ``layer.info["truncation"]``: the LSB the partial sums keep (``lsb``, a real
-exponent) and the facts behind it.
+The pass stores the budget as ``layer.info["truncation"]`` (the target and the signal, coding
+noise and truncation noise allowed, in weight-power units); lowering picks the coarsest LSB
+the partial sums may keep within it (:func:`nnlcc.ir.truncate.plan_truncation`).
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ import math
 import numpy as np
 
 from nnlcc.errors import BadInputError, PassOptionError
-from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
-from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, choose_lsb, truncate
+from nnlcc.ir.truncate import INPUT_MS, TRUNCATION
 
 #: Share of the coding noise that ``truncate=auto`` lets truncation add.
 RESERVE = 0.1
@@ -78,20 +78,15 @@ def plan_layer(layer: MatrixLayer, option: str, target_db: float | None = None) 
                 f"layer {layer.name}: truncate={option} dB cannot be reached: its coding alone"
                 f" reaches {coding_db:.2f} dB"
             )
-    ms = layer.info.get(INPUT_MS)
-    if ms is None or p_sig == 0 or allowed <= p_code:
+    if layer.info.get(INPUT_MS) is None or p_sig == 0 or allowed <= p_code:
         return
-    m2 = float(ms) * 4.0**fin.frac  # input power in input-LSB units
-    graph = AdderGraph.with_inputs([(fin.lo, fin.hi)] * layer.shape[1])
-    terms = code.lower(graph, list(range(layer.shape[1])))
-    lsb = choose_lsb(graph, terms, m2 * (allowed - p_code), fin.frac - fout.frac)
-    if lsb is None:
-        return
-    noise = truncate(graph, terms, lsb, build=False).noise
+    # the LSB itself is chosen when the layer is lowered (nnlcc.ir.truncate.plan_truncation),
+    # on the graph lowering builds anyway: a network too big to lower never pays for it
     layer.info[TRUNCATION] = {
-        "lsb": lsb - fin.frac,
         "target_db": round(10.0 * math.log10(p_sig / allowed), 3),
-        "sqnr_db": round(10.0 * math.log10(p_sig * m2 / (p_code * m2 + noise)), 3),
+        "signal": float(f"{p_sig:.9g}"),
+        "coding_noise": float(f"{p_code:.9g}"),
+        "noise_budget": float(f"{allowed - p_code:.9g}"),
     }
 
 

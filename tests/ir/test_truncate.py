@@ -128,8 +128,8 @@ def _measured_sqnr(g: MatrixGraph, seed: int = 1) -> float:
     graph, terms, layer = _lowered(g)
     fmt = layer.in_fmt
     assert fmt is not None
-    plan = layer.info.get(TRUNCATION)
-    cut = truncate(graph, terms, plan["lsb"] + fmt.frac) if plan else None
+    plan = lower_layer(layer, fmt).truncation
+    cut = truncate(graph, terms, int(plan["lsb"]) + fmt.frac) if plan else None
     x = fmt.quantize(np.random.default_rng(seed).standard_normal((2000, layer.shape[1])))
     acc = (
         _accumulators(cut.graph, cut.terms, x, cut.comp)
@@ -158,12 +158,13 @@ def test_auto_plan_saves_bits_and_keeps_its_sqnr(pipeline: str) -> None:
         if "share" not in pipeline
         else pipeline[: pipeline.rindex("}")] + ",truncate=off}",
     )
-    plan = g.layers[0].info[TRUNCATION]
+    layer = g.layers[0]
+    assert isinstance(layer, DenseLayer) and layer.in_fmt is not None
+    plan = lower_layer(layer, layer.in_fmt).truncation
+    assert plan is not None
     assert plan["sqnr_db"] >= plan["target_db"] - 1e-9
     if "lcc" in pipeline and "share" not in pipeline:
         assert plan["target_db"] >= 35.0  # the coding's reserve pays for the truncation
-    layer = g.layers[0]
-    assert isinstance(layer, DenseLayer) and layer.in_fmt is not None
     bits_on = lower_layer(layer, layer.in_fmt).graph.adder_bits
     off_layer = off.layers[0]
     assert isinstance(off_layer, DenseLayer) and off_layer.in_fmt is not None
@@ -191,7 +192,10 @@ def test_unreachable_sqnr_names_the_layer() -> None:
 
 def test_explicit_sqnr_is_kept() -> None:
     g = _gaussian(32, 40, "quantize,csd{weight_bits=10,truncate=40}")
-    plan = g.layers[0].info[TRUNCATION]
+    layer = g.layers[0]
+    assert isinstance(layer, DenseLayer) and layer.in_fmt is not None
+    plan = lower_layer(layer, layer.in_fmt).truncation
+    assert plan is not None
     assert plan["target_db"] == pytest.approx(40.0) and plan["sqnr_db"] >= 40.0
     assert _measured_sqnr(g) >= 39.75
 

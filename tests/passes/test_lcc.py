@@ -163,7 +163,9 @@ def test_lowered_layer_matches_implemented_matrix(truncate: str) -> None:
     if plan is not None:
         graph = AdderGraph.with_inputs([(layer.in_fmt.lo, layer.in_fmt.hi)] * 9)
         terms = layer.code.lower(graph, list(range(9)))
-        cut = truncate_graph(graph, terms, plan["lsb"] + layer.in_fmt.frac)
+        facts = lowered.truncation
+        assert facts is not None
+        cut = truncate_graph(graph, terms, int(facts["lsb"]) + layer.in_fmt.frac)
         worst = max(max(-lo, hi) for lo, hi in zip(cut.err_lo, cut.err_hi, strict=True))
         slack = math.ceil(worst * 2.0 ** (layer.out_fmt.frac - layer.in_fmt.frac))
     assert np.max(np.abs(got - ref)) <= 1 + slack  # requantization rounding (+ truncation)
