@@ -29,12 +29,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.errors import BadInputError, NnlccError, ToolchainError
+from nnlcc.errors import BadInputError, ToolchainError
 from nnlcc.hdl.top import TopStrategy, top_for
 from nnlcc.ir.cost import NetworkCost
 from nnlcc.ir.lowered import LoweredNetwork
 
-from .fit import CALIBRATION, MODEL_ERROR, fit_advice, fits, model_resources, network_cost
+from .fit import (
+    CALIBRATION,
+    MODEL_ERROR,
+    MODEL_SOURCE,
+    DesignTooLargeError,
+    fit_advice,
+    fits,
+    model_resources,
+    network_cost,
+)
 from .profiles import BoardProfile, get_board
 from .selftest import MAX_VECTORS, BoardSelfTest, SelfTest, selftest_vectors
 from .toolchain import (
@@ -62,10 +71,6 @@ _SYNTH: dict[str, str] = {
 _PNR_TOOL = {"ice40": "nextpnr-ice40", "ecp5": "nextpnr-ecp5"}
 _PACK_TOOL = {"ice40": "icepack", "ecp5": "ecppack"}
 _BITSTREAM = {"ice40": f"{SELFTEST_NAME}.bin", "ecp5": f"{SELFTEST_NAME}.bit"}
-
-
-class DesignTooLargeError(NnlccError):
-    """The design does not fit the board's device; the message gives its utilization."""
 
 
 def synth_script(family: str, verilog: str, top: str, stat_json: str) -> str:
@@ -286,9 +291,6 @@ def board_build(
     if run_pnr and not prof.open_pnr:
         resources["note"] = f"no open place-and-route for {prof.family}; figures are estimates"
     return _finish(resources, outdir, bdir)
-
-
-MODEL_SOURCE = "cost model"
 
 
 def _model_facts(prof: BoardProfile) -> dict[str, Any]:

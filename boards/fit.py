@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nnlcc.errors import NnlccError
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.cost import NetworkCost, estimate_network
 from nnlcc.ir.lowered import LoweredNetwork
@@ -25,11 +26,17 @@ from .profiles import BoardProfile, list_boards
 
 __all__ = [
     "CALIBRATION",
+    "MODEL_ERROR",
+    "MODEL_SOURCE",
+    "PRUNE_FF_FACTOR",
     "PRUNE_LUT_FACTOR",
     "PRUNE_SPARSITY",
+    "SQNR_FF_FACTOR",
     "SQNR_LUT_FACTOR",
     "SQNR_STEP_DB",
+    "DesignTooLargeError",
     "Lever",
+    "check_fit",
     "fit_advice",
     "fits",
     "model_resources",
@@ -72,6 +79,12 @@ PRUNE_FF_FACTOR = 0.80
 # are the smallest cuts seen (0.86, 0.85).  Pruning a quarter of the columns kept 78-79 % of
 # the LUTs and 78-80 % of the FFs (0.79, 0.80), at 4.5 dB less output SQNR without retraining.
 TOP_LAYERS = 3
+MODEL_SOURCE = "cost model"
+
+
+class DesignTooLargeError(NnlccError):
+    """The design does not fit the board's device; the message gives its utilization, the
+    biggest layers and the levers (:func:`fit_advice`)."""
 
 
 def network_cost(net: LoweredNetwork, family: str, cost: NetworkCost | None = None) -> NetworkCost:
@@ -187,6 +200,15 @@ def _bigger_board(
             f" LUTs, {100 * counts['ffs'] / other.ffs:.0f}% of its FFs (cost model)",
         )
     return None
+
+
+def check_fit(board: BoardProfile, net: LoweredNetwork, cost: NetworkCost | None = None) -> None:
+    """Raise :class:`DesignTooLargeError` with :func:`fit_advice`'s line when the cost model
+    says ``net`` does not fit ``board`` (what ``--build`` checks before anything else)."""
+    cost = network_cost(net, board.family, cost)
+    advice = fit_advice(board, net, model_resources(net, board.family, cost), MODEL_SOURCE, cost)
+    if advice is not None:
+        raise DesignTooLargeError(advice["message"])
 
 
 def fit_advice(

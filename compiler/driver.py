@@ -184,6 +184,10 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         warn_wide(net, log)
         log(f"cost model: LUTs and FFs per layer ({board.family})")
         cost = estimate_network(net, board.family)
+        if opts.build and not opts.report_only:  # before the cocotb check and the tools
+            from nnlcc.boards.fit import check_fit
+
+            check_fit(board, net, cost)
     # net None: from the matrix codes
     layers = layer_rows(graph, net, board.family, cost.layers if cost is not None else None)
     report: dict[str, Any] = {
