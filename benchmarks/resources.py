@@ -45,6 +45,7 @@ def build_one(model: Path, pipeline: str, board: str, outdir: Path, pnr: bool) -
         outdir,
         x_int=net.quantize_input(data.x_test),
         run_pnr=pnr,
+        synth=True,  # the yosys figures of the network alone (the default is the cost model)
         progress=lambda m: print(f"  [{pipeline}] {m}", file=sys.stderr, flush=True),
     )
     acc = accuracy_report(graph, net, data)

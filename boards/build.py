@@ -1,9 +1,11 @@
 """Board builds: resource estimates, self-test bitstreams (iCE40/ECP5) and Vivado trees (xc7).
 
-Everything lands under ``outdir/board/``::
+The resources come from the calibrated cost model (:mod:`nnlcc.boards.fit`, seconds) unless
+yosys is asked for (``synth``, and always with ``run_pnr``). Everything lands under
+``outdir/board/``::
 
-    network.v                  the network alone (module nnlcc_network), what the estimate reads
-    network_synth.ys/.log      yosys synth_<family> of the network, and its stat JSON
+    network.v                  the network alone (module nnlcc_network), what yosys reads
+    network_synth.ys/.log      with synth: yosys synth_<family> of the network, its stat JSON
     selftest/                  iCE40/ECP5 with run_pnr: Amaranth build tree of the self-test top,
                                yosys/nextpnr logs, the bitstream (.bin / .bit)
     vivado/                    xc7: Amaranth Vivado build tree + build.sh (needs Vivado)
@@ -11,7 +13,8 @@ Everything lands under ``outdir/board/``::
 
 Why the network alone is estimated even when a bitstream is built: the self-test top adds ROMs
 and a checker, so only the network-alone figure compares across boards and against the Vivado
-(xc7) estimate, and it is the fit check that costs no place-and-route.
+(xc7) estimate. The fit check runs first on the cost model's figures (no tool), then on
+yosys's figures of the self-test top before place-and-route.
 """
 
 from __future__ import annotations
@@ -26,10 +29,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.errors import BadInputError, NnlccError, ToolchainError
+from nnlcc.errors import BadInputError, ToolchainError
 from nnlcc.hdl.top import TopStrategy, top_for
+from nnlcc.ir.cost import NetworkCost
 from nnlcc.ir.lowered import LoweredNetwork
 
+from .fit import (
+    CALIBRATION,
+    MODEL_ERROR,
+    MODEL_SOURCE,
+    DesignTooLargeError,
+    fit_advice,
+    fits,
+    model_resources,
+    network_cost,
+)
 from .profiles import BoardProfile, get_board
 from .selftest import MAX_VECTORS, BoardSelfTest, SelfTest, selftest_vectors
 from .toolchain import (
@@ -59,41 +73,10 @@ _PACK_TOOL = {"ice40": "icepack", "ecp5": "ecppack"}
 _BITSTREAM = {"ice40": f"{SELFTEST_NAME}.bin", "ecp5": f"{SELFTEST_NAME}.bit"}
 
 
-class DesignTooLargeError(NnlccError):
-    """The design does not fit the board's device; the message gives its utilization."""
-
-
 def synth_script(family: str, verilog: str, top: str, stat_json: str) -> str:
     """The yosys script estimating ``top`` of ``verilog`` for ``family``."""
     return (
         f"read_verilog {verilog}\n{_SYNTH[family]} -top {top}\ntee -q -o {stat_json} stat -json\n"
-    )
-
-
-def _utilization_line(board: BoardProfile, counts: dict[str, Any], source: str) -> str:
-    parts = []
-    for key, avail, unit in (
-        ("luts", board.luts, board.lut_kind + "s"),
-        ("ffs", board.ffs, "FFs"),
-        ("bram", board.bram, "BRAMs"),
-        ("dsp", board.dsp, "DSPs"),
-    ):
-        used = counts.get(key)
-        if used is None or (used == 0 and key in ("bram", "dsp")):
-            continue
-        parts.append(f"{used:,} {unit} of {avail:,} ({100.0 * used / avail:.0f}%)")
-    return f"design does not fit {board.device} ({board.name}): {', '.join(parts)} [{source}]"
-
-
-def _fits(board: BoardProfile, counts: dict[str, Any]) -> bool:
-    return all(
-        (counts.get(k) or 0) <= cap
-        for k, cap in (
-            ("luts", board.luts),
-            ("ffs", board.ffs),
-            ("bram", board.bram),
-            ("dsp", board.dsp),
-        )
     )
 
 
@@ -193,42 +176,50 @@ def board_build(
     *,
     x_int: npt.ArrayLike | None = None,
     run_pnr: bool = False,
+    synth: bool = False,
+    cost: NetworkCost | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Estimate ``net`` on ``board`` and, where asked and possible, build its self-test.
 
     Returns the report's ``resources`` dict (also written to ``outdir/board/resources.json``).
-    ``estimate`` is False only when the figures come from place-and-route of the self-test top
-    (``run_pnr`` on iCE40/ECP5); the network-alone yosys figures are then in
-    ``network_estimate``. Raises :class:`DesignTooLargeError` (with the utilization) when a
-    bitstream was asked for and the design does not fit, :class:`ToolchainError` when a tool
-    is missing or fails. A top without a board self-test (its strategy's
-    :attr:`~nnlcc.hdl.top.TopStrategy.selftest_refusal`, e.g. a pixel-streaming CNN) gets the
-    network estimate alone, with the strategy's note; asking it for a bitstream raises
-    :class:`~nnlcc.errors.BadInputError` with the refusal.
+    The figures come from the calibrated cost model (:mod:`nnlcc.ir.cost`, ``cost`` when the
+    caller has it for the board's family) unless a tool refines them: ``synth`` runs yosys on
+    the network alone (its figures become the resources, the model's stay in
+    ``model_estimate``), ``run_pnr`` builds the self-test top (iCE40/ECP5: yosys, nextpnr and
+    the packer; ``estimate`` is then False and the network-alone yosys figures are in
+    ``network_estimate``; xc7: the yosys estimate, with a note).  A design the model or yosys
+    finds too big for the device gets ``fit_advice`` (:func:`~nnlcc.boards.fit.fit_advice`);
+    with ``run_pnr`` it raises :class:`DesignTooLargeError` with that one line instead, before
+    any tool runs.  :class:`ToolchainError` when a tool is missing or fails.  A top without a
+    board self-test (its strategy's :attr:`~nnlcc.hdl.top.TopStrategy.selftest_refusal`, e.g.
+    a pixel-streaming CNN) gets the network estimate alone, with the strategy's note; asking
+    it for a bitstream raises :class:`~nnlcc.errors.BadInputError` with the refusal.
     """
     prof = get_board(board)
     top = top_for(net)
     if top.selftest_refusal is not None:  # no self-test top: the network estimate alone
         if run_pnr:
             raise BadInputError(top.selftest_refusal)
-        return _network_estimate_only(prof, top, Path(outdir), progress)
+        return _network_estimate_only(prof, top, Path(outdir), synth, cost, progress)
     outdir = Path(outdir)
     bdir = outdir / "board"
     bdir.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     pnr = run_pnr and prof.open_pnr
-    # Fail before minutes of synthesis when a tool is missing. Without a bitstream asked for,
-    # a missing yosys only skips the estimate: every compile writes board files, and the
-    # YoWASP tools are an optional extra (nnlcc[boards]).
-    missing: str | None = None
-    try:
+
+    t0 = time.monotonic()
+    say(f"board {prof.name}: cost-model estimate ({prof.family})")
+    cost = network_cost(net, prof.family, cost)
+    model = model_resources(net, prof.family, cost)
+    timings["model_s"] = time.monotonic() - t0
+    advice = fit_advice(prof, net, model, MODEL_SOURCE, cost)
+    if run_pnr and advice is not None:  # before minutes of synthesis and place-and-route
+        raise DesignTooLargeError(advice["message"])
+    # Fail before minutes of synthesis when a tool is missing.
+    if synth or run_pnr:
         find_tool("yosys")
-    except ToolchainError as e:
-        if run_pnr:
-            raise
-        missing = str(e)
     if pnr:
         find_tool(_PNR_TOOL[prof.family])
         find_tool(_PACK_TOOL[prof.family])
@@ -252,32 +243,36 @@ def board_build(
             "note": "no open place-and-route exists for 7-series; run build.sh with Vivado",
         }
 
-    if missing is not None:
-        say(f"board {prof.name}: no resource estimate ({missing})")
-        resources: dict[str, Any] = {
-            "board": prof.name,
-            "device": prof.device,
-            "family": prof.family,
-            "skipped": missing,
-            **extra,
+    model_facts = _model_facts(prof)
+    if not (synth or run_pnr):
+        counts: dict[str, Any] = dict(model)
+        result: dict[str, Any] = {
+            "estimate": True,
+            **model_facts,
+            "design": top.estimate_design,
+            "fmax_mhz": None,
+            **counts,
         }
-        return _finish(resources, outdir, bdir)
-    say(f"board {prof.name}: yosys {_SYNTH[prof.family].split()[0]} estimate of the network")
-    if not pnr:
+    elif not pnr:
+        say(f"board {prof.name}: yosys {_SYNTH[prof.family].split()[0]} estimate of the network")
         est, timings["estimate_s"] = estimate_network(prof.family, bdir, progress=progress)
-        counts: dict[str, Any] = dict(est)
+        counts = dict(est)
         result = {
             "estimate": True,
             "tool": f"yosys {_SYNTH[prof.family].split()[0]} (estimate)",
             "design": top.estimate_design,
             "fmax_mhz": None,
             **counts,
+            "model_estimate": {**model_facts, **model},
         }
+        advice = fit_advice(prof, net, counts, "yosys", cost)
     else:
         assert x is not None
-        result, est = _pnr_flow(prof, net, x, bdir, timings, say, progress)
+        result, est = _pnr_flow(prof, net, x, bdir, timings, say, progress, cost)
         counts = {k: result[k] for k in ("luts", "ffs", "bram", "dsp")}
         result["network_estimate"] = {**est, "tool": f"yosys {_SYNTH[prof.family].split()[0]}"}
+        result["model_estimate"] = {**model_facts, **model}
+        advice = None  # it fits: _pnr_flow raises otherwise
 
     resources = {
         "board": prof.name,
@@ -287,8 +282,9 @@ def board_build(
         **result,
         "device_luts": prof.luts,
         "device_ffs": prof.ffs,
-        "fits": _fits(prof, counts),
+        "fits": fits(prof, counts),
         "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
+        **({"fit_advice": advice} if advice is not None else {}),
         **extra,
         "timings_s": {k.removesuffix("_s"): round(v, 2) for k, v in timings.items()},
     }
@@ -297,37 +293,59 @@ def board_build(
     return _finish(resources, outdir, bdir)
 
 
+def _model_facts(prof: BoardProfile) -> dict[str, Any]:
+    """How the cost-model figures were made: the tool, its calibration and measured error."""
+    return {
+        "tool": f"nnlcc cost model ({prof.family}, calibrated estimate)",
+        "calibration": CALIBRATION,
+        "model_error": MODEL_ERROR[prof.family],
+    }
+
+
 def _network_estimate_only(
     prof: BoardProfile,
     top: TopStrategy,
     outdir: Path,
+    synth: bool,
+    cost: NetworkCost | None,
     progress: Callable[[str], None] | None,
 ) -> dict[str, Any]:
-    """The board figures of a top without a self-test: the yosys estimate of the network
-    alone, with the strategy's design and note (no bitstream, no Vivado tree)."""
+    """The board figures of a top without a self-test: the estimate of the network alone
+    (the cost model's, or yosys's with ``synth``), with the strategy's design and note (no
+    bitstream, no Vivado tree)."""
     bdir = outdir / "board"
     bdir.mkdir(parents=True, exist_ok=True)
     top.emit(bdir / "network.v", NETWORK_MODULE)
     facts: dict[str, Any] = {"board": prof.name, "device": prof.device, "family": prof.family}
     note = {"note": top.estimate_note} if top.estimate_note is not None else {}
-    try:
+    t0 = time.monotonic()
+    cost = network_cost(top.net, prof.family, cost)
+    model = model_resources(top.net, prof.family, cost)
+    seconds = time.monotonic() - t0
+    counts: dict[str, Any] = dict(model)
+    how: dict[str, Any] = _model_facts(prof)
+    source = MODEL_SOURCE
+    if synth:
         find_tool("yosys")
-    except ToolchainError as e:
-        return {**facts, "skipped": str(e), **note}
-    if progress is not None:
-        progress(f"board {prof.name}: yosys estimate of the {top.kind} network alone")
-    counts, seconds = estimate_network(prof.family, bdir, progress=progress)
+        if progress is not None:
+            progress(f"board {prof.name}: yosys estimate of the {top.kind} network alone")
+        counts, seconds = estimate_network(prof.family, bdir, progress=progress)
+        how = {"tool": "yosys", "model_estimate": {**how, **model}}
+        source = "yosys"
+    advice = fit_advice(prof, top.net, counts, source, cost)
     return {
         **facts,
         "estimate": True,
-        "tool": "yosys",
+        **{k: v for k, v in how.items() if k != "model_estimate"},
         "design": top.estimate_design,
         "fmax_mhz": None,
         **counts,
+        **({"model_estimate": how["model_estimate"]} if "model_estimate" in how else {}),
         "device_luts": prof.luts,
         "device_ffs": prof.ffs,
-        "fits": _fits(prof, counts),
+        "fits": fits(prof, counts),
         "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
+        **({"fit_advice": advice} if advice is not None else {}),
         "timings_s": {"estimate": round(seconds, 2)},
         **note,
     }
@@ -352,8 +370,9 @@ def _pnr_flow(
     timings: dict[str, float],
     say: Callable[[str], None],
     progress: Callable[[str], None] | None,
+    cost: NetworkCost,
 ) -> tuple[dict[str, Any], dict[str, int | None]]:
-    """Self-test top through yosys, a fit check, nextpnr and the packer."""
+    """Self-test top through yosys, a fit check (yosys's figures), nextpnr and the packer."""
     sdir = bdir / "selftest"
     name = SELFTEST_NAME
     t0 = time.monotonic()
@@ -383,10 +402,9 @@ def _pnr_flow(
         est, timings["estimate_s"] = est_future.result()
     timings["synth_s"] = syn.seconds
     syn_counts = count_cells(prof.family, read_yosys_stat(sdir / f"{name}_stat.json"))
-    if not _fits(prof, syn_counts):
-        raise DesignTooLargeError(
-            _utilization_line(prof, syn_counts, "yosys, before place-and-route")
-        )
+    advice = fit_advice(prof, net, syn_counts, "yosys, before place-and-route", cost)
+    if advice is not None:
+        raise DesignTooLargeError(advice["message"])
 
     say(f"board {prof.name}: nextpnr place and route at {prof.clock_mhz:g} MHz")
     pnr = run_tool(

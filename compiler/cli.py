@@ -118,6 +118,14 @@ def compile(
         bool | None,
         typer.Option("--build/--no-build", help="place-and-route to a bitstream (iCE40/ECP5)"),
     ] = None,
+    synth: Annotated[
+        bool,
+        typer.Option(
+            "--synth",
+            help="also synthesize the network with yosys for the board's resources (minutes;"
+            " the default is the calibrated cost model, seconds)",
+        ),
+    ] = False,
     report_only: Annotated[
         bool | None,
         typer.Option(
@@ -175,6 +183,7 @@ def compile(
             random_vectors=vectors,
             simulator=simulator,
             build=build,
+            synth=synth or None,
             report_only=report_only,
             sweep=sweep or None,
             force=force or None,
@@ -192,6 +201,13 @@ def compile(
         typer.echo(_dumps(report))
     elif not quiet:
         typer.echo(summary_line(report))
+
+
+def _estimated(res: dict[str, Any]) -> str:
+    """How the summary labels the LUTs: the cost model's, a tool's estimate, or placed."""
+    if not res.get("estimate"):
+        return ""
+    return " (model est.)" if "cost model" in str(res.get("tool")) else " (est.)"
 
 
 def summary_line(r: dict[str, Any]) -> str:
@@ -225,9 +241,7 @@ def summary_line(r: dict[str, Any]) -> str:
         )
     res = r.get("resources", {})
     if "luts" in res:
-        parts.append(
-            f"{res['luts']} LUTs{' (est.)' if res.get('estimate') else ''} on {res.get('device')}"
-        )
+        parts.append(f"{res['luts']} LUTs{_estimated(res)} on {res.get('device')}")
     if r.get("seconds") is not None:
         parts.append(f"{r['seconds']:.1f} s")
     parts.append(f"-> {r.get('outdir')}")

@@ -1,7 +1,8 @@
 """The compile driver: everything ``nnlcc compile`` does, as a Python API.
 
 model.onnx -> MatrixGraph -> passes -> LoweredNetwork (golden model) -> Verilog -> cocotb check
--> board build files -> report.json / report.md, all written atomically into one directory.
+-> board resources (the calibrated cost model; yosys with --synth, yosys + nextpnr with
+--build) -> report.json / report.md, all written atomically into one directory.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from nnlcc.data import Dataset, load_npz, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.hdl.top import TopStrategy, top_class, top_for
+from nnlcc.ir.cost import NetworkCost, estimate_network
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
@@ -56,6 +58,7 @@ class CompileOptions:
     random_vectors: int = 1000
     simulator: str | None = None
     build: bool = False
+    synth: bool = False  # refine the cost model's resource estimate with yosys (minutes)
     report_only: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -172,13 +175,21 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     from nnlcc.report.rows import implemented_accuracy, too_big
 
     net: LoweredNetwork | None = None
+    cost: NetworkCost | None = None
     if opts.report_only and too_big(graph):  # e.g. ResNet-34: rows from the codes
         log("report only: per-layer costs from the matrix codes (too big to lower)")
     else:
         log("lowering to adder graphs")
         net = lower_network(graph)
         warn_wide(net, log)
-    layers = layer_rows(graph, net)  # net None: from the matrix codes
+        log(f"cost model: LUTs and FFs per layer ({board.family})")
+        cost = estimate_network(net, board.family)
+        if opts.build and not opts.report_only:  # before the cocotb check and the tools
+            from nnlcc.boards.fit import check_fit
+
+            check_fit(board, net, cost)
+    # net None: from the matrix codes
+    layers = layer_rows(graph, net, board.family, cost.layers if cost is not None else None)
     report: dict[str, Any] = {
         "nnlcc_version": _version(),
         "model": str(model),
@@ -189,7 +200,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         "output_fmt": str(graph.layers[-1].out_fmt),
         "latency_cycles": net.latency if net is not None else None,
         "layers": [row.to_json() for row in layers],
-        "totals": layer_totals(graph, layers),
+        "totals": layer_totals(graph, layers, board.family),
     }
     top = top_for(net) if net is not None else None
     if top is not None and top.throughput is not None:
@@ -239,7 +250,14 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
 
             vectors = net.quantize_input(data.x_test)
             report["resources"] = board_build(
-                board, net, tmp, x_int=vectors, run_pnr=opts.build, progress=log
+                board,
+                net,
+                tmp,
+                x_int=vectors,
+                run_pnr=opts.build,
+                synth=opts.synth,
+                cost=cost,
+                progress=log,
             )
         report["seconds"] = round(time.perf_counter() - t0, 2)
         write_report(report, tmp)

@@ -26,6 +26,8 @@ __all__ = [
     "Show",
     "Table",
     "Writer",
+    "estimate_totals",
+    "resource_notes",
     "table",
 ]
 
@@ -93,15 +95,25 @@ def _compression(row: LayerRow) -> str:
     return f"{row.kept_columns}→{row.shared_columns} ({row.pre_adders})"
 
 
+def _estimated(header: str, value: Callable[[LayerRow], int | None]) -> Column[LayerRow]:
+    """A cost-model figure, next to the adders in both formats when some row has one (a
+    report.json written before the model had none)."""
+    return Column(
+        header, value, markdown=Show.SAYS, html=Show.SAYS, says=lambda row: value(row) is not None
+    )
+
+
 #: The layer table: report.md shows compression as one column; report.html shows the CSD
 #: baseline and adder bits, and the compression and line-buffer facts only where they say
-#: something.  "adder bits" sums every adder's width: on FPGAs with carry chains an n-bit
-#: adder takes about n LUTs, so it is the per-layer resource figure.
+#: something.  "est. LUTs" and "est. FFs" are the calibrated cost model's figures on the
+#: board's family (:mod:`nnlcc.ir.cost`); "adder bits" sums every adder's width.
 LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
     Column("layer", lambda row: row.name, text=True),
     Column("shape", lambda row: "×".join(map(str, row.shape)), text=True),
     Column("pass", lambda row: row.pass_name, text=True),
     Column("adders", lambda row: row.adders),
+    _estimated("est. LUTs", lambda row: row.est_luts),
+    _estimated("est. FFs", lambda row: row.est_ffs),
     Column("adders/weight", lambda row: row.adders_per_weight),
     Column("columns used→shared (pre-adders)", _compression, html=Show.NEVER),
     Column("CSD baseline", lambda row: row.csd_baseline_adders, markdown=Show.NEVER),
@@ -178,3 +190,37 @@ RESOURCE_COLUMNS: tuple[Column[Mapping[str, Any]], ...] = (
     _resource("utilization_pct", "utilization %", html=Show.ALWAYS),
     _resource("fits", html=Show.ALWAYS),
 )
+
+
+def estimate_totals(totals: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The totals table's cost-model columns (header, value): none when the report has no
+    estimate (a code-only report, or one written before the model)."""
+    if totals.get("est_luts") is None:
+        return []
+    fam = f" ({totals['est_family']})" if totals.get("est_family") else ""
+    return [(f"est. LUTs{fam}", totals["est_luts"]), (f"est. FFs{fam}", totals.get("est_ffs"))]
+
+
+def resource_notes(res: Mapping[str, Any]) -> list[str]:
+    """Sentences under the resources table: where the cost model's figures come from (its
+    calibration and measured error), the model's figures when a tool's replace them, and the
+    fit verdict with its advice when the design does not fit."""
+    notes: list[str] = []
+    model = res.get("model_estimate")
+    if model is not None:
+        notes.append(
+            f"{model.get('tool', 'cost model')}: {model.get('luts'):,} LUTs,"
+            f" {model.get('ffs'):,} FFs (the estimate before the tool ran)."
+        )
+    how = model if model is not None else res
+    if how.get("calibration"):
+        notes.append(
+            f"The cost model is calibrated against yosys and nextpnr in {how['calibration']};"
+            f" measured error: {how.get('model_error')}."
+        )
+    if res.get("line_buffer_ffs"):
+        notes.append(f"Flip-flops include {res['line_buffer_ffs']:,} line-buffer bits (registers).")
+    advice = res.get("fit_advice")
+    if advice is not None:
+        notes.append(f"Does not fit: {advice['message']}")
+    return notes

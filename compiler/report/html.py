@@ -17,6 +17,8 @@ from nnlcc.report.columns import (
     RESOURCE_COLUMNS,
     Column,
     Writer,
+    estimate_totals,
+    resource_notes,
     table,
 )
 from nnlcc.report.layer_row import LayerRow
@@ -253,6 +255,9 @@ def _resources(r: dict[str, Any]) -> str:
         + "</p>"
         + _spec_table(RESOURCE_COLUMNS, [res])
     )
+    for note in resource_notes(res):
+        cls = "bad" if note.startswith("Does not fit") else "meta"
+        out += f'<p class="{cls}">{escape(note)}</p>'
     if res.get("vivado"):
         out += f"<p class=meta>{escape(str(res['vivado'].get('note', '')))}</p>"
     return out
@@ -298,6 +303,7 @@ def render_html(r: dict[str, Any]) -> str:
                 "vs CSD",
                 "bias/rounding",
                 "adder bits",
+                *(h for h, _ in estimate_totals(t)),
             ],
             [
                 [
@@ -308,6 +314,7 @@ def render_html(r: dict[str, Any]) -> str:
                     f"{t['csd_adders'] / t['adders']:.2f}× fewer" if t["adders"] else None,
                     t.get("const_adders"),
                     t.get("adder_bits"),
+                    *(v for _, v in estimate_totals(t)),
                 ]
             ],
             left=0,

@@ -54,6 +54,10 @@ class LayerRow:
     out_bits: int
     max_bits: int | None
     adder_bits: int | None  # sum of adder widths (~ LUTs)
+    # the cost model's LUTs and synthesized flip-flops on the board's family (None: unknown,
+    # e.g. a code-only row of --report-only); see nnlcc.ir.cost
+    est_luts: int | None = None
+    est_ffs: int | None = None
     # matrix layers only
     weight_sqnr_db: float | None = field(default=None, metadata=_OMIT)
     relu: bool | None = field(default=None, metadata=_OMIT)

@@ -11,6 +11,8 @@ from nnlcc.report.columns import (
     RESOURCE_COLUMNS,
     Column,
     Writer,
+    estimate_totals,
+    resource_notes,
     table,
 )
 from nnlcc.report.layer_row import LayerRow
@@ -71,6 +73,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"CSD baseline ({t.get('csd_weight_bits', 8)}-bit)",
                 "vs CSD",
                 "bias/rounding adders",
+                *(h for h, _ in estimate_totals(t)),
             ],
             [
                 [
@@ -80,6 +83,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                     t["csd_adders"],
                     f"{t['csd_adders'] / max(t['adders'], 1):.2f}× fewer" if t["adders"] else "–",
                     t.get("const_adders"),
+                    *(v for _, v in estimate_totals(t)),
                 ]
             ],
         ),
@@ -109,6 +113,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append(f"{label}, device {res.get('device')}:")
         lines.append("")
         lines.append(_spec_table(RESOURCE_COLUMNS, [res]))
+        lines += [x for note in resource_notes(res) for x in ("", note)]
     if r.get("sweep"):
         lines += ["", "## Settings tried", ""]
         lines.append(

@@ -24,6 +24,7 @@ import numpy as np
 
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.csd import csd_adders
 from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
@@ -82,12 +83,17 @@ def geometry(layer: Layer, in_fmt: FixedFormat | None) -> dict[str, Any]:
 
 
 def layer_row(
-    layer: Layer, low: LoweredLayer | None, window: Mapping[str, Any] | None = None
+    layer: Layer,
+    low: LoweredLayer | None,
+    window: Mapping[str, Any] | None = None,
+    cost: Cost | None = None,
 ) -> LayerRow:
     """The report row of ``layer``.
 
     ``low`` is its lowered adder graph; a matrix layer may come without one (code-only rows of
     huge networks), then its adders come from its code and the graph-only fields are None.
+    ``cost`` is the cost model's estimate of ``low`` (:func:`nnlcc.ir.cost.estimate`) on the
+    board's family: the row's ``est_luts`` and ``est_ffs`` (None without it).
     ``window`` holds the window facts of a conv or pool layer (``kernel``, ``stride``,
     ``line_buffer_bits``, optionally ``window_delay``): :meth:`~nnlcc.hdl.top.TopStrategy.layer_facts`
     of the streaming hardware, or :func:`geometry` of the IR.
@@ -109,6 +115,8 @@ def layer_row(
         "out_bits": out_fmt.bits,
         "max_bits": g.max_bits if g is not None else None,
         "adder_bits": g.adder_bits if g is not None else None,
+        "est_luts": cost.luts if cost is not None else None,
+        "est_ffs": cost.ffs_synth if cost is not None else None,
         "kernel": tuple(win["kernel"]) if "kernel" in win else None,
         "stride": tuple(win["stride"]) if "stride" in win else None,
         "line_buffer_bits": win.get("line_buffer_bits"),
@@ -145,13 +153,31 @@ def layer_row(
     )
 
 
-def layer_rows(graph: MatrixGraph, net: LoweredNetwork | None = None) -> list[LayerRow]:
+def layer_rows(
+    graph: MatrixGraph,
+    net: LoweredNetwork | None = None,
+    family: str | None = None,
+    costs: Mapping[str, Cost] | None = None,
+) -> list[LayerRow]:
     """One report row per layer of ``graph``: from ``net``, its lowered network, or without
-    one from the matrix codes (matrix layers are not lowered; see the module doc)."""
+    one from the matrix codes (matrix layers are not lowered; see the module doc).
+
+    With ``family`` every lowered graph gets the cost model's estimate on it (``costs``: the
+    estimates by layer name where the caller has them already); a code-only matrix row has
+    none (estimating it means lowering it, which is what the code-only rows avoid)."""
+
+    def cost(low: LoweredLayer | None) -> Cost | None:
+        if family is None or low is None:
+            return None
+        known = costs.get(low.name) if costs is not None else None
+        return (
+            known if known is not None and known.family == family else estimate(low.graph, family)
+        )
+
     if net is not None:
         stream = top_for(net).layer_facts()  # kernel, stride, line_buffer_bits of window layers
         return [
-            layer_row(layer, low, stream.get(layer.name))
+            layer_row(layer, low, stream.get(layer.name), cost(low))
             for layer, low in zip(graph.layers, net.layers, strict=True)
         ]
     rows: list[LayerRow] = []
@@ -164,14 +190,18 @@ def layer_rows(graph: MatrixGraph, net: LoweredNetwork | None = None) -> list[La
         low = None
         if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten
             low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
-        rows.append(layer_row(layer, low, geometry(layer, layer.in_fmt)))
+        rows.append(layer_row(layer, low, geometry(layer, layer.in_fmt), cost(low)))
     return rows
 
 
-def layer_totals(graph: MatrixGraph, rows: list[LayerRow]) -> dict[str, Any]:
-    """The report's ``totals`` over the layer rows of ``graph``."""
+def layer_totals(
+    graph: MatrixGraph, rows: list[LayerRow], family: str | None = None
+) -> dict[str, Any]:
+    """The report's ``totals`` over the layer rows of ``graph``; ``est_luts`` and ``est_ffs``
+    sum the rows' cost-model estimates on ``family`` (None unless every row has one)."""
     weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
     adders = sum(row.adders for row in rows)
+    known = all(row.est_luts is not None and row.est_ffs is not None for row in rows)
     return {
         "adders": adders,
         "const_adders": sum(row.const_adders or 0 for row in rows),
@@ -181,6 +211,9 @@ def layer_totals(graph: MatrixGraph, rows: list[LayerRow]) -> dict[str, Any]:
         "csd_adders": sum(row.csd_baseline_adders or 0 for row in rows),
         "csd_weight_bits": CSD_BASELINE_BITS,
         "adder_bits": sum(row.adder_bits or 0 for row in rows),
+        "est_family": family,
+        "est_luts": sum(row.est_luts or 0 for row in rows) if known and family else None,
+        "est_ffs": sum(row.est_ffs or 0 for row in rows) if known and family else None,
     }
 
 

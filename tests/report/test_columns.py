@@ -16,6 +16,8 @@ from nnlcc.report.columns import (
     RESOURCE_COLUMNS,
     Column,
     Writer,
+    estimate_totals,
+    resource_notes,
     table,
 )
 from nnlcc.report.html import render_html
@@ -72,7 +74,7 @@ def test_the_formats_differ_only_by_the_spec_flags() -> None:
     html = shown(LAYER_COLUMNS, [*rows, shared], Writer.HTML)
     assert html[-2:] == ["pre-adders", "kept columns"]
     md_cells = table(LAYER_COLUMNS, [*rows, shared], Writer.MARKDOWN).rows
-    assert md_cells[0][5] == "–" and md_cells[1][5] == "50→40 (10)"
+    assert md_cells[0][5] == "–" and md_cells[1][5] == "50→40 (10)"  # no est. columns here
     # resources: report.md names utilization by its key and shows it only when known
     partial = {"luts": 5}
     assert shown(RESOURCE_COLUMNS, [partial], Writer.MARKDOWN) == ["luts"]
@@ -85,3 +87,47 @@ def test_html_left_aligns_the_leading_text_columns() -> None:
     assert table(LAYER_COLUMNS, rows, Writer.HTML).left == 3
     assert table(RESOURCE_COLUMNS, [RESOURCES], Writer.HTML).left == 0
     assert table(ACCURACY_COLUMNS, [{}], Writer.HTML).left == 1
+
+
+def test_cost_model_columns_sit_next_to_adders_when_known() -> None:
+    est = {**layer("fc1", 16, 64, 1000), "est_luts": 16631, "est_ffs": 22643}
+    rows = [LayerRow.from_json(est), LayerRow.from_json({**layer("fc2", 10, 16, 200),
+                                                         "est_luts": None, "est_ffs": None})]  # fmt: skip
+    assert rows[0].est_luts == 16631 and rows[0].to_json()["est_ffs"] == 22643
+    for writer in Writer:
+        headers = shown(LAYER_COLUMNS, rows, writer)
+        i = headers.index("adders")
+        assert headers[i + 1 : i + 3] == ["est. LUTs", "est. FFs"]
+        cells = table(LAYER_COLUMNS, rows, writer).rows
+        assert cells[0][i + 1 : i + 3] == [16631, 22643] and cells[1][i + 1] is None
+        # a report written before the cost model has no such column
+        old = [LayerRow.from_json(layer("fc1", 16, 64, 1000))]
+        assert "est. LUTs" not in shown(LAYER_COLUMNS, old, writer)
+
+
+def test_totals_and_notes_of_the_cost_model() -> None:
+    assert estimate_totals({"est_luts": None}) == []
+    assert estimate_totals({"est_luts": 5, "est_ffs": 7, "est_family": "xc7"}) == [
+        ("est. LUTs (xc7)", 5),
+        ("est. FFs (xc7)", 7),
+    ]
+    res = {**RESOURCES, "tool": "nnlcc cost model (xc7, calibrated estimate)",
+           "calibration": "benchmarks/results/x/cost_model.md", "model_error": "LUTs: max 11 %",
+           "fit_advice": {"message": "design does not fit X: 1 LUT6s of 0"}}  # fmt: skip
+    notes = resource_notes(res)
+    assert "benchmarks/results/x/cost_model.md" in notes[0] and "LUTs: max 11 %" in notes[0]
+    assert notes[-1] == "Does not fit: design does not fit X: 1 LUT6s of 0"
+    t = {"adders": 1200, "weights": 1184, "adders_per_weight": 1.01, "csd_adders": 1800,
+         "est_luts": 20552, "est_ffs": 27843, "est_family": "xc7"}  # fmt: skip
+    r = sample_report(resources=res, totals=t)
+    md, html = render_markdown(r), render_html(r)
+    assert "est. LUTs (xc7)" in md_headers(md, "Totals")
+    assert "est. LUTs (xc7)" in html_headers(html, "Totals")
+    for out in (md, html):
+        assert "benchmarks/results/x/cost_model.md" in out and "Does not fit: design" in out
+    # a tool's figures replace the model's: the model's stay beside them
+    refined = {**RESOURCES, "model_estimate": {"tool": "nnlcc cost model (xc7, calibrated "
+               "estimate)", "luts": 20552, "ffs": 27843, "calibration": "c.md", "model_error": "e"}}  # fmt: skip
+    notes = resource_notes(refined)
+    assert notes[0].startswith("nnlcc cost model (xc7, calibrated estimate): 20,552 LUTs")
+    assert "c.md" in notes[1]

@@ -16,7 +16,7 @@ LCC_ROW: dict[str, Any] = {
     "name": "fc1", "kind": "dense", "shape": [16, 64], "pass": "lcc", "adders": 947,
     "const_adders": 15, "adders_per_weight": 0.9248, "depth": 18, "latency": 20,
     "in_fmt": "u8.7", "out_fmt": "u8.4", "out_bits": 8, "max_bits": 27, "adder_bits": 16537,
-    "weight_sqnr_db": 45.1, "relu": True, "csd_baseline_adders": 1486, "kept_columns": 64,
+    "est_luts": 16631, "est_ffs": 22643, "weight_sqnr_db": 45.1, "relu": True, "csd_baseline_adders": 1486, "kept_columns": 64,
     "shared_columns": 64, "pre_adders": 0, "algo": "fp", "target_sqnr_db": 45.0,
     "sqnr_db": 45.098, "target_reached": True, "slices": 3, "factors_mean": 24.33,
 }  # fmt: skip
@@ -24,7 +24,7 @@ LCC_ROW: dict[str, Any] = {
 POOL_ROW: dict[str, Any] = {
     "name": "pool1", "kind": "pool", "shape": [4, 16], "pass": "max", "adders": 24,
     "const_adders": 0, "adders_per_weight": None, "depth": 4, "latency": 7, "in_fmt": "u8.4",
-    "out_fmt": "u8.4", "out_bits": 8, "max_bits": 10, "adder_bits": 224, "kernel": [2, 2],
+    "out_fmt": "u8.4", "out_bits": 8, "max_bits": 10, "adder_bits": 224, "est_luts": 190, "est_ffs": 236, "kernel": [2, 2],
     "stride": [2, 2], "line_buffer_bits": 288, "window_delay": 9,
 }  # fmt: skip
 

@@ -103,6 +103,31 @@ def test_code_rows_agree_with_lowered_rows(tiny: tuple[MatrixGraph, LoweredNetwo
     assert layer_totals(graph, layer_rows(graph))["adders"] == totals["adders"]
 
 
+def test_rows_carry_the_cost_model_estimate(tiny: tuple[MatrixGraph, LoweredNetwork]) -> None:
+    from nnlcc.ir.cost import estimate, estimate_network
+
+    graph, net = tiny
+    cost = estimate_network(net, "ecp5")
+    rows = layer_rows(graph, net, "ecp5", cost.layers)
+    for row, low in zip(rows, net.layers, strict=True):
+        want = estimate(low.graph, "ecp5")
+        assert (row.est_luts, row.est_ffs) == (want.luts, want.ffs_synth), row.name
+    assert layer_rows(graph, net, "ecp5") == rows  # the same without the precomputed costs
+    totals = layer_totals(graph, rows, "ecp5")
+    assert cost.total is not None
+    assert (totals["est_luts"], totals["est_ffs"]) == (cost.total.luts, cost.total.ffs_synth)
+    assert totals["est_family"] == "ecp5"
+    # code-only rows: the small lowered layers have an estimate, matrix layers none
+    coded = layer_rows(graph, None, "ecp5")
+    for row, low in zip(coded, rows, strict=True):
+        if row.kind in ("dense", "conv"):
+            assert row.est_luts is None and row.est_ffs is None
+        else:
+            assert (row.est_luts, row.est_ffs) == (low.est_luts, low.est_ffs)
+    assert layer_totals(graph, coded, "ecp5")["est_luts"] is None  # unknown, not a partial sum
+    assert layer_totals(graph, rows)["est_luts"] is None  # no family: no estimate
+
+
 def _report(tmp_path: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(nnlcc.report.rows, "LOWER_LIMIT_WEIGHTS", limit)
     opts = CompileOptions(

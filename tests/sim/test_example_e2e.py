@@ -1,5 +1,6 @@
 """The card's command end to end: ``nnlcc compile`` of the shipped example for the Arty A7,
-with the default pipeline, the cocotb check, the Vivado tree and the Yosys estimate; then
+with the default pipeline, the cocotb check, the Vivado tree and the cost-model estimate (no
+yosys); then
 ``nnlcc sim`` re-runs the check on the written directory."""
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def test_card_command_on_the_example(tmp_path: Path) -> None:
     assert ver["vectors"] >= 1000 + acc["samples"]
     res = r["resources"]
     assert res["estimate"] is True and res["device"].startswith("xc7a35t")
+    assert "cost model" in res["tool"] and res["luts"] == t["est_luts"]
+    assert all(layer["est_luts"] > 0 for layer in r["layers"])
     assert res["fits"] is True and 0 < res["luts"] <= res["device_luts"]  # the card's board
     assert (out / "report.md").read_text().strip()
     assert list(out.glob("**/*.v")) and (out / "board" / "vivado" / "build.sh").exists()
