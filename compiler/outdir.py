@@ -95,6 +95,16 @@ def check_outdir(outdir: Path, anchors: list[Path], force: bool = False) -> None
                     f"output directory '{outdir}' exists and was not written by nnlcc;"
                     " choose an empty or new path, or pass --force to replace it"
                 )
+    if outdir.is_dir() and not force and (outdir / MARKER).is_file():
+        foreign = _foreign_files(outdir)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (
+                f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            )
+            raise BadInputError(
+                f"output directory '{outdir}' holds files nnlcc did not write ({shown});"
+                " move them, choose another path, or pass --force to replace it"
+            )
     try:  # tried: permission bits say nothing for root or read-only mounts
         tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=probe).cleanup()
     except OSError as e:
@@ -102,6 +112,34 @@ def check_outdir(outdir: Path, anchors: list[Path], force: bool = False) -> None
             f"output path '{outdir}' cannot be written ('{probe}': {e.strerror});"
             " choose another -o path"
         ) from None
+
+
+def _files(root: Path) -> list[str]:
+    """Every file below ``root`` (symlinks included, not followed), as relative POSIX paths."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath).relative_to(root)
+        out += [(base / f).as_posix() for f in filenames]
+        out += [(base / d).as_posix() for d in dirnames if (Path(dirpath) / d).is_symlink()]
+    return sorted(out)
+
+
+def _manifest(root: Path) -> str:
+    """The marker's text: what a later run may replace, and the files this run wrote."""
+    names = [f for f in _files(root) if f != MARKER]
+    return "written by nnlcc: a later run may replace this directory\nfiles:\n" + "".join(
+        f"{name}\n" for name in names
+    )
+
+
+def _foreign_files(outdir: Path) -> list[str]:
+    """Files in an nnlcc output directory that its marker does not list (a user's own);
+    none when the marker has no list."""
+    text = (outdir / MARKER).read_text(errors="replace")
+    if "\nfiles:\n" not in text:
+        return []
+    known = set(text.split("\nfiles:\n", 1)[1].splitlines())
+    return [f for f in _files(outdir) if f != MARKER and f not in known]
 
 
 def _umask() -> int:
@@ -189,12 +227,11 @@ def staged_outdir(
             )
             yield tmp
             check_outdir(outdir, anchors, force)  # the world may have changed meanwhile
+            manifest = _manifest(tmp)
             if outdir.is_dir():
                 shutil.rmtree(outdir)
             tmp.rename(outdir)
-            (outdir / MARKER).write_text(
-                "written by nnlcc: a later run may replace this directory\n"
-            )
+            (outdir / MARKER).write_text(manifest)
         except OSError as e:
             raise BadInputError(
                 f"cannot write the output directory '{outdir}' ({e.strerror or e})"

@@ -43,9 +43,15 @@ def test_own_directory_is_replaced_user_directory_needs_force(model: Path) -> No
     code, _, err = _run("compile", model, "-o", "out", "--report-only", "-q")
     assert code == 0, err
     assert (Path("out") / MARKER).is_file()
-    (Path("out") / "stale.v").write_text("old")
+    (Path("out") / "report.md").write_text("old")  # a file nnlcc wrote: replaced
     assert _run("compile", model, "-o", "out", "--report-only", "-q")[0] == 0
-    assert not (Path("out") / "stale.v").exists()  # nnlcc's own directory: replaced
+    assert (Path("out") / "report.md").read_text() != "old"
+    (Path("out") / "notes.txt").write_text("mine")  # a file the marker does not list: kept
+    code, _, err = _run("compile", model, "-o", "out", "--report-only", "-q")
+    assert code == 2 and "notes.txt" in err and "--force" in err
+    assert (Path("out") / "notes.txt").read_text() == "mine"
+    assert _run("compile", model, "-o", "out", "--report-only", "-q", "--force")[0] == 0
+    assert not (Path("out") / "notes.txt").exists()
 
     Path("mine").mkdir()
     (Path("mine") / "thesis.tex").write_text("years")
