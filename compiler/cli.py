@@ -409,7 +409,7 @@ def finetune(
             block = int(circulant) if circulant.strip().lstrip("-").isdigit() else circulant
             copts = CirculantOptions(
                 block=block,  # type: ignore[arg-type]  # checked by CirculantOptions
-                epochs=100 if epochs is None else epochs,
+                epochs=200 if epochs is None else epochs,
                 lr=0.01 if lr is None else lr,
                 seed=seed,
             )

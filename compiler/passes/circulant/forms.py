@@ -160,8 +160,9 @@ def lower_fft(
     for cols in layout.groups:
         per_group = []
         for j in range(q):
+            # inputs bound now (a lazy value runs after these loops have moved on)
             v = [
-                _Lazy(lambda c=c: Term(inputs[cols[c]], 0, False))
+                _Lazy(lambda node=inputs[cols[c]]: Term(node, 0, False))
                 if c < len(cols)
                 else _Lazy(lambda: None)
                 for c in range(j * b, (j + 1) * b)
