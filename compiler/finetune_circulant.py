@@ -111,9 +111,11 @@ def _check_graph(graph: MatrixGraph, block: int) -> list[Layout | None]:
     cannot handle."""
     if not graph.is_chain:
         bad = next(
-            (la for i, la in enumerate(graph.layers) if graph.inputs_of(i) != (
-                graph.layers[i - 1].name if i else graph.input_name,
-            )),
+            (
+                la
+                for i, la in enumerate(graph.layers)
+                if graph.inputs_of(i) != (graph.layers[i - 1].name if i else graph.input_name,)
+            ),
             graph.layers[-1],
         )
         raise BadInputError(
@@ -205,7 +207,11 @@ class _Net:
             if isinstance(layer, FlattenLayer):
                 h = h.reshape(len(h), -1)  # channel-major, as ONNX flattens
             elif isinstance(layer, PoolLayer):
-                (kh, kw), s, (pt, pl, _, _) = layer.window.kernel, layer.window.stride, layer.window.pads
+                (kh, kw), s, (pt, pl, _, _) = (
+                    layer.window.kernel,
+                    layer.window.stride,
+                    layer.window.pads,
+                )
                 if layer.op == "max":
                     h = F.max_pool2d(h, (kh, kw), s, padding=(pt, pl))
                 else:
@@ -257,9 +263,7 @@ def _loss(out: Any, y: Any, teacher: Any, opts: CirculantOptions) -> Any:
     loss = (1 - opts.distill) * F.cross_entropy(out, y)
     if opts.distill:
         t = opts.temperature
-        kd = F.kl_div(
-            F.log_softmax(out / t, 1), F.softmax(teacher / t, 1), reduction="batchmean"
-        )
+        kd = F.kl_div(F.log_softmax(out / t, 1), F.softmax(teacher / t, 1), reduction="batchmean")
         loss = loss + opts.distill * t * t * kd
     return loss
 
@@ -336,7 +340,11 @@ def _torch_module(graph: MatrixGraph) -> Any:
             flat = layer.image
             continue
         if isinstance(layer, PoolLayer):
-            (kh, kw), s, (pt, pl, _, _) = layer.window.kernel, layer.window.stride, layer.window.pads
+            (kh, kw), s, (pt, pl, _, _) = (
+                layer.window.kernel,
+                layer.window.stride,
+                layer.window.pads,
+            )
             mods[name] = (
                 nn.MaxPool2d((kh, kw), s, (pt, pl))
                 if layer.op == "max"
@@ -344,7 +352,9 @@ def _torch_module(graph: MatrixGraph) -> Any:
             )
         elif isinstance(layer, ConvLayer):
             (kh, kw), cin = layer.window.kernel, layer.image[0]
-            conv = nn.Conv2d(cin, layer.shape[0], (kh, kw), layer.window.stride, layer.window.pads[:2])
+            conv = nn.Conv2d(
+                cin, layer.shape[0], (kh, kw), layer.window.stride, layer.window.pads[:2]
+            )
             w4 = layer.weight.reshape(layer.shape[0], kh, kw, cin).transpose(0, 3, 1, 2)
             with torch.no_grad():
                 conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w4)))

@@ -32,7 +32,11 @@ def test_a_few_epochs_on_the_digits_mlp_stay_exactly_circulant(tmp_path: Path) -
     assert res.stored_weights == 4 * 16 * 4 + 3 * 4 * 4  # fc1 4x16 blocks, fc2 3x4 (padded)
     assert res.accuracy_after > res.accuracy_projected + 0.3  # training recovers
     g = load_model(out)
-    run_passes(g, resolve_pipeline("quantize,circulant{block=4,form=mcm}"), load_data(g, out, EXAMPLE_DATA, 0))
+    run_passes(
+        g,
+        resolve_pipeline("quantize,circulant{block=4,form=mcm}"),
+        load_data(g, out, EXAMPLE_DATA, 0),
+    )
     for layer in g.matrix_layers():
         s = layer.code.summary()  # type: ignore[union-attr]
         assert s["exact_circulant"] and s["projection_sqnr_db"] is None  # kept exactly
@@ -54,10 +58,20 @@ def test_the_cnn_trains_and_exports(tmp_path: Path) -> None:
         ([], "needs exactly one of --group-lasso and --circulant"),
     ],
 )
-def test_bad_circulant_arguments_get_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_circulant_arguments_get_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     r = CliRunner().invoke(
         app,
-        ["finetune", str(EXAMPLE_MODEL), "--data", str(EXAMPLE_DATA), "-o", str(tmp_path / "o.onnx"), *args],
+        [
+            "finetune",
+            str(EXAMPLE_MODEL),
+            "--data",
+            str(EXAMPLE_DATA),
+            "-o",
+            str(tmp_path / "o.onnx"),
+            *args,
+        ],
     )
     assert r.exit_code == 2 and message in r.output
     assert not (tmp_path / "o.onnx").exists()

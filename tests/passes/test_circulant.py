@@ -210,7 +210,9 @@ def test_a_block_larger_than_both_dimensions_names_the_layer() -> None:
     x = np.zeros((4, 64))
     for p in resolve_pipeline("quantize,circulant{block=32,form=mcm}")[:1]:
         p.apply(g, PassContext(x))
-    with pytest.raises(PassOptionError, match=r"larger than both dimensions of layer fc2 \(10x16\)"):
+    with pytest.raises(
+        PassOptionError, match=r"larger than both dimensions of layer fc2 \(10x16\)"
+    ):
         resolve_pipeline("quantize,circulant{block=32,form=mcm}")[1].apply(g, PassContext(x))
 
 

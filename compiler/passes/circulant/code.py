@@ -141,7 +141,9 @@ def layout_of(layer: MatrixLayer, weight: FloatArray, b: int) -> Layout:
     return Layout.dense(rows, cols, b)
 
 
-def _cost(code: CirculantCode, cols: int, in_range: tuple[int, int], family: str) -> tuple[int, int]:
+def _cost(
+    code: CirculantCode, cols: int, in_range: tuple[int, int], family: str
+) -> tuple[int, int]:
     """LUTs (cost model of ``family``) and adders of ``code`` lowered alone."""
     g = AdderGraph.with_inputs([in_range] * cols)
     terms = code.lower(g, list(range(cols)))
@@ -169,7 +171,9 @@ class Circulant(Pass):
 
     def __post_init__(self) -> None:
         if isinstance(self.block, bool) or not isinstance(self.block, int):
-            raise PassOptionError(f"circulant: block must be a positive integer, not {self.block!r}")
+            raise PassOptionError(
+                f"circulant: block must be a positive integer, not {self.block!r}"
+            )
         if not 2 <= self.block <= 64:
             raise PassOptionError(f"circulant: block must be in 2..64, not {self.block}")
         if self.form not in ("auto", *FORMS):
