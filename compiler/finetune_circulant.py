@@ -358,6 +358,7 @@ def _torch_module(graph: MatrixGraph) -> Any:
             w4 = layer.weight.reshape(layer.shape[0], kh, kw, cin).transpose(0, 3, 1, 2)
             with torch.no_grad():
                 conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w4)))
+                assert conv.bias is not None
                 conv.bias.copy_(torch.from_numpy(layer.bias))
             mods[name] = conv
         elif isinstance(layer, DenseLayer):

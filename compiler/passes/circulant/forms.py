@@ -24,6 +24,7 @@ padded inputs are zero), and computes its code's ``implemented()`` matrix exactl
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
 
@@ -49,7 +50,7 @@ __all__ = [
     "spectrum_for_budget",
 ]
 
-Opt = Term | None
+Opt: TypeAlias = Term | None
 
 
 def _add(graph: AdderGraph, a: Opt, b: Opt, sub: bool) -> Opt:
@@ -69,6 +70,13 @@ class _Lazy:
     def __init__(self, fn: Callable[[], Opt]) -> None:
         self._fn: Callable[[], Opt] | None = fn
         self._val: Opt = None
+
+    @classmethod
+    def known(cls, value: Opt) -> _Lazy:
+        """A value that is already there (a graph input, a computed spectrum, zero)."""
+        lazy = cls(lambda: None)
+        lazy._fn, lazy._val = None, value
+        return lazy
 
     def get(self) -> Opt:
         if self._fn is not None:
@@ -160,11 +168,8 @@ def lower_fft(
     for cols in layout.groups:
         per_group = []
         for j in range(q):
-            # inputs bound now (a lazy value runs after these loops have moved on)
             v = [
-                _Lazy(lambda node=inputs[cols[c]]: Term(node, 0, False))
-                if c < len(cols)
-                else _Lazy(lambda: None)
+                _Lazy.known(Term(inputs[cols[c]], 0, False) if c < len(cols) else None)
                 for c in range(j * b, (j + 1) * b)
             ]
             per_group.append(_forward(graph, v))
@@ -185,8 +190,7 @@ def lower_fft(
     out: list[Term] = []
     for i in range(p):
         lazies = [
-            _Lazy(lambda t=t: t if t.node is not None else None)
-            for t in spectra[i * b : (i + 1) * b]
+            _Lazy.known(t if t.node is not None else None) for t in spectra[i * b : (i + 1) * b]
         ]
         ys = _inverse(graph, lazies)
         for r in range(min(b, layout.rows - i * b)):
