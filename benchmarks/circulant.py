@@ -153,7 +153,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [head]
     for r in rows:
         lines.append(
-            f"| {r['network']} | {r['method']} | `{r['pipeline']}` | {'/'.join(r['forms'])}"
+            f"| {r['network']} | {r['method']} | `{r['pipeline']}` | {'/'.join(r['forms']) if any(r['forms']) else '-'}"
             f" | {100 * r['accuracy']:.2f} % | {r['adders']} | {r['luts']} | {r['stored_weights']}"
             f" | {r['compile_s']} | {r.get('train_s', '')} |"
         )
@@ -193,6 +193,33 @@ def verdict(rows: list[dict[str, Any]], skipped: list[str]) -> str:
                 or "none"
             )
         )
+        wins = [
+            r for r in circ if r["luts"] < base["luts"] and r["accuracy"] >= base["accuracy"] - 0.01
+        ]
+        out.append(
+            "- **wins** (fewer LUTs than dense CSD, at most 1 point less accuracy, "
+            f"{base['stored_weights']} -> fewer stored weights): "
+            + (
+                ", ".join(
+                    f"`{r['pipeline'].split(',', 1)[1]}` ({r['luts']} LUTs,"
+                    f" {100 * r['accuracy']:.2f} %)"
+                    for r in sorted(wins, key=lambda r: r["luts"])
+                )
+                or "none"
+            )
+        )
+        forms = sorted({r["pipeline"].split("form=")[1].rstrip("}") for r in circ})
+        dearer = [
+            f
+            for f in forms
+            if all(r["luts"] >= base["luts"] for r in circ if f"form={f}}}" in r["pipeline"])
+        ]
+        lossy = sorted({r["block"] for r in circ if r["accuracy"] < base["accuracy"] - 0.01})
+        out.append(
+            f"- **loses**: {len(circ) - len(wins)} of {len(circ)} circulant points; forms costing"
+            f" at least dense CSD's LUTs at every block size: {', '.join(dearer) or 'none'};"
+            f" blocks with a point losing more than 1 point: {', '.join(map(str, lossy)) or 'none'}"
+        )
         if best_store is not None:
             out.append(
                 f"- fewest stored weights: {best_store['method']} ({best_store['stored_weights']}"
@@ -212,8 +239,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=200, help="circulant training epochs")
     ap.add_argument("--blocks", default="2,4,8,16")
     ap.add_argument("--forms", default=",".join(FORMS))
+    ap.add_argument("--render", type=Path, help="only re-render OUTDIR from this circulant.json")
     args = ap.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        write(args.outdir, saved["rows"], saved["trained"], saved["skipped"])
+        return
     work = ROOT / "build" / "bench_circulant"
     work.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -285,6 +317,13 @@ def main() -> None:
         )
         + "\n"
     )
+    write(args.outdir, rows, trained, skipped)
+
+
+def write(
+    outdir: Path, rows: list[dict[str, Any]], trained: list[dict[str, Any]], skipped: list[str]
+) -> None:
+    """circulant.md and circulant.png from the measured rows."""
     md = [
         "# Block-circulant compression vs CSD, LCC and pruning (benchmarks/circulant.py)\n",
         f"LUTs: {FAMILY} cost model. Accuracy: bit-exact golden model on the digits test set.\n",
@@ -303,8 +342,8 @@ def main() -> None:
         "## Where circulant wins and loses\n",
         verdict(rows, skipped),
     ]
-    (args.outdir / "circulant.md").write_text("\n".join(md) + "\n")
-    plot(rows, args.outdir / "circulant.png")
+    (outdir / "circulant.md").write_text("\n".join(md) + "\n")
+    plot(rows, outdir / "circulant.png")
     print("\n".join(md))
 
 
