@@ -115,6 +115,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     nets = sorted({r["network"] for r in rows})
+    methods = sorted({r["method"] for r in rows})
+    color = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     fig, axes = plt.subplots(1, len(nets), figsize=(7 * len(nets), 5.5), squeeze=False)
     for ax, name in zip(axes[0], nets, strict=True):
         pts = [r for r in rows if r["network"] == name]
@@ -124,6 +126,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 [r["luts"] for r in sel],
                 [100 * r["accuracy"] for r in sel],
                 label=method,
+                color=color[method],
                 alpha=0.8,
                 marker="o" if method.startswith("circulant") else "s",
             )
