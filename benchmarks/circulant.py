@@ -4,7 +4,7 @@ and the digits CNN.
 Usage::
 
     .venv/bin/python benchmarks/circulant.py [--epochs 200] [--blocks 2,4,8,16]
-        [-o benchmarks/results/<date>] [--verify]
+        [-o benchmarks/results/<date>] [--render circulant.json]
 
 Points, each compiled by the driver's own passes and scored by the golden (bit-exact integer)
 model on the test set (``accuracy``), with the additions of the lowered adder graphs
