@@ -366,46 +366,79 @@ def finetune(
     data: Annotated[
         Path, typer.Option(help="npz with x_train, y_train (training) and x_test, y_test")
     ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="ONNX model to write")],
     group_lasso: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--group-lasso", help="λ of the group penalty: larger removes more columns (~0.01-0.05)"
         ),
-    ],
-    output: Annotated[Path, typer.Option("-o", "--output", help="pruned ONNX model to write")],
-    epochs: Annotated[int, typer.Option(help="epochs with the penalty")] = 60,
+    ] = None,
+    circulant: Annotated[
+        str | None,
+        typer.Option(
+            "--circulant",
+            help="train with BxB block-circulant weights (B-vectors; dense and CNN chains)",
+            metavar="B",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="epochs (group lasso: with the penalty; default 60)")
+    ] = None,
     retrain_epochs: Annotated[
         int | None, typer.Option(help="epochs retraining the kept weights (default epochs/2)")
     ] = None,
     input_weight: Annotated[
         float, typer.Option(help="penalty factor of the network-input groups")
     ] = 1.0,
-    lr: Annotated[float, typer.Option(help="SGD learning rate (momentum 0.9)")] = 0.1,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="learning rate (group lasso: SGD, 0.1; circulant: Adam, 0.01)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the initial shuffle and batches")] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="result as JSON on stdout")] = False,
 ) -> None:
-    """Prune MODEL by group-lasso fine-tuning on DATA and write the smaller ONNX model.
+    """Fine-tune MODEL on DATA and write the ONNX model: prune it by group lasso, or train it
+    with block-circulant weights (--circulant B).
 
-    Whole input columns (pixels, hidden neurons) go to zero and are removed; the output
-    is written only when training and the ONNX round trip succeed.
+    Group lasso: whole input columns (pixels, hidden neurons) go to zero and are removed.
+    Circulant: every dense/conv layer is trained as BxB circulant blocks (one B-vector each,
+    starting from the projection of the float weights), so `circulant{block=B}` keeps it
+    exactly.  The output is written only when training and the ONNX round trip succeed.
 
     Example: nnlcc finetune examples/digits_mlp.onnx --data examples/digits.npz
-    --group-lasso 0.03 -o build/digits_pruned.onnx
+    --group-lasso 0.03 -o build/digits_pruned.onnx; nnlcc finetune examples/digits_mlp.onnx
+    --data examples/digits.npz --circulant 4 -o build/digits_circ4.onnx
     """
+    from nnlcc.errors import BadInputError
     from nnlcc.finetune import FinetuneOptions
     from nnlcc.finetune import finetune as run_finetune
+    from nnlcc.finetune_circulant import CirculantOptions, circulant_finetune
 
+    res: Any
     try:
-        opts = FinetuneOptions(
-            group_lasso=group_lasso,
-            epochs=epochs,
-            retrain_epochs=retrain_epochs,
-            lr=lr,
-            seed=seed,
-            input_weight=input_weight,
-        )
-        res = run_finetune(model, data, output, opts, progress=not (quiet or as_json))
+        if (group_lasso is None) == (circulant is None):
+            raise BadInputError("nnlcc finetune needs exactly one of --group-lasso and --circulant")
+        if circulant is not None:
+            block = int(circulant) if circulant.strip().lstrip("-").isdigit() else circulant
+            copts = CirculantOptions(
+                block=block,  # type: ignore[arg-type]  # checked by CirculantOptions
+                epochs=200 if epochs is None else epochs,
+                lr=0.01 if lr is None else lr,
+                seed=seed,
+            )
+            res = circulant_finetune(model, data, output, copts, progress=not (quiet or as_json))
+        else:
+            assert group_lasso is not None
+            opts = FinetuneOptions(
+                group_lasso=group_lasso,
+                epochs=60 if epochs is None else epochs,
+                retrain_epochs=retrain_epochs,
+                lr=0.1 if lr is None else lr,
+                seed=seed,
+                input_weight=input_weight,
+            )
+            res = run_finetune(model, data, output, opts, progress=not (quiet or as_json))
     except NnlccError as e:
         _fail(e, as_json)
     if as_json:

@@ -28,6 +28,24 @@ from nnlcc.errors import NnlccError
 LCC_EXACT_ENTRIES = 1 << 16
 #: Slices of the matrix the sampled LCC estimate factors.
 LCC_SAMPLE_SLICES = 8
+#: Block sizes whose block-circulant projection SQNR inspect reports.
+CIRCULANT_BLOCKS = (2, 4, 8, 16, 32, 64)
+
+
+def circulant_sqnr(layer: Any) -> dict[str, float | None]:
+    """SQNR (dB) of the block-circulant projection of a matrix layer's weights for every block
+    size of :data:`CIRCULANT_BLOCKS` that fits it (``None``: exactly block-circulant)."""
+    from nnlcc.ir.fixed_point import sqnr_db
+    from nnlcc.passes.circulant import layout_of
+
+    out: dict[str, float | None] = {}
+    for b in CIRCULANT_BLOCKS:
+        lay = layout_of(layer, layer.weight, b)
+        if lay.too_big():
+            break
+        vecs, exact = lay.project(layer.weight)
+        out[str(b)] = None if exact else round(sqnr_db(layer.weight, lay.expand(vecs)), 2)
+    return out
 
 
 def weight_stats(w: np.ndarray, bits: int = 8) -> dict[str, Any]:
@@ -125,6 +143,7 @@ def inspect_model(
                 stats=weight_stats(w, csd_bits),
                 csd_adders=csd,
                 csd_adders_per_weight=round(csd / w.size, 4),
+                circulant_sqnr_db=circulant_sqnr(layer),
             )
             totals["weights"] += int(w.size)
             totals["csd_adders"] += csd
@@ -203,6 +222,23 @@ def render_text(info: dict[str, Any]) -> str:
             ]
         layers.add_row(*cells)
     console.print(layers)
+    circ = [lay for lay in info["layers"] if lay.get("circulant_sqnr_db")]
+    if circ:
+        table = Table(
+            title="block-circulant projection SQNR in dB (exact: already block-circulant)",
+            title_justify="left",
+            box=box.SIMPLE,
+        )
+        table.add_column("layer")
+        for b in CIRCULANT_BLOCKS:
+            table.add_column(f"b={b}", justify="right")
+        for lay in circ:
+            got = lay["circulant_sqnr_db"]
+            table.add_row(
+                lay["name"],
+                *("–" if str(b) not in got else _fmt_db(got[str(b)]) for b in CIRCULANT_BLOCKS),
+            )
+        console.print(table)
     line = f"{info['name']}: supported; {t['weights']} weights; CSD {t['csd_adders']} adders"
     if "lcc_adders" in t:
         ratio = t["csd_adders"] / t["lcc_adders"] if t["lcc_adders"] else math.inf

@@ -34,6 +34,8 @@ Matrix codes (``code KIND ...``):
   The slices' exact blocks and the code's ``exact`` matrix are recomputed from the programs
   (every product is a power-of-two scaling of a sum, exact in float64); the cached costs are
   recomputed when asked for;
+* ``circulant shape= block= layout= form= ...``: the block vectors (and the fft form's
+  spectrum, the lcc form's inner code), see :mod:`nnlcc.passes.circulant.text_form`;
 * ``share [plan=KEY]``: a ``plan rows= cols= clusters= error_sqnr_db=`` block (``reduced`` rows
   and one ``kJ = 1.0*x3 -0.5*x7`` line per cluster: ``expand`` and ``members``) and the inner
   ``code`` on the reduced matrix; ``plan=KEY``: the same plan object is ``layer.info[KEY]``.
@@ -100,6 +102,9 @@ _CLASSES = {
     "share": ("nnlcc.passes.share", "ShareCode"),
     "plan": ("nnlcc.passes.share", "SharePlan"),
     "slice": ("nnlcc.passes.lcc.fp", "SliceProgram"),
+    "circulant": ("nnlcc.passes.circulant.code", "CirculantCode"),
+    "circulant_print": ("nnlcc.passes.circulant.text_form", "print_code"),
+    "circulant_parse": ("nnlcc.passes.circulant.text_form", "parse_code"),
 }
 
 
@@ -172,6 +177,9 @@ def _code(code: Any, ind: str, plan_key: str | None) -> list[str]:
     if kind == "share":
         head = f"{ind}code share" + (f" plan={quote(plan_key)}" if plan_key else "")
         return [head, *_plan(code.plan, ind + "  ", None), *_code(code.inner, ind + "  ", None)]
+    if kind == "circulant":
+        lines: list[str] = _cls("circulant_print")(code, ind, _code)
+        return lines
     return [f"{ind}code {quote(code.name)} unsupported"]
 
 
@@ -380,7 +388,9 @@ def _parse_code(line: Line, shape: tuple[int, int]) -> tuple[Any, str | None]:
             line.fail(f"share plan does not fit a {shape[0]}x{shape[1]} matrix")
         inner, _ = _parse_code(child(line, 1, "code"), plan.reduced.shape)
         return _cls("share")(plan, inner), kv.get("plan")
-    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc and share")
+    if kind == "circulant":
+        return _cls("circulant_parse")(line, shape, _parse_code), None
+    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc, share and circulant")
 
 
 _LAYER_KEYS: dict[str, tuple[str, ...]] = {
