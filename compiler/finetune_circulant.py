@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from nnlcc.errors import BadInputError
 from nnlcc.finetune import LabelledData, _deterministic, _progress_bar, load_labelled
@@ -149,7 +150,7 @@ def _check_graph(graph: MatrixGraph, block: int) -> list[Layout | None]:
     return out
 
 
-def _stream_perm(image: tuple[int, ...]) -> FloatArray:
+def _stream_perm(image: tuple[int, ...]) -> npt.NDArray[np.int64]:
     """For each ONNX (channel-major) flat index, the IR's stream-order index."""
     c, h, w = image
     ch, y, x = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")

@@ -22,7 +22,9 @@ The code records the structure (block vectors, not a dense matrix), reports ``bl
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -32,7 +34,7 @@ from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import FAMILIES, estimate
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
-from nnlcc.ir.matrix import ConvLayer, FloatArray, MatrixGraph, MatrixLayer, Term
+from nnlcc.ir.matrix import ConvLayer, FloatArray, MatrixCode, MatrixGraph, MatrixLayer, Term
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.circulant.blocks import IntArray, Layout, is_power_of_two
 from nnlcc.passes.circulant.forms import fft_vectors, lower_fft, lower_mcm, spectrum_for_budget
@@ -90,7 +92,7 @@ class CirculantCode:
 
     def expanded_int(self) -> IntArray:
         """The integer matrix of the rounded vectors (what ``mcm`` and ``csd`` compute)."""
-        return self.layout.expand(self.vectors)
+        return np.asarray(self.layout.expand(self.vectors), dtype=np.int64)
 
     def lower(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
         if self.form == "mcm":
@@ -241,4 +243,5 @@ class Circulant(Pass):
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = code_layer(layer, lambda w, layer=layer: self.build(layer, w))
+            build: Callable[[FloatArray], MatrixCode] = functools.partial(self.build, layer)
+            layer.code = code_layer(layer, build)
