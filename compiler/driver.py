@@ -132,9 +132,12 @@ def load_data(
     )
 
 
-def run_passes(graph: MatrixGraph, passes: list[Pass], data: Dataset, log: Log = _quiet) -> None:
-    """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured)."""
-    _run_passes(graph, passes, data.x_calib, log)
+def run_passes(
+    graph: MatrixGraph, passes: list[Pass], data: Dataset, log: Log = _quiet, family: str = "ecp5"
+) -> None:
+    """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured);
+    ``family``: the board's FPGA family (``auto`` prices its candidates on it)."""
+    _run_passes(graph, passes, data.x_calib, log, family)
 
 
 def verification_vectors(
@@ -171,7 +174,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         passes, layer_config = attach_layer_settings(graph, passes, settings)
     data = load_data(graph, model, opts.data, opts.seed, log)
 
-    run_passes(graph, passes, data, log)
+    run_passes(graph, passes, data, log, board.family)
     from nnlcc.report.rows import implemented_accuracy, too_big
 
     net: LoweredNetwork | None = None
@@ -223,7 +226,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         chosen = {**sweep_point(graph, net, passes, report["accuracy"]), "chosen": True}
         report["sweep"] = [
             chosen,
-            *run_sweep(pristine, user_passes, opts.sweep, data, opts.config, log),
+            *run_sweep(pristine, user_passes, opts.sweep, data, opts.config, log, board.family),
         ]
 
     with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:

@@ -106,6 +106,7 @@ def run_sweep(
     data: Dataset,
     config: Config | None = None,
     log: Callable[[str], None] | None = None,
+    family: str = "ecp5",
 ) -> list[dict[str, Any]]:
     """Points for every entry, each on a fresh copy of ``pristine`` (the graph before passes
     and config); ``base`` is the pipeline as the user wrote it (before config completion)."""
@@ -117,7 +118,7 @@ def run_sweep(
         passes = edit_pipeline(base, entry)
         if config is not None:
             passes, _ = attach_layer_settings(graph, passes, config.layer_settings(graph))
-        run_passes(graph, passes, data.x_calib)
+        run_passes(graph, passes, data.x_calib, family=family)
         net = lower_network(graph)
         points.append(sweep_point(graph, net, passes, accuracy_report(graph, net, data)))
     return points

@@ -34,6 +34,9 @@ Matrix codes (``code KIND ...``):
   The slices' exact blocks and the code's ``exact`` matrix are recomputed from the programs
   (every product is a power-of-two scaling of a sum, exact in float64); the cached costs are
   recomputed when asked for;
+* ``alkaid frac=``: ``weights`` (the integers, one row per line) and one ``stage ops= inputs=
+  outputs=`` per program of alkaid's cascade: ``ops`` rows ``opcode a b data``, ``inp_shifts``
+  and ``out`` (three rows: index, shift, negation of each output);
 * ``share [plan=KEY]``: a ``plan rows= cols= clusters= error_sqnr_db=`` block (``reduced`` rows
   and one ``kJ = 1.0*x3 -0.5*x7`` line per cluster: ``expand`` and ``members``) and the inner
   ``code`` on the reduced matrix; ``plan=KEY``: the same plan object is ``layer.info[KEY]``.
@@ -100,6 +103,8 @@ _CLASSES = {
     "share": ("nnlcc.passes.share", "ShareCode"),
     "plan": ("nnlcc.passes.share", "SharePlan"),
     "slice": ("nnlcc.passes.lcc.fp", "SliceProgram"),
+    "alkaid": ("nnlcc.passes.alkaid", "AlkaidCode"),
+    "stage": ("nnlcc.passes.alkaid", "AlkaidStage"),
 }
 
 
@@ -169,6 +174,21 @@ def _code(code: Any, ind: str, plan_key: str | None) -> list[str]:
         ]
     if kind == "lcc":
         return _lcc(code, ind)
+    if kind == "alkaid":
+        lines = [f"{ind}code alkaid frac={code.frac}", f"{ind}  weights"]
+        lines += matrix_lines(code.w_int, ind + "    ")
+        for s in code.stages:
+            outs = np.stack([s.out_idx, s.out_shift, s.out_neg.astype(np.int64)])
+            lines += [
+                f"{ind}  stage ops={len(s.ops)} inputs={len(s.inp_shifts)} outputs={outs.shape[1]}",
+                f"{ind}    ops",
+                *matrix_lines(s.ops, ind + "      "),
+                f"{ind}    inp_shifts",
+                *matrix_lines(s.inp_shifts[None, :], ind + "      "),
+                f"{ind}    out",
+                *matrix_lines(outs, ind + "      "),
+            ]
+        return lines
     if kind == "share":
         head = f"{ind}code share" + (f" plan={quote(plan_key)}" if plan_key else "")
         return [head, *_plan(code.plan, ind + "  ", None), *_code(code.inner, ind + "  ", None)]
@@ -380,7 +400,31 @@ def _parse_code(line: Line, shape: tuple[int, int]) -> tuple[Any, str | None]:
             line.fail(f"share plan does not fit a {shape[0]}x{shape[1]} matrix")
         inner, _ = _parse_code(child(line, 1, "code"), plan.reduced.shape)
         return _cls("share")(plan, inner), kv.get("plan")
-    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc and share")
+    if kind == "alkaid":
+        return _parse_alkaid(line, shape), None
+    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc, alkaid and share")
+
+
+def _parse_alkaid(line: Line, shape: tuple[int, int]) -> Any:
+    _, kv = fields(line, ("frac",))
+    with line.at():
+        frac = int(kv["frac"])
+    w_int = parse_matrix(child(line, 0, "weights"), shape, int, np.int64)
+    stages = []
+    for st in line.children[1:]:
+        if keyword(st) != "stage":
+            st.fail(f"expected 'stage', got '{keyword(st)}'")
+        _, skv = fields(st, ("ops", "inputs", "outputs"))
+        with st.at():
+            n, i, o = int(skv["ops"]), int(skv["inputs"]), int(skv["outputs"])
+        ops = parse_matrix(child(st, 0, "ops"), (n, 4), int, np.int64)
+        shifts = parse_matrix(child(st, 1, "inp_shifts"), (1, i), int, np.int64)[0]
+        out = parse_matrix(child(st, 2, "out"), (3, o), int, np.int64)
+        stages.append(_cls("stage")(ops, shifts, out[0], out[1], out[2].astype(np.bool_)))
+    code = _cls("alkaid")(w_int=w_int, frac=frac, stages=stages)
+    with line.at():
+        code.check()  # the program must still compute the weights
+    return code
 
 
 _LAYER_KEYS: dict[str, tuple[str, ...]] = {

@@ -30,6 +30,7 @@ from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.passes.auto import auto_facts
 from nnlcc.passes.share import compression_facts
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
 
@@ -134,7 +135,7 @@ def layer_row(
     code = layer.code
     assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
     r, c = layer.shape
-    facts = code.summary()
+    facts = {**code.summary(), **auto_facts(layer)}
     adders = g.adders if g is not None else code_adders(code, c, facts)
     compression = compression_facts(layer)
     return LayerRow(
