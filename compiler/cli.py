@@ -225,7 +225,8 @@ def summary_line(r: dict[str, Any]) -> str:
     t, acc, ver = r["totals"], r["accuracy"], r["verification"]
     parts = [
         f"{r['model_name']}: {t['adders']} adders ({t['adders_per_weight']}/weight, "
-        f"CSD {t['csd_adders']})",
+        + (f"best CSD {t['csd_best_adders']}, " if t.get("csd_best_adders") is not None else "")
+        + f"plain CSD {t['csd_adders']})",
     ]
     if acc.get("float") is not None:
         parts.append(f"accuracy float {acc['float']:.4f} golden {acc['golden']:.4f}")

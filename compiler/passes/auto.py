@@ -29,6 +29,7 @@ candidates all fail is an error naming the layer and each coder's reason.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from nnlcc.ir.cost import FAMILIES, estimate
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph, MatrixLayer
+from nnlcc.ir.truncate import TRUNCATION
 from nnlcc.passes import alkaid
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
@@ -228,3 +230,33 @@ def auto_facts(layer: MatrixLayer) -> dict[str, str]:
         cost = f"{c['est_luts']} LUTs" if "est_luts" in c else f"failed: {c['failed']}"
         others.append(f"{c['coder']} {cost}")
     return {"auto_coder": str(rec["coder"]), "auto_runners_up": "; ".join(others) or "none"}
+
+
+def best_csd(layer: MatrixLayer, family: str) -> dict[str, Any] | None:
+    """nnlcc's best CSD design of ``layer`` at the layer's own error: the baseline the report
+    compares with.  An auto layer has priced it already (its ``csd`` candidate); another
+    layer gets CSD with shared subexpressions at the fewest weight bits reaching the SQNR its
+    truncation keeps (or, untruncated, its code's whole-matrix SQNR), lowered and priced like
+    an auto candidate.  ``{"coder", "est_luts", "adders"}``, or None when no CSD width reaches
+    that error."""
+    rec = layer.info.get(AUTO)
+    if isinstance(rec, dict):
+        for c in rec.get("candidates", []):
+            if c["coder"].split("+")[-1].startswith("csd") and c.get("est_luts") is not None:
+                return dict(c)
+        return None
+    if layer.code is None or layer.weight.size > Auto.full_entries:
+        return None
+    budget = layer.info.get(TRUNCATION)
+    if budget is not None:
+        target, truncate = float(budget["target_db"]), "auto"
+    else:
+        target, truncate = sqnr_db(layer.weight, layer.code.implemented()), "off"
+    if not (math.isfinite(target) and 0 < target <= 150 - RESERVE_DB):
+        return None
+    probe = copy.copy(layer)
+    probe.info = {k: v for k, v in layer.info.items() if k != TRUNCATION}
+    auto = Auto(sqnr_db=target, coders="csd", truncate=truncate)
+    ((label, build),) = auto.builders(probe)
+    found = auto._try(probe, label, build, family)
+    return None if found.failed is not None or found.luts is None else found.record()
