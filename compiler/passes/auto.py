@@ -32,13 +32,14 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
 from nnlcc.ir.cost import FAMILIES, estimate
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_layer
+from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph, MatrixLayer
 from nnlcc.ir.truncate import TRUNCATION
 from nnlcc.passes import alkaid
@@ -79,6 +80,7 @@ class Candidate:
     luts: int | None = None
     adders: int | None = None
     failed: str | None = None
+    lowered: LoweredLayer | None = field(default=None, repr=False)
 
     def record(self) -> dict[str, Any]:
         if self.failed is not None:
@@ -182,9 +184,11 @@ class Auto(Pass):
         if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
         low = lower_layer(layer, layer.in_fmt)
-        return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders)
+        return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
 
-    def code_one(self, layer: MatrixLayer, family: str) -> None:
+    def code_one(self, layer: MatrixLayer, family: str) -> Candidate:
+        """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
+        it was priced, valid while the layer's formats stay as they are)."""
         tries = [self._try(layer, label, b, family) for label, b in self.builders(layer)]
         ok = [c for c in tries if c.failed is None]
         if not ok:
@@ -196,6 +200,7 @@ class Auto(Pass):
         plan_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
         record: dict[str, Any] = {
             "coder": best.label,
+            "sqnr_db": self.sqnr_db,
             "family": family,
             "candidates": [c.record() for c in tries],
         }
@@ -204,6 +209,7 @@ class Auto(Pass):
                 f"{layer.weight.size} weights > full_entries={self.full_entries}: lcc alone"
             )
         layer.info[AUTO] = record
+        return best
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         family = self.family or ctx.family
@@ -217,7 +223,7 @@ def _label(label: str, shared: bool) -> str:
     return f"share+{label}" if shared else label
 
 
-def auto_facts(layer: MatrixLayer) -> dict[str, str]:
+def auto_facts(layer: MatrixLayer) -> dict[str, Any]:
     """The report's facts of an auto-coded layer: the coder chosen and the runners-up's
     estimated LUTs (or why they failed); empty for other layers."""
     rec = layer.info.get(AUTO)
@@ -229,7 +235,11 @@ def auto_facts(layer: MatrixLayer) -> dict[str, str]:
             continue
         cost = f"{c['est_luts']} LUTs" if "est_luts" in c else f"failed: {c['failed']}"
         others.append(f"{c['coder']} {cost}")
-    return {"auto_coder": str(rec["coder"]), "auto_runners_up": "; ".join(others) or "none"}
+    return {
+        "auto_coder": str(rec["coder"]),
+        "auto_sqnr_db": rec.get("sqnr_db"),
+        "auto_runners_up": "; ".join(others) or "none",
+    }
 
 
 def best_csd(layer: MatrixLayer, family: str) -> dict[str, Any] | None:

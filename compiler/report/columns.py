@@ -251,3 +251,18 @@ def resource_notes(res: Mapping[str, Any]) -> list[str]:
     if advice is not None:
         notes.append(f"Does not fit: {advice['message']}")
     return notes
+
+
+def accuracy_drop_lines(r: Mapping[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
+    """``--accuracy-drop``'s section: a sentence, and the per-layer targets as a table
+    (headers, rows); empty when the report has none."""
+    d = r.get("accuracy_drop")
+    if not d:
+        return "", [], []
+    text = (
+        f"Allowed drop {d['drop_points']} points: float accuracy {d['float']}, floor"
+        f" {d['floor']}, golden {d['golden']} at {d['est_luts']:,} estimated LUTs"
+        f" ({d['family']}); {len(d['points'])} points tried (greedy, one layer one step at a"
+        " time)."
+    )
+    return text, ["layer", "SQNR target dB"], [[k, v] for k, v in d["targets"].items()]

@@ -17,6 +17,7 @@ from nnlcc.report.columns import (
     RESOURCE_COLUMNS,
     Column,
     Writer,
+    accuracy_drop_lines,
     csd_totals,
     estimate_totals,
     resource_notes,
@@ -163,6 +164,28 @@ def plot_tradeoff(r: dict[str, Any]) -> str:
     ax.set_xlabel("additions (whole network)")
     ax.set_ylabel("weight SQNR (dB)")
     ax.set_title("Accuracy vs cost")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def plot_accuracy_drop(r: dict[str, Any]) -> str:
+    """Golden accuracy vs estimated LUTs of the points ``--accuracy-drop`` tried, its floor
+    and the chosen point."""
+    import matplotlib.pyplot as plt
+
+    d = r["accuracy_drop"]
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    pts = d["points"]
+    ax.plot([p["est_luts"] for p in pts], [100 * p["golden"] for p in pts], "o", ms=4,
+            color="#57606a", label="points tried")  # fmt: skip
+    ax.axhline(100 * d["floor"], color="#cf222e", lw=1, ls="--", label="floor")
+    ax.axhline(100 * d["float"], color="#1a7f37", lw=1, ls=":", label="float")
+    ax.plot(d["est_luts"], 100 * d["golden"], "*", ms=14, color="#cf222e", label="chosen")
+    ax.set_xlabel(f"estimated LUTs ({d['family']})")
+    ax.set_ylabel("golden accuracy (%)")
+    ax.set_title("Accuracy vs LUTs")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
@@ -348,6 +371,13 @@ def render_html(r: dict[str, Any]) -> str:
             f"<b>{'bit-exact' if ok else 'MISMATCH'}</b> against the golden model.</p>"
         )
     parts += ["<h2>Resources</h2>", _resources(r)]
+    text, heads, rows = accuracy_drop_lines(r)
+    if text:
+        parts += [
+            "<h2>Accuracy-driven SQNR targets</h2>",
+            f"<p>{escape(text)}</p>",
+            _table(heads, rows),
+        ]
     if r.get("sweep"):
         parts += [
             "<h2>Settings tried</h2>",
@@ -380,6 +410,8 @@ def render_html(r: dict[str, Any]) -> str:
     ]
     if r.get("sweep"):
         figs.append(_figure("tradeoff", plot_tradeoff(r), "weight SQNR vs additions"))
+    if r.get("accuracy_drop"):
+        figs.append(_figure("accuracy-drop", plot_accuracy_drop(r), "accuracy vs estimated LUTs"))
     if resource_bars(r.get("resources", {})):
         figs.append(_figure("resources", plot_resources(r), "resources used"))
     parts += [*figs, "</div></body></html>"]

@@ -11,6 +11,7 @@ from nnlcc.report.columns import (
     RESOURCE_COLUMNS,
     Column,
     Writer,
+    accuracy_drop_lines,
     csd_totals,
     estimate_totals,
     resource_notes,
@@ -113,6 +114,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append("")
         lines.append(_spec_table(RESOURCE_COLUMNS, [res]))
         lines += [x for note in resource_notes(res) for x in ("", note)]
+    text, heads, rows = accuracy_drop_lines(r)
+    if text:
+        lines += ["", "## Accuracy-driven SQNR targets", "", text, "", _table(heads, rows)]
     if r.get("sweep"):
         lines += ["", "## Settings tried", ""]
         lines.append(
