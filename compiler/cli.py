@@ -140,6 +140,15 @@ def compile(
             " (repeat the option)"
         ),
     ] = None,
+    accuracy_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--accuracy-drop",
+            help="points of test-set accuracy (golden model vs float) the compiler may give up;"
+            " it chooses each layer's SQNR target for the fewest estimated LUTs (default 0.5"
+            " when --data is given; without data every layer gets 45 dB)",
+        ),
+    ] = None,
     layer: Annotated[
         str | None,
         typer.Option(
@@ -186,6 +195,7 @@ def compile(
             synth=synth or None,
             report_only=report_only,
             sweep=sweep or None,
+            accuracy_drop=accuracy_drop,
             force=force or None,
         )
         with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
@@ -225,7 +235,8 @@ def summary_line(r: dict[str, Any]) -> str:
     t, acc, ver = r["totals"], r["accuracy"], r["verification"]
     parts = [
         f"{r['model_name']}: {t['adders']} adders ({t['adders_per_weight']}/weight, "
-        f"CSD {t['csd_adders']})",
+        + (f"best CSD {t['csd_best_adders']}, " if t.get("csd_best_adders") is not None else "")
+        + f"plain CSD {t['csd_adders']})",
     ]
     if acc.get("float") is not None:
         parts.append(f"accuracy float {acc['float']:.4f} golden {acc['golden']:.4f}")

@@ -50,6 +50,7 @@ COMPILE_KEYS: dict[str, tuple[type, str]] = {
     "report_only": (bool, "report_only"),
     "seed": (int, "seed"),
     "sweep": (list, "sweep"),
+    "accuracy_drop": (float, "accuracy_drop"),
 }
 _PATH_KEYS = ("model", "output", "data")  # relative to the config file's directory
 SECTIONS = ("compile", "layer_types", "layers")

@@ -65,6 +65,8 @@ class CompileOptions:
     config: Config | None = None  # nnlcc.toml: per-layer settings (see nnlcc.config)
     sweep: list[str] = field(default_factory=list)  # other settings tried (see nnlcc.sweep)
     force: bool = False  # replace an existing OUTDIR nnlcc did not write (see nnlcc.outdir)
+    # points of golden accuracy auto may give up (None: DEFAULT_DROP with --data, else off)
+    accuracy_drop: float | None = None
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> CompileOptions:
@@ -87,6 +89,13 @@ class CompileOptions:
             )
         if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise BadInputError(f"seed must be in 0..2**63-1, not {self.seed}{where}")
+        drop = self.accuracy_drop
+        if drop is not None and (
+            isinstance(drop, bool) or not isinstance(drop, int | float) or not 0 <= drop <= 100
+        ):
+            raise BadInputError(
+                f"--accuracy-drop must be a number of accuracy points in 0..100, not {drop}{where}"
+            )
         if self.simulator is not None and self.simulator not in SIMULATORS:
             raise BadInputError(
                 f"unknown simulator {self.simulator!r}{where}; use one of {', '.join(SIMULATORS)}"
@@ -132,9 +141,12 @@ def load_data(
     )
 
 
-def run_passes(graph: MatrixGraph, passes: list[Pass], data: Dataset, log: Log = _quiet) -> None:
-    """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured)."""
-    _run_passes(graph, passes, data.x_calib, log)
+def run_passes(
+    graph: MatrixGraph, passes: list[Pass], data: Dataset, log: Log = _quiet, family: str = "ecp5"
+) -> None:
+    """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured);
+    ``family``: the board's FPGA family (``auto`` prices its candidates on it)."""
+    _run_passes(graph, passes, data.x_calib, log, family)
 
 
 def verification_vectors(
@@ -171,7 +183,16 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         passes, layer_config = attach_layer_settings(graph, passes, settings)
     data = load_data(graph, model, opts.data, opts.seed, log)
 
-    run_passes(graph, passes, data, log)
+    drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
+    if drop is None:
+        run_passes(graph, passes, data, log, board.family)
+    else:
+        from nnlcc.sweep import choose_targets
+
+        run_passes(graph, passes[:-1], data, log, board.family)
+        auto = passes[-1]
+        family = getattr(auto, "family", "") or board.family
+        chosen_targets = choose_targets(graph, auto, data, drop, family, log)
     from nnlcc.report.rows import implemented_accuracy, too_big
 
     net: LoweredNetwork | None = None
@@ -208,6 +229,8 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         # check measures it (last pixel of the last image in -> its output out)
         report["latency_cycles"] = None
         report["throughput"] = top.throughput
+    if drop is not None:
+        report["accuracy_drop"] = chosen_targets
     if opts.config is not None:
         report["config"] = str(opts.config.path)
         report["layer_config"] = layer_config
@@ -223,7 +246,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         chosen = {**sweep_point(graph, net, passes, report["accuracy"]), "chosen": True}
         report["sweep"] = [
             chosen,
-            *run_sweep(pristine, user_passes, opts.sweep, data, opts.config, log),
+            *run_sweep(pristine, user_passes, opts.sweep, data, opts.config, log, board.family),
         ]
 
     with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:
@@ -263,6 +286,51 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         write_report(report, tmp)
     report["outdir"] = str(outdir)
     return report
+
+
+#: ``--accuracy-drop`` when ``--data`` is given and the option is not.
+DEFAULT_DROP = 0.5
+
+
+def accuracy_drop(
+    opts: CompileOptions, passes: list[Pass], data: Dataset, configured: bool, log: Log
+) -> float | None:
+    """The accuracy drop the compile searches SQNR targets for, or None (fixed targets).
+
+    Given: it needs a labelled test set, ``auto`` as the only matrix pass (the last pass) and
+    no per-layer settings, else one line says what is missing.  Not given: ``DEFAULT_DROP``
+    when ``--data`` is, under the same conditions (else a note, and the fixed targets)."""
+    from nnlcc.passes.auto import Auto
+    from nnlcc.sweep import MIN_SAMPLES, TARGET_LEVELS
+
+    drop = opts.accuracy_drop if opts.accuracy_drop is not None else None
+    if drop is None and opts.data is None:
+        return None
+    explicit = drop is not None
+    matrix = [p for p in passes if p.kind.value == "matrix"]
+    why = None
+    if not data.labelled:
+        why = f"the test set of {data.name} has no labels (y_test)"
+    elif len(matrix) != 1 or not isinstance(passes[-1], Auto):
+        why = (
+            "it chooses the SQNR targets of the auto matrix pass, and the pipeline codes with "
+            + ("+".join(p.name for p in matrix))
+        )
+    elif configured:
+        why = "per-layer settings (nnlcc.toml [layers]) fix the layers' options"
+    if why is not None:
+        fixed = f"every layer keeps its fixed SQNR target ({TARGET_LEVELS[0]:g} dB by default)"
+        if explicit:
+            raise BadInputError(f"--accuracy-drop cannot be used: {why}; without it {fixed}")
+        log(f"note: no accuracy-driven targets ({why}); {fixed}")
+        return None
+    if len(data.x_test) < MIN_SAMPLES:
+        log(
+            f"warning: --accuracy-drop on {len(data.x_test)} test samples (fewer than"
+            f" {MIN_SAMPLES}): one sample is {100 / len(data.x_test):.1f} points, too coarse"
+            " for a meaningful accuracy"
+        )
+    return float(drop if drop is not None else DEFAULT_DROP)
 
 
 #: Adders wider than this get a warning: the design is legal but almost surely not meant.

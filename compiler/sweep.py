@@ -31,6 +31,7 @@ from nnlcc.report.accuracy import accuracy_report
 if TYPE_CHECKING:
     from nnlcc.config import Config
     from nnlcc.data import Dataset
+    from nnlcc.ir.fixed_point import FixedFormat
     from nnlcc.ir.lowered import LoweredNetwork
     from nnlcc.ir.matrix import MatrixGraph
 
@@ -106,6 +107,7 @@ def run_sweep(
     data: Dataset,
     config: Config | None = None,
     log: Callable[[str], None] | None = None,
+    family: str = "ecp5",
 ) -> list[dict[str, Any]]:
     """Points for every entry, each on a fresh copy of ``pristine`` (the graph before passes
     and config); ``base`` is the pipeline as the user wrote it (before config completion)."""
@@ -117,7 +119,118 @@ def run_sweep(
         passes = edit_pipeline(base, entry)
         if config is not None:
             passes, _ = attach_layer_settings(graph, passes, config.layer_settings(graph))
-        run_passes(graph, passes, data.x_calib)
+        run_passes(graph, passes, data.x_calib, family=family)
         net = lower_network(graph)
         points.append(sweep_point(graph, net, passes, accuracy_report(graph, net, data)))
     return points
+
+
+# --------------------------------------------------------------------- --accuracy-drop
+
+#: Per-layer SQNR targets (dB) ``--accuracy-drop`` chooses from, highest first; the first is
+#: the fixed default every layer gets without data.
+TARGET_LEVELS = (45.0, 40.0, 35.0, 31.0, 27.0, 24.0, 21.0, 18.0, 15.0, 12.0)
+
+#: Fewer test samples than this make an accuracy too coarse to trade against (a warning).
+MIN_SAMPLES = 100
+
+
+def choose_targets(
+    graph: MatrixGraph,
+    auto: Any,
+    data: Dataset,
+    drop: float,
+    family: str,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Code the matrix layers of ``graph`` (formats set, no codes yet) with ``auto`` at
+    per-layer SQNR targets from :data:`TARGET_LEVELS` minimizing the estimated LUTs subject to
+    golden accuracy >= float - ``drop`` points on ``data``'s test set.
+
+    Greedy descent: every layer starts at the highest level; each round lowers, by one level,
+    the layer whose step saves the most LUTs while the whole network still meets the floor
+    (every layer at every level is coded and lowered once, then cached; a point costs one
+    golden evaluation).  Leaves the chosen codes in ``graph``; returns the report's record:
+    the floor, the targets and every point tried (targets, est. LUTs, golden accuracy)."""
+    from nnlcc.ir.lower import lower_any
+    from nnlcc.ir.lowered import LoweredNetwork
+    from nnlcc.ir.matrix import MatrixLayer
+
+    assert data.y_test is not None
+    x_int: Any = None
+    matrix = [la for la in graph.layers if isinstance(la, MatrixLayer)]
+    cache: dict[tuple[str, float], tuple[Any, dict[str, Any], Any, int]] = {}
+
+    def coded(layer: MatrixLayer, level: float) -> tuple[Any, dict[str, Any], Any, int]:
+        key = (layer.name, level)
+        if key not in cache:
+            if log:
+                log(f"accuracy-drop: {layer.name} at {level:g} dB")
+            best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family)
+            info = {k: v for k, v in layer.info.items() if k in ("auto", "truncation")}
+            cache[key] = (layer.code, info, best.lowered, best.luts or 0)
+        return cache[key]
+
+    def install(targets: dict[str, float]) -> None:
+        for layer in matrix:
+            code, info, _, _ = coded(layer, targets[layer.name])
+            layer.info.pop("truncation", None)
+            layer.code = code
+            layer.info.update(copy.deepcopy(info))
+
+    fixed: dict[str, Any] = {}  # lowered non-matrix layers, formats never change
+
+    def golden(targets: dict[str, float]) -> tuple[float, int]:
+        nonlocal x_int
+        assert graph.input_fmt is not None  # quantize ran
+        fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
+        layers = []
+        for i, layer in enumerate(graph.layers):
+            if isinstance(layer, MatrixLayer):
+                low = coded(layer, targets[layer.name])[2]
+            else:
+                if layer.name not in fixed:
+                    fixed[layer.name] = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
+                low = fixed[layer.name]
+            layers.append(low)
+            fmts[layer.name] = low.out_fmt
+        net = LoweredNetwork(graph.name, graph.input_fmt, layers, graph.input_shape,
+                             graph.input_name)  # fmt: skip
+        if x_int is None:
+            x_int = net.quantize_input(data.x_test)
+        y = net.output_fmt.to_real(net.evaluate(x_int))
+        acc = float(np.mean(y.argmax(1) == data.y_test))
+        luts = sum(coded(la, targets[la.name])[3] for la in matrix)
+        return acc, luts
+
+    y_float = graph.forward_float(data.x_test)
+    float_acc = float(np.mean(np.asarray(y_float).argmax(1) == data.y_test))
+    floor = float_acc - drop / 100.0
+    targets = {la.name: TARGET_LEVELS[0] for la in matrix}
+    acc, luts = golden(targets)
+    points = [{"targets": dict(targets), "est_luts": luts, "golden": round(acc, 4)}]
+    while True:
+        best: tuple[int, dict[str, float], float] | None = None
+        for layer in matrix:
+            at = TARGET_LEVELS.index(targets[layer.name])
+            if at + 1 == len(TARGET_LEVELS):
+                continue
+            trial = {**targets, layer.name: TARGET_LEVELS[at + 1]}
+            a, n = golden(trial)
+            points.append({"targets": dict(trial), "est_luts": n, "golden": round(a, 4)})
+            if a >= floor - 1e-12 and (best is None or n < best[0]):
+                best = (n, trial, a)
+        if best is None or best[0] >= luts:
+            break
+        luts, targets, acc = best
+    install(targets)
+    return {
+        "drop_points": drop,
+        "float": round(float_acc, 4),
+        "floor": round(floor, 4),
+        "golden": round(acc, 4),
+        "est_luts": luts,
+        "family": family,
+        "targets": targets,
+        "points": points,
+    }

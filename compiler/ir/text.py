@@ -36,6 +36,9 @@ Matrix codes (``code KIND ...``):
   recomputed when asked for;
 * ``circulant shape= block= layout= form= ...``: the block vectors (and the fft form's
   spectrum, the lcc form's inner code), see :mod:`nnlcc.passes.circulant.text_form`;
+* ``alkaid frac=``: ``weights`` (the integers, one row per line) and one ``stage ops= inputs=
+  outputs=`` per program of alkaid's cascade: ``ops`` rows ``opcode a b data``, ``inp_shifts``
+  and ``out`` (three rows: index, shift, negation of each output);
 * ``share [plan=KEY]``: a ``plan rows= cols= clusters= error_sqnr_db=`` block (``reduced`` rows
   and one ``kJ = 1.0*x3 -0.5*x7`` line per cluster: ``expand`` and ``members``) and the inner
   ``code`` on the reduced matrix; ``plan=KEY``: the same plan object is ``layer.info[KEY]``.
@@ -105,6 +108,8 @@ _CLASSES = {
     "circulant": ("nnlcc.passes.circulant.code", "CirculantCode"),
     "circulant_print": ("nnlcc.passes.circulant.text_form", "print_code"),
     "circulant_parse": ("nnlcc.passes.circulant.text_form", "parse_code"),
+    "alkaid": ("nnlcc.passes.alkaid", "AlkaidCode"),
+    "stage": ("nnlcc.passes.alkaid", "AlkaidStage"),
 }
 
 
@@ -174,12 +179,27 @@ def _code(code: Any, ind: str, plan_key: str | None) -> list[str]:
         ]
     if kind == "lcc":
         return _lcc(code, ind)
+    if kind == "alkaid":
+        lines = [f"{ind}code alkaid frac={code.frac}", f"{ind}  weights"]
+        lines += matrix_lines(code.w_int, ind + "    ")
+        for s in code.stages:
+            outs = np.stack([s.out_idx, s.out_shift, s.out_neg.astype(np.int64)])
+            lines += [
+                f"{ind}  stage ops={len(s.ops)} inputs={len(s.inp_shifts)} outputs={outs.shape[1]}",
+                f"{ind}    ops",
+                *matrix_lines(s.ops, ind + "      "),
+                f"{ind}    inp_shifts",
+                *matrix_lines(s.inp_shifts[None, :], ind + "      "),
+                f"{ind}    out",
+                *matrix_lines(outs, ind + "      "),
+            ]
+        return lines
     if kind == "share":
         head = f"{ind}code share" + (f" plan={quote(plan_key)}" if plan_key else "")
         return [head, *_plan(code.plan, ind + "  ", None), *_code(code.inner, ind + "  ", None)]
     if kind == "circulant":
-        lines: list[str] = _cls("circulant_print")(code, ind, _code)
-        return lines
+        printed: list[str] = _cls("circulant_print")(code, ind, _code)
+        return printed
     return [f"{ind}code {quote(code.name)} unsupported"]
 
 
@@ -390,7 +410,31 @@ def _parse_code(line: Line, shape: tuple[int, int]) -> tuple[Any, str | None]:
         return _cls("share")(plan, inner), kv.get("plan")
     if kind == "circulant":
         return _cls("circulant_parse")(line, shape, _parse_code), None
-    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc, share and circulant")
+    if kind == "alkaid":
+        return _parse_alkaid(line, shape), None
+    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc, alkaid, share and circulant")
+
+
+def _parse_alkaid(line: Line, shape: tuple[int, int]) -> Any:
+    _, kv = fields(line, ("frac",))
+    with line.at():
+        frac = int(kv["frac"])
+    w_int = parse_matrix(child(line, 0, "weights"), shape, int, np.int64)
+    stages = []
+    for st in line.children[1:]:
+        if keyword(st) != "stage":
+            st.fail(f"expected 'stage', got '{keyword(st)}'")
+        _, skv = fields(st, ("ops", "inputs", "outputs"))
+        with st.at():
+            n, i, o = int(skv["ops"]), int(skv["inputs"]), int(skv["outputs"])
+        ops = parse_matrix(child(st, 0, "ops"), (n, 4), int, np.int64)
+        shifts = parse_matrix(child(st, 1, "inp_shifts"), (1, i), int, np.int64)[0]
+        out = parse_matrix(child(st, 2, "out"), (3, o), int, np.int64)
+        stages.append(_cls("stage")(ops, shifts, out[0], out[1], out[2].astype(np.bool_)))
+    code = _cls("alkaid")(w_int=w_int, frac=frac, stages=stages)
+    with line.at():
+        code.check()  # the program must still compute the weights
+    return code
 
 
 _LAYER_KEYS: dict[str, tuple[str, ...]] = {

@@ -40,11 +40,13 @@ class PassKind(enum.Enum):
 
 @dataclass
 class PassContext:
-    """What passes may read besides the graph: calibration inputs (float, batch-first) and a
-    progress callback ``progress(layer_name)``."""
+    """What passes may read besides the graph: calibration inputs (float, batch-first), a
+    progress callback ``progress(layer_name)`` and the FPGA family of the board (the cost
+    model's, :data:`nnlcc.ir.cost.FAMILIES`) that ``auto`` prices its candidates on."""
 
     calibration: npt.NDArray[np.float64]
     progress: Callable[[str], None] | None = None
+    family: str = "ecp5"
 
 
 class Pass:

@@ -22,6 +22,7 @@ _PASSES: dict[str, tuple[str, str]] = {
     "csd": ("nnlcc.passes.csd", "Csd"),
     "lcc": ("nnlcc.passes.lcc", "Lcc"),
     "circulant": ("nnlcc.passes.circulant", "Circulant"),
+    "auto": ("nnlcc.passes.auto", "Auto"),
 }
 
 

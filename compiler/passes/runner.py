@@ -26,7 +26,7 @@ from nnlcc.passes.registry import names_of_kind
 P = TypeVar("P", bound=Pass)
 Log = Callable[[str], None]
 
-DEFAULT_PIPELINE = "quantize,lcc"
+DEFAULT_PIPELINE = "quantize,auto"
 
 
 def _quiet(_: str) -> None:
@@ -120,8 +120,10 @@ def run_passes(
     passes: list[Pass],
     calibration: npt.NDArray[np.float64],
     log: Log = _quiet,
+    family: str = "ecp5",
 ) -> None:
-    """Run ``passes`` in order with progress per layer; the graph verifies after each."""
+    """Run ``passes`` in order with progress per layer; the graph verifies after each.
+    ``family``: the board's FPGA family (what ``auto`` prices designs on)."""
     n = len(graph.matrix_layers())
     for p in passes:
         done = [0]
@@ -131,7 +133,7 @@ def run_passes(
             log(f"pass {p.name}: {name} ({done[0]}/{n})")
 
         log(f"pass {p.name}")
-        run_pass(p, graph, PassContext(calibration=calibration, progress=layer_step))
+        run_pass(p, graph, PassContext(calibration=calibration, progress=layer_step, family=family))
         graph.verify()
 
 

@@ -201,6 +201,33 @@ def estimate_totals(totals: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [(f"est. LUTs{fam}", totals["est_luts"]), (f"est. FFs{fam}", totals.get("est_ffs"))]
 
 
+def _fewer(base: Any, ours: Any) -> str | None:
+    if not isinstance(base, int | float) or not isinstance(ours, int | float) or not ours:
+        return None
+    return f"{base / ours:.2f}× fewer"
+
+
+def csd_totals(totals: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The totals table's CSD comparisons (header, value): first nnlcc's best CSD design at
+    the same error (``csd_best_*``: CSD with shared subexpressions at the fewest weight bits
+    reaching each layer's SQNR), in adders and, when estimated, LUTs; then plain
+    ``csd_weight_bits``-bit CSD without sharing, the field's customary baseline."""
+    cols: list[tuple[str, Any]] = []
+    if totals.get("csd_best_adders") is not None:
+        cols += [
+            ("best CSD, same SQNR", totals["csd_best_adders"]),
+            ("vs CSD", _fewer(totals["csd_best_adders"], totals["adders"])),
+        ]
+        if totals.get("csd_best_luts") is not None and totals.get("est_luts") is not None:
+            cols.append(("vs CSD (est. LUTs)", _fewer(totals["csd_best_luts"], totals["est_luts"])))
+    bits = totals.get("csd_weight_bits", 8)
+    cols += [
+        (f"plain CSD {bits}-bit", totals["csd_adders"]),
+        (f"vs plain CSD {bits}-bit", _fewer(totals["csd_adders"], totals["adders"])),
+    ]
+    return cols
+
+
 def resource_notes(res: Mapping[str, Any]) -> list[str]:
     """Sentences under the resources table: where the cost model's figures come from (its
     calibration and measured error), the model's figures when a tool's replace them, and the
@@ -224,3 +251,18 @@ def resource_notes(res: Mapping[str, Any]) -> list[str]:
     if advice is not None:
         notes.append(f"Does not fit: {advice['message']}")
     return notes
+
+
+def accuracy_drop_lines(r: Mapping[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
+    """``--accuracy-drop``'s section: a sentence, and the per-layer targets as a table
+    (headers, rows); empty when the report has none."""
+    d = r.get("accuracy_drop")
+    if not d:
+        return "", [], []
+    text = (
+        f"Allowed drop {d['drop_points']} points: float accuracy {d['float']}, floor"
+        f" {d['floor']}, golden {d['golden']} at {d['est_luts']:,} estimated LUTs"
+        f" ({d['family']}); {len(d['points'])} points tried (greedy, one layer one step at a"
+        " time)."
+    )
+    return text, ["layer", "SQNR target dB"], [[k, v] for k, v in d["targets"].items()]

@@ -17,6 +17,8 @@ from nnlcc.report.columns import (
     RESOURCE_COLUMNS,
     Column,
     Writer,
+    accuracy_drop_lines,
+    csd_totals,
     estimate_totals,
     resource_notes,
     table,
@@ -168,6 +170,28 @@ def plot_tradeoff(r: dict[str, Any]) -> str:
     return _png(fig)
 
 
+def plot_accuracy_drop(r: dict[str, Any]) -> str:
+    """Golden accuracy vs estimated LUTs of the points ``--accuracy-drop`` tried, its floor
+    and the chosen point."""
+    import matplotlib.pyplot as plt
+
+    d = r["accuracy_drop"]
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    pts = d["points"]
+    ax.plot([p["est_luts"] for p in pts], [100 * p["golden"] for p in pts], "o", ms=4,
+            color="#57606a", label="points tried")  # fmt: skip
+    ax.axhline(100 * d["floor"], color="#cf222e", lw=1, ls="--", label="floor")
+    ax.axhline(100 * d["float"], color="#1a7f37", lw=1, ls=":", label="float")
+    ax.plot(d["est_luts"], 100 * d["golden"], "*", ms=14, color="#cf222e", label="chosen")
+    ax.set_xlabel(f"estimated LUTs ({d['family']})")
+    ax.set_ylabel("golden accuracy (%)")
+    ax.set_title("Accuracy vs LUTs")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
 _RESOURCE_CAPACITY = (("luts", "device_luts", "LUTs"), ("ffs", "device_ffs", "FFs"))
 
 
@@ -209,13 +233,26 @@ def _cards(r: dict[str, Any]) -> str:
     t, acc, ver = r["totals"], r.get("accuracy", {}), r.get("verification", {})
     cards = [
         ("adders", f"{t['adders']:,}", f"{t['adders_per_weight']} per weight", ""),
-        (
-            "vs CSD baseline",
-            f"{t['csd_adders'] / t['adders']:.2f}×" if t["adders"] else "–",
-            f"CSD {t.get('csd_weight_bits', 8)}-bit: {t['csd_adders']:,} adders",
-            "",
-        ),
     ]
+    if t.get("csd_best_adders") is not None and t["adders"]:
+        cards.append(
+            (
+                "vs best CSD, same SQNR",
+                f"{t['csd_best_adders'] / t['adders']:.2f}×",
+                f"{t['csd_best_adders']:,} adders; plain CSD {t.get('csd_weight_bits', 8)}-bit:"
+                f" {t['csd_adders']:,}",
+                "",
+            )
+        )
+    else:
+        cards.append(
+            (
+                "vs plain CSD",
+                f"{t['csd_adders'] / t['adders']:.2f}×" if t["adders"] else "–",
+                f"CSD {t.get('csd_weight_bits', 8)}-bit: {t['csd_adders']:,} adders",
+                "",
+            )
+        )
     if acc.get("float") is not None:
         cards.append(("accuracy (golden)", f"{acc['golden']:.4f}", f"float {acc['float']:.4f}", ""))
     elif acc:
@@ -299,8 +336,7 @@ def render_html(r: dict[str, Any]) -> str:
                 "adders",
                 "weights",
                 "adders/weight",
-                "CSD baseline",
-                "vs CSD",
+                *(h for h, _ in csd_totals(t)),
                 "bias/rounding",
                 "adder bits",
                 *(h for h, _ in estimate_totals(t)),
@@ -310,8 +346,7 @@ def render_html(r: dict[str, Any]) -> str:
                     t["adders"],
                     t["weights"],
                     t["adders_per_weight"],
-                    t["csd_adders"],
-                    f"{t['csd_adders'] / t['adders']:.2f}× fewer" if t["adders"] else None,
+                    *(v for _, v in csd_totals(t)),
                     t.get("const_adders"),
                     t.get("adder_bits"),
                     *(v for _, v in estimate_totals(t)),
@@ -336,6 +371,13 @@ def render_html(r: dict[str, Any]) -> str:
             f"<b>{'bit-exact' if ok else 'MISMATCH'}</b> against the golden model.</p>"
         )
     parts += ["<h2>Resources</h2>", _resources(r)]
+    text, heads, rows = accuracy_drop_lines(r)
+    if text:
+        parts += [
+            "<h2>Accuracy-driven SQNR targets</h2>",
+            f"<p>{escape(text)}</p>",
+            _table(heads, rows),
+        ]
     if r.get("sweep"):
         parts += [
             "<h2>Settings tried</h2>",
@@ -368,6 +410,8 @@ def render_html(r: dict[str, Any]) -> str:
     ]
     if r.get("sweep"):
         figs.append(_figure("tradeoff", plot_tradeoff(r), "weight SQNR vs additions"))
+    if r.get("accuracy_drop"):
+        figs.append(_figure("accuracy-drop", plot_accuracy_drop(r), "accuracy vs estimated LUTs"))
     if resource_bars(r.get("resources", {})):
         figs.append(_figure("resources", plot_resources(r), "resources used"))
     parts += [*figs, "</div></body></html>"]

@@ -11,6 +11,8 @@ from nnlcc.report.columns import (
     RESOURCE_COLUMNS,
     Column,
     Writer,
+    accuracy_drop_lines,
+    csd_totals,
     estimate_totals,
     resource_notes,
     table,
@@ -70,8 +72,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 "adders",
                 "weights",
                 "adders/weight",
-                f"CSD baseline ({t.get('csd_weight_bits', 8)}-bit)",
-                "vs CSD",
+                *(h for h, _ in csd_totals(t)),
                 "bias/rounding adders",
                 *(h for h, _ in estimate_totals(t)),
             ],
@@ -80,8 +81,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                     t["adders"],
                     t["weights"],
                     t["adders_per_weight"],
-                    t["csd_adders"],
-                    f"{t['csd_adders'] / max(t['adders'], 1):.2f}× fewer" if t["adders"] else "–",
+                    *(v if v is not None else "–" for _, v in csd_totals(t)),
                     t.get("const_adders"),
                     *(v for _, v in estimate_totals(t)),
                 ]
@@ -114,6 +114,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append("")
         lines.append(_spec_table(RESOURCE_COLUMNS, [res]))
         lines += [x for note in resource_notes(res) for x in ("", note)]
+    text, heads, rows = accuracy_drop_lines(r)
+    if text:
+        lines += ["", "## Accuracy-driven SQNR targets", "", text, "", _table(heads, rows)]
     if r.get("sweep"):
         lines += ["", "## Settings tried", ""]
         lines.append(

@@ -30,6 +30,7 @@ from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.passes.auto import auto_facts, best_csd
 from nnlcc.passes.share import compression_facts
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
 
@@ -134,7 +135,11 @@ def layer_row(
     code = layer.code
     assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
     r, c = layer.shape
-    facts = code.summary()
+    facts = {**code.summary(), **auto_facts(layer)}
+    ref = best_csd(layer, cost.family) if cost is not None else None
+    if ref is not None:  # the honest baseline: nnlcc's best CSD design at the same error
+        facts |= {"csd_best": ref["coder"], "csd_best_adders": ref["adders"]}
+        facts["csd_best_luts"] = ref["est_luts"]
     adders = g.adders if g is not None else code_adders(code, c, facts)
     compression = compression_facts(layer)
     return LayerRow(
@@ -202,6 +207,11 @@ def layer_totals(
     weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
     adders = sum(row.adders for row in rows)
     known = all(row.est_luts is not None and row.est_ffs is not None for row in rows)
+    matrix = [row for row in rows if row.csd_baseline_adders is not None]
+    best = [row.extras.get("csd_best_adders") for row in matrix]
+    best_luts = [row.extras.get("csd_best_luts") for row in matrix]
+    others = sum(row.est_luts or 0 for row in rows if row.csd_baseline_adders is None)
+    have_best = bool(matrix) and all(isinstance(b, int) for b in best + best_luts)
     return {
         "adders": adders,
         "const_adders": sum(row.const_adders or 0 for row in rows),
@@ -210,6 +220,12 @@ def layer_totals(
         "adders_per_weight": round(adders / max(weights, 1), 4),
         "csd_adders": sum(row.csd_baseline_adders or 0 for row in rows),
         "csd_weight_bits": CSD_BASELINE_BITS,
+        # nnlcc's best CSD design of every matrix layer at the layer's error (the other
+        # layers as built): the "vs CSD" of the reports; None when a layer has none
+        "csd_best_adders": sum(b for b in best if isinstance(b, int)) if have_best else None,
+        "csd_best_luts": sum(b for b in best_luts if isinstance(b, int)) + others
+        if have_best and known
+        else None,
         "adder_bits": sum(row.adder_bits or 0 for row in rows),
         "est_family": family,
         "est_luts": sum(row.est_luts or 0 for row in rows) if known and family else None,

@@ -152,7 +152,7 @@ def test_progress_levels(tmp_path: Path) -> None:
     assert code == 0
     steps = [line for line in err.splitlines() if "✓" in line]
     titles = " | ".join(steps)
-    for step in ("frontend", "pass quantize", "pass lcc: fc1 (1/2)", "pass lcc: fc2 (2/2)"):
+    for step in ("frontend", "pass quantize", "pass auto: fc1 (1/2)", "pass auto: fc2 (2/2)"):
         assert step in titles
     assert out.startswith("digits_mlp: ") and out.count("\n") == 1  # the summary line
     code, out, err = run("compile", "--report-only", "-o", tmp_path / "b", "-q")

@@ -34,7 +34,8 @@ def test_card_command_on_the_example(tmp_path: Path) -> None:
     r = json.loads((out / "report.json").read_text())
     for key in ("model", "board", "passes", "layers", "totals", "accuracy"):
         assert key in r
-    assert "lcc" in r["passes"]  # LCC is the default
+    assert r["passes"].endswith("auto")  # auto is the default matrix pass
+    assert all("auto_coder" in layer for layer in r["layers"])
     for layer in r["layers"]:
         assert {"name", "shape", "adders", "depth", "out_bits"} <= set(layer)
     t = r["totals"]
