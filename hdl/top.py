@@ -186,12 +186,9 @@ class StreamStrategy(TopStrategy):
     testbench = "nnlcc.sim.tb_cnn"
     input_key = "pixels"
     summary_facts = ("pixels", "clocks_to_last_output")
-    selftest_refusal = (
-        "no board self-test exists for pixel-streaming CNNs yet: compile without --build "
-        "(the resource estimate is still made)"
-    )
+    selftest_refusal = None  # nnlcc.boards.stream_selftest: test images streamed from a ROM
     estimate_design = "streaming network alone (no I/O, no self-test)"
-    estimate_note = "pixel-streaming CNN: network estimate only, no board self-test yet"
+    estimate_note = None
     _inputs = "input images"
 
     def component(self) -> StreamTop:

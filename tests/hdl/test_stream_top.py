@@ -9,8 +9,6 @@ streamed one pixel per clock, back to back and with gaps; every layer's stream m
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -203,13 +201,3 @@ def test_unsupported_padding_names_the_window() -> None:
     net = compile_graph(MatrixGraph("pad", "x", 16, "c1", [c1], input_shape=(1, 4, 4)), rng)
     with pytest.raises(BadInputError, match="pads too large"):
         StreamPlan(net)
-
-
-def test_cnn_bitstream_is_refused_before_compiling(tmp_path: Path) -> None:
-    """The board self-test drives vectors; a CNN asks for --build gets one clear line early."""
-    from nnlcc.driver import EXAMPLE_CNN, CompileOptions, compile_model
-
-    opts = CompileOptions(model=EXAMPLE_CNN, outdir=tmp_path / "out", build=True)
-    with pytest.raises(BadInputError, match="no board self-test exists for pixel-streaming"):
-        compile_model(opts)
-    assert not (tmp_path / "out").exists()
