@@ -205,6 +205,19 @@ class StreamPlan:
         i = next(k for k, layer in enumerate(self.net.layers) if layer.name == name)
         return self.out_images[i]
 
+    def line_rams(self, ram_bits: int | None = LINE_RAM_BITS) -> dict[str, list[tuple[int, int]]]:
+        """Line-buffer memories per window layer (``(words, bits per word)`` each; layers
+        without any are left out), as :class:`~nnlcc.hdl.line_buffer.WindowGenerator` makes
+        them for ``ram_bits``."""
+        out = {}
+        for i, geom in self.windows.items():
+            layer = self.net.layers[i]
+            width = layer.image[0] * self.x_shapes[i].width
+            rows = geom.ram_runs(width, ram_bits)
+            if rows:
+                out[layer.name] = [(geom.gap, width)] * len(rows)
+        return out
+
     def line_buffer_bits(self) -> dict[str, int]:
         """Bits of delay-line storage per window layer (pixels held x channels x width)."""
         out = {}

@@ -231,6 +231,7 @@ class StreamStrategy(TopStrategy):
         from a frame's first pixel to its first window)."""
         plan = StreamPlan(self.net)
         bits = plan.line_buffer_bits()
+        rams = plan.line_rams()
         facts: dict[str, dict[str, Any]] = {}
         for i, geom in plan.windows.items():
             name = self.net.layers[i].name
@@ -240,6 +241,8 @@ class StreamStrategy(TopStrategy):
                 "line_buffer_bits": bits[name],
                 "window_delay": geom.delay,
             }
+            if name in rams:  # the part of the delay line in memories (line_rams)
+                facts[name]["line_buffer_ram"] = [list(r) for r in rams[name]]
         return facts
 
 
