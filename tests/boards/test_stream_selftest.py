@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import build_conv
-from conftest import compile_graph as golden_model
+from conftest import small_stream_cnn
 
 from nnlcc.boards import BoardProfile, BoardSelfTest, list_boards
 from nnlcc.boards.stream_selftest import (
@@ -18,29 +17,11 @@ from nnlcc.boards.stream_selftest import (
     simulate_stream_selftest,
 )
 from nnlcc.ir.lowered import LoweredNetwork
-from nnlcc.ir.matrix import AddLayer, DenseLayer, FlattenLayer, Layer, MatrixGraph, PoolLayer
-from nnlcc.ir.window import Window
-
-
-def small_cnn(seed: int = 4) -> LoweredNetwork:
-    """conv 3x3 pad 1, max pool 2, a residual block (join FIFOs), flatten, dense on 1x6x6."""
-    rng = np.random.default_rng(seed)
-    pad = Window((3, 3), (1, 1), (1, 1, 1, 1))
-    stem = build_conv("stem", (1, 6, 6), 2, rng, window=pad, weight_std=0.5, bias_std=0.2)
-    pool = PoolLayer("pool", "max", (2, 6, 6), Window((2, 2), (2, 2)))
-    a = build_conv("a", (2, 3, 3), 2, rng, window=pad, weight_std=0.5, bias_std=0.2)
-    a.relu = False
-    add = AddLayer("add", ("a", "pool"), (2, 3, 3), relu=True)
-    fl = FlattenLayer("fl", (2, 3, 3))
-    fc = DenseLayer("fc", rng.normal(0, 0.5, size=(3, 18)), rng.normal(0, 0.1, size=3))
-    layers: list[Layer] = [stem, pool, a, add, fl, fc]
-    g = MatrixGraph("small", "x", 36, "fc", layers, input_shape=(1, 6, 6))
-    return golden_model(g, "quantize,csd", rng.uniform(0, 1, size=(64, 36)))
 
 
 @pytest.fixture(scope="module")
 def cnn() -> LoweredNetwork:
-    return small_cnn()
+    return small_stream_cnn()
 
 
 def test_pass_as_built(cnn: LoweredNetwork) -> None:
