@@ -183,7 +183,7 @@ def design(f: CostFeatures) -> list[float]:
 
 def predict(fam: Family, f: CostFeatures) -> float:
     coef = [fam.lut_per_chain_lut, fam.lut_per_chain, fam.lut_per_mux_bit]
-    return float(np.dot(coef, design(f))) + f.srl_luts
+    return float(np.dot(coef, design(f))) + f.srl_luts + fam.lut_per_select_bit * f.select_mux_bits
 
 
 def with_coef(fam: Family, coef: np.ndarray) -> Family:
@@ -197,7 +197,9 @@ def with_coef(fam: Family, coef: np.ndarray) -> Family:
 
 def fit(fam: Family, feats: list[CostFeatures], target: list[int]) -> Family:
     x = np.array([design(f) for f in feats])
-    y = np.array(target, dtype=float) - np.array([f.srl_luts for f in feats])
+    y = np.array(target, dtype=float) - np.array(
+        [f.srl_luts + fam.lut_per_select_bit * f.select_mux_bits for f in feats]
+    )
     coef, _ = nnls(x, y)
     return with_coef(fam, coef)
 

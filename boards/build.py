@@ -45,7 +45,8 @@ from .fit import (
     network_cost,
 )
 from .profiles import BoardProfile, get_board
-from .selftest import MAX_VECTORS, BoardSelfTest, SelfTest, selftest_vectors
+from .selftest import BoardSelfTest
+from .stream_selftest import StreamSelfTest, selftest_core, selftest_inputs
 from .toolchain import (
     count_cells,
     find_tool,
@@ -102,13 +103,13 @@ def estimate_network(
 
 
 def _vectors(net: LoweredNetwork, x_int: npt.ArrayLike | None) -> npt.NDArray[np.int64]:
-    return selftest_vectors(net, x_int, MAX_VECTORS)
+    return selftest_inputs(net, x_int)
 
 
 def _selftest_plan(
     board: BoardProfile, net: LoweredNetwork, x: npt.NDArray[np.int64], **opts: Any
 ) -> Any:
-    top = BoardSelfTest(SelfTest(net, x), board)
+    top = BoardSelfTest(selftest_core(net, x), board)
     platform = board.platform()
     return platform.build(top, name=SELFTEST_NAME, do_build=False, **opts), top
 
@@ -130,6 +131,13 @@ def _write_vivado_tree(
     )
     script.chmod(0o755)
     return sorted(p for p in vdir.rglob("*") if p.is_file())
+
+
+def _inputs_text(core: Any, n: int) -> str:
+    """What the self-test's input ROM holds, in words."""
+    if isinstance(core, StreamSelfTest):
+        return f"{n} images ({core.pixels} pixels)"
+    return f"{n} vectors"
 
 
 def _pnr_args(board: BoardProfile, platform: Any) -> list[str]:
@@ -376,7 +384,7 @@ def _pnr_flow(
     sdir = bdir / "selftest"
     name = SELFTEST_NAME
     t0 = time.monotonic()
-    say(f"board {prof.name}: elaborating the self-test top ({len(x)} vectors)")
+    say(f"board {prof.name}: elaborating the self-test top ({len(x)} inputs)")
     plan, top = _selftest_plan(
         prof,
         net,
@@ -444,7 +452,8 @@ def _pnr_flow(
     result: dict[str, Any] = {
         "estimate": False,
         "tool": _PNR_TOOL[fam],
-        "design": f"self-test top: network + ROMs of {len(x)} vectors + checker",
+        "design": f"self-test top: network + ROMs of {_inputs_text(top.selftest, len(x))}"
+        " + checker",
         "luts": parsed.used(fam, "luts")
         if parsed.used(fam, "luts") is not None
         else syn_counts["luts"],
@@ -465,7 +474,11 @@ def _pnr_flow(
         },
         "bitstream": f"board/selftest/{_BITSTREAM[fam]}",
         "selftest": {
-            "vectors": len(x),
+            **(
+                {"images": len(x), "outputs": top.selftest.n}
+                if isinstance(top.selftest, StreamSelfTest)
+                else {"vectors": len(x)}
+            ),
             "latency": top.selftest.latency,
             "cycles": top.selftest.cycles,
             "leds": {role: f"{res}{num}" for role, (res, num) in prof.leds.items()},

@@ -105,17 +105,38 @@ def model_resources(
     of ``net`` on ``family`` by the cost model.  A streaming CNN's line buffers are registers
     (as built today) and are added to the flip-flops."""
     cost = network_cost(net, family, cost)
-    lines = sum(facts.get("line_buffer_bits") or 0 for facts in top_for(net).layer_facts().values())
+    facts = top_for(net).layer_facts().values()
+    lines = sum(f.get("line_buffer_bits") or 0 for f in facts)
+    rams = [tuple(r) for f in facts for r in f.get("line_buffer_ram", [])]
+    ram_bits = sum(words * width for words, width in rams)
     total = cost.total
     out: dict[str, Any] = {
         "luts": total.luts if total is not None else 0,
-        "ffs": (total.ffs_synth if total is not None else 0) + lines,
-        "bram": 0,
+        "ffs": (total.ffs_synth if total is not None else 0) + lines - ram_bits,
+        "bram": sum(bram_blocks(family, words, width) for words, width in rams),
         "dsp": 0,
     }
-    if lines:
-        out["line_buffer_ffs"] = lines
+    if lines - ram_bits:
+        out["line_buffer_ffs"] = lines - ram_bits
+    if ram_bits:
+        out["line_buffer_ram_bits"] = ram_bits
     return out
+
+
+#: Block RAM per family as the boards count it: (bits, widest port) of one ECP5 DP16KD, one
+#: xc7 RAMB36 (simple dual port), one iCE40 EBR (SB_RAM40_4K).
+BRAM_GEOMETRY: dict[str, tuple[int, int]] = {
+    "ecp5": (18432, 36),
+    "xc7": (36864, 72),
+    "ice40": (4096, 16),
+}
+
+
+def bram_blocks(family: str, words: int, width: int) -> int:
+    """Block RAMs of one ``words x width`` memory: side by side for the width, stacked for
+    the depth (each block ``bits / widest`` words deep at its widest port)."""
+    bits, widest = BRAM_GEOMETRY[family]
+    return -(-width // widest) * -(-words // (bits // widest))
 
 
 def fits(board: BoardProfile, counts: dict[str, Any]) -> bool:

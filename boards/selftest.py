@@ -12,7 +12,7 @@ an amaranth-boards platform and drives the profile's LEDs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from nnlcc.hdl.top import top_for
 from nnlcc.ir.lowered import LoweredNetwork
 
 from .profiles import BoardProfile
+
+if TYPE_CHECKING:
+    from .stream_selftest import StreamSelfTest
 
 __all__ = [
     "MAX_VECTORS",
@@ -105,8 +108,10 @@ class SelfTest(wiring.Component):
     ) -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused design
         top = top_for(net)
-        if network is None and top.selftest_refusal is not None:  # e.g. a pixel-streaming top
+        if network is None and top.selftest_refusal is not None:
             raise BadInputError(top.selftest_refusal)
+        if network is None and top.kind != "vector":  # images: boards.stream_selftest
+            raise ValueError("SelfTest drives vectors; a pixel-streaming top has StreamSelfTest")
         x = np.asarray(x_int, dtype=np.int64).reshape(-1, net.n_inputs)
         if not 1 <= len(x) <= 4096:
             raise ValueError(f"self-test needs 1..4096 vectors, got {len(x)}")
@@ -198,12 +203,13 @@ class SelfTest(wiring.Component):
 
 
 class BoardSelfTest(Elaboratable):
-    """:class:`SelfTest` on a board: LEDs ``pass``/``fail``/``done`` show the verdict and
+    """:class:`SelfTest` (or a CNN's :class:`~nnlcc.boards.stream_selftest.StreamSelfTest`,
+    which has the same verdict ports) on a board: LEDs ``pass``/``fail``/``done`` show the verdict and
     ``alive`` blinks at about 1 Hz (on boards with only pass/fail LEDs, ``fail`` blinks while
     the test runs), so a loaded bitstream is visible at a glance; the UART repeats the verdict
     with the error count (:mod:`nnlcc.boards.uart`)."""
 
-    def __init__(self, selftest: SelfTest, board: BoardProfile) -> None:
+    def __init__(self, selftest: SelfTest | StreamSelfTest, board: BoardProfile) -> None:
         self.selftest = selftest
         self.board = board
 

@@ -1,8 +1,8 @@
 """An :class:`~nnlcc.ir.adder_graph.AdderGraph` as a pipelined Amaranth component.
 
-The component copies the graph: one adder per ADD node, one comparator pair per CLAMP, wiring
-for SHR and constants for CONST. Registers sit exactly where :meth:`AdderGraph.schedule` puts
-them (after every ADD and CLAMP) and every width comes from the node's exact range, so the
+The component copies the graph: one adder per ADD node, one comparator pair per CLAMP, one
+comparator and a multiplexer per MAX/MIN, wiring for SHR and constants for CONST. Registers sit
+exactly where :meth:`AdderGraph.schedule` puts them (after every ADD, CLAMP, MAX and MIN) and every width comes from the node's exact range, so the
 hardware cannot drift from the golden model :meth:`AdderGraph.evaluate`.
 
 Timing model: the pipeline always advances (one vector per clock, no enable, no backpressure).
@@ -133,6 +133,14 @@ class AdderGraphPipeline(wiring.Component):
                 b = value_at(n.b, s - 1) << n.sb
                 reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
                 m.d.sync += reg.eq(a - b if n.nb else a + b)
+                at[(k, s)] = reg
+            elif n.op in (Op.MAX, Op.MIN):
+                # Amaranth compares signed and unsigned operands by value (both widened)
+                a = value_at(n.a, s - 1)
+                b = value_at(n.b, s - 1)
+                pick_a = a > b if n.op is Op.MAX else a < b
+                reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
+                m.d.sync += reg.eq(Mux(pick_a, a, b))
                 at[(k, s)] = reg
             elif n.op is Op.SHR:
                 a = value_at(n.a, s)

@@ -6,7 +6,7 @@ conversion ran 11 minutes and then trapped out of WebAssembly memory.  This writ
 same pipeline as plain text in one pass over the graph, making the same choices the Amaranth
 component makes (so it is a second printer of the same design, not a second design):
 
-* one register per ADD and CLAMP node at the stage :meth:`AdderGraph.schedule` gives it, SHR
+* one register per ADD, CLAMP, MAX and MIN node at the stage :meth:`AdderGraph.schedule` gives it, SHR
   and CONST as wiring, the delayed copies of a node made once and shared (written as one
   shift register per node);
 * every node as wide as its exact range (two's complement when the range is negative); sums
@@ -58,6 +58,9 @@ class _Writer:
                 self._need(n.b, self.st[k] - 1)
             elif n.op is Op.CLAMP:
                 self._need(n.a, self.st[k] - 1)
+            elif n.op in (Op.MAX, Op.MIN):
+                self._need(n.a, self.st[k] - 1)
+                self._need(n.b, self.st[k] - 1)
             elif n.op is Op.SHR:
                 self._need(n.a, self.st[k])
         for o in g.outputs:
@@ -129,6 +132,18 @@ class _Writer:
                 self.lines.append(f"wire [{w - 1}:0] v{k} = v{k}_t[{w - 1}:0];")
             else:
                 self.lines.append(f"wire [{w - 1}:0] v{k} = {self.ext(n.a, s, w)} << {-n.sa};")
+        elif n.op in (Op.MAX, Op.MIN):  # compare as signed numbers wide enough for both
+            x, y = self.g.nodes[n.a], self.g.nodes[n.b]
+            wc = bits_for_range(min(x.lo, y.lo, -1), max(x.hi, y.hi))[0]
+            a, b = self.ext(n.a, s - 1, wc), self.ext(n.b, s - 1, wc)
+            rel = ">" if n.op is Op.MAX else "<"
+            self.lines.append(f"wire [{wc - 1}:0] v{k}_a = {a};")
+            self.lines.append(f"wire [{wc - 1}:0] v{k}_b = {b};")
+            self.lines.append(
+                f"wire [{wc - 1}:0] v{k}_c = ($signed(v{k}_a) {rel} $signed(v{k}_b)) ? v{k}_a : v{k}_b;"
+            )
+            self.lines.append(f"reg [{w - 1}:0] v{k};")
+            self.lines.append(f"always @(posedge clk) v{k} <= v{k}_c[{w - 1}:0];")
         else:  # CLAMP: compare as signed numbers wide enough for the operand and both bounds
             op = self.g.nodes[n.a]
             wc = bits_for_range(min(op.lo, n.c0, -1), max(op.hi, n.c1))[0]

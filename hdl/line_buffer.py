@@ -22,21 +22,33 @@ even serve as frame ``f``'s flush ticks. The delay line is ``(kh - 1) * W + kw -
 
 Window vectors follow :mod:`nnlcc.ir.window`: tap-major, channel-fastest,
 ``index(i, j, c) = (i * kw + j) * C + c``.
+
+Where the delay line lives. Between the taps of window row ``i + 1`` (ages ``r * W .. r * W +
+kw - 1``, ``r = kh - 1 - i``) and those of row ``i`` lies a run of ``G = W - kw + 1`` pixels
+no tap reads: the line buffer proper. A run of at least ``ram_bits`` bits
+(:meth:`StreamWindow.ram_runs`) is a :class:`RamDelay`, an inferred simple dual-port memory
+of ``G`` words written and read once per tick (block RAM on ECP5/xc7/iCE40 as yosys infers
+it); shorter runs, the window taps and the frame-start markers stay in flip-flops.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from nnlcc.errors import BadInputError
 from nnlcc.ir.window import Window
 
-__all__ = ["StreamWindow", "WindowGenerator"]
+__all__ = ["LINE_RAM_BITS", "RamDelay", "StreamWindow", "WindowGenerator"]
+
+LINE_RAM_BITS = 4096
+"""Smallest line-buffer run (bits) put in a memory: below a quarter of an ECP5 DP16KD
+(18 kbit) or a xc7 RAMB18, flip-flops (or LUT RAM) are cheaper than a block RAM."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,19 @@ class StreamWindow:
         r, c = self.last_position
         return max(0, self.delay + r * self.w + c - (self.h * self.w - 1))
 
+    @property
+    def gap(self) -> int:
+        """Pixels between two window rows' taps that no tap reads, plus one (``G``)."""
+        return self.w - self.window.kernel[1] + 1
+
+    def ram_runs(self, pixel_bits: int, ram_bits: int | None) -> list[int]:
+        """Row groups ``r`` (``0 .. kh - 2``) whose line buffer is a :class:`RamDelay`: those
+        of ``gap * pixel_bits >= ram_bits`` (none when ``ram_bits`` is None)."""
+        kh = self.window.kernel[0]
+        if ram_bits is None or self.gap < 3 or self.gap * pixel_bits < ram_bits:
+            return []
+        return list(range(kh - 1))
+
     def tap_age(self, i: int, j: int) -> int:
         """How many ticks old tap ``(i, j)``'s pixel is when its window is read."""
         kh, kw = self.window.kernel
@@ -106,11 +131,19 @@ class WindowGenerator(wiring.Component):
     generator registers it on that clock's edge. ``fill`` is the value of padding taps.
     """
 
-    def __init__(self, geometry: StreamWindow, channels: int, shape: Shape, fill: int = 0) -> None:
+    def __init__(
+        self,
+        geometry: StreamWindow,
+        channels: int,
+        shape: Shape,
+        fill: int = 0,
+        ram_bits: int | None = LINE_RAM_BITS,
+    ) -> None:
         self.geometry = geometry
         self.channels = channels
         self.shape = Shape.cast(shape)
         self.fill = fill
+        self.ram_rows = geometry.ram_runs(self.shape.width * channels, ram_bits)
         taps = geometry.window.taps
         super().__init__(
             {
@@ -145,15 +178,29 @@ class WindowGenerator(wiring.Component):
         # ---- delay line: pixel and a frame-start marker, shifted on ticks ----------------------
         first = Signal(name="first")
         m.d.comb += first.eq(self.valid & (in_pos == 0))
-        pixels: list[Value] = [self.x.as_value()]
         marks: list[Value] = [first]
-        for k in range(1, max(g.depth, g.delay) + 1):
-            p = Signal(len(pixels[0]), name=f"lb{k}", reset_less=True)
+        for k in range(1, g.delay + 1):
             f = Signal(name=f"mark{k}")
             with m.If(tick):
-                m.d.sync += [p.eq(pixels[-1]), f.eq(marks[-1])]
-            pixels.append(p)
+                m.d.sync += f.eq(marks[-1])
             marks.append(f)
+        # pixel of every age a tap reads; a RAM run replaces the untapped registers of a row gap
+        pixels: dict[int, Value] = {0: self.x.as_value()}
+        width = len(self.x.as_value())
+        for k in range(1, g.depth + 1):
+            r, j = divmod(k, w)
+            if j == 0 and r - 1 in self.ram_rows:
+                ram = RamDelay(width, g.gap)
+                m.submodules[f"line{r - 1}"] = ram
+                m.d.comb += [ram.d.eq(pixels[k - g.gap]), ram.tick.eq(tick)]
+                pixels[k] = ram.q
+                continue
+            if r in self.ram_rows and j >= kw:  # inside a RAM run: no register
+                continue
+            p = Signal(width, name=f"lb{k}", reset_less=True)
+            with m.If(tick):
+                m.d.sync += p.eq(pixels[k - 1])
+            pixels[k] = p
 
         # ---- position controller: stride-1 position (R, C) of the window read this tick -------
         start = Signal(name="start")
@@ -201,4 +248,38 @@ class WindowGenerator(wiring.Component):
                     m.d.comb += e.eq(Mux(row_ok & col_ok, raw, fill))
                     elems.append(e)
         m.d.comb += self.window.as_value().eq(Cat(*elems))
+        return m
+
+
+class RamDelay(wiring.Component):
+    """``d`` delayed by ``length`` ticks in a memory of ``length`` words: each tick writes ``d``
+    at the pointer and reads the next word (the oldest), so ``q`` holds, from the clock after
+    a tick until the next, the ``d`` of ``length - 1`` ticks before it: exactly what the last
+    of ``length`` shift-register stages would hold. Reading and writing different addresses
+    keeps the memory free of read-during-write rules, so every family's block RAM fits it."""
+
+    def __init__(self, width: int, length: int) -> None:
+        if length < 2:
+            raise ValueError("a RAM delay needs at least two words")
+        self.width = width
+        self.length = length
+        super().__init__({"d": In(width), "tick": In(1), "q": Out(width)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.length, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port()
+        ptr = Signal(range(self.length), name="ptr")
+        nxt = Mux(ptr == self.length - 1, 0, ptr + 1)
+        with m.If(self.tick):
+            m.d.sync += ptr.eq(nxt)
+        m.d.comb += [
+            wr.addr.eq(ptr),
+            wr.data.eq(self.d),
+            wr.en.eq(self.tick),
+            rd.addr.eq(nxt),
+            rd.en.eq(self.tick),
+            self.q.eq(rd.data),
+        ]
         return m

@@ -14,8 +14,11 @@ own graph, unchanged), so the only hardware of this module's own making is data 
   controller; the output is again a pixel stream (sparser after a stride).
 * ``add`` (residual): the two branches reach the add at different times (the main branch waits
   in line buffers and pipelines), so each branch enters a FIFO and the add's graph takes one
-  pixel from both whenever both FIFOs hold one: delay matching that needs no cycle-exact
-  latency model, sized by a bound on how far one branch can run ahead (:func:`join_depth`).
+  pixel from both whenever both FIFOs hold one. Each FIFO is exactly as deep as the schedule
+  needs (:meth:`StreamPlan.fifo_depths`, from :mod:`nnlcc.hdl.stream_timing`); with
+  ``assertions`` the top asserts in simulation that no FIFO ever overflows or underflows.
+  FIFOs of at least ``ram_bits`` bits are memories with a registered read
+  (:class:`~amaranth.lib.fifo.SyncFIFOBuffered`, block RAM), smaller ones registers.
 * ``flatten``: a collector shifts in the ``H * W`` pixels of a frame and presents the whole
   image (stream order, as :class:`~nnlcc.ir.matrix.FlattenLayer` defines it) as one vector with
   the frame's last pixel; dense layers after it run once per frame, like the MLP top.
@@ -30,22 +33,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
+import numpy as np
+from amaranth.hdl import Assert, Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from nnlcc.errors import BadInputError
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 
 from .adder_tree import AdderGraphPipeline, shape_covering
-from .line_buffer import StreamWindow, WindowGenerator
+from .line_buffer import LINE_RAM_BITS, StreamWindow, WindowGenerator
+from .stream_timing import FRAMES, fifo_depth, join_times, window_times
+
+WINDOW_REGISTER = 1
+"""Clocks between a window generator and its layer's pipeline (one register stage)."""
 
 __all__ = [
     "StreamPlan",
     "StreamTop",
-    "join_depth",
 ]
 
 Range = tuple[int, int]
@@ -61,13 +68,6 @@ class _Tensor:
     count: int
     image: tuple[int, ...] = ()
     lag: int = 0  # bound on clocks this tensor can trail the network input (join sizing)
-
-
-def join_depth(lag_a: int, lag_b: int) -> int:
-    """FIFO entries for a residual join: a branch never runs ahead of the other by more pixels
-    than the other's lag bound in clocks (at most one pixel per clock), plus slack for the
-    FIFO's own one-clock write-to-read delay."""
-    return max(lag_a, lag_b) + 2
 
 
 def _window_lag(geom: StreamWindow) -> int:
@@ -153,6 +153,74 @@ class StreamPlan:
             raise BadInputError(f"layer {layer.name}: a dense layer reads an image (flatten it)")
         raise BadInputError(f"layer {layer.name}: kind {layer.kind!r} has no streaming hardware")
 
+    def fifo_width(self, name: str) -> int:
+        """Bits of one FIFO word carrying tensor ``name`` (a pixel, all channels)."""
+        if name == self.net.input_name:
+            return self.x_shape.width * self.net.input_shape[0]
+        i = next(k for k, layer in enumerate(self.net.layers) if layer.name == name)
+        return self.out_shapes[i].width * self.out_counts[i]
+
+    def fifo_buffered(self, name: str, depth: int, ram_bits: int | None) -> bool:
+        """Whether the join FIFO of tensor ``name`` is a memory (registered read)."""
+        return ram_bits is not None and depth * self.fifo_width(name) >= ram_bits
+
+    def fifo_depths(
+        self, ram_bits: int | None = LINE_RAM_BITS, frames: int = FRAMES
+    ) -> dict[int, tuple[int, int]]:
+        """Entries of both FIFOs of every join (by layer index), exact for pixels on every
+        clock and frames back to back (:mod:`nnlcc.hdl.stream_timing`)."""
+        net = self.net
+        _, h, w = net.input_shape
+        times: dict[str, np.ndarray] = {net.input_name: np.arange(frames * h * w, dtype=np.int64)}
+        depths: dict[int, tuple[int, int]] = {}
+        for i, layer in enumerate(net.layers):
+            srcs = net.inputs_of(i)
+            lat = layer.graph.latency
+            t = times[srcs[0]]
+            if i in self.windows:
+                times[layer.name] = window_times(self.windows[i], t, lat + WINDOW_REGISTER, frames)
+            elif layer.kind == "add":
+                ta, tb = times[srcs[0]], times[srcs[1]]
+                # a memory FIFO reads a clock later; its depth decides, so settle it first
+                buf = [False, False]
+                for _ in range(3):
+                    fl = (2 if buf[0] else 1, 2 if buf[1] else 1)
+                    tr = join_times(ta, tb, fl)
+                    d = (fifo_depth(ta, tr), fifo_depth(tb, tr))
+                    new = [
+                        self.fifo_buffered(s, dk, ram_bits) for s, dk in zip(srcs, d, strict=True)
+                    ]
+                    if new == buf:
+                        break
+                    buf = new
+                depths[i] = d
+                times[layer.name] = tr + lat
+            elif layer.kind == "flatten" and self._image_of(srcs[0]):
+                _, sh, sw = self._image_of(srcs[0])  # a vector per frame, with its last pixel
+                times[layer.name] = t[sh * sw - 1 :: sh * sw] + lat
+            else:
+                times[layer.name] = t + lat
+        return depths
+
+    def _image_of(self, name: str) -> tuple[int, ...]:
+        if name == self.net.input_name:
+            return tuple(self.net.input_shape)
+        i = next(k for k, layer in enumerate(self.net.layers) if layer.name == name)
+        return self.out_images[i]
+
+    def line_rams(self, ram_bits: int | None = LINE_RAM_BITS) -> dict[str, list[tuple[int, int]]]:
+        """Line-buffer memories per window layer (``(words, bits per word)`` each; layers
+        without any are left out), as :class:`~nnlcc.hdl.line_buffer.WindowGenerator` makes
+        them for ``ram_bits``."""
+        out = {}
+        for i, geom in self.windows.items():
+            layer = self.net.layers[i]
+            width = layer.image[0] * self.x_shapes[i].width
+            rows = geom.ram_runs(width, ram_bits)
+            if rows:
+                out[layer.name] = [(geom.gap, width)] * len(rows)
+        return out
+
     def line_buffer_bits(self) -> dict[str, int]:
         """Bits of delay-line storage per window layer (pixels held x channels x width)."""
         out = {}
@@ -166,9 +234,22 @@ class StreamTop(wiring.Component):
     """The whole CNN: pixels ``x``/``valid_in`` in, ``y``/``valid_out`` out (a pixel stream if
     the network ends in an image, else one vector per frame), debug ports per layer."""
 
-    def __init__(self, net: LoweredNetwork) -> None:
+    def __init__(
+        self,
+        net: LoweredNetwork,
+        *,
+        ram_bits: int | None = LINE_RAM_BITS,
+        assertions: bool = False,
+        fifo_depths: dict[int, tuple[int, int]] | None = None,
+    ) -> None:
+        """``ram_bits``: line buffers and FIFOs of at least this many bits are memories (None:
+        all registers); ``assertions``: simulation asserts no join FIFO over- or underflows;
+        ``fifo_depths``: join FIFO depths by layer index instead of the exact ones (tests)."""
         self.plan = plan = StreamPlan(net)
         self.net = net
+        self.ram_bits = ram_bits
+        self.assertions = assertions
+        self.fifo_depths = plan.fifo_depths(ram_bits) if fifo_depths is None else fifo_depths
         c = net.input_shape[0]
         members: dict[str, Any] = {
             "x": In(ArrayLayout(plan.x_shape, c)),
@@ -187,26 +268,47 @@ class StreamTop(wiring.Component):
     ) -> tuple[Value, Value, int]:
         layer, geom = self.net.layers[i], self.plan.windows[i]
         c = src.image[0]
-        gen = WindowGenerator(geom, c, p.x_shape, fill=layer.pad_value)
+        gen = WindowGenerator(geom, c, p.x_shape, fill=layer.pad_value, ram_bits=self.ram_bits)
         m.submodules[f"l{i}_window"] = gen
+        # the window is registered before the pipeline: the generator's position and padding
+        # logic and the pipeline's first adder in one clock set Fmax to 91 MHz on ECP5
+        win = Signal(len(gen.window.as_value()), name=f"l{i}_win", reset_less=True)
+        win_valid = Signal(name=f"l{i}_win_valid")
+        m.d.sync += [win.eq(gen.window.as_value()), win_valid.eq(gen.valid_out)]
         m.d.comb += [
             gen.x.as_value().eq(_extend(m, src.data, src.shape, p.x_shape, c, f"l{i}_px")),
             gen.valid.eq(src.valid),
-            p.x.as_value().eq(gen.window.as_value()),
-            p.valid_in.eq(gen.valid_out),
+            p.x.as_value().eq(win),
+            p.valid_in.eq(win_valid),
         ]
-        return p.y.as_value(), p.valid_out, _window_lag(geom)
+        return p.y.as_value(), p.valid_out, _window_lag(geom) + WINDOW_REGISTER
 
     def _join_unit(
         self, m: Module, i: int, p: AdderGraphPipeline, a: _Tensor, b: _Tensor
     ) -> tuple[Value, Value, int]:
         """Residual add: each branch through a FIFO, the graph fed when both have a pixel."""
-        depth = join_depth(a.lag, b.lag)
+        depths = self.fifo_depths[i]
         ends = []
-        for tag, t in (("a", a), ("b", b)):
-            fifo = SyncFIFO(width=t.shape.width * t.count, depth=depth)
+        names = self.net.inputs_of(i)
+        for tag, t, depth, src in zip("ab", (a, b), depths, names, strict=True):
+            width = t.shape.width * t.count
+            if self.plan.fifo_buffered(src, depth, self.ram_bits):
+                fifo: SyncFIFO | SyncFIFOBuffered = SyncFIFOBuffered(width=width, depth=depth)
+            else:
+                fifo = SyncFIFO(width=width, depth=depth)
             m.submodules[f"l{i}_fifo_{tag}"] = fifo
             m.d.comb += [fifo.w_data.eq(t.data), fifo.w_en.eq(t.valid)]
+            if self.assertions:
+                m.d.sync += [
+                    Assert(
+                        ~t.valid | fifo.w_rdy,
+                        f"layer {self.net.layers[i].name}: FIFO {tag} (depth {depth}) overflows",
+                    ),
+                    Assert(
+                        ~fifo.r_en | fifo.r_rdy,
+                        f"layer {self.net.layers[i].name}: FIFO {tag} underflows",
+                    ),
+                ]
             ends.append((fifo, t))
         both = Signal(name=f"l{i}_both")
         m.d.comb += both.eq(ends[0][0].r_rdy & ends[1][0].r_rdy)
@@ -215,7 +317,7 @@ class StreamTop(wiring.Component):
             m.d.comb += fifo.r_en.eq(both)
             parts.append(_extend(m, fifo.r_data, t.shape, p.x_shape, t.count, f"l{i}_{tag}"))
         m.d.comb += [p.x.as_value().eq(Cat(*parts)), p.valid_in.eq(both)]
-        return p.y.as_value(), p.valid_out, depth + 1
+        return p.y.as_value(), p.valid_out, max(depths) + 1
 
     def _collect_unit(
         self, m: Module, i: int, p: AdderGraphPipeline, src: _Tensor

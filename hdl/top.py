@@ -186,12 +186,9 @@ class StreamStrategy(TopStrategy):
     testbench = "nnlcc.sim.tb_cnn"
     input_key = "pixels"
     summary_facts = ("pixels", "clocks_to_last_output")
-    selftest_refusal = (
-        "no board self-test exists for pixel-streaming CNNs yet: compile without --build "
-        "(the resource estimate is still made)"
-    )
+    selftest_refusal = None  # nnlcc.boards.stream_selftest: test images streamed from a ROM
     estimate_design = "streaming network alone (no I/O, no self-test)"
-    estimate_note = "pixel-streaming CNN: network estimate only, no board self-test yet"
+    estimate_note = None
     _inputs = "input images"
 
     def component(self) -> StreamTop:
@@ -234,6 +231,7 @@ class StreamStrategy(TopStrategy):
         from a frame's first pixel to its first window)."""
         plan = StreamPlan(self.net)
         bits = plan.line_buffer_bits()
+        rams = plan.line_rams()
         facts: dict[str, dict[str, Any]] = {}
         for i, geom in plan.windows.items():
             name = self.net.layers[i].name
@@ -243,6 +241,8 @@ class StreamStrategy(TopStrategy):
                 "line_buffer_bits": bits[name],
                 "window_delay": geom.delay,
             }
+            if name in rams:  # the part of the delay line in memories (line_rams)
+                facts[name]["line_buffer_ram"] = [list(r) for r in rams[name]]
         return facts
 
 

@@ -23,6 +23,7 @@ from nnlcc.ir.matrix import (
     ConvLayer,
     DenseLayer,
     FlattenLayer,
+    Layer,
     MatrixGraph,
     PoolLayer,
     conv_matrix,
@@ -87,6 +88,22 @@ def build_tiny_cnn(seed: int = 0) -> MatrixGraph:
         DenseLayer("fc", rng.normal(size=(3, 16)) * 0.4, rng.normal(size=3) * 0.1),
     ]
     return MatrixGraph("tiny", "x", 2 * 36, "y", layers, input_shape=(2, 6, 6))  # type: ignore[arg-type]
+
+
+def small_stream_cnn(seed: int = 4) -> LoweredNetwork:
+    """conv 3x3 pad 1, max pool 2, a residual block (join FIFOs), flatten, dense on 1x6x6."""
+    rng = np.random.default_rng(seed)
+    pad = Window((3, 3), (1, 1), (1, 1, 1, 1))
+    stem = build_conv("stem", (1, 6, 6), 2, rng, window=pad, weight_std=0.5, bias_std=0.2)
+    pool = PoolLayer("pool", "max", (2, 6, 6), Window((2, 2), (2, 2)))
+    a = build_conv("a", (2, 3, 3), 2, rng, window=pad, weight_std=0.5, bias_std=0.2)
+    a.relu = False
+    add = AddLayer("add", ("a", "pool"), (2, 3, 3), relu=True)
+    fl = FlattenLayer("fl", (2, 3, 3))
+    fc = DenseLayer("fc", rng.normal(0, 0.5, size=(3, 18)), rng.normal(0, 0.1, size=3))
+    layers: list[Layer] = [stem, pool, a, add, fl, fc]
+    g = MatrixGraph("small", "x", 36, "fc", layers, input_shape=(1, 6, 6))
+    return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, 36)))
 
 
 def build_tiny_mlp(sizes: tuple[int, ...] = (6, 5, 3), seed: int = 1) -> LoweredNetwork:

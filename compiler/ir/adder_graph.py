@@ -11,6 +11,8 @@ Operations (``v<k>`` is the value of node ``k``; all shifts ``s`` are left shift
     add  ±va<<sa, ±vb<<sb   an adder (not both negative); with a const operand a "constant adder"
     shr  va, k           floor(va / 2**k) for k >= 0, va << -k for k < 0 (wiring only)
     clamp va, lo, hi     saturation to [lo, hi]
+    max  va, vb          the larger of two values (a comparator and a multiplexer)
+    min  va, vb          the smaller of two values
 
 Every node carries its exact integer range ``[lo, hi]`` (interval arithmetic from the inputs),
 from which hardware widths follow, and a pipeline ``stage`` fixed by :func:`AdderGraph.schedule`.
@@ -36,13 +38,19 @@ class Op(enum.Enum):
     ADD = "add"
     SHR = "shr"
     CLAMP = "clamp"
+    MAX = "max"
+    MIN = "min"
+
+
+#: Two-operand selections: a comparator and a multiplexer in hardware, no adder.
+SELECT_OPS = (Op.MAX, Op.MIN)
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
     op: Op
     a: int = -1  # first operand (node id); for INPUT the input index
-    b: int = -1  # second operand of ADD
+    b: int = -1  # second operand of ADD, MAX, MIN
     sa: int = 0  # left shift of a (ADD); shift amount k (SHR)
     sb: int = 0  # left shift of b (ADD)
     na: bool = False  # a negated (ADD)
@@ -105,6 +113,16 @@ class AdderGraph:
         nlo, nhi = min(max(x.lo, lo), hi), max(min(x.hi, hi), lo)
         return self._push(Node(Op.CLAMP, a=a, c0=lo, c1=hi, lo=nlo, hi=nhi))
 
+    def max(self, a: int, b: int) -> int:
+        """``max(va, vb)``: exact, its range ``[max(lo), max(hi)]``."""
+        x, y = self.nodes[a], self.nodes[b]
+        return self._push(Node(Op.MAX, a=a, b=b, lo=max(x.lo, y.lo), hi=max(x.hi, y.hi)))
+
+    def min(self, a: int, b: int) -> int:
+        """``min(va, vb)``: exact, its range ``[min(lo), min(hi)]``."""
+        x, y = self.nodes[a], self.nodes[b]
+        return self._push(Node(Op.MIN, a=a, b=b, lo=min(x.lo, y.lo), hi=min(x.hi, y.hi)))
+
     # ---- cost ---------------------------------------------------------------------------
     def is_const_add(self, n: Node) -> bool:
         return n.op is Op.ADD and (self.nodes[n.a].op is Op.CONST or self.nodes[n.b].op is Op.CONST)
@@ -113,6 +131,11 @@ class AdderGraph:
     def adders(self) -> int:
         """Additions/subtractions between two variables: the cost every report counts."""
         return sum(1 for n in self.nodes if n.op is Op.ADD and not self.is_const_add(n))
+
+    @property
+    def comparators(self) -> int:
+        """MAX and MIN nodes: one comparator and one multiplexer each (not adders)."""
+        return sum(1 for n in self.nodes if n.op in SELECT_OPS)
 
     @property
     def const_adders(self) -> int:
@@ -127,6 +150,8 @@ class AdderGraph:
                 d[i] = max(d[n.a], d[n.b]) + (0 if self.is_const_add(n) else 1)
             elif n.op in (Op.SHR, Op.CLAMP):
                 d[i] = d[n.a]
+            elif n.op in SELECT_OPS:
+                d[i] = max(d[n.a], d[n.b])
         return d
 
     @property
@@ -149,13 +174,13 @@ class AdderGraph:
 
     # ---- pipeline schedule ----------------------------------------------------------------
     def schedule(self) -> list[int]:
-        """Pipeline stage of every node: each ADD and CLAMP ends in a register (one stage),
+        """Pipeline stage of every node: each ADD, CLAMP, MAX and MIN ends in a register (one stage),
         SHR is wiring (same stage as its operand), INPUT is stage 0, CONST needs no stage."""
         if len(self.stages) == len(self.nodes):
             return self.stages
         st = [0] * len(self.nodes)
         for i, n in enumerate(self.nodes):
-            if n.op is Op.ADD:
+            if n.op is Op.ADD or n.op in SELECT_OPS:
                 st[i] = max(st[n.a], st[n.b]) + 1
             elif n.op is Op.CLAMP:
                 st[i] = st[n.a] + 1
@@ -196,6 +221,10 @@ class AdderGraph:
                 v = a - b if n.nb else a + b
             elif n.op is Op.SHR:
                 v = vals[n.a] >> n.sa if n.sa >= 0 else vals[n.a] << -n.sa
+            elif n.op is Op.MAX:
+                v = np.maximum(vals[n.a], vals[n.b])
+            elif n.op is Op.MIN:
+                v = np.minimum(vals[n.a], vals[n.b])
             else:
                 v = np.clip(vals[n.a], n.c0, n.c1)
             vals.append(v)
@@ -231,6 +260,8 @@ class AdderGraph:
                 body = f"add v{n.a}<<{n.sa}, {'-' if n.nb else '+'}v{n.b}<<{n.sb}"
             elif n.op is Op.SHR:
                 body = f"shr v{n.a}, {n.sa}"
+            elif n.op in SELECT_OPS:
+                body = f"{n.op.value} v{n.a}, v{n.b}"
             else:
                 body = f"clamp v{n.a}, {n.c0}, {n.c1}"
             lines.append(f"v{i} = {body}  {rng}")
@@ -267,6 +298,11 @@ class AdderGraph:
             elif op == "clamp":
                 a, clo, chi = args.split(", ")
                 nid = g.clamp(int(a[1:]), int(clo), int(chi))
+            elif op in ("max", "min"):
+                sm = re.fullmatch(r"v(\d+), v(\d+)", args)
+                if not sm:
+                    raise ValueError(f"bad {op}: {ln}")
+                nid = (g.max if op == "max" else g.min)(int(sm[1]), int(sm[2]))
             else:
                 raise ValueError(f"unknown op {op}")
             if (g.nodes[nid].lo, g.nodes[nid].hi) != (lo, hi):

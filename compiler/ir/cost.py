@@ -13,8 +13,14 @@ the graph (both writers make the same hardware) and what a synthesizer keeps of 
 * **CLAMP**: a comparator chain (as wide as the signed comparison the writers emit) for each
   bound the operand can cross, except a bound of 0 below, which is a sign test; and one
   multiplexer bit per output bit when any bound is active.
+* **MAX**, **MIN**: one comparator chain over the bits that tell the operands apart (their
+  common range; no sign bit when both are non-negative, which synthesis drops) and one 2:1
+  multiplexer bit per live output bit (:attr:`CostFeatures.select_mux_bits`, at
+  :attr:`Family.lut_per_select_bit`: a 2:1 mux is one LUT on LUT4 and LUT6 alike; yosys
+  synth_ecp5 on 48 two-way max nodes of 8-bit values: 192 CCU2C + 384 LUT4, exactly the
+  model's 8 chain LUTs and 8 mux LUTs per node).
 * **SHR**, **CONST**, **INPUT**: wires.
-* **Registers**: every ADD and CLAMP node is a register of its width; a node read ``d``
+* **Registers**: every ADD, CLAMP, MAX and MIN node is a register of its width; a node read ``d``
   stages after its own stage has ``d`` delayed copies (one shift register per node, as the
   writers emit), and the ``valid`` strobe has one flip-flop per pipeline stage.
   :attr:`Cost.ffs` counts exactly the declared register bits;
@@ -55,8 +61,8 @@ __all__ = [
 
 I64 = npt.NDArray[np.int64]
 
-_OP_CODE = {Op.INPUT: 0, Op.CONST: 1, Op.ADD: 2, Op.SHR: 3, Op.CLAMP: 4}
-_INPUT, _CONST, _ADD, _SHR, _CLAMP = range(5)
+_OP_CODE = {Op.INPUT: 0, Op.CONST: 1, Op.ADD: 2, Op.SHR: 3, Op.CLAMP: 4, Op.MAX: 5, Op.MIN: 6}
+_INPUT, _CONST, _ADD, _SHR, _CLAMP, _MAX, _MIN = range(7)
 _OP_BY_ID = {id(o): c for o, c in _OP_CODE.items()}  # Enum hashing is slow on 1e6 nodes
 _op = attrgetter("op")
 
@@ -81,6 +87,7 @@ class Family:
     srl_min: int = 0
     srl_depth: int = 32
     calibrated_against: str = ""
+    lut_per_select_bit: float = 1.0  # measured, not fitted (see the module docstring)
 
 
 # Calibration run: benchmarks/results/2026-11-30/cost_model.json (benchmarks/cost_model.py,
@@ -138,6 +145,7 @@ class CostFeatures:
     delay_ffs: int
     valid_ffs: int
     ffs_synth: int
+    select_mux_bits: int = 0  # 2:1 multiplexer bits of MAX/MIN nodes
 
     @property
     def chains(self) -> int:
@@ -244,7 +252,8 @@ def _zero_low_bits(
     vectorized step per stage (and per SHR of a SHR) settles every node in SSA order.
     """
     z = np.where(op == _CONST, _tz(c0, w), 0)
-    work = (op == _ADD) | (op == _SHR) | (op == _CLAMP)
+    is_sel = (op == _MAX) | (op == _MIN)
+    work = (op == _ADD) | (op == _SHR) | (op == _CLAMP) | is_sel
     idx = np.nonzero(work)[0]
     if idx.size == 0:
         return np.minimum(z, w)
@@ -261,6 +270,8 @@ def _zero_low_bits(
         z[k] = np.minimum(z[a[k]] + sa[k], z[b[k]] + sb[k])
         k = ks[o == _CLAMP]
         z[k] = np.minimum(z[a[k]], np.minimum(ctz0[k], ctz1[k]))
+        k = ks[(o == _MAX) | (o == _MIN)]
+        z[k] = np.minimum(z[a[k]], z[b[k]])
         k = ks[o == _SHR]
         while k.size:  # a SHR of a SHR of the same stage: repeat until settled
             new = np.maximum(z[a[k]] - sa[k], 0)
@@ -299,13 +310,14 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
         c1[k_c] = _clip62(list(map(attrgetter("c1"), cc)))
     st = np.array(graph.schedule(), dtype=np.int64)
     is_add, is_clamp = op == _ADD, op == _CLAMP
+    is_sel = (op == _MAX) | (op == _MIN)
     is_const = op == _CONST
 
     # declared registers (exactly what the writers emit), from the graph as it is
     reads = _reads(np.arange(n), op, a, b, sa, sb, st, w, graph.outputs)
     delay = np.zeros(n, dtype=np.int64)
     np.maximum.at(delay, reads[0], reads[1])
-    registered = is_add | is_clamp
+    registered = is_add | is_clamp | is_sel
     pipeline_ffs = int(w[registered].sum())
     delay_ffs = int((delay * w)[~is_const].sum())
     lat = int(st[graph.outputs].max()) if graph.outputs else 0
@@ -319,15 +331,15 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
         s_src, s_off, s_lo, s_hi = _reads(
             rep, np.where(alive, op, -1), a, b, sa, sb, st, w, graph.outputs
         )
-    merged = int(np.count_nonzero(~alive & (is_add | is_clamp)))
+    merged = int(np.count_nonzero(~alive & registered))
     # ... and bits nobody reads are cut
     live_hi = np.zeros(n, dtype=np.int64)
     np.maximum.at(live_hi, s_src, np.minimum(s_hi, w[s_src]))
     by_add = s_lo < 0
     live_lo = w.copy()
     np.minimum.at(live_lo, s_src[~by_add], s_lo[~by_add])
-    is_add, is_clamp = is_add & alive, is_clamp & alive
-    k_add, k_cl = np.nonzero(is_add)[0], np.nonzero(is_clamp)[0]
+    is_add, is_clamp, is_sel = is_add & alive, is_clamp & alive, is_sel & alive
+    k_add, k_cl, k_sel = np.nonzero(is_add)[0], np.nonzero(is_clamp)[0], np.nonzero(is_sel)[0]
     a, b = rep[a], rep[b]
 
     # ---- bits known zero at the bottom (forward, one pipeline stage at a time) ----
@@ -368,16 +380,22 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
     live_w = np.maximum(np.minimum(w, live_hi) - np.maximum(live_lo, z), 0)
     mux = np.where(any_bound, live_w[k_cl], 0)
 
+    # ---- max/min: one signed comparison covering both operands, a two-way mux ----
+    xa, xb = a[k_sel], b[k_sel]
+    wsel = _widths(np.minimum(lo[xa], lo[xb]), np.maximum(hi[xa], hi[xb]))
+    sel_luts = -(-wsel // g) * g
+    sel_mux = live_w[k_sel]
+
     # ---- registers ----
-    synth_pipe = int(live_w[is_add | is_clamp].sum())
+    synth_pipe = int(live_w[is_add | is_clamp | is_sel].sum())
     synth_delay, srl = _delay_runs(s_src, s_off, live_w, fam)
     return CostFeatures(
         adder_chains=int(np.count_nonzero(add_bits)),
         adder_chain_bits=int(add_bits.sum()),
         adder_chain_luts=int(add_luts.sum()),
-        compare_chains=int(cmp_n.sum()),
-        compare_chain_bits=int(cmp_bits.sum()),
-        compare_chain_luts=int(cmp_luts.sum()),
+        compare_chains=int(cmp_n.sum()) + int(k_sel.size),
+        compare_chain_bits=int(cmp_bits.sum()) + int(wsel.sum()),
+        compare_chain_luts=int(cmp_luts.sum()) + int(sel_luts.sum()),
         mux_bits=int(mux.sum()),
         srl_luts=srl,
         merged_nodes=merged,
@@ -385,6 +403,7 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
         delay_ffs=delay_ffs,
         valid_ffs=lat,
         ffs_synth=synth_pipe + synth_delay + lat,
+        select_mux_bits=int(sel_mux.sum()),
     )
 
 
@@ -418,6 +437,12 @@ def _reads(
     off.append(st[k_cl] - 1 - st[x])
     rlo.append(np.zeros_like(x))
     rhi.append(w[x])
+    k_sel = np.nonzero((op == _MAX) | (op == _MIN))[0]
+    for opnd in (rep[a[k_sel]], rep[b[k_sel]]):
+        src.append(opnd)
+        off.append(st[k_sel] - 1 - st[opnd])
+        rlo.append(np.zeros_like(opnd))
+        rhi.append(w[opnd])
     k_sh = np.nonzero(op == _SHR)[0]
     kk, x = sa[k_sh], rep[a[k_sh]]
     src.append(x)
@@ -452,7 +477,7 @@ def _merge_duplicates(
     if kc.size:
         _, first, inv = np.unique(c0[kc], return_index=True, return_inverse=True)
         rep[kc] = kc[first[inv.ravel()]]
-    idx = np.nonzero((op == _ADD) | (op == _SHR) | (op == _CLAMP))[0]
+    idx = np.nonzero((op == _ADD) | (op == _SHR) | (op == _CLAMP) | (op == _MAX) | (op == _MIN))[0]
     if idx.size == 0:
         return rep
     order = idx[np.argsort(st[idx], kind="stable")]
@@ -462,7 +487,8 @@ def _merge_duplicates(
         if ks.size == 0:
             return
         ra, rb, xa, xb = rep[a[ks]], rep[b[ks]], sa[ks], sb[ks]
-        swap = (op[ks] == _ADD) & (nb[ks] == 0) & ((ra > rb) | ((ra == rb) & (xa > xb)))
+        commutes = ((op[ks] == _ADD) & (nb[ks] == 0)) | (op[ks] == _MAX) | (op[ks] == _MIN)
+        swap = commutes & ((ra > rb) | ((ra == rb) & (xa > xb)))
         ra, rb = np.where(swap, rb, ra), np.where(swap, ra, rb)
         xa, xb = np.where(swap, xb, xa), np.where(swap, xa, xb)
         keys = np.stack([op[ks].astype(np.int64), ra, rb, xa, xb, nb[ks], c0[ks], c1[ks]])
@@ -522,6 +548,7 @@ def estimate(graph: AdderGraph, family: str = "ecp5") -> Cost:
         fam.lut_per_chain_lut * f.compare_chain_luts
         + fam.lut_per_chain * f.compare_chains
         + fam.lut_per_mux_bit * f.mux_bits
+        + fam.lut_per_select_bit * f.select_mux_bits
     )
     adder_luts, clamp_luts = round(adder), round(clamp)
     return Cost(

@@ -117,14 +117,9 @@ def _times_const(graph: AdderGraph, node: int, mult: int) -> int:
 
 
 def _max_tree(graph: AdderGraph, nodes: list[int]) -> int:
-    """``max`` as ``a + clamp(b - a, 0, .)`` in a balanced tree: exact with adder-graph ops."""
+    """``max`` of ``nodes`` as a balanced tree of MAX nodes (depth ceil(log2 n))."""
     while len(nodes) > 1:
-        nxt = []
-        for k in range(0, len(nodes) - 1, 2):
-            a, b = nodes[k], nodes[k + 1]
-            diff = graph.add(b, a, nb=True)
-            pos = graph.clamp(diff, 0, max(graph.nodes[diff].hi, 0))
-            nxt.append(graph.add(a, pos))
+        nxt = [graph.max(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
         if len(nodes) % 2:
             nxt.append(nodes[-1])
         nodes = nxt
@@ -143,9 +138,13 @@ def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
         if layer.op == "max":
             m = _max_tree(graph, column)
             lo = max(layer.out_fmt.lo, 0) if layer.relu else layer.out_fmt.lo
-            # a no-op on values, but interval arithmetic of a + clamp(b - a) overestimates the
-            # range: the clamp gives the output its true range (and hardware its true width)
-            outputs.append(graph.clamp(m, lo, layer.out_fmt.hi))
+            node = graph.nodes[m]
+            # MAX ranges are exact: a clamp only where a fused ReLU (or format) cuts them
+            outputs.append(
+                m
+                if lo <= node.lo and node.hi <= layer.out_fmt.hi
+                else graph.clamp(m, lo, layer.out_fmt.hi)
+            )
         else:
             plan = avg_pool_plan(taps, in_fmt, layer.out_fmt, layer.relu)
             acc = _times_const(graph, _sum_tree(graph, column), plan.mult)

@@ -84,6 +84,8 @@ def output_weights(graph: AdderGraph, terms: list[Term]) -> list[float]:
             t[n.a] = max(t[n.a], ti - n.sa)
         elif n.op is Op.CLAMP:
             raise ValueError("truncation needs an exact graph: it has a clamp")
+        elif n.op in (Op.MAX, Op.MIN):
+            raise ValueError(f"truncation needs a linear graph: it has a {n.op.value}")
     return t
 
 

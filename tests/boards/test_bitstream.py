@@ -111,3 +111,19 @@ def test_digits_mlp_fits_ulx3s(tmp_path: Path) -> None:
     assert res["estimate"] is True and res["fits"] is True
     assert 1000 < res["luts"] < res["device_luts"] // 2
     assert res["model_estimate"]["luts"] < res["device_luts"] // 2  # the default's figure
+
+
+def test_cnn_ulx3s_bitstream(tmp_path: Path) -> None:
+    """A small CNN (conv, max pool, residual block with join FIFOs, flatten, dense) streamed
+    from a ROM of images: a real ECP5 bitstream of its self-test, figures parsed as for MLPs."""
+    from conftest import small_stream_cnn
+
+    net = small_stream_cnn()
+    res = board_build("ulx3s-25f", net, tmp_path, run_pnr=True)
+    _check_common(res, tmp_path)
+    assert res["estimate"] is False and res["tool"] == "nextpnr-ecp5"
+    assert (tmp_path / res["bitstream"]).stat().st_size > 10_000
+    assert res["fmax_mhz"] > 25.0 and res["timing_met"] is True
+    assert res["selftest"]["images"] == 16 and res["selftest"]["outputs"] == 16
+    assert "16 images (576 pixels)" in res["design"]
+    assert res["utilization"]["TRELLIS_COMB"]["used"] == res["luts"]

@@ -216,3 +216,33 @@ def test_compile_build_of_a_too_big_model_exits_2_with_one_line(
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: design does not fit iCE40UP5K")
     assert "levers: lower SQNR" in lines[0] and not (tmp_path / "out").exists()
+
+
+def test_wide_image_line_buffers_are_block_ram() -> None:
+    """A 160-pixel-wide image: each 3x3 conv line buffer (158 pixels x 4 channels x 8 bits) is
+    over LINE_RAM_BITS, so it is a memory: block RAMs in the model, not flip-flops."""
+    from conftest import build_conv
+    from conftest import compile_graph as golden_model
+
+    from nnlcc.boards.fit import bram_blocks, model_resources
+    from nnlcc.hdl.line_buffer import LINE_RAM_BITS
+    from nnlcc.hdl.stream import StreamPlan
+    from nnlcc.ir.matrix import MatrixGraph
+    from nnlcc.ir.window import Window
+
+    rng = np.random.default_rng(0)
+    pad = Window((3, 3), (1, 1), (1, 1, 1, 1))
+    c1 = build_conv("c1", (4, 5, 160), 2, rng, window=pad, weight_std=0.5, bias_std=0.2)
+    g = MatrixGraph("wide", "x", 4 * 5 * 160, "c1", [c1], input_shape=(4, 5, 160))
+    net = golden_model(g, "quantize,csd", rng.uniform(0, 1, size=(8, g.input_size)))
+    rams = StreamPlan(net).line_rams()
+    words, width = rams["c1"][0]
+    assert len(rams["c1"]) == 2 and words == 158 and words * width >= LINE_RAM_BITS
+    assert bram_blocks("ecp5", words, width) == -(-width // 36)
+    assert bram_blocks("ice40", 600, 20) == 2 * 3  # two blocks wide, three deep (256 words)
+    for family in ("ecp5", "xc7", "ice40"):
+        res = model_resources(net, family)
+        assert res["line_buffer_ram_bits"] == 2 * words * width
+        assert res["bram"] == 2 * bram_blocks(family, words, width)
+        total = StreamPlan(net).line_buffer_bits()["c1"]
+        assert res.get("line_buffer_ffs", 0) == total - 2 * words * width

@@ -128,6 +128,14 @@ def test_clamp() -> None:
     _latency_and_run(g, 1)
 
 
+def test_max_min_mixed_signs() -> None:
+    g = AdderGraph.with_inputs([(-100, 20), (0, 255), (-5, -1)])
+    mx = g.max(0, 1)
+    mn = g.min(0, 2)
+    g.outputs = [mx, mn, g.min(g.max(mn, 2), mx)]
+    _latency_and_run(g, 3)
+
+
 def test_requant_chain_const_add_shr_clamp() -> None:
     g = AdderGraph.with_inputs([(-128, 127)] * 3)
     acc = g.add(g.add(0, 1, sa=1), 2, nb=True)
@@ -202,8 +210,11 @@ def random_graph(rng: np.random.Generator) -> AdderGraph:
             g.add(a, b, int(rng.integers(0, 4)), int(rng.integers(0, 4)), na=na, nb=nb)
         elif r < 0.6:
             g.const(int(rng.integers(-300, 300)))
-        elif r < 0.8:
+        elif r < 0.72:
             g.shr(int(rng.integers(0, n)), int(rng.integers(-3, 6)))
+        elif r < 0.86:
+            a, b = (int(v) for v in rng.integers(0, n, size=2))
+            (g.max if rng.random() < 0.5 else g.min)(a, b)
         else:
             k = n - 1 if rng.random() < 0.3 else int(rng.integers(0, n))
             node = g.nodes[k]

@@ -9,7 +9,7 @@ streamed one pixel per clock, back to back and with gaps; every layer's stream m
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -97,10 +97,11 @@ def cnn_downsample(seed: int = 2) -> LoweredNetwork:
     return compile_graph(g, rng)
 
 
-def run_top(net: LoweredNetwork, x_int: np.ndarray, gap: int) -> list[list[list[int]]]:
+def run_top(net: LoweredNetwork, x_int: np.ndarray, gap: int, **top: Any) -> list[list[list[int]]]:
     """Stream the images (``gap`` idle clocks after every frame); return every layer's valid
-    outputs in order."""
-    dut = StreamTop(net)
+    outputs in order. The top asserts that no join FIFO over- or underflows; ``top`` are more
+    :class:`StreamTop` options."""
+    dut = StreamTop(net, assertions=True, **top)
     c, h, w = net.input_shape
     pixels = net._stored_input(x_int).reshape(-1, c)
     feed: list[int | None] = []
@@ -131,12 +132,12 @@ def run_top(net: LoweredNetwork, x_int: np.ndarray, gap: int) -> list[list[list[
     return seen
 
 
-def check(net: LoweredNetwork, n: int, gap: int, seed: int = 3) -> None:
+def check(net: LoweredNetwork, n: int, gap: int, seed: int = 3, **top: Any) -> None:
     fmt = net.input_fmt
     x = np.random.default_rng(seed).integers(fmt.lo, fmt.hi + 1, size=(n, net.n_inputs))
     x[0] = fmt.hi  # saturating corners
     x[1] = fmt.lo
-    seen = run_top(net, x, gap)
+    seen = run_top(net, x, gap, **top)
     golden = net.evaluate_layers(x)
     for i, (layer, out) in enumerate(zip(net.layers, golden, strict=True)):
         exp = np.asarray(out).reshape(-1, out.shape[-1]).tolist()
@@ -163,6 +164,28 @@ def test_chain_matches_golden(gap: int) -> None:
 @pytest.mark.parametrize("gap", [0, 3])
 def test_residual_block_matches_golden(gap: int) -> None:
     check(cnn_residual(), 4, gap)
+
+
+@pytest.mark.parametrize("gap", [0, 3])
+def test_line_buffers_and_fifos_in_memories_match_golden(gap: int) -> None:
+    """Every line buffer and FIFO a memory (threshold 1 bit): same streams as registers."""
+    net = cnn_residual()
+    plan = StreamPlan(net)
+    rams = [g.ram_runs(24, 1) for g in plan.windows.values()]
+    assert rams.count([0, 1]) == 2  # both 3x3 convs: two line buffers each in memories
+    check(net, 3, gap, ram_bits=1)
+
+
+def test_fifo_depths_are_exact() -> None:
+    """The schedule's depths pass with back-to-back frames; one entry less overflows."""
+    net = cnn_residual()
+    depths = StreamPlan(net).fifo_depths()
+    assert list(depths) == [3]
+    check(net, 3, 0, fifo_depths=depths)
+    i, (da, db) = next(iter(depths.items()))
+    shallow = (da - 1, db) if da >= db else (da, db - 1)
+    with pytest.raises(AssertionError, match="overflows"):
+        check(net, 3, 0, fifo_depths={i: shallow})
 
 
 @pytest.mark.parametrize("gap", [0, 7])
@@ -203,13 +226,3 @@ def test_unsupported_padding_names_the_window() -> None:
     net = compile_graph(MatrixGraph("pad", "x", 16, "c1", [c1], input_shape=(1, 4, 4)), rng)
     with pytest.raises(BadInputError, match="pads too large"):
         StreamPlan(net)
-
-
-def test_cnn_bitstream_is_refused_before_compiling(tmp_path: Path) -> None:
-    """The board self-test drives vectors; a CNN asks for --build gets one clear line early."""
-    from nnlcc.driver import EXAMPLE_CNN, CompileOptions, compile_model
-
-    opts = CompileOptions(model=EXAMPLE_CNN, outdir=tmp_path / "out", build=True)
-    with pytest.raises(BadInputError, match="no board self-test exists for pixel-streaming"):
-        compile_model(opts)
-    assert not (tmp_path / "out").exists()

@@ -24,6 +24,22 @@ def test_ops_execute_and_count() -> None:
     g.check_ranges(x)
 
 
+def test_max_min_are_exact_with_exact_ranges() -> None:
+    g = AdderGraph.with_inputs([(-8, 7), (0, 15), (3, 5)])
+    mx, mn = g.max(0, 1), g.min(0, 2)
+    g.outputs = [mx, mn, g.max(mx, mn)]
+    assert (g.nodes[mx].lo, g.nodes[mx].hi) == (0, 15)
+    assert (g.nodes[mn].lo, g.nodes[mn].hi) == (-8, 5)
+    x = np.array([[-8, 0, 3], [7, 2, 5], [4, 4, 4], [-1, 15, 3]])
+    got = g.evaluate(x)
+    assert got[:, 0].tolist() == np.maximum(x[:, 0], x[:, 1]).tolist()
+    assert got[:, 1].tolist() == np.minimum(x[:, 0], x[:, 2]).tolist()
+    assert (g.adders, g.comparators, g.depth, g.latency) == (0, 3, 0, 2)
+    text = g.to_text()
+    assert "v3 = max v0, v1  [0, 15]" in text and "v4 = min v0, v2  [-8, 5]" in text
+    assert AdderGraph.from_text(text).to_text() == text
+
+
 def test_negated_first_operand_becomes_subtraction() -> None:
     g = AdderGraph.with_inputs([(0, 3), (0, 3)])
     n = g.add(0, 1, na=True)
@@ -44,7 +60,7 @@ def _random_graph(data: st.DataObject) -> AdderGraph:
     g = AdderGraph.with_inputs(ranges)
     for _ in range(data.draw(st.integers(1, 12))):
         k = len(g.nodes)
-        kind = data.draw(st.sampled_from(["add", "shr", "clamp", "const"]))
+        kind = data.draw(st.sampled_from(["add", "shr", "clamp", "const", "max", "min"]))
         a = data.draw(st.integers(0, k - 1))
         if kind == "add":
             b = data.draw(st.integers(0, k - 1))
@@ -55,6 +71,9 @@ def _random_graph(data: st.DataObject) -> AdderGraph:
                 data.draw(st.integers(0, 5)),
                 nb=data.draw(st.booleans()),
             )
+        elif kind in ("max", "min"):
+            b = data.draw(st.integers(0, k - 1))
+            (g.max if kind == "max" else g.min)(a, b)
         elif kind == "shr":
             g.shr(a, data.draw(st.integers(-3, 6)))
         elif kind == "clamp":

@@ -169,10 +169,12 @@ def graphs(draw: st.DrawFn) -> AdderGraph:
     g = AdderGraph.with_inputs(ranges)
     for _ in range(draw(st.integers(1, 12))):
         n = len(g.nodes)
-        kind = draw(st.sampled_from(["add", "add", "sub", "shr", "clamp", "const"]))
+        kind = draw(st.sampled_from(["add", "add", "sub", "shr", "clamp", "const", "max", "min"]))
         x, y = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
         if kind in ("add", "sub"):
             g.add(x, y, draw(st.integers(0, 4)), draw(st.integers(0, 4)), nb=kind == "sub")
+        elif kind in ("max", "min"):
+            (g.max if kind == "max" else g.min)(x, y)
         elif kind == "shr":
             g.shr(x, draw(st.integers(-2, 4)))
         elif kind == "clamp":
@@ -216,3 +218,23 @@ def test_equal_nodes_are_shared_by_synthesis() -> None:
     h = two_inputs()
     h.outputs = [h.add(0, 1, nb=True), h.add(1, 0, nb=True)]
     assert features(h).merged_nodes == 0
+
+
+def test_max_is_a_comparator_and_a_mux() -> None:
+    """Two-way max of unsigned bytes: an 8-bit comparator (no sign bit: both non-negative)
+    and 8 mux bits, what yosys synth_ecp5 makes of it (4 CCU2C + 8 LUT4 per node)."""
+    g = AdderGraph.with_inputs([(0, 255), (0, 255)])
+    g.outputs = [g.max(0, 1)]
+    f = features(g)
+    assert (f.adder_chains, f.compare_chains, f.compare_chain_luts) == (0, 1, 8)
+    assert (f.select_mux_bits, f.mux_bits, f.pipeline_ffs) == (8, 0, 8)
+    signed = AdderGraph.with_inputs([(-512, 511), (0, 255)])
+    signed.outputs = [signed.min(0, 1)]
+    assert features(signed).compare_chain_bits == 10  # the signed operand sets the width
+    # max of a 4-tap window: cheaper than the old a + clamp(b - a, 0, .) emulation
+    emul = AdderGraph.with_inputs([(0, 255)] * 2)
+    d = emul.add(1, 0, nb=True)
+    emul.outputs = [emul.clamp(emul.add(0, emul.clamp(d, 0, 255)), 0, 255)]
+    for family in FAMILIES:
+        assert estimate(g, family).luts < estimate(emul, family).luts
+        assert estimate(g, family).ffs < estimate(emul, family).ffs

@@ -1,0 +1,70 @@
+"""The CNN self-test top in the Amaranth simulator: test images streamed pixel by pixel from a
+ROM pass against the golden ROM as built, and fail when either ROM is corrupted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import small_stream_cnn
+
+from nnlcc.boards import BoardProfile, BoardSelfTest, list_boards
+from nnlcc.boards.stream_selftest import (
+    MAX_IMAGES,
+    StreamSelfTest,
+    latency_bound,
+    selftest_core,
+    selftest_inputs,
+    simulate_stream_selftest,
+)
+from nnlcc.ir.lowered import LoweredNetwork
+
+
+@pytest.fixture(scope="module")
+def cnn() -> LoweredNetwork:
+    return small_stream_cnn()
+
+
+def test_pass_as_built(cnn: LoweredNetwork) -> None:
+    x = selftest_inputs(cnn)[:3]
+    r = simulate_stream_selftest(cnn, x)
+    assert (r.passed, r.failed, r.errors, r.checked) == (True, False, 0, 3)
+    assert 3 * 36 < r.cycles <= 3 * 36 + latency_bound(cnn) + 5
+
+
+def test_corrupted_golden_rom_fails(cnn: LoweredNetwork) -> None:
+    x = selftest_inputs(cnn)[:3]
+    y = cnn.evaluate(x).copy()
+    y[1, 2] ^= 1
+    r = simulate_stream_selftest(cnn, x, y)
+    assert (r.passed, r.failed, r.errors, r.checked) == (False, True, 1, 3)
+
+
+def test_corrupted_image_rom_fails(cnn: LoweredNetwork) -> None:
+    x = selftest_inputs(cnn)[:2]
+    y = cnn.evaluate(x)
+    bad = x.copy()
+    bad[1] = cnn.input_fmt.hi - bad[1] + cnn.input_fmt.lo  # the second image inverted
+    assert not np.array_equal(cnn.evaluate(bad)[1], y[1])
+    r = simulate_stream_selftest(cnn, bad, y)
+    assert r.failed and not r.passed and r.errors == 1
+
+
+def test_inputs_and_dispatch(cnn: LoweredNetwork, tiny_net: LoweredNetwork) -> None:
+    assert selftest_inputs(cnn).shape == (MAX_IMAGES, cnn.n_inputs)
+    assert isinstance(selftest_core(cnn, selftest_inputs(cnn)[:1]), StreamSelfTest)
+    assert not isinstance(selftest_core(tiny_net, selftest_inputs(tiny_net)), StreamSelfTest)
+    with pytest.raises(ValueError, match="pixel-streaming"):
+        StreamSelfTest(tiny_net, selftest_inputs(tiny_net))
+
+
+@pytest.mark.parametrize(
+    "board", [b for b in list_boards() if b.name in ("arty-a7", "icebreaker", "ulx3s")]
+)
+def test_board_top_elaborates(board: BoardProfile, cnn: LoweredNetwork) -> None:
+    core = StreamSelfTest(cnn, selftest_inputs(cnn)[:2])
+    plan = board.platform().build(BoardSelfTest(core, board), name="t", do_build=False)
+    constraints = next(v for k, v in plan.files.items() if k.endswith((".pcf", ".lpf", ".xdc")))
+    assert isinstance(constraints, str)
+    for res, num in board.leds.values():
+        assert f"{res}_{num}" in constraints
+    assert "uart_0__tx" in constraints
