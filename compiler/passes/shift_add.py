@@ -298,9 +298,10 @@ def _windowed_cse(
     when that happens at floor 2.  ``converged`` is False if ``_MAX_ROUNDS`` cut it short.
     """
     row, node, shift, neg = terms.row, terms.node, terms.shift, terms.neg
-    if len(row) and np.unique(np.stack([row, node, shift]), axis=1).shape[1] != len(row):
-        merged = [_merge_repeats(r) for r in terms.to_rows()]
-        t = TermArrays.from_rows(merged)
+    order = np.lexsort((shift, node, row))
+    r, n, s = row[order], node[order], shift[order]
+    if np.any((r[1:] == r[:-1]) & (n[1:] == n[:-1]) & (s[1:] == s[:-1])):
+        t = TermArrays.from_rows([_merge_repeats(x) for x in terms.to_rows()])
         row, node, shift, neg = t.row, t.node, t.shift, t.neg
     saved_total, cap, converged = 0, 1 << 62, False
     for _ in range(_MAX_ROUNDS):
