@@ -43,7 +43,10 @@ MIN_WINDOW = 8
 """Fewest neighbours per term the partial search pairs with, whatever the effort."""
 _CHUNK_PAIRS = 4_000_000  # candidate pairs held at once by the partial search (memory bound)
 _MAX_ROUNDS = 200  # the search stops long before (typically 10-30 rounds)
-_ALPHA = 0.5  # a round shares patterns counted at least _ALPHA times the most frequent one's
+# a round shares patterns counted at least alpha times the most frequent one's: closer to 1 is
+# closer to the exact greedy (fewer adders) and takes more rounds, so alpha is _ALPHA_FINE
+# while a round has at most _FINE_PAIRS candidate pairs (seconds), else _ALPHA
+_ALPHA, _ALPHA_FINE, _FINE_PAIRS = 0.5, 0.8, 2_000_000
 _MATCH_STEPS = 64  # steps of a round's matching (pairs left over wait for the next round)
 _STOP = 1000  # a round saving under 1/_STOP of the terms left ends its count level
 
@@ -291,7 +294,7 @@ def _windowed_cse(
     term with its next ``window`` terms, counts their patterns over all rows, and lets each
     row pick a non-overlapping set of its pairs, most frequent pattern first (a locally
     dominant matching, ties broken by pattern so that rows agree).  Only patterns counted at
-    least ``floor`` times take part (``_ALPHA`` times the most frequent count, at least 2),
+    least ``floor`` times take part (``alpha`` times the most frequent count, at least 2),
     and only those picked at least ``floor`` times become shared adders, so a round shares
     few, frequent patterns like the exact greedy does; the rest wait for the next round.  A
     round saving under ``1/_STOP`` of the terms left lowers the floor by one; the search ends
@@ -303,11 +306,12 @@ def _windowed_cse(
     if np.any((r[1:] == r[:-1]) & (n[1:] == n[:-1]) & (s[1:] == s[:-1])):
         t = TermArrays.from_rows([_merge_repeats(x) for x in terms.to_rows()])
         row, node, shift, neg = t.row, t.node, t.shift, t.neg
+    alpha = _ALPHA_FINE if len(row) * window <= _FINE_PAIRS else _ALPHA
     saved_total, cap, converged = 0, 1 << 62, False
     for _ in range(_MAX_ROUNDS):
         order = np.lexsort((shift, node, row))
         row, node, shift, neg = row[order], node[order], shift[order], neg[order]
-        sel_i, sel_j, pat, n_pat, floor = _round_matching(row, node, shift, neg, window, cap)
+        sel_i, sel_j, pat, n_pat, floor = _round_matching(row, node, shift, neg, window, cap, alpha)
         usage = np.bincount(pat, minlength=n_pat)
         ok = usage[pat] >= floor
         sel_i, sel_j, pat = sel_i[ok], sel_j[ok], pat[ok]
@@ -376,10 +380,10 @@ def _chunks(row: I64, window: int) -> list[tuple[int, int]]:
 
 
 def _round_matching(
-    row: I64, node: I64, shift: I64, neg: Bools, window: int, cap: int
+    row: I64, node: I64, shift: I64, neg: Bools, window: int, cap: int, alpha: float
 ) -> tuple[I64, I64, I64, int, int]:
     """One round's matching among patterns counted at least ``floor`` times, ``floor`` =
-    ``max(2, min(cap, ceil(_ALPHA * most)))``: the selected pairs ``(i, j)``, their pattern
+    ``max(2, min(cap, ceil(alpha * most)))``: the selected pairs ``(i, j)``, their pattern
     ids (``< n_patterns``), ``n_patterns`` and ``floor``."""
     span = 2 * int(np.max(np.abs(shift))) + 1 if len(shift) else 1
     local = node
@@ -408,7 +412,7 @@ def _round_matching(
     # rank: most frequent pattern highest; equal counts ordered by key so rows agree
     rank = np.empty(len(keys), dtype=np.int64)
     rank[np.lexsort((-keys, counts))] = np.arange(len(keys), dtype=np.int64)
-    floor = max(2, min(cap, int(np.ceil(_ALPHA * counts.max())))) if len(counts) else 2
+    floor = max(2, min(cap, int(np.ceil(alpha * counts.max())))) if len(counts) else 2
     # pass 2: per chunk, a locally dominant matching by pattern rank
     out_i, out_j, out_k = [], [], []
     for (lo, hi), (_, local_p, _), g in zip(chunks, parts, to_global, strict=True):
