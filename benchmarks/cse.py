@@ -56,6 +56,18 @@ def _weights(rows: int, cols: int, bits: int) -> np.ndarray:
     return quantize_weights(w, bits)[0]
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory: VmHWM (reset by exec, unlike ru_maxrss, which a
+    spawned child inherits from its parent), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _run(rows: int, cols: int, bits: int, method: str, out: Any) -> None:
     """Child process: lower one matrix with one method, send the facts back."""
     w_int = _weights(rows, cols, bits)
@@ -77,7 +89,7 @@ def _run(rows: int, cols: int, bits: int, method: str, out: Any) -> None:
         cse_s=round(cse_s, 2),
         lower_s=round(time.perf_counter() - t0, 2),
         cpu_s=round(time.process_time() - cpu0, 2),
-        peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_mb=_peak_mb(),
     )
     out.send(facts)
 
