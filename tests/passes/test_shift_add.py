@@ -65,6 +65,7 @@ def test_sharing_never_adds_adders(w: np.ndarray) -> None:
         code, shared, _ = _lower(w, True, effort)
         assert shared.adders <= plain.adders
         assert plain.adders - shared.adders == code.summary()["cse_adders_saved"]
+        assert code.summary()["adders"] == shared.adders
 
 
 @settings(max_examples=30, deadline=None)
@@ -101,6 +102,7 @@ def test_layer_above_the_old_budget_now_shares() -> None:
     facts = shared.summary()
     assert facts["cse"] == "partial" and "cse_effort=500000" in facts["cse_note"]
     assert facts["cse_adders_saved"] == gp.adders - gs.adders
+    assert facts["adders"] == gs.adders
     assert facts["cse_pairs_shared"] > 0
     x = np.random.default_rng(1).integers(0, 256, size=(8, 64))
     assert np.array_equal(_values(gs, terms, x, shared.frac), x @ shared.w_int.T)
@@ -124,6 +126,7 @@ def test_summary_before_and_after_lowering_agree() -> None:
     code.lower(AdderGraph.with_inputs([(-1, 1)] * 40), list(range(40)))
     assert code.summary() == before
     assert before["cse_adders_saved"] == csd_adders(code.w_int) - graph.adders
+    assert before["adders"] == graph.adders
 
 
 def test_cse_effort_is_a_pass_option() -> None:
