@@ -10,13 +10,12 @@ from nnlcc.passes import PassContext, format_pipeline, parse_pipeline
 
 
 def test_pipeline_text_round_trips() -> None:
-    text = (
-        "quantize{input_bits=6,act_bits=10,headroom=1.5},csd{weight_bits=6,cse=False,truncate=38.5}"
-    )
+    text = "quantize{input_bits=6,act_bits=10,headroom=1.5},csd{weight_bits=6,cse=False,truncate=38.5,cse_effort=1000}"
     passes = parse_pipeline(text)
     assert format_pipeline(passes) == text
     assert format_pipeline(parse_pipeline("quantize,csd")) == (
-        "quantize{input_bits=8,act_bits=8,headroom=1.0},csd{weight_bits=8,cse=True,truncate=auto}"
+        "quantize{input_bits=8,act_bits=8,headroom=1.0},"
+        "csd{weight_bits=8,cse=True,truncate=auto,cse_effort=500000}"
     )
 
 
