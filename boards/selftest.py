@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from amaranth.hdl import Elaboratable, Module, Shape, Signal, unsigned
+from amaranth.hdl import Elaboratable, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import io, wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.memory import Memory
@@ -211,12 +211,14 @@ class BoardSelfTest(Elaboratable):
         m = Module()
         m.submodules.selftest = st = self.selftest
         ticks = max(int(self.board.clock_hz // 2), 2)
-        div = Signal(range(ticks))
+        # a down-counter that flips ``blink`` when it passes below zero: its sign bit is the
+        # whole comparison (a 24-bit ``div == ticks - 1`` would be a path of its own)
+        div = Signal(signed(ticks.bit_length() + 1), init=ticks - 2)
         blink = Signal()
-        with m.If(div == ticks - 1):
-            m.d.sync += [div.eq(0), blink.eq(~blink)]
+        with m.If(div[-1]):
+            m.d.sync += [div.eq(ticks - 2), blink.eq(~blink)]
         with m.Else():
-            m.d.sync += div.eq(div + 1)
+            m.d.sync += div.eq(div - 1)
         if platform is None:
             return m
         drive = {
