@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_adder_tree import _random_inputs, random_graph, run_pipeline
 
 from nnlcc.hdl.adder_tree import bound_bits
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.timing import ADDER_DELAY, Pipelining
-
-from test_adder_tree import _random_inputs, random_graph, run_pipeline
 
 
 def test_bound_bits() -> None:
