@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -134,7 +135,9 @@ def _merge(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = [r for r in old if (r["design"], r["every"]) not in keys] + new
     order = {"1": 0, "2": 1, "3": 2, "auto": 3}
     rows.sort(key=lambda r: (r["design"], order.get(r["every"], 9), r["every"]))
-    path.write_text(json.dumps(rows, indent=2) + "\n")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rows, indent=2) + "\n")
+    os.replace(tmp, path)  # parallel runs never read a half-written file
     return rows
 
 

@@ -68,3 +68,15 @@ def test_random_graphs_delay_budget(seed: int, mhz: float) -> None:
     g = random_graph(rng)
     g.set_pipelining(ADDER_DELAY["ecp5"].pipelining(mhz))
     run_pipeline(g, _random_inputs(g, 16, rng), gaps=(3,))
+
+
+@pytest.mark.parametrize("every", [2, 3])
+def test_streaming_residual_cnn_every_k(every: int) -> None:
+    """A pixel-streaming top (line buffers, a residual add that aligns two paths) follows
+    any schedule: the lags come from the layers' latencies."""
+    from test_stream_top import check, cnn_residual
+
+    net = cnn_residual()
+    for layer in net.layers:
+        layer.graph.set_pipelining(Pipelining.every(every))
+    check(net, 2, 1)
