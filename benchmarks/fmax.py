@@ -169,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mhz", type=float, default=200.0, help="network/layer target clock")
     ap.add_argument("--selftest-mhz", type=float, default=150.0)
     ap.add_argument("-o", "--outdir", type=Path, default=Path("build") / "bench_fmax")
+    ap.add_argument("--table", action="store_true", help="print the table of OUTDIR's rows")
     args = ap.parse_args(argv)
+    if args.table:
+        print(table(_merge(args.outdir / "fmax.json", [])))
+        return 0
     designs = args.designs.split(",")
     out = args.outdir
     out.mkdir(parents=True, exist_ok=True)
