@@ -170,16 +170,21 @@ class SelfTest(wiring.Component):
         # on in the clock an output is consumed), so a plain synchronous ROM suffices.
         # The output, its golden word and "consumed" are registered, compared in the next
         # clock, and the mismatch counted in the one after (no RAM output feeds logic).
+        # ``more`` (outputs left to check) and ``checked + 1`` are registers of their own, so
+        # the ROM address is one mux behind ``valid_out``: a comparison and an increment in
+        # series with the address held the ECP5 self-test at 134 MHz.
         checked, errors = self.checked, self.errors
         consume = Signal()
+        more = Signal(init=1)
+        after = Signal(range(self.n + 2), init=1)  # checked + 1
         y_q = Signal(yw)
         g_q = Signal(yw)
         c_q = Signal()
         bad = Signal()
-        m.d.comb += [consume.eq(net.valid_out & (checked < self.n)), rd_y.addr.eq(checked)]
+        m.d.comb += [consume.eq(net.valid_out & more), rd_y.addr.eq(checked)]
         with m.If(consume):
-            m.d.comb += rd_y.addr.eq(checked + 1)
-            m.d.sync += checked.eq(checked + 1)
+            m.d.comb += rd_y.addr.eq(after)
+            m.d.sync += [checked.eq(after), after.eq(after + 1), more.eq(after != self.n)]
         m.d.sync += [
             y_q.eq(net.y.as_value()),
             g_q.eq(rd_y.data),
