@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from amaranth.hdl import Elaboratable, Module, Shape, Signal, unsigned
+from amaranth.hdl import Elaboratable, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import io, wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.memory import Memory
@@ -175,16 +175,21 @@ class SelfTest(wiring.Component):
         # on in the clock an output is consumed), so a plain synchronous ROM suffices.
         # The output, its golden word and "consumed" are registered, compared in the next
         # clock, and the mismatch counted in the one after (no RAM output feeds logic).
+        # ``more`` (outputs left to check) and ``checked + 1`` are registers of their own, so
+        # the ROM address is one mux behind ``valid_out``: a comparison and an increment in
+        # series with the address held the ECP5 self-test at 134 MHz.
         checked, errors = self.checked, self.errors
         consume = Signal()
+        more = Signal(init=1)
+        after = Signal(range(self.n + 2), init=1)  # checked + 1
         y_q = Signal(yw)
         g_q = Signal(yw)
         c_q = Signal()
         bad = Signal()
-        m.d.comb += [consume.eq(net.valid_out & (checked < self.n)), rd_y.addr.eq(checked)]
+        m.d.comb += [consume.eq(net.valid_out & more), rd_y.addr.eq(checked)]
         with m.If(consume):
-            m.d.comb += rd_y.addr.eq(checked + 1)
-            m.d.sync += checked.eq(checked + 1)
+            m.d.comb += rd_y.addr.eq(after)
+            m.d.sync += [checked.eq(after), after.eq(after + 1), more.eq(after != self.n)]
         m.d.sync += [
             y_q.eq(net.y.as_value()),
             g_q.eq(rd_y.data),
@@ -217,12 +222,14 @@ class BoardSelfTest(Elaboratable):
         m = Module()
         m.submodules.selftest = st = self.selftest
         ticks = max(int(self.board.clock_hz // 2), 2)
-        div = Signal(range(ticks))
+        # a down-counter that flips ``blink`` when it passes below zero: its sign bit is the
+        # whole comparison (a 24-bit ``div == ticks - 1`` would be a path of its own)
+        div = Signal(signed(ticks.bit_length() + 1), init=ticks - 2)
         blink = Signal()
-        with m.If(div == ticks - 1):
-            m.d.sync += [div.eq(0), blink.eq(~blink)]
+        with m.If(div[-1]):
+            m.d.sync += [div.eq(ticks - 2), blink.eq(~blink)]
         with m.Else():
-            m.d.sync += div.eq(div + 1)
+            m.d.sync += div.eq(div - 1)
         if platform is None:
             return m
         drive = {

@@ -8,13 +8,18 @@ tells a timing problem (a few errors) from a wiring or ROM problem (all of them)
 count is printed in hex: the vector count is a constant known at elaboration and printed in
 decimal, but a run-time binary-to-decimal converter would cost more than the rest of the
 reporter.
+
+Timing: the reporter is built to run at the network's clock, not the UART's. Its inputs are
+registered, the byte to send is registered (a 40-way choice), and the once-a-second wait is a
+down-counter whose sign bit says "expired", so no wide comparison lies on any path (a 25-bit
+``wait != 0`` feeding the transmitter's load held the ECP5 self-test to 134 MHz).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, Value, signed
 
 __all__ = ["StatusReporter", "UartTx", "message_template"]
 
@@ -79,13 +84,13 @@ class StatusReporter(Elaboratable):
         self.period = max(period, len(self.template) * 10 * divisor + 1)
         self.tx = Signal(init=1)
 
-    def _byte(self, m: Module, field: str) -> Value:
+    def _byte(self, m: Module, field: str, passed: Value, errors: Value) -> Value:
         if field.startswith("v"):
             i = int(field[1:])
-            return Mux(self.passed, ord("PASS"[i]), ord("FAIL"[i]))
+            return Mux(passed, ord("PASS"[i]), ord("FAIL"[i]))
         i = int(field[1:])
         nib = Signal(4, name=f"nib{i}")
-        m.d.comb += nib.eq(self.errors.as_unsigned() >> (4 * i))
+        m.d.comb += nib.eq(errors.as_unsigned() >> (4 * i))
         # 0-9 -> '0'..'9', 10-15 -> 'A'..'F'
         return Mux(nib < 10, nib + ord("0"), nib + (ord("A") - 10))
 
@@ -93,20 +98,33 @@ class StatusReporter(Elaboratable):
         m = Module()
         m.submodules.uart = uart = self.uart
         n = len(self.template)
+        # the verdict, registered where it enters (it is static once ``done`` is)
+        done = Signal()
+        passed = Signal()
+        errors = Signal(len(self.errors))
+        m.d.sync += [done.eq(self.done), passed.eq(self.passed), errors.eq(self.errors)]
         pos = Signal(range(n + 1))
-        wait = Signal(range(self.period + 1))
-        byte = Signal(8)
+        # expires when it counts below zero: its sign bit is the whole comparison
+        wait = Signal(signed(max(self.period, 2).bit_length() + 1), init=-1)
+        expired = wait[-1]
+        chosen = Signal(8)
+        byte = Signal(8)  # template[pos], one clock behind pos (pos never changes two clocks
+        # in a row: a start makes the transmitter busy for 10 bits, a wrap starts the wait)
         with m.Switch(pos):
             for i, item in enumerate(self.template):
                 with m.Case(i):
-                    m.d.comb += byte.eq(item if isinstance(item, int) else self._byte(m, item))
+                    val = item if isinstance(item, int) else self._byte(m, item, passed, errors)
+                    m.d.comb += chosen.eq(val)
+        m.d.sync += byte.eq(chosen)
         m.d.comb += [uart.data.eq(byte), self.tx.eq(uart.tx)]
-        with m.If(self.done):
-            with m.If(wait != 0):
+        start = Signal()
+        m.d.sync += start.eq(0)
+        with m.If(done):
+            with m.If(~expired):
                 m.d.sync += wait.eq(wait - 1)
-            with m.Elif(pos < n), m.If(~uart.busy):
-                m.d.comb += uart.start.eq(1)
-                m.d.sync += pos.eq(pos + 1)
-            with m.Else():
-                m.d.sync += [pos.eq(0), wait.eq(self.period)]
+            with m.Elif(pos < n), m.If(~uart.busy & ~start):
+                m.d.sync += [start.eq(1), pos.eq(pos + 1)]
+            with m.Elif(pos == n):
+                m.d.sync += [pos.eq(0), wait.eq(self.period - 2)]
+        m.d.comb += uart.start.eq(start)
         return m

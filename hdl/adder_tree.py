@@ -2,7 +2,9 @@
 
 The component copies the graph: one adder per ADD node, one comparator pair per CLAMP, one
 comparator and a multiplexer per MAX/MIN, wiring for SHR and constants for CONST. Registers sit
-exactly where :meth:`AdderGraph.schedule` puts them (after every ADD, CLAMP, MAX and MIN) and every width comes from the node's exact range, so the
+exactly where :meth:`AdderGraph.schedule` puts them (by default after every ADD, CLAMP, MAX and
+MIN; ``pipeline{every=k}`` leaves some combinational) and every width comes from the node's
+exact range, so the
 hardware cannot drift from the golden model :meth:`AdderGraph.evaluate`.
 
 Timing model: the pipeline always advances (one vector per clock, no enable, no backpressure).
@@ -21,7 +23,22 @@ from amaranth.lib.wiring import In, Out
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.fixed_point import bits_for_range
 
-__all__ = ["AdderGraphPipeline", "range_shape", "shape_covering"]
+__all__ = ["AdderGraphPipeline", "bound_bits", "range_shape", "shape_covering"]
+
+
+def bound_bits(bound: int, above: bool) -> int | None:
+    """The bit from which a clamp's comparison with ``bound`` is a test of high bits only
+    (no carry chain): ``x > 2**j - 1`` is "non-negative and some bit from ``j`` up set",
+    ``x < -2**j`` is "negative and not all bits from ``j`` up set", ``x < 0`` the sign bit
+    (``j`` is then returned as -1). None: a general comparison is needed. Requantization
+    clamps to a fixed-point format's limits, which are all of this form."""
+    if above:
+        j = (bound + 1).bit_length() - 1
+        return j if bound >= 0 and bound + 1 == 1 << j else None
+    if bound == 0:
+        return -1
+    j = (-bound).bit_length() - 1
+    return j if bound < 0 and -bound == 1 << j else None
 
 
 def range_shape(lo: int, hi: int) -> Shape:
@@ -96,6 +113,7 @@ class AdderGraphPipeline(wiring.Component):
         m = Module()
         g = self.graph
         st = self.stages
+        rd = g.reads
         # value of node k as seen at pipeline stage t; (k, stage[k]) is the node itself
         at: dict[tuple[int, int], Value] = {}
 
@@ -129,18 +147,20 @@ class AdderGraphPipeline(wiring.Component):
             elif n.op is Op.ADD:
                 # Amaranth arithmetic is value-exact (results widen), so the sum is computed
                 # without overflow and then truncated to the node width, which holds it exactly.
-                a = value_at(n.a, s - 1) << n.sa
-                b = value_at(n.b, s - 1) << n.sb
+                a = value_at(n.a, rd[k]) << n.sa
+                b = value_at(n.b, rd[k]) << n.sb
                 reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
-                m.d.sync += reg.eq(a - b if n.nb else a + b)
+                domain = m.d.sync if g.registered(k) else m.d.comb
+                domain += reg.eq(a - b if n.nb else a + b)
                 at[(k, s)] = reg
             elif n.op in (Op.MAX, Op.MIN):
                 # Amaranth compares signed and unsigned operands by value (both widened)
-                a = value_at(n.a, s - 1)
-                b = value_at(n.b, s - 1)
+                a = value_at(n.a, rd[k])
+                b = value_at(n.b, rd[k])
                 pick_a = a > b if n.op is Op.MAX else a < b
                 reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
-                m.d.sync += reg.eq(Mux(pick_a, a, b))
+                domain = m.d.sync if g.registered(k) else m.d.comb
+                domain += reg.eq(Mux(pick_a, a, b))
                 at[(k, s)] = reg
             elif n.op is Op.SHR:
                 a = value_at(n.a, s)
@@ -150,15 +170,33 @@ class AdderGraphPipeline(wiring.Component):
                 at[(k, s)] = sig
             else:  # CLAMP
                 src = g.nodes[n.a]
-                a = value_at(n.a, s - 1)
+                a = value_at(n.a, rd[k])
                 v: Value = a
-                # a bound the operand can never cross needs no comparator
+                # a bound the operand can never cross needs no comparator; a format limit
+                # is a test of the high bits (bound_bits)
+                w = len(a)
+                sa = a.shape().signed
                 if src.hi > n.c1:
-                    v = Mux(a > n.c1, n.c1, v)
+                    j = bound_bits(n.c1, above=True)
+                    if j is None:
+                        over: Value = a > n.c1
+                    elif sa:
+                        over = ~a[w - 1] & a[j : w - 1].any()
+                    else:
+                        over = a[j:w].any()
+                    v = Mux(over, n.c1, v)
                 if src.lo < n.c0:
-                    v = Mux(a < n.c0, n.c0, v)
+                    j = bound_bits(n.c0, above=False)
+                    if j is None or not sa:
+                        under: Value = a < n.c0
+                    elif j < 0:
+                        under = a[w - 1]
+                    else:
+                        under = a[w - 1] & ~a[j : w - 1].all()
+                    v = Mux(under, n.c0, v)
                 reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
-                m.d.sync += reg.eq(v)
+                domain = m.d.sync if g.registered(k) else m.d.comb
+                domain += reg.eq(v)
                 at[(k, s)] = reg
 
         # y is driven by one concatenation rather than one part-select per output: Icarus

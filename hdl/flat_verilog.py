@@ -6,9 +6,10 @@ conversion ran 11 minutes and then trapped out of WebAssembly memory.  This writ
 same pipeline as plain text in one pass over the graph, making the same choices the Amaranth
 component makes (so it is a second printer of the same design, not a second design):
 
-* one register per ADD, CLAMP, MAX and MIN node at the stage :meth:`AdderGraph.schedule` gives it, SHR
-  and CONST as wiring, the delayed copies of a node made once and shared (written as one
-  shift register per node);
+* a register for each ADD, CLAMP, MAX and MIN node the schedule registers
+  (:meth:`AdderGraph.schedule`; by default all of them), a wire for the others, SHR and CONST
+  as wiring, the delayed copies of a node made once and shared (written as one shift register
+  per node);
 * every node as wide as its exact range (two's complement when the range is negative); sums
   are computed modulo ``2**width`` of their node, exact because the node's range holds them;
 * ports and metadata as :class:`~nnlcc.hdl.network.NetworkTop` for one layer (``x``,
@@ -26,6 +27,7 @@ from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.fixed_point import bits_for_range
 from nnlcc.ir.lowered import LoweredNetwork
 
+from .adder_tree import bound_bits
 from .names import verilog_name
 
 __all__ = ["emit_flat_verilog"]
@@ -51,28 +53,10 @@ class _Writer:
         # delayed copies of a node form one shift register ``v<k>_d`` (copy ``j`` = the node
         # ``j`` stages later at bits [(j-1)*w, j*w)): the same registers as one ``v<k>_s<t>``
         # each, in far fewer statements for the simulator to compile
-        self.delay = [0] * len(g.nodes)
-        for k, n in enumerate(g.nodes):
-            if n.op is Op.ADD:
-                self._need(n.a, self.st[k] - 1)
-                self._need(n.b, self.st[k] - 1)
-            elif n.op is Op.CLAMP:
-                self._need(n.a, self.st[k] - 1)
-            elif n.op in (Op.MAX, Op.MIN):
-                self._need(n.a, self.st[k] - 1)
-                self._need(n.b, self.st[k] - 1)
-            elif n.op is Op.SHR:
-                self._need(n.a, self.st[k])
-        for o in g.outputs:
-            self._need(o, g.latency)
+        self.delay = g.delays()
         for k, d in enumerate(self.delay):
             if d and g.nodes[k].op is not Op.CONST:
                 self.lines.append(f"reg [{d * self.widths[k] - 1}:0] v{k}_d;")
-
-    def _need(self, k: int, t: int) -> None:
-        if t < self.st[k]:
-            raise AssertionError(f"v{k} (stage {self.st[k]}) read at earlier stage {t}")
-        self.delay[k] = max(self.delay[k], t - self.st[k])
 
     def width(self, k: int) -> int:
         return self.widths[k]
@@ -118,12 +102,12 @@ class _Writer:
             lo = n.a * self.x_width
             self.lines.append(f"wire [{w - 1}:0] v{k} = x[{lo + w - 1}:{lo}];")
         elif n.op is Op.ADD:
-            a = self.ext(n.a, s - 1, w)
-            b = self.ext(n.b, s - 1, w)
+            r = self.g.reads[k]
+            a = self.ext(n.a, r, w)
+            b = self.ext(n.b, r, w)
             a = f"({a} << {n.sa})" if n.sa else a
             b = f"({b} << {n.sb})" if n.sb else b
-            self.lines.append(f"reg [{w - 1}:0] v{k};")
-            self.lines.append(f"always @(posedge clk) v{k} <= {a} {'-' if n.nb else '+'} {b};")
+            self._drive(k, w, f"{a} {'-' if n.nb else '+'} {b}")
         elif n.op is Op.SHR:
             if n.sa >= 0:  # floor division: bits [sa, sa + w) of the sign-extended operand
                 src = self.ext(n.a, s, w + n.sa)
@@ -135,27 +119,49 @@ class _Writer:
         elif n.op in (Op.MAX, Op.MIN):  # compare as signed numbers wide enough for both
             x, y = self.g.nodes[n.a], self.g.nodes[n.b]
             wc = bits_for_range(min(x.lo, y.lo, -1), max(x.hi, y.hi))[0]
-            a, b = self.ext(n.a, s - 1, wc), self.ext(n.b, s - 1, wc)
+            r = self.g.reads[k]
+            a, b = self.ext(n.a, r, wc), self.ext(n.b, r, wc)
             rel = ">" if n.op is Op.MAX else "<"
             self.lines.append(f"wire [{wc - 1}:0] v{k}_a = {a};")
             self.lines.append(f"wire [{wc - 1}:0] v{k}_b = {b};")
             self.lines.append(
                 f"wire [{wc - 1}:0] v{k}_c = ($signed(v{k}_a) {rel} $signed(v{k}_b)) ? v{k}_a : v{k}_b;"
             )
-            self.lines.append(f"reg [{w - 1}:0] v{k};")
-            self.lines.append(f"always @(posedge clk) v{k} <= v{k}_c[{w - 1}:0];")
+            self._drive(k, w, f"v{k}_c[{w - 1}:0]")
         else:  # CLAMP: compare as signed numbers wide enough for the operand and both bounds
             op = self.g.nodes[n.a]
             wc = bits_for_range(min(op.lo, n.c0, -1), max(op.hi, n.c1))[0]
-            a = f"$signed({self.ext(n.a, s - 1, wc)})"
+            self.lines.append(f"wire [{wc - 1}:0] v{k}_a = {self.ext(n.a, self.g.reads[k], wc)};")
+            a = f"$signed(v{k}_a)"
             v = a
-            if op.hi > n.c1:
-                v = f"({a} > $signed({_hex(n.c1, wc)})) ? $signed({_hex(n.c1, wc)}) : {v}"
+            top = f"v{k}_a[{wc - 1}]"
+            if op.hi > n.c1:  # a format limit is a test of the high bits, as in adder_tree
+                j = bound_bits(n.c1, above=True)
+                over = (
+                    f"({a} > $signed({_hex(n.c1, wc)}))"
+                    if j is None
+                    else f"(~{top} & |v{k}_a[{wc - 2}:{j}])"
+                )
+                v = f"{over} ? $signed({_hex(n.c1, wc)}) : {v}"
             if op.lo < n.c0:
-                v = f"({a} < $signed({_hex(n.c0, wc)})) ? $signed({_hex(n.c0, wc)}) : ({v})"
+                j = bound_bits(n.c0, above=False)
+                if j is None:
+                    under = f"({a} < $signed({_hex(n.c0, wc)}))"
+                elif j < 0:
+                    under = top
+                else:
+                    under = f"({top} & ~&v{k}_a[{wc - 2}:{j}])"
+                v = f"{under} ? $signed({_hex(n.c0, wc)}) : ({v})"
             self.lines.append(f"wire [{wc - 1}:0] v{k}_c = {v};")
+            self._drive(k, w, f"v{k}_c[{w - 1}:0]")
+
+    def _drive(self, k: int, w: int, expr: str) -> None:
+        """Node ``k`` as a register (when the schedule registers it) or a wire."""
+        if self.g.registered(k):
             self.lines.append(f"reg [{w - 1}:0] v{k};")
-            self.lines.append(f"always @(posedge clk) v{k} <= v{k}_c[{w - 1}:0];")
+            self.lines.append(f"always @(posedge clk) v{k} <= {expr};")
+        else:
+            self.lines.append(f"wire [{w - 1}:0] v{k} = {expr};")
 
 
 def emit_flat_verilog(

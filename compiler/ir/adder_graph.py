@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.fixed_point import IntArray, bits_for_range
+from nnlcc.ir.timing import Pipelining
 
 
 class Op(enum.Enum):
@@ -69,6 +70,12 @@ class AdderGraph:
     nodes: list[Node] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     stages: list[int] = field(default_factory=list)
+    #: where registers go (:meth:`schedule`); set it with :meth:`set_pipelining`
+    pipelining: Pipelining = field(default_factory=Pipelining)
+    #: the stage at which each node reads its operands (filled by :meth:`schedule`)
+    reads: list[int] = field(default_factory=list)
+    _chain: list[float] = field(default_factory=list, repr=False, compare=False)
+    _arrive: list[float] = field(default_factory=list, repr=False, compare=False)
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -173,26 +180,93 @@ class AdderGraph:
         return max((self.width(i) for i in range(len(self.nodes))), default=0)
 
     # ---- pipeline schedule ----------------------------------------------------------------
+    def set_pipelining(self, pipelining: Pipelining) -> None:
+        self.pipelining = pipelining
+        self.stages = []
+
     def schedule(self) -> list[int]:
-        """Pipeline stage of every node: each ADD, CLAMP, MAX and MIN ends in a register (one stage),
-        SHR is wiring (same stage as its operand), INPUT is stage 0, CONST needs no stage."""
+        """Pipeline stage of every node: the clock (counted from the input) in which its value
+        is available. INPUT is stage 0, CONST needs no stage, SHR is wiring (its operand's
+        stage). An ADD, CLAMP, MAX or MIN reads its operands at stage :attr:`reads` ``[i]`` and is
+        either combinational (same stage) or registered (one stage later), as
+        :attr:`pipelining` decides; an operand read later than its own stage is a delayed
+        (registered) copy. The default, a register after every ADD and CLAMP, gives
+        ``stage = max(operand stages) + 1``."""
         if len(self.stages) == len(self.nodes):
             return self.stages
-        st = [0] * len(self.nodes)
+        p = self.pipelining
+        n_nodes = len(self.nodes)
+        st = [0] * n_nodes
+        rd = [0] * n_nodes
+        # combinational cost since the last register, of the node's value at its own stage
+        chain = [0.0] * n_nodes
+        arrive = [0.0] * n_nodes  # cost of the path ending at the node (ADD/CLAMP)
         for i, n in enumerate(self.nodes):
-            if n.op is Op.ADD or n.op in SELECT_OPS:
-                st[i] = max(st[n.a], st[n.b]) + 1
-            elif n.op is Op.CLAMP:
-                st[i] = st[n.a] + 1
-            elif n.op is Op.SHR:
-                st[i] = st[n.a]
-        self.stages = st
+            if n.op is Op.SHR:
+                st[i], rd[i], chain[i] = st[n.a], st[n.a], chain[n.a]
+                continue
+            if n.op not in (Op.ADD, Op.CLAMP) and n.op not in SELECT_OPS:
+                continue
+            both = (n.a,) if n.op is Op.CLAMP else (n.a, n.b)
+            ops = [o for o in both if self.nodes[o].op is not Op.CONST]
+            t = max((st[o] for o in ops), default=0)
+            before = max((chain[o] for o in ops if st[o] == t), default=0.0)
+            cost = p.cost(bits_for_range(n.lo, n.hi)[0])
+            if before > 0 and before + cost > p.budget:
+                t, before = t + 1, 0.0  # too slow behind its operands: read registered copies
+            rd[i] = t
+            d = arrive[i] = before + cost
+            if d + cost > p.budget:  # another node like this one would not fit: register
+                st[i], chain[i] = t + 1, 0.0
+            else:
+                st[i], chain[i] = t, d
+        self.stages, self.reads, self._chain, self._arrive = st, rd, chain, arrive
         return st
+
+    def registered(self, node_id: int) -> bool:
+        """Whether the node ends in a register (ADD and CLAMP nodes the schedule registers)."""
+        n = self.nodes[node_id]
+        st = self.schedule()
+        registers = n.op in (Op.ADD, Op.CLAMP) or n.op in SELECT_OPS
+        return registers and st[node_id] > self.reads[node_id]
 
     @property
     def latency(self) -> int:
+        """Clocks from input to output; every output leaves from a register (a combinational
+        output node is read one stage later, through a delayed copy)."""
         st = self.schedule()
-        return max((st[o] for o in self.outputs), default=0)
+        return max((st[o] + (self._chain[o] > 0) for o in self.outputs), default=0)
+
+    def delays(self) -> list[int]:
+        """Delayed copies each node needs: the latest stage it is read at minus its stage
+        (the length of its shift register; CONST nodes need none)."""
+        st = self.schedule()
+        need = list(st)
+        for i, n in enumerate(self.nodes):
+            if n.op is Op.ADD or n.op in SELECT_OPS:
+                need[n.a] = max(need[n.a], self.reads[i])
+                need[n.b] = max(need[n.b], self.reads[i])
+            elif n.op in (Op.CLAMP, Op.SHR):
+                need[n.a] = max(need[n.a], self.reads[i])
+        lat = self.latency
+        for o in self.outputs:
+            need[o] = max(need[o], lat)
+        return [0 if n.op is Op.CONST else need[i] - st[i] for i, n in enumerate(self.nodes)]
+
+    @property
+    def register_bits(self) -> int:
+        """Flip-flops of the pipeline: registered nodes, delayed copies, the valid chain."""
+        delays = self.delays()
+        bits = sum(
+            self.width(i) * (int(self.registered(i)) + delays[i]) for i in range(len(self.nodes))
+        )
+        return bits + self.latency
+
+    def path_cost(self) -> float:
+        """The costliest combinational path between two registers, in :attr:`pipelining`'s
+        units (levels for ``every=k``, ns for a family's delay model)."""
+        self.schedule()
+        return max(self._arrive, default=0.0)
 
     # ---- execution (the golden model) -----------------------------------------------------
     def _dtype(self) -> type:
@@ -314,4 +388,6 @@ class AdderGraph:
         return g
 
     def copy(self) -> AdderGraph:
-        return replace(self, nodes=list(self.nodes), outputs=list(self.outputs), stages=[])
+        return replace(
+            self, nodes=list(self.nodes), outputs=list(self.outputs), stages=[], reads=[]
+        )

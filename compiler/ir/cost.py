@@ -314,13 +314,14 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
     is_const = op == _CONST
 
     # declared registers (exactly what the writers emit), from the graph as it is
-    reads = _reads(np.arange(n), op, a, b, sa, sb, st, w, graph.outputs)
+    rd = np.array(graph.reads, dtype=np.int64)  # the stage each node reads its operands at
+    lat = graph.latency
+    reads = _reads(np.arange(n), op, a, b, sa, sb, st, rd, lat, w, graph.outputs)
     delay = np.zeros(n, dtype=np.int64)
     np.maximum.at(delay, reads[0], reads[1])
-    registered = is_add | is_clamp | is_sel
+    registered = (is_add | is_clamp | is_sel) & (st > rd)  # pipeline{every} leaves some comb
     pipeline_ffs = int(w[registered].sum())
     delay_ffs = int((delay * w)[~is_const].sum())
-    lat = int(st[graph.outputs].max()) if graph.outputs else 0
 
     # what synthesis keeps: structurally equal nodes are one (yosys opt_merge) ...
     rep = _merge_duplicates(op, a, b, sa, sb, nb, c0, c1, st)
@@ -329,7 +330,7 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
         s_src, s_off, s_lo, s_hi = reads
     else:
         s_src, s_off, s_lo, s_hi = _reads(
-            rep, np.where(alive, op, -1), a, b, sa, sb, st, w, graph.outputs
+            rep, np.where(alive, op, -1), a, b, sa, sb, st, rd, lat, w, graph.outputs
         )
     merged = int(np.count_nonzero(~alive & registered))
     # ... and bits nobody reads are cut
@@ -387,7 +388,7 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
     sel_mux = live_w[k_sel]
 
     # ---- registers ----
-    synth_pipe = int(live_w[is_add | is_clamp | is_sel].sum())
+    synth_pipe = int(live_w[registered].sum())
     synth_delay, srl = _delay_runs(s_src, s_off, live_w, fam)
     return CostFeatures(
         adder_chains=int(np.count_nonzero(add_bits)),
@@ -415,6 +416,8 @@ def _reads(
     sa: I64,
     sb: I64,
     st: I64,
+    rd: I64,
+    lat: int,
     w: I64,
     outputs: list[int],
 ) -> tuple[I64, I64, I64, I64]:
@@ -428,19 +431,19 @@ def _reads(
     k_add = np.nonzero(op == _ADD)[0]
     for opnd, sh in ((rep[a[k_add]], sa[k_add]), (rep[b[k_add]], sb[k_add])):
         src.append(opnd)
-        off.append(st[k_add] - 1 - st[opnd])
+        off.append(rd[k_add] - st[opnd])
         rlo.append(np.full_like(opnd, -1))  # -1: depends on the sum's live bits (caller)
         rhi.append(w[k_add] - sh)  # bits shifted past the sum's width are never read
     k_cl = np.nonzero(op == _CLAMP)[0]
     x = rep[a[k_cl]]
     src.append(x)
-    off.append(st[k_cl] - 1 - st[x])
+    off.append(rd[k_cl] - st[x])
     rlo.append(np.zeros_like(x))
     rhi.append(w[x])
     k_sel = np.nonzero((op == _MAX) | (op == _MIN))[0]
     for opnd in (rep[a[k_sel]], rep[b[k_sel]]):
         src.append(opnd)
-        off.append(st[k_sel] - 1 - st[opnd])
+        off.append(rd[k_sel] - st[opnd])
         rlo.append(np.zeros_like(opnd))
         rhi.append(w[opnd])
     k_sh = np.nonzero(op == _SHR)[0]
@@ -450,7 +453,6 @@ def _reads(
     rlo.append(np.maximum(kk, 0))  # floor division drops the low bits
     rhi.append(w[k_sh] + kk)
     outs = rep[np.array(outputs, dtype=np.int64)]
-    lat = int(st[outs].max()) if outs.size else 0
     src.append(outs)
     off.append(lat - st[outs])
     rlo.append(np.zeros_like(outs))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.csd import csd_digits
 from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
@@ -24,6 +24,7 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     PoolLayer,
 )
+from nnlcc.ir.timing import PIPELINE_INFO, PipelineSetting
 from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, plan_truncation
 
 
@@ -67,7 +68,7 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
         outputs.append(_requantize(graph, term.node, rq, term.neg))
     graph.outputs = outputs
     if isinstance(layer, ConvLayer):
-        return LoweredLayer(
+        lowered = LoweredLayer(
             name=layer.name,
             graph=graph,
             in_fmt=in_fmt,
@@ -78,14 +79,17 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             image=layer.image,
             truncation=facts,
         )
-    return LoweredLayer(
-        name=layer.name,
-        graph=graph,
-        in_fmt=in_fmt,
-        out_fmt=layer.out_fmt,
-        inputs=layer.inputs,
-        truncation=facts,
-    )
+    else:
+        lowered = LoweredLayer(
+            name=layer.name,
+            graph=graph,
+            in_fmt=in_fmt,
+            out_fmt=layer.out_fmt,
+            inputs=layer.inputs,
+            truncation=facts,
+        )
+    apply_pipeline(layer, lowered)
+    return lowered
 
 
 def _sum_tree(graph: AdderGraph, nodes: list[int]) -> int:
@@ -200,8 +204,7 @@ def lower_flatten(layer: FlattenLayer, in_fmt: FixedFormat) -> LoweredLayer:
     )
 
 
-def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
-    """Lower one layer given the formats of the tensors it reads."""
+def _lower(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     if isinstance(layer, MatrixLayer):
         return lower_layer(layer, fmts[0])
     if isinstance(layer, PoolLayer):
@@ -209,6 +212,25 @@ def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     if isinstance(layer, AddLayer):
         return lower_add(layer, fmts[0], fmts[1])
     return lower_flatten(layer, fmts[0])
+
+
+def apply_pipeline(layer: Layer, lowered: LoweredLayer) -> None:
+    """Give the lowered graph the register placement the ``pipeline`` pass recorded on the
+    layer (none recorded: a register after every adder)."""
+    setting: PipelineSetting | None = layer.info.get(PIPELINE_INFO)
+    if setting is None:
+        return
+    g = lowered.graph
+    widths = [g.width(i) for i, n in enumerate(g.nodes) if n.op in (Op.ADD, Op.CLAMP)]
+    g.set_pipelining(setting.pipelining(layer.name, widths))
+
+
+def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
+    """Lower one layer given the formats of the tensors it reads."""
+    lowered = _lower(layer, fmts)
+    if not isinstance(layer, MatrixLayer):  # lower_layer applies it itself
+        apply_pipeline(layer, lowered)
+    return lowered
 
 
 def lower_network(graph: MatrixGraph) -> LoweredNetwork:

@@ -36,6 +36,8 @@ class PassKind(enum.Enum):
     PLAN = "plan"
     #: codes every matrix layer as a shift-add program (exactly one per layer)
     MATRIX = "matrix"
+    #: places the hardware's pipeline registers (recorded per layer, applied when lowering)
+    SCHEDULE = "schedule"
 
 
 @dataclass

@@ -1,0 +1,131 @@
+"""The pipeline schedule: where registers go for ``every=k`` and for a delay budget, the
+latency and flip-flop formulas, and the ``pipeline`` pass's setting and refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import build_tiny_cnn, compile_graph
+
+from nnlcc.errors import BadInputError, PassOptionError
+from nnlcc.ir.adder_graph import AdderGraph, Op
+from nnlcc.ir.timing import ADDER_DELAY, Pipelining, pipelining_for
+from nnlcc.passes import parse_pipeline
+
+
+def _chain(n: int, width_bits: int = 8) -> tuple[AdderGraph, list[int]]:
+    """x0 + x1 + ... as a chain of ``n`` adders, then a requant clamp."""
+    g = AdderGraph.with_inputs([(0, (1 << width_bits) - 1)] * (n + 1))
+    acc, nodes = 0, []
+    for i in range(1, n + 1):
+        acc = g.add(acc, i)
+        nodes.append(acc)
+    out = g.clamp(g.shr(acc, 2), 0, 127)
+    g.outputs = [out]
+    return g, nodes
+
+
+def _old_stages(g: AdderGraph) -> list[int]:
+    """The schedule before pipeline{every}: a register after every ADD, CLAMP, MAX and MIN."""
+    st = [0] * len(g.nodes)
+    for i, n in enumerate(g.nodes):
+        if n.op in (Op.ADD, Op.MAX, Op.MIN):
+            st[i] = max(st[n.a], st[n.b]) + 1
+        elif n.op is Op.CLAMP:
+            st[i] = st[n.a] + 1
+        elif n.op is Op.SHR:
+            st[i] = st[n.a]
+    return st
+
+
+def test_every_1_is_the_old_schedule() -> None:
+    net = compile_graph(build_tiny_cnn(), "quantize,lcc")
+    for layer in net.layers:
+        g = layer.graph
+        assert g.schedule() == _old_stages(g)
+        registers = (Op.ADD, Op.CLAMP, Op.MAX, Op.MIN)
+        assert all(g.registered(i) for i, n in enumerate(g.nodes) if n.op in registers)
+        assert g.latency == max((_old_stages(g)[o] for o in g.outputs), default=0)
+        g.set_pipelining(Pipelining.every(1))
+        assert g.schedule() == _old_stages(g)
+
+
+def test_every_k_registers_every_kth_level() -> None:
+    g, adds = _chain(6)
+    assert g.latency == 7  # six adders and the clamp
+    g.set_pipelining(Pipelining.every(2))
+    assert [g.registered(a) for a in adds] == [False, True, False, True, False, True]
+    assert g.latency == 4  # ceil(7 / 2)
+    assert g.path_cost() == 2
+    g.set_pipelining(Pipelining.every(3))
+    assert [g.registered(a) for a in adds] == [False, False, True, False, False, True]
+    assert g.latency == 3  # the clamp alone is comb and leaves through a delayed copy
+    x = np.random.default_rng(0).integers(0, 256, size=(8, 7))
+    assert np.array_equal(g.evaluate(x), np.clip((x.sum(axis=1) >> 2), 0, 127)[:, None])
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_every_k_divides_register_levels_and_ffs(k: int) -> None:
+    """With unit costs a node ``l`` adder/clamp levels deep sits at stage ``l // k``, so the
+    latency is ``ceil(L / k)`` of the old one ``L``; fewer registers, never more."""
+    net = compile_graph(build_tiny_cnn(), "quantize,lcc")
+    for layer in net.layers:
+        g = layer.graph
+        lat1, ffs1 = g.latency, g.register_bits
+        g.set_pipelining(Pipelining.every(k))
+        assert g.latency == -(-lat1 // k), layer.name
+        assert g.register_bits < ffs1 if lat1 > 1 else g.register_bits <= ffs1
+
+
+def test_delays_and_register_bits() -> None:
+    g = AdderGraph.with_inputs([(0, 15), (0, 15), (0, 15)])
+    a = g.add(0, 1)  # stage 1, 5 bits
+    b = g.add(a, 2)  # stage 2, 6 bits; reads x2 delayed by one
+    g.outputs = [b, a]
+    assert g.latency == 2
+    assert g.delays()[2] == 1 and g.delays()[a] == 1 and g.delays()[b] == 0
+    # registers: a (5) + b (6) + x2 copy (4) + a copy (5) + valid chain (2)
+    assert g.register_bits == 5 + 6 + 4 + 5 + 2
+
+
+def test_delay_budget_reads_registered_copies_when_a_node_does_not_fit() -> None:
+    g, adds = _chain(4, width_bits=20)
+    # each adder costs 1 + 0.1 * width (21..23 bits: ~3.1..3.3); budget 5: one per stage
+    g.set_pipelining(Pipelining(budget=5.0, fixed=1.0, per_bit=0.1))
+    assert all(g.registered(a) for a in adds)
+    g.set_pipelining(Pipelining(budget=7.0, fixed=1.0, per_bit=0.1))
+    assert [g.registered(a) for a in adds] == [False, True, False, True]
+    assert g.path_cost() <= 7.0
+
+
+def test_auto_uses_the_family_model() -> None:
+    model = ADDER_DELAY["ecp5"]
+    p = pipelining_for("fc1", [16, 20], None, 200.0, "ecp5")
+    assert p == model.pipelining(200.0)
+    assert pipelining_for("fc1", [16], 2, None, "ecp5") == Pipelining.every(2)
+
+
+def test_unreachable_clock_is_one_line_naming_layer_and_figure() -> None:
+    with pytest.raises(BadInputError) as e:
+        pipelining_for("fc1", [24], None, 2000.0, "ecp5")
+    msg = str(e.value)
+    assert "\n" not in msg and "fc1" in msg and "MHz" in msg and "2000" in msg
+    with pytest.raises(BadInputError, match=r"layer fc2: pipeline\{every=6\} reaches about"):
+        pipelining_for("fc2", [24], 6, 400.0, "ecp5")
+
+
+def test_pass_options_and_refusals() -> None:
+    (p,) = parse_pipeline("pipeline{every=3}")
+    assert p.every == 3 and p.mhz is None  # type: ignore[attr-defined]
+    (q,) = parse_pipeline("pipeline")
+    assert q.every == "auto"  # type: ignore[attr-defined]
+    for bad in ("pipeline{every=0}", "pipeline{every=often}", "pipeline{family=xyz}"):
+        with pytest.raises(PassOptionError):
+            parse_pipeline(bad)
+
+
+def test_pass_reaches_the_lowered_graphs_and_refuses_impossible_clocks() -> None:
+    net = compile_graph(build_tiny_cnn(), "quantize,lcc,pipeline{every=2}")
+    assert all(la.graph.pipelining == Pipelining.every(2) for la in net.layers)
+    with pytest.raises(BadInputError, match="layer c1: pipeline"):
+        compile_graph(build_tiny_cnn(), "quantize,lcc,pipeline{mhz=5000}")
