@@ -85,7 +85,6 @@ def _run(rows: int, cols: int, bits: int, method: str, out: Any) -> None:
     sum_rows(graph, rows_)
     facts.update(
         adders=graph.adders,
-        depth=graph.depth,
         cse_s=round(cse_s, 2),
         lower_s=round(time.perf_counter() - t0, 2),
         cpu_s=round(time.process_time() - cpu0, 2),
