@@ -278,12 +278,18 @@ def simulate_selftest(
 ) -> SelfTestResult:
     """Run the self-test in the Amaranth simulator until ``done`` (or a bound of cycles)."""
     dut = SelfTest(net, x_int, y_golden, network=network)
+    return run_selftest(dut, 4 * dut.cycles + 16, vcd)
+
+
+def run_selftest(dut: Any, max_cycles: int, vcd: str | None = None) -> SelfTestResult:
+    """Clock a self-test top (ports ``done``, ``passed``, ``failed``, ``errors``,
+    ``checked``) in the Amaranth simulator until ``done`` or ``max_cycles``."""
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     out: dict[str, int] = {}
 
     async def bench(ctx: Any) -> None:
-        for cycle in range(1, 4 * dut.cycles + 16):
+        for cycle in range(1, max_cycles):
             await ctx.tick()
             if ctx.get(dut.done):
                 out["cycles"] = cycle

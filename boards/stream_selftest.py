@@ -15,21 +15,26 @@ pass/fail/done and the count on the UART.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
-from amaranth.sim import Simulator
 
 from nnlcc.hdl.stream import StreamPlan, StreamTop
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.lowered import LoweredNetwork
 
-from .selftest import MAX_VECTORS, SelfTest, SelfTestResult, _elem, pack_vectors, selftest_vectors
+from .selftest import (
+    MAX_VECTORS,
+    SelfTest,
+    SelfTestResult,
+    _elem,
+    pack_vectors,
+    run_selftest,
+    selftest_vectors,
+)
 
 __all__ = [
     "MAX_IMAGES",
@@ -186,33 +191,4 @@ def simulate_stream_selftest(
     """Run :class:`StreamSelfTest` in the Amaranth simulator until ``done`` (or twice its
     cycle bound)."""
     dut = StreamSelfTest(net, x_int, y_golden)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    out: dict[str, int] = {}
-
-    async def bench(ctx: Any) -> None:
-        for cycle in range(1, 2 * dut.cycles + 16):
-            await ctx.tick()
-            if ctx.get(dut.done):
-                out["cycles"] = cycle
-                break
-        out.update(
-            passed=ctx.get(dut.passed),
-            failed=ctx.get(dut.failed),
-            errors=ctx.get(dut.errors),
-            checked=ctx.get(dut.checked),
-        )
-
-    sim.add_testbench(bench)
-    if vcd is not None:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
-    return SelfTestResult(
-        passed=bool(out["passed"]),
-        failed=bool(out["failed"]),
-        errors=int(out["errors"]),
-        checked=int(out["checked"]),
-        cycles=int(out.get("cycles", -1)),
-    )
+    return run_selftest(dut, 2 * dut.cycles + 16, vcd)
