@@ -101,3 +101,17 @@ def test_importing_nnlcc_registers_no_pass() -> None:
 
 if __name__ == "__main__":  # `make typecheck` runs mypy on this tree
     package_tree(Path(sys.argv[1]))
+
+
+def test_every_subpackage_is_packaged() -> None:
+    """pyproject's package list is written by hand (package-dir maps the card's folders); a
+    subpackage missing from it is missing from the wheel."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(tool["packages"])
+    found = set()
+    for name, folder in tool["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *rel.parts]))
+    # a subpackage of a mapped folder that is itself mapped is listed once under its own name
+    assert found - listed == set(), f"add to [tool.setuptools] packages: {sorted(found - listed)}"
