@@ -27,7 +27,13 @@ from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
 from nnlcc.ir.text import print_graph
 from nnlcc.outdir import check_outdir, default_name, staged_outdir
-from nnlcc.passes import Pass, attach_layer_settings, format_pipeline, resolve_pipeline
+from nnlcc.passes import (
+    Pass,
+    attach_layer_settings,
+    format_pipeline,
+    parse_pipeline,
+    resolve_pipeline,
+)
 from nnlcc.passes import run_passes as _run_passes
 from nnlcc.report.accuracy import accuracy_report
 from nnlcc.report.rows import layer_rows, layer_totals
@@ -100,6 +106,9 @@ class CompileOptions:
             raise BadInputError(
                 f"unknown simulator {self.simulator!r}{where}; use one of {', '.join(SIMULATORS)}"
             )
+        resolve_pipeline(self.passes)  # an unknown pass or option: one line, before any work
+        for entry in self.sweep:
+            parse_pipeline(entry)
 
     def output_dir(self, default: str) -> Path:
         """OUTDIR: the option, else ``build/<default>``."""
