@@ -142,17 +142,21 @@ def choose_targets(
     drop: float,
     family: str,
     log: Callable[[str], None] | None = None,
+    trade_imported: bool = False,
 ) -> dict[str, Any]:
     """Code the matrix layers of ``graph`` (formats set, no codes yet) with ``auto`` at
     per-layer SQNR targets from :data:`TARGET_LEVELS` minimizing the estimated LUTs subject to
-    golden accuracy >= float - ``drop`` points on ``data``'s test set.
+    golden accuracy >= float - ``drop`` points on ``data``'s test set.  A layer of an
+    imported quantized model starts at its exact integers (level ``exact``) and leaves them
+    only when ``trade_imported`` (an explicit ``--accuracy-drop``).
 
     Greedy descent: every layer starts at the highest level; each round lowers, by one level,
     the layer whose step saves the most LUTs while the whole network still meets the floor
     (every layer at every level is coded and lowered once, then cached; a point costs one
     golden evaluation).  Leaves the chosen codes in ``graph``; returns the report's record:
     the floor, the targets and every point tried (targets, est. LUTs, golden accuracy)."""
-    from nnlcc.ir.lower import lower_any
+    from nnlcc.ir.imported import imported_ints
+    from nnlcc.ir.lower import boundary, lower_any
     from nnlcc.ir.lowered import LoweredNetwork
     from nnlcc.ir.matrix import MatrixLayer
 
@@ -160,13 +164,26 @@ def choose_targets(
     x_int: Any = None
     matrix = [la for la in graph.layers if isinstance(la, MatrixLayer)]
     cache: dict[tuple[str, float], tuple[Any, dict[str, Any], Any, int]] = {}
+    levels = {
+        la.name: (
+            (EXACT, *(TARGET_LEVELS if trade_imported else ()))
+            if imported_ints(la) is not None
+            else TARGET_LEVELS
+        )
+        for la in matrix
+    }
 
     def coded(layer: MatrixLayer, level: float) -> tuple[Any, dict[str, Any], Any, int]:
         key = (layer.name, level)
         if key not in cache:
             if log:
                 log(f"accuracy-drop: {layer.name} at {level:g} dB")
-            best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family)
+            opts: dict[str, Any] = (
+                {"exact_imported": True}
+                if level == EXACT
+                else {"sqnr_db": level, "exact_imported": False}
+            )
+            best = dataclasses.replace(auto, **opts).code_one(layer, family)
             info = {k: v for k, v in layer.info.items() if k in ("auto", "truncation")}
             cache[key] = (layer.code, info, best.lowered, best.luts or 0)
         return cache[key]
@@ -195,10 +212,10 @@ def choose_targets(
             layers.append(low)
             fmts[layer.name] = low.out_fmt
         net = LoweredNetwork(graph.name, graph.input_fmt, layers, graph.input_shape,
-                             graph.input_name)  # fmt: skip
+                             graph.input_name, **boundary(graph))  # fmt: skip
         if x_int is None:
             x_int = net.quantize_input(data.x_test)
-        y = net.output_fmt.to_real(net.evaluate(x_int))
+        y = net.output_real(net.evaluate(x_int))
         acc = float(np.mean(y.argmax(1) == data.y_test))
         luts = sum(coded(la, targets[la.name])[3] for la in matrix)
         return acc, luts
@@ -206,18 +223,19 @@ def choose_targets(
     y_float = graph.forward_float(data.x_test)
     float_acc = float(np.mean(np.asarray(y_float).argmax(1) == data.y_test))
     floor = float_acc - drop / 100.0
-    targets = {la.name: TARGET_LEVELS[0] for la in matrix}
+    targets = {la.name: levels[la.name][0] for la in matrix}
     acc, luts = golden(targets)
-    points = [{"targets": dict(targets), "est_luts": luts, "golden": round(acc, 4)}]
+    points = [{"targets": _shown(targets), "est_luts": luts, "golden": round(acc, 4)}]
     while True:
         best: tuple[int, dict[str, float], float] | None = None
         for layer in matrix:
-            at = TARGET_LEVELS.index(targets[layer.name])
-            if at + 1 == len(TARGET_LEVELS):
+            mine = levels[layer.name]
+            at = mine.index(targets[layer.name])
+            if at + 1 == len(mine):
                 continue
-            trial = {**targets, layer.name: TARGET_LEVELS[at + 1]}
+            trial = {**targets, layer.name: mine[at + 1]}
             a, n = golden(trial)
-            points.append({"targets": dict(trial), "est_luts": n, "golden": round(a, 4)})
+            points.append({"targets": _shown(trial), "est_luts": n, "golden": round(a, 4)})
             if a >= floor - 1e-12 and (best is None or n < best[0]):
                 best = (n, trial, a)
         if best is None or best[0] >= luts:
@@ -231,6 +249,15 @@ def choose_targets(
         "golden": round(acc, 4),
         "est_luts": luts,
         "family": family,
-        "targets": targets,
+        "targets": _shown(targets),
         "points": points,
     }
+
+
+#: The level of a layer that keeps an imported model's integers exactly.
+EXACT = math.inf
+
+
+def _shown(targets: dict[str, float]) -> dict[str, float | str]:
+    """Targets as the report writes them (``exact``: an imported layer's own integers)."""
+    return {k: "exact" if v == EXACT else v for k, v in targets.items()}

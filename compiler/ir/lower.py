@@ -10,10 +10,12 @@ from the rules :func:`~nnlcc.ir.fixed_point.avg_pool_plan` and :func:`~nnlcc.ir.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.csd import csd_digits
 from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
+from nnlcc.ir.imported import Rounding, facts_of
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import (
     AddLayer,
@@ -24,6 +26,7 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     PoolLayer,
 )
+from nnlcc.ir.rescale import Rescale, row_plan
 from nnlcc.ir.timing import PIPELINE_INFO, PipelineSetting
 from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, plan_truncation
 
@@ -39,6 +42,36 @@ def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = Fa
     if rq.shift != 0:
         out = graph.shr(out, rq.shift)
     return graph.clamp(out, rq.lo, rq.hi)
+
+
+def _rescale(graph: AdderGraph, node: int | None, plan: Rescale, neg: bool = False) -> int:
+    """``plan`` (:class:`~nnlcc.ir.rescale.Rescale`) applied to ``±node`` (None: zero).
+
+    Round half to even on ``t >> k`` adds ``2**(k-1) - 1`` plus bit ``k`` of ``t``, which is
+    ``(t >> k) - ((t >> (k+1)) << 1)`` (two shifts, one adder, clamped to its range [0, 1])."""
+    if node is None:
+        value = int(plan.apply([0])[0])
+        return graph.clamp(graph.const(value), value, value)
+    mult, negate = abs(plan.mult), neg != (plan.mult < 0)
+    if mult & (mult - 1) == 0:
+        scaled = graph.shr(node, -(mult.bit_length() - 1)) if mult > 1 else node
+    else:
+        scaled = _times_const(graph, node, mult)
+    k, const = plan.shift, plan.const
+    if k > 0 and plan.rounding is Rounding.CEIL:
+        const += (1 << k) - 1
+    t = graph.add(graph.const(const), scaled, nb=negate) if const or negate else scaled
+    if plan.rounding is Rounding.BIPOLAR:  # +1 where t >= 0, else -1: 2 * sign_bit + 1
+        sign = graph.shr(t, graph.width(t))
+        return graph.add(graph.const(1), sign, sb=1)
+    if k > 0 and plan.rounding is Rounding.ROUND:
+        odd = graph.add(graph.shr(t, k), graph.shr(t, k + 1), sb=1, nb=True)
+        t = graph.add(t, graph.clamp(odd, 0, 1))
+        if k > 1:
+            t = graph.add(graph.const((1 << (k - 1)) - 1), t)
+    if k > 0:
+        t = graph.shr(t, k)
+    return graph.clamp(t, plan.lo, plan.hi)
 
 
 def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
@@ -60,8 +93,15 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             graph, terms, comp = cut.graph, cut.terms, cut.comp
             facts = {**found, "target_db": budget["target_db"]}
     outputs: list[int] = []
+    imported = facts_of(layer)
     for r, term in enumerate(terms):
         acc_exp = term.exp - in_fmt.frac
+        if imported is not None:  # the model's own rounding and scales (nnlcc.ir.rescale)
+            plan = row_plan(imported, r, acc_exp, float(layer.bias[r]), layer.out_fmt, layer.relu)
+            if comp[r]:
+                plan = dataclasses.replace(plan, const=plan.const + comp[r] * plan.mult)
+            outputs.append(_rescale(graph, term.node, plan, term.neg))
+            continue
         rq = requant_plan(acc_exp, float(layer.bias[r]), layer.out_fmt, layer.relu)
         if comp[r]:  # the truncation's mean error, cancelled in the constant adder
             rq = dataclasses.replace(rq, const=rq.const + comp[r])
@@ -248,4 +288,15 @@ def lower_network(graph: MatrixGraph) -> LoweredNetwork:
         layers=layers,
         input_shape=graph.input_shape,
         input_name=graph.input_name,
+        **boundary(graph),
     )
+
+
+def boundary(graph: MatrixGraph) -> dict[str, Any]:
+    """The :class:`LoweredNetwork` fields an imported quantized model fixes: the input's
+    quantizer and the output's gain (nothing for a float model)."""
+    facts = [facts_of(layer) for layer in graph.layers]
+    quant = next((f.input for f in facts if f is not None and f.input is not None), None)
+    last = facts[-1] if facts else None
+    gain = last.output.gain if last is not None and last.output is not None else 1.0
+    return {"input_quant": quant, "output_gain": gain}

@@ -22,8 +22,9 @@ out=`` and ``flatten NAME image= in= out=``; ``inputs A B`` lists a layer's ``in
 edges) when it has any, ``-`` is a missing format, and a name that is not a plain word is a
 JSON string.  Floats are written as Python's ``repr`` (the shortest text that reads back to
 the same float64), so weights and biases round-trip bit-exactly.  ``info`` is the layer's
-``info`` as JSON (tuples in it come back as lists); a :class:`SharePlan` in it is a ``plan``
-block instead.
+``info`` as JSON (tuples in it come back as lists; an imported model's
+:class:`~nnlcc.ir.imported.ImportedQuant` comes back as itself); a :class:`SharePlan` in it is
+a ``plan`` block instead.
 
 Matrix codes (``code KIND ...``):
 
@@ -62,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+from nnlcc.ir.imported import IMPORTED, ImportedQuant
 from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
@@ -235,7 +237,11 @@ def _layer(layer: Layer) -> list[str]:
     code = layer.code if isinstance(layer, MatrixLayer) else None
     shared = getattr(code, "plan", None) if _kind_of(code) == "share" else None
     plans = {k: v for k, v in layer.info.items() if _kind_of(v) == "plan"}
-    rest = {k: v for k, v in layer.info.items() if k not in plans}
+    rest = {
+        k: v.to_json() if isinstance(v, ImportedQuant) else v
+        for k, v in layer.info.items()
+        if k not in plans
+    }
     if rest:
         lines.append(f"  info {json.dumps(rest)}")
     code_key = next((k for k, v in plans.items() if v is shared), None)
@@ -472,6 +478,8 @@ def _parse_layer(line: Line) -> Layer:
             info = json.loads(rest_of(body["info"]))
             if not isinstance(info, dict):
                 raise ValueError("info must be a JSON object")
+            if isinstance(info.get(IMPORTED), dict):  # a quantized model's facts
+                info[IMPORTED] = ImportedQuant.from_json(info[IMPORTED])
     for p in plans:
         plan, plan_key = _parse_plan(p, True)
         info[str(plan_key)] = plan

@@ -126,9 +126,14 @@ class AlkaidCode:
     @classmethod
     def build(cls, weight: FloatArray, bits: int, in_range: tuple[int, int]) -> AlkaidCode:
         """Solve ``weight`` at ``bits`` bits with alkaid's default (strongest) settings."""
+        w_int, frac = quantize_weights(weight, bits)
+        return cls.from_ints(w_int, frac, in_range)
+
+    @classmethod
+    def from_ints(cls, w_int: IntArray, frac: int, in_range: tuple[int, int]) -> AlkaidCode:
+        """Solve the integer matrix ``w_int`` (scale ``2**-frac``), e.g. an imported model's."""
         from alkaid.cmvm import cmvm_solve
 
-        w_int, frac = quantize_weights(weight, bits)
         cols = w_int.shape[1]
         if not np.any(w_int):
             return cls(w_int=w_int, frac=frac, stages=[])

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
 from nnlcc.ir.cost import FAMILIES, estimate
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
+from nnlcc.ir.imported import imported_ints
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph, MatrixLayer
@@ -108,6 +109,7 @@ class Auto(Pass):
     full_entries: int = 1 << 16
     peer_entries: int = 4096
     fs_entries: int = 2048
+    exact_imported: bool = True
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sqnr_db) and 0 < self.sqnr_db <= 150):
@@ -140,6 +142,17 @@ class Auto(Pass):
         wanted = set(self.coders.split("+"))
         entries = layer.weight.size
         out: list[tuple[str, Callable[[FloatArray], MatrixCode]]] = []
+        exact = self.exact_ints(layer)
+        if exact is not None:  # an imported model's integers: exact coders only
+            w_int, frac = exact
+            if "csd" in wanted or "alkaid" not in wanted:
+                out.append(("csd{imported}", lambda m: CsdCode(w_int=w_int, frac=frac)))
+            if "alkaid" in wanted and entries <= self.peer_entries and alkaid.available():
+                span = (layer.in_fmt.lo, layer.in_fmt.hi) if layer.in_fmt else (-128, 127)
+                out.append(
+                    ("alkaid{imported}", lambda m: alkaid.AlkaidCode.from_ints(w_int, frac, span))
+                )
+            return out
         if entries > self.full_entries:
             return [("lcc", self._lcc().build)]
         target = self.coding_db
@@ -167,6 +180,19 @@ class Auto(Pass):
             out.append((f"alkaid{width}", lambda m: alkaid.AlkaidCode.build(m, bits_of(m), span)))
         return out
 
+    def exact_ints(self, layer: MatrixLayer) -> tuple[Any, int] | None:
+        """The imported integers ``layer`` keeps (``exact_imported``), or None."""
+        if not self.exact_imported or layer.info.get(PLAN) is not None:
+            return None
+        return imported_ints(layer)
+
+    def _plan(self, layer: MatrixLayer) -> None:
+        """The layer's truncation: none for exact imported integers."""
+        if self.exact_ints(layer) is not None:
+            plan_layer(layer, "off")
+        else:
+            plan_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
+
     def _try(
         self, layer: MatrixLayer, label: str, build: Callable[[FloatArray], MatrixCode], family: str
     ) -> Candidate:
@@ -179,7 +205,7 @@ class Auto(Pass):
         if isinstance(code, LccCode) and not code.summary_reached:
             return Candidate(label, failed=f"target not reached: {code.reached_db:.2f} dB")
         layer.code = code
-        plan_layer(layer, self.truncate, None if shared else self.sqnr_db)
+        self._plan(layer)
         big = layer.weight.size > self.full_entries
         if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
@@ -197,14 +223,16 @@ class Auto(Pass):
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        plan_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
+        self._plan(layer)
         record: dict[str, Any] = {
             "coder": best.label,
             "sqnr_db": self.sqnr_db,
             "family": family,
             "candidates": [c.record() for c in tries],
         }
-        if layer.weight.size > self.full_entries:
+        if self.exact_ints(layer) is not None:
+            record["note"] = "imported integers kept exactly (csd and alkaid only, no truncation)"
+        elif layer.weight.size > self.full_entries:
             record["note"] = (
                 f"{layer.weight.size} weights > full_entries={self.full_entries}: lcc alone"
             )

@@ -1,6 +1,7 @@
 """The ``csd`` pass: every matrix layer's weights quantized to ``weight_bits`` signed bits (one
 power-of-two scale per layer), written in canonical signed digits, and summed as shift-add
-trees; ``cse`` shares common two-term subexpressions across rows, searched as
+trees (an imported quantized model's layers keep their own integers, see :meth:`Csd.code`);
+``cse`` shares common two-term subexpressions across rows, searched as
 :func:`~nnlcc.passes.shift_add.share_pairs` does within ``cse_effort`` (the summary says whether
 the search was full or partial).  This is the baseline every LCC result is compared with.
 """
@@ -17,7 +18,8 @@ from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.csd import csd_adders, csd_nonzeros
 from nnlcc.ir.fixed_point import quantize_weights
-from nnlcc.ir.matrix import FloatArray, MatrixGraph, Term
+from nnlcc.ir.imported import facts_of, imported_ints
+from nnlcc.ir.matrix import FloatArray, MatrixGraph, MatrixLayer, Term
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.shift_add import (
@@ -132,12 +134,19 @@ class Csd(Pass):
         if self.cse_effort < 0:
             raise PassOptionError("csd: cse_effort must be >= 0")
 
+    def code(self, layer: MatrixLayer, w: FloatArray) -> CsdCode:
+        """The code of matrix ``w`` of ``layer``: an imported model's integers as they are,
+        unless ``weight_bits`` is below their width (then rounded, as any float weights)."""
+        got = imported_ints(layer) if w is layer.weight else None
+        facts = facts_of(layer)
+        bits = facts.weight.bits if facts is not None and facts.weight is not None else None
+        if got is not None and bits is not None and bits <= self.weight_bits:
+            return CsdCode(w_int=got[0], frac=got[1], cse=self.cse, cse_effort=self.cse_effort)
+        return CsdCode.from_weights(w, self.weight_bits, self.cse, self.cse_effort)
+
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = code_layer(
-                layer,
-                lambda w: CsdCode.from_weights(w, self.weight_bits, self.cse, self.cse_effort),
-            )
+            layer.code = code_layer(layer, lambda w, la=layer: self.code(la, w))
             plan_layer(layer, self.truncate)
