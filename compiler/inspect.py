@@ -145,6 +145,9 @@ def inspect_model(
                 csd_adders_per_weight=round(csd / w.size, 4),
                 circulant_sqnr_db=circulant_sqnr(layer),
             )
+            imported = imported_row(layer)
+            if imported is not None:
+                row["imported"] = imported
             totals["weights"] += int(w.size)
             totals["csd_adders"] += csd
             if lcc:
@@ -161,6 +164,23 @@ def inspect_model(
     if not lcc:
         del out["totals"]["lcc_adders"]
     return out
+
+
+def imported_row(layer: Any) -> dict[str, Any] | None:
+    """A quantized model's facts of a layer: imported formats and scales, folded nodes."""
+    from nnlcc.ir.imported import facts_of
+
+    facts = facts_of(layer)
+    if facts is None:
+        return None
+    return {
+        "input": facts.input.describe() if facts.input else None,
+        "weights": facts.weight.describe() if facts.weight else "float",
+        "output": facts.output.describe() if facts.output else "exact (no quantizer)",
+        "exact": not facts.inexact(),
+        "inexact": facts.inexact(),
+        "folded": list(facts.folded),
+    }
 
 
 def render_text(info: dict[str, Any]) -> str:
@@ -222,6 +242,26 @@ def render_text(info: dict[str, Any]) -> str:
             ]
         layers.add_row(*cells)
     console.print(layers)
+    quantized = [lay for lay in info["layers"] if lay.get("imported")]
+    if quantized:
+        table = Table(
+            title="imported quantization (formats: bits.fraction bits; x: the model's scale)",
+            title_justify="left",
+            box=box.SIMPLE,
+        )
+        for col in ("layer", "input", "weights", "output", "exact", "folded ONNX nodes"):
+            table.add_column(col)
+        for lay in quantized:
+            q = lay["imported"]
+            table.add_row(
+                lay["name"],
+                q["input"] or "",
+                q["weights"],
+                q["output"],
+                "yes" if q["exact"] else "no: " + "; ".join(q["inexact"]),
+                " ".join(q["folded"]),
+            )
+        console.print(table)
     circ = [lay for lay in info["layers"] if lay.get("circulant_sqnr_db")]
     if circ:
         table = Table(

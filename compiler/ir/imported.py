@@ -56,6 +56,9 @@ class Rounding(enum.Enum):
     FLOOR = "FLOOR"
     CEIL = "CEIL"
     BIPOLAR = "BIPOLAR"  # BipolarQuant (and 1-bit signed Quant): +1 where x >= 0, else -1
+    # round half to odd: QONNX's ROUND of x/scale + zero_point, seen on the centered value
+    # x/scale when the zero point is odd (internal, not a QONNX name)
+    ROUND_ODD = "ROUND_ODD"
 
     @classmethod
     def parse(cls, text: str) -> Rounding | None:
@@ -63,7 +66,7 @@ class Rounding(enum.Enum):
         t = text.upper()
         if t == "HALF_EVEN":
             t = "ROUND"
-        return cls.__members__.get(t) if t != "BIPOLAR" else None
+        return cls.__members__.get(t) if t in ("ROUND", "FLOOR", "CEIL") else None
 
 
 def split_scale(scale: float) -> tuple[float, int]:
@@ -85,10 +88,20 @@ class ActQuant:
     qmax: int
     rounding: Rounding
     nodes: tuple[str, ...] = ()
+    #: QONNX rounds ``x / scale + zero_point``; ONNX QuantizeLinear rounds ``x / scale``
+    zp_in_rounding: bool = False
 
     @property
     def bipolar(self) -> bool:
         return self.rounding is Rounding.BIPOLAR
+
+    @property
+    def centered_rounding(self) -> Rounding:
+        """The rounding of the centered value ``x / scale`` (half to even of ``x / scale +
+        zero_point`` is half to odd of ``x / scale`` when the zero point is odd)."""
+        if self.rounding is Rounding.ROUND and self.zp_in_rounding and self.zero_point % 2:
+            return Rounding.ROUND_ODD
+        return self.rounding
 
     @property
     def lo(self) -> int:
@@ -118,10 +131,13 @@ class ActQuant:
         x32 = np.asarray(x, dtype=np.float32)
         if self.bipolar:
             return np.where(x32 >= 0, 1, -1).astype(np.int64)
-        y = x32 / np.float32(self.scale) + np.float32(self.zero_point)
-        y = np.clip(y, self.qmin, self.qmax)
         r = {Rounding.ROUND: np.round, Rounding.FLOOR: np.floor, Rounding.CEIL: np.ceil}
-        return r[self.rounding](y).astype(np.int64) - self.zero_point
+        y = x32 / np.float32(self.scale)
+        if self.zp_in_rounding:  # qonnx: clamp(x / scale + zero_point), then round
+            y = np.clip(y + np.float32(self.zero_point), self.qmin, self.qmax)
+            return r[self.rounding](y).astype(np.int64) - self.zero_point
+        q = r[self.rounding](y).astype(np.int64) + self.zero_point  # onnxruntime
+        return np.clip(q, self.qmin, self.qmax) - self.zero_point
 
     def describe(self) -> str:
         """``u6 x0.015625 (2^-6) ROUND`` style text for inspect and reports."""
@@ -146,6 +162,7 @@ class ActQuant:
             qmax=int(d["qmax"]),
             rounding=Rounding(d["rounding"]),
             nodes=tuple(d.get("nodes", ())),
+            zp_in_rounding=bool(d.get("zp_in_rounding", False)),
         )
 
 

@@ -48,7 +48,8 @@ def _rescale(graph: AdderGraph, node: int | None, plan: Rescale, neg: bool = Fal
     """``plan`` (:class:`~nnlcc.ir.rescale.Rescale`) applied to ``±node`` (None: zero).
 
     Round half to even on ``t >> k`` adds ``2**(k-1) - 1`` plus bit ``k`` of ``t``, which is
-    ``(t >> k) - ((t >> (k+1)) << 1)`` (two shifts, one adder, clamped to its range [0, 1])."""
+    ``(t >> k) - ((t >> (k+1)) << 1)`` (two shifts, one adder, clamped to its range [0, 1]);
+    half to odd adds ``2**(k-1)`` minus that bit."""
     if node is None:
         value = int(plan.apply([0])[0])
         return graph.clamp(graph.const(value), value, value)
@@ -64,11 +65,13 @@ def _rescale(graph: AdderGraph, node: int | None, plan: Rescale, neg: bool = Fal
     if plan.rounding is Rounding.BIPOLAR:  # +1 where t >= 0, else -1: 2 * sign_bit + 1
         sign = graph.shr(t, graph.width(t))
         return graph.add(graph.const(1), sign, sb=1)
-    if k > 0 and plan.rounding is Rounding.ROUND:
+    if k > 0 and plan.rounding in (Rounding.ROUND, Rounding.ROUND_ODD):
         odd = graph.add(graph.shr(t, k), graph.shr(t, k + 1), sb=1, nb=True)
-        t = graph.add(t, graph.clamp(odd, 0, 1))
-        if k > 1:
-            t = graph.add(graph.const((1 << (k - 1)) - 1), t)
+        even = plan.rounding is Rounding.ROUND  # ties to even: + bit; to odd: - bit
+        t = graph.add(t, graph.clamp(odd, 0, 1), nb=not even)
+        half = (1 << (k - 1)) - (1 if even else 0)
+        if half:
+            t = graph.add(graph.const(half), t)
     if k > 0:
         t = graph.shr(t, k)
     return graph.clamp(t, plan.lo, plan.hi)

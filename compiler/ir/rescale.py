@@ -71,10 +71,11 @@ class Rescale:
         fl = t >> k
         if k > 0 and self.rounding is Rounding.CEIL:
             fl = fl + ((t - (fl << k)) != 0)
-        elif k > 0 and self.rounding is Rounding.ROUND:
+        elif k > 0 and self.rounding in (Rounding.ROUND, Rounding.ROUND_ODD):
             rem = t - (fl << k)
             half = 1 << (k - 1)
-            fl = fl + (rem > half) + ((rem == half) & (fl & 1 == 1))
+            odd = fl & 1 == (1 if self.rounding is Rounding.ROUND else 0)
+            fl = fl + (rem > half) + ((rem == half) & odd)
         return np.clip(fl, self.lo, self.hi).astype(np.int64)
 
 
@@ -113,8 +114,9 @@ def rescale_plan(
     mult, const = ratio * scale, offset * scale
     if mult.denominator != 1 or const.denominator != 1:
         mult, const = Fraction(round(mult)), Fraction(math.floor(const + Fraction(1, 2)))
-    if relu:
+    if relu:  # a Relu next to the quantizer: no negative integers (none at all: zero)
         lo = max(lo, 0)
+        hi = max(hi, lo)
     return Rescale(int(mult), int(const), k, lo, hi, rounding, exact)
 
 
@@ -131,7 +133,14 @@ def row_plan(
     out: ActQuant | None = facts.output
     if out is not None:
         return rescale_plan(
-            acc_exp, facts.row_gain(row), bias, out.scale, out.lo, out.hi, out.rounding, relu
+            acc_exp,
+            facts.row_gain(row),
+            bias,
+            out.scale,
+            out.lo,
+            out.hi,
+            out.centered_rounding,
+            relu,
         )
     plan = rescale_plan(
         acc_exp,

@@ -133,7 +133,7 @@ def _act_from_quant(imp: Importer, node: onnx.NodeProto, label: str) -> ActQuant
                 " (ROUND/HALF_EVEN, FLOOR and CEIL are)",
             )
         rounding = parsed
-    return ActQuant(scale, zp, q.qmin, q.qmax, rounding, (label,))
+    return ActQuant(scale, zp, q.qmin, q.qmax, rounding, (label,), zp_in_rounding=True)
 
 
 def _act_from_qdq(imp: Importer, node: onnx.NodeProto, label: str) -> ActQuant:

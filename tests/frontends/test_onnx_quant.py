@@ -1,0 +1,219 @@
+"""Quantized models in: QONNX Quant/BipolarQuant and ONNX QDQ/QCDQ keep their exact integers,
+and the golden model equals the model's own arithmetic (onnxruntime, qonnx) bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import helper
+from quant_models import (
+    assert_bit_exact,
+    const,
+    dyadic_inputs,
+    golden,
+    model,
+    qdq_mlp,
+    qonnx_mlp,
+    save,
+)
+
+from nnlcc.frontends import load_model, onnx_reference
+from nnlcc.ir.imported import facts_of, imported_ints
+from nnlcc.ir.text import parse_graph, print_graph
+
+QONNX = "qonnx.custom_op.general"
+
+
+def test_qonnx_mlp_facts(tmp_path: Path) -> None:
+    g = load_model(save(qonnx_mlp(), tmp_path / "m.onnx"))
+    fc1, fc2 = g.layers
+    f1, f2 = facts_of(fc1), facts_of(fc2)
+    assert f1 is not None and f2 is not None
+    assert f1.input is not None and str(f1.input.fmt) == "s8.4"
+    assert f1.weight is not None and f1.weight.bits == 4 and f1.weight.narrow
+    assert len(f1.weight.scales) == 6  # per channel, powers of two: folded into the integers
+    assert f1.weight.frac == 4 and not f1.gain
+    assert f1.output is not None and str(f1.output.fmt) == "u4.3" and fc1.relu
+    assert f2.output is None and f2.weight is not None  # float output: kept exact
+    assert {"in_quant", "w1_quant", "b1_quant", "act_quant"} <= set(f1.folded)
+    assert {"w2_quant", "b2_quant"} <= set(f2.folded)
+    ints, _ = imported_ints(fc1) or (None, 0)
+    assert ints is not None and np.abs(ints).max() <= 7 << 2  # 4 bits, shifted by 2^0..2^-2
+    assert not f1.inexact() and not f2.inexact()
+
+
+@pytest.mark.parametrize("rounding", ["ROUND", "FLOOR", "CEIL"])
+def test_qonnx_golden_equals_qonnx(tmp_path: Path, rounding: str) -> None:
+    path = save(qonnx_mlp(act_rounding=rounding), tmp_path / "m.onnx")
+    assert_bit_exact(path, dyadic_inputs(400, 8))
+
+
+@pytest.mark.parametrize(("in_zp", "act_zp"), [(1, 3), (-2, 4)])
+def test_qonnx_zero_points_are_exact(tmp_path: Path, in_zp: int, act_zp: int) -> None:
+    """qonnx rounds x / scale + zero point: an odd zero point turns ties of the centered value
+    to odd; the golden model follows."""
+    path = save(qonnx_mlp(in_zp=in_zp, act_zp=act_zp), tmp_path / "m.onnx")
+    g = assert_bit_exact(path, dyadic_inputs(600, 8, step=2.0**-5))
+    f = facts_of(g.layers[0])
+    assert f is not None and f.input is not None and f.output is not None
+    assert (f.input.lo, f.input.hi) == (-128 - in_zp, 127 - in_zp)
+    assert (f.output.lo, f.output.hi) == (-act_zp, 15 - act_zp)
+
+
+@pytest.mark.parametrize(
+    "passes",
+    ["quantize,csd", "quantize,auto{coders=csd}", "quantize,auto{coders=alkaid}"],
+)
+def test_every_exact_coder_keeps_the_integers(tmp_path: Path, passes: str) -> None:
+    path = save(qonnx_mlp(seed=3, w_bits=6, act_bits=6), tmp_path / "m.onnx")
+    g = assert_bit_exact(path, dyadic_inputs(300, 8, seed=2), passes)
+    for layer in g.matrix_layers():
+        assert layer.code is not None
+        assert np.array_equal(layer.code.implemented(), layer.weight)
+
+
+def test_lcc_codes_the_imported_integers_approximately(tmp_path: Path) -> None:
+    path = save(qonnx_mlp(seed=3, w_bits=8), tmp_path / "m.onnx")
+    x = dyadic_inputs(300, 8)
+    y, _, g = golden(path, x, "quantize,lcc{sqnr_db=30}")
+    ref = onnx_reference(path, x)
+    assert np.corrcoef(y.ravel(), ref.ravel())[0, 1] > 0.95
+    assert all(layer.code is not None and layer.code.name == "lcc" for layer in g.layers)
+
+
+def test_csd_below_the_imported_width_rounds(tmp_path: Path) -> None:
+    path = save(qonnx_mlp(w_bits=8), tmp_path / "m.onnx")
+    _, _, g = golden(path, dyadic_inputs(50, 8), "quantize,csd{weight_bits=3}")
+    assert not np.array_equal(g.layers[0].code.implemented(), g.layers[0].weight)
+
+
+@pytest.mark.parametrize("clip", [None, 15])
+def test_qdq_golden_equals_onnxruntime(tmp_path: Path, clip: int | None) -> None:
+    path = save(qdq_mlp(act_clip=clip), tmp_path / "m.onnx")
+    g = assert_bit_exact(path, dyadic_inputs(500, 8))
+    f1, f2 = facts_of(g.layers[0]), facts_of(g.layers[1])
+    assert f1 is not None and f2 is not None
+    assert f1.input is not None and (f1.input.lo, f1.input.hi) == (-128, 127)  # zero point 128
+    assert f1.output is not None and f1.output.hi == (clip or 255)
+    assert f2.output is not None and (f2.output.lo, f2.output.hi) == (-131, 124)
+    assert f2.output.fmt.bits == 9
+    assert "act_clip" in f1.folded if clip else "act_dq" in f1.folded
+
+
+def test_qdq_int4_opset21(tmp_path: Path) -> None:
+    """int4 weights and activations (QuantizeLinear to INT4, opset 21)."""
+    rng = np.random.default_rng(5)
+    inits = [
+        const("s", 2.0**-2),
+        helper.make_tensor("zi4", 22, [], [0]),  # INT4 zero point
+        helper.make_tensor("W", 22, [3, 5], rng.integers(-8, 8, 15).tolist()),
+        const("sw", 2.0**-3),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "zi4"], ["xq"], name="q"),
+        helper.make_node("DequantizeLinear", ["xq", "s", "zi4"], ["xd"], name="dq"),
+        helper.make_node("DequantizeLinear", ["W", "sw", "zi4"], ["Wd"], name="wdq"),
+        helper.make_node("Gemm", ["xd", "Wd"], ["y"], name="fc", transB=1),
+    ]
+    path = save(model(nodes, inits, 5, 3, opset=21), tmp_path / "m.onnx")
+    g = assert_bit_exact(path, dyadic_inputs(300, 5))
+    facts = facts_of(g.layers[0])
+    assert facts is not None and facts.weight is not None and facts.weight.bits == 4
+    assert facts.input is not None and (facts.input.lo, facts.input.hi) == (-8, 7)
+
+
+def test_bipolar_quant(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    inits = [
+        const("s1", 1.0),
+        const("s_w", 2.0**-1),
+        const("W1", rng.normal(size=(6, 5))),
+        const("W2", rng.normal(size=(6, 3))),
+        const("b", rng.integers(-3, 4, size=6) * 0.5),
+    ]
+    nodes = [
+        helper.make_node("BipolarQuant", ["x", "s1"], ["xq"], name="in_bq", domain=QONNX),
+        helper.make_node("BipolarQuant", ["W1", "s_w"], ["W1q"], name="w1_bq", domain=QONNX),
+        helper.make_node("Gemm", ["xq", "W1q", "b"], ["h"], name="fc1", transB=1),
+        helper.make_node("BipolarQuant", ["h", "s1"], ["hq"], name="act_bq", domain=QONNX),
+        helper.make_node("BipolarQuant", ["W2", "s1"], ["W2q"], name="w2_bq", domain=QONNX),
+        helper.make_node("MatMul", ["hq", "W2q"], ["y"], name="fc2"),
+    ]
+    path = save(model(nodes, inits, 5, 3, qonnx=True), tmp_path / "m.onnx")
+    g = assert_bit_exact(path, np.random.default_rng(0).normal(size=(300, 5)))
+    f = facts_of(g.layers[0])
+    assert f is not None and f.output is not None and f.output.bipolar
+    assert f.input is not None and f.input.fmt.bits == 2
+
+
+def test_non_power_of_two_scales_fold_into_the_requantization(tmp_path: Path) -> None:
+    """Scales like PyTorch's QDQ export: not exact, never silently rounded, and within the
+    model's own float32 noise of onnxruntime."""
+    sw = np.array([0.0123, 0.0071, 0.0301, 0.0093, 0.0155, 0.0088], np.float32)
+    m = qdq_mlp(s_in=0.0371, s_act=0.0519, s_out=0.097, s_w=sw)
+    path = save(m, tmp_path / "m.onnx")
+    x = np.random.default_rng(3).normal(size=(400, 8)) * 3
+    y, _, g = golden(path, x)
+    ref = onnx_reference(path, x)
+    step = 0.097
+    assert np.max(np.abs(y - ref)) <= step * 1.0001  # at most one LSB, near ties only
+    assert np.mean(y.astype(np.float32) == ref.astype(np.float32)) > 0.98
+    f1 = facts_of(g.layers[0])
+    assert f1 is not None and f1.gain and "non-power-of-two" in "; ".join(f1.inexact())
+
+
+def test_batchnorm_after_a_quantized_layer_folds_into_its_gains(tmp_path: Path) -> None:
+    m = qonnx_mlp()
+    g_ = m.graph
+    nodes = list(g_.node)
+    at = next(i for i, n in enumerate(nodes) if n.name == "relu1")
+    nodes[at] = helper.make_node("Relu", ["hb"], ["r"], name="relu1")
+    nodes.insert(
+        at,
+        helper.make_node("BatchNormalization", ["h", "g", "beta", "mu", "var"], ["hb"], name="bn1"),
+    )
+    rng = np.random.default_rng(9)
+    inits = [
+        *g_.initializer,
+        const("g", rng.uniform(-1.5, 1.5, 6)),
+        const("beta", rng.normal(size=6) * 0.1),
+        const("mu", rng.normal(size=6) * 0.1),
+        const("var", rng.uniform(0.5, 2, 6)),
+    ]
+    path = save(model(nodes, inits, 8, 4, qonnx=True), tmp_path / "m.onnx")
+    x = dyadic_inputs(300, 8)
+    y, _, g = golden(path, x)
+    ref = onnx_reference(path, x)
+    assert np.mean(y == ref) > 0.97
+    f = facts_of(g.layers[0])
+    assert f is not None and f.weight is not None and imported_ints(g.layers[0]) is not None
+    assert "bn1" in f.folded and any("BatchNormalization" in n for n in f.notes)
+
+
+def test_ir_text_round_trips_the_facts(tmp_path: Path) -> None:
+    path = save(qdq_mlp(act_clip=15), tmp_path / "m.onnx")
+    x = dyadic_inputs(200, 8)
+    _, net, g = golden(path, x)
+    text = print_graph(g)
+    back = parse_graph(text)
+    assert print_graph(back) == text
+    assert facts_of(back.layers[0]) == facts_of(g.layers[0])
+    from nnlcc.ir.lower import lower_network
+
+    net2 = lower_network(back)
+    assert np.array_equal(
+        net2.evaluate(net2.quantize_input(x)), net.evaluate(net.quantize_input(x))
+    )
+
+
+def test_inspect_shows_imported_formats_and_folded_nodes(tmp_path: Path) -> None:
+    from nnlcc.inspect import inspect_model, render_text
+
+    info = inspect_model(save(qdq_mlp(act_clip=15), tmp_path / "m.onnx"), lcc=False)
+    fc1 = info["layers"][0]["imported"]
+    assert fc1["weights"].startswith("s8") and "per channel" in fc1["weights"]
+    assert fc1["output"].startswith("u4.3") and "act_clip" in fc1["folded"]
+    text = render_text(info)
+    assert "imported quantization" in text and "act_clip" in text
