@@ -193,6 +193,9 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
     data = load_data(graph, model, opts.data, opts.seed, log)
 
     drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
+    if drop is not None and opts.accuracy_drop is None and _all_imported(graph):
+        log("note: a quantized model keeps its integers (--accuracy-drop trades them)")
+        drop = None
     if drop is None:
         run_passes(graph, passes, data, log, board.family)
     else:
@@ -201,7 +204,9 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         run_passes(graph, passes[:-1], data, log, board.family)
         auto = passes[-1]
         family = getattr(auto, "family", "") or board.family
-        chosen_targets = choose_targets(graph, auto, data, drop, family, log)
+        # an imported model's integers are traded only when the user asked for a drop
+        explicit = opts.accuracy_drop is not None
+        chosen_targets = choose_targets(graph, auto, data, drop, family, log, explicit)
     from nnlcc.report.rows import implemented_accuracy, too_big
 
     net: LoweredNetwork | None = None
@@ -295,6 +300,13 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         write_report(report, tmp)
     report["outdir"] = str(outdir)
     return report
+
+
+def _all_imported(graph: MatrixGraph) -> bool:
+    """Every matrix layer holds an imported model's integers (nothing to trade by default)."""
+    from nnlcc.ir.imported import imported_ints
+
+    return all(imported_ints(layer) is not None for layer in graph.matrix_layers())
 
 
 #: ``--accuracy-drop`` when ``--data`` is given and the option is not.

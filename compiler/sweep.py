@@ -178,12 +178,10 @@ def choose_targets(
         if key not in cache:
             if log:
                 log(f"accuracy-drop: {layer.name} at {level:g} dB")
-            opts: dict[str, Any] = (
-                {"exact_imported": True}
-                if level == EXACT
-                else {"sqnr_db": level, "exact_imported": False}
-            )
-            best = dataclasses.replace(auto, **opts).code_one(layer, family)
+            if level == EXACT:  # an imported model's layer, its integers kept
+                best = auto.code_one(layer, family)
+            else:
+                best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family, False)
             info = {k: v for k, v in layer.info.items() if k in ("auto", "truncation")}
             cache[key] = (layer.code, info, best.lowered, best.luts or 0)
         return cache[key]
@@ -220,7 +218,12 @@ def choose_targets(
         luts = sum(coded(la, targets[la.name])[3] for la in matrix)
         return acc, luts
 
-    y_float = graph.forward_float(data.x_test)
+    if graph.source and any(imported_ints(la) is not None for la in matrix):
+        from nnlcc.frontends import onnx_reference  # a quantized model: its own arithmetic
+
+        y_float = onnx_reference(graph.source, data.x_test)
+    else:
+        y_float = graph.forward_float(data.x_test)
     float_acc = float(np.mean(np.asarray(y_float).argmax(1) == data.y_test))
     floor = float_acc - drop / 100.0
     targets = {la.name: levels[la.name][0] for la in matrix}

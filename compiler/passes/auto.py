@@ -96,7 +96,9 @@ class Auto(Pass):
     ``csd+lcc+alkaid``; see the module doc), ``family`` (the FPGA family priced; empty: the
     board's), ``truncate`` (as for csd and lcc), ``full_entries`` (larger layers get lcc alone,
     unpriced), ``peer_entries`` (largest layer alkaid is tried on), ``fs_entries`` (largest
-    layer lcc's ``algo=fs`` is tried on)."""
+    layer lcc's ``algo=fs`` is tried on).  A layer of an imported quantized model keeps its
+    integers: only exact candidates (csd and alkaid on those integers), untruncated, unless
+    :meth:`code_one` is told otherwise (``--accuracy-drop`` trading them)."""
 
     name: ClassVar[str] = "auto"
     kind: ClassVar[PassKind] = PassKind.MATRIX
@@ -109,7 +111,6 @@ class Auto(Pass):
     full_entries: int = 1 << 16
     peer_entries: int = 4096
     fs_entries: int = 2048
-    exact_imported: bool = True
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sqnr_db) and 0 < self.sqnr_db <= 150):
@@ -137,12 +138,15 @@ class Auto(Pass):
     def _lcc(self, **opts: Any) -> Lcc:
         return Lcc(sqnr_db=self.sqnr_db, truncate=self.truncate, **opts)
 
-    def builders(self, layer: MatrixLayer) -> list[tuple[str, Callable[[FloatArray], MatrixCode]]]:
-        """The candidates for ``layer``: labels and builders of a code for a matrix."""
+    def builders(
+        self, layer: MatrixLayer, keep: bool = True
+    ) -> list[tuple[str, Callable[[FloatArray], MatrixCode]]]:
+        """The candidates for ``layer``: labels and builders of a code for a matrix (``keep``:
+        an imported model's integers are kept)."""
         wanted = set(self.coders.split("+"))
         entries = layer.weight.size
         out: list[tuple[str, Callable[[FloatArray], MatrixCode]]] = []
-        exact = self.exact_ints(layer)
+        exact = exact_ints(layer, keep)
         if exact is not None:  # an imported model's integers: exact coders only
             w_int, frac = exact
             if "csd" in wanted or "alkaid" not in wanted:
@@ -180,21 +184,20 @@ class Auto(Pass):
             out.append((f"alkaid{width}", lambda m: alkaid.AlkaidCode.build(m, bits_of(m), span)))
         return out
 
-    def exact_ints(self, layer: MatrixLayer) -> tuple[Any, int] | None:
-        """The imported integers ``layer`` keeps (``exact_imported``), or None."""
-        if not self.exact_imported or layer.info.get(PLAN) is not None:
-            return None
-        return imported_ints(layer)
-
-    def _plan(self, layer: MatrixLayer) -> None:
-        """The layer's truncation: none for exact imported integers."""
-        if self.exact_ints(layer) is not None:
+    def _plan(self, layer: MatrixLayer, keep: bool) -> None:
+        """The layer's truncation: none for kept imported integers."""
+        if exact_ints(layer, keep) is not None:
             plan_layer(layer, "off")
         else:
             plan_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
 
     def _try(
-        self, layer: MatrixLayer, label: str, build: Callable[[FloatArray], MatrixCode], family: str
+        self,
+        layer: MatrixLayer,
+        label: str,
+        build: Callable[[FloatArray], MatrixCode],
+        family: str,
+        keep: bool = True,
     ) -> Candidate:
         shared = layer.info.get(PLAN) is not None
         try:
@@ -205,17 +208,20 @@ class Auto(Pass):
         if isinstance(code, LccCode) and not code.summary_reached:
             return Candidate(label, failed=f"target not reached: {code.reached_db:.2f} dB")
         layer.code = code
-        self._plan(layer)
+        self._plan(layer, keep)
         big = layer.weight.size > self.full_entries
         if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
         low = lower_layer(layer, layer.in_fmt)
         return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
 
-    def code_one(self, layer: MatrixLayer, family: str) -> Candidate:
+    def code_one(self, layer: MatrixLayer, family: str, keep: bool = True) -> Candidate:
         """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
-        it was priced, valid while the layer's formats stay as they are)."""
-        tries = [self._try(layer, label, b, family) for label, b in self.builders(layer)]
+        it was priced, valid while the layer's formats stay as they are).  ``keep``: an
+        imported model's layer keeps its integers (False: coded at ``sqnr_db`` like any)."""
+        tries = [
+            self._try(layer, label, b, family, keep) for label, b in self.builders(layer, keep)
+        ]
         ok = [c for c in tries if c.failed is None]
         if not ok:
             reasons = "; ".join(f"{c.label}: {c.failed}" for c in tries)
@@ -223,14 +229,14 @@ class Auto(Pass):
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        self._plan(layer)
+        self._plan(layer, keep)
         record: dict[str, Any] = {
             "coder": best.label,
             "sqnr_db": self.sqnr_db,
             "family": family,
             "candidates": [c.record() for c in tries],
         }
-        if self.exact_ints(layer) is not None:
+        if exact_ints(layer, keep) is not None:
             record["note"] = "imported integers kept exactly (csd and alkaid only, no truncation)"
         elif layer.weight.size > self.full_entries:
             record["note"] = (
@@ -245,6 +251,13 @@ class Auto(Pass):
             if ctx.progress:
                 ctx.progress(layer.name)
             self.code_one(layer, family)
+
+
+def exact_ints(layer: MatrixLayer, keep: bool = True) -> tuple[Any, int] | None:
+    """The imported integers ``layer`` keeps (``keep``, no share plan), or None."""
+    if not keep or layer.info.get(PLAN) is not None:
+        return None
+    return imported_ints(layer)
 
 
 def _label(label: str, shared: bool) -> str:

@@ -166,6 +166,14 @@ ACCURACY_COLUMNS: tuple[Column[Mapping[str, Any]], ...] = (
     Column("golden (integer)", _key("golden")),
     Column("output SQNR dB", _key("sqnr_db")),
     Column("argmax agreement", _key("argmax_agreement")),
+    # an imported quantized model: outputs equal to its own arithmetic (1.0: bit-exact)
+    Column(
+        "identical to the model",
+        _key("reference_identical"),
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=_has("reference_identical"),
+    ),
 )
 
 # --------------------------------------------------------------------------- resources

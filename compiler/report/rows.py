@@ -27,6 +27,7 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.csd import csd_adders
 from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
+from nnlcc.ir.imported import facts_of
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
@@ -135,7 +136,12 @@ def layer_row(
     code = layer.code
     assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
     r, c = layer.shape
-    facts = {**code.summary(), **auto_facts(layer)}
+    imported = facts_of(layer)
+    facts = {
+        **code.summary(),
+        **auto_facts(layer),
+        **(imported.report_facts() if imported is not None else {}),
+    }
     ref = best_csd(layer, cost.family) if cost is not None else None
     if ref is not None:  # the honest baseline: nnlcc's best CSD design at the same error
         facts |= {"csd_best": ref["coder"], "csd_best_adders": ref["adders"]}
