@@ -217,3 +217,24 @@ def test_inspect_shows_imported_formats_and_folded_nodes(tmp_path: Path) -> None
     assert fc1["output"].startswith("u4.3") and "act_clip" in fc1["folded"]
     text = render_text(info)
     assert "imported quantization" in text and "act_clip" in text
+
+
+def test_jet_example_exports_agree_and_are_bit_exact() -> None:
+    """The shipped Brevitas model, as QONNX and as QCDQ: the same integers, and the golden
+    model equals qonnx and onnxruntime on the shipped test set."""
+    from nnlcc import examples
+
+    with np.load(examples.JET_DATA) as z:
+        x, y = z["x_test"][:1000], z["y_test"][:1000]
+    graphs = [
+        assert_bit_exact(p, x, "quantize,csd") for p in (examples.JET_QONNX, examples.JET_QDQ)
+    ]
+    for a, b in zip(*(g.layers for g in graphs), strict=True):
+        ia, ib = imported_ints(a), imported_ints(b)
+        assert ia is not None and ib is not None
+        assert ia[1] == ib[1] and np.array_equal(ia[0], ib[0])
+        qa, qb = (f.output if f else None for f in (facts_of(a), facts_of(b)))
+        assert (qa and (qa.scale, qa.lo, qa.hi)) == (qb and (qb.scale, qb.lo, qb.hi))
+    assert [la.shape for la in graphs[0].layers] == [(64, 16), (32, 64), (32, 32), (5, 32)]
+    out, _, _ = golden(examples.JET_QDQ, x, "quantize,csd")
+    assert np.mean(out.argmax(1) == y) > 0.7
