@@ -80,8 +80,15 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
     """The network alone: yosys synth_ecp5, nextpnr-ecp5 out of context on the 85F."""
     outdir.mkdir(parents=True, exist_ok=True)
     top_for(net).emit(outdir / "network.v", TOP)
+    return synth_pnr(outdir, ["network.v"], TOP, mhz, say)
+
+
+def synth_pnr(outdir: Path, sources: list[str], top: str, mhz: float, say: Any) -> dict[str, Any]:
+    """Verilog ``sources`` (relative to ``outdir``) with top module ``top``: yosys synth_ecp5,
+    nextpnr-ecp5 out of context on the 85F (speed 6) at ``mhz``; LUTs, FFs, Fmax."""
+    reads = "".join(f"read_verilog {src}\n" for src in sources)
     script = (
-        f"read_verilog network.v\nsynth_ecp5 -flatten -noiopad -top {TOP}\n"
+        f"{reads}synth_ecp5 -flatten -noiopad -top {top}\n"
         "tee -q -o stat.json stat -json\nwrite_json network.json\n"
     )
     (outdir / "synth.ys").write_text(script)

@@ -249,7 +249,7 @@ def render_text(info: dict[str, Any]) -> str:
             title_justify="left",
             box=box.SIMPLE,
         )
-        for col in ("layer", "input", "weights", "output", "exact", "folded ONNX nodes"):
+        for col in ("layer", "input", "weights", "output", "exact", "folded"):
             table.add_column(col)
         for lay in quantized:
             q = lay["imported"]
@@ -259,9 +259,12 @@ def render_text(info: dict[str, Any]) -> str:
                 q["weights"],
                 q["output"],
                 "yes" if q["exact"] else "no: " + "; ".join(q["inexact"]),
-                " ".join(q["folded"]),
+                f"{len(q['folded'])} nodes",
             )
         console.print(table)
+        for lay in quantized:
+            console.print(f"{lay['name']} folds: {', '.join(lay['imported']['folded'])}")
+        console.print()
     circ = [lay for lay in info["layers"] if lay.get("circulant_sqnr_db")]
     if circ:
         table = Table(

@@ -1,0 +1,265 @@
+"""nnlcc against alkaid's own RTL on the quantized jet-tagging example, through the same
+yosys + nextpnr flow, beside the published LUT-based peers (quoted, never run here).
+
+Usage::
+
+    .venv/bin/python benchmarks/peers.py [--model examples/jet_mlp_qonnx.onnx]
+        [--data examples/jet.npz] [--mhz 150] [--designs nnlcc,nnlcc-pipelined,alkaid]
+        [-o build/bench_peers] [--table]
+
+Every design computes the imported model's integers exactly (the accuracy column is checked
+against the golden model: ``identical``), takes the 16 quantized 8-bit inputs and gives the
+5 logits, and goes through :func:`fmax.synth_pnr`: yosys ``synth_ecp5`` and ``nextpnr-ecp5
+--out-of-context`` on the ULX3S's LFE5U-85F (speed 6) at ``--mhz``.
+
+* ``nnlcc``: ``quantize,auto`` (a register after every adder, nnlcc's default);
+* ``nnlcc-pipelined``: ``quantize,auto,pipeline{mhz=MHZ}`` (registers where nnlcc's ECP5
+  delay model needs them);
+* ``alkaid``: alkaid 0.8.2 traces the same network (the imported integer matrices and
+  biases, round-half-to-even and saturation at the same activation formats), solves every
+  matrix with its own CMVM and writes its own pipelined Verilog (``RTLModel``, latency cutoff
+  ``1000 / MHZ`` ns of its delay model).
+
+Latency is in clocks; the ``ns`` column is latency / Fmax.  The peers' rows (LogicNets,
+PolyLUT, NeuraLUT) are the figures their authors published on the *original* hls4ml jet data
+on a Xilinx xcvu9p (LUT6) with Vivado: they are quoted with their source, on another data set
+(nnlcc's example uses a synthetic jet-like set, see examples/jet_data.py) and another FPGA
+family (ECP5 LUT4s here), so they place the field, they are not a like-for-like comparison.
+Slow (minutes per place and route): run it with ``nice``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fmax import synth_pnr
+
+from nnlcc.data import load_npz
+from nnlcc.frontends import load_model
+from nnlcc.hdl.top import top_for
+from nnlcc.ir.imported import facts_of, imported_ints
+from nnlcc.ir.lower import lower_network
+from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import MatrixGraph
+from nnlcc.passes import resolve_pipeline, run_passes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Published figures (jet substructure tagging, hls4ml's data; xcvu9p, Vivado, out of context),
+#: quoted from the sources named, never run through nnlcc's flow.
+PUBLISHED = [
+    {
+        "design": "LogicNets JSC-M",
+        "accuracy": 0.715,
+        "luts": 14576,
+        "ffs": 803,
+        "fmax_mhz": 596.66,
+        "latency": "5 cycles",
+        "source": "Umuroglu et al., LogicNets, FPL 2020; figures of the authors' reimplementation,"
+        " github.com/Xilinx/logicnets examples/jet_substructure/README.md (Vivado 2019.2)",
+    },
+    {
+        "design": "LogicNets JSC-L",
+        "accuracy": 0.726,
+        "luts": 38925,
+        "ffs": 2418,
+        "fmax_mhz": 485.44,
+        "latency": "6 cycles",
+        "source": "as above",
+    },
+    {
+        "design": "PolyLUT JSC-M Lite",
+        "accuracy": 0.72,
+        "luts": 12436,
+        "ffs": 773,
+        "fmax_mhz": 646,
+        "latency": "5 ns",
+        "source": "Andronic & Constantinides, PolyLUT, ICFPT 2023, doi:10.1109/ICFPT59805.2023.00012"
+        " (its comparison table; the same figures in NeuraLUT's and AmigoLUT's tables)",
+    },
+    {
+        "design": "PolyLUT JSC-XL",
+        "accuracy": 0.75,
+        "luts": 236541,
+        "ffs": 2775,
+        "fmax_mhz": 235,
+        "latency": "21 ns",
+        "source": "as above",
+    },
+    {
+        "design": "NeuraLUT JSC-2L",
+        "accuracy": 0.72,
+        "luts": 4684,
+        "ffs": 341,
+        "fmax_mhz": 727,
+        "latency": "3 ns",
+        "source": "Andronic & Constantinides, NeuraLUT, FPL 2024, doi:10.1109/FPL64840.2024.00028"
+        " (its results table; the same figures in AmigoLUT, FPGA 2025, Table 4)",
+    },
+    {
+        "design": "NeuraLUT JSC-5L",
+        "accuracy": 0.75,
+        "luts": 92357,
+        "ffs": 4885,
+        "fmax_mhz": 368,
+        "latency": "14 ns",
+        "source": "as above",
+    },
+]
+
+
+def compiled(model: Path, pipeline: str, calib: np.ndarray) -> tuple[MatrixGraph, LoweredNetwork]:
+    graph = load_model(model)
+    run_passes(graph, resolve_pipeline(pipeline), calib)
+    return graph, lower_network(graph)
+
+
+def _kif(fmt: Any) -> tuple[int, int, int]:
+    """alkaid's (sign, integer, fraction) bits of a fixed-point format."""
+    return int(fmt.signed), fmt.bits - int(fmt.signed) - fmt.frac, fmt.frac
+
+
+def alkaid_network(graph: MatrixGraph) -> Any:
+    """The imported network traced by alkaid: the same integers, roundings and formats."""
+    from alkaid.trace import FVArrayInput, trace
+
+    assert graph.input_fmt is not None
+    inp = FVArrayInput((graph.input_size,))
+    h = inp.quantize(*_kif(graph.input_fmt))
+    for layer in graph.matrix_layers():
+        got, facts = imported_ints(layer), facts_of(layer)
+        if got is None or facts is None or facts.gain:
+            raise SystemExit(f"layer {layer.name} is not an integer-exact imported layer")
+        h = h @ (got[0].T * 2.0 ** -got[1]) + layer.bias
+        if facts.output is not None:
+            if layer.relu:
+                h = np.maximum(h, 0)
+            k, i, f = _kif(layer.out_fmt)
+            h = h.quantize(k, 24, f, overflow_mode="WRAP", round_mode="RND_CONV")  # half even
+            h = h.quantize(k, i, f, overflow_mode="SAT", round_mode="TRN")
+    return trace(inp, h)
+
+
+def accuracy(y: np.ndarray, labels: np.ndarray) -> float:
+    return round(float(np.mean(y.argmax(1) == labels)), 4)
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    data = load_npz(args.data, 16, 5)
+    assert data.y_test is not None
+    out: list[dict[str, Any]] = []
+    graph, net = compiled(args.model, "quantize,auto", data.x_calib)
+    x_int = net.quantize_input(data.x_test)
+    golden = net.output_real(net.evaluate(x_int))
+
+    def say(msg: str) -> None:
+        print(f"  {msg}", file=sys.stderr, flush=True)
+
+    designs = args.designs.split(",")
+    for design in designs:
+        t0 = time.perf_counter()
+        folder = args.outdir / design
+        folder.mkdir(parents=True, exist_ok=True)
+        if design.startswith("nnlcc"):
+            pipeline = "quantize,auto" + (
+                f",pipeline{{mhz={args.mhz:g}}}" if design == "nnlcc-pipelined" else ""
+            )
+            _, n = compiled(args.model, pipeline, data.x_calib)
+            y = n.output_real(n.evaluate(x_int))
+            top_for(n).emit(folder / "network.v", "nnlcc_network")
+            res = synth_pnr(folder, ["network.v"], "nnlcc_network", args.mhz, say)
+            facts = {"pipeline": pipeline, "latency": n.latency,
+                     "adders": sum(la.graph.adders for la in n.layers)}  # fmt: skip
+        elif design == "alkaid":
+            from alkaid.codegen import RTLModel
+
+            comb = alkaid_network(graph)
+            y = np.asarray(comb.predict(net.input_fmt.to_real(x_int)), dtype=np.float64)
+            cutoff = 1000.0 / args.mhz
+            model = RTLModel(comb, folder / "rtl", "jet", latency_cutoff=cutoff,
+                             clock_period=cutoff)  # fmt: skip
+            model.write()
+            src = sorted((folder / "rtl" / "src").glob("*.v"))
+            src += sorted((folder / "rtl" / "src" / "static").glob("*.v"))
+            names = [str(p.relative_to(folder)) for p in src if p.stem != "jet_wrapper"]
+            res = synth_pnr(folder, names, "jet", args.mhz, say)
+            facts = {"pipeline": f"alkaid RTLModel latency_cutoff={cutoff:g} ns",
+                     "latency": model.latency, "adder_cost": round(float(comb.cost), 1)}  # fmt: skip
+        else:
+            raise SystemExit(f"unknown design {design!r}")
+        row = {
+            "design": design,
+            **facts,
+            "accuracy": accuracy(y, data.y_test),
+            "identical": bool(np.array_equal(y, golden)),
+            "luts": res["placed_luts"],
+            "ffs": res["placed_ffs"],
+            "fmax_mhz": res["fmax_mhz"],
+            "yosys_luts": res["yosys_luts"],
+            "yosys_ffs": res["yosys_ffs"],
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+        if row["fmax_mhz"] and row["latency"] is not None:
+            row["latency_ns"] = round(1000.0 * row["latency"] / row["fmax_mhz"], 1)
+        print(json.dumps(row), flush=True)
+        out.append(row)
+    return out
+
+
+def table(rows: list[dict[str, Any]], model: str, mhz: float) -> str:
+    lines = [
+        f"{model} on the ULX3S's LFE5U-85F-6 (yosys synth_ecp5, nextpnr-ecp5 out of context,"
+        f" target {mhz:g} MHz); placed LUT4s and FFs:",
+        "",
+        "| design | LUTs | FFs | Fmax MHz | latency (clocks) | latency ns | accuracy | = golden |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['design']} | {r['luts']:,} | {r['ffs']:,} | {r['fmax_mhz']} | {r['latency']} "
+            f"| {r.get('latency_ns', '–')} | {r['accuracy']} | {'yes' if r['identical'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Published LUT-based peers (hls4ml's jet data, xcvu9p LUT6s, Vivado; quoted, not run"
+        " through this flow, not the same data or FPGA family):",
+        "",
+        "| design | LUTs | FFs | Fmax MHz | latency | accuracy | source |",
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
+    for p in PUBLISHED:
+        lines.append(
+            f"| {p['design']} | {p['luts']:,} | {p['ffs']:,} | {p['fmax_mhz']} | {p['latency']} "
+            f"| {p['accuracy']} | {p['source']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=ROOT / "examples" / "jet_mlp_qonnx.onnx")
+    ap.add_argument("--data", type=Path, default=ROOT / "examples" / "jet.npz")
+    ap.add_argument("--mhz", type=float, default=150.0)
+    ap.add_argument("--designs", default="nnlcc,nnlcc-pipelined,alkaid")
+    ap.add_argument("-o", "--outdir", type=Path, default=Path("build") / "bench_peers")
+    ap.add_argument("--table", action="store_true", help="print the table of OUTDIR's rows")
+    args = ap.parse_args(argv)
+    path = args.outdir / "peers.json"
+    if args.table:
+        print(table(json.loads(path.read_text()), args.model.name, args.mhz))
+        return 0
+    rows = run(args)
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    print()
+    print(table(rows, args.model.name, args.mhz))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
