@@ -238,3 +238,22 @@ def test_jet_example_exports_agree_and_are_bit_exact() -> None:
     assert [la.shape for la in graphs[0].layers] == [(64, 16), (32, 64), (32, 32), (5, 32)]
     out, _, _ = golden(examples.JET_QDQ, x, "quantize,csd")
     assert np.mean(out.argmax(1) == y) > 0.7
+
+
+def test_accuracy_drop_trades_imported_integers_only_when_asked(tmp_path: Path) -> None:
+    from nnlcc.driver import CompileOptions, compile_model
+
+    path = save(qonnx_mlp(seed=3, w_bits=8, act_bits=8), tmp_path / "m.onnx")
+    x = dyadic_inputs(300, 8)
+    np.savez(tmp_path / "d.npz", x_test=x, y_test=onnx_reference(path, x).argmax(1))
+    logged: list[str] = []
+    opts = {"model": path, "data": tmp_path / "d.npz", "report_only": True, "board": "ulx3s"}
+    r = compile_model(CompileOptions(outdir=tmp_path / "a", **opts), logged.append)
+    assert "accuracy_drop" not in r and any("keeps its integers" in m for m in logged)
+    assert r["accuracy"]["reference_identical"] == 1.0 and r["accuracy"]["golden"] == 1.0
+    assert all(row["imported_exact"] for row in r["layers"])
+    r = compile_model(CompileOptions(outdir=tmp_path / "b", accuracy_drop=5.0, **opts))
+    d = r["accuracy_drop"]
+    assert d["points"][0]["targets"] == {"fc1": "exact", "fc2": "exact"}
+    assert d["golden"] >= d["floor"] and d["est_luts"] < d["points"][0]["est_luts"]
+    assert any(v != "exact" for v in d["targets"].values())
