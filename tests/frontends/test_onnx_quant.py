@@ -257,3 +257,53 @@ def test_accuracy_drop_trades_imported_integers_only_when_asked(tmp_path: Path) 
     assert d["points"][0]["targets"] == {"fc1": "exact", "fc2": "exact"}
     assert d["golden"] >= d["floor"] and d["est_luts"] < d["points"][0]["est_luts"]
     assert any(v != "exact" for v in d["targets"].values())
+
+
+def test_qdq_cnn_conv_pool_dense_is_bit_exact(tmp_path: Path) -> None:
+    """Per-channel int8 conv weights, a quantized ReLU before a max pool, a flatten and a
+    dense layer: streaming CNN layers keep the imported integers too."""
+    from onnx import TensorProto
+
+    rng = np.random.default_rng(4)
+    inits = [
+        const("s_in", 2.0**-4),
+        const("z8", 0, np.int8),
+        const("zu", 0, np.uint8),
+        const("W", rng.integers(-127, 128, size=(3, 2, 3, 3)), np.int8),
+        const("s_w", 2.0 ** -np.array([5, 6, 7])),
+        const("B", rng.integers(-500, 500, size=3), np.int32),
+        const("s_b", 2.0 ** -np.array([9, 10, 11])),
+        const("s_a", 2.0**-3),
+        const("V", rng.integers(-127, 128, size=(4, 12)), np.int8),
+        const("s_v", 2.0**-6),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s_in", "z8"], ["xq"], name="in_q"),
+        helper.make_node("DequantizeLinear", ["xq", "s_in", "z8"], ["xd"], name="in_dq"),
+        helper.make_node("DequantizeLinear", ["W", "s_w"], ["Wd"], name="w_dq", axis=0),
+        helper.make_node("DequantizeLinear", ["B", "s_b"], ["Bd"], name="b_dq", axis=0),
+        helper.make_node("Conv", ["xd", "Wd", "Bd"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("QuantizeLinear", ["r", "s_a", "zu"], ["rq"], name="act_q"),
+        helper.make_node("DequantizeLinear", ["rq", "s_a", "zu"], ["rd"], name="act_dq"),
+        helper.make_node(
+            "MaxPool", ["rd"], ["p"], name="pool", kernel_shape=[3, 3], strides=[3, 3]
+        ),
+        helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+        helper.make_node("DequantizeLinear", ["V", "s_v"], ["Vd"], name="v_dq"),
+        helper.make_node("Gemm", ["f", "Vd"], ["y"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        inits,
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    m.ir_version = 9
+    path = save(m, tmp_path / "cnn.onnx")
+    g = assert_bit_exact(path, dyadic_inputs(100, 72), "quantize,csd")
+    conv = facts_of(g.layers[0])
+    assert conv is not None and conv.weight is not None and len(conv.weight.scales) == 3
+    assert conv.output is not None and str(conv.output.fmt) == "u8.3"
