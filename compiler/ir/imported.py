@@ -262,14 +262,17 @@ class ImportedQuant:
             notes=list(d.get("notes", ())),
         )
 
-    def report_facts(self) -> dict[str, str | bool]:
-        """The report's per-layer facts (JSON scalars)."""
+    def report_facts(self, coded_exactly: bool = True) -> dict[str, str | bool]:
+        """The report's per-layer facts (JSON scalars); ``coded_exactly``: the layer's code
+        computes its imported integers exactly, untruncated."""
         out: dict[str, str | bool] = {}
         if self.input is not None:
             out["imported_input"] = self.input.describe()
         out["imported_weights"] = self.weight.describe() if self.weight else "float"
         out["imported_output"] = self.output.describe() if self.output else "exact"
         why = self.inexact()
+        if self.weight is not None and not coded_exactly:
+            why.append("its code approximates the imported integers")
         out["imported_exact"] = not why
         if why:
             out["imported_inexact"] = "; ".join(why)

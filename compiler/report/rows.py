@@ -31,6 +31,7 @@ from nnlcc.ir.imported import facts_of
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.truncate import TRUNCATION
 from nnlcc.passes.auto import auto_facts, best_csd
 from nnlcc.passes.share import compression_facts
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
@@ -54,6 +55,11 @@ LOWER_LIMIT_WEIGHTS = 2_000_000
 
 CSD_BASELINE_BITS = 8
 """Weight bits of the plain-CSD baseline every report compares against."""
+
+
+def coded_exactly(layer: MatrixLayer, code: MatrixCode) -> bool:
+    """The layer's code computes its weights exactly and its partial sums are not truncated."""
+    return TRUNCATION not in layer.info and np.array_equal(code.implemented(), layer.weight)
 
 
 def too_big(graph: MatrixGraph) -> bool:
@@ -140,7 +146,7 @@ def layer_row(
     facts = {
         **code.summary(),
         **auto_facts(layer),
-        **(imported.report_facts() if imported is not None else {}),
+        **(imported.report_facts(coded_exactly(layer, code)) if imported is not None else {}),
     }
     ref = best_csd(layer, cost.family) if cost is not None else None
     if ref is not None:  # the honest baseline: nnlcc's best CSD design at the same error
