@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -131,7 +132,11 @@ class ActQuant:
         x32 = np.asarray(x, dtype=np.float32)
         if self.bipolar:
             return np.where(x32 >= 0, 1, -1).astype(np.int64)
-        r = {Rounding.ROUND: np.round, Rounding.FLOOR: np.floor, Rounding.CEIL: np.ceil}
+        r: dict[Rounding, Callable[[npt.NDArray[Any]], npt.NDArray[Any]]] = {
+            Rounding.ROUND: np.round,
+            Rounding.FLOOR: np.floor,
+            Rounding.CEIL: np.ceil,
+        }
         y = x32 / np.float32(self.scale)
         if self.zp_in_rounding:  # qonnx: clamp(x / scale + zero_point), then round
             y = np.clip(y + np.float32(self.zero_point), self.qmin, self.qmax)

@@ -8,6 +8,7 @@ the search was full or partial).  This is the baseline every LCC result is compa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -148,5 +149,5 @@ class Csd(Pass):
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = code_layer(layer, lambda w, la=layer: self.code(la, w))
+            layer.code = code_layer(layer, functools.partial(self.code, layer))
             plan_layer(layer, self.truncate)

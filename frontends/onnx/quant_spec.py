@@ -40,7 +40,7 @@ _REORDER = frozenset({"Identity", "Transpose", "Squeeze", "Unsqueeze", "Cast"})
 #: Widest bias quantizer folded (biases are constants of the requantization, not data).
 MAX_BIAS_BITS = 32
 
-_INT_TYPES = {
+_INT_TYPES: dict[int, tuple[int, int]] = {
     onnx.TensorProto.INT8: (-128, 127),
     onnx.TensorProto.UINT8: (0, 255),
     onnx.TensorProto.INT16: (-(2**15), 2**15 - 1),
@@ -371,10 +371,9 @@ def _trace(imp: Importer, name: str) -> QuantConst | None:
         return replace(inner, nodes=(*inner.nodes, label))
     entry = lookup(op)
     assert entry is not None and entry.folder is not None
-    rest = _args(imp, node)[1:]
-    mapped = inner.map(
-        lambda a: entry.folder(node, label, [a, *[r for r in rest if r is not None]])
-    )
+    folder = entry.folder
+    rest = [r for r in _args(imp, node)[1:] if r is not None]
+    mapped = inner.map(lambda a: folder(node, label, [a, *rest]))
     return replace(mapped, nodes=(*mapped.nodes, label))
 
 
