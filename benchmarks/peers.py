@@ -150,10 +150,12 @@ def accuracy(y: np.ndarray, labels: np.ndarray) -> float:
     return round(float(np.mean(y.argmax(1) == labels)), 4)
 
 
-def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run(args: argparse.Namespace, path: Path) -> list[dict[str, Any]]:
+    """Measure every design of ``--designs`` not in ``path`` yet (rows are written as they
+    come, so an interrupted run resumes)."""
     data = load_npz(args.data, 16, 5)
     assert data.y_test is not None
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
     graph, net = compiled(args.model, "quantize,auto", data.x_calib)
     x_int = net.quantize_input(data.x_test)
     golden = net.output_real(net.evaluate(x_int))
@@ -163,6 +165,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     designs = args.designs.split(",")
     for design in designs:
+        if any(r["design"] == design for r in out):
+            continue
         t0 = time.perf_counter()
         folder = args.outdir / design
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,6 +213,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             row["latency_ns"] = round(1000.0 * row["latency"] / row["fmax_mhz"], 1)
         print(json.dumps(row), flush=True)
         out.append(row)
+        path.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
 
@@ -254,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(table(json.loads(path.read_text()), args.model.name, args.mhz))
         return 0
-    rows = run(args)
-    path.write_text(json.dumps(rows, indent=2) + "\n")
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    rows = run(args, path)
     print()
     print(table(rows, args.model.name, args.mhz))
     return 0
