@@ -83,23 +83,35 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
     return synth_pnr(outdir, ["network.v"], TOP, mhz, say)
 
 
-def synth_pnr(outdir: Path, sources: list[str], top: str, mhz: float, say: Any) -> dict[str, Any]:
+def synth_pnr(
+    outdir: Path,
+    sources: list[str],
+    top: str,
+    mhz: float,
+    say: Any,
+    pnr_args: tuple[str, ...] = (),
+    reuse_synth: bool = False,
+) -> dict[str, Any]:
     """Verilog ``sources`` (relative to ``outdir``) with top module ``top``: yosys synth_ecp5,
-    nextpnr-ecp5 out of context on the 85F (speed 6) at ``mhz``; LUTs, FFs, Fmax."""
+    nextpnr-ecp5 out of context on the 85F (speed 6) at ``mhz`` (``pnr_args`` added, e.g. a
+    router); LUTs, FFs, Fmax.  ``reuse_synth``: an earlier synthesis in ``outdir`` is kept."""
     reads = "".join(f"read_verilog {src}\n" for src in sources)
     script = (
         f"{reads}synth_ecp5 -flatten -noiopad -top {top}\n"
         "tee -q -o stat.json stat -json\nwrite_json network.json\n"
     )
-    (outdir / "synth.ys").write_text(script)
-    syn = run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=outdir, step="synth",
-                   progress=say)  # fmt: skip
+    synth_s = None
+    if not (reuse_synth and (outdir / "network.json").is_file()):
+        (outdir / "synth.ys").write_text(script)
+        syn = run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=outdir,
+                       step="synth", progress=say)  # fmt: skip
+        synth_s = round(syn.seconds, 1)
     cells = count_cells("ecp5", read_yosys_stat(outdir / "stat.json"))
     pnr = run_tool(
         "nextpnr-ecp5",
         ["--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context",
          "--freq", f"{mhz:g}", "--timing-allow-fail", "--json", "network.json",
-         "--report", "report.json", "--log", "pnr.log", "--quiet"],
+         "--report", "report.json", "--log", "pnr.log", "--quiet", *pnr_args],
         cwd=outdir, step="pnr", progress=say,
     )  # fmt: skip
     log = (outdir / "pnr.log").read_text(errors="replace")
@@ -111,7 +123,7 @@ def synth_pnr(outdir: Path, sources: list[str], top: str, mhz: float, say: Any) 
         "placed_ffs": parsed.used("ecp5", "ffs"),
         "fmax_mhz": round(parsed.fmax, 2) if parsed.fmax is not None else None,
         "critical_path": critical_path(log),
-        "synth_s": round(syn.seconds, 1),
+        "synth_s": synth_s,
         "pnr_s": round(pnr.seconds, 1),
     }
 

@@ -10,7 +10,7 @@ Usage::
 Every design computes the imported model's integers exactly (the accuracy column is checked
 against the golden model: ``identical``), takes the 16 quantized 8-bit inputs and gives the
 5 logits, and goes through :func:`fmax.synth_pnr`: yosys ``synth_ecp5`` and ``nextpnr-ecp5
---out-of-context`` on the ULX3S's LFE5U-85F (speed 6) at ``--mhz``.
+--out-of-context --router router2`` on the ULX3S's LFE5U-85F (speed 6) at ``--mhz``.
 
 * ``nnlcc``: ``quantize,auto`` (a register after every adder, nnlcc's default);
 * ``nnlcc-pipelined``: ``quantize,auto,pipeline{mhz=MHZ}`` (registers where nnlcc's ECP5
@@ -50,6 +50,8 @@ from nnlcc.ir.matrix import MatrixGraph
 from nnlcc.passes import resolve_pipeline, run_passes
 
 ROOT = Path(__file__).resolve().parents[1]
+#: nextpnr's second router: router1 stalls for hours on these 40k-LUT designs on 2 cores
+ROUTER = ("--router", "router2")
 
 #: Published figures (jet substructure tagging, hls4ml's data; xcvu9p, Vivado, out of context),
 #: quoted from the sources named, never run through nnlcc's flow.
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace, path: Path) -> list[dict[str, Any]]:
             _, n = compiled(args.model, pipeline, data.x_calib)
             y = n.output_real(n.evaluate(x_int))
             top_for(n).emit(folder / "network.v", "nnlcc_network")
-            res = synth_pnr(folder, ["network.v"], "nnlcc_network", args.mhz, say)
+            res = synth_pnr(folder, ["network.v"], "nnlcc_network", args.mhz, say, ROUTER, True)
             facts = {"pipeline": pipeline, "latency": n.latency,
                      "adders": sum(la.graph.adders for la in n.layers)}  # fmt: skip
         elif design == "alkaid":
@@ -192,7 +194,7 @@ def run(args: argparse.Namespace, path: Path) -> list[dict[str, Any]]:
             src = sorted((folder / "rtl" / "src").glob("*.v"))
             src += sorted((folder / "rtl" / "src" / "static").glob("*.v"))
             names = [str(p.relative_to(folder)) for p in src if p.stem != "jet_wrapper"]
-            res = synth_pnr(folder, names, "jet", args.mhz, say)
+            res = synth_pnr(folder, names, "jet", args.mhz, say, ROUTER, True)
             facts = {"pipeline": f"alkaid RTLModel latency_cutoff={cutoff:g} ns",
                      "latency": model.latency, "adder_cost": round(float(comb.cost), 1)}  # fmt: skip
         else:
