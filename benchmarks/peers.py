@@ -10,7 +10,8 @@ Usage::
 Every design computes the imported model's integers exactly (the accuracy column is checked
 against the golden model: ``identical``), takes the 16 quantized 8-bit inputs and gives the
 5 logits, and goes through :func:`fmax.synth_pnr`: yosys ``synth_ecp5`` and ``nextpnr-ecp5
---out-of-context --router router2`` on the ULX3S's LFE5U-85F (speed 6) at ``--mhz``.
+--out-of-context --no-route`` on the ULX3S's LFE5U-85F (speed 6) at ``--mhz``: placed, not
+routed (see :data:`ROUTER`), so the Fmax column is nextpnr's post-placement estimate.
 
 * ``nnlcc``: ``quantize,auto`` (a register after every adder, nnlcc's default);
 * ``nnlcc-pipelined``: ``quantize,auto,pipeline{mhz=MHZ}`` (registers where nnlcc's ECP5
@@ -50,8 +51,10 @@ from nnlcc.ir.matrix import MatrixGraph
 from nnlcc.passes import resolve_pipeline, run_passes
 
 ROOT = Path(__file__).resolve().parents[1]
-#: nextpnr's second router: router1 stalls for hours on these 40k-LUT designs on 2 cores
-ROUTER = ("--router", "router2")
+#: Placement only: routing these 40k-LUT designs on the LFE5U-85F does not finish on 2 shared
+#: cores (measured: router1 at 150,000 overused wires after an hour; router2 at 10,000 after
+#: 8 iterations, an hour and a half); Fmax is nextpnr's post-placement estimate.
+ROUTER = ("--no-route",)
 
 #: Published figures (jet substructure tagging, hls4ml's data; xcvu9p, Vivado, out of context),
 #: quoted from the sources named, never run through nnlcc's flow.
@@ -222,7 +225,8 @@ def run(args: argparse.Namespace, path: Path) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]], model: str, mhz: float) -> str:
     lines = [
         f"{model} on the ULX3S's LFE5U-85F-6 (yosys synth_ecp5, nextpnr-ecp5 out of context,"
-        f" target {mhz:g} MHz); placed LUT4s and FFs:",
+        f" target {mhz:g} MHz); placed LUT4s and FFs, Fmax estimated after placement (not"
+        " routed):",
         "",
         "| design | LUTs | FFs | Fmax MHz | latency (clocks) | latency ns | accuracy | = golden |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
