@@ -24,7 +24,7 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     PoolLayer,
 )
-from nnlcc.ir.timing import PIPELINE_INFO, PipelineSetting
+from nnlcc.ir.timing import SCHEDULE_INFO, ScheduleSetting
 from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, plan_truncation
 
 
@@ -88,7 +88,7 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             inputs=layer.inputs,
             truncation=facts,
         )
-    apply_pipeline(layer, lowered)
+    apply_schedule(layer, lowered)
     return lowered
 
 
@@ -214,22 +214,22 @@ def _lower(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     return lower_flatten(layer, fmts[0])
 
 
-def apply_pipeline(layer: Layer, lowered: LoweredLayer) -> None:
-    """Give the lowered graph the register placement the ``pipeline`` pass recorded on the
+def apply_schedule(layer: Layer, lowered: LoweredLayer) -> None:
+    """Give the lowered graph the register placement the ``schedule`` pass recorded on the
     layer (none recorded: a register after every adder)."""
-    setting: PipelineSetting | None = layer.info.get(PIPELINE_INFO)
+    setting: ScheduleSetting | None = layer.info.get(SCHEDULE_INFO)
     if setting is None:
         return
     g = lowered.graph
     widths = [g.width(i) for i, n in enumerate(g.nodes) if n.op in (Op.ADD, Op.CLAMP)]
-    g.set_pipelining(setting.pipelining(layer.name, widths))
+    g.set_stage_budget(setting.stage_budget(layer.name, widths))
 
 
 def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     """Lower one layer given the formats of the tensors it reads."""
     lowered = _lower(layer, fmts)
     if not isinstance(layer, MatrixLayer):  # lower_layer applies it itself
-        apply_pipeline(layer, lowered)
+        apply_schedule(layer, lowered)
     return lowered
 
 

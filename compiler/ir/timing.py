@@ -1,13 +1,13 @@
-"""Where pipeline registers go: a combinational-cost budget per clock, and the per-family adder
-delay model that turns a target clock into such a budget.
+"""Where the hardware's registers go: a combinational-cost budget per register stage, and the
+per-family adder delay model that turns a target clock into such a budget.
 
-:class:`Pipelining` is the one fact :meth:`nnlcc.ir.adder_graph.AdderGraph.schedule` reads:
+:class:`StageBudget` is the one fact :meth:`nnlcc.ir.adder_graph.AdderGraph.schedule` reads:
 every ADD and CLAMP node costs ``fixed + per_bit * width`` (its output width); SHR and CONST
 are wiring and cost nothing. Walking a path from the last register, a node is registered once
 another node as costly as itself would no longer fit the budget, and a node that would not fit
-behind its operands reads delayed (registered) copies of them instead. ``Pipelining.every(k)``
+behind its operands reads delayed (registered) copies of them instead. ``StageBudget.every(k)``
 (unit cost, budget ``k``) is a register after every ``k``-th adder level; ``every(1)`` is a
-register after every adder, what nnlcc always built before ``pipeline{every=k}`` existed.
+register after every adder, what nnlcc always built before ``schedule{every=k}`` existed.
 
 :class:`AdderDelay` is a family's carry-chain adder: a fixed delay (LUT in front of the carry
 chain, the net into it) plus a delay per bit of carry, and a per-clock overhead (clock to out,
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from nnlcc.errors import BadInputError
 
-__all__ = ["ADDER_DELAY", "AdderDelay", "Pipelining", "pipelining_for"]
+__all__ = ["ADDER_DELAY", "AdderDelay", "StageBudget", "stage_budget_for"]
 
 
 @dataclass(frozen=True)
-class Pipelining:
+class StageBudget:
     """A register once a path's combinational cost since its last register would exceed
     ``budget``; an ADD/CLAMP of ``w`` output bits costs ``fixed + per_bit * w``."""
 
@@ -34,10 +34,10 @@ class Pipelining:
     per_bit: float = 0.0
 
     @classmethod
-    def every(cls, k: int) -> Pipelining:
+    def every(cls, k: int) -> StageBudget:
         """A register after every ``k``-th adder/clamp level along each path."""
         if k < 1:
-            raise ValueError(f"pipeline every={k}: must be at least 1")
+            raise ValueError(f"schedule every={k}: must be at least 1")
         return cls(budget=float(k), fixed=1.0, per_bit=0.0)
 
     def cost(self, width: int) -> float:
@@ -57,8 +57,8 @@ class AdderDelay:
     def budget_ns(self, mhz: float) -> float:
         return 1000.0 / mhz - self.overhead
 
-    def pipelining(self, mhz: float) -> Pipelining:
-        return Pipelining(budget=self.budget_ns(mhz), fixed=self.fixed, per_bit=self.per_bit)
+    def stage_budget(self, mhz: float) -> StageBudget:
+        return StageBudget(budget=self.budget_ns(mhz), fixed=self.fixed, per_bit=self.per_bit)
 
     def fmax_mhz(self, path_ns: float) -> float:
         """The clock a path of ``path_ns`` of adder delay allows."""
@@ -77,9 +77,9 @@ ADDER_DELAY: dict[str, AdderDelay] = {
 }
 
 
-def pipelining_for(
+def stage_budget_for(
     layer: str, widths: list[int], every: int | None, mhz: float | None, family: str
-) -> Pipelining:
+) -> StageBudget:
     """The schedule of one layer whose ADD/CLAMP nodes have ``widths``: a register after every
     ``every`` levels, or (``every`` None) wherever ``family``'s delay model says a path would
     miss ``mhz``. Raises :class:`BadInputError`, in one line naming the layer and the figure
@@ -94,33 +94,33 @@ def pipelining_for(
             )
             if reach < mhz:
                 raise BadInputError(
-                    f"layer {layer}: pipeline{{every={every}}} reaches about {reach:.0f} MHz "
+                    f"layer {layer}: schedule{{every={every}}} reaches about {reach:.0f} MHz "
                     f"on the best modelled family, below the {mhz:g} MHz asked for"
                 )
-        return Pipelining.every(every)
+        return StageBudget.every(every)
     target = 200.0 if mhz is None else mhz
     widest = max(widths, default=0)
     reach = max(m.fmax_mhz(m.fixed + m.per_bit * widest) for m in ADDER_DELAY.values())
     if reach < target:
         raise BadInputError(
-            f"layer {layer}: pipeline{{mhz={target:g}}} cannot be met: even a register after "
+            f"layer {layer}: schedule{{mhz={target:g}}} cannot be met: even a register after "
             f"every adder reaches about {reach:.0f} MHz (its widest adder has {widest} bits)"
         )
-    return model.pipelining(target)
+    return model.stage_budget(target)
 
 
-#: ``layer.info`` key under which the ``pipeline`` pass leaves a layer's :class:`PipelineSetting`
-PIPELINE_INFO = "pipeline"
+#: ``layer.info`` key under which the ``schedule`` pass leaves a layer's :class:`ScheduleSetting`
+SCHEDULE_INFO = "schedule"
 
 
 @dataclass(frozen=True)
-class PipelineSetting:
-    """What ``pipeline{every=..,mhz=..,family=..}`` asked of one layer; lowering turns it into
-    the layer graph's :class:`Pipelining` (:func:`pipelining_for`) once widths are known."""
+class ScheduleSetting:
+    """What ``schedule{every=..,mhz=..,family=..}`` asked of one layer; lowering turns it into
+    the layer graph's :class:`StageBudget` (:func:`stage_budget_for`) once widths are known."""
 
     every: int | None = None
     mhz: float | None = None
     family: str = "ecp5"
 
-    def pipelining(self, layer: str, widths: list[int]) -> Pipelining:
-        return pipelining_for(layer, widths, self.every, self.mhz, self.family)
+    def stage_budget(self, layer: str, widths: list[int]) -> StageBudget:
+        return stage_budget_for(layer, widths, self.every, self.mhz, self.family)
