@@ -3,7 +3,7 @@ estimated LUTs at equal error.
 
 Every candidate codes the layer (or, when the share pass planned one, its reduced matrix: the
 candidates are then ``share+csd``, ``share+lcc``, ...) to the same coding SQNR, the layer's
-``sqnr_db`` plus the truncation reserve (:data:`~nnlcc.passes.truncation.RESERVE_DB`, with
+``sqnr_db`` plus the truncation reserve (:data:`~nnlcc.ir.truncate.RESERVE_DB`, with
 ``truncate=auto``); its partial sums are then truncated to exactly ``sqnr_db``, the layer is
 lowered to its adder graph (requantization included, as the hardware gets it) and the
 calibrated cost model (:func:`nnlcc.ir.cost.estimate`) prices it on the board's family.  The
@@ -41,14 +41,13 @@ from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph, MatrixLayer
-from nnlcc.ir.truncate import TRUNCATION
+from nnlcc.ir.truncate import RESERVE_DB, TRUNCATION, budget_layer, check_truncate_option
 from nnlcc.passes import alkaid
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.csd import CsdCode
 from nnlcc.passes.lcc.code import Lcc, LccCode
 from nnlcc.passes.share import PLAN
-from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
 #: ``layer.info`` key of the choice record.
 AUTO = "auto"
@@ -123,7 +122,7 @@ class Auto(Pass):
             raise PassOptionError(
                 f"auto: unknown family {self.family!r} (known: {', '.join(FAMILIES)})"
             )
-        check_option("auto", self.truncate)
+        check_truncate_option("auto", self.truncate)
         if min(self.full_entries, self.peer_entries, self.fs_entries) < 0:
             raise PassOptionError("auto: full_entries, peer_entries and fs_entries must be >= 0")
 
@@ -179,7 +178,7 @@ class Auto(Pass):
         if isinstance(code, LccCode) and not code.summary_reached:
             return Candidate(label, failed=f"target not reached: {code.reached_db:.2f} dB")
         layer.code = code
-        plan_layer(layer, self.truncate, None if shared else self.sqnr_db)
+        budget_layer(layer, self.truncate, None if shared else self.sqnr_db)
         big = layer.weight.size > self.full_entries
         if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
@@ -197,7 +196,7 @@ class Auto(Pass):
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        plan_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
+        budget_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
         record: dict[str, Any] = {
             "coder": best.label,
             "sqnr_db": self.sqnr_db,

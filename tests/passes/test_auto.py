@@ -20,11 +20,11 @@ from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.ir.text import parse_graph, print_graph
+from nnlcc.ir.truncate import RESERVE_DB
 from nnlcc.passes import PassContext, attach_layer_settings, resolve_pipeline, run_passes
 from nnlcc.passes.alkaid import AlkaidCode, available
 from nnlcc.passes.auto import AUTO, Auto, weight_bits_for
 from nnlcc.passes.runner import DEFAULT_PIPELINE
-from nnlcc.passes.truncation import RESERVE_DB
 
 needs_alkaid = pytest.mark.skipif(not available(), reason="alkaid not installed (bench extra)")
 

@@ -26,6 +26,7 @@ from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, Term
+from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.lcc.budget import budget_fp
@@ -40,7 +41,6 @@ from nnlcc.passes.lcc.fp import (
 )
 from nnlcc.passes.lcc.fs import fs_slice
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
-from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
 Algo = Literal["fp", "fs", "plain"]
 
@@ -480,7 +480,7 @@ class Lcc(Pass):
         rows together: compile time grows with their square), ``truncate`` (``auto``: partial sums
     drop the low bits the output cannot see, the coding aims :data:`RESERVE_DB` above
     ``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
-    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`).  The algorithms
+    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.ir.truncate`).  The algorithms
         are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
@@ -526,7 +526,7 @@ class Lcc(Pass):
             raise PassOptionError("lcc: lookahead must be in 1..16")
         if self.tile_rows < 0:
             raise PassOptionError("lcc: tile_rows must be >= 0 (0: no row tiles)")
-        check_option("lcc", self.truncate)
+        check_truncate_option("lcc", self.truncate)
 
     def build(self, weight: FloatArray) -> LccCode:
         # truncate=auto: the coding leaves the truncation RESERVE of the noise budget
@@ -559,4 +559,4 @@ class Lcc(Pass):
                 ctx.progress(layer.name)
             layer.code = code_layer(layer, self.build)
             bare = isinstance(layer.code, LccCode)  # a shared layer's target is the coding's
-            plan_layer(layer, self.truncate, self.sqnr_db if bare else None)
+            budget_layer(layer, self.truncate, self.sqnr_db if bare else None)
