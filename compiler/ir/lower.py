@@ -41,6 +41,41 @@ def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = Fa
     return graph.clamp(out, rq.lo, rq.hi)
 
 
+def _lowered(
+    layer: Layer,
+    graph: AdderGraph,
+    in_fmt: FixedFormat,
+    out_fmt: FixedFormat,
+    *,
+    in_fmt_b: FixedFormat | None = None,
+    truncation: dict[str, float] | None = None,
+) -> LoweredLayer:
+    """The one place a :class:`LoweredLayer` is made: ``graph`` with the layer's name, kind,
+    inputs and geometry, and the register placement the ``schedule`` pass recorded on the
+    layer (none recorded: a register after every adder)."""
+    if isinstance(layer, AddLayer):  # an image add has an image shape, a vector add none
+        image = layer.shape if len(layer.shape) == 3 else ()
+    else:
+        image = layer.image if isinstance(layer, ConvLayer | PoolLayer | FlattenLayer) else ()
+    setting: ScheduleSetting | None = layer.info.get(SCHEDULE_INFO)
+    if setting is not None:
+        widths = [graph.width(i) for i, n in enumerate(graph.nodes) if n.op in (Op.ADD, Op.CLAMP)]
+        graph.set_stage_budget(setting.stage_budget(layer.name, widths))
+    return LoweredLayer(
+        name=layer.name,
+        graph=graph,
+        in_fmt=in_fmt,
+        out_fmt=out_fmt,
+        kind=layer.kind,
+        inputs=layer.inputs,
+        window=layer.window if isinstance(layer, ConvLayer | PoolLayer) else None,
+        image=image,
+        in_fmt_b=in_fmt_b,
+        op=layer.op if isinstance(layer, PoolLayer) else "",
+        truncation=truncation,
+    )
+
+
 def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
     """A dense or conv layer's adder graph (a conv's reads one window vector)."""
     if layer.code is None or layer.out_fmt is None:
@@ -67,29 +102,7 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             rq = dataclasses.replace(rq, const=rq.const + comp[r])
         outputs.append(_requantize(graph, term.node, rq, term.neg))
     graph.outputs = outputs
-    if isinstance(layer, ConvLayer):
-        lowered = LoweredLayer(
-            name=layer.name,
-            graph=graph,
-            in_fmt=in_fmt,
-            out_fmt=layer.out_fmt,
-            kind="conv",
-            inputs=layer.inputs,
-            window=layer.window,
-            image=layer.image,
-            truncation=facts,
-        )
-    else:
-        lowered = LoweredLayer(
-            name=layer.name,
-            graph=graph,
-            in_fmt=in_fmt,
-            out_fmt=layer.out_fmt,
-            inputs=layer.inputs,
-            truncation=facts,
-        )
-    apply_schedule(layer, lowered)
-    return lowered
+    return _lowered(layer, graph, in_fmt, layer.out_fmt, truncation=facts)
 
 
 def _sum_tree(graph: AdderGraph, nodes: list[int]) -> int:
@@ -154,17 +167,7 @@ def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
             acc = _times_const(graph, _sum_tree(graph, column), plan.mult)
             outputs.append(_requantize(graph, acc, plan.requant))
     graph.outputs = outputs
-    return LoweredLayer(
-        name=layer.name,
-        graph=graph,
-        in_fmt=in_fmt,
-        out_fmt=layer.out_fmt,
-        kind="pool",
-        inputs=layer.inputs,
-        window=layer.window,
-        image=layer.image,
-        op=layer.op,
-    )
+    return _lowered(layer, graph, in_fmt, layer.out_fmt)
 
 
 def lower_add(layer: AddLayer, fa: FixedFormat, fb: FixedFormat) -> LoweredLayer:
@@ -177,34 +180,18 @@ def lower_add(layer: AddLayer, fa: FixedFormat, fb: FixedFormat) -> LoweredLayer
         _requantize(graph, graph.add(k, c + k, sa=plan.sa, sb=plan.sb), plan.requant)
         for k in range(c)
     ]
-    return LoweredLayer(
-        name=layer.name,
-        graph=graph,
-        in_fmt=fa,
-        out_fmt=layer.out_fmt,
-        kind="add",
-        inputs=layer.inputs,
-        image=layer.shape if len(layer.shape) == 3 else (),
-        in_fmt_b=fb,
-    )
+    return _lowered(layer, graph, fa, layer.out_fmt, in_fmt_b=fb)
 
 
 def lower_flatten(layer: FlattenLayer, in_fmt: FixedFormat) -> LoweredLayer:
     n = layer.out_shape[0]
     graph = AdderGraph.with_inputs([(in_fmt.lo, in_fmt.hi)] * n)
     graph.outputs = list(range(n))
-    return LoweredLayer(
-        name=layer.name,
-        graph=graph,
-        in_fmt=in_fmt,
-        out_fmt=in_fmt,
-        kind="flatten",
-        inputs=layer.inputs,
-        image=layer.image,
-    )
+    return _lowered(layer, graph, in_fmt, in_fmt)
 
 
-def _lower(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
+def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
+    """Lower one layer given the formats of the tensors it reads."""
     if isinstance(layer, MatrixLayer):
         return lower_layer(layer, fmts[0])
     if isinstance(layer, PoolLayer):
@@ -212,25 +199,6 @@ def _lower(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     if isinstance(layer, AddLayer):
         return lower_add(layer, fmts[0], fmts[1])
     return lower_flatten(layer, fmts[0])
-
-
-def apply_schedule(layer: Layer, lowered: LoweredLayer) -> None:
-    """Give the lowered graph the register placement the ``schedule`` pass recorded on the
-    layer (none recorded: a register after every adder)."""
-    setting: ScheduleSetting | None = layer.info.get(SCHEDULE_INFO)
-    if setting is None:
-        return
-    g = lowered.graph
-    widths = [g.width(i) for i, n in enumerate(g.nodes) if n.op in (Op.ADD, Op.CLAMP)]
-    g.set_stage_budget(setting.stage_budget(layer.name, widths))
-
-
-def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
-    """Lower one layer given the formats of the tensors it reads."""
-    lowered = _lower(layer, fmts)
-    if not isinstance(layer, MatrixLayer):  # lower_layer applies it itself
-        apply_schedule(layer, lowered)
-    return lowered
 
 
 def lower_network(graph: MatrixGraph) -> LoweredNetwork:
