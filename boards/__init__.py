@@ -6,7 +6,8 @@ public for tests and benchmarks.
 
 from .build import DesignTooLargeError, board_build, estimate_network
 from .profiles import BoardProfile, get_board, list_boards
-from .selftest import BoardSelfTest, SelfTest, SelfTestResult, simulate_selftest
+from .rom_selftest import SelfTestResult
+from .selftest import BoardSelfTest, SelfTest, simulate_selftest
 
 __all__ = [
     "BoardProfile",
