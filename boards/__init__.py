@@ -4,7 +4,7 @@ The driver calls :func:`get_board`, :func:`list_boards` and :func:`board_build`;
 public for tests and benchmarks.
 """
 
-from .build import DesignTooLargeError, board_build, estimate_network
+from .build import DesignTooLargeError, board_build, synthesize_network
 from .profiles import BoardProfile, get_board, list_boards
 from .rom_selftest import SelfTestResult
 from .selftest import BoardSelfTest, SelfTest, simulate_selftest
@@ -16,8 +16,8 @@ __all__ = [
     "SelfTest",
     "SelfTestResult",
     "board_build",
-    "estimate_network",
     "get_board",
     "list_boards",
     "simulate_selftest",
+    "synthesize_network",
 ]

@@ -56,7 +56,7 @@ from .toolchain import (
     run_tool,
 )
 
-__all__ = ["DesignTooLargeError", "board_build", "estimate_network", "synth_script"]
+__all__ = ["DesignTooLargeError", "board_build", "synth_script", "synthesize_network"]
 
 NETWORK_MODULE = "nnlcc_network"
 SELFTEST_NAME = "nnlcc_selftest"
@@ -81,7 +81,7 @@ def synth_script(family: str, verilog: str, top: str, stat_json: str) -> str:
     )
 
 
-def estimate_network(
+def synthesize_network(
     family: str,
     bdir: Path,
     *,
@@ -263,7 +263,7 @@ def board_build(
         }
     elif not pnr:
         say(f"board {prof.name}: yosys {_SYNTH[prof.family].split()[0]} estimate of the network")
-        est, timings["estimate_s"] = estimate_network(prof.family, bdir, progress=progress)
+        est, timings["estimate_s"] = synthesize_network(prof.family, bdir, progress=progress)
         counts = dict(est)
         result = {
             "estimate": True,
@@ -337,7 +337,7 @@ def _network_estimate_only(
         find_tool("yosys")
         if progress is not None:
             progress(f"board {prof.name}: yosys estimate of the {top.kind} network alone")
-        counts, seconds = estimate_network(prof.family, bdir, progress=progress)
+        counts, seconds = synthesize_network(prof.family, bdir, progress=progress)
         how = {"tool": "yosys", "model_estimate": {**how, **model}}
         source = "yosys"
     advice = fit_advice(prof, top.net, counts, source, cost)
@@ -399,7 +399,7 @@ def _pnr_flow(
     # The network estimate and the self-test synthesis are independent: run them side by side.
     say(f"board {prof.name}: yosys synthesis of the self-test top (and the network estimate)")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        est_future = pool.submit(estimate_network, prof.family, bdir, progress=progress)
+        est_future = pool.submit(synthesize_network, prof.family, bdir, progress=progress)
         syn = run_tool(
             "yosys",
             ["-q", "-l", f"{name}.rpt", f"{name}.ys"],

@@ -40,7 +40,7 @@ def _no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a tool was used: {args}")
 
-    for name in ("find_tool", "run_tool", "estimate_network"):
+    for name in ("find_tool", "run_tool", "synthesize_network"):
         monkeypatch.setattr(build, name, refuse)
 
 
@@ -53,7 +53,7 @@ def _fake_yosys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return {"luts": 123, "ffs": 45, "carry": 6, "bram": 0, "dsp": 0}, 0.5
 
     monkeypatch.setattr(build, "find_tool", lambda tool: [tool])
-    monkeypatch.setattr(build, "estimate_network", fake)
+    monkeypatch.setattr(build, "synthesize_network", fake)
     return calls
 
 
