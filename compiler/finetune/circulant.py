@@ -18,7 +18,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,11 @@ from nnlcc.finetune.training import (
     LabelledData,
     Phase,
     Trainer,
+    TrainResult,
     deterministic,
-    load_labelled,
     progress_bar,
+    run_method,
     stream_perm,
-    write_checked,
 )
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import (
@@ -79,9 +79,8 @@ class CirculantOptions:
             raise BadInputError("need 0 <= distill <= 1, temperature > 0, weight decay >= 0")
 
 
-@dataclass
-class CirculantResult:
-    graph: MatrixGraph
+@dataclass(kw_only=True)
+class CirculantResult(TrainResult):
     block: int
     accuracy_float: float
     accuracy_projected: float
@@ -89,13 +88,9 @@ class CirculantResult:
     weights: int
     stored_weights: int
     projection_sqnr_db: dict[str, float | None]
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
-    output: Path | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def facts(self) -> dict[str, Any]:
         return {
-            "output": str(self.output) if self.output else None,
             "block": self.block,
             "accuracy_float": self.accuracy_float,
             "accuracy_projected": self.accuracy_projected,
@@ -103,7 +98,6 @@ class CirculantResult:
             "weights": self.weights,
             "stored_weights": self.stored_weights,
             "projection_sqnr_db": self.projection_sqnr_db,
-            "seconds": self.seconds,
         }
 
     def summary(self) -> str:
@@ -323,12 +317,11 @@ def circulant_finetune(
     model: Path, data: Path, output: Path, opts: CirculantOptions, progress: bool = False
 ) -> CirculantResult:
     """``nnlcc finetune --circulant B``: load, train, write ``output`` (only on success)."""
-    from nnlcc.frontends import load_model
-
-    graph = load_model(Path(model))
-    _check_graph(graph, opts.block)
-    labelled = load_labelled(Path(data), graph)
-    res = train_circulant(graph, labelled, opts, progress=progress)
-    write_checked(res.graph, labelled.x_test, Path(output), _exactly_circulant(opts.block))
-    res.output = Path(output)
-    return res
+    return run_method(
+        model,
+        data,
+        output,
+        lambda graph, labelled: train_circulant(graph, labelled, opts, progress=progress),
+        lambda graph: _check_graph(graph, opts.block),
+        _exactly_circulant(opts.block),
+    )

@@ -25,7 +25,7 @@ import itertools
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,10 @@ from nnlcc.finetune.training import (
     LabelledData,
     Phase,
     Trainer,
+    TrainResult,
     deterministic,
-    load_labelled,
     progress_bar,
-    write_checked,
+    run_method,
 )
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes.prune import require_mlp, shrink, used_columns
@@ -79,29 +79,23 @@ class FinetuneOptions:
         return self.epochs // 2 if self.retrain_epochs is None else self.retrain_epochs
 
 
-@dataclass
-class FinetuneResult:
-    graph: MatrixGraph
+@dataclass(kw_only=True)
+class FinetuneResult(TrainResult):
     accuracy_before: float
     accuracy_after: float
     shapes_before: list[tuple[int, int]]
     shapes_after: list[tuple[int, int]]
     inputs_before: int
     inputs_after: int
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
-    output: Path | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def facts(self) -> dict[str, Any]:
         return {
-            "output": str(self.output) if self.output else None,
             "accuracy_before": self.accuracy_before,
             "accuracy_after": self.accuracy_after,
             "shapes_before": [list(s) for s in self.shapes_before],
             "shapes_after": [list(s) for s in self.shapes_after],
             "inputs_before": self.inputs_before,
             "inputs_after": self.inputs_after,
-            "seconds": self.seconds,
         }
 
     def summary(self) -> str:
@@ -266,12 +260,10 @@ def finetune(
 ) -> FinetuneResult:
     """``nnlcc finetune``: load ``model`` and ``data``, prune by group lasso, write
     ``output`` (only when everything succeeded)."""
-    from nnlcc.frontends import load_model
-
-    graph = load_model(Path(model))
-    require_mlp(graph, "group-lasso fine-tuning")
-    labelled = load_labelled(Path(data), graph)
-    res = group_lasso_prune(graph, labelled, opts, progress=progress)
-    write_checked(res.graph, labelled.x_test, Path(output))
-    res.output = Path(output)
-    return res
+    return run_method(
+        model,
+        data,
+        output,
+        lambda graph, labelled: group_lasso_prune(graph, labelled, opts, progress=progress),
+        lambda graph: require_mlp(graph, "group-lasso fine-tuning"),
+    )

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,11 +39,13 @@ from nnlcc.ir.matrix import (
 __all__ = [
     "LabelledData",
     "Phase",
+    "TrainResult",
     "Trainer",
     "deterministic",
     "export_graph",
     "graph_module",
     "load_labelled",
+    "run_method",
     "stream_perm",
     "write_checked",
 ]
@@ -92,6 +94,29 @@ def load_labelled(path: Path, graph: MatrixGraph) -> LabelledData:
 
 
 # --------------------------------------------------------------------------- the loop
+
+
+@dataclass(kw_only=True)
+class TrainResult:
+    """What every method returns: the trained ``graph``, the ``seconds`` it took, one
+    ``history`` entry per epoch and the ``output`` file once written; a method adds its own
+    facts (:meth:`facts`) and one-line :meth:`summary`."""
+
+    graph: MatrixGraph
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    output: Path | None = None
+
+    def facts(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``nnlcc finetune --json`` prints."""
+        out = str(self.output) if self.output else None
+        return {"output": out, **self.facts(), "seconds": self.seconds}
 
 
 @contextlib.contextmanager
@@ -279,6 +304,31 @@ def export_graph(graph: MatrixGraph, path: Path) -> Path:
         output_name=graph.output_name,
         batch_axis="batch",
     )
+
+
+R = TypeVar("R", bound="TrainResult")
+
+
+def run_method(
+    model: Path,
+    data: Path,
+    output: Path,
+    train: Callable[[MatrixGraph, LabelledData], R],
+    accepts: Callable[[MatrixGraph], object],
+    check: Callable[[MatrixGraph], None] | None = None,
+) -> R:
+    """A fine-tuning command: load ``model`` (``accepts`` raises on one the method cannot
+    train) and ``data``, ``train``, write ``output`` checked (:func:`write_checked`, with the
+    method's ``check``) only when everything succeeded."""
+    from nnlcc.frontends import load_model
+
+    graph = load_model(Path(model))
+    accepts(graph)
+    labelled = load_labelled(Path(data), graph)
+    res = train(graph, labelled)
+    write_checked(res.graph, labelled.x_test, Path(output), check)
+    res.output = Path(output)
+    return res
 
 
 def write_checked(
