@@ -10,6 +10,7 @@ from the rules :func:`~nnlcc.ir.fixed_point.avg_pool_plan` and :func:`~nnlcc.ir.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.csd import csd_digits
@@ -105,10 +106,11 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
     return _lowered(layer, graph, in_fmt, layer.out_fmt, truncation=facts)
 
 
-def _sum_tree(graph: AdderGraph, nodes: list[int]) -> int:
-    """Balanced adder tree (depth ceil(log2 n))."""
+def _tree(nodes: list[int], pair: Callable[[int, int], int]) -> int:
+    """``nodes`` combined by ``pair`` (an adder, a MAX) as a balanced tree (depth
+    ``ceil(log2 n)``)."""
     while len(nodes) > 1:
-        nxt = [graph.add(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
+        nxt = [pair(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
         if len(nodes) % 2:
             nxt.append(nodes[-1])
         nodes = nxt
@@ -133,16 +135,6 @@ def _times_const(graph: AdderGraph, node: int, mult: int) -> int:
     return graph.shr(acc, -low) if low else acc
 
 
-def _max_tree(graph: AdderGraph, nodes: list[int]) -> int:
-    """``max`` of ``nodes`` as a balanced tree of MAX nodes (depth ceil(log2 n))."""
-    while len(nodes) > 1:
-        nxt = [graph.max(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
-        if len(nodes) % 2:
-            nxt.append(nodes[-1])
-        nodes = nxt
-    return nodes[0]
-
-
 def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
     if layer.out_fmt is None:
         raise ValueError(f"layer {layer.name} has no format: run quantize")
@@ -153,7 +145,7 @@ def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
     for ch in range(c):
         column = [t * c + ch for t in range(taps)]
         if layer.op == "max":
-            m = _max_tree(graph, column)
+            m = _tree(column, graph.max)
             lo = max(layer.out_fmt.lo, 0) if layer.relu else layer.out_fmt.lo
             node = graph.nodes[m]
             # MAX ranges are exact: a clamp only where a fused ReLU (or format) cuts them
@@ -164,7 +156,7 @@ def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
             )
         else:
             plan = avg_pool_plan(taps, in_fmt, layer.out_fmt, layer.relu)
-            acc = _times_const(graph, _sum_tree(graph, column), plan.mult)
+            acc = _times_const(graph, _tree(column, graph.add), plan.mult)
             outputs.append(_requantize(graph, acc, plan.requant))
     graph.outputs = outputs
     return _lowered(layer, graph, in_fmt, layer.out_fmt)

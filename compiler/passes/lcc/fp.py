@@ -42,6 +42,23 @@ GUARD_BITS = 6
 PROBE_SIZE = 1024
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def best_power(a: float, nbj: float, lo: int, exp_max: int, beat: float) -> tuple[float, int]:
+    """The best multiple ``2**e`` (``e`` in ``[lo, exp_max]``) of a codeword of squared norm
+    ``nbj`` whose product with the residual has magnitude ``a``: the floor or the ceiling of
+    the real optimum ``a / nbj``, by its error reduction ``c * (2a - c * nbj)``.  Returns
+    that gain and ``e`` when it beats ``beat``, else ``(beat, 0)``."""
+    _, ex = math.frexp(a / nbj)
+    g_best, e_best = beat, 0
+    for d in range(2):
+        e2 = min(max(ex - 1 + d, lo), exp_max)
+        c = math.ldexp(1.0, e2)
+        g = c * (2.0 * a - c * nbj)
+        if g > g_best:
+            g_best, e_best = g, e2
+    return g_best, e_best
+
+
 @numba.njit(cache=True, nogil=True)
 def _best_from_products(
     prod: FloatArray, nb: FloatArray, elo: IntArray, exp_max: int
@@ -68,21 +85,15 @@ def _best_from_products(
             p = prod[i, j]
             if nbj <= 0.0 or p * p <= best * nbj:
                 continue
-            a = abs(p)
             lo = elo[j]
             if lo > exp_max:
                 continue
-            _, ex = math.frexp(a / nbj)
-            for d in range(2):
-                e = ex - 1 + d
-                e2 = min(max(e, lo), exp_max)
-                c = math.ldexp(1.0, e2)
-                g = c * (2.0 * a - c * nbj)
-                if g > best:
-                    best = g
-                    jj = j
-                    ee = e2
-                    neg = p < 0.0
+            g, e = best_power(abs(p), nbj, lo, exp_max, best)
+            if g > best:
+                best = g
+                jj = j
+                ee = e
+                neg = p < 0.0
         bj[i] = jj
         be[i] = ee
         bs[i] = neg
@@ -110,15 +121,7 @@ def _top_from_products(
             lo = elo[j]
             if lo > exp_max:
                 continue
-            a = abs(p)
-            _, ex = math.frexp(a / nbj)
-            g_best, e_best = 0.0, 0
-            for d in range(2):
-                e2 = min(max(ex - 1 + d, lo), exp_max)
-                c = math.ldexp(1.0, e2)
-                g = c * (2.0 * a - c * nbj)
-                if g > g_best:
-                    g_best, e_best = g, e2
+            g_best, e_best = best_power(abs(p), nbj, lo, exp_max, 0.0)
             if g_best <= worst:
                 continue
             k = top - 1  # insertion into the short sorted list
