@@ -137,6 +137,17 @@ def _top_from_products(
     return tj, te, ts, tg
 
 
+def _products(
+    resid: FloatArray, book: FloatArray, book_lsb: IntArray, exp_min: int, lsb_floor: int
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """What the term searches read: ``resid @ book.T``, the codewords' squared norms, and the
+    lowest exponent each codeword may get (no new codeword below ``lsb_floor``)."""
+    prod = np.ascontiguousarray(resid @ book.T)
+    nb = np.einsum("ij,ij->i", book, book)
+    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
+    return prod, nb, elo
+
+
 def lookahead_term(
     resid: FloatArray,
     book: FloatArray,
@@ -150,10 +161,9 @@ def lookahead_term(
     terms, the one whose residual is best reduced by a further best term (its own gain plus
     that next gain).  Greedy matching pursuit often takes a term that leaves a residual no
     codeword matches; the second-best term frequently sets up a much better next step."""
-    prod = np.ascontiguousarray(resid @ book.T)
-    nb = np.einsum("ij,ij->i", book, book)
-    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
-    tj, te, ts, tg = _top_from_products(prod, nb, elo, exp_max, top)
+    tj, te, ts, tg = _top_from_products(
+        *_products(resid, book, book_lsb, exp_min, lsb_floor), exp_max, top
+    )
     # the next step is probed on an even subsample of the book: a score, not a choice
     step = max(1, len(book) // PROBE_SIZE)
     probe, probe_lsb = book[::step], book_lsb[::step]
@@ -188,10 +198,7 @@ def best_terms(
     if resid.shape[0] == 0 or book.shape[0] == 0:
         n = resid.shape[0]
         return (np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_), np.zeros(n))
-    prod = np.ascontiguousarray(resid @ book.T)
-    nb = np.einsum("ij,ij->i", book, book)
-    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
-    return _best_from_products(prod, nb, elo, exp_max)
+    return _best_from_products(*_products(resid, book, book_lsb, exp_min, lsb_floor), exp_max)
 
 
 @dataclass
