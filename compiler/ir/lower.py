@@ -24,6 +24,7 @@ from nnlcc.ir.matrix import (
     MatrixGraph,
     MatrixLayer,
     PoolLayer,
+    Shape,
 )
 from nnlcc.ir.timing import SCHEDULE_INFO, ScheduleSetting
 from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, plan_truncation
@@ -54,6 +55,7 @@ def _lowered(
     """The one place a :class:`LoweredLayer` is made: ``graph`` with the layer's name, kind,
     inputs and geometry, and the register placement the ``schedule`` pass recorded on the
     layer (none recorded: a register after every adder)."""
+    image: Shape = ()
     if isinstance(layer, AddLayer):  # an image add has an image shape, a vector add none
         image = layer.shape if len(layer.shape) == 3 else ()
     else:
