@@ -11,10 +11,11 @@ lowered to its adder graph (requantization included, as the hardware gets it) an
 calibrated cost model (:func:`nnlcc.ir.cost.estimate`) prices it on the board's family.  The
 cheapest wins (ties: the earlier candidate), so no layer costs more than its best single coder.
 
-``coders`` (names joined by ``+``) chooses the coders tried; each one's module documents its
-designs (csd: the fewest weight bits meeting the SQNR; lcc: ``algo=fp`` both ways and
-``algo=fs`` up to ``fs_entries`` weights; alkaid: its solver up to ``peer_entries`` weights,
-when installed).
+``coders`` (names joined by ``+``; by default every coder the registry offers auto,
+``csd+lcc+alkaid`` and any registered since) chooses the coders tried; each one's module
+documents its designs (csd: the fewest weight bits meeting the SQNR; lcc: ``algo=fp`` both
+ways and ``algo=fs`` up to ``fs_entries`` weights; alkaid: its solver up to ``peer_entries``
+weights, when installed).
 
 Compile time: a layer of more than ``full_entries`` weights (a ResNet-34 conv has 0.6 to 2.4
 million) gets the designs the coders trust unpriced (lcc with ``transpose=auto``), neither
@@ -71,7 +72,7 @@ class Candidate:
 class Auto(Pass):
     """Code every layer with the candidate of fewest estimated LUTs at equal error:
     ``sqnr_db`` (whole-matrix SQNR of each layer after truncation), ``coders`` (the candidates,
-    ``csd+lcc+alkaid``; see the module doc), ``family`` (the FPGA family priced; empty: the
+    by default all of the registry's: ``csd+lcc+alkaid``; see the module doc), ``family`` (the FPGA family priced; empty: the
     board's), ``truncate`` (as for csd and lcc), ``full_entries`` (larger layers get lcc alone,
     unpriced), ``peer_entries`` (largest layer alkaid is tried on), ``fs_entries`` (largest
     layer lcc's ``algo=fs`` is tried on)."""
@@ -81,7 +82,7 @@ class Auto(Pass):
     per_layer: ClassVar[bool] = True
     global_options: ClassVar[frozenset[str]] = frozenset({"family"})
     sqnr_db: float = 45.0
-    coders: str = "csd+lcc+alkaid"
+    coders: str = field(default_factory=lambda: "+".join(auto_coders()))  # csd+lcc+alkaid
     family: str = ""
     truncate: str = "auto"
     full_entries: int = 1 << 16
