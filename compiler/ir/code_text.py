@@ -102,9 +102,7 @@ class CodeReader:
         kind = toks[1] if len(toks) > 1 else ""
         parse = self.syntax.codes.get(kind)
         if parse is None:
-            known = (
-                ", ".join(self.syntax.codes) or "none (nnlcc.passes.text.parse_graph knows nnlcc's)"
-            )
+            known = ", ".join(self.syntax.codes) or "none (no code parsers were given)"
             line.fail(f"cannot rebuild code {kind!r}: the codes known are {known}")
         return parse(line, shape, self)
 

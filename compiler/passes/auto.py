@@ -71,11 +71,11 @@ class Candidate:
 @dataclass(frozen=True)
 class Auto(Pass):
     """Code every layer with the candidate of fewest estimated LUTs at equal error:
-    ``sqnr_db`` (whole-matrix SQNR of each layer after truncation), ``coders`` (the candidates,
-    by default all of the registry's: ``csd+lcc+alkaid``; see the module doc), ``family`` (the FPGA family priced; empty: the
-    board's), ``truncate`` (as for csd and lcc), ``full_entries`` (larger layers get lcc alone,
-    unpriced), ``peer_entries`` (largest layer alkaid is tried on), ``fs_entries`` (largest
-    layer lcc's ``algo=fs`` is tried on)."""
+    ``sqnr_db`` (whole-matrix SQNR of each layer after truncation), ``coders`` (the coders
+    tried, by default all the registry offers auto: ``csd+lcc+alkaid``; see the module doc),
+    ``family`` (the FPGA family priced; empty: the board's), ``truncate`` (as for csd and
+    lcc), ``full_entries`` (larger layers get lcc alone, unpriced), ``peer_entries`` (largest
+    layer alkaid is tried on), ``fs_entries`` (largest layer lcc's ``algo=fs`` is tried on)."""
 
     name: ClassVar[str] = "auto"
     kind: ClassVar[PassKind] = PassKind.MATRIX
