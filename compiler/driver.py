@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnlcc import examples
+from nnlcc.baselines import layer_facts
 from nnlcc.data import Dataset, load_npz, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
@@ -218,8 +219,11 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             from nnlcc.boards.fit import check_fit
 
             check_fit(board, net, cost)
+    # the compile step of the report: facts and baselines (priced only with a lowered network)
+    facts = layer_facts(graph, board.family if net is not None else None)
     # net None: from the matrix codes
-    layers = layer_rows(graph, net, board.family, cost.layers if cost is not None else None)
+    costs = cost.layers if cost is not None else None
+    layers = layer_rows(graph, net, board.family, costs, facts)
     report: dict[str, Any] = {
         "nnlcc_version": _version(),
         "model": str(model),
