@@ -153,4 +153,3 @@ def test_every_registered_pass_has_a_case() -> None:
         f"passes without a filecheck case: {', '.join(missing)}; add tests/opt/<pass>/<case>.ir"
         " (docs/architecture.md, 'Testing a pass')"
     )
-
