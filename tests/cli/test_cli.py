@@ -114,7 +114,9 @@ def test_bad_input_is_one_line_with_exit_2(
     (tmp_path / "bad.toml").write_text("[compile\n")
     (tmp_path / "key.toml").write_text('[compile]\nboardd = "x"\n')
     (tmp_path / "layer.toml").write_text("[layers.fc9]\nlcc = { sqnr_db = 40 }\n")
-    (tmp_path / "bad.ir").write_text("graph g input=x shape=2 fmt=- output=y\n\ndense y 1x2 relu=9\n")
+    (tmp_path / "bad.ir").write_text(
+        "graph g input=x shape=2 fmt=- output=y\n\ndense y 1x2 relu=9\n"
+    )
     (tmp_path / "rep").mkdir()
     (tmp_path / "rep" / "report.json").write_text("{not json")
     subst = {
