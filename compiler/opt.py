@@ -52,7 +52,7 @@ Log = Callable[[str], None]
 
 #: The path that means stdin (for the input) or stdout (for ``-o``).
 STDIO = "-"
-#: How the first line of IR text starts (what :func:`write_output` may replace).
+#: How IR text that nnlcc printed starts (what :func:`check_output` lets ``-o`` replace).
 IR_HEADER = "graph "
 
 
@@ -91,7 +91,13 @@ def _read_text(path: Path) -> str:
 def read_input(source: str) -> OptInput:
     """``source``: ``-`` (IR text on stdin), a ``*.onnx`` model or a file of IR text."""
     if source == STDIO:
-        graph = parse_graph(sys.stdin.read())
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise BadInputError(
+                "stdin is not IR text (not UTF-8); pass an ONNX model by its path"
+            ) from None
+        graph = parse_graph(text)
         return OptInput(graph, None, _source_model(graph))
     path = Path(source)
     if path.suffix.lower() == ".onnx":
