@@ -337,9 +337,11 @@ def opt(
 ) -> None:
     """Run a pass pipeline on IR text (or an ONNX model) and print the resulting IR text.
 
-    Runs exactly the passes named (no format or matrix pass is added); options left out take
-    compile's defaults (pipeline, board, calibration data). The output is deterministic, for
-    FileCheck-style tests: nnlcc opt ir.txt -p csd | filecheck checks.ir
+    Runs exactly the passes named: no format or matrix pass is added.
+
+    Options left out take compile's defaults (pipeline, board, calibration data).
+
+    The output is deterministic, for FileCheck: nnlcc opt a.ir -p csd | filecheck checks.ir
 
     Example: nnlcc opt build/digits_mlp/ir.txt --passes "csd{weight_bits=6}" -o csd6.txt
     """
