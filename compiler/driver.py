@@ -123,28 +123,30 @@ def _anchors(opts: CompileOptions) -> list[Path]:
 
 
 def load_data(
-    graph: MatrixGraph, model: Path, data: Path | None, seed: int, log: Log = _quiet
+    graph: MatrixGraph, model: Path | None, data: Path | None, seed: int, log: Log = _quiet
 ) -> Dataset:
     """``data``, else the shipped examples' data, else a ``MODEL.npz`` beside the model when its
-    arrays fit (named as such in the report), else random inputs."""
+    arrays fit (named as such in the report), else random inputs (``model`` None: no model
+    file, e.g. IR text read from stdin)."""
     n_classes = graph.output_size if graph.output_size > 1 else None
     if data is not None:
         return load_npz(data, graph.input_size, n_classes)
-    if (
-        model.resolve() in (EXAMPLE_MODEL.resolve(), EXAMPLE_CNN.resolve())
-        and EXAMPLE_DATA.is_file()
-    ):
-        return load_npz(EXAMPLE_DATA, graph.input_size, n_classes)
-    sidecar = model.with_suffix(".npz")
-    if sidecar.is_file():
-        try:
-            found = load_npz(sidecar, graph.input_size, n_classes)
-        except BadInputError as e:
-            log(f"warning: not using {sidecar} found beside the model: {e}")
-        else:
-            log(f"note: using {sidecar}, found beside the model (--data chooses another)")
-            found.name = f"{sidecar.name} (found beside the model)"
-            return found
+    if model is not None:
+        if (
+            model.resolve() in (EXAMPLE_MODEL.resolve(), EXAMPLE_CNN.resolve())
+            and EXAMPLE_DATA.is_file()
+        ):
+            return load_npz(EXAMPLE_DATA, graph.input_size, n_classes)
+        sidecar = model.with_suffix(".npz")
+        if sidecar.is_file():
+            try:
+                found = load_npz(sidecar, graph.input_size, n_classes)
+            except BadInputError as e:
+                log(f"warning: not using {sidecar} found beside the model: {e}")
+            else:
+                log(f"note: using {sidecar}, found beside the model (--data chooses another)")
+                found.name = f"{sidecar.name} (found beside the model)"
+                return found
     # images: a few random frames (1000 ResNet inputs would be 1.2 GB of calibration data)
     return random_dataset(
         graph.input_size, seed=seed, n=max(8, min(1000, 2**21 // graph.input_size))

@@ -217,9 +217,10 @@ def _lower(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
 def apply_pipeline(layer: Layer, lowered: LoweredLayer) -> None:
     """Give the lowered graph the register placement the ``pipeline`` pass recorded on the
     layer (none recorded: a register after every adder)."""
-    setting: PipelineSetting | None = layer.info.get(PIPELINE_INFO)
-    if setting is None:
+    recorded = layer.info.get(PIPELINE_INFO)  # PipelineSetting's fields (JSON in the IR text)
+    if recorded is None:
         return
+    setting = PipelineSetting(**recorded)
     g = lowered.graph
     widths = [g.width(i) for i, n in enumerate(g.nodes) if n.op in (Op.ADD, Op.CLAMP)]
     g.set_pipelining(setting.pipelining(layer.name, widths))

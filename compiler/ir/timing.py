@@ -110,6 +110,7 @@ def pipelining_for(
 
 
 #: ``layer.info`` key under which the ``pipeline`` pass leaves a layer's :class:`PipelineSetting`
+#: (as a dict of its fields, which the IR text carries as JSON)
 PIPELINE_INFO = "pipeline"
 
 
