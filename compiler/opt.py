@@ -34,9 +34,10 @@ from nnlcc.driver import CompileOptions, load_data, run_passes
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.ir.matrix import AddLayer, MatrixGraph
-from nnlcc.ir.text import parse_graph, print_graph
+from nnlcc.ir.text import print_graph
 from nnlcc.passes import Pass, PassKind, attach_layer_settings, parse_pipeline
 from nnlcc.passes.runner import DEFAULT_PIPELINE
+from nnlcc.passes.text import parse_graph
 
 __all__ = [
     "STDIO",

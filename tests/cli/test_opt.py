@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from nnlcc.cli import app
 from nnlcc.driver import EXAMPLE_MODEL
-from nnlcc.ir.text import parse_graph
+from nnlcc.passes.text import parse_graph
 
 runner = CliRunner()
 

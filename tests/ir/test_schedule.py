@@ -135,7 +135,8 @@ def test_pass_setting_survives_the_ir_text() -> None:
     """The setting the pass records prints as IR text and reads back to the same schedule
     (``nnlcc compile`` writes ir.txt, ``nnlcc opt`` prints it)."""
     from nnlcc.ir.lower import lower_network
-    from nnlcc.ir.text import parse_graph, print_graph
+    from nnlcc.ir.text import print_graph
+    from nnlcc.passes.text import parse_graph
 
     graph = build_tiny_cnn()
     net = compile_graph(graph, "quantize,csd,pipeline{every=3,mhz=100}")

@@ -37,8 +37,9 @@ from typer.testing import CliRunner
 
 from nnlcc.cli import app
 from nnlcc.errors import NnlccError
-from nnlcc.ir.text import parse_graph, print_graph
+from nnlcc.ir.text import print_graph
 from nnlcc.passes import get_all_passes, parse_pipeline
+from nnlcc.passes.text import parse_graph
 
 HERE = Path(__file__).parent
 CASES = sorted(HERE.glob("*/*.ir"))
