@@ -296,6 +296,74 @@ def inspect(
 
 
 @app.command(epilog=EXIT_CODES)
+def opt(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="IR text (an output directory's ir.txt; - reads stdin) or an ONNX model (*.onnx)",
+        ),
+    ],
+    passes: Annotated[
+        str | None,
+        typer.Option(
+            "-p",
+            "--passes",
+            help='pass pipeline, run as given, e.g. "quantize,csd{weight_bits=6}"',
+            show_default="quantize,auto",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="npz with x_train (calibration) for the passes that read data"),
+    ] = None,
+    board: Annotated[
+        str | None,
+        typer.Option(help="board whose FPGA family auto prices on", show_default="arty-a7"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("-c", "--config", help="nnlcc.toml: defaults and per-layer settings"),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="write the IR text here (- : stdout)")
+    ] = "-",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="replace an -o file that does not hold IR text"),
+    ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+) -> None:
+    """Run a pass pipeline on IR text (or an ONNX model) and print the resulting IR text.
+
+    Runs exactly the passes named: no format or matrix pass is added.
+
+    Options left out take compile's defaults (pipeline, board, calibration data).
+
+    The output is deterministic, for FileCheck: nnlcc opt a.ir -p csd | filecheck checks.ir
+
+    Example: nnlcc opt build/digits_mlp/ir.txt --passes "csd{weight_bits=6}" -o csd6.txt
+    """
+    from nnlcc.opt import STDIO, check_output, optimize, write_output
+    from nnlcc.progress import StepProgress
+
+    try:
+        to_file = output != STDIO
+        if to_file:
+            named = [Path(p) for p in (source, data, config) if p is not None and p != STDIO]
+            check_output(Path(output), named, force)
+        with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
+            text = optimize(source, passes, data=data, board=board, config=config, log=log)
+            if to_file:
+                write_output(text, Path(output), log)
+    except NnlccError as e:
+        _fail(e)
+    if not to_file:
+        typer.echo(text, nl=False)
+
+
+@app.command(epilog=EXIT_CODES)
 def sim(
     outdir: Annotated[Path, typer.Argument(help="a directory written by `nnlcc compile`")],
     simulator: Annotated[str | None, typer.Option(help="verilator (default) or icarus")] = None,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nnlcc.baselines import facts_of
 from nnlcc.driver import load_data, run_passes
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
@@ -113,7 +114,8 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     with staged_outdir(outdir, anchors, opts.force, log) as tmp:
         net = one_layer_network(graph, layer)
         g = net.layers[0].graph
-        row = layer_row(layer, net.layers[0])  # the row report.json would have for this layer
+        # the row report.json would have for this layer (no cost, so no baseline)
+        row = layer_row(layer, net.layers[0], facts=facts_of(layer))
         report: dict[str, Any] = {
             "model": str(model),
             "layer": row.name,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnlcc import examples
+from nnlcc.baselines import layer_facts
 from nnlcc.data import Dataset, load_npz, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
@@ -122,28 +123,30 @@ def _anchors(opts: CompileOptions) -> list[Path]:
 
 
 def load_data(
-    graph: MatrixGraph, model: Path, data: Path | None, seed: int, log: Log = _quiet
+    graph: MatrixGraph, model: Path | None, data: Path | None, seed: int, log: Log = _quiet
 ) -> Dataset:
     """``data``, else the shipped examples' data, else a ``MODEL.npz`` beside the model when its
-    arrays fit (named as such in the report), else random inputs."""
+    arrays fit (named as such in the report), else random inputs (``model`` None: no model
+    file, e.g. IR text read from stdin)."""
     n_classes = graph.output_size if graph.output_size > 1 else None
     if data is not None:
         return load_npz(data, graph.input_size, n_classes)
-    if (
-        model.resolve() in (EXAMPLE_MODEL.resolve(), EXAMPLE_CNN.resolve())
-        and EXAMPLE_DATA.is_file()
-    ):
-        return load_npz(EXAMPLE_DATA, graph.input_size, n_classes)
-    sidecar = model.with_suffix(".npz")
-    if sidecar.is_file():
-        try:
-            found = load_npz(sidecar, graph.input_size, n_classes)
-        except BadInputError as e:
-            log(f"warning: not using {sidecar} found beside the model: {e}")
-        else:
-            log(f"note: using {sidecar}, found beside the model (--data chooses another)")
-            found.name = f"{sidecar.name} (found beside the model)"
-            return found
+    if model is not None:
+        if (
+            model.resolve() in (EXAMPLE_MODEL.resolve(), EXAMPLE_CNN.resolve())
+            and EXAMPLE_DATA.is_file()
+        ):
+            return load_npz(EXAMPLE_DATA, graph.input_size, n_classes)
+        sidecar = model.with_suffix(".npz")
+        if sidecar.is_file():
+            try:
+                found = load_npz(sidecar, graph.input_size, n_classes)
+            except BadInputError as e:
+                log(f"warning: not using {sidecar} found beside the model: {e}")
+            else:
+                log(f"note: using {sidecar}, found beside the model (--data chooses another)")
+                found.name = f"{sidecar.name} (found beside the model)"
+                return found
     # images: a few random frames (1000 ResNet inputs would be 1.2 GB of calibration data)
     return random_dataset(
         graph.input_size, seed=seed, n=max(8, min(1000, 2**21 // graph.input_size))
@@ -218,8 +221,11 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
             from nnlcc.boards.fit import check_fit
 
             check_fit(board, net, cost)
+    # the compile step of the report: facts and baselines (priced only with a lowered network)
+    facts = layer_facts(graph, board.family if net is not None else None)
     # net None: from the matrix codes
-    layers = layer_rows(graph, net, board.family, cost.layers if cost is not None else None)
+    costs = cost.layers if cost is not None else None
+    layers = layer_rows(graph, net, board.family, costs, facts)
     report: dict[str, Any] = {
         "nnlcc_version": _version(),
         "model": str(model),

@@ -60,8 +60,9 @@ def _lowered(
         image = layer.shape if len(layer.shape) == 3 else ()
     else:
         image = layer.image if isinstance(layer, ConvLayer | PoolLayer | FlattenLayer) else ()
-    setting: ScheduleSetting | None = layer.info.get(SCHEDULE_INFO)
-    if setting is not None:
+    recorded = layer.info.get(SCHEDULE_INFO)  # ScheduleSetting's fields (JSON in the IR text)
+    if recorded is not None:
+        setting = ScheduleSetting(**recorded)
         widths = [graph.width(i) for i, n in enumerate(graph.nodes) if n.op in (Op.ADD, Op.CLAMP)]
         graph.set_stage_budget(setting.stage_budget(layer.name, widths))
     return LoweredLayer(

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,9 @@ import numpy.typing as npt
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import FixedFormat
 from nnlcc.ir.window import Window
+
+if TYPE_CHECKING:
+    from nnlcc.ir.code_text import CodeWriter
 
 FloatArray = npt.NDArray[np.float64]
 Shape = tuple[int, ...]
@@ -92,7 +95,8 @@ class Term:
 
 
 class MatrixCode(Protocol):
-    """What a matrix pass (CSD, LCC, ...) attaches to a layer."""
+    """What a matrix pass (CSD, LCC, ...) attaches to a layer.  The pass's room registers the
+    parser of its text (:mod:`nnlcc.passes.registry`); the code prints itself."""
 
     name: str
 
@@ -106,6 +110,11 @@ class MatrixCode(Protocol):
 
     def summary(self) -> dict[str, Any]:
         """Pass-specific facts for the report (e.g. reached SQNR, factors)."""
+        ...
+
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """This code as IR text: a ``code KIND ...`` line at indent ``ind`` and its body
+        below (see :mod:`nnlcc.ir.code_text`); its parser reads it back."""
         ...
 
 

@@ -110,6 +110,7 @@ def stage_budget_for(
 
 
 #: ``layer.info`` key under which the ``schedule`` pass leaves a layer's :class:`ScheduleSetting`
+#: (as a dict of its fields, which the IR text carries as JSON)
 SCHEDULE_INFO = "schedule"
 
 

@@ -3,6 +3,10 @@ power-of-two scale per layer), written in canonical signed digits, and summed as
 trees; ``cse`` shares common two-term subexpressions across rows, searched as
 :func:`~nnlcc.passes.shift_add.share_pairs` does within ``cse_effort`` (the summary says whether
 the search was full or partial).  This is the baseline every LCC result is compared with.
+
+Its room: :class:`CsdCode` (the code, which prints its IR text) and :class:`CsdCoder` (reads
+the text back; offers ``auto`` CSD at the fewest weight bits meeting the layer's SQNR).  The IR
+text is ``code csd frac=F cse=0|1`` with the integer weights below, one row per line.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from nnlcc.errors import PassOptionError
+from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import CodeReader, CodeWriter
 from nnlcc.ir.csd import csd_adders, csd_nonzeros
-from nnlcc.ir.fixed_point import quantize_weights
-from nnlcc.ir.matrix import FloatArray, MatrixGraph, Term
+from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
+from nnlcc.ir.matrix import FloatArray, MatrixGraph, MatrixLayer, Term
+from nnlcc.ir.text_syntax import Line, fields, flag, matrix_lines, parse_matrix
 from nnlcc.ir.truncate import budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
+from nnlcc.passes.coder import Coder, CoderContext, Design
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.shift_add import (
     CSE_EFFORT,
@@ -95,6 +102,12 @@ class CsdCode:
             )
         return self._cse_stats
 
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        return [
+            f"{ind}code csd frac={self.frac} cse={int(self.cse)}",
+            *matrix_lines(self.w_int, ind + "  "),
+        ]
+
     def summary(self) -> dict[str, Any]:
         """Facts of the code; ``adders`` (what the lowered graph counts: the plain CSD adders
         less those sharing saved) spares a report from lowering the code again to count them."""
@@ -141,3 +154,66 @@ class Csd(Pass):
                 lambda w: CsdCode.from_weights(w, self.weight_bits, self.cse, self.cse_effort),
             )
             budget_layer(layer, self.truncate)
+
+
+#: Weight bits tried for the fewest meeting an SQNR (:func:`weight_bits_for`).
+MAX_WEIGHT_BITS = 20
+
+
+def weight_bits_for(m: FloatArray, target_db: float) -> int | None:
+    """The fewest signed weight bits whose rounding keeps ``m``'s SQNR at ``target_db``."""
+    if not (m != 0).any():
+        return 2
+    for bits in range(2, MAX_WEIGHT_BITS + 1):
+        w_int, frac = quantize_weights(m, bits)
+        if sqnr_db(m, w_int * 2.0**-frac) >= target_db:
+            return bits
+    return None
+
+
+@dataclass(frozen=True)
+class WeightWidth:
+    """The fewest weight bits at which a matrix reaches ``target_db`` (None: none up to
+    :data:`MAX_WEIGHT_BITS`), for a candidate that rounds the weights (csd, alkaid)."""
+
+    bits: int | None
+    target_db: float
+
+    @classmethod
+    def of(cls, ctx: CoderContext) -> WeightWidth:
+        return cls(weight_bits_for(ctx.matrix, ctx.coding_db), ctx.coding_db)
+
+    @property
+    def label(self) -> str:
+        """The candidate label's suffix: ``{weight_bits=N}`` (empty without a width)."""
+        return f"{{weight_bits={self.bits}}}" if self.bits is not None else ""
+
+    def need(self) -> int:
+        """The width, or the error that fails the candidate."""
+        if self.bits is None:
+            raise BadInputError(
+                f"no weight width up to {MAX_WEIGHT_BITS} bits reaches {self.target_db:.2f} dB"
+            )
+        return self.bits
+
+
+class CsdCoder(Coder):
+    """CSD's room in the registry: its IR text, and for ``auto`` CSD with shared
+    subexpressions at the fewest weight bits meeting the SQNR."""
+
+    kind: ClassVar[str] = "csd"
+    in_auto: ClassVar[bool] = True
+
+    def parse(self, line: Line, shape: tuple[int, int], reader: CodeReader) -> CsdCode:
+        _, kv = fields(line, ("frac", "cse"))
+        with line.at():
+            frac, cse = int(kv["frac"]), flag(kv["cse"])
+        return CsdCode(w_int=parse_matrix(line, shape, int, np.int64), frac=frac, cse=cse)
+
+    def candidates(self, layer: MatrixLayer, ctx: CoderContext) -> list[Design]:
+        if not ctx.priced:
+            return []
+        width = WeightWidth.of(ctx)
+        return [
+            Design(f"csd{width.label}", lambda m: CsdCode.from_weights(m, width.need(), cse=True))
+        ]

@@ -10,6 +10,7 @@ golden model's latency follow. Without this pass every adder is registered (``ev
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -49,4 +50,6 @@ class Schedule(Pass):
         for layer in graph.layers:
             p = layer_pass(self, layer) or self
             every = None if p.every == "auto" else int(p.every)
-            layer.info[SCHEDULE_INFO] = ScheduleSetting(every=every, mhz=p.mhz, family=p.family)
+            # as plain JSON fields: the IR text prints layer.info as JSON and reads it back
+            setting = ScheduleSetting(every=every, mhz=p.mhz, family=p.family)
+            layer.info[SCHEDULE_INFO] = dataclasses.asdict(setting)

@@ -26,12 +26,11 @@ from nnlcc.hdl.top import top_for
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.csd import csd_adders
+from nnlcc.ir.facts import LayerFacts
 from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
-from nnlcc.passes.auto import auto_facts, best_csd
-from nnlcc.passes.share import compression_facts
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
 
 __all__ = [
@@ -88,6 +87,7 @@ def layer_row(
     low: LoweredLayer | None,
     window: Mapping[str, Any] | None = None,
     cost: Cost | None = None,
+    facts: LayerFacts | None = None,
 ) -> LayerRow:
     """The report row of ``layer``.
 
@@ -97,7 +97,9 @@ def layer_row(
     board's family: the row's ``est_luts`` and ``est_ffs`` (None without it).
     ``window`` holds the window facts of a conv or pool layer (``kernel``, ``stride``,
     ``line_buffer_bits``, optionally ``window_delay``): :meth:`~nnlcc.hdl.top.TopStrategy.layer_facts`
-    of the streaming hardware, or :func:`geometry` of the IR.
+    of the streaming hardware, or :func:`geometry` of the IR.  ``facts`` are what the compile
+    found out about a matrix layer (:func:`nnlcc.baselines.layer_facts`: compression, auto's
+    choice, the CSD baseline); without them the row has none of these.
     """
     win = window or {}
     g = low.graph if low is not None else None
@@ -135,13 +137,10 @@ def layer_row(
     code = layer.code
     assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
     r, c = layer.shape
-    facts = {**code.summary(), **auto_facts(layer)}
-    ref = best_csd(layer, cost.family) if cost is not None else None
-    if ref is not None:  # the honest baseline: nnlcc's best CSD design at the same error
-        facts |= {"csd_best": ref["coder"], "csd_best_adders": ref["adders"]}
-        facts["csd_best_luts"] = ref["est_luts"]
-    adders = g.adders if g is not None else code_adders(code, c, facts)
-    compression = compression_facts(layer)
+    summary = code.summary()
+    adders = g.adders if g is not None else code_adders(code, c, summary)
+    found = facts.extras() if facts is not None else {}
+    compression = facts.compression if facts is not None else None
     return LayerRow(
         **common,
         shape=(r, c),
@@ -151,10 +150,10 @@ def layer_row(
         weight_sqnr_db=round(sqnr_db(layer.weight, code.implemented()), 2),
         relu=layer.relu,
         csd_baseline_adders=csd_baseline_layer(layer),
-        kept_columns=compression["kept_columns"],
-        shared_columns=compression["shared_columns"],
-        pre_adders=compression["pre_adders"],
-        extras={k: extra(k, v) for k, v in facts.items() if k not in ROW_KEYS},
+        kept_columns=compression.kept_columns if compression is not None else None,
+        shared_columns=compression.shared_columns if compression is not None else None,
+        pre_adders=compression.pre_adders if compression is not None else None,
+        extras={k: extra(k, v) for k, v in (summary | found).items() if k not in ROW_KEYS},
     )
 
 
@@ -163,13 +162,16 @@ def layer_rows(
     net: LoweredNetwork | None = None,
     family: str | None = None,
     costs: Mapping[str, Cost] | None = None,
+    facts: Mapping[str, LayerFacts] | None = None,
 ) -> list[LayerRow]:
     """One report row per layer of ``graph``: from ``net``, its lowered network, or without
     one from the matrix codes (matrix layers are not lowered; see the module doc).
 
     With ``family`` every lowered graph gets the cost model's estimate on it (``costs``: the
     estimates by layer name where the caller has them already); a code-only matrix row has
-    none (estimating it means lowering it, which is what the code-only rows avoid)."""
+    none (estimating it means lowering it, which is what the code-only rows avoid).  ``facts``:
+    the matrix layers' facts by name (:func:`nnlcc.baselines.layer_facts`)."""
+    known = facts or {}
 
     def cost(low: LoweredLayer | None) -> Cost | None:
         if family is None or low is None:
@@ -182,7 +184,7 @@ def layer_rows(
     if net is not None:
         stream = top_for(net).layer_facts()  # kernel, stride, line_buffer_bits of window layers
         return [
-            layer_row(layer, low, stream.get(layer.name), cost(low))
+            layer_row(layer, low, stream.get(layer.name), cost(low), known.get(layer.name))
             for layer, low in zip(graph.layers, net.layers, strict=True)
         ]
     rows: list[LayerRow] = []
@@ -195,7 +197,8 @@ def layer_rows(
         low = None
         if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten
             low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
-        rows.append(layer_row(layer, low, geometry(layer, layer.in_fmt), cost(low)))
+        window = geometry(layer, layer.in_fmt)
+        rows.append(layer_row(layer, low, window, cost(low), known.get(layer.name)))
     return rows
 
 

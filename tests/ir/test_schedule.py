@@ -129,3 +129,21 @@ def test_pass_reaches_the_lowered_graphs_and_refuses_impossible_clocks() -> None
     assert all(la.graph.stage_budget == StageBudget.every(2) for la in net.layers)
     with pytest.raises(BadInputError, match="layer c1: schedule"):
         compile_graph(build_tiny_cnn(), "quantize,lcc,schedule{mhz=5000}")
+
+
+def test_pass_setting_survives_the_ir_text() -> None:
+    """The setting the pass records prints as IR text and reads back to the same schedule
+    (``nnlcc compile`` writes ir.txt, ``nnlcc opt`` prints it)."""
+    from nnlcc.ir.lower import lower_network
+    from nnlcc.ir.text import print_graph
+    from nnlcc.passes.text import parse_graph
+
+    graph = build_tiny_cnn()
+    net = compile_graph(graph, "quantize,csd,schedule{every=3,mhz=100}")
+    text = print_graph(graph)
+    assert '"schedule": {"every": 3, "mhz": 100.0, "family": "ecp5"}' in text
+    back = lower_network(parse_graph(text))
+    assert [la.graph.stage_budget for la in back.layers] == [
+        la.graph.stage_budget for la in net.layers
+    ]
+    assert all(la.graph.stage_budget == StageBudget.every(3) for la in back.layers)

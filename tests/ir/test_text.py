@@ -35,10 +35,10 @@ from nnlcc.ir.matrix import (
     Window,
     conv_matrix,
 )
-from nnlcc.ir.text import parse_graph, print_graph
 from nnlcc.passes import PassContext, parse_pipeline
 from nnlcc.passes.csd import CsdCode
 from nnlcc.passes.share import ShareCode, SharePlan
+from nnlcc.passes.text import parse_graph, print_graph
 
 
 def _bits(a: np.ndarray) -> bytes:

@@ -19,12 +19,13 @@ from nnlcc.ir.cost import estimate
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
-from nnlcc.ir.text import parse_graph, print_graph
 from nnlcc.ir.truncate import RESERVE_DB
 from nnlcc.passes import PassContext, attach_layer_settings, resolve_pipeline, run_passes
 from nnlcc.passes.alkaid import AlkaidCode, available
-from nnlcc.passes.auto import AUTO, Auto, weight_bits_for
+from nnlcc.passes.auto import AUTO, Auto
+from nnlcc.passes.csd import weight_bits_for
 from nnlcc.passes.runner import DEFAULT_PIPELINE
+from nnlcc.passes.text import parse_graph, print_graph
 
 needs_alkaid = pytest.mark.skipif(not available(), reason="alkaid not installed (bench extra)")
 
@@ -84,9 +85,9 @@ def test_every_candidate_meets_the_same_error() -> None:
     g = mlp()
     run_passes(g, resolve_pipeline("quantize"), calib(g))
     for layer in g.matrix_layers():
-        for label, build in p.builders(layer):
-            code = build(layer.weight)
-            assert sqnr_db(layer.weight, code.implemented()) >= 40 + RESERVE_DB - 1e-9, label
+        for design in p.designs(layer):
+            code = design.build(layer.weight)
+            assert sqnr_db(layer.weight, code.implemented()) >= 40 + RESERVE_DB - 1e-9, design
     coded_g = coded("quantize,auto{sqnr_db=40}")
     for layer in coded_g.matrix_layers():
         low = lower_layer(layer, layer.in_fmt)  # type: ignore[arg-type]

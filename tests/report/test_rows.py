@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import nnlcc.report.rows
+from nnlcc.baselines import layer_facts
 from nnlcc.driver import CompileOptions, compile_model
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
@@ -56,7 +57,7 @@ def tiny() -> tuple[MatrixGraph, LoweredNetwork]:
 
 def test_rows_of_every_layer_kind(tiny: tuple[MatrixGraph, LoweredNetwork]) -> None:
     graph, net = tiny
-    rows = layer_rows(graph, net)
+    rows = layer_rows(graph, net, facts=layer_facts(graph))
     assert [(r.kind, r.pass_name) for r in rows] == [
         ("conv", "csd"),
         ("conv", "csd"),
@@ -87,8 +88,9 @@ def test_rows_of_every_layer_kind(tiny: tuple[MatrixGraph, LoweredNetwork]) -> N
 
 def test_code_rows_agree_with_lowered_rows(tiny: tuple[MatrixGraph, LoweredNetwork]) -> None:
     graph, net = tiny
-    lowered = [r.to_json() for r in layer_rows(graph, net)]
-    coded = [r.to_json() for r in layer_rows(graph)]
+    facts = layer_facts(graph)
+    lowered = [r.to_json() for r in layer_rows(graph, net, facts=facts)]
+    coded = [r.to_json() for r in layer_rows(graph, facts=facts)]
     for low, code in zip(lowered, coded, strict=True):
         # the same keys: code rows lack only the streaming hardware's window delay
         assert set(low) - set(code) <= {"window_delay"} and set(code) <= set(low)

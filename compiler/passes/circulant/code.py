@@ -23,6 +23,7 @@ The code records the structure (block vectors, not a dense matrix), reports ``bl
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +33,11 @@ import numpy as np
 
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import CodeWriter
 from nnlcc.ir.cost import FAMILIES, estimate
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.matrix import ConvLayer, FloatArray, MatrixCode, MatrixGraph, MatrixLayer, Term
+from nnlcc.ir.text_syntax import matrix_lines
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.circulant.blocks import IntArray, Layout, is_power_of_two
 from nnlcc.passes.circulant.forms import fft_vectors, lower_fft, lower_mcm, spectrum_for_budget
@@ -50,6 +53,13 @@ SPECTRUM_BITS_BELOW = 4
 SPECTRUM_BITS_ABOVE = 10
 
 __all__ = ["Circulant", "CirculantCode", "layout_of"]
+
+
+def layout_text(lay: Layout) -> str:
+    """The IR text's ``layout=``: ``dense`` (one group of all columns) or ``convTxC``."""
+    if len(lay.groups) == 1 and lay.n == lay.cols:
+        return "dense"
+    return f"conv{len(lay.groups)}x{lay.n}"
 
 
 def _db(v: float) -> float | None:
@@ -106,6 +116,26 @@ class CirculantCode:
             terms: list[Term] = self.inner.lower(graph, inputs)
             return terms
         raise ValueError(f"unknown circulant form {self.form!r}")
+
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """The ``code circulant`` block (:mod:`nnlcc.passes.circulant.text_form`)."""
+        lay = self.layout
+        lines = [
+            f"{ind}code circulant shape={lay.rows}x{lay.cols} block={lay.b}"
+            f" layout={layout_text(lay)} form={self.form} frac={self.frac}"
+            f" spectrum_frac={self.spectrum_frac} exact={int(self.exact_projection)}",
+            f"{ind}  facts {json.dumps(self.facts)}",
+            f"{ind}  vectors",
+            *matrix_lines(self.vectors.reshape(-1, lay.b), ind + "    "),
+        ]
+        if self.spectrum is not None:
+            lines += [
+                f"{ind}  spectrum",
+                *matrix_lines(self.spectrum.reshape(-1, lay.b), ind + "    "),
+            ]
+        if self.inner is not None:
+            lines += out.code(self.inner, ind + "  ")
+        return lines
 
     def summary(self) -> dict[str, Any]:
         lay = self.layout

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import CodeWriter
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, Term
+from nnlcc.ir.text_syntax import quote
 from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
@@ -40,6 +43,7 @@ from nnlcc.passes.lcc.fp import (
 )
 from nnlcc.passes.lcc.fs import fs_slice
 from nnlcc.passes.lcc.options import TILE_ROWS, LccOptions
+from nnlcc.passes.lcc.text_form import slice_lines
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
 
 __all__ = ["TILE_ROWS", "Lcc", "LccCode", "LccOptions", "column_slices", "slice_width"]
@@ -239,6 +243,16 @@ class LccCode:
                 if adj[j]:
                     rows[int(s.cols[j])].append(_sum(graph, adj[j]))
         return build_terms_sum(graph, rows, cse=False)
+
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """The ``code lcc`` block (:mod:`nnlcc.passes.lcc.text_form`)."""
+        r, c = self.shape
+        lines = [
+            f"{ind}code lcc shape={r}x{c} algo={quote(self.algo)} target_db={self.target_db!r}"
+            f" reached_db={self.reached_db!r} transposed={int(self.transposed)}",
+            f"{ind}  options {json.dumps(self.options)}",
+        ]
+        return lines + [ln for s in self.slices for ln in slice_lines(s, ind + "  ")]
 
     def summary(self) -> dict[str, Any]:
         rows, cols = self.shape
