@@ -41,6 +41,7 @@ from nnlcc.compile_layer import one_layer_network
 from nnlcc.driver import load_data, load_model, run_passes
 from nnlcc.hdl.flat_verilog import emit_flat_verilog
 from nnlcc.ir.cost import FAMILIES, CostFeatures, Family, estimate, features
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, parse_pipeline, resolve_pipeline
@@ -81,7 +82,7 @@ def random_layer(rows: int, cols: int, pipeline: str, seed: int) -> LoweredNetwo
         relu=True,
     )
     graph = MatrixGraph("rand", "x", cols, "y", [layer])
-    ctx = PassContext(calibration=rng.normal(0.0, 1.0, size=(512, cols)))
+    ctx = PassContext(rng.normal(0.0, 1.0, size=(512, cols)), ECP5)
     for p in parse_pipeline(pipeline):
         p.apply(graph, ctx)
     return one_layer_network(graph, layer)

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
-from nnlcc.ir.cost import FAMILIES, estimate
+from nnlcc.ir.cost import estimate
+from nnlcc.ir.family import Family, family_option
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
@@ -119,10 +120,7 @@ class Auto(Pass):
                 f"auto: coders must be names from {', '.join(CODERS)} joined by '+',"
                 f" not {self.coders!r}"
             )
-        if self.family and self.family not in FAMILIES:
-            raise PassOptionError(
-                f"auto: unknown family {self.family!r} (known: {', '.join(FAMILIES)})"
-            )
+        family_option(self.name, self.family)
         check_option("auto", self.truncate)
         if min(self.full_entries, self.peer_entries, self.fs_entries) < 0:
             raise PassOptionError("auto: full_entries, peer_entries and fs_entries must be >= 0")
@@ -168,7 +166,11 @@ class Auto(Pass):
         return out
 
     def _try(
-        self, layer: MatrixLayer, label: str, build: Callable[[FloatArray], MatrixCode], family: str
+        self,
+        layer: MatrixLayer,
+        label: str,
+        build: Callable[[FloatArray], MatrixCode],
+        family: Family,
     ) -> Candidate:
         shared = layer.info.get(PLAN) is not None
         try:
@@ -186,7 +188,7 @@ class Auto(Pass):
         low = lower_layer(layer, layer.in_fmt)
         return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
 
-    def code_one(self, layer: MatrixLayer, family: str) -> Candidate:
+    def code_one(self, layer: MatrixLayer, family: Family) -> Candidate:
         """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
         it was priced, valid while the layer's formats stay as they are)."""
         tries = [self._try(layer, label, b, family) for label, b in self.builders(layer)]
@@ -201,7 +203,7 @@ class Auto(Pass):
         record: dict[str, Any] = {
             "coder": best.label,
             "sqnr_db": self.sqnr_db,
-            "family": family,
+            "family": family.name,
             "candidates": [c.record() for c in tries],
         }
         if layer.weight.size > self.full_entries:
@@ -212,7 +214,7 @@ class Auto(Pass):
         return best
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        family = self.family or ctx.family
+        family = family_option(self.name, self.family) or ctx.family
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
@@ -242,7 +244,7 @@ def auto_facts(layer: MatrixLayer) -> dict[str, Any]:
     }
 
 
-def best_csd(layer: MatrixLayer, family: str) -> dict[str, Any] | None:
+def best_csd(layer: MatrixLayer, family: Family) -> dict[str, Any] | None:
     """nnlcc's best CSD design of ``layer`` at the layer's own error: the baseline the report
     compares with.  An auto layer has priced it already (its ``csd`` candidate); another
     layer gets CSD with shared subexpressions at the fewest weight bits reaching the SQNR its

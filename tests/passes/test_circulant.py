@@ -20,6 +20,7 @@ from nnlcc.driver import (
 )
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import FixedFormat
 from nnlcc.ir.matrix import ConvLayer
 from nnlcc.passes import PassContext, parse_pipeline
@@ -209,11 +210,11 @@ def test_a_block_larger_than_both_dimensions_names_the_layer() -> None:
     g = load_model(EXAMPLE_MODEL)  # fc1 16x64, fc2 10x16
     x = np.zeros((4, 64))
     for p in resolve_pipeline("quantize,circulant{block=32,form=mcm}")[:1]:
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     with pytest.raises(
         PassOptionError, match=r"larger than both dimensions of layer fc2 \(10x16\)"
     ):
-        resolve_pipeline("quantize,circulant{block=32,form=mcm}")[1].apply(g, PassContext(x))
+        resolve_pipeline("quantize,circulant{block=32,form=mcm}")[1].apply(g, PassContext(x, ECP5))
 
 
 def test_the_pass_meets_its_error_budget_with_fewer_spectrum_bits() -> None:
