@@ -30,9 +30,11 @@ def test_error_figures_are_the_calibration_runs(family: Family) -> None:
     """The stored error is what the run named by ``calibration`` measured for the stored
     coefficients (its JSON beside the report), and the coefficients are the ones it fitted."""
     run = json.loads((ROOT / family.cost.calibration).with_suffix(".json").read_text())
-    stats = run["stats"][family.name]
     luts, ffs = family.cost.luts_error, family.cost.ffs_error
-    assert isinstance(luts, ErrorFigure) and isinstance(ffs, ErrorFigure)
+    if isinstance(luts, NotMeasured) or isinstance(ffs, NotMeasured):  # really not measured
+        assert family.name not in run["stats"]
+        return
+    stats = run["stats"][family.name]
     stage = "placed" if luts.against.startswith("nextpnr") else "yosys"
     assert luts.against.split()[0] in family.cost.calibrated_against
     assert (luts.mean_pct, luts.max_pct) == (
