@@ -220,6 +220,16 @@ class Family:
     def __repr__(self) -> str:
         return f"<Family {self.name}>"
 
+    # one object per family: copies are the object itself, a pickle is its name
+    def __copy__(self) -> Family:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Family:
+        return self
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return get_family, (self.name,)
+
 
 # Calibration run of the cost coefficients and of their measured error: benchmarks/cost_model.py,
 # 12 layers, non-negative least squares, yosys 0.70 and nextpnr 0.11.1. ECP5 is fitted to

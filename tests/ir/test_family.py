@@ -3,7 +3,9 @@ error is the calibration run's, and an unmeasured figure says so instead of borr
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,10 @@ def test_families_are_singletons_found_by_name() -> None:
         assert get_family(name) is family and get_family(f" {name.upper()} ") is family
         assert str(family) == name and name in repr(family)
     assert {ECP5: 1, XC7: 2}[ECP5] == 1  # hashable: a dict key per family
+    for family in FAMILIES.values():  # copies (a deep-copied graph's settings) stay the object
+        assert copy.copy(family) is family and copy.deepcopy(family) is family
+        assert pickle.loads(pickle.dumps(family)) is family
+        assert copy.deepcopy({"f": family})["f"] is family
     with pytest.raises(
         BadInputError, match=r"^unknown family 'stratix' \(known: ecp5, xc7, ice40\)$"
     ):
