@@ -220,7 +220,7 @@ def apply_pipeline(layer: Layer, lowered: LoweredLayer) -> None:
     recorded = layer.info.get(PIPELINE_INFO)  # PipelineSetting's fields (JSON in the IR text)
     if recorded is None:
         return
-    setting = PipelineSetting(**recorded)
+    setting = PipelineSetting.from_json(recorded)
     g = lowered.graph
     widths = [g.width(i) for i, n in enumerate(g.nodes) if n.op in (Op.ADD, Op.CLAMP)]
     g.set_pipelining(setting.pipelining(layer.name, widths))
