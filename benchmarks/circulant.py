@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from nnlcc.boards import get_board
 from nnlcc.driver import (
     EXAMPLE_CNN,
     EXAMPLE_DATA,
@@ -52,7 +53,8 @@ from nnlcc.ir.lower import lower_network
 from nnlcc.passes.circulant import CirculantCode
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILY = "ecp5"
+BOARD = "ulx3s"  # passes price, and the figures are, on its family (ECP5)
+FAMILY = get_board(BOARD).family
 FORMS = ("mcm", "fft", "csd", "auto", "lcc")
 
 
@@ -73,7 +75,7 @@ def measure(model: Path, pipeline: str, net_name: str, method: str, **extra: Any
     graph = load_model(model)
     passes = resolve_pipeline(pipeline)
     data = load_data(graph, model, EXAMPLE_DATA, 0)
-    run_passes(graph, passes, data)
+    run_passes(graph, passes, data, board=BOARD)
     net = lower_network(graph)
     seconds = time.perf_counter() - t0
     acc = accuracy_report(graph, net, data)
@@ -310,7 +312,7 @@ def main() -> None:
     (args.outdir / "circulant.json").write_text(
         json.dumps(
             {
-                "family": FAMILY,
+                "family": FAMILY.name,
                 "epochs": args.epochs,
                 "rows": rows,
                 "trained": trained,

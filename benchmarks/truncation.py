@@ -39,6 +39,7 @@ from nnlcc.driver import (
     run_passes,
 )
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.ir.truncate import TRUNCATION, truncate
@@ -89,7 +90,7 @@ def gaussian_row(n: int, pipeline: str) -> dict[str, Any]:
     g = MatrixGraph("g", "x", n, "y", [DenseLayer("fc", w, np.zeros(n))])
     t0 = time.perf_counter()
     for p in resolve_pipeline(pipeline):
-        p.apply(g, PassContext(rng.standard_normal((512, n))))
+        p.apply(g, PassContext(rng.standard_normal((512, n)), ECP5))
     layer = g.layers[0]
     assert isinstance(layer, DenseLayer) and layer.in_fmt is not None
     low = lower_layer(layer, layer.in_fmt)

@@ -4,10 +4,9 @@ The driver calls :func:`get_board`, :func:`list_boards` and :func:`board_build`;
 public for tests and benchmarks.
 """
 
-from .build import DesignTooLargeError, board_build, synthesize_network
+from .build import DesignTooLargeError, board_build, synth_network
 from .profiles import BoardProfile, get_board, list_boards
-from .rom_selftest import SelfTestResult
-from .selftest import BoardSelfTest, SelfTest, simulate_selftest
+from .selftest import BoardSelfTest, SelfTest, SelfTestResult, simulate_selftest
 
 __all__ = [
     "BoardProfile",
@@ -19,5 +18,5 @@ __all__ = [
     "get_board",
     "list_boards",
     "simulate_selftest",
-    "synthesize_network",
+    "synth_network",
 ]

@@ -13,6 +13,7 @@ import copy
 import math
 
 from nnlcc.ir.facts import CsdBest, LayerFacts
+from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
 from nnlcc.ir.truncate import RESERVE_DB, TRUNCATION
@@ -22,7 +23,7 @@ from nnlcc.passes.share import compression_facts
 __all__ = ["csd_best", "facts_of", "layer_facts"]
 
 
-def csd_best(layer: MatrixLayer, family: str) -> CsdBest | None:
+def csd_best(layer: MatrixLayer, family: Family) -> CsdBest | None:
     """nnlcc's best CSD design of ``layer`` at the layer's own error: the baseline the report
     compares with.  An auto layer has priced it already (its ``csd`` candidate); another
     layer gets CSD with shared subexpressions at the fewest weight bits reaching the SQNR its
@@ -51,7 +52,7 @@ def csd_best(layer: MatrixLayer, family: str) -> CsdBest | None:
     return CsdBest(found.label, found.adders, found.luts)
 
 
-def facts_of(layer: MatrixLayer, family: str | None = None) -> LayerFacts:
+def facts_of(layer: MatrixLayer, family: Family | None = None) -> LayerFacts:
     """The report's facts of matrix layer ``layer``; with ``family`` also the CSD baseline
     priced on it (:func:`csd_best`)."""
     compression = compression_facts(layer)
@@ -60,7 +61,7 @@ def facts_of(layer: MatrixLayer, family: str | None = None) -> LayerFacts:
     return LayerFacts(compression, auto_choice(layer), best)
 
 
-def layer_facts(graph: MatrixGraph, family: str | None = None) -> dict[str, LayerFacts]:
+def layer_facts(graph: MatrixGraph, family: Family | None = None) -> dict[str, LayerFacts]:
     """:func:`facts_of` every matrix layer of ``graph``, by name (with ``family``: seconds per
     layer that was not auto-coded, which has priced its CSD candidate already)."""
     return {layer.name: facts_of(layer, family) for layer in graph.matrix_layers()}

@@ -96,15 +96,15 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     data = load_data(graph, model, opts.data, opts.seed, log)
     from nnlcc.boards import get_board
 
-    family = get_board(opts.board).family
+    board = get_board(opts.board)
     structural = [p for p in passes if p.kind is not PassKind.MATRIX]
     matrix = [p for p in passes if p.kind is PassKind.MATRIX]
-    run_passes(graph, structural, data, log, family)  # formats of the whole network
+    run_passes(graph, structural, data, log, board=board)  # formats of the whole network
     # the matrix pass codes this layer only (a graph of one layer; passes read its weight)
     sub = MatrixGraph(graph.name, graph.input_name, graph.input_size, graph.output_name, [layer])
     for p in matrix:
         log(f"pass {p.name}: {name}")
-        p.apply(sub, PassContext(calibration=data.x_calib, family=family))
+        p.apply(sub, PassContext(data.x_calib, board.family))
     size = estimate(layer)
     if size["adders"] > HUGE_LAYER_ADDERS:
         log(

@@ -23,6 +23,7 @@ from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.hdl.top import TopStrategy, top_class, top_for
 from nnlcc.ir.cost import NetworkCost, estimate_network
+from nnlcc.ir.family import family_option
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
@@ -40,11 +41,13 @@ from nnlcc.report.accuracy import accuracy_report
 from nnlcc.report.rows import layer_rows, layer_totals
 
 if TYPE_CHECKING:
+    from nnlcc.boards.profiles import BoardProfile
     from nnlcc.config import Config
 
 EXAMPLE_MODEL = examples.MODEL
 EXAMPLE_DATA = examples.DATA
 EXAMPLE_CNN = examples.CNN  # same test images as the MLP
+DEFAULT_BOARD = "arty-a7"
 
 
 Log = Callable[[str], None]
@@ -57,7 +60,7 @@ def _quiet(_: str) -> None:
 @dataclass
 class CompileOptions:
     model: Path = EXAMPLE_MODEL
-    board: str = "arty-a7"
+    board: str = DEFAULT_BOARD
     outdir: Path | None = None
     passes: str | None = None
     data: Path | None = None
@@ -154,11 +157,18 @@ def load_data(
 
 
 def run_passes(
-    graph: MatrixGraph, passes: list[Pass], data: Dataset, log: Log = _quiet, family: str = "ecp5"
+    graph: MatrixGraph,
+    passes: list[Pass],
+    data: Dataset,
+    log: Log = _quiet,
+    *,
+    board: str | BoardProfile = DEFAULT_BOARD,
 ) -> None:
-    """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured);
-    ``family``: the board's FPGA family (``auto`` prices its candidates on it)."""
-    _run_passes(graph, passes, data.x_calib, log, family)
+    """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured) for
+    ``board`` (its FPGA family is what ``auto`` prices its candidates on)."""
+    from nnlcc.boards import get_board
+
+    _run_passes(graph, passes, data.x_calib, get_board(board).family, log)
 
 
 def verification_vectors(
@@ -197,13 +207,13 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
 
     drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
     if drop is None:
-        run_passes(graph, passes, data, log, board.family)
+        run_passes(graph, passes, data, log, board=board)
     else:
         from nnlcc.sweep import choose_targets
 
-        run_passes(graph, passes[:-1], data, log, board.family)
+        run_passes(graph, passes[:-1], data, log, board=board)
         auto = passes[-1]
-        family = getattr(auto, "family", "") or board.family
+        family = family_option(auto.name, getattr(auto, "family", "")) or board.family
         chosen_targets = choose_targets(graph, auto, data, drop, family, log)
     from nnlcc.report.rows import implemented_accuracy, too_big
 
@@ -261,7 +271,9 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         chosen = {**sweep_point(graph, net, passes, report["accuracy"]), "chosen": True}
         report["sweep"] = [
             chosen,
-            *run_sweep(pristine, user_passes, opts.sweep, data, opts.config, log, board.family),
+            *run_sweep(
+                pristine, user_passes, opts.sweep, data, opts.config, log, family=board.family
+            ),
         ]
 
     with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:

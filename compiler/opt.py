@@ -157,9 +157,6 @@ def optimize(
     opts = CompileOptions.from_config(cfg, passes=passes, data=data, board=board)
     opts.validate()  # the pipeline and the config's options, before any work
     pipeline = parse_pipeline(opts.passes or DEFAULT_PIPELINE)
-    from nnlcc.boards import get_board
-
-    family = get_board(opts.board).family
     log(f"reading {'stdin' if source == STDIO else source}")
     read = read_input(source)
     graph = read.graph
@@ -167,8 +164,8 @@ def optimize(
         log(f"config: {opts.config.path or 'per-layer settings'}")
         pipeline, _ = attach_layer_settings(graph, pipeline, opts.config.layer_settings(graph))
     check_formats(graph, pipeline)
-    calibration = load_data(graph, read.model, opts.data, opts.seed, log)
-    run_passes(graph, pipeline, calibration, log, family)
+    dataset = load_data(graph, read.model, opts.data, opts.seed, log)
+    run_passes(graph, pipeline, dataset, log, board=opts.board)
     return print_graph(graph)
 
 

@@ -31,6 +31,7 @@ from nnlcc.report.accuracy import accuracy_report
 if TYPE_CHECKING:
     from nnlcc.config import Config
     from nnlcc.data import Dataset
+    from nnlcc.ir.family import Family
     from nnlcc.ir.fixed_point import FixedFormat
     from nnlcc.ir.lowered import LoweredNetwork
     from nnlcc.ir.matrix import MatrixGraph
@@ -107,7 +108,8 @@ def run_sweep(
     data: Dataset,
     config: Config | None = None,
     log: Callable[[str], None] | None = None,
-    family: str = "ecp5",
+    *,
+    family: Family,
 ) -> list[dict[str, Any]]:
     """Points for every entry, each on a fresh copy of ``pristine`` (the graph before passes
     and config); ``base`` is the pipeline as the user wrote it (before config completion)."""
@@ -140,7 +142,7 @@ def choose_targets(
     auto: Any,
     data: Dataset,
     drop: float,
-    family: str,
+    family: Family,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Code the matrix layers of ``graph`` (formats set, no codes yet) with ``auto`` at
@@ -230,7 +232,7 @@ def choose_targets(
         "floor": round(floor, 4),
         "golden": round(acc, 4),
         "est_luts": luts,
-        "family": family,
+        "family": family.name,
         "targets": targets,
         "points": points,
     }

@@ -62,7 +62,7 @@ def _lowered(
         image = layer.image if isinstance(layer, ConvLayer | PoolLayer | FlattenLayer) else ()
     recorded = layer.info.get(SCHEDULE_INFO)  # ScheduleSetting's fields (JSON in the IR text)
     if recorded is not None:
-        setting = ScheduleSetting(**recorded)
+        setting = ScheduleSetting.from_json(recorded)
         widths = [graph.width(i) for i, n in enumerate(graph.nodes) if n.op in (Op.ADD, Op.CLAMP)]
         graph.set_stage_budget(setting.stage_budget(layer.name, widths))
     return LoweredLayer(

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
-from nnlcc.ir.cost import FAMILIES, estimate
+from nnlcc.ir.cost import estimate
 from nnlcc.ir.facts import AutoChoice
+from nnlcc.ir.family import Family, family_option
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
@@ -99,10 +100,7 @@ class Auto(Pass):
                 f"auto: coders must be names from {', '.join(known)} joined by '+',"
                 f" not {self.coders!r}"
             )
-        if self.family and self.family not in FAMILIES:
-            raise PassOptionError(
-                f"auto: unknown family {self.family!r} (known: {', '.join(FAMILIES)})"
-            )
+        family_option(self.name, self.family)
         check_truncate_option("auto", self.truncate)
         if min(self.full_entries, self.peer_entries, self.fs_entries) < 0:
             raise PassOptionError("auto: full_entries, peer_entries and fs_entries must be >= 0")
@@ -133,7 +131,7 @@ class Auto(Pass):
         kinds = [k for k in auto_coders() if k in wanted or not ctx.priced]
         return [d for k in kinds for d in get_coder(k).candidates(layer, ctx)]
 
-    def _try(self, layer: MatrixLayer, design: Design, family: str) -> Candidate:
+    def _try(self, layer: MatrixLayer, design: Design, family: Family) -> Candidate:
         shared = layer.info.get(PLAN) is not None
         try:
             code = code_layer(layer, design.build)
@@ -151,12 +149,12 @@ class Auto(Pass):
         low = lower_layer(layer, layer.in_fmt)
         return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
 
-    def price(self, layer: MatrixLayer, family: str) -> list[Candidate]:
+    def price(self, layer: MatrixLayer, family: Family) -> list[Candidate]:
         """Every candidate for ``layer`` coded, truncated, lowered and priced on ``family`` (or
         why it failed).  Leaves the last one's code on ``layer``."""
         return [self._try(layer, d, family) for d in self.designs(layer)]
 
-    def code_one(self, layer: MatrixLayer, family: str) -> Candidate:
+    def code_one(self, layer: MatrixLayer, family: Family) -> Candidate:
         """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
         it was priced, valid while the layer's formats stay as they are)."""
         tries = self.price(layer, family)
@@ -171,7 +169,7 @@ class Auto(Pass):
         record: dict[str, Any] = {
             "coder": best.label,
             "sqnr_db": self.sqnr_db,
-            "family": family,
+            "family": family.name,
             "candidates": [c.record() for c in tries],
         }
         if layer.weight.size > self.full_entries:
@@ -183,7 +181,7 @@ class Auto(Pass):
         return best
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        family = self.family or ctx.family
+        family = family_option(self.name, self.family) or ctx.family
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)

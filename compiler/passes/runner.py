@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from nnlcc.ir.family import Family
 from nnlcc.ir.matrix import Layer, MatrixGraph
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.pipeline import parse_pipeline
@@ -119,11 +120,11 @@ def run_passes(
     graph: MatrixGraph,
     passes: list[Pass],
     calibration: npt.NDArray[np.float64],
+    family: Family,
     log: Log = _quiet,
-    family: str = "ecp5",
 ) -> None:
     """Run ``passes`` in order with progress per layer; the graph verifies after each.
-    ``family``: the board's FPGA family (what ``auto`` prices designs on)."""
+    ``family``: the board's FPGA family (what the passes price and schedule on)."""
     n = len(graph.matrix_layers())
     for p in passes:
         done = [0]
@@ -133,7 +134,7 @@ def run_passes(
             log(f"pass {p.name}: {name} ({done[0]}/{n})")
 
         log(f"pass {p.name}")
-        run_pass(p, graph, PassContext(calibration=calibration, progress=layer_step, family=family))
+        run_pass(p, graph, PassContext(calibration, family, progress=layer_step))
         graph.verify()
 
 

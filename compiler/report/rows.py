@@ -27,6 +27,7 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.csd import csd_adders
 from nnlcc.ir.facts import LayerFacts
+from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
@@ -160,7 +161,7 @@ def layer_row(
 def layer_rows(
     graph: MatrixGraph,
     net: LoweredNetwork | None = None,
-    family: str | None = None,
+    family: Family | None = None,
     costs: Mapping[str, Cost] | None = None,
     facts: Mapping[str, LayerFacts] | None = None,
 ) -> list[LayerRow]:
@@ -178,7 +179,7 @@ def layer_rows(
             return None
         known = costs.get(low.name) if costs is not None else None
         return (
-            known if known is not None and known.family == family else estimate(low.graph, family)
+            known if known is not None and known.family is family else estimate(low.graph, family)
         )
 
     if net is not None:
@@ -203,7 +204,7 @@ def layer_rows(
 
 
 def layer_totals(
-    graph: MatrixGraph, rows: list[LayerRow], family: str | None = None
+    graph: MatrixGraph, rows: list[LayerRow], family: Family | None = None
 ) -> dict[str, Any]:
     """The report's ``totals`` over the layer rows of ``graph``; ``est_luts`` and ``est_ffs``
     sum the rows' cost-model estimates on ``family`` (None unless every row has one)."""
@@ -230,7 +231,7 @@ def layer_totals(
         if have_best and known
         else None,
         "adder_bits": sum(row.adder_bits or 0 for row in rows),
-        "est_family": family,
+        "est_family": family.name if family is not None else None,
         "est_luts": sum(row.est_luts or 0 for row in rows) if known and family else None,
         "est_ffs": sum(row.est_ffs or 0 for row in rows) if known and family else None,
     }

@@ -12,7 +12,8 @@ from test_adder_tree import _random_inputs, random_graph, run_pipeline
 
 from nnlcc.hdl.adder_tree import bound_bits
 from nnlcc.ir.adder_graph import AdderGraph
-from nnlcc.ir.timing import ADDER_DELAY, StageBudget
+from nnlcc.ir.family import ECP5, AdderDelay
+from nnlcc.ir.timing import StageBudget, clock_stage_budget
 
 
 def test_bound_bits() -> None:
@@ -66,7 +67,8 @@ def test_random_graphs_every_k(seed: int, every: int) -> None:
 def test_random_graphs_delay_budget(seed: int, mhz: float) -> None:
     rng = np.random.default_rng(seed)
     g = random_graph(rng)
-    g.set_stage_budget(ADDER_DELAY["ecp5"].stage_budget(mhz))
+    assert isinstance(ECP5.adder_delay, AdderDelay)
+    g.set_stage_budget(clock_stage_budget(ECP5.adder_delay, mhz))
     run_pipeline(g, _random_inputs(g, 16, rng), gaps=(3,))
 
 

@@ -9,7 +9,8 @@ from conftest import build_tiny_cnn, compile_graph
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
-from nnlcc.ir.timing import ADDER_DELAY, StageBudget, stage_budget_for
+from nnlcc.ir.family import ECP5, ICE40, XC7, AdderDelay
+from nnlcc.ir.timing import SCHEDULE_INFO, StageBudget, clock_stage_budget, stage_budget_for
 from nnlcc.passes import parse_pipeline
 
 
@@ -99,19 +100,20 @@ def test_delay_budget_reads_registered_copies_when_a_node_does_not_fit() -> None
 
 
 def test_auto_uses_the_family_model() -> None:
-    model = ADDER_DELAY["ecp5"]
-    p = stage_budget_for("fc1", [16, 20], None, 200.0, "ecp5")
-    assert p == model.stage_budget(200.0)
-    assert stage_budget_for("fc1", [16], 2, None, "ecp5") == StageBudget.every(2)
+    model = ECP5.adder_delay
+    assert isinstance(model, AdderDelay)
+    p = stage_budget_for("fc1", [16, 20], None, 200.0, ECP5)
+    assert p == clock_stage_budget(model, 200.0)
+    assert stage_budget_for("fc1", [16], 2, None, ECP5) == StageBudget.every(2)
 
 
 def test_unreachable_clock_is_one_line_naming_layer_and_figure() -> None:
     with pytest.raises(BadInputError) as e:
-        stage_budget_for("fc1", [24], None, 2000.0, "ecp5")
+        stage_budget_for("fc1", [24], None, 2000.0, ECP5)
     msg = str(e.value)
     assert "\n" not in msg and "fc1" in msg and "MHz" in msg and "2000" in msg
     with pytest.raises(BadInputError, match=r"layer fc2: schedule\{every=6\} reaches about"):
-        stage_budget_for("fc2", [24], 6, 400.0, "ecp5")
+        stage_budget_for("fc2", [24], 6, 400.0, ECP5)
 
 
 def test_pass_options_and_refusals() -> None:
@@ -147,3 +149,31 @@ def test_pass_setting_survives_the_ir_text() -> None:
         la.graph.stage_budget for la in net.layers
     ]
     assert all(la.graph.stage_budget == StageBudget.every(3) for la in back.layers)
+
+
+def test_auto_is_refused_on_a_family_without_a_measured_delay_model() -> None:
+    """No other family's figures stand in for a missing model: every=auto names the family
+    and the ways out; every=k needs no model."""
+    for family in (XC7, ICE40):
+        with pytest.raises(BadInputError) as e:
+            stage_budget_for("fc1", [16], None, 200.0, family)
+        msg = str(e.value)
+        assert "\n" not in msg and f"{family.name} has no adder-delay model" in msg
+        assert "not measured" in msg and "every=k" in msg and "family=ecp5" in msg
+        assert stage_budget_for("fc1", [16], 2, None, family) == StageBudget.every(2)
+
+
+def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
+    with pytest.raises(BadInputError, match=r"schedule\{every=auto\}: xc7 has no adder-delay"):
+        compile_graph(build_tiny_cnn(), "quantize,csd,schedule", family=XC7)
+    g = build_tiny_cnn()
+    net = compile_graph(g, "quantize,csd,schedule{family=ecp5}", family=XC7)
+    assert all(la.info[SCHEDULE_INFO]["family"] == "ecp5" for la in g.layers)
+    assert isinstance(ECP5.adder_delay, AdderDelay)
+    want = clock_stage_budget(ECP5.adder_delay, 200.0)
+    assert all(la.graph.stage_budget == want for la in net.layers)
+    g = build_tiny_cnn()
+    compile_graph(g, "quantize,csd,schedule{every=2}", family=ICE40)
+    assert all(la.info[SCHEDULE_INFO]["family"] == "ice40" for la in g.layers)
+    with pytest.raises(PassOptionError, match=r"schedule: unknown family 'xyz' \(known: ecp5"):
+        parse_pipeline("schedule{family=xyz}")

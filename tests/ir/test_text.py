@@ -21,6 +21,7 @@ from nnlcc.driver import (
     run_passes,
 )
 from nnlcc.errors import BadInputError
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import FixedFormat
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import (
@@ -156,7 +157,7 @@ def test_residual_and_avg_pool_round_trip(pipeline: str) -> None:
     g = residual_avg_graph()
     x = np.random.default_rng(1).uniform(-1, 1, size=(40, 72))
     for p in parse_pipeline(pipeline):
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     assert_round_trip(g, x)
 
 
@@ -272,7 +273,7 @@ def test_a_share_plan_without_a_code_round_trips() -> None:
     g = residual_avg_graph(4)
     x = np.random.default_rng(5).uniform(-1, 1, size=(30, 72))
     for p in parse_pipeline("quantize,share{clusters=4,layers=fc}"):
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     assert "\n  plan rows=4 cols=27 clusters=4 " in print_graph(g)
     back = assert_round_trip(g, x)
     assert isinstance(back.layers[-1].info["share_plan"], SharePlan)

@@ -18,6 +18,7 @@ from exactness import PIPELINES, coded_graph, random_matrix
 
 from nnlcc.errors import BadInputError, NnlccError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.ir.truncate import TRUNCATION, output_weights, truncate
@@ -118,7 +119,7 @@ def _gaussian(rows: int, cols: int, pipeline: str, seed: int = 0) -> MatrixGraph
     g = MatrixGraph("g", "x", cols, "y", [DenseLayer("fc", w, np.zeros(rows))])
     x = rng.standard_normal((256, cols))
     for p in resolve_pipeline(pipeline):
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     return g
 
 

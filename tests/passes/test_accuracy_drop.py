@@ -11,6 +11,7 @@ import pytest
 from nnlcc.data import Dataset
 from nnlcc.driver import EXAMPLE_DATA, CompileOptions, compile_model
 from nnlcc.errors import BadInputError
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import resolve_pipeline, run_passes
 from nnlcc.passes.auto import AUTO, Auto
@@ -31,8 +32,8 @@ def labelled_mlp(n: int = 300) -> tuple[MatrixGraph, Dataset]:
 
 def test_targets_meet_the_floor_and_save_luts() -> None:
     g, data = labelled_mlp()
-    run_passes(g, resolve_pipeline("quantize", default="quantize"), data.x_calib)
-    rec = choose_targets(g, Auto(coders="csd+lcc"), data, 2.0, "ecp5")
+    run_passes(g, resolve_pipeline("quantize", default="quantize"), data.x_calib, ECP5)
+    rec = choose_targets(g, Auto(coders="csd+lcc"), data, 2.0, ECP5)
     assert rec["float"] == 1.0 and rec["floor"] == pytest.approx(0.98)
     assert rec["golden"] >= rec["floor"]
     start = rec["points"][0]

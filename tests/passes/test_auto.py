@@ -16,6 +16,7 @@ import pytest
 from nnlcc.config import parse_config
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.cost import estimate
+from nnlcc.ir.family import ECP5, ICE40, Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
@@ -43,13 +44,13 @@ def calib(graph: MatrixGraph) -> np.ndarray:
     return np.random.default_rng(0).uniform(0, 1, size=(64, graph.input_size))
 
 
-def coded(pipeline: str, graph: MatrixGraph | None = None, family: str = "ecp5") -> MatrixGraph:
+def coded(pipeline: str, graph: MatrixGraph | None = None, family: Family = ECP5) -> MatrixGraph:
     g = graph if graph is not None else mlp()
-    run_passes(g, resolve_pipeline(pipeline), calib(g), family=family)
+    run_passes(g, resolve_pipeline(pipeline), calib(g), family)
     return g
 
 
-def luts(graph: MatrixGraph, family: str = "ecp5") -> dict[str, int]:
+def luts(graph: MatrixGraph, family: Family = ECP5) -> dict[str, int]:
     return {low.name: estimate(low.graph, family).luts for low in lower_network(graph).layers}
 
 
@@ -83,7 +84,7 @@ def test_auto_is_no_dearer_than_a_single_coder_at_the_same_error(single: str) ->
 def test_every_candidate_meets_the_same_error() -> None:
     p = Auto(sqnr_db=40)
     g = mlp()
-    run_passes(g, resolve_pipeline("quantize"), calib(g))
+    run_passes(g, resolve_pipeline("quantize"), calib(g), ECP5)
     for layer in g.matrix_layers():
         for design in p.designs(layer):
             code = design.build(layer.weight)
@@ -104,9 +105,9 @@ def test_auto_is_deterministic() -> None:
 
 
 def test_auto_prices_on_the_family_it_is_given() -> None:
-    g = coded("quantize,auto", family="ice40")
+    g = coded("quantize,auto", family=ICE40)
     assert {la.info[AUTO]["family"] for la in g.matrix_layers()} == {"ice40"}
-    g = coded("quantize,auto{family=xc7}", family="ice40")
+    g = coded("quantize,auto{family=xc7}", family=ICE40)
     assert {la.info[AUTO]["family"] for la in g.matrix_layers()} == {"xc7"}
 
 
@@ -114,7 +115,7 @@ def test_per_layer_auto_settings() -> None:
     cfg = parse_config('[layers.fc1]\nauto = { coders = "csd", sqnr_db = 30 }\n', Path("x.toml"))
     g = mlp()
     passes, applied = attach_layer_settings(g, resolve_pipeline(None), cfg.layer_settings(g))
-    run_passes(g, passes, calib(g))
+    run_passes(g, passes, calib(g), ECP5)
     fc1, fc2 = g.matrix_layers()
     bits = weight_bits_for(fc1.weight, 30 + RESERVE_DB)
     assert bits is not None and bits < weight_bits_for(fc1.weight, 45 + RESERVE_DB)  # type: ignore[operator]

@@ -16,6 +16,7 @@ import nnlcc.passes.lcc  # registers the pass (also used below)
 import nnlcc.passes.quantize  # noqa: F401
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph, Term
@@ -149,7 +150,7 @@ def test_lowered_layer_matches_implemented_matrix(truncate: str) -> None:
     x = rng.uniform(-1, 1, size=(200, 9))
     text = f"quantize{{input_bits=8,act_bits=12}},lcc{{sqnr_db=40,truncate={truncate}}}"
     for p in parse_pipeline(text):
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     assert layer.code is not None and layer.code.name == "lcc"
     assert layer.in_fmt is not None and layer.out_fmt is not None
     lowered = lower_layer(layer, layer.in_fmt)
@@ -253,6 +254,6 @@ def test_pass_reports_progress_per_layer() -> None:
     ]
     g = MatrixGraph("t", "x", 6, "y", layers)
     seen: list[str] = []
-    Lcc(sqnr_db=30).apply(g, PassContext(rng.standard_normal((4, 6)), progress=seen.append))
+    Lcc(sqnr_db=30).apply(g, PassContext(rng.standard_normal((4, 6)), ECP5, progress=seen.append))
     assert seen == ["a", "b"]
     assert all(layer.code is not None and layer.code.name == "lcc" for layer in layers)

@@ -9,6 +9,7 @@ import pytest
 
 from nnlcc.driver import EXAMPLE_DATA, EXAMPLE_MODEL, load_data, load_model, run_passes
 from nnlcc.errors import BadInputError, PassOptionError, UnsupportedModelError
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, parse_pipeline
@@ -104,7 +105,7 @@ def test_prune_after_matrix_pass_is_refused() -> None:
     run_passes(graph, parse_pipeline("quantize,csd"), data)
     (p,) = parse_pipeline("prune")
     with pytest.raises(PassOptionError, match="before share and the matrix pass"):
-        p.apply(graph, PassContext(calibration=data.x_calib))
+        p.apply(graph, PassContext(data.x_calib, ECP5))
 
 
 def test_prune_refuses_cnns() -> None:
@@ -114,4 +115,4 @@ def test_prune_refuses_cnns() -> None:
     graph = load_model(cnn)
     (p,) = parse_pipeline("prune")
     with pytest.raises(UnsupportedModelError, match="MLPs"):
-        p.apply(graph, PassContext(calibration=np.zeros((2, graph.input_size))))
+        p.apply(graph, PassContext(np.zeros((2, graph.input_size)), ECP5))

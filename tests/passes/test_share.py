@@ -12,6 +12,7 @@ from nnlcc.cli import app
 from nnlcc.driver import EXAMPLE_MODEL, CompileOptions, compile_model
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.matrix import MatrixCode
 from nnlcc.passes import parse_pipeline
 from nnlcc.passes.csd import CsdCode
@@ -109,7 +110,7 @@ def test_share_refuses_more_clusters_than_columns() -> None:
     graph = load_model(EXAMPLE_MODEL)
     data = load_data(graph, EXAMPLE_MODEL, None, 0)
     with pytest.raises(BadInputError, match="20 clusters asked for layer fc2, which has only 16"):
-        p.apply(graph, PassContext(calibration=data.x_calib))
+        p.apply(graph, PassContext(data.x_calib, ECP5))
     assert all("share_plan" not in layer.info for layer in graph.layers)  # nothing changed
 
 

@@ -13,6 +13,7 @@ import pytest
 import nnlcc.report.rows
 from nnlcc.baselines import layer_facts
 from nnlcc.driver import CompileOptions, compile_model
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import (
@@ -51,7 +52,7 @@ def tiny() -> tuple[MatrixGraph, LoweredNetwork]:
         DenseLayer("fc", *weights(4, 18)),
     ]
     graph = MatrixGraph("tiny", "x", 36, "fc", layers, input_shape=(1, 6, 6))
-    run_passes(graph, resolve_pipeline("quantize,csd"), rng.uniform(0, 1, size=(32, 36)))
+    run_passes(graph, resolve_pipeline("quantize,csd"), rng.uniform(0, 1, size=(32, 36)), ECP5)
     return graph, lower_network(graph)
 
 
@@ -109,24 +110,24 @@ def test_rows_carry_the_cost_model_estimate(tiny: tuple[MatrixGraph, LoweredNetw
     from nnlcc.ir.cost import estimate, estimate_network
 
     graph, net = tiny
-    cost = estimate_network(net, "ecp5")
-    rows = layer_rows(graph, net, "ecp5", cost.layers)
+    cost = estimate_network(net, ECP5)
+    rows = layer_rows(graph, net, ECP5, cost.layers)
     for row, low in zip(rows, net.layers, strict=True):
-        want = estimate(low.graph, "ecp5")
+        want = estimate(low.graph, ECP5)
         assert (row.est_luts, row.est_ffs) == (want.luts, want.ffs_synth), row.name
-    assert layer_rows(graph, net, "ecp5") == rows  # the same without the precomputed costs
-    totals = layer_totals(graph, rows, "ecp5")
+    assert layer_rows(graph, net, ECP5) == rows  # the same without the precomputed costs
+    totals = layer_totals(graph, rows, ECP5)
     assert cost.total is not None
     assert (totals["est_luts"], totals["est_ffs"]) == (cost.total.luts, cost.total.ffs_synth)
     assert totals["est_family"] == "ecp5"
     # code-only rows: the small lowered layers have an estimate, matrix layers none
-    coded = layer_rows(graph, None, "ecp5")
+    coded = layer_rows(graph, None, ECP5)
     for row, low in zip(coded, rows, strict=True):
         if row.kind in ("dense", "conv"):
             assert row.est_luts is None and row.est_ffs is None
         else:
             assert (row.est_luts, row.est_ffs) == (low.est_luts, low.est_ffs)
-    assert layer_totals(graph, coded, "ecp5")["est_luts"] is None  # unknown, not a partial sum
+    assert layer_totals(graph, coded, ECP5)["est_luts"] is None  # unknown, not a partial sum
     assert layer_totals(graph, rows)["est_luts"] is None  # no family: no estimate
 
 

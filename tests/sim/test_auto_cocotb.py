@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import attach_layer_settings, resolve_pipeline, run_passes
@@ -32,7 +33,7 @@ def test_auto_coded_network_is_bit_exact(tmp_path: Path) -> None:
     )
     settings = {"fc1": {"matrix": "auto", "options": {"auto": {"coders": "alkaid"}}, "rules": []}}
     passes, _ = attach_layer_settings(g, resolve_pipeline(None), settings)
-    run_passes(g, passes, rng.uniform(0, 1, size=(64, 10)))
+    run_passes(g, passes, rng.uniform(0, 1, size=(64, 10)), ECP5)
     fc1, fc2 = g.matrix_layers()
     assert fc1.code is not None and fc1.code.name == "alkaid"
     assert fc2.code is not None and fc2.info["auto"]["coder"]
