@@ -16,7 +16,7 @@ reduced matrix behind shared columns) and the compile time (passes + lowering):
 * pruned + shared + LCC: the group-lasso pruned MLP (``digits_mlp_pruned.onnx``) with shared
   columns; for the CNN (the prune pass is MLP-only) shared columns + LCC;
 * circulant b in {2, 4, 8, 16}, trained by ``nnlcc finetune --circulant b``
-  (:func:`nnlcc.finetune_circulant.circulant_finetune`), in each hardware form (``mcm``,
+  (:func:`nnlcc.finetune.circulant_finetune`), in each hardware form (``mcm``,
   ``fft``, ``csd``), the form the cost model picks (``auto``) and circulant + LCC (``lcc``).
 
 Writes ``circulant.json``, ``circulant.md`` (the table and the verdict) and ``circulant.png``
@@ -47,7 +47,7 @@ from nnlcc.driver import (
 )
 from nnlcc.errors import NnlccError
 from nnlcc.examples import PRUNED_MODEL
-from nnlcc.finetune_circulant import CirculantOptions, circulant_finetune
+from nnlcc.finetune import CirculantOptions, circulant_finetune
 from nnlcc.ir.cost import estimate_network
 from nnlcc.ir.lower import lower_network
 from nnlcc.passes.circulant import CirculantCode

@@ -1,4 +1,4 @@
-"""Fmax against flip-flops: the ``pipeline`` pass's register placement, placed and routed.
+"""Fmax against flip-flops: the ``schedule`` pass's register placement, placed and routed.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
         [--every 1,2,3,auto] [--designs network,layer,selftest] [--layer fc2] [--mhz 200]
         [-o build/bench_fmax]
 
-For each ``every`` setting the pipeline gets ``pipeline{every=k}`` appended and three designs
+For each ``every`` setting the pipeline gets ``schedule{every=k}`` appended and three designs
 are built on the ULX3S-85F (LFE5U-85F, CABGA381, speed 6):
 
 * ``network``: the whole network alone, yosys ``synth_ecp5`` then ``nextpnr-ecp5
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for design in designs:
             mhz = args.selftest_mhz if design == "selftest" else args.mhz
             opts = f"every={every}" + (f",mhz={mhz:g}" if every == "auto" else "")
-            pipeline = f"{args.pipeline},pipeline{{{opts}}}"
+            pipeline = f"{args.pipeline},schedule{{{opts}}}"
             if pipeline not in cache:
                 cache[pipeline] = compiled(args.model, pipeline)
             graph, net, data = cache[pipeline]

@@ -11,7 +11,7 @@ Rows, each coded once with ``truncate=off`` and once with ``truncate=auto``:
   calibrated cost model lands), mean and max width, and the layer SQNR before the output
   rounding, measured on 2000 white Gaussian inputs of the calibration power against the exact
   float product ``W x`` (the SQNR the truncation budget is defined on, see
-  :mod:`nnlcc.passes.truncation`), next to the plan's modelled figure;
+  :mod:`nnlcc.ir.truncate`), next to the plan's modelled figure;
 * the shipped digits MLP (``quantize,lcc`` and ``quantize,csd``): the same costs summed over
   the layers and the golden model's test accuracy.
 

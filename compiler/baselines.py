@@ -16,10 +16,9 @@ from nnlcc.ir.facts import CsdBest, LayerFacts
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
-from nnlcc.ir.truncate import TRUNCATION
+from nnlcc.ir.truncate import RESERVE_DB, TRUNCATION
 from nnlcc.passes.auto import AUTO, Auto, auto_choice
 from nnlcc.passes.share import compression_facts
-from nnlcc.passes.truncation import RESERVE_DB
 
 __all__ = ["csd_best", "facts_of", "layer_facts"]
 

@@ -490,9 +490,8 @@ def finetune(
     --data examples/digits.npz --circulant 4 -o build/digits_circ4.onnx
     """
     from nnlcc.errors import BadInputError
-    from nnlcc.finetune import FinetuneOptions
+    from nnlcc.finetune import CirculantOptions, FinetuneOptions, circulant_finetune
     from nnlcc.finetune import finetune as run_finetune
-    from nnlcc.finetune_circulant import CirculantOptions, circulant_finetune
 
     res: Any
     try:

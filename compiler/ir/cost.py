@@ -258,7 +258,7 @@ def features(graph: AdderGraph, family: Family) -> CostFeatures:
     reads = _reads(np.arange(n), op, a, b, sa, sb, st, rd, lat, w, graph.outputs)
     delay = np.zeros(n, dtype=np.int64)
     np.maximum.at(delay, reads[0], reads[1])
-    registered = (is_add | is_clamp | is_sel) & (st > rd)  # pipeline{every} leaves some comb
+    registered = (is_add | is_clamp | is_sel) & (st > rd)  # schedule{every} leaves some comb
     pipeline_ffs = int(w[registered].sum())
     delay_ffs = int((delay * w)[~is_const].sum())
 

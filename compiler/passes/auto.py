@@ -5,7 +5,7 @@ The candidates are the designs the registry's coders offer (:meth:`Coder.candida
 <nnlcc.passes.coder.Coder.candidates>`, in registry order: csd, lcc, alkaid, then a user's own).
 Every candidate codes the layer (or, when the share pass planned one, its reduced matrix: the
 candidates are then ``share+csd``, ``share+lcc``, ...) to the same coding SQNR, the layer's
-``sqnr_db`` plus the truncation reserve (:data:`~nnlcc.passes.truncation.RESERVE_DB`, with
+``sqnr_db`` plus the truncation reserve (:data:`~nnlcc.ir.truncate.RESERVE_DB`, with
 ``truncate=auto``); its partial sums are then truncated to exactly ``sqnr_db``, the layer is
 lowered to its adder graph (requantization included, as the hardware gets it) and the
 calibrated cost model (:func:`nnlcc.ir.cost.estimate`) prices it on the board's family.  The
@@ -41,12 +41,12 @@ from nnlcc.ir.family import Family, family_option
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
+from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coder import CoderContext, Design
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.registry import auto_coders, get_coder
 from nnlcc.passes.share import PLAN
-from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
 #: ``layer.info`` key of the choice record.
 AUTO = "auto"
@@ -101,7 +101,7 @@ class Auto(Pass):
                 f" not {self.coders!r}"
             )
         family_option(self.name, self.family)
-        check_option("auto", self.truncate)
+        check_truncate_option("auto", self.truncate)
         if min(self.full_entries, self.peer_entries, self.fs_entries) < 0:
             raise PassOptionError("auto: full_entries, peer_entries and fs_entries must be >= 0")
 
@@ -142,7 +142,7 @@ class Auto(Pass):
         if refused is not None:
             return Candidate(label, failed=refused)
         layer.code = code
-        plan_layer(layer, self.truncate, None if shared else self.sqnr_db)
+        budget_layer(layer, self.truncate, None if shared else self.sqnr_db)
         big = layer.weight.size > self.full_entries
         if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
@@ -165,7 +165,7 @@ class Auto(Pass):
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        plan_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
+        budget_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
         record: dict[str, Any] = {
             "coder": best.label,
             "sqnr_db": self.sqnr_db,

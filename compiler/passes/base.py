@@ -37,7 +37,7 @@ class PassKind(enum.Enum):
     PLAN = "plan"
     #: codes every matrix layer as a shift-add program (exactly one per layer)
     MATRIX = "matrix"
-    #: places the hardware's pipeline registers (recorded per layer, applied when lowering)
+    #: places the hardware's registers (recorded per layer, applied when lowering)
     SCHEDULE = "schedule"
 
 

@@ -24,6 +24,7 @@ from nnlcc.ir.csd import csd_adders, csd_nonzeros
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.matrix import FloatArray, MatrixGraph, MatrixLayer, Term
 from nnlcc.ir.text_syntax import Line, fields, flag, matrix_lines, parse_matrix
+from nnlcc.ir.truncate import budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coder import Coder, CoderContext, Design
 from nnlcc.passes.coding import code_layer
@@ -34,7 +35,6 @@ from nnlcc.passes.shift_add import (
     share_pairs,
     sum_rows,
 )
-from nnlcc.passes.truncation import check_option, plan_layer
 
 
 def csd_terms(w_int: npt.NDArray[np.int64], inputs: list[int]) -> TermArrays:
@@ -128,7 +128,7 @@ class Csd(Pass):
     ``sum(row terms**2) <= cse_effort``, above it a search over each term's
     ``max(8, cse_effort // terms)`` row neighbours (reported as partial); ``truncate``
     (``auto``, ``off`` or an SQNR in dB) lets partial sums drop the low bits the output cannot
-    see, within an SQNR budget (:mod:`nnlcc.passes.truncation`)."""
+    see, within an SQNR budget (:mod:`nnlcc.ir.truncate`)."""
 
     name: ClassVar[str] = "csd"
     kind: ClassVar[PassKind] = PassKind.MATRIX
@@ -141,7 +141,7 @@ class Csd(Pass):
     def __post_init__(self) -> None:
         if not 2 <= self.weight_bits <= 24:
             raise PassOptionError("csd: weight_bits must be in 2..24")
-        check_option("csd", self.truncate)
+        check_truncate_option("csd", self.truncate)
         if self.cse_effort < 0:
             raise PassOptionError("csd: cse_effort must be >= 0")
 
@@ -153,7 +153,7 @@ class Csd(Pass):
                 layer,
                 lambda w: CsdCode.from_weights(w, self.weight_bits, self.cse, self.cse_effort),
             )
-            plan_layer(layer, self.truncate)
+            budget_layer(layer, self.truncate)
 
 
 #: Weight bits tried for the fewest meeting an SQNR (:func:`weight_bits_for`).

@@ -28,7 +28,7 @@ _PASSES: dict[str, tuple[str, str]] = {
     "lcc": ("nnlcc.passes.lcc", "Lcc"),
     "circulant": ("nnlcc.passes.circulant", "Circulant"),
     "auto": ("nnlcc.passes.auto", "Auto"),
-    "pipeline": ("nnlcc.passes.schedule", "Pipeline"),
+    "schedule": ("nnlcc.passes.schedule", "Schedule"),
 }
 
 

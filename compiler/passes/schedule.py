@@ -1,7 +1,7 @@
-"""The ``pipeline`` pass: where the hardware puts its registers.
+"""The ``schedule`` pass: where the hardware puts its registers.
 
-``pipeline{every=k}`` registers every ``k``-th adder (or clamp) level along each path;
-``pipeline{every=auto}`` (the default) registers a path only where the family's adder-delay
+``schedule{every=k}`` registers every ``k``-th adder (or clamp) level along each path;
+``schedule{every=auto}`` (the default) registers a path only where the family's adder-delay
 model (:attr:`nnlcc.ir.family.Family.adder_delay`: the board's family, or the one ``family``
 names) says it would otherwise miss ``mhz`` (default 200); a family without a measured model
 is refused.
@@ -18,18 +18,18 @@ from typing import ClassVar, Literal
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.family import family_option
 from nnlcc.ir.matrix import MatrixGraph
-from nnlcc.ir.timing import PIPELINE_INFO, PipelineSetting, delay_model
+from nnlcc.ir.timing import SCHEDULE_INFO, ScheduleSetting, delay_model
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
 
 @dataclass(frozen=True)
-class Pipeline(Pass):
+class Schedule(Pass):
     """Register placement: ``every`` adder levels (an integer) or ``auto`` (from the adder
     delay of ``family``, empty: the board's, and the target clock ``mhz``). With an integer
     ``every`` and an ``mhz``, a setting the delay model says cannot reach ``mhz`` is refused."""
 
-    name: ClassVar[str] = "pipeline"
+    name: ClassVar[str] = "schedule"
     kind: ClassVar[PassKind] = PassKind.SCHEDULE
     per_layer: ClassVar[bool] = True
     global_options: ClassVar[frozenset[str]] = frozenset({"family"})
@@ -39,9 +39,9 @@ class Pipeline(Pass):
 
     def __post_init__(self) -> None:
         if isinstance(self.every, int) and self.every < 1:
-            raise PassOptionError(f"pipeline: every must be at least 1 or auto, not {self.every}")
+            raise PassOptionError(f"schedule: every must be at least 1 or auto, not {self.every}")
         if self.mhz is not None and not 0 < self.mhz < 10_000:  # NaN fails too
-            raise PassOptionError(f"pipeline: mhz must be in (0, 10000), not {self.mhz}")
+            raise PassOptionError(f"schedule: mhz must be in (0, 10000), not {self.mhz}")
         family_option(self.name, self.family)
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
@@ -52,4 +52,4 @@ class Pipeline(Pass):
             if every is None:
                 delay_model(family)  # refused now, not when lowering
             # as plain JSON fields: the IR text prints layer.info as JSON and reads it back
-            layer.info[PIPELINE_INFO] = PipelineSetting(family, every=every, mhz=p.mhz).to_json()
+            layer.info[SCHEDULE_INFO] = ScheduleSetting(family, every=every, mhz=p.mhz).to_json()

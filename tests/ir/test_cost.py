@@ -16,7 +16,7 @@ from nnlcc.ir.cost import estimate, estimate_network, features
 from nnlcc.ir.family import ECP5, FAMILIES, ICE40, XC7, Family
 from nnlcc.ir.fixed_point import FixedFormat
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
-from nnlcc.ir.timing import Pipelining
+from nnlcc.ir.timing import StageBudget
 
 S8 = (-128, 127)
 FMT8 = FixedFormat(8, 0, True)
@@ -190,7 +190,7 @@ def graphs(draw: st.DrawFn) -> AdderGraph:
 )
 @given(g=graphs(), every=st.integers(1, 3))
 def test_random_graphs_match_writer(g: AdderGraph, every: int, tmp_path: Path) -> None:
-    g.set_pipelining(Pipelining.every(every))  # registers where pipeline{every=k} puts them
+    g.set_stage_budget(StageBudget.every(every))  # registers where schedule{every=k} puts them
     for family in FAMILIES.values():
         c = estimate(g, family)
         assert c.luts >= 0 and c.adder_luts >= 0 and c.clamp_luts >= 0

@@ -1,4 +1,4 @@
-"""Truncated partial sums (nnlcc.ir.truncate, nnlcc.passes.truncation): on random matrices
+"""Truncated partial sums (nnlcc.ir.truncate): on random matrices
 coded by every matrix pipeline, the truncated graph stays within its error bounds of the exact
 product, its ranges hold its values, its modelled noise matches the measured one, and the
 plans the passes make keep the SQNR they promise."""

@@ -20,13 +20,13 @@ from nnlcc.ir.family import ECP5, ICE40, Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
+from nnlcc.ir.truncate import RESERVE_DB
 from nnlcc.passes import PassContext, attach_layer_settings, resolve_pipeline, run_passes
 from nnlcc.passes.alkaid import AlkaidCode, available
 from nnlcc.passes.auto import AUTO, Auto
 from nnlcc.passes.csd import weight_bits_for
 from nnlcc.passes.runner import DEFAULT_PIPELINE
 from nnlcc.passes.text import parse_graph, print_graph
-from nnlcc.passes.truncation import RESERVE_DB
 
 needs_alkaid = pytest.mark.skipif(not available(), reason="alkaid not installed (bench extra)")
 

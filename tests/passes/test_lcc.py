@@ -20,11 +20,10 @@ from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph, Term
-from nnlcc.ir.truncate import TRUNCATION
+from nnlcc.ir.truncate import RESERVE_DB, TRUNCATION
 from nnlcc.ir.truncate import truncate as truncate_graph
 from nnlcc.passes import PassContext, format_pipeline, parse_pipeline
 from nnlcc.passes.lcc import Lcc, LccCode, slice_width
-from nnlcc.passes.truncation import RESERVE_DB
 
 ALGOS = ("fp", "fs", "plain")
 
@@ -115,7 +114,7 @@ def test_gaussian_matrix_reaches_target(algo: str) -> None:
     assert s["slice_width"] == slice_width(64, "auto") == 6
     assert 0 < s["adders_per_entry"] < 2.0
     if algo != "plain":  # the budget stops within a fraction of a dB of what it aims at
-        # (truncate=auto aims a reserve above the target, see nnlcc.passes.truncation)
+        # (truncate=auto aims a reserve above the target, see nnlcc.ir.truncate)
         assert s["coding_target_db"] == pytest.approx(40 + RESERVE_DB, abs=1e-3)
         assert s["sqnr_db"] < s["coding_target_db"] + 0.5
 

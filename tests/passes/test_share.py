@@ -16,7 +16,7 @@ from nnlcc.ir.family import ECP5
 from nnlcc.ir.matrix import MatrixCode
 from nnlcc.passes import parse_pipeline
 from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.lcc import LccCode, LccOptions
 from nnlcc.passes.share import ShareCode, SharePlan, plan_layer
 
 
@@ -65,7 +65,7 @@ def test_lowered_pre_adders_compute_the_implemented_matrix(inner: str) -> None:
         plan,
         CsdCode.from_weights(plan.reduced, 8)
         if inner == "csd"
-        else LccCode.build(plan.reduced, 40.0),
+        else LccCode.build(plan.reduced, LccOptions(sqnr_db=40.0)),
     )
     assert code.name == f"share+{inner}"
     x = rng.integers(-128, 128, size=(64, 20))
@@ -163,7 +163,9 @@ def test_zero_columns_cost_nothing(inner: str) -> None:
 
     def adders(w: np.ndarray) -> int:
         code: MatrixCode = (
-            CsdCode.from_weights(w, 8) if inner == "csd" else LccCode.build(w, 40.0, transpose="no")
+            CsdCode.from_weights(w, 8)
+            if inner == "csd"
+            else LccCode.build(w, LccOptions(sqnr_db=40.0, transpose="no"))
         )
         g = AdderGraph.with_inputs([(-128, 127)] * w.shape[1])
         code.lower(g, list(range(w.shape[1])))

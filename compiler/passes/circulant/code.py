@@ -45,7 +45,7 @@ from nnlcc.passes.circulant.blocks import IntArray, Layout, is_power_of_two
 from nnlcc.passes.circulant.forms import fft_vectors, lower_fft, lower_mcm, spectrum_for_budget
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.lcc import LccCode, LccOptions
 
 Form = Literal["auto", "mcm", "fft", "csd", "lcc"]
 FORMS: tuple[str, ...] = ("mcm", "fft", "csd", "lcc")
@@ -259,7 +259,7 @@ class Circulant(Pass):
                     lay, vecs, budget, frac - SPECTRUM_BITS_BELOW, frac + SPECTRUM_BITS_ABOVE
                 )
             elif form == "lcc":
-                code.inner = LccCode.build(proj, sqnr_db_target=min(budget, 150.0))
+                code.inner = LccCode.build(proj, LccOptions(sqnr_db=min(budget, 150.0)))
             cost = _cost(code, weight.shape[1], in_range, family)
             costs.append(f"{form}={cost[0]}/{cost[1]}")
             if best is None or cost < best[0]:
