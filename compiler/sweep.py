@@ -157,28 +157,38 @@ def choose_targets(
     from nnlcc.ir.lower import lower_any
     from nnlcc.ir.lowered import LoweredNetwork
     from nnlcc.ir.matrix import MatrixLayer
+    from nnlcc.ir.notes import Note
+    from nnlcc.ir.truncate import TruncationBudget
+    from nnlcc.passes.auto import AutoRecord
 
     assert data.y_test is not None
     x_int: Any = None
     matrix = [la for la in graph.layers if isinstance(la, MatrixLayer)]
-    cache: dict[tuple[str, float], tuple[Any, dict[str, Any], Any, int]] = {}
+    cache: dict[tuple[str, float], tuple[Any, list[Note], Any, int]] = {}
 
-    def coded(layer: MatrixLayer, level: float) -> tuple[Any, dict[str, Any], Any, int]:
+    def coded(layer: MatrixLayer, level: float) -> tuple[Any, list[Note], Any, int]:
         key = (layer.name, level)
         if key not in cache:
             if log:
                 log(f"accuracy-drop: {layer.name} at {level:g} dB")
             best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family)
-            info = {k: v for k, v in layer.info.items() if k in ("auto", "truncation")}
-            cache[key] = (layer.code, info, best.lowered, best.luts or 0)
+            # the notes auto leaves (frozen: cached as they are)
+            kept = [layer.notes.get(AutoRecord), layer.notes.get(TruncationBudget)]
+            cache[key] = (
+                layer.code,
+                [n for n in kept if n is not None],
+                best.lowered,
+                best.luts or 0,
+            )
         return cache[key]
 
     def install(targets: dict[str, float]) -> None:
         for layer in matrix:
-            code, info, _, _ = coded(layer, targets[layer.name])
-            layer.info.pop("truncation", None)
+            code, notes, _, _ = coded(layer, targets[layer.name])
+            layer.notes.pop(TruncationBudget)
             layer.code = code
-            layer.info.update(copy.deepcopy(info))
+            for note in notes:
+                layer.notes.put(note)
 
     fixed: dict[str, Any] = {}  # lowered non-matrix layers, formats never change
 

@@ -14,7 +14,7 @@ from nnlcc.errors import BadInputError
 from nnlcc.ir.family import ECP5
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import resolve_pipeline, run_passes
-from nnlcc.passes.auto import AUTO, Auto
+from nnlcc.passes.auto import Auto, AutoRecord
 from nnlcc.sweep import TARGET_LEVELS, choose_targets
 
 
@@ -41,7 +41,7 @@ def test_targets_meet_the_floor_and_save_luts() -> None:
     assert rec["est_luts"] <= start["est_luts"]
     assert min(rec["targets"].values()) < TARGET_LEVELS[0]  # it gave up some SQNR
     # the graph holds the chosen codes, recorded with their targets
-    assert {la.name: la.info[AUTO]["sqnr_db"] for la in g.matrix_layers()} == rec["targets"]
+    assert {la.name: la.notes[AutoRecord].sqnr_db for la in g.matrix_layers()} == rec["targets"]
     # every point accepted on the way met the floor; the chosen one is the cheapest of them
     ok = [p for p in rec["points"] if p["golden"] >= rec["floor"]]
     assert rec["est_luts"] == min(p["est_luts"] for p in ok if p["targets"] == rec["targets"])

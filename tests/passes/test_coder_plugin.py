@@ -33,7 +33,7 @@ from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import FloatArray, MatrixLayer, Term
 from nnlcc.ir.text_syntax import Line, child, fields, numbers, rest_of, row_text
 from nnlcc.passes import register_coder, unregister_coder
-from nnlcc.passes.auto import AUTO, Auto
+from nnlcc.passes.auto import Auto, AutoRecord
 from nnlcc.passes.coder import Coder, CoderContext, Design
 from nnlcc.passes.csd import CsdCode
 from nnlcc.passes.text import parse_graph, print_graph
@@ -185,11 +185,11 @@ def test_auto_chose_the_cheapest_and_the_text_round_trips(
     model = rank_one_mlp(tmp_path / "m.onnx")
     graph = load_model(model)
     run_passes(graph, resolve_pipeline("quantize,auto"), load_data(graph, model, None, 0))
-    rec = graph.matrix_layers()[0].info[AUTO]
-    assert [c["coder"] for c in rec["candidates"]][-1] == "outer"  # after the built-in coders
-    priced = [c for c in rec["candidates"] if "est_luts" in c]
-    assert rec["coder"] == min(priced, key=lambda c: c["est_luts"])["coder"] == "outer"
-    assert json.dumps(rec)  # the record stays JSON
+    rec = graph.matrix_layers()[0].notes[AutoRecord]
+    assert [c.coder for c in rec.candidates][-1] == "outer"  # after the built-in coders
+    priced = [c for c in rec.candidates if c.est_luts is not None]
+    assert rec.coder == min(priced, key=lambda c: c.est_luts or 0).coder == "outer"
+    assert json.dumps(rec.to_json())  # the record stays JSON
     back = parse_graph(print_graph(graph))
     for a, b in zip(lower_network(graph).layers, lower_network(back).layers, strict=True):
         assert a.graph.to_text() == b.graph.to_text()

@@ -111,7 +111,7 @@ def test_share_refuses_more_clusters_than_columns() -> None:
     data = load_data(graph, EXAMPLE_MODEL, None, 0)
     with pytest.raises(BadInputError, match="20 clusters asked for layer fc2, which has only 16"):
         p.apply(graph, PassContext(data.x_calib, ECP5))
-    assert all("share_plan" not in layer.info for layer in graph.layers)  # nothing changed
+    assert all(SharePlan not in layer.notes for layer in graph.layers)  # nothing changed
 
 
 def test_cli_cluster_count_too_large_exits_2_and_writes_nothing(tmp_path: Path) -> None:
