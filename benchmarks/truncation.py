@@ -120,8 +120,8 @@ def digits_row(pipeline: str) -> dict[str, Any]:
         "case": "digits MLP",
         "pipeline": pipeline,
         **costs([la.graph for la in net.layers]),
-        "golden_accuracy": acc["golden"],
-        "output_sqnr_db": acc["sqnr_db"],
+        "golden_accuracy": acc.golden,
+        "output_sqnr_db": acc.sqnr_db,
         "plan": plans,
         "seconds": seconds,
     }

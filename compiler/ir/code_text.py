@@ -46,11 +46,9 @@ class CodeWriter:
 
     def note_key(self, obj: object) -> str | None:
         """The key of the layer note that is ``obj`` itself (None: none, or a nested code)."""
-        for note in self._shared:
-            if note is obj:
-                self.used.append(note)
-                return note.key
-        return None
+        found = [note for note in self._shared if id(note) == id(obj)]  # that very object
+        self.used += found[:1]
+        return found[0].key if found else None
 
     def code(self, code: MatrixCode, ind: str) -> list[str]:
         """The block of ``code`` nested in another code (it shares no notes)."""

@@ -33,6 +33,7 @@ from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
+from nnlcc.report.schema import Accuracy, Totals
 
 __all__ = [
     "CSD_BASELINE_BITS",
@@ -203,9 +204,7 @@ def layer_rows(
     return rows
 
 
-def layer_totals(
-    graph: MatrixGraph, rows: list[LayerRow], family: Family | None = None
-) -> dict[str, Any]:
+def layer_totals(graph: MatrixGraph, rows: list[LayerRow], family: Family | None = None) -> Totals:
     """The report's ``totals`` over the layer rows of ``graph``; ``est_luts`` and ``est_ffs``
     sum the rows' cost-model estimates on ``family`` (None unless every row has one)."""
     weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
@@ -216,41 +215,39 @@ def layer_totals(
     best_luts = [row.extras.get("csd_best_luts") for row in matrix]
     others = sum(row.est_luts or 0 for row in rows if row.csd_baseline_adders is None)
     have_best = bool(matrix) and all(isinstance(b, int) for b in best + best_luts)
-    return {
-        "adders": adders,
-        "const_adders": sum(row.const_adders or 0 for row in rows),
-        "pre_adders": sum(row.pre_adders or 0 for row in rows),
-        "weights": weights,
-        "adders_per_weight": round(adders / max(weights, 1), 4),
-        "csd_adders": sum(row.csd_baseline_adders or 0 for row in rows),
-        "csd_weight_bits": CSD_BASELINE_BITS,
+    return Totals(
+        adders=adders,
+        const_adders=sum(row.const_adders or 0 for row in rows),
+        pre_adders=sum(row.pre_adders or 0 for row in rows),
+        weights=weights,
+        adders_per_weight=round(adders / max(weights, 1), 4),
+        csd_adders=sum(row.csd_baseline_adders or 0 for row in rows),
+        csd_weight_bits=CSD_BASELINE_BITS,
         # nnlcc's best CSD design of every matrix layer at the layer's error (the other
         # layers as built): the "vs CSD" of the reports; None when a layer has none
-        "csd_best_adders": sum(b for b in best if isinstance(b, int)) if have_best else None,
-        "csd_best_luts": sum(b for b in best_luts if isinstance(b, int)) + others
+        csd_best_adders=sum(b for b in best if isinstance(b, int)) if have_best else None,
+        csd_best_luts=sum(b for b in best_luts if isinstance(b, int)) + others
         if have_best and known
         else None,
-        "adder_bits": sum(row.adder_bits or 0 for row in rows),
-        "est_family": family.name if family is not None else None,
-        "est_luts": sum(row.est_luts or 0 for row in rows) if known and family else None,
-        "est_ffs": sum(row.est_ffs or 0 for row in rows) if known and family else None,
-    }
+        adder_bits=sum(row.adder_bits or 0 for row in rows),
+        est_family=family.name if family is not None else None,
+        est_luts=sum(row.est_luts or 0 for row in rows) if known and family else None,
+        est_ffs=sum(row.est_ffs or 0 for row in rows) if known and family else None,
+    )
 
 
-def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> dict[str, Any]:
+def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> Accuracy:
     """Float network vs the same network with the coded matrices (no activation rounding)."""
     ref = graph.forward_float(x, batch=2)
     got = graph.forward_float(x, batch=2, implemented=True)
-    return {
-        "dataset": name,
-        "samples": len(x),
-        "sqnr_db": round(sqnr_db(ref, got), 2),
-        "argmax_agreement": round(float(np.mean(ref.argmax(1) == got.argmax(1))), 4),
-        "float": None,
-        "golden": None,
-        "skipped": "golden integer model not evaluated (network too big to lower in"
+    return Accuracy(
+        dataset=name,
+        samples=len(x),
+        sqnr_db=round(sqnr_db(ref, got), 2),
+        argmax_agreement=round(float(np.mean(ref.argmax(1) == got.argmax(1))), 4),
+        skipped="golden integer model not evaluated (network too big to lower in"
         " --report-only); sqnr_db compares the float network with its coded matrices",
-    }
+    )
 
 
 def csd_baseline_layer(layer: MatrixLayer, bits: int = CSD_BASELINE_BITS) -> int:

@@ -154,7 +154,7 @@ def test_auto_picks_the_toy_where_cheapest_and_the_report_and_ir_show_it(
 ) -> None:
     model = rank_one_mlp(tmp_path / "rank_one.onnx")
     opts = CompileOptions(model=model, report_only=True, outdir=tmp_path / "out", board="ulx3s")
-    report = compile_model(opts)
+    report = compile_model(opts).to_json()
     fc1, fc2 = report["layers"][0], report["layers"][-1]
 
     # auto tried it on every layer: chosen for the rank-one layer, as the cheapest ...

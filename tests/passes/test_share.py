@@ -92,7 +92,7 @@ def test_share_in_the_pipeline_reports_kept_shared_and_pre_adders(tmp_path: Path
         CompileOptions(
             passes="quantize,share{clusters=40,layers=fc1},csd", report_only=True, outdir=tmp_path
         )
-    )
+    ).to_json()
     fc1, fc2 = r["layers"]
     assert fc1["pass"] == "share+csd" and fc2["pass"] == "csd"
     assert (fc1["kept_columns"], fc1["shared_columns"], fc1["pre_adders"]) == (64, 40, 24)
