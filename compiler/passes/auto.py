@@ -199,11 +199,11 @@ class Auto(Pass):
 
     def _try(self, layer: MatrixLayer, design: Design, family: Family) -> Candidate:
         shared = SharePlan in layer.notes
+        label = _label(design.label, shared)
         try:
             code = code_layer(layer, design.build)
         except NnlccError as e:
-            return Candidate(design.label, failed=str(e))
-        label = _label(design.label, shared)
+            return Candidate(label, failed=str(e))
         refused = design.refuse(code) if design.refuse is not None else None
         if refused is not None:
             return Candidate(label, failed=refused)

@@ -85,10 +85,16 @@ def test_every_candidate_meets_the_same_error() -> None:
     p = Auto(sqnr_db=40)
     g = mlp()
     run_passes(g, resolve_pipeline("quantize"), calib(g), ECP5)
+    built = 0
     for layer in g.matrix_layers():
         for design in p.designs(layer):
-            code = design.build(layer.weight)
+            try:
+                code = design.build(layer.weight)
+            except BadInputError:  # a coder may refuse a layer it cannot reach the error on
+                continue
+            built += 1
             assert sqnr_db(layer.weight, code.implemented()) >= 40 + RESERVE_DB - 1e-9, design
+    assert built >= 2 * 4  # csd, lcc both ways and fs on both layers (alkaid when installed)
     coded_g = coded("quantize,auto{sqnr_db=40}")
     for layer in coded_g.matrix_layers():
         low = lower_layer(layer, layer.in_fmt)  # type: ignore[arg-type]
