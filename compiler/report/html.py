@@ -132,6 +132,10 @@ def plot_tradeoff(r: Report) -> str:
 
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     sweep = r.sweep or []
+
+    def db(p: SweepPoint) -> float:  # null in report.json: an exact code's infinite SQNR
+        return p.weight_sqnr_db if p.weight_sqnr_db is not None else math.nan
+
     groups: dict[str, list[SweepPoint]] = {}
     for point in sweep:
         groups.setdefault(point.pass_name or "?", []).append(point)
@@ -139,7 +143,7 @@ def plot_tradeoff(r: Report) -> str:
         pts = sorted(pts, key=lambda p: p.adders)
         ax.plot(
             [p.adders for p in pts],
-            [p.weight_sqnr_db for p in pts],
+            [db(p) for p in pts],
             "o-",
             label=name,
         )
@@ -147,7 +151,7 @@ def plot_tradeoff(r: Report) -> str:
         label = (p.setting or "").split(",")[-1]  # the matrix pass, usually
         ax.annotate(
             label,
-            (p.adders, p.weight_sqnr_db),
+            (p.adders, db(p)),
             xytext=(4, 4),
             textcoords="offset points",
             fontsize=6,
@@ -155,10 +159,10 @@ def plot_tradeoff(r: Report) -> str:
         )
     chosen = [p for p in sweep if p.chosen]
     for p in chosen:
-        ax.plot(p.adders, p.weight_sqnr_db, "*", ms=14, color="#cf222e")
+        ax.plot(p.adders, db(p), "*", ms=14, color="#cf222e")
         ax.annotate(
             "compiled",
-            (p.adders, p.weight_sqnr_db),
+            (p.adders, db(p)),
             xytext=(6, -14),
             textcoords="offset points",
             fontsize=8,
