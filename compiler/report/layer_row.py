@@ -7,7 +7,8 @@ SQNR, a dense layer no kernel); the others are always written, null when unknown
 row of ``--report-only`` has no lowered graph, so no depth or widths).  ``extras`` holds the
 pass-specific facts of the layer's matrix code (:meth:`MatrixCode.summary`: reached SQNR,
 factors, CSD digits, clusters, ...); they are flattened into the JSON object after the
-compression columns, as report.json has always had them.
+compression columns, as report.json has always had them, before the compile step's facts
+(auto's choice, the CSD baseline).
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ class LayerRow(Record):
     shared_columns: int | None = field(default=None, metadata=OMIT)
     pre_adders: int | None = field(default=None, metadata=OMIT)
     extras: dict[str, Extra] = field(default_factory=dict, metadata=FLATTEN)
+    # matrix layers the compile step has facts of (nnlcc.baselines): auto's choice (auto-coded
+    # layers) and nnlcc's best CSD design at the layer's error (the baseline)
+    auto_coder: str | None = field(default=None, metadata=OMIT)
+    auto_sqnr_db: float | None = field(default=None, metadata=OMIT)
+    auto_runners_up: str | None = field(default=None, metadata=OMIT)
+    csd_best: str | None = field(default=None, metadata=OMIT)
+    csd_best_adders: int | None = field(default=None, metadata=OMIT)
+    csd_best_luts: int | None = field(default=None, metadata=OMIT)
     # window layers (conv, pool) only
     kernel: tuple[int, ...] | None = field(default=None, metadata=OMIT)
     stride: tuple[int, ...] | None = field(default=None, metadata=OMIT)

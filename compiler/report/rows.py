@@ -141,8 +141,9 @@ def layer_row(
     r, c = layer.shape
     summary = code.summary()
     adders = g.adders if g is not None else code_adders(code, c, summary)
-    found = facts.extras() if facts is not None else {}
     compression = facts.compression if facts is not None else None
+    auto = facts.auto if facts is not None else None
+    best = facts.csd_best if facts is not None else None
     return LayerRow(
         **common,
         shape=(r, c),
@@ -155,7 +156,13 @@ def layer_row(
         kept_columns=compression.kept_columns if compression is not None else None,
         shared_columns=compression.shared_columns if compression is not None else None,
         pre_adders=compression.pre_adders if compression is not None else None,
-        extras={k: extra(k, v) for k, v in (summary | found).items() if k not in ROW_KEYS},
+        extras={k: extra(k, v) for k, v in summary.items() if k not in ROW_KEYS},
+        auto_coder=auto.coder if auto is not None else None,
+        auto_sqnr_db=auto.sqnr_db if auto is not None else None,
+        auto_runners_up=auto.runners_up if auto is not None else None,
+        csd_best=best.coder if best is not None else None,
+        csd_best_adders=best.adders if best is not None else None,
+        csd_best_luts=best.est_luts if best is not None else None,
     )
 
 
@@ -211,8 +218,8 @@ def layer_totals(graph: MatrixGraph, rows: list[LayerRow], family: Family | None
     adders = sum(row.adders for row in rows)
     known = all(row.est_luts is not None and row.est_ffs is not None for row in rows)
     matrix = [row for row in rows if row.csd_baseline_adders is not None]
-    best = [row.extras.get("csd_best_adders") for row in matrix]
-    best_luts = [row.extras.get("csd_best_luts") for row in matrix]
+    best = [row.csd_best_adders for row in matrix]
+    best_luts = [row.csd_best_luts for row in matrix]
     others = sum(row.est_luts or 0 for row in rows if row.csd_baseline_adders is None)
     have_best = bool(matrix) and all(isinstance(b, int) for b in best + best_luts)
     return Totals(
