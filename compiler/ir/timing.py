@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError
 from nnlcc.ir.family import FAMILIES, AdderDelay, Family, NotMeasured, get_family
+from nnlcc.ir.notes import JsonNote
 
 __all__ = [
     "ScheduleSetting",
@@ -116,17 +117,14 @@ def stage_budget_for(
     return clock_stage_budget(model, target)
 
 
-#: ``layer.info`` key under which the ``schedule`` pass leaves a layer's :class:`ScheduleSetting`
-#: (as a dict of its fields, which the IR text carries as JSON)
-SCHEDULE_INFO = "schedule"
-
-
 @dataclass(frozen=True)
-class ScheduleSetting:
-    """What ``schedule{every=..,mhz=..,family=..}`` asked of one layer; lowering turns it into
-    the layer graph's :class:`StageBudget` (:func:`stage_budget_for`) once widths are known.
-    ``family``: the board's, or the one the pass's ``family`` option names."""
+class ScheduleSetting(JsonNote):
+    """What ``schedule{every=..,mhz=..,family=..}`` asked of one layer, the layer's note
+    (``info`` key ``schedule``); lowering turns it into the layer graph's :class:`StageBudget`
+    (:func:`stage_budget_for`) once widths are known.  ``family``: the board's, or the one the
+    pass's ``family`` option names."""
 
+    key: ClassVar[str] = "schedule"
     family: Family
     every: int | None = None
     mhz: float | None = None
@@ -135,9 +133,16 @@ class ScheduleSetting:
         return stage_budget_for(layer, widths, self.every, self.mhz, self.family)
 
     def to_json(self) -> dict[str, Any]:
-        """The fields as JSON (the family by name): what ``layer.info`` and the IR text hold."""
+        """The fields as JSON, the family by name (the IR text's ``info`` entry)."""
         return {"every": self.every, "mhz": self.mhz, "family": self.family.name}
 
     @classmethod
-    def from_json(cls, fields: Mapping[str, Any]) -> ScheduleSetting:
-        return cls(get_family(str(fields["family"])), fields.get("every"), fields.get("mhz"))
+    def from_json(cls, obj: Any) -> ScheduleSetting:
+        if not isinstance(obj, Mapping) or "family" not in obj:
+            raise ValueError("schedule must be a JSON object with every, mhz and family")
+        every, mhz = obj.get("every"), obj.get("mhz")
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int)):
+            raise ValueError(f"schedule: every must be an integer or null, not {every!r}")
+        if mhz is not None and (isinstance(mhz, bool) or not isinstance(mhz, int | float)):
+            raise ValueError(f"schedule: mhz must be a number or null, not {mhz!r}")
+        return cls(get_family(str(obj["family"])), every, mhz)

@@ -18,7 +18,7 @@ from typing import ClassVar, Literal
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.family import family_option
 from nnlcc.ir.matrix import MatrixGraph
-from nnlcc.ir.timing import SCHEDULE_INFO, ScheduleSetting, delay_model
+from nnlcc.ir.timing import ScheduleSetting, delay_model
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
@@ -51,5 +51,4 @@ class Schedule(Pass):
             every = None if p.every == "auto" else int(p.every)
             if every is None:
                 delay_model(family)  # refused now, not when lowering
-            # as plain JSON fields: the IR text prints layer.info as JSON and reads it back
-            layer.info[SCHEDULE_INFO] = ScheduleSetting(family, every=every, mhz=p.mhz).to_json()
+            layer.notes.put(ScheduleSetting(family, every=every, mhz=p.mhz))

@@ -10,7 +10,12 @@ from conftest import build_tiny_cnn, compile_graph
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.family import ECP5, ICE40, XC7, AdderDelay
-from nnlcc.ir.timing import SCHEDULE_INFO, StageBudget, clock_stage_budget, stage_budget_for
+from nnlcc.ir.timing import (
+    ScheduleSetting,
+    StageBudget,
+    clock_stage_budget,
+    stage_budget_for,
+)
 from nnlcc.passes import parse_pipeline
 
 
@@ -168,12 +173,12 @@ def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
         compile_graph(build_tiny_cnn(), "quantize,csd,schedule", family=XC7)
     g = build_tiny_cnn()
     net = compile_graph(g, "quantize,csd,schedule{family=ecp5}", family=XC7)
-    assert all(la.info[SCHEDULE_INFO]["family"] == "ecp5" for la in g.layers)
+    assert all(la.notes[ScheduleSetting].family is ECP5 for la in g.layers)
     assert isinstance(ECP5.adder_delay, AdderDelay)
     want = clock_stage_budget(ECP5.adder_delay, 200.0)
     assert all(la.graph.stage_budget == want for la in net.layers)
     g = build_tiny_cnn()
     compile_graph(g, "quantize,csd,schedule{every=2}", family=ICE40)
-    assert all(la.info[SCHEDULE_INFO]["family"] == "ice40" for la in g.layers)
+    assert all(la.notes[ScheduleSetting].family is ICE40 for la in g.layers)
     with pytest.raises(PassOptionError, match=r"schedule: unknown family 'xyz' \(known: ecp5"):
         parse_pipeline("schedule{family=xyz}")
