@@ -1,4 +1,4 @@
-"""Fmax against flip-flops: the ``pipeline`` pass's register placement, placed and routed.
+"""Fmax against flip-flops: the ``schedule`` pass's register placement, placed and routed.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
         [--every 1,2,3,auto] [--designs network,layer,selftest] [--layer fc2] [--mhz 200]
         [-o build/bench_fmax]
 
-For each ``every`` setting the pipeline gets ``pipeline{every=k}`` appended and three designs
+For each ``every`` setting the pipeline gets ``schedule{every=k}`` appended and three designs
 are built on the ULX3S-85F (LFE5U-85F, CABGA381, speed 6):
 
 * ``network``: the whole network alone, yosys ``synth_ecp5`` then ``nextpnr-ecp5
@@ -46,13 +46,15 @@ from nnlcc.ir.matrix import MatrixGraph
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP = "nnlcc_network"
+BOARD = "ulx3s"  # the 85F: every design here is placed on it (ECP5)
+FAMILY = get_board(BOARD).family
 _PATH_RE = re.compile(r"(Source|Sink) (\S+)")
 
 
 def compiled(model: Path, pipeline: str) -> tuple[MatrixGraph, LoweredNetwork, Any]:
     graph = load_model(model)
     data = load_data(graph, model, None, 0)
-    run_passes(graph, resolve_pipeline(pipeline), data)
+    run_passes(graph, resolve_pipeline(pipeline), data, board=BOARD)
     return graph, lower_network(graph), data
 
 
@@ -97,7 +99,7 @@ def synth_pnr(
     router); LUTs, FFs, Fmax.  ``reuse_synth``: an earlier synthesis in ``outdir`` is kept."""
     reads = "".join(f"read_verilog {src}\n" for src in sources)
     script = (
-        f"{reads}synth_ecp5 -flatten -noiopad -top {top}\n"
+        f"{reads}{FAMILY.toolchain.synth} -top {top}\n"
         "tee -q -o stat.json stat -json\nwrite_json network.json\n"
     )
     synth_s = None
@@ -106,7 +108,7 @@ def synth_pnr(
         syn = run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=outdir,
                        step="synth", progress=say)  # fmt: skip
         synth_s = round(syn.seconds, 1)
-    cells = count_cells("ecp5", read_yosys_stat(outdir / "stat.json"))
+    cells = count_cells(FAMILY, read_yosys_stat(outdir / "stat.json"))
     pnr = run_tool(
         "nextpnr-ecp5",
         ["--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context",
@@ -119,8 +121,8 @@ def synth_pnr(
     return {
         "yosys_luts": cells["luts"],
         "yosys_ffs": cells["ffs"],
-        "placed_luts": parsed.used("ecp5", "luts"),
-        "placed_ffs": parsed.used("ecp5", "ffs"),
+        "placed_luts": parsed.used(FAMILY, "luts"),
+        "placed_ffs": parsed.used(FAMILY, "ffs"),
         "fmax_mhz": round(parsed.fmax, 2) if parsed.fmax is not None else None,
         "critical_path": critical_path(log),
         "synth_s": synth_s,
@@ -131,7 +133,7 @@ def synth_pnr(
 def pnr_selftest(
     net: LoweredNetwork, x_int: Any, outdir: Path, mhz: float, say: Any
 ) -> dict[str, Any]:
-    board = dataclasses.replace(get_board("ulx3s"), clock_hz=mhz * 1e6)
+    board = dataclasses.replace(get_board(BOARD), clock_hz=mhz * 1e6)
     res = board_build(board, net, outdir, x_int=x_int, run_pnr=True, progress=say)
     log = (outdir / "board" / "selftest" / "nnlcc_selftest.tim").read_text(errors="replace")
     t = res["timings_s"]
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         for design in designs:
             mhz = args.selftest_mhz if design == "selftest" else args.mhz
             opts = f"every={every}" + (f",mhz={mhz:g}" if every == "auto" else "")
-            pipeline = f"{args.pipeline},pipeline{{{opts}}}"
+            pipeline = f"{args.pipeline},schedule{{{opts}}}"
             if pipeline not in cache:
                 cache[pipeline] = compiled(args.model, pipeline)
             graph, net, data = cache[pipeline]

@@ -44,7 +44,8 @@ from fmax import synth_pnr
 from nnlcc.data import load_npz
 from nnlcc.frontends import load_model
 from nnlcc.hdl.top import top_for
-from nnlcc.ir.imported import facts_of, imported_ints
+from nnlcc.ir.family import ECP5
+from nnlcc.ir.imported import ImportedQuant, imported_ints
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
@@ -121,7 +122,7 @@ PUBLISHED = [
 
 def compiled(model: Path, pipeline: str, calib: np.ndarray) -> tuple[MatrixGraph, LoweredNetwork]:
     graph = load_model(model)
-    run_passes(graph, resolve_pipeline(pipeline), calib)
+    run_passes(graph, resolve_pipeline(pipeline), calib, ECP5)
     return graph, lower_network(graph)
 
 
@@ -138,7 +139,7 @@ def alkaid_network(graph: MatrixGraph) -> Any:
     inp = FVArrayInput((graph.input_size,))
     h = inp.quantize(*_kif(graph.input_fmt))
     for layer in graph.matrix_layers():
-        got, facts = imported_ints(layer), facts_of(layer)
+        got, facts = imported_ints(layer), layer.notes.get(ImportedQuant)
         if got is None or facts is None or facts.gain:
             raise SystemExit(f"layer {layer.name} is not an integer-exact imported layer")
         h = h @ (got[0].T * 2.0 ** -got[1]) + layer.bias

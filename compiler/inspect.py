@@ -168,9 +168,9 @@ def inspect_model(
 
 def imported_row(layer: Any) -> dict[str, Any] | None:
     """A quantized model's facts of a layer: imported formats and scales, folded nodes."""
-    from nnlcc.ir.imported import facts_of
+    from nnlcc.ir.imported import ImportedQuant
 
-    facts = facts_of(layer)
+    facts = layer.notes.get(ImportedQuant)
     if facts is None:
         return None
     return {

@@ -1,6 +1,6 @@
 """Imported quantization: the facts a quantized model (QONNX ``Quant``, ONNX QDQ, Brevitas)
-brings with its layers, in one typed record per layer (:class:`ImportedQuant`, kept in
-``layer.info["imported"]``).
+brings with its layers, in one typed layer note per layer (:class:`ImportedQuant`, key
+``imported``: ``layer.notes.get(ImportedQuant)``; :mod:`nnlcc.ir.notes`).
 
 Semantics.  An imported quantizer ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``
 stands for the real value ``scale * (q - zero_point)``.  nnlcc carries the *centered* integer
@@ -23,27 +23,24 @@ import enum
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
+from nnlcc.ir.facts import ImportedFacts
 from nnlcc.ir.fixed_point import FixedFormat, bits_for_range
+from nnlcc.ir.notes import JsonNote
 
 __all__ = [
-    "IMPORTED",
     "MAX_BITS",
     "ActQuant",
     "ImportedQuant",
     "Rounding",
     "WeightQuant",
-    "facts_of",
     "imported_ints",
     "split_scale",
 ]
-
-#: ``layer.info`` key of a layer's :class:`ImportedQuant`.
-IMPORTED = "imported"
 
 #: Widest imported weight or activation quantizer nnlcc maps (bias quantizers may be wider).
 MAX_BITS = 24
@@ -211,30 +208,33 @@ class WeightQuant:
 
 
 @dataclass
-class ImportedQuant:
-    """What a quantized model says about one matrix layer.
+class ImportedQuant(JsonNote):
+    """What a quantized model says about one matrix layer (its layer note, recorded by the ONNX
+    frontend, :mod:`nnlcc.frontends.onnx.quant`).
 
     ``weight``: its imported integers (None: float weights); ``input``: the quantizer of the
     graph input, on the layer that reads it; ``output``: the quantizer of its output (None: the
     output is kept exact, the format :meth:`exact_format` gives); ``gain``: per output row,
     the non-power-of-two factor between the IR's value and the model's (empty: all 1);
-    ``folded``: the ONNX nodes folded into the layer; ``notes``: why parts are not exact
+    ``folded``: the ONNX nodes folded into the layer; ``caveats``: why parts are not exact
     (a float bias, a BatchNormalization folded into the scales, ...).
     """
+
+    key: ClassVar[str] = "imported"
 
     weight: WeightQuant | None = None
     input: ActQuant | None = None
     output: ActQuant | None = None
     gain: tuple[float, ...] = ()
     folded: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
 
     def row_gain(self, row: int) -> float:
         return self.gain[row] if self.gain else 1.0
 
     def inexact(self) -> list[str]:
         """Why the layer is not integer-exact (empty: it is)."""
-        why = list(self.notes)
+        why = list(self.caveats)
         if self.weight is None:
             why.append("float weights")
         if any(split_scale(g)[0] != 1.0 for g in self.gain):
@@ -253,48 +253,46 @@ class ImportedQuant:
             "output": self.output.to_json() if self.output else None,
             "gain": list(self.gain),
             "folded": list(self.folded),
-            "notes": list(self.notes),
+            "caveats": list(self.caveats),
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> ImportedQuant:
-        return cls(
-            weight=WeightQuant.from_json(d["weight"]) if d.get("weight") else None,
-            input=ActQuant.from_json(d["input"]) if d.get("input") else None,
-            output=ActQuant.from_json(d["output"]) if d.get("output") else None,
-            gain=tuple(float(g) for g in d.get("gain", ())),
-            folded=list(d.get("folded", ())),
-            notes=list(d.get("notes", ())),
-        )
+    def from_json(cls, obj: Any) -> ImportedQuant:
+        if not isinstance(obj, dict):
+            raise ValueError("imported must be a JSON object")
+        try:
+            return cls(
+                weight=WeightQuant.from_json(obj["weight"]) if obj.get("weight") else None,
+                input=ActQuant.from_json(obj["input"]) if obj.get("input") else None,
+                output=ActQuant.from_json(obj["output"]) if obj.get("output") else None,
+                gain=tuple(float(g) for g in obj.get("gain", ())),
+                folded=[str(n) for n in obj.get("folded", ())],
+                caveats=[str(n) for n in obj.get("caveats", ())],
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"imported: bad record ({type(e).__name__}: {e})") from None
 
-    def report_facts(self, coded_exactly: bool = True) -> dict[str, str | bool]:
-        """The report's per-layer facts (JSON scalars); ``coded_exactly``: the layer's code
-        computes its imported integers exactly, untruncated."""
-        out: dict[str, str | bool] = {}
-        if self.input is not None:
-            out["imported_input"] = self.input.describe()
-        out["imported_weights"] = self.weight.describe() if self.weight else "float"
-        out["imported_output"] = self.output.describe() if self.output else "exact"
+    def report_facts(self, coded_exactly: bool = True) -> ImportedFacts:
+        """The report's facts of the layer; ``coded_exactly``: the layer's code computes its
+        imported integers exactly, untruncated."""
         why = self.inexact()
         if self.weight is not None and not coded_exactly:
             why.append("its code approximates the imported integers")
-        out["imported_exact"] = not why
-        if why:
-            out["imported_inexact"] = "; ".join(why)
-        return out
-
-
-def facts_of(layer: Any) -> ImportedQuant | None:
-    """The layer's imported facts, or None for a layer of a float model."""
-    got = getattr(layer, "info", {}).get(IMPORTED)
-    return got if isinstance(got, ImportedQuant) else None
+        return ImportedFacts(
+            input=self.input.describe() if self.input is not None else None,
+            weights=self.weight.describe() if self.weight else "float",
+            output=self.output.describe() if self.output else "exact",
+            exact=not why,
+            inexact="; ".join(why) if why else None,
+        )
 
 
 def imported_ints(layer: Any) -> tuple[npt.NDArray[np.int64], int] | None:
     """The layer's imported integer matrix and its fractional bits, when the layer's weights
     are still exactly those integers (a prune keeps them; anything that moved a weight off
     the grid drops them)."""
-    facts = facts_of(layer)
+    notes = getattr(layer, "notes", None)
+    facts = notes.get(ImportedQuant) if notes is not None else None
     if facts is None or facts.weight is None:
         return None
     scaled = np.ldexp(np.asarray(layer.weight, dtype=np.float64), facts.weight.frac)

@@ -9,10 +9,10 @@ from typing import ClassVar
 
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.fixed_point import FixedFormat, choose_format
-from nnlcc.ir.imported import facts_of, imported_ints
+from nnlcc.ir.imported import ImportedQuant, imported_ints
 from nnlcc.ir.matrix import AddLayer, FlattenLayer, Layer, MatrixGraph, MatrixLayer, PoolLayer
 from nnlcc.ir.rescale import exact_format
-from nnlcc.ir.truncate import INPUT_MS
+from nnlcc.ir.truncate import InputPower
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
@@ -49,9 +49,8 @@ class Quantize(Pass):
         square_of = {graph.input_name: squares[0]}
         square_of.update({la.name: sq for la, sq in zip(graph.layers, squares[1:], strict=True)})
         graph.input_fmt = choose_format(x_peak * self.headroom, self.input_bits, x_min < 0)
-        quantized_input = next(
-            (f.input for f in map(facts_of, graph.layers) if f and f.input), None
-        )
+        facts = [la.notes.get(ImportedQuant) for la in graph.layers]
+        quantized_input = next((f.input for f in facts if f and f.input), None)
         if quantized_input is not None:
             graph.input_fmt = quantized_input.fmt
         fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
@@ -59,7 +58,8 @@ class Quantize(Pass):
             ins = [fmts[t] for t in graph.inputs_of(i)]
             layer.in_fmt = ins[0]
             if isinstance(layer, MatrixLayer):  # the truncation budget's input power
-                layer.info[INPUT_MS] = float(f"{square_of[graph.inputs_of(i)[0]]:.6g}")
+                power = float(f"{square_of[graph.inputs_of(i)[0]]:.6g}")
+                layer.notes.put(InputPower(power))
             if isinstance(layer, FlattenLayer) or (
                 isinstance(layer, PoolLayer) and layer.op == "max"
             ):
@@ -78,7 +78,7 @@ class Quantize(Pass):
 def imported_format(layer: Layer, in_fmt: FixedFormat) -> FixedFormat | None:
     """The output format an imported model fixes: its quantizer's, or (imported integer
     weights, no quantizer) the exact format of the layer's output; None: calibrate."""
-    facts = facts_of(layer)
+    facts = layer.notes.get(ImportedQuant)
     if facts is None:
         return None
     if facts.output is not None:

@@ -15,6 +15,7 @@ from nnlcc.frontends.onnx.quant import fold_batchnorm
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import ConvLayer, DenseLayer, MatrixLayer
+from nnlcc.ir.notes import BatchNormLayer, LayerNotes, OnnxNodes
 from nnlcc.ir.window import Window
 
 
@@ -52,14 +53,14 @@ def batchnorm(imp: Importer, step: Step) -> Value:
         if not fold_batchnorm(layer, s, shift, label):  # an imported layer keeps its integers
             layer.weight = layer.weight * s[:, None]
             layer.bias = layer.bias * s + shift
-        layer.info["onnx_nodes"].append(label)
+        layer.notes[OnnxNodes].nodes.append(label)
         return dataclasses.replace(v)
     name = imp.new_name(label, op, "bn")
     common: dict[str, Any] = {
         "name": name,
         "weight": np.diag(s),
         "bias": shift,
-        "info": {"onnx_nodes": [label], "batchnorm": True},
+        "notes": LayerNotes(OnnxNodes([label]), BatchNormLayer()),
         "inputs": (v.ir,),
     }
     new: MatrixLayer

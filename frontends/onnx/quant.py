@@ -34,13 +34,11 @@ from nnlcc.frontends.onnx.quant_spec import (
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.imported import (
-    IMPORTED,
     MAX_BITS,
     ActQuant,
     ImportedQuant,
     Rounding,
     WeightQuant,
-    facts_of,
     split_scale,
 )
 from nnlcc.ir.matrix import MatrixLayer
@@ -96,9 +94,10 @@ def _finish(imp: Importer, st: _State) -> None:
 
 
 def _facts(layer: MatrixLayer) -> ImportedQuant:
-    facts = facts_of(layer)
+    facts = layer.notes.get(ImportedQuant)
     if facts is None:
-        facts = layer.info[IMPORTED] = ImportedQuant()
+        facts = ImportedQuant()
+        layer.notes.put(facts)
     return facts
 
 
@@ -347,14 +346,14 @@ def _bias_nodes(
         _facts(layer).fold(*got.nodes)
     elif facts is not None and np.any(layer.bias != 0):
         note = f"float bias '{tensor}'"
-        if note not in facts.notes:
-            facts.notes.append(note)
+        if note not in facts.caveats:
+            facts.caveats.append(note)
 
 
 def add_bias(imp: Importer, layer: MatrixLayer, b: np.ndarray, tensor: str) -> np.ndarray:
     """What a constant bias Add after ``layer`` adds to its IR bias (the bias divided by the
     layer's gains), recording the quantizer behind it."""
-    facts = facts_of(layer)
+    facts = layer.notes.get(ImportedQuant)
     if facts is None:
         return b
     out = b / np.asarray(facts.gain) if facts.gain else b
@@ -362,14 +361,14 @@ def add_bias(imp: Importer, layer: MatrixLayer, b: np.ndarray, tensor: str) -> n
     if got is not None:
         facts.fold(*got.nodes)
     elif np.any(b != 0):
-        facts.notes.append(f"float bias '{tensor}'")
+        facts.caveats.append(f"float bias '{tensor}'")
     return out
 
 
 def fold_batchnorm(layer: MatrixLayer, s: np.ndarray, shift: np.ndarray, label: str) -> bool:
     """Fold a BatchNormalization (``y * s + shift``) into an imported layer's gains and bias,
     keeping its integers; False for other layers (their weights take ``s``)."""
-    facts = facts_of(layer)
+    facts = layer.notes.get(ImportedQuant)
     if facts is None or facts.weight is None:
         return False
     gains = np.asarray(facts.gain) if facts.gain else np.ones(layer.shape[0])
@@ -379,5 +378,5 @@ def fold_batchnorm(layer: MatrixLayer, s: np.ndarray, shift: np.ndarray, label: 
     layer.bias = sign * layer.bias + shift / new
     facts.gain = tuple(float(g) for g in new) if np.any(new != 1.0) else ()
     facts.fold(label)
-    facts.notes.append(f"BatchNormalization '{label}' folded into the scales")
+    facts.caveats.append(f"BatchNormalization '{label}' folded into the scales")
     return True

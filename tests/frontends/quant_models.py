@@ -13,6 +13,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from nnlcc.frontends import load_model, onnx_reference
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
@@ -199,7 +200,7 @@ def golden(
 ) -> tuple[np.ndarray, LoweredNetwork, MatrixGraph]:
     """The golden model's real outputs of ``path`` (compiled by ``passes``) on ``x``."""
     graph = load_model(path)
-    run_passes(graph, resolve_pipeline(passes), x[:64])
+    run_passes(graph, resolve_pipeline(passes), x[:64], ECP5)
     net = lower_network(graph)
     return net.output_real(net.evaluate(net.quantize_input(x))), net, graph
 

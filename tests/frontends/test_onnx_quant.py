@@ -3,6 +3,7 @@ and the golden model equals the model's own arithmetic (onnxruntime, qonnx) bit 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,8 @@ from quant_models import (
 )
 
 from nnlcc.frontends import load_model, onnx_reference
-from nnlcc.ir.imported import facts_of, imported_ints
-from nnlcc.ir.text import parse_graph, print_graph
+from nnlcc.ir.imported import ImportedQuant, imported_ints
+from nnlcc.passes import parse_graph, print_graph
 
 QONNX = "qonnx.custom_op.general"
 
@@ -29,7 +30,7 @@ QONNX = "qonnx.custom_op.general"
 def test_qonnx_mlp_facts(tmp_path: Path) -> None:
     g = load_model(save(qonnx_mlp(), tmp_path / "m.onnx"))
     fc1, fc2 = g.layers
-    f1, f2 = facts_of(fc1), facts_of(fc2)
+    f1, f2 = fc1.notes.get(ImportedQuant), fc2.notes.get(ImportedQuant)
     assert f1 is not None and f2 is not None
     assert f1.input is not None and str(f1.input.fmt) == "s8.4"
     assert f1.weight is not None and f1.weight.bits == 4 and f1.weight.narrow
@@ -56,7 +57,7 @@ def test_qonnx_zero_points_are_exact(tmp_path: Path, in_zp: int, act_zp: int) ->
     to odd; the golden model follows."""
     path = save(qonnx_mlp(in_zp=in_zp, act_zp=act_zp), tmp_path / "m.onnx")
     g = assert_bit_exact(path, dyadic_inputs(600, 8, step=2.0**-5))
-    f = facts_of(g.layers[0])
+    f = g.layers[0].notes.get(ImportedQuant)
     assert f is not None and f.input is not None and f.output is not None
     assert (f.input.lo, f.input.hi) == (-128 - in_zp, 127 - in_zp)
     assert (f.output.lo, f.output.hi) == (-act_zp, 15 - act_zp)
@@ -93,7 +94,7 @@ def test_csd_below_the_imported_width_rounds(tmp_path: Path) -> None:
 def test_qdq_golden_equals_onnxruntime(tmp_path: Path, clip: int | None) -> None:
     path = save(qdq_mlp(act_clip=clip), tmp_path / "m.onnx")
     g = assert_bit_exact(path, dyadic_inputs(500, 8))
-    f1, f2 = facts_of(g.layers[0]), facts_of(g.layers[1])
+    f1, f2 = g.layers[0].notes.get(ImportedQuant), g.layers[1].notes.get(ImportedQuant)
     assert f1 is not None and f2 is not None
     assert f1.input is not None and (f1.input.lo, f1.input.hi) == (-128, 127)  # zero point 128
     assert f1.output is not None and f1.output.hi == (clip or 255)
@@ -119,7 +120,7 @@ def test_qdq_int4_opset21(tmp_path: Path) -> None:
     ]
     path = save(model(nodes, inits, 5, 3, opset=21), tmp_path / "m.onnx")
     g = assert_bit_exact(path, dyadic_inputs(300, 5))
-    facts = facts_of(g.layers[0])
+    facts = g.layers[0].notes.get(ImportedQuant)
     assert facts is not None and facts.weight is not None and facts.weight.bits == 4
     assert facts.input is not None and (facts.input.lo, facts.input.hi) == (-8, 7)
 
@@ -143,7 +144,7 @@ def test_bipolar_quant(tmp_path: Path) -> None:
     ]
     path = save(model(nodes, inits, 5, 3, qonnx=True), tmp_path / "m.onnx")
     g = assert_bit_exact(path, np.random.default_rng(0).normal(size=(300, 5)))
-    f = facts_of(g.layers[0])
+    f = g.layers[0].notes.get(ImportedQuant)
     assert f is not None and f.output is not None and f.output.bipolar
     assert f.input is not None and f.input.fmt.bits == 2
 
@@ -160,7 +161,7 @@ def test_non_power_of_two_scales_fold_into_the_requantization(tmp_path: Path) ->
     step = 0.097
     assert np.max(np.abs(y - ref)) <= step * 1.0001  # at most one LSB, near ties only
     assert np.mean(y.astype(np.float32) == ref.astype(np.float32)) > 0.98
-    f1 = facts_of(g.layers[0])
+    f1 = g.layers[0].notes.get(ImportedQuant)
     assert f1 is not None and f1.gain and "non-power-of-two" in "; ".join(f1.inexact())
 
 
@@ -187,9 +188,9 @@ def test_batchnorm_after_a_quantized_layer_folds_into_its_gains(tmp_path: Path) 
     y, _, g = golden(path, x)
     ref = onnx_reference(path, x)
     assert np.mean(y == ref) > 0.97
-    f = facts_of(g.layers[0])
+    f = g.layers[0].notes.get(ImportedQuant)
     assert f is not None and f.weight is not None and imported_ints(g.layers[0]) is not None
-    assert "bn1" in f.folded and any("BatchNormalization" in n for n in f.notes)
+    assert "bn1" in f.folded and any("BatchNormalization" in n for n in f.caveats)
 
 
 def test_ir_text_round_trips_the_facts(tmp_path: Path) -> None:
@@ -199,7 +200,7 @@ def test_ir_text_round_trips_the_facts(tmp_path: Path) -> None:
     text = print_graph(g)
     back = parse_graph(text)
     assert print_graph(back) == text
-    assert facts_of(back.layers[0]) == facts_of(g.layers[0])
+    assert back.layers[0].notes.get(ImportedQuant) == g.layers[0].notes.get(ImportedQuant)
     from nnlcc.ir.lower import lower_network
 
     net2 = lower_network(back)
@@ -233,7 +234,10 @@ def test_jet_example_exports_agree_and_are_bit_exact() -> None:
         ia, ib = imported_ints(a), imported_ints(b)
         assert ia is not None and ib is not None
         assert ia[1] == ib[1] and np.array_equal(ia[0], ib[0])
-        qa, qb = (f.output if f else None for f in (facts_of(a), facts_of(b)))
+        qa, qb = (
+            f.output if f else None
+            for f in (a.notes.get(ImportedQuant), b.notes.get(ImportedQuant))
+        )
         assert (qa and (qa.scale, qa.lo, qa.hi)) == (qb and (qb.scale, qb.lo, qb.hi))
     assert [la.shape for la in graphs[0].layers] == [(64, 16), (32, 64), (32, 32), (5, 32)]
     out, _, _ = golden(examples.JET_QDQ, x, "quantize,csd")
@@ -249,19 +253,24 @@ def test_accuracy_drop_trades_imported_integers_only_when_asked(tmp_path: Path) 
     logged: list[str] = []
     opts = {"model": path, "data": tmp_path / "d.npz", "report_only": True, "board": "ulx3s"}
     r = compile_model(CompileOptions(outdir=tmp_path / "a", **opts), logged.append)
-    assert "accuracy_drop" not in r and any("keeps its integers" in m for m in logged)
-    assert r["accuracy"]["reference_identical"] == 1.0 and r["accuracy"]["golden"] == 1.0
-    assert all(row["imported_exact"] for row in r["layers"])
+    assert r.accuracy_drop is None and any("keeps its integers" in m for m in logged)
+    assert r.accuracy is not None
+    assert r.accuracy.reference_identical == 1.0 and r.accuracy.golden == 1.0
+    assert all(row.imported_exact for row in r.layers)
     r = compile_model(CompileOptions(outdir=tmp_path / "b", accuracy_drop=5.0, **opts))
-    d = r["accuracy_drop"]
-    assert d["points"][0]["targets"] == {"fc1": "exact", "fc2": "exact"}
-    assert d["golden"] >= d["floor"] and d["est_luts"] < d["points"][0]["est_luts"]
-    traded = [k for k, v in d["targets"].items() if v != "exact"]
+    d = r.accuracy_drop
+    assert d is not None
+    assert d.points[0].targets == {"fc1": "exact", "fc2": "exact"}
+    assert d.golden >= d.floor and d.est_luts < d.points[0].est_luts
+    traded = [k for k, v in d.targets.items() if v != "exact"]
     assert traded
-    rows = {row["name"]: row for row in r["layers"]}
+    rows = {row.name: row for row in r.layers}
     for name in traded:  # the report says where precision was given up
-        assert rows[name]["imported_exact"] is False
-        assert "approximates the imported integers" in rows[name]["imported_inexact"]
+        assert rows[name].imported_exact is False
+        assert "approximates the imported integers" in (rows[name].imported_inexact or "")
+    # report.json holds the same, and reads back into the typed report
+    saved = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert saved["accuracy_drop"]["targets"] == {k: v for k, v in d.targets.items()}
 
 
 def test_qdq_cnn_conv_pool_dense_is_bit_exact(tmp_path: Path) -> None:
@@ -309,6 +318,6 @@ def test_qdq_cnn_conv_pool_dense_is_bit_exact(tmp_path: Path) -> None:
     m.ir_version = 9
     path = save(m, tmp_path / "cnn.onnx")
     g = assert_bit_exact(path, dyadic_inputs(100, 72), "quantize,csd")
-    conv = facts_of(g.layers[0])
+    conv = g.layers[0].notes.get(ImportedQuant)
     assert conv is not None and conv.weight is not None and len(conv.weight.scales) == 3
     assert conv.output is not None and str(conv.output.fmt) == "u8.3"

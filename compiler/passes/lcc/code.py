@@ -14,23 +14,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import CodeWriter
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, Term
+from nnlcc.ir.text_syntax import quote
+from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.lcc.budget import budget_fp
 from nnlcc.passes.lcc.fp import (
-    GUARD_BITS,
     FloatArray,
     IntArray,
     SliceProgram,
@@ -39,16 +42,11 @@ from nnlcc.passes.lcc.fp import (
     worker_count,
 )
 from nnlcc.passes.lcc.fs import fs_slice
+from nnlcc.passes.lcc.options import TILE_ROWS, LccOptions
+from nnlcc.passes.lcc.text_form import slice_lines
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
-from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
-Algo = Literal["fp", "fs", "plain"]
-
-#: Rows factored together at most (``tile_rows``).  Measured on a 512x4608 Gaussian matrix
-#: (transposed: 4608 rows) at 45 dB on 2 cores: 1024 -> 0.821 additions/entry in 16.6 s,
-#: 1152 -> 0.807 in 16.8 s, 1536 -> 0.781 in 20 s, 2304 -> 0.748 in 23 s, untiled 0.700 in
-#: about 60 s; 1152 also keeps a 128x1152 conv (transposed) in one tile (0.804 vs 0.876).
-TILE_ROWS = 1152
+__all__ = ["TILE_ROWS", "Lcc", "LccCode", "LccOptions", "column_slices", "slice_width"]
 
 #: Largest wide matrix (entries) for which ``transpose=auto`` factors both orientations.
 AUTO_BOTH = 1 << 18
@@ -246,6 +244,16 @@ class LccCode:
                     rows[int(s.cols[j])].append(_sum(graph, adj[j]))
         return build_terms_sum(graph, rows, cse=False)
 
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """The ``code lcc`` block (:mod:`nnlcc.passes.lcc.text_form`)."""
+        r, c = self.shape
+        lines = [
+            f"{ind}code lcc shape={r}x{c} algo={quote(self.algo)} target_db={self.target_db!r}"
+            f" reached_db={self.reached_db!r} transposed={int(self.transposed)}",
+            f"{ind}  options {json.dumps(self.options)}",
+        ]
+        return lines + [ln for s in self.slices for ln in slice_lines(s, ind + "  ")]
+
     def summary(self) -> dict[str, Any]:
         rows, cols = self.shape
         rounds = [s.rounds for s in self.slices] or [0]
@@ -275,46 +283,15 @@ class LccCode:
         return out
 
     @classmethod
-    def build(
-        cls,
-        weight: FloatArray,
-        sqnr_db_target: float = 45.0,
-        algo: str = "fp",
-        nonzeros: int = 2,
-        slice_option: str = "auto",
-        exp_min: int = -12,
-        exp_max: int = 2,
-        max_factors: int = 32,
-        history: int = 64,
-        budget: bool = True,
-        guard_bits: int = GUARD_BITS,
-        subrounds: int = 4,
-        lookahead: int = 2,
-        transpose: str = "auto",
-        tile_rows: int = TILE_ROWS,
-    ) -> LccCode:
-        """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
+    def build(cls, weight: FloatArray, opts: LccOptions | None = None) -> LccCode:
+        """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR ``opts.sqnr_db``."""
+        opts = LccOptions() if opts is None else opts
         w = np.asarray(weight, dtype=np.float64)
         if w.ndim != 2:
             raise BadInputError(f"lcc: weight must be a matrix, got shape {w.shape}")
         if not np.all(np.isfinite(w)):
             raise BadInputError("lcc: weight matrix contains NaN or Inf")
-        if transpose not in ("no", "auto", "yes"):
-            raise PassOptionError(f"lcc: transpose must be auto, yes or no, not {transpose!r}")
-        args = (
-            sqnr_db_target,
-            algo,
-            nonzeros,
-            slice_option,
-            exp_min,
-            exp_max,
-            max_factors,
-            history,
-            budget,
-            guard_bits,
-            subrounds,
-            lookahead,
-        )
+        transpose = opts.transpose
         rows, cols = w.shape
         tries: list[tuple[bool, list[SliceProgram], FloatArray]] = []
         # auto: both orientations of a wide matrix while that is cheap; above AUTO_BOTH
@@ -322,9 +299,9 @@ class LccCode:
         wide = cols > rows
         both = transpose == "auto" and wide and rows * cols <= AUTO_BOTH
         if transpose == "no" or (transpose == "auto" and (not wide or both)):
-            tries.append((False, *_factor(w, tile_rows, *args)))
+            tries.append((False, *_factor(w, opts)))
         if transpose == "yes" or (transpose == "auto" and wide):
-            progs_t, exact_t = _factor(np.ascontiguousarray(w.T), tile_rows, *args)
+            progs_t, exact_t = _factor(np.ascontiguousarray(w.T), opts)
             tries.append((True, progs_t, np.ascontiguousarray(exact_t.T)))
         power = float(np.sum(w * w))
         codes = [
@@ -332,15 +309,15 @@ class LccCode:
                 shape=(int(rows), int(cols)),
                 slices=progs,
                 exact=exact,
-                target_db=sqnr_db_target,
+                target_db=opts.sqnr_db,
                 reached_db=sqnr_db(w, exact) if power > 0 else math.inf,
-                algo=algo,
+                algo=opts.algo,
                 transposed=tr,
                 options={
-                    "nonzeros": nonzeros,
-                    "exp_min": exp_min,
-                    "exp_max": exp_max,
-                    "lsb_floor": lsb_floor_for(sqnr_db_target, guard_bits),
+                    "nonzeros": opts.nonzeros,
+                    "exp_min": opts.exp_min,
+                    "exp_max": opts.exp_max,
+                    "lsb_floor": lsb_floor_for(opts.sqnr_db, opts.guard_bits),
                 },
             )
             for tr, progs, exact in tries
@@ -353,19 +330,19 @@ class LccCode:
         return self.reached_db >= self.target_db - 1e-9
 
 
-def _factor(w: FloatArray, tile_rows: int, *args: Any) -> tuple[list[SliceProgram], FloatArray]:
+def _factor(w: FloatArray, opts: LccOptions) -> tuple[list[SliceProgram], FloatArray]:
     """Like :func:`_factor_block`, with the rows cut into near-equal tiles of at most
-    ``tile_rows`` (0: no tiling), each factored to the target on its own.  Matching pursuit
+    ``opts.tile_rows`` (0: no tiling), each factored to the target on its own.  Matching pursuit
     costs grow with the square of the rows, so a 4608-row matrix (a transposed ResNet-34 conv)
     in five tiles compiles about four times faster, for N extra additions per tile boundary
     in the transposed program (a few per thousand entries)."""
-    rows = w.shape[0]
+    rows, tile_rows = w.shape[0], opts.tile_rows
     if tile_rows <= 0 or rows <= tile_rows:
-        return _factor_block(w, *args)
+        return _factor_block(w, opts)
     n_tiles = math.ceil(rows / tile_rows)
     progs: list[SliceProgram] = []
     for chunk in np.array_split(np.arange(rows), n_tiles):
-        part, _ = _factor_block(np.ascontiguousarray(w[chunk]), *args)
+        part, _ = _factor_block(np.ascontiguousarray(w[chunk]), opts)
         for p in part:
             out = np.full(rows, -1, dtype=p.out.dtype)
             out[chunk] = p.out
@@ -378,28 +355,15 @@ def _factor(w: FloatArray, tile_rows: int, *args: Any) -> tuple[list[SliceProgra
     return progs, exact
 
 
-def _factor_block(
-    w: FloatArray,
-    sqnr_db_target: float,
-    algo: str,
-    nonzeros: int,
-    slice_option: str,
-    exp_min: int,
-    exp_max: int,
-    max_factors: int,
-    history: int,
-    budget: bool,
-    guard_bits: int,
-    subrounds: int,
-    lookahead: int,
-) -> tuple[list[SliceProgram], FloatArray]:
+def _factor_block(w: FloatArray, opts: LccOptions) -> tuple[list[SliceProgram], FloatArray]:
     """Slice programs for ``w`` (rows = outputs) and the exact matrix they compute."""
     rows, _ = w.shape
-    groups = column_slices(w, slice_width(rows, slice_option))
+    groups = column_slices(w, slice_width(rows, opts.slice))
     power = float(np.sum(w * w))
     if not math.isfinite(power):
         raise BadInputError("lcc: weights too large (their squared norm overflows float64)")
-    allowed = power * 10.0 ** (-sqnr_db_target / 10.0)
+    target, algo = opts.sqnr_db, opts.algo
+    allowed = power * 10.0 ** (-target / 10.0)
     with _one_blas_thread():
         progs: list[SliceProgram]
         if algo == "plain":
@@ -409,11 +373,11 @@ def _factor_block(
                 plain_fp(
                     w[:, c],
                     c,
-                    sqnr_db_target,
-                    nonzeros,
-                    max_factors,
-                    exp_min,
-                    exp_max,
+                    target,
+                    opts.nonzeros,
+                    opts.max_factors,
+                    opts.exp_min,
+                    opts.exp_max,
                     UNBOUNDED_GUARD,
                 )
                 for c in groups
@@ -427,30 +391,17 @@ def _factor_block(
                     w[:, c],
                     c,
                     share,
-                    sqnr_db_target,
+                    target,
                     rows * len(c) * 4,
-                    exp_min,
-                    exp_max,
-                    guard_bits,
+                    opts.exp_min,
+                    opts.exp_max,
+                    opts.guard_bits,
                 )
 
             with ThreadPoolExecutor(worker_count()) as pool:
                 progs = list(pool.map(one, groups))
         elif algo == "fp":
-            progs = budget_fp(
-                [(w[:, c], c) for c in groups],
-                sqnr_db_target,
-                power,
-                nonzeros,
-                max_factors,
-                exp_min,
-                exp_max,
-                history,
-                budget,
-                guard_bits,
-                subrounds,
-                lookahead,
-            )
+            progs = budget_fp([(w[:, c], c) for c in groups], power, opts)
         else:
             raise PassOptionError(f"lcc: unknown algo {algo!r}")
     exact = np.zeros_like(w)
@@ -460,97 +411,55 @@ def _factor_block(
 
 
 @dataclass(frozen=True)
-class Lcc(Pass):
+class Lcc(LccOptions, Pass):
     """Linear computation coding of every layer to ``sqnr_db`` (whole-matrix SQNR of the exact
-        factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
-        ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
-        comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
-        coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
-        ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
-        error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
-        kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
-        which ``plain`` always uses),
-        ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
-        codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
-        (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
-        step of look-ahead; 1 = greedy matching pursuit), ``transpose`` (``yes``: factor ``W.T``
-        and implement its transposed program, which computes ``W`` with the same codewords —
-        wide matrices (more inputs than outputs) then get the tall slices LCC needs; ``auto``
-        tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at most this many
-        rows together: compile time grows with their square), ``truncate`` (``auto``: partial sums
-    drop the low bits the output cannot see, the coding aims :data:`RESERVE_DB` above
-    ``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
-    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`).  The algorithms
-        are deterministic; ``seed`` is recorded for reproducible reports."""
+    factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
+    ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
+    comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
+    coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
+    ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
+    error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
+    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
+    which ``plain`` always uses), ``subrounds`` (fp: each factor updates its rows in this many
+    groups, each group seeing the codewords of the groups before it: fewer adders for a little
+    more depth), ``lookahead`` (fp with ``nonzeros=2``: each new term is the best of this many
+    candidates judged with one step of look-ahead; 1 = greedy matching pursuit), ``transpose``
+    (``yes``: factor ``W.T`` and implement its transposed program, which computes ``W`` with
+    the same codewords — wide matrices (more inputs than outputs) then get the tall slices LCC
+    needs; ``auto`` tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at
+    most this many rows together: compile time grows with their square), ``truncate``
+    (``auto``: partial sums drop the low bits the output cannot see, the coding aims
+    :data:`~nnlcc.ir.truncate.RESERVE_DB` above ``sqnr_db`` so the truncated layer still meets
+    it; ``off``: exact partial sums; a number: the SQNR in dB each truncated layer keeps; see
+    :mod:`nnlcc.ir.truncate`).  The algorithms are deterministic; ``seed`` is recorded for
+    reproducible reports.  The options up to ``tile_rows`` are :class:`LccOptions`."""
 
     name: ClassVar[str] = "lcc"
     kind: ClassVar[PassKind] = PassKind.MATRIX
     per_layer: ClassVar[bool] = True
-    sqnr_db: float = 45.0
-    algo: Algo = "fp"
-    nonzeros: int = 2
-    slice: str = "auto"
-    exp_min: int = -12
-    exp_max: int = 2
-    max_factors: int = 32
-    history: int = 64
-    budget: bool = True
-    guard_bits: int = GUARD_BITS
-    subrounds: int = 4
-    lookahead: int = 2
-    transpose: Literal["auto", "yes", "no"] = "auto"
-    tile_rows: int = TILE_ROWS
     truncate: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sqnr_db) and 0 < self.sqnr_db <= 150):
             raise PassOptionError("lcc: sqnr_db must be in (0, 150]")
-        if self.algo not in ("fp", "fs", "plain"):
-            raise PassOptionError("lcc: algo must be fp, fs or plain")
-        if not 2 <= self.nonzeros <= 8:
-            raise PassOptionError("lcc: nonzeros must be in 2..8")
-        if self.slice != "auto" and not (self.slice.isdigit() and int(self.slice) >= 1):
-            raise PassOptionError("lcc: slice must be 'auto' or a positive integer")
-        if not -30 <= self.exp_min <= self.exp_max <= 8:
-            raise PassOptionError("lcc: need -30 <= exp_min <= exp_max <= 8")
-        if not 1 <= self.max_factors <= 256:
-            raise PassOptionError("lcc: max_factors must be in 1..256")
-        if self.history < 1:
-            raise PassOptionError("lcc: history must be >= 1")
-        if not 0 <= self.guard_bits <= 40:
-            raise PassOptionError("lcc: guard_bits must be in 0..40")
-        if not 1 <= self.subrounds <= 16:
-            raise PassOptionError("lcc: subrounds must be in 1..16")
-        if not 1 <= self.lookahead <= 16:
-            raise PassOptionError("lcc: lookahead must be in 1..16")
-        if self.tile_rows < 0:
-            raise PassOptionError("lcc: tile_rows must be >= 0 (0: no row tiles)")
-        check_option("lcc", self.truncate)
+        super().__post_init__()
+        check_truncate_option("lcc", self.truncate)
+
+    def coding_options(self) -> LccOptions:
+        """What :meth:`LccCode.build` gets: these options, with ``sqnr_db`` raised by the
+        truncation reserve under ``truncate=auto`` (the coding leaves the truncation
+        :data:`~nnlcc.ir.truncate.RESERVE` of the noise budget)."""
+        margin = RESERVE_DB if self.truncate == "auto" else 0.0
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(LccOptions)}
+        return LccOptions(**{**own, "sqnr_db": self.sqnr_db + margin})
 
     def build(self, weight: FloatArray) -> LccCode:
-        # truncate=auto: the coding leaves the truncation RESERVE of the noise budget
-        margin = RESERVE_DB if self.truncate == "auto" else 0.0
-        code = LccCode.build(
-            weight,
-            self.sqnr_db + margin,
-            self.algo,
-            self.nonzeros,
-            self.slice,
-            self.exp_min,
-            self.exp_max,
-            self.max_factors,
-            self.history,
-            self.budget,
-            self.guard_bits,
-            self.subrounds,
-            self.lookahead,
-            self.transpose,
-            self.tile_rows,
-        )
-        if margin:
+        opts = self.coding_options()
+        code = LccCode.build(weight, opts)
+        if opts.sqnr_db != self.sqnr_db:
             code.target_db = self.sqnr_db
-            code.options["coding_target_db"] = round(self.sqnr_db + margin, 3)
+            code.options["coding_target_db"] = round(opts.sqnr_db, 3)
         return code
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
@@ -559,4 +468,4 @@ class Lcc(Pass):
                 ctx.progress(layer.name)
             layer.code = code_layer(layer, self.build)
             bare = isinstance(layer.code, LccCode)  # a shared layer's target is the coding's
-            plan_layer(layer, self.truncate, self.sqnr_db if bare else None)
+            budget_layer(layer, self.truncate, self.sqnr_db if bare else None)
