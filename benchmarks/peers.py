@@ -5,7 +5,7 @@ Usage::
 
     .venv/bin/python benchmarks/peers.py [--model examples/jet_mlp_qonnx.onnx]
         [--data examples/jet.npz] [--mhz 150] [--designs nnlcc,nnlcc-pipelined,alkaid]
-        [-o build/bench_peers] [--table]
+        [-o build/bench_peers] [--results benchmarks/results/DATE] [--table]
 
 Every design computes the imported model's integers exactly (the accuracy column is checked
 against the golden model: ``identical``), takes the 16 quantized 8-bit inputs and gives the
@@ -14,7 +14,7 @@ against the golden model: ``identical``), takes the 16 quantized 8-bit inputs an
 routed (see :data:`ROUTER`), so the Fmax column is nextpnr's post-placement estimate.
 
 * ``nnlcc``: ``quantize,auto`` (a register after every adder, nnlcc's default);
-* ``nnlcc-pipelined``: ``quantize,auto,pipeline{mhz=MHZ}`` (registers where nnlcc's ECP5
+* ``nnlcc-pipelined``: ``quantize,auto,schedule{mhz=MHZ}`` (registers where nnlcc's ECP5
   delay model needs them);
 * ``alkaid``: alkaid 0.8.2 traces the same network (the imported integer matrices and
   biases, round-half-to-even and saturation at the same activation formats), solves every
@@ -26,22 +26,33 @@ PolyLUT, NeuraLUT) are the figures their authors published on the *original* hls
 on a Xilinx xcvu9p (LUT6) with Vivado: they are quoted with their source, on another data set
 (nnlcc's example uses a synthetic jet-like set, see examples/jet_data.py) and another FPGA
 family (ECP5 LUT4s here), so they place the field, they are not a like-for-like comparison.
-Slow (minutes per place and route): run it with ``nice``.
+Rows are measured into ``-o`` (``peers.json`` there: an interrupted run resumes; a row is
+kept only while its design's Verilog is the same, by SHA-256), then written with the run's
+conditions (part, tools and versions, seeds, model and data hashes) as ``peers.json`` and
+``peers.md`` into ``--results``.  Slow (tens of minutes per place): run it with ``nice``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
+import os
+import platform
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fmax import synth_pnr
+from fmax import sources_sha256, synth_pnr
 
-from nnlcc.data import load_npz
+from nnlcc.boards.toolchain import find_tool
+from nnlcc.data import Dataset, load_npz
 from nnlcc.frontends import load_model
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.family import ECP5
@@ -152,78 +163,149 @@ def alkaid_network(graph: MatrixGraph) -> Any:
     return trace(inp, h)
 
 
-def accuracy(y: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(y: np.ndarray, labels: Any) -> float:
     return round(float(np.mean(y.argmax(1) == labels)), 4)
 
 
+@dataclass
+class Emitted:
+    """A design's Verilog written into ``folder``: its sources and top, its golden-checked
+    outputs ``y`` on the test set, and facts for its row (pipeline, latency, ...)."""
+
+    folder: Path
+    sources: list[str]
+    top: str
+    y: np.ndarray
+    facts: dict[str, Any]
+
+
+def emit(design: str, args: argparse.Namespace, graph: MatrixGraph, data: Dataset) -> Emitted:
+    """Write ``design``'s Verilog into ``args.outdir / design``."""
+    folder = args.outdir / design
+    folder.mkdir(parents=True, exist_ok=True)
+    x_int = lower_network(graph).quantize_input(data.x_test)
+    if design.startswith("nnlcc"):
+        pipeline = "quantize,auto" + (
+            f",schedule{{mhz={args.mhz:g}}}" if design == "nnlcc-pipelined" else ""
+        )
+        _, n = compiled(args.model, pipeline, data.x_calib)
+        top_for(n).emit(folder / "network.v", "nnlcc_network")
+        facts = {"pipeline": pipeline, "latency": n.latency,
+                 "adders": sum(la.graph.adders for la in n.layers)}  # fmt: skip
+        return Emitted(folder, ["network.v"], "nnlcc_network",
+                       n.output_real(n.evaluate(x_int)), facts)  # fmt: skip
+    if design == "alkaid":
+        from alkaid.codegen import RTLModel
+
+        comb = alkaid_network(graph)
+        assert graph.input_fmt is not None
+        y = np.asarray(comb.predict(graph.input_fmt.to_real(x_int)), dtype=np.float64)
+        cutoff = 1000.0 / args.mhz
+        model = RTLModel(comb, folder / "rtl", "jet", latency_cutoff=cutoff, clock_period=cutoff)
+        model.write()
+        src = sorted((folder / "rtl" / "src").glob("*.v"))
+        src += sorted((folder / "rtl" / "src" / "static").glob("*.v"))
+        names = [str(p.relative_to(folder)) for p in src if p.stem != "jet_wrapper"]
+        facts = {"pipeline": f"alkaid RTLModel latency_cutoff={cutoff:g} ns",
+                 "latency": model.latency, "adder_cost": round(float(comb.cost), 1)}  # fmt: skip
+        return Emitted(folder, names, "jet", y, facts)
+    raise SystemExit(f"unknown design {design!r} (known: nnlcc, nnlcc-pipelined, alkaid)")
+
+
 def run(args: argparse.Namespace, path: Path) -> list[dict[str, Any]]:
-    """Measure every design of ``--designs`` not in ``path`` yet (rows are written as they
-    come, so an interrupted run resumes)."""
+    """Measure every design of ``--designs`` whose row in ``path`` is missing or was made from
+    other Verilog (rows are written as they come, so an interrupted run resumes)."""
     data = load_npz(args.data, 16, 5)
     assert data.y_test is not None
-    out: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
+    rows: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
     graph, net = compiled(args.model, "quantize,auto", data.x_calib)
-    x_int = net.quantize_input(data.x_test)
-    golden = net.output_real(net.evaluate(x_int))
+    golden = net.output_real(net.evaluate(net.quantize_input(data.x_test)))
 
     def say(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)
 
-    designs = args.designs.split(",")
-    for design in designs:
-        if any(r["design"] == design for r in out):
-            continue
+    out: list[dict[str, Any]] = []
+    for design in args.designs.split(","):
         t0 = time.perf_counter()
-        folder = args.outdir / design
-        folder.mkdir(parents=True, exist_ok=True)
-        if design.startswith("nnlcc"):
-            pipeline = "quantize,auto" + (
-                f",pipeline{{mhz={args.mhz:g}}}" if design == "nnlcc-pipelined" else ""
-            )
-            _, n = compiled(args.model, pipeline, data.x_calib)
-            y = n.output_real(n.evaluate(x_int))
-            top_for(n).emit(folder / "network.v", "nnlcc_network")
-            res = synth_pnr(folder, ["network.v"], "nnlcc_network", args.mhz, say, ROUTER, True)
-            facts = {"pipeline": pipeline, "latency": n.latency,
-                     "adders": sum(la.graph.adders for la in n.layers)}  # fmt: skip
-        elif design == "alkaid":
-            from alkaid.codegen import RTLModel
-
-            comb = alkaid_network(graph)
-            y = np.asarray(comb.predict(net.input_fmt.to_real(x_int)), dtype=np.float64)
-            cutoff = 1000.0 / args.mhz
-            model = RTLModel(comb, folder / "rtl", "jet", latency_cutoff=cutoff,
-                             clock_period=cutoff)  # fmt: skip
-            model.write()
-            src = sorted((folder / "rtl" / "src").glob("*.v"))
-            src += sorted((folder / "rtl" / "src" / "static").glob("*.v"))
-            names = [str(p.relative_to(folder)) for p in src if p.stem != "jet_wrapper"]
-            res = synth_pnr(folder, names, "jet", args.mhz, say, ROUTER, True)
-            facts = {"pipeline": f"alkaid RTLModel latency_cutoff={cutoff:g} ns",
-                     "latency": model.latency, "adder_cost": round(float(comb.cost), 1)}  # fmt: skip
-        else:
-            raise SystemExit(f"unknown design {design!r}")
+        e = emit(design, args, graph, data)
+        digest = sources_sha256(e.folder, e.sources)
+        old = next((r for r in rows if r["design"] == design), None)
+        if old is not None and old.get("sources_sha256") == digest:
+            print(f"{design}: measured before from the same Verilog", file=sys.stderr)
+            out.append(old)
+            continue
+        res = synth_pnr(e.folder, e.sources, e.top, args.mhz, say, ROUTER, True)
         row = {
             "design": design,
-            **facts,
-            "accuracy": accuracy(y, data.y_test),
-            "identical": bool(np.array_equal(y, golden)),
+            **e.facts,
+            "accuracy": accuracy(e.y, data.y_test),
+            "identical": bool(np.array_equal(e.y, golden)),
             "luts": res["placed_luts"],
             "ffs": res["placed_ffs"],
             "fmax_mhz": res["fmax_mhz"],
             "yosys_luts": res["yosys_luts"],
             "yosys_ffs": res["yosys_ffs"],
+            "synth_s": res["synth_s"],
+            "place_s": res["pnr_s"],
             "wall_s": round(time.perf_counter() - t0, 1),
+            "sources_sha256": digest,
         }
         if row["fmax_mhz"] and row["latency"] is not None:
             row["latency_ns"] = round(1000.0 * row["latency"] / row["fmax_mhz"], 1)
         print(json.dumps(row), flush=True)
+        rows = [r for r in rows if r["design"] != design] + [row]
+        path.write_text(json.dumps(rows, indent=2) + "\n")
         out.append(row)
-        path.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        got = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    except OSError as e:
+        return f"unknown ({e})"
+    return (got.stdout + got.stderr).strip().splitlines()[0] if got.stdout + got.stderr else "?"
+
+
+def conditions(args: argparse.Namespace) -> dict[str, Any]:
+    """What the rows were measured under: part, flow, tools, seeds, inputs, machine."""
+
+    def git(*a: str) -> str:
+        got = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False)
+        return got.stdout.strip()
+
+    from nnlcc.examples.train_jet_mlp import SEED  # the example's training seed
+
+    dirty = git("status", "--porcelain", "--", "compiler", "frontends", "hdl", "benchmarks")
+
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "board": "ulx3s",
+        "part": "LFE5U-85F-6 CABGA381 (ECP5), out of context (--out-of-context: no I/O cells)",
+        "target_mhz": args.mhz,
+        "flow": "yosys synth_ecp5 -flatten -noiopad; nextpnr-ecp5 --no-route (placed, not"
+        " routed: Fmax is nextpnr's post-placement estimate)",
+        "nextpnr_seed": "nextpnr's default (fixed, not randomized)",
+        "yosys": _version([*find_tool("yosys"), "-V"]),
+        "nextpnr": _version([*find_tool("nextpnr-ecp5"), "--version"]),
+        "alkaid": metadata.version("alkaid"),
+        "nnlcc_commit": git("rev-parse", "HEAD") + (" (dirty)" if dirty else ""),
+        "model": str(args.model.resolve().relative_to(ROOT)),
+        "model_sha256": _sha256(args.model),
+        "data": str(args.data.resolve().relative_to(ROOT)),
+        "data_sha256": _sha256(args.data),
+        "training_seed": SEED,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs,"
+        f" Python {platform.python_version()}",
+    }
+
+
 def table(rows: list[dict[str, Any]], model: str, mhz: float) -> str:
+    """The Markdown tables: the measured rows, then the published peers with their sources."""
     lines = [
         f"{model} on the ULX3S's LFE5U-85F-6 (yosys synth_ecp5, nextpnr-ecp5 out of context,"
         f" target {mhz:g} MHz); placed LUT4s and FFs, Fmax estimated after placement (not"
@@ -260,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mhz", type=float, default=150.0)
     ap.add_argument("--designs", default="nnlcc,nnlcc-pipelined,alkaid")
     ap.add_argument("-o", "--outdir", type=Path, default=Path("build") / "bench_peers")
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / today)
     ap.add_argument("--table", action="store_true", help="print the table of OUTDIR's rows")
     args = ap.parse_args(argv)
     path = args.outdir / "peers.json"
@@ -268,8 +352,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.outdir.mkdir(parents=True, exist_ok=True)
     rows = run(args, path)
+    text = table(rows, args.model.name, args.mhz)
+    cond = conditions(args)
+    args.results.mkdir(parents=True, exist_ok=True)
+    doc = {"conditions": cond, "rows": rows, "published": PUBLISHED}
+    (args.results / "peers.json").write_text(json.dumps(doc, indent=2) + "\n")
+    listed = "\n".join(f"- {k}: {v}" for k, v in cond.items())
+    (args.results / "peers.md").write_text(
+        f"# nnlcc vs alkaid on the jet-tagging MLP (benchmarks/peers.py)\n\n{text}\n\n"
+        f"Conditions:\n\n{listed}\n"
+    )
     print()
-    print(table(rows, args.model.name, args.mhz))
+    print(text)
+    print(f"\nwritten: {args.results / 'peers.json'}, {args.results / 'peers.md'}")
     return 0
 
 
