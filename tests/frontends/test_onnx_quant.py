@@ -22,6 +22,7 @@ from quant_models import (
 
 from nnlcc.frontends import load_model, onnx_reference
 from nnlcc.ir.imported import ImportedQuant, imported_ints
+from nnlcc.ir.lower import lower_network
 from nnlcc.passes import parse_graph, print_graph
 
 QONNX = "qonnx.custom_op.general"
@@ -201,7 +202,6 @@ def test_ir_text_round_trips_the_facts(tmp_path: Path) -> None:
     back = parse_graph(text)
     assert print_graph(back) == text
     assert back.layers[0].notes.get(ImportedQuant) == g.layers[0].notes.get(ImportedQuant)
-    from nnlcc.ir.lower import lower_network
 
     net2 = lower_network(back)
     assert np.array_equal(
@@ -240,7 +240,8 @@ def test_jet_example_exports_agree_and_are_bit_exact() -> None:
         )
         assert (qa and (qa.scale, qa.lo, qa.hi)) == (qb and (qb.scale, qb.lo, qb.hi))
     assert [la.shape for la in graphs[0].layers] == [(64, 16), (32, 64), (32, 32), (5, 32)]
-    out, _, _ = golden(examples.JET_QDQ, x, "quantize,csd")
+    net = lower_network(graphs[1])  # the QDQ export's golden model, as checked above
+    out = net.output_real(net.evaluate(net.quantize_input(x)))
     assert np.mean(out.argmax(1) == y) > 0.7
 
 
