@@ -31,11 +31,13 @@ def test_jet_qdq_compiles_bit_exact(tmp_path: Path) -> None:
             random_vectors=200,
         )
     )
-    assert r["verification"]["bit_exact"] is True
-    assert r["verification"]["vectors"] == 600
-    acc = r["accuracy"]
-    assert acc["reference_identical"] == 1.0 and acc["golden"] == acc["float"]
-    assert r["input_fmt"] == "s8.5"
-    for layer in r["layers"]:
-        assert layer["imported_exact"] is True and layer["imported_weights"].startswith("s6")
-    assert "accuracy_drop" not in r  # nothing traded by default
+    assert r.verification is not None
+    assert r.verification.bit_exact is True and r.verification.vectors == 600
+    acc = r.accuracy
+    assert acc is not None
+    assert acc.reference_identical == 1.0 and acc.golden == acc.float_accuracy
+    assert r.input_fmt == "s8.5"
+    for layer in r.layers:
+        assert layer.imported_exact is True
+        assert layer.imported_weights is not None and layer.imported_weights.startswith("s6")
+    assert r.accuracy_drop is None  # nothing traded by default
