@@ -39,7 +39,7 @@ from nnlcc.passes.lcc.fp import (
     worker_count,
 )
 from nnlcc.passes.lcc.fs import fs_slice
-from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
+from nnlcc.passes.lcc.lowering import lower_straight, lower_transposed
 from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
 Algo = Literal["fp", "fs", "plain"]
@@ -103,27 +103,6 @@ def _transposed_live_heads(s: SliceProgram) -> npt.NDArray[np.bool_]:
         if live[k + i]:
             live[s.src[i][s.src[i] >= 0]] = True
     return live[:k]
-
-
-def _add_pair(graph: AdderGraph, t1: SignedTerm, t2: SignedTerm) -> SignedTerm:
-    """One adder computing ``t1 + t2`` (shifts may be negative: the common one is factored)."""
-    (a, sa, na), (b, sb, nb) = t1, t2
-    m = min(sa, sb)
-    if na and nb:
-        return graph.add(a, b, sa - m, sb - m), m, True
-    if na:
-        return graph.add(b, a, sb - m, sa - m, nb=True), m, False
-    return graph.add(a, b, sa - m, sb - m, nb=nb), m, False
-
-
-def _sum(graph: AdderGraph, parts: list[SignedTerm]) -> SignedTerm:
-    level = parts
-    while len(level) > 1:  # balanced: depth ceil(log2 terms)
-        nxt = [_add_pair(graph, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
@@ -205,46 +184,11 @@ class LccCode:
     def lower(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
         """Every codeword becomes ``terms - 1`` adders over earlier codewords (negative
         exponents are carried in the terms' shifts, so no bit is ever dropped), then each row
-        sums its slice results; the graph computes :meth:`implemented` exactly."""
+        sums its slice results; the graph computes :meth:`implemented` exactly.  Sums are
+        built small first and single-use codewords inlined (:mod:`.lowering`)."""
         if self.transposed:
-            return self._lower_transposed(graph, inputs)
-        rows: list[list[SignedTerm]] = [[] for _ in range(self.shape[0])]
-        for s in self.slices:
-            terms: list[SignedTerm] = [(inputs[int(c)], 0, False) for c in s.cols]
-            for i in range(len(s.src)):
-                parts: list[SignedTerm] = []
-                for src, e, ng in zip(s.src[i], s.exp[i], s.neg[i], strict=True):
-                    if src >= 0:
-                        node, sh, neg = terms[int(src)]
-                        parts.append((node, sh + int(e), neg != bool(ng)))
-                terms.append(_sum(graph, parts))
-            for r in np.nonzero(s.out >= 0)[0]:
-                node, sh, neg = terms[int(s.out[r])]
-                rows[int(r)].append((node, sh + s.scale, neg))
-        return build_terms_sum(graph, rows, cse=False)
-
-    def _lower_transposed(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
-        """The slices factor ``W.T``; the transposed program computes ``W`` (Tellegen's
-        principle): every adder of the slice becomes a fan-out and every fan-out a sum, walked
-        from the slice's outputs back to its inputs.  ``adj[j]`` collects the signed shifted
-        contributions to codeword ``j``'s adjoint, which is summed once when it is needed."""
-        rows: list[list[SignedTerm]] = [[] for _ in range(self.shape[0])]
-        for s in self.slices:
-            k = s.width
-            adj: list[list[SignedTerm]] = [[] for _ in range(k + len(s.src))]
-            for r in np.nonzero(s.out >= 0)[0]:
-                adj[int(s.out[r])].append((inputs[int(r)], s.scale, False))
-            for i in range(len(s.src) - 1, -1, -1):
-                if not adj[k + i]:
-                    continue
-                node, sh, neg = _sum(graph, adj[k + i])
-                for src, e, ng in zip(s.src[i], s.exp[i], s.neg[i], strict=True):
-                    if src >= 0:
-                        adj[int(src)].append((node, sh + int(e), neg != bool(ng)))
-            for j in range(k):
-                if adj[j]:
-                    rows[int(s.cols[j])].append(_sum(graph, adj[j]))
-        return build_terms_sum(graph, rows, cse=False)
+            return lower_transposed(self.slices, self.shape[0], graph, inputs)
+        return lower_straight(self.slices, self.shape[0], graph, inputs)
 
     def summary(self) -> dict[str, Any]:
         rows, cols = self.shape
