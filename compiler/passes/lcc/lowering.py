@@ -21,6 +21,7 @@ On a 128x128 Gaussian matrix at 40 dB (ECP5 cost model) the straight program goe
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -107,17 +108,26 @@ def expanded_terms(s: SliceProgram) -> tuple[npt.NDArray[np.bool_], list[list[Re
     return kept, terms
 
 
+def as_term(x: int | SignedTerm) -> SignedTerm:
+    """An input given as a node id or as a signed shifted term."""
+    return (x, 0, False) if isinstance(x, int) else x
+
+
 def lower_straight(
-    slices: list[SliceProgram], n_rows: int, graph: AdderGraph, inputs: list[int]
+    slices: list[SliceProgram],
+    n_rows: int,
+    graph: AdderGraph,
+    inputs: Sequence[int | SignedTerm],
 ) -> list[Term]:
-    """The slice programs computing ``W`` (rows = outputs), then each row's slice results."""
+    """The slice programs computing ``W`` (rows = outputs), then each row's slice results;
+    ``inputs`` are node ids or signed shifted terms (the value a column multiplies)."""
     rows: list[list[SignedTerm]] = [[] for _ in range(n_rows)]
     for s in slices:
         k = s.width
         kept, terms = expanded_terms(s)
         node: list[SignedTerm | None] = [None] * (k + len(s.src))
         for j in range(k):
-            node[j] = (inputs[int(s.cols[j])], 0, False)
+            node[j] = as_term(inputs[int(s.cols[j])])
         for c in np.nonzero(kept[k:])[0] + k:
             parts: list[SignedTerm] = []
             for j, e, ng in terms[c]:
@@ -133,7 +143,10 @@ def lower_straight(
 
 
 def lower_transposed(
-    slices: list[SliceProgram], n_rows: int, graph: AdderGraph, inputs: list[int]
+    slices: list[SliceProgram],
+    n_rows: int,
+    graph: AdderGraph,
+    inputs: Sequence[int | SignedTerm],
 ) -> list[Term]:
     """The slices factor ``W.T``; the transposed program computes ``W`` (Tellegen's
     principle): every adder of the slice becomes a fan-out and every fan-out a sum, walked
@@ -144,7 +157,8 @@ def lower_transposed(
         k = s.width
         adj: list[list[SignedTerm]] = [[] for _ in range(k + len(s.src))]
         for r in np.nonzero(s.out >= 0)[0]:
-            adj[int(s.out[r])].append((inputs[int(r)], s.scale, False))
+            node, sh, neg = as_term(inputs[int(r)])
+            adj[int(s.out[r])].append((node, sh + s.scale, neg))
         for i in range(len(s.src) - 1, -1, -1):
             if not adj[k + i]:
                 continue

@@ -1,0 +1,11 @@
+"""The ``lowrank`` coder: ``W ≈ U·V + E``, each factor coded by the best coder.
+
+- :mod:`.spectrum`: singular values and the ranks worth pricing;
+- :mod:`.terms`: lowering a factor's code on signed shifted input terms;
+- :mod:`.code`: :class:`LowRankCode` and the search over ranks and factor coders.
+"""
+
+from nnlcc.passes.lowrank.code import LowRankCode, build
+from nnlcc.passes.lowrank.spectrum import Spectrum
+
+__all__ = ["LowRankCode", "Spectrum", "build"]
