@@ -46,12 +46,14 @@ from nnlcc.ir.cost import estimate
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.matrix import DenseLayer, FloatArray, MatrixCode, MatrixGraph, MatrixLayer
-from nnlcc.passes import PassContext, parse_pipeline
+from nnlcc.passes import PassContext, lowrank, parse_pipeline
 from nnlcc.passes.alkaid import AlkaidCode, available
 from nnlcc.passes.auto import weight_bits_for
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.csd import CsdCode
 from nnlcc.passes.lcc import Lcc
+from nnlcc.passes.lcc.search import build_best
+from nnlcc.passes.pricing import Pricing
 from nnlcc.passes.truncation import RESERVE_DB, plan_layer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,18 +176,25 @@ def baselines(layer: MatrixLayer, target_db: float, alkaid_max: int) -> dict[str
     return out
 
 
-def lcc_family(target_db: float) -> dict[str, Builder]:
+def lcc_family(layer: MatrixLayer, target_db: float) -> dict[str, Builder]:
     """Today's LCC (both orientations) and the new LCC-family coders."""
     out: dict[str, Builder] = {
         "lcc{transpose=no}": Lcc(sqnr_db=target_db, transpose="no").build,
         "lcc{transpose=yes}": Lcc(sqnr_db=target_db, transpose="yes").build,
     }
-    out.update(new_coders(target_db))
+    out.update(new_coders(layer, target_db))
     return out
 
 
-def new_coders(target_db: float) -> dict[str, Builder]:
-    return {}
+def new_coders(layer: MatrixLayer, target_db: float) -> dict[str, Builder]:
+    """The cost-driven LCC search and the low-rank coder (coding SQNR as auto's)."""
+    assert layer.in_fmt is not None
+    pricing = Pricing(span=(layer.in_fmt.lo, layer.in_fmt.hi), family=FAMILY)
+    coding = target_db + RESERVE_DB
+    return {
+        "lcc{objective=luts}": lambda m: build_best(m, coding, pricing),
+        "lowrank": lambda m: lowrank.build(m, coding, pricing),
+    }
 
 
 def _key(w: FloatArray, label: str, target_db: float) -> str:
@@ -201,7 +210,7 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     cands: dict[str, tuple[Builder | str, bool]] = {
         k: (v, True) for k, v in baselines(layer, args.sqnr, args.alkaid_max).items()
     }
-    cands.update({k: (v, False) for k, v in lcc_family(args.sqnr).items()})
+    cands.update({k: (v, False) for k, v in lcc_family(layer, args.sqnr).items()})
     if args.coders:
         cands = {k: v for k, v in cands.items() if any(c in k for c in args.coders)}
     for label, (build, cacheable) in cands.items():

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 
 from nnlcc.errors import BadInputError
 from nnlcc.ir.adder_graph import AdderGraph
@@ -51,7 +52,7 @@ V_OFFSETS_DB = (-6.0, 0.0)
 MAX_RANKS = 2
 
 #: Share of the error budget the split shape gives ``U'`` (``E'`` gets the rest).
-U_SHARE = 0.25
+U_SHARE = 0.1
 
 #: Largest factor (entries) alkaid is tried on (its time grows fast).
 ALKAID_ENTRIES = 4096
@@ -175,7 +176,10 @@ class LowRankCode:
 
 
 class _Factors:
-    """The SVD of ``w`` and the codes of ``V'`` made so far (shared by the designs)."""
+    """The SVD of ``w`` and, per rank, the factors ``U V = W_r`` (the best rank-``r`` part) in
+    echelon form: ``r`` rows ``S`` of ``U`` are the identity (picked by pivoted QR, so ``U``
+    stays well conditioned) and ``V = W_r[S]``; those rows' outputs are ``z`` itself, with no
+    adder, and ``U`` has ``r**2`` fewer entries to code."""
 
     def __init__(self, w: FloatArray, pricing: Pricing) -> None:
         self.w = w
@@ -186,21 +190,31 @@ class _Factors:
     def allowed(self, target_db: float) -> float:
         return self.power * 10.0 ** (-target_db / 10.0)
 
-    def shifts(self, rank: int) -> list[int]:
+    def factors(self, rank: int) -> tuple[FloatArray, FloatArray]:
+        """``U`` (``N x r``, identity on ``r`` rows) and ``V`` (``r x M``)."""
         if not 1 <= rank <= len(self.s) or self.s[rank - 1] <= 0:
             raise BadInputError(f"lowrank: rank {rank} is outside 1..{int(np.sum(self.s > 0))}")
-        return [-round(math.log2(float(x))) for x in self.s[:rank]]
+        ur = self.u[:, :rank]
+        _, _, piv = scipy.linalg.qr(ur.T, pivoting=True)
+        rows = np.sort(piv[:rank])
+        u = np.linalg.solve(ur[rows].T, ur.T).T  # ur @ inv(ur[rows])
+        u[rows] = np.eye(rank)
+        v = ur[rows] @ (self.s[:rank, None] * self.vt[:rank])
+        return u, v
 
     def second_stage(
         self, rank: int, v_code: MatrixCode
     ) -> tuple[list[int], FloatArray, FloatArray]:
-        """The shifts ``a``, ``U'`` (zero where ``V̂'`` has a zero row) and ``E'``."""
-        shifts = self.shifts(rank)
+        """The shifts ``a`` (``z'_k = z_k 2**a_k`` about as strong as an input), ``U'`` (zero
+        where ``V̂`` has a zero row) and ``E' = W - U V̂``."""
+        u, _ = self.factors(rank)
         v_hat = v_code.implemented()
-        live = np.any(v_hat != 0, axis=1)
+        norms = np.sqrt(np.sum(v_hat * v_hat, axis=1))
+        live = norms > 0
         if not np.any(live):
-            raise BadInputError("lowrank: V' codes to zero")
-        up = self.u[:, :rank] * np.ldexp(1.0, -np.asarray(shifts))[None, :] * live[None, :]
+            raise BadInputError("lowrank: V codes to zero")
+        shifts = [-round(math.log2(float(x))) if x > 0 else 0 for x in norms]
+        up = u * np.ldexp(1.0, -np.asarray(shifts))[None, :] * live[None, :]
         resid = self.w - (up * np.ldexp(1.0, np.asarray(shifts))[None, :]) @ v_hat
         return shifts, up, resid
 
@@ -257,7 +271,7 @@ def compose_rank(
     cheapest alone; the residual (split: ``E'``; joint: ``[U' | E']``) by every coder, each
     fitted so the whole matrix just reaches the target (the caller prices them whole)."""
     v_db = target_db + V_OFFSETS_DB[-1]
-    v = _cheapest(f.s[:rank, None] * f.vt[:rank], v_db, coders, f.pricing)
+    v = _cheapest(f.factors(rank)[1], v_db, coders, f.pricing)
     if v is None:
         raise BadInputError(f"lowrank: no coder codes V' at {v_db:.2f} dB")
     v_code = v[1]
