@@ -21,6 +21,7 @@ _PASSES: dict[str, tuple[str, str]] = {
     "share": ("nnlcc.passes.share", "Share"),
     "csd": ("nnlcc.passes.csd", "Csd"),
     "lcc": ("nnlcc.passes.lcc", "Lcc"),
+    "lowrank": ("nnlcc.passes.lowrank", "Lowrank"),
     "circulant": ("nnlcc.passes.circulant", "Circulant"),
     "auto": ("nnlcc.passes.auto", "Auto"),
     "pipeline": ("nnlcc.passes.schedule", "Pipeline"),

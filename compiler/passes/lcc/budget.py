@@ -49,6 +49,10 @@ from nnlcc.passes.lcc.fp import (
     worker_count,
 )
 
+#: Offers (rows x candidate codewords) of a round below which its slices run serially:
+#: thread hand-offs cost more than small rounds save.
+PARALLEL_WORK = 1 << 16
+
 
 def _slice_offers(
     resid: FloatArray,
@@ -255,6 +259,7 @@ def budget_fp(
     starts = [ncw.copy()]
     # slices are independent within a round: BLAS and the numba scan release the GIL
     workers = worker_count()
+    pool: ThreadPoolExecutor | None = None  # made once, when a round's work is big enough
     for rnd in range(max_rounds * groups):
         diff = target - approx
         err = np.einsum("enk,enk->en", diff, diff) * scale2[:, None]
@@ -311,9 +316,10 @@ def budget_fp(
             out=(fsrc, fexp, fneg, fgain, psrc, pexp, pneg, pgain),
         )
         busy = [e for e in range(n_sl) if first[e + 1] > first[e]]
-        if len(busy) > 1 and workers > 1:
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(offer, busy))
+        if len(busy) > 1 and workers > 1 and q_all * int(ncw.max()) >= PARALLEL_WORK:
+            if pool is None:
+                pool = ThreadPoolExecutor(workers)
+            list(pool.map(offer, busy))
         else:
             for e in busy:
                 offer(e)
@@ -356,6 +362,8 @@ def budget_fp(
         )
         rounds += made > before
         starts.append(ncw.copy())
+    if pool is not None:
+        pool.shutdown()
     progs = []
     for e, (_, cols) in enumerate(slices):
         ke = len(cols)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -25,7 +27,7 @@ import numpy.typing as npt
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import sqnr_db
-from nnlcc.ir.matrix import MatrixGraph, Term
+from nnlcc.ir.matrix import MatrixGraph, MatrixLayer, Term
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.lcc.budget import budget_fp
@@ -40,6 +42,8 @@ from nnlcc.passes.lcc.fp import (
 )
 from nnlcc.passes.lcc.fs import fs_slice
 from nnlcc.passes.lcc.lowering import lower_straight, lower_transposed
+from nnlcc.passes.lcc.search import Objective, build_best
+from nnlcc.passes.pricing import Pricing
 from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
 Algo = Literal["fp", "fs", "plain"]
@@ -424,7 +428,10 @@ class Lcc(Pass):
         rows together: compile time grows with their square), ``truncate`` (``auto``: partial sums
     drop the low bits the output cannot see, the coding aims :data:`RESERVE_DB` above
     ``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
-    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`).  The algorithms
+    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`), ``objective``
+    (``luts``: the orientation and slice width whose design the cost model prices cheapest on
+    the board's family, :mod:`.search`; ``adders``: the published choice, ``round(log2 N)``
+    wide slices, the orientation with fewer adders).  The algorithms
         are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
@@ -445,6 +452,7 @@ class Lcc(Pass):
     transpose: Literal["auto", "yes", "no"] = "auto"
     tile_rows: int = TILE_ROWS
     truncate: str = "auto"
+    objective: Objective = "luts"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -462,6 +470,8 @@ class Lcc(Pass):
             raise PassOptionError("lcc: max_factors must be in 1..256")
         if self.history < 1:
             raise PassOptionError("lcc: history must be >= 1")
+        if self.objective not in ("luts", "adders"):
+            raise PassOptionError("lcc: objective must be luts or adders")
         if not 0 <= self.guard_bits <= 40:
             raise PassOptionError("lcc: guard_bits must be in 0..40")
         if not 1 <= self.subrounds <= 16:
@@ -497,10 +507,52 @@ class Lcc(Pass):
             code.options["coding_target_db"] = round(self.sqnr_db + margin, 3)
         return code
 
+    def build_priced(self, weight: FloatArray, pricing: Pricing) -> LccCode:
+        """:meth:`build` with the orientation and slice width the ``objective`` prefers
+        (:mod:`.search`; ``transpose`` and ``slice`` other than ``auto`` stay fixed)."""
+        margin = RESERVE_DB if self.truncate == "auto" else 0.0
+        build = functools.partial(
+            LccCode.build,
+            algo=self.algo,
+            nonzeros=self.nonzeros,
+            exp_min=self.exp_min,
+            exp_max=self.exp_max,
+            max_factors=self.max_factors,
+            history=self.history,
+            budget=self.budget,
+            guard_bits=self.guard_bits,
+            subrounds=self.subrounds,
+            lookahead=self.lookahead,
+            tile_rows=self.tile_rows,
+        )
+        code = build_best(
+            weight,
+            self.sqnr_db + margin,
+            pricing,
+            build,
+            self.objective,
+            self.transpose,
+            self.slice,
+        )
+        assert isinstance(code, LccCode)
+        if margin:
+            code.target_db = self.sqnr_db
+            code.options["coding_target_db"] = round(self.sqnr_db + margin, 3)
+        return code
+
+    def builder(self, layer: MatrixLayer, family: str) -> Callable[[FloatArray], LccCode]:
+        """How this pass codes ``layer``'s matrix: by :meth:`build_priced` on the layer's
+        input range and ``family`` (``objective=luts``), else by :meth:`build`."""
+        if self.objective != "luts":
+            return self.build
+        fmt = layer.in_fmt
+        span = (fmt.lo, fmt.hi) if fmt is not None else Pricing.span
+        return functools.partial(self.build_priced, pricing=Pricing(span=span, family=family))
+
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = code_layer(layer, self.build)
+            layer.code = code_layer(layer, self.builder(layer, ctx.family))
             bare = isinstance(layer.code, LccCode)  # a shared layer's target is the coding's
             plan_layer(layer, self.truncate, self.sqnr_db if bare else None)

@@ -10,8 +10,6 @@ for the ablation:
   slice; a wider slice needs fewer row sums but more factors, and at low SQNR (a residual coded
   at a few bits) wider slices win (Gaussian 64x64 at 15 dB: 33.0k LUTs at width 8 against 35.0k
   at 6);
-* **look-ahead** of the term search (more candidates per step, more compile time).
-
 Every combination is factored and priced; the cheapest wins (ties: fewer adders).  The search
 is bounded by :data:`MAX_TRIES` designs.
 """
@@ -19,13 +17,13 @@ is bounded by :data:`MAX_TRIES` designs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from nnlcc.ir.matrix import FloatArray
-from nnlcc.passes.lcc.code import LccCode, slice_width
+from nnlcc.ir.matrix import FloatArray, MatrixCode
 from nnlcc.passes.pricing import Pricing, price_code
 
 Objective = Literal["luts", "adders"]
@@ -37,17 +35,36 @@ WIDTH_STEPS = (0, 2, -1, 4)
 MAX_TRIES = 8
 
 
+class LccLike(MatrixCode, Protocol):
+    """What the search reads of an LCC code (:class:`~nnlcc.passes.lcc.code.LccCode`)."""
+
+    adders: int
+    summary_reached: bool
+    options: dict[str, Any]
+
+
+#: ``build(w, target_db, transpose=..., slice_option=...)`` -> an LCC code.
+Builder = Callable[..., LccLike]
+
+
+def base_width(rows: int) -> int:
+    """The published slice width, ``round(log2 rows)`` (at least 1)."""
+    return max(1, round(math.log2(rows))) if rows > 1 else 1
+
+
 @dataclass(frozen=True)
 class Choice:
     """One LCC design option set (what the search varies)."""
 
     transpose: Literal["no", "yes"]
     width: int
-    lookahead: int = 2
 
 
-def choices(shape: tuple[int, int], target_db: float, transpose: str = "auto") -> list[Choice]:
-    """The designs worth pricing for a matrix of ``shape`` (rows = outputs)."""
+def choices(
+    shape: tuple[int, int], target_db: float, transpose: str = "auto", width: str = "auto"
+) -> list[Choice]:
+    """The designs worth pricing for a matrix of ``shape`` (rows = outputs); ``transpose``
+    and ``width`` other than ``auto`` fix that choice."""
     rows, cols = shape
     out: list[Choice] = []
     sides: list[Literal["no", "yes"]] = (
@@ -55,8 +72,8 @@ def choices(shape: tuple[int, int], target_db: float, transpose: str = "auto") -
     )
     for side in sides:
         n, m = (rows, cols) if side == "no" else (cols, rows)
-        base = slice_width(n, "auto")
-        steps = WIDTH_STEPS if target_db >= 25 else (0, 2, 4, 6)
+        base = base_width(n) if width == "auto" else int(width)
+        steps = (0,) if width != "auto" else WIDTH_STEPS if target_db >= 25 else (0, 2, 4, 6)
         seen: set[int] = set()
         for d in steps:
             k = min(max(1, base + d), m)
@@ -74,41 +91,37 @@ def build_best(
     w: FloatArray,
     target_db: float,
     pricing: Pricing,
+    build: Builder,
     objective: Objective = "luts",
     transpose: str = "auto",
-    options: dict[str, object] | None = None,
-) -> LccCode:
+    width: str = "auto",
+) -> LccLike:
     """The cheapest LCC design of ``w`` (``objective``: estimated LUTs of ``pricing.family``,
-    or adders) among :func:`choices`; ``options`` are passed to :meth:`LccCode.build`."""
+    or adders) among :func:`choices`, each made by ``build``."""
     w = np.asarray(w, dtype=np.float64)
-    opts = dict(options or {})
-    best: tuple[tuple[float, int], LccCode] | None = None
-    tried: list[dict[str, object]] = []
-    for ch in choices((int(w.shape[0]), int(w.shape[1])), target_db, transpose):
-        code = LccCode.build(
+    best: tuple[tuple[float, int], LccLike] | None = None
+    tried = 0
+    for ch in choices((int(w.shape[0]), int(w.shape[1])), target_db, transpose, width):
+        code = build(
             w,
             target_db,
             transpose=ch.transpose,
             slice_option=str(ch.width),
-            lookahead=ch.lookahead,
-            **opts,  # type: ignore[arg-type]
         )
         if not code.summary_reached:
             continue
+        tried += 1
         if objective == "luts":
-            cost = price_code(code, pricing, w, target_db)
-            key = (float(cost.luts), code.adders)
+            key = (float(price_code(code, pricing, w, target_db).luts), code.adders)
         else:
             key = (float(code.adders), code.adders)
-        tried.append({"transpose": ch.transpose, "slice": ch.width, objective: key[0]})
         if best is None or key < best[0]:
             best = (key, code)
     if best is None:  # nothing reached the target: the plain build says how far it got
-        return LccCode.build(w, target_db, transpose=transpose, **opts)  # type: ignore[arg-type]
+        return build(w, target_db, transpose=transpose, slice_option=width)
     code = best[1]
     code.options["objective"] = objective
-    code.options["searched"] = len(tried)
-    code.options["est_luts_alone" if objective == "luts" else "adders_alone"] = (
-        int(best[0][0]) if math.isfinite(best[0][0]) else best[0][0]
-    )
+    code.options["searched"] = tried
+    if objective == "luts":
+        code.options["est_luts_alone"] = int(best[0][0])
     return code

@@ -2,10 +2,12 @@
 
 - :mod:`.spectrum`: singular values and the ranks worth pricing;
 - :mod:`.terms`: lowering a factor's code on signed shifted input terms;
-- :mod:`.code`: :class:`LowRankCode` and the search over ranks and factor coders.
+- :mod:`.code`: :class:`LowRankCode` and the search over ranks and factor coders;
+- :mod:`.coder`: the ``lowrank`` pass.
 """
 
 from nnlcc.passes.lowrank.code import LowRankCode, build
+from nnlcc.passes.lowrank.coder import Lowrank
 from nnlcc.passes.lowrank.spectrum import Spectrum
 
-__all__ = ["LowRankCode", "Spectrum", "build"]
+__all__ = ["LowRankCode", "Lowrank", "Spectrum", "build"]

@@ -73,7 +73,7 @@ def _csd(m: FloatArray, db: float, _: Pricing) -> MatrixCode:
 
 
 def _lcc(m: FloatArray, db: float, pricing: Pricing) -> MatrixCode:
-    return build_best(m, db, pricing)
+    return build_best(m, db, pricing, LccCode.build)
 
 
 def _alkaid(m: FloatArray, db: float, pricing: Pricing) -> MatrixCode:
@@ -187,13 +187,19 @@ class _Factors:
         self.u, self.s, self.vt = np.linalg.svd(w, full_matrices=False)
         self.power = float(np.sum(w * w))
 
+    @property
+    def rank(self) -> int:
+        """The numerical rank (singular values above the float64 noise of the largest)."""
+        tol = (self.s[0] if len(self.s) else 0.0) * max(self.w.shape) * np.finfo(float).eps
+        return int(np.sum(self.s > tol))
+
     def allowed(self, target_db: float) -> float:
         return self.power * 10.0 ** (-target_db / 10.0)
 
     def factors(self, rank: int) -> tuple[FloatArray, FloatArray]:
         """``U`` (``N x r``, identity on ``r`` rows) and ``V`` (``r x M``)."""
-        if not 1 <= rank <= len(self.s) or self.s[rank - 1] <= 0:
-            raise BadInputError(f"lowrank: rank {rank} is outside 1..{int(np.sum(self.s > 0))}")
+        if not 1 <= rank <= self.rank:
+            raise BadInputError(f"lowrank: rank {rank} is outside 1..{self.rank}")
         ur = self.u[:, :rank]
         _, _, piv = scipy.linalg.qr(ur.T, pivoting=True)
         rows = np.sort(piv[:rank])

@@ -71,12 +71,36 @@ class Spectrum:
         drops.sort()
         return [r for _, r in drops[:MAX_CANDIDATES]]
 
+    def saving(self, rank: int, target_db: float) -> float:
+        """Share of the coding cost rank ``rank`` saves under the linear model every coder
+        roughly follows (cost proportional to entries times dB): the factors cost
+        ``r (N + M)`` entries at the target, the residual ``N M`` entries at what the rank
+        leaves to close, against ``N M`` entries at the target."""
+        n, m = self.shape
+        if target_db <= 0 or n * m == 0:
+            return 0.0
+        closed = min(self.tail_db(rank), target_db)
+        return (n * m * closed - rank * (n + m) * target_db) / (n * m * target_db)
+
+    def paying_rank(self, target_db: float) -> tuple[int, float]:
+        """The candidate rank with the largest :meth:`saving` (``(0, 0.0)``: none saves)."""
+        best = (0, 0.0)
+        for r in self.candidates(target_db):
+            gain = self.saving(r, target_db)
+            if gain > best[1]:
+                best = (r, gain)
+        return best
+
     def facts(self, target_db: float, show: int = 8) -> dict[str, object]:
         """What ``inspect`` shows: the leading singular values (relative to the first), the
-        SQNR each of the candidate ranks leaves for the residual to close."""
+        SQNR each candidate rank leaves for the residual to close, and the rank that pays
+        off with the share of the cost it saves (linear model, see :meth:`saving`)."""
         s = self.singular
         lead = [round(float(x / s[0]), 4) for x in s[:show]] if len(s) and s[0] > 0 else []
+        rank, gain = self.paying_rank(target_db)
         return {
             "singular_values_rel": lead,
             "rank_candidates": {r: round(self.tail_db(r), 2) for r in self.candidates(target_db)},
+            "paying_rank": rank,
+            "saving_est": round(gain, 3),
         }
