@@ -36,6 +36,9 @@ Matrix codes (``code KIND ...``):
   recomputed when asked for;
 * ``circulant shape= block= layout= form= ...``: the block vectors (and the fft form's
   spectrum, the lcc form's inner code), see :mod:`nnlcc.passes.circulant.text_form`;
+* ``lowrank shape= rank= target_db= reached_db= split=``: ``shifts``, ``options`` (JSON) and
+  the factors' own ``code`` blocks (V, U, and E when split), see
+  :mod:`nnlcc.passes.lowrank.text_form`;
 * ``alkaid frac=``: ``weights`` (the integers, one row per line) and one ``stage ops= inputs=
   outputs=`` per program of alkaid's cascade: ``ops`` rows ``opcode a b data``, ``inp_shifts``
   and ``out`` (three rows: index, shift, negation of each output);
@@ -110,6 +113,9 @@ _CLASSES = {
     "circulant_parse": ("nnlcc.passes.circulant.text_form", "parse_code"),
     "alkaid": ("nnlcc.passes.alkaid", "AlkaidCode"),
     "stage": ("nnlcc.passes.alkaid", "AlkaidStage"),
+    "lowrank": ("nnlcc.passes.lowrank.code", "LowRankCode"),
+    "lowrank_print": ("nnlcc.passes.lowrank.text_form", "print_code"),
+    "lowrank_parse": ("nnlcc.passes.lowrank.text_form", "parse_code"),
 }
 
 
@@ -197,8 +203,8 @@ def _code(code: Any, ind: str, plan_key: str | None) -> list[str]:
     if kind == "share":
         head = f"{ind}code share" + (f" plan={quote(plan_key)}" if plan_key else "")
         return [head, *_plan(code.plan, ind + "  ", None), *_code(code.inner, ind + "  ", None)]
-    if kind == "circulant":
-        printed: list[str] = _cls("circulant_print")(code, ind, _code)
+    if kind in ("circulant", "lowrank"):
+        printed: list[str] = _cls(f"{kind}_print")(code, ind, _code)
         return printed
     return [f"{ind}code {quote(code.name)} unsupported"]
 
@@ -408,11 +414,14 @@ def _parse_code(line: Line, shape: tuple[int, int]) -> tuple[Any, str | None]:
             line.fail(f"share plan does not fit a {shape[0]}x{shape[1]} matrix")
         inner, _ = _parse_code(child(line, 1, "code"), plan.reduced.shape)
         return _cls("share")(plan, inner), kv.get("plan")
-    if kind == "circulant":
-        return _cls("circulant_parse")(line, shape, _parse_code), None
+    if kind in ("circulant", "lowrank"):
+        return _cls(f"{kind}_parse")(line, shape, _parse_code), None
     if kind == "alkaid":
         return _parse_alkaid(line, shape), None
-    line.fail(f"cannot rebuild code {kind!r}: the text knows csd, lcc, alkaid, share and circulant")
+    line.fail(
+        f"cannot rebuild code {kind!r}: the text knows csd, lcc, alkaid, share, circulant and"
+        " lowrank"
+    )
 
 
 def _parse_alkaid(line: Line, shape: tuple[int, int]) -> Any:

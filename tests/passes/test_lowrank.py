@@ -20,6 +20,7 @@ from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import Term
+from nnlcc.ir.text import parse_graph, print_graph
 from nnlcc.passes import parse_pipeline
 from nnlcc.passes.csd import CsdCode
 from nnlcc.passes.lcc import LccCode
@@ -106,6 +107,17 @@ def test_auto_rank_finds_the_knee_and_beats_coding_whole() -> None:
     assert check_exact(g).adders < check_exact(plain).adders
     # the record is honest: the summary's adders are the lowered graph's
     assert s["adders"] == check_exact(g).adders
+
+
+def test_lowrank_round_trips_through_the_ir_text() -> None:
+    w = low_rank(np.random.default_rng(8), 12, 10, 2, 0.02)
+    for shape2 in ("csd", "lcc"):
+        g = coded_graph(w, f"quantize,lowrank{{sqnr_db=35,rank=2,coders={shape2}}}")
+        text = print_graph(g)
+        back = parse_graph(text)
+        assert print_graph(back) == text
+        a, b = g.layers[0].code, back.layers[0].code  # type: ignore[union-attr]
+        assert np.array_equal(a.implemented(), b.implemented())  # type: ignore[union-attr]
 
 
 def test_lowrank_after_share() -> None:
