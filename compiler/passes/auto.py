@@ -12,15 +12,19 @@ cheapest wins (ties: the earlier candidate), so no layer costs more than its bes
 Candidates (``coders``, joined by ``+``):
 
 * ``csd``: CSD with shared subexpressions at the fewest weight bits meeting the SQNR;
-* ``lcc``: LCC (``algo=fp``) in both orientations (``transpose=no`` and ``yes``), and
-  ``algo=fs`` on layers of at most ``fs_entries`` weights;
+* ``lcc``: LCC (``algo=fp``) in both orientations (``transpose=no`` and ``yes``, the published
+  slice width), the cost-driven search over orientation and slice width
+  (``lcc{objective=luts}``, :mod:`nnlcc.passes.lcc.search`), and ``algo=fs`` on layers of at
+  most ``fs_entries`` weights;
 * ``alkaid``: alkaid's CMVM solution (:mod:`nnlcc.passes.alkaid`) at the CSD weight bits, when
-  alkaid is installed and the layer has at most ``peer_entries`` weights (seconds).
+  alkaid is installed and the layer has at most ``peer_entries`` weights (seconds);
+* ``lowrank``: ``W = U V + E`` (:mod:`nnlcc.passes.lowrank`), on layers whose singular
+  spectrum has a knee worth pricing, of at most ``full_entries`` weights.
 
-Compile time: a layer of more than ``full_entries`` weights (a ResNet-34 conv has 0.6 to 2.4
-million) gets ``lcc`` alone with ``transpose=auto``, neither lowered nor priced here: lowering
-and pricing every candidate of such a layer costs more than the whole compile, and LCC beat
-every other coder on every tall matrix measured (README's table).
+Every layer is priced.  A layer of more than ``full_entries`` weights (a ResNet-34 conv has
+0.6 to 2.4 million) is priced on samples of its matrix (:mod:`nnlcc.passes.sampled`: whole
+LCC slices, a block of columns for CSD, costs scaled by the weights), CSD and LCC at three
+slice widths in each orientation; only the cheapest is coded whole.
 
 ``layer.info["auto"]`` records the choice: the coder, and every candidate's estimated LUTs and
 adders or the reason it failed; the report shows them (:func:`auto_facts`).  A layer whose
@@ -47,6 +51,10 @@ from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.csd import CsdCode
 from nnlcc.passes.lcc.code import Lcc, LccCode
+from nnlcc.passes.lowrank import Spectrum
+from nnlcc.passes.lowrank import build as lowrank_build
+from nnlcc.passes.pricing import Pricing
+from nnlcc.passes.sampled import price_big
 from nnlcc.passes.share import PLAN
 from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
@@ -54,7 +62,7 @@ from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 AUTO = "auto"
 
 #: The coders ``auto`` knows, in the order ties are broken.
-CODERS = ("csd", "lcc", "alkaid")
+CODERS = ("csd", "lcc", "alkaid", "lowrank")
 
 #: Weight bits tried for csd and alkaid (the fewest that meet the SQNR are used).
 MAX_WEIGHT_BITS = 20
@@ -92,17 +100,17 @@ class Candidate:
 class Auto(Pass):
     """Code every layer with the candidate of fewest estimated LUTs at equal error:
     ``sqnr_db`` (whole-matrix SQNR of each layer after truncation), ``coders`` (the candidates,
-    ``csd+lcc+alkaid``; see the module doc), ``family`` (the FPGA family priced; empty: the
-    board's), ``truncate`` (as for csd and lcc), ``full_entries`` (larger layers get lcc alone,
-    unpriced), ``peer_entries`` (largest layer alkaid is tried on), ``fs_entries`` (largest
-    layer lcc's ``algo=fs`` is tried on)."""
+    ``csd+lcc+alkaid+lowrank``; see the module doc), ``family`` (the FPGA family priced; empty:
+    the board's), ``truncate`` (as for csd and lcc), ``full_entries`` (larger layers are priced
+    on samples of their matrix), ``peer_entries`` (largest layer alkaid is tried on),
+    ``fs_entries`` (largest layer lcc's ``algo=fs`` is tried on)."""
 
     name: ClassVar[str] = "auto"
     kind: ClassVar[PassKind] = PassKind.MATRIX
     per_layer: ClassVar[bool] = True
     global_options: ClassVar[frozenset[str]] = frozenset({"family"})
     sqnr_db: float = 45.0
-    coders: str = "csd+lcc+alkaid"
+    coders: str = "csd+lcc+alkaid+lowrank"
     family: str = ""
     truncate: str = "auto"
     full_entries: int = 1 << 16
@@ -135,14 +143,15 @@ class Auto(Pass):
     def _lcc(self, **opts: Any) -> Lcc:
         return Lcc(sqnr_db=self.sqnr_db, truncate=self.truncate, **opts)
 
-    def builders(self, layer: MatrixLayer) -> list[tuple[str, Callable[[FloatArray], MatrixCode]]]:
+    def builders(
+        self, layer: MatrixLayer, family: str = ""
+    ) -> list[tuple[str, Callable[[FloatArray], MatrixCode]]]:
         """The candidates for ``layer``: labels and builders of a code for a matrix."""
         wanted = set(self.coders.split("+"))
         entries = layer.weight.size
         out: list[tuple[str, Callable[[FloatArray], MatrixCode]]] = []
-        if entries > self.full_entries:
-            return [("lcc", self._lcc().build)]
         target = self.coding_db
+        pricing = Pricing.for_layer(layer, family or self.family or "ecp5")
         in_fmt = layer.in_fmt
         plan = layer.info.get(PLAN)
         bits = weight_bits_for(plan.reduced if plan is not None else layer.weight, target)
@@ -160,15 +169,28 @@ class Auto(Pass):
         if "lcc" in wanted:
             out.append(("lcc{transpose=no}", self._lcc(transpose="no").build))
             out.append(("lcc{transpose=yes}", self._lcc(transpose="yes").build))
+            searched = self._lcc(objective="luts")
+            out.append(("lcc{objective=luts}", lambda m: searched.build_priced(m, pricing)))
             if entries <= self.fs_entries:
                 out.append(("lcc{algo=fs}", self._lcc(algo="fs").build))
         if "alkaid" in wanted and entries <= self.peer_entries and alkaid.available():
             span = (in_fmt.lo, in_fmt.hi) if in_fmt is not None else (-128, 127)
             out.append((f"alkaid{width}", lambda m: alkaid.AlkaidCode.build(m, bits_of(m), span)))
+        if "lowrank" in wanted:
+            rank = Spectrum.of(plan.reduced if plan is not None else layer.weight).paying_rank(
+                target
+            )
+            if rank[0]:
+                out.append(("lowrank", lambda m: lowrank_build(m, target, pricing)))
         return out
 
     def _try(
-        self, layer: MatrixLayer, label: str, build: Callable[[FloatArray], MatrixCode], family: str
+        self,
+        layer: MatrixLayer,
+        label: str,
+        build: Callable[[FloatArray], MatrixCode],
+        family: str,
+        lower: bool = True,
     ) -> Candidate:
         shared = layer.info.get(PLAN) is not None
         try:
@@ -180,8 +202,7 @@ class Auto(Pass):
             return Candidate(label, failed=f"target not reached: {code.reached_db:.2f} dB")
         layer.code = code
         plan_layer(layer, self.truncate, None if shared else self.sqnr_db)
-        big = layer.weight.size > self.full_entries
-        if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
+        if not lower or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
         low = lower_layer(layer, layer.in_fmt)
         return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
@@ -189,7 +210,9 @@ class Auto(Pass):
     def code_one(self, layer: MatrixLayer, family: str) -> Candidate:
         """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
         it was priced, valid while the layer's formats stay as they are)."""
-        tries = [self._try(layer, label, b, family) for label, b in self.builders(layer)]
+        if layer.weight.size > self.full_entries:
+            return self._code_sampled(layer, family)
+        tries = [self._try(layer, label, b, family) for label, b in self.builders(layer, family)]
         ok = [c for c in tries if c.failed is None]
         if not ok:
             reasons = "; ".join(f"{c.label}: {c.failed}" for c in tries)
@@ -204,12 +227,41 @@ class Auto(Pass):
             "family": family,
             "candidates": [c.record() for c in tries],
         }
-        if layer.weight.size > self.full_entries:
-            record["note"] = (
-                f"{layer.weight.size} weights > full_entries={self.full_entries}: lcc alone"
-            )
         layer.info[AUTO] = record
         return best
+
+    def _code_sampled(self, layer: MatrixLayer, family: str) -> Candidate:
+        """A big layer: every candidate priced on a sample, the cheapest coded whole (its
+        price in the record is the sample's, scaled)."""
+        plan = layer.info.get(PLAN)
+        m = plan.reduced if plan is not None else layer.weight
+        target = self.coding_db
+        priced = price_big(
+            m,
+            target,
+            Pricing.for_layer(layer, family),
+            weight_bits_for(m, target),
+            set(self.coders.split("+")),
+        )
+        ok = [p for p in priced if p.cost is not None]
+        if not ok:
+            reasons = "; ".join(f"{p.label}: {p.failed}" for p in priced)
+            raise BadInputError(f"layer {layer.name}: every auto coder failed ({reasons})")
+        best = min(ok, key=lambda p: p.cost.luts if p.cost is not None else 0)
+        found = self._try(layer, best.label, best.build, family, lower=False)
+        if found.failed is not None:
+            raise BadInputError(f"layer {layer.name}: {best.label}: {found.failed}")
+        layer.info[AUTO] = {
+            "coder": found.label,
+            "sqnr_db": self.sqnr_db,
+            "family": family,
+            "candidates": [
+                {**p.record(), "coder": _label(p.label, plan is not None)} for p in priced
+            ],
+            "note": f"{layer.weight.size} weights > full_entries={self.full_entries}: candidates"
+            " priced on samples of the matrix (est_luts scaled, requantization not included)",
+        }
+        return found
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         family = self.family or ctx.family

@@ -17,8 +17,8 @@ import numpy as np
 
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
-from nnlcc.ir.matrix import FloatArray, MatrixCode
-from nnlcc.ir.truncate import choose_lsb, truncate
+from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixLayer
+from nnlcc.ir.truncate import INPUT_MS, choose_lsb, truncate
 from nnlcc.passes.truncation import RESERVE
 
 Span = tuple[int, int]
@@ -27,17 +27,32 @@ Span = tuple[int, int]
 @dataclass(frozen=True)
 class Pricing:
     """What :func:`price_code` needs besides the code: the integer range of the inputs, the
-    family priced and the truncation reserve (0: exact partial sums)."""
+    family priced, the truncation reserve (0: exact partial sums) and the inputs' mean
+    square in integer units (what the truncation budget is for; ``None``: uniform over the
+    span)."""
 
     span: Span = (-128, 127)
     family: str = "ecp5"
     reserve: float = RESERVE
+    power: float | None = None
 
     @property
     def input_ms(self) -> float:
-        """Mean square of an input uniform over the span (integer units)."""
+        """Mean square of the integer inputs."""
+        if self.power is not None:
+            return self.power
         lo, hi = self.span
         return (lo * lo + lo * hi + hi * hi) / 3.0
+
+    @classmethod
+    def for_layer(cls, layer: MatrixLayer, family: str) -> Pricing:
+        """The layer's input range and calibration power (``quantize`` records it)."""
+        fmt = layer.in_fmt
+        if fmt is None:
+            return cls(family=family)
+        ms = layer.info.get(INPUT_MS)
+        power = float(ms) * 4.0**fmt.frac if ms is not None else None
+        return cls(span=(fmt.lo, fmt.hi), family=family, power=power)
 
 
 def price_code(

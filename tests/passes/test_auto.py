@@ -123,11 +123,18 @@ def test_per_layer_auto_settings() -> None:
     assert applied["fc1"]["auto"] == {"coders": "csd", "sqnr_db": 30}
 
 
-def test_big_layers_get_lcc_alone_unpriced() -> None:
+def test_big_layers_are_priced_on_samples() -> None:
+    """Above full_entries every candidate is priced (on a sample of the matrix) and the
+    cheapest is coded whole; the record says the prices are sampled."""
     g = coded("quantize,auto{full_entries=100}")
     fc1 = g.matrix_layers()[0]  # 10x12 = 120 weights
-    assert fc1.info[AUTO]["candidates"] == [{"coder": "lcc", "est_luts": None, "adders": None}]
-    assert "lcc alone" in fc1.info[AUTO]["note"]
+    rec = fc1.info[AUTO]
+    cands = rec["candidates"]
+    assert {c["coder"].split("{")[0] for c in cands} == {"csd", "lcc"}
+    assert all(c["est_luts"] > 0 and 0 < c["sampled"] <= 1 for c in cands)
+    best = min(cands, key=lambda c: c["est_luts"])
+    assert rec["coder"] == best["coder"] and "priced on samples" in rec["note"]
+    assert fc1.code is not None and fc1.code.name == best["coder"].split("{")[0]
 
 
 def test_a_layer_whose_coders_all_fail_names_them() -> None:

@@ -545,9 +545,7 @@ class Lcc(Pass):
         input range and ``family`` (``objective=luts``), else by :meth:`build`."""
         if self.objective != "luts":
             return self.build
-        fmt = layer.in_fmt
-        span = (fmt.lo, fmt.hi) if fmt is not None else Pricing.span
-        return functools.partial(self.build_priced, pricing=Pricing(span=span, family=family))
+        return functools.partial(self.build_priced, pricing=Pricing.for_layer(layer, family))
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         for layer in graph.matrix_layers():

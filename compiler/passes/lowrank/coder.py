@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nnlcc.errors import BadInputError, PassOptionError
-from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph, MatrixLayer
+from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.lowrank.code import FACTOR_CODERS, build, factor_coders
@@ -84,15 +84,10 @@ class Lowrank(Pass):
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            pricing = self.pricing(layer, ctx.family)
+            pricing = Pricing.for_layer(layer, ctx.family)
             try:
                 layer.code = code_layer(layer, lambda w, p=pricing: self.build(w, p))
             except BadInputError as e:
                 raise BadInputError(f"layer {layer.name}: {e}") from e
             shared = layer.info.get(PLAN) is not None  # the coding's target is the reduced one's
             plan_layer(layer, self.truncate, None if shared else self.sqnr_db)
-
-    @staticmethod
-    def pricing(layer: MatrixLayer, family: str) -> Pricing:
-        fmt = layer.in_fmt
-        return Pricing(span=(fmt.lo, fmt.hi) if fmt is not None else Pricing.span, family=family)
