@@ -14,9 +14,12 @@ placed TRELLIS_COMB, and flip-flops).  Candidates:
 * the new LCC-family coders (see :func:`new_coders`).
 
 The table gives, per matrix, each candidate's estimated LUTs, and the ratio of the best
-LCC-family design to the best baseline (CSD+CSE and alkaid).  ``--yosys`` also synthesizes
-the matrices marked for it with ``yosys synth_ecp5`` (LUT4 + 2 per CCU2C, and FFs) for the best
-baseline and the best LCC-family design.  Baseline results are cached in
+LCC-family design to the best baseline (CSD+CSE and alkaid).  Matrices above ``--full``
+weights are first priced on samples, as ``auto`` prices them (:mod:`nnlcc.passes.sampled`;
+marked "sampled"); up to ``--exact-max`` weights the baselines, today's LCC and the LCC design
+the samples chose are then priced exactly, above it the samples stand.  ``--yosys`` also
+synthesizes the matrices marked for it with ``yosys synth_ecp5`` (LUT4 + 2 per CCU2C, and FFs)
+for the best baseline and the best LCC-family design.  Baseline results are cached in
 ``build/coders_cache`` (keyed by the matrix and the coder; ``--no-cache`` ignores it).
 
 Usage::
@@ -41,19 +44,24 @@ from typing import Any
 
 import numpy as np
 
+from nnlcc.boards.build import synth_script
+from nnlcc.boards.toolchain import count_cells, read_yosys_stat, run_tool
 from nnlcc.errors import NnlccError
-from nnlcc.ir.cost import estimate
+from nnlcc.hdl.flat_verilog import emit_flat_verilog
+from nnlcc.ir.cost import FAMILIES, estimate
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer
+from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import DenseLayer, FloatArray, MatrixCode, MatrixGraph, MatrixLayer
 from nnlcc.passes import PassContext, lowrank, parse_pipeline
 from nnlcc.passes.alkaid import AlkaidCode, available
 from nnlcc.passes.auto import weight_bits_for
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import Lcc
+from nnlcc.passes.lcc import Lcc, LccCode
 from nnlcc.passes.lcc.search import build_best
 from nnlcc.passes.pricing import Pricing
+from nnlcc.passes.sampled import price_big
 from nnlcc.passes.truncation import RESERVE_DB, plan_layer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +70,9 @@ FAMILY = "ecp5"
 SQNR_DB = 40.0
 
 Builder = Callable[[FloatArray], MatrixCode]
+
+#: The lowered layer of every design priced in this run (for ``--yosys``).
+LOWERED: dict[tuple[int, str, int], LoweredLayer] = {}
 
 
 # ---- matrices ---------------------------------------------------------------------------------
@@ -96,12 +107,12 @@ class Case:
 CASES: list[Case] = [
     Case("gauss 16x64", lambda: _gauss(16, 64, 1), yosys=True, quick=True),
     Case("gauss 64x64", lambda: _gauss(64, 64, 2), yosys=True, quick=True),
-    Case("laplace 64x64", lambda: _laplace(64, 64, 3), quick=True),
+    Case("laplace 64x64", lambda: _laplace(64, 64, 3), yosys=True, quick=True),
     Case("rank8+5% 64x64", lambda: _low_rank(64, 64, 8, 4), target=0.6, yosys=True, quick=True),
     Case("gauss 256x64", lambda: _gauss(256, 64, 5)),
     Case("gauss 64x256", lambda: _gauss(64, 256, 6)),
     Case("gauss 1024x16", lambda: _gauss(1024, 16, 7)),
-    Case("gauss 128x128", lambda: _gauss(128, 128, 8), target=0.8, yosys=True),
+    Case("gauss 128x128", lambda: _gauss(128, 128, 8), target=0.8),
     Case("laplace 128x128", lambda: _laplace(128, 128, 9), target=0.8),
     Case("gauss 256x128", lambda: _gauss(256, 128, 10), target=0.8),
     Case("laplace 128x256", lambda: _laplace(128, 256, 11), target=0.8),
@@ -139,6 +150,7 @@ def price(layer: MatrixLayer, build: Builder, target_db: float) -> dict[str, Any
     plan_layer(layer, "auto", target_db)
     assert layer.in_fmt is not None
     low = lower_layer(layer, layer.in_fmt)
+    LOWERED[id(layer), code.name, len(low.graph.nodes)] = low
     cost = estimate(low.graph, FAMILY)
     f = cost.features
     facts = code.summary()
@@ -155,6 +167,7 @@ def price(layer: MatrixLayer, build: Builder, target_db: float) -> dict[str, Any
         "code_s": round(t_code, 2),
         "total_s": round(time.perf_counter() - t0, 2),
         "facts": {k: v for k, v in facts.items() if isinstance(v, int | float | str | bool)},
+        "_low": (id(layer), code.name, len(low.graph.nodes)),
     }
 
 
@@ -189,10 +202,10 @@ def lcc_family(layer: MatrixLayer, target_db: float) -> dict[str, Builder]:
 def new_coders(layer: MatrixLayer, target_db: float) -> dict[str, Builder]:
     """The cost-driven LCC search and the low-rank coder (coding SQNR as auto's)."""
     assert layer.in_fmt is not None
-    pricing = Pricing(span=(layer.in_fmt.lo, layer.in_fmt.hi), family=FAMILY)
+    pricing = Pricing.for_layer(layer, FAMILY)
     coding = target_db + RESERVE_DB
     return {
-        "lcc{objective=luts}": lambda m: build_best(m, coding, pricing),
+        "lcc{objective=luts}": lambda m: build_best(m, coding, pricing, LccCode.build),
         "lowrank": lambda m: lowrank.build(m, coding, pricing),
     }
 
@@ -203,6 +216,29 @@ def _key(w: FloatArray, label: str, target_db: float) -> str:
     return h.hexdigest()[:24]
 
 
+def sampled_prices(layer: MatrixLayer, target_db: float) -> tuple[dict[str, Any], Builder | None]:
+    """Every candidate of a big layer priced on samples, as ``auto`` does (and the builder of
+    the cheapest LCC design, for its exact price)."""
+    w = layer.weight
+    coding = target_db + RESERVE_DB
+    priced = price_big(
+        w, coding, Pricing.for_layer(layer, FAMILY), weight_bits_for(w, coding), {"csd", "lcc"}
+    )
+    out: dict[str, Any] = {}
+    lcc: tuple[int, Builder] | None = None
+    for p in priced:
+        label = "csd+cse" if p.label.startswith("csd") else p.label
+        rec = p.record()
+        out[f"{label} (sampled)"] = {k: v for k, v in rec.items() if k != "coder"}
+        if (
+            p.cost is not None
+            and p.label.startswith("lcc")
+            and (lcc is None or p.cost.luts < lcc[0])
+        ):
+            lcc = (p.cost.luts, p.build)
+    return out, None if lcc is None else lcc[1]
+
+
 def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     w = case.make()
     layer = layer_for(w)
@@ -210,7 +246,24 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     cands: dict[str, tuple[Builder | str, bool]] = {
         k: (v, True) for k, v in baselines(layer, args.sqnr, args.alkaid_max).items()
     }
-    cands.update({k: (v, False) for k, v in lcc_family(layer, args.sqnr).items()})
+    big = w.size > args.full
+    if big:
+        t0 = time.perf_counter()
+        sampled, best_lcc = sampled_prices(layer, args.sqnr)
+        out["candidates"].update(sampled)
+        out["sampled_s"] = round(time.perf_counter() - t0, 1)
+        for label, res in sampled.items():
+            say(f"  {case.name:20s} {label:40s} " + _short(res))
+        if w.size > args.exact_max:  # exact pricing would take hours: the samples stand
+            _ratios(out, case)
+            return out
+        cands = {k: v for k, v in cands.items() if k == "csd+cse"}
+        cands["lcc{transpose=no}"] = (Lcc(sqnr_db=args.sqnr, transpose="no").build, False)
+        cands["lcc{transpose=yes}"] = (Lcc(sqnr_db=args.sqnr, transpose="yes").build, False)
+        if best_lcc is not None:
+            cands["lcc{objective=luts}"] = (best_lcc, False)
+    else:
+        cands.update({k: (v, False) for k, v in lcc_family(layer, args.sqnr).items()})
     if args.coders:
         cands = {k: v for k, v in cands.items() if any(c in k for c in args.coders)}
     for label, (build, cacheable) in cands.items():
@@ -218,7 +271,8 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
             out["candidates"][label] = {"failed": build}
             continue
         path = CACHE / f"{_key(w, label, args.sqnr)}.json"
-        if cacheable and not args.no_cache and path.is_file():
+        use_cache = not args.no_cache and not (args.yosys and case.yosys)
+        if cacheable and use_cache and path.is_file():
             res = json.loads(path.read_text())
         else:
             res = price(layer, build, args.sqnr)
@@ -228,12 +282,60 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
         out["candidates"][label] = res
         say(f"  {case.name:20s} {label:28s} " + _short(res))
     _ratios(out, case)
+    if args.yosys and case.yosys:
+        for key in {out["baseline"], out["lcc_family"]} - {None}:
+            res = out["candidates"][key]
+            low = LOWERED.get(tuple(res.get("_low", ())))  # type: ignore[arg-type]
+            if low is None:
+                res["yosys"] = {"note": "cached result: rerun with --no-cache to synthesize"}
+                continue
+            res["yosys"] = synth(low, args.build / f"{case.name.replace(' ', '_')}_{_safe(key)}")
+            say(f"  {case.name:20s} {key:28s} yosys synth_ecp5: {res['yosys']}")
+    for res in out["candidates"].values():
+        res.pop("_low", None)
     return out
+
+
+def _safe(label: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in label)
+
+
+def synth(low: LoweredLayer, out: Path) -> dict[str, Any]:
+    """``yosys synth_ecp5`` of the lowered layer (flat Verilog): LUTs (LUT4 + 2 per CCU2C)
+    and flip-flops, with the cost model's yosys-equivalent LUTs (no per-chain overhead, which
+    nextpnr adds) and flip-flops for comparison."""
+    out.mkdir(parents=True, exist_ok=True)
+    net = LoweredNetwork(
+        name="layer", input_fmt=low.in_fmt, layers=[low], input_shape=(low.graph.n_inputs,)
+    )
+    emit_flat_verilog(net, out / "layer.v", name="layer")
+    (out / "synth.ys").write_text(synth_script("ecp5", "layer.v", "layer", "stat.json"))
+    t0 = time.perf_counter()
+    run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=out, step="synth_ecp5")
+    cells = count_cells("ecp5", read_yosys_stat(out / "stat.json"))
+    f = estimate(low.graph, FAMILY).features
+    fam = FAMILIES[FAMILY]
+    return {
+        "luts": cells["luts"],
+        "ffs": cells["ffs"],
+        "model_luts_yosys": round(
+            fam.lut_per_chain_lut * f.chain_luts
+            + f.srl_luts
+            + fam.lut_per_mux_bit * f.mux_bits
+            + fam.lut_per_select_bit * f.select_mux_bits
+        ),
+        "model_ffs_synth": f.ffs_synth,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def _short(res: dict[str, Any]) -> str:
     if "failed" in res:
         return f"failed: {res['failed']}"
+    if "sampled" in res:
+        return (
+            f"{res['est_luts']:>9,} LUTs (sampled {res['sampled']:.1%}) {res['adders']:>7,} adders"
+        )
     return (
         f"{res['est_luts']:>9,} LUTs {res['ffs']:>9,} FFs {res['adders']:>7,} adders"
         f" depth {res['depth']:>3} {res['sqnr_db']:.2f} dB {res['total_s']:.1f} s"
@@ -247,15 +349,18 @@ def _ratios(out: dict[str, Any], case: Case) -> None:
         ok = [(k, c[k]["est_luts"]) for k in labels if k in c and "est_luts" in c[k]]
         return min(ok, key=lambda t: t[1]) if ok else None
 
+    exact = [k for k in c if "sampled" not in c[k]]
     base = ["csd+cse", "alkaid"] if case.against == "best" else ["csd+cse"]
-    fam = [k for k in c if k not in ("csd+cse", "alkaid")]
+    if not any(k in exact for k in base):  # no exact price: compare the sampled ones
+        base, exact = ["csd+cse (sampled)"], list(c)
+    fam = [k for k in exact if not k.startswith(("csd+cse", "alkaid"))]
     b, f = best(base), best(fam)
     out["baseline"] = b[0] if b else None
     out["lcc_family"] = f[0] if f else None
     out["ratio"] = round(f[1] / b[1], 3) if b and f else None
     out["target"] = case.target
     out["against"] = case.against
-    overall = best(list(c))
+    overall = best(exact)
     out["cheapest"] = overall[0] if overall else None
 
 
@@ -294,6 +399,27 @@ def markdown(results: list[dict[str, Any]], cond: dict[str, Any]) -> str:
         ratio = f"{r['ratio']:.3f} ({r['lcc_family']} / {r['baseline']})" if r["ratio"] else "-"
         tgt = f"<= {r['target']} vs {r['against']}" if r["target"] else ""
         lines.append(f"| {r['name']} | " + " | ".join(cells) + f" | {ratio} | {tgt} |")
+    synthesized = [
+        (r["name"], k, x["yosys"])
+        for r in results
+        for k, x in r["candidates"].items()
+        if isinstance(x.get("yosys"), dict) and "luts" in x["yosys"]
+    ]
+    if synthesized:
+        lines += [
+            "",
+            "yosys `synth_ecp5 -flatten -noiopad` of the best baseline and the best LCC-family"
+            " design (LUTs = LUT4 + 2 per CCU2C; the cost model's yosys-equivalent count has no"
+            " per-chain overhead, which nextpnr adds):",
+            "",
+            "| matrix | design | yosys LUTs | yosys FFs | model LUTs (yosys-eq.) | model FFs |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for name, k, y in synthesized:
+            lines.append(
+                f"| {name} | {k} | {y['luts']:,} | {y['ffs']:,} | {y['model_luts_yosys']:,}"
+                f" | {y['model_ffs_synth']:,} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -303,8 +429,12 @@ def main() -> None:
     ap.add_argument("--coders", default="", help="comma-separated coder label substrings")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sqnr", type=float, default=SQNR_DB)
-    ap.add_argument("--alkaid-max", type=int, default=128 * 256)
+    ap.add_argument("--alkaid-max", type=int, default=128 * 128)
+    ap.add_argument("--full", type=int, default=1 << 16, help="larger: priced on samples first")
+    ap.add_argument("--exact-max", type=int, default=1 << 20, help="larger: samples only")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--yosys", action="store_true", help="synthesize the marked matrices")
+    ap.add_argument("--build", type=Path, default=ROOT / "build" / "coders_yosys")
     ap.add_argument("-o", "--out", type=Path, default=None)
     args = ap.parse_args()
     args.coders = [c for c in args.coders.split(",") if c]
