@@ -48,6 +48,7 @@ from nnlcc.passes.lcc.fp import (
     matching_pursuit,
     worker_count,
 )
+from nnlcc.passes.lcc.seeds import install, pair_seeds, prune_unused
 
 #: Offers (rows x candidate codewords) of a round below which its slices run serially:
 #: thread hand-offs cost more than small rounds save.
@@ -221,10 +222,12 @@ def budget_fp(
     guard_bits: int,
     groups: int = 1,
     lookahead: int = 1,
+    seeded: bool = False,
 ) -> list[SliceProgram]:
     """Factor all slices to one whole-matrix error budget (see the module docstring);
     ``budget=False`` offers every row with error a term each round and takes them all
-    (the identity-rows idea alone, for the ablation)."""
+    (the identity-rows idea alone, for the ablation); ``seeded``: the two-term sums of each
+    slice's inputs are in the book from the start (:mod:`.seeds`)."""
     if not slices:
         return []
     n_sl = len(slices)
@@ -239,7 +242,8 @@ def budget_fp(
     scale2 = np.ldexp(1.0, 2 * scales)
     floor = lsb_floor_for(target_db, guard_bits)
     paid = nonzeros - 1
-    cap = k + 2 * rows
+    seeds = pair_seeds(k) if seeded else []
+    cap = k + len(seeds) + 2 * rows
     cw = np.zeros((n_sl, cap, k))  # codeword vectors, ids 0..k-1 are the inputs
     cw[:, np.arange(k), np.arange(k)] = 1.0
     nb = np.zeros((n_sl, cap))
@@ -248,7 +252,8 @@ def budget_fp(
     src = np.full((n_sl, cap, nonzeros), -1, dtype=np.int32)
     exps = np.zeros((n_sl, cap, nonzeros), dtype=np.int16)
     negs = np.zeros((n_sl, cap, nonzeros), dtype=np.bool_)
-    ncw = np.full(n_sl, k, dtype=np.int64)
+    install(seeds, [len(c) for _, c in slices], cw, nb, src, negs, k)
+    ncw = np.full(n_sl, k + len(seeds), dtype=np.int64)
     cur = np.full((n_sl, rows), -1, dtype=np.int64)
     approx = np.zeros_like(target)
     made = np.zeros(n_sl, dtype=np.int64)
@@ -376,16 +381,15 @@ def budget_fp(
         block = np.zeros((rows, ke))
         has = cur[e] >= 0
         block[has] = np.ldexp(cw[e, cur[e, has], :ke], int(scales[e]))
-        progs.append(
-            SliceProgram(
-                cols=cols,
-                scale=int(scales[e]),
-                src=s,
-                exp=exps[e, k:n].copy(),
-                neg=negs[e, k:n].copy(),
-                out=o,
-                block=block,
-                rounds=int(rounds[e]),
-            )
+        prog = SliceProgram(
+            cols=cols,
+            scale=int(scales[e]),
+            src=s,
+            exp=exps[e, k:n].copy(),
+            neg=negs[e, k:n].copy(),
+            out=o,
+            block=block,
+            rounds=int(rounds[e]),
         )
+        progs.append(prune_unused(prog) if seeds else prog)
     return progs

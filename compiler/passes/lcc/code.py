@@ -240,6 +240,7 @@ class LccCode:
         lookahead: int = 2,
         transpose: str = "auto",
         tile_rows: int = TILE_ROWS,
+        seeds: bool = True,
     ) -> LccCode:
         """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
         w = np.asarray(weight, dtype=np.float64)
@@ -262,6 +263,7 @@ class LccCode:
             guard_bits,
             subrounds,
             lookahead,
+            seeds,
         )
         rows, cols = w.shape
         tries: list[tuple[bool, list[SliceProgram], FloatArray]] = []
@@ -340,6 +342,7 @@ def _factor_block(
     guard_bits: int,
     subrounds: int,
     lookahead: int,
+    seeds: bool = False,
 ) -> tuple[list[SliceProgram], FloatArray]:
     """Slice programs for ``w`` (rows = outputs) and the exact matrix they compute."""
     rows, _ = w.shape
@@ -398,6 +401,7 @@ def _factor_block(
                 guard_bits,
                 subrounds,
                 lookahead,
+                seeds,
             )
         else:
             raise PassOptionError(f"lcc: unknown algo {algo!r}")
@@ -431,7 +435,9 @@ class Lcc(Pass):
     SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`), ``objective``
     (``luts``: the orientation and slice width whose design the cost model prices cheapest on
     the board's family, :mod:`.search`; ``adders``: the published choice, ``round(log2 N)``
-    wide slices, the orientation with fewer adders).  The algorithms
+    wide slices, the orientation with fewer adders). ``seeds`` (fp: every two-term sum ``x_i ± x_j`` of a
+    slice's inputs is a candidate codeword from the first round, one adder when used: shared
+    subexpressions inside LCC, :mod:`.seeds`).  The algorithms
         are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
@@ -453,6 +459,7 @@ class Lcc(Pass):
     tile_rows: int = TILE_ROWS
     truncate: str = "auto"
     objective: Objective = "luts"
+    seeds: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -501,6 +508,7 @@ class Lcc(Pass):
             self.lookahead,
             self.transpose,
             self.tile_rows,
+            self.seeds,
         )
         if margin:
             code.target_db = self.sqnr_db
@@ -524,6 +532,7 @@ class Lcc(Pass):
             subrounds=self.subrounds,
             lookahead=self.lookahead,
             tile_rows=self.tile_rows,
+            seeds=self.seeds,
         )
         code = build_best(
             weight,
