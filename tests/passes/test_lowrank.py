@@ -102,7 +102,8 @@ def test_auto_rank_finds_the_knee_and_beats_coding_whole() -> None:
     code = g.layers[0].code  # type: ignore[union-attr]
     assert isinstance(code, LowRankCode) and code.rank == 4
     s = code.summary()
-    assert s["sqnr_db"] >= 40 + RESERVE_DB - 1e-6 and s["spectrum"]["rank_candidates"]
+    assert s["sqnr_db"] >= 40 + RESERVE_DB - 1e-6 and s["rank_candidates_db"].startswith("4: ")
+    assert all(isinstance(v, int | float | str | bool) for v in s.values())  # report facts
     plain = coded_graph(w, "quantize,lcc{sqnr_db=40}")
     assert check_exact(g).adders < check_exact(plain).adders
     # the record is honest: the summary's adders are the lowered graph's

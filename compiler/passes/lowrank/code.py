@@ -376,5 +376,5 @@ def build(
         raise BadInputError(
             f"lowrank: no design reached {target_db:.2f} dB (best {reached:.2f} dB)"
         )
-    best[1].options["spectrum"] = spec.facts(target_db)
+    best[1].options.update(spec.scalar_facts(target_db))
     return best[1]

@@ -104,3 +104,15 @@ class Spectrum:
             "paying_rank": rank,
             "saving_est": round(gain, 3),
         }
+
+    def scalar_facts(self, target_db: float) -> dict[str, object]:
+        """:meth:`facts` as JSON scalars (what a report row holds)."""
+        f = self.facts(target_db)
+        lead = f["singular_values_rel"]
+        cands = f["rank_candidates"]
+        assert isinstance(lead, list) and isinstance(cands, dict)
+        return {
+            "singular_values_rel": " ".join(f"{v:.3g}" for v in lead),
+            "rank_candidates_db": ", ".join(f"{r}: {db:g}" for r, db in cands.items()),
+            "paying_rank_est": f["paying_rank"],
+        }
