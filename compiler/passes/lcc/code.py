@@ -42,7 +42,7 @@ from nnlcc.passes.lcc.fp import (
 )
 from nnlcc.passes.lcc.fs import fs_slice
 from nnlcc.passes.lcc.lowering import lower_straight, lower_transposed
-from nnlcc.passes.lcc.search import Objective, build_best
+from nnlcc.passes.lcc.search import OBJECTIVES, Objective, build_best
 from nnlcc.passes.pricing import Pricing
 from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
@@ -434,8 +434,9 @@ class Lcc(Pass):
     ``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
     SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`), ``objective``
     (``luts``: the orientation and slice width whose design the cost model prices cheapest on
-    the board's family, :mod:`.search`; ``adders``: the published choice, ``round(log2 N)``
-    wide slices, the orientation with fewer adders). ``seeds`` (fp: every two-term sum ``x_i ± x_j`` of a
+    the board's family, :mod:`.search`; ``area``: the same by the larger of LUTs and
+    flip-flops; ``adders``: the published choice, ``round(log2 N)`` wide slices, the
+    orientation with fewer adders). ``seeds`` (fp: every two-term sum ``x_i ± x_j`` of a
     slice's inputs is a candidate codeword from the first round, one adder when used: shared
     subexpressions inside LCC, :mod:`.seeds`).  The algorithms
         are deterministic; ``seed`` is recorded for reproducible reports."""
@@ -477,8 +478,8 @@ class Lcc(Pass):
             raise PassOptionError("lcc: max_factors must be in 1..256")
         if self.history < 1:
             raise PassOptionError("lcc: history must be >= 1")
-        if self.objective not in ("luts", "adders"):
-            raise PassOptionError("lcc: objective must be luts or adders")
+        if self.objective not in OBJECTIVES:
+            raise PassOptionError(f"lcc: objective must be one of {', '.join(OBJECTIVES)}")
         if not 0 <= self.guard_bits <= 40:
             raise PassOptionError("lcc: guard_bits must be in 0..40")
         if not 1 <= self.subrounds <= 16:
@@ -552,7 +553,7 @@ class Lcc(Pass):
     def builder(self, layer: MatrixLayer, family: str) -> Callable[[FloatArray], LccCode]:
         """How this pass codes ``layer``'s matrix: by :meth:`build_priced` on the layer's
         input range and ``family`` (``objective=luts``), else by :meth:`build`."""
-        if self.objective != "luts":
+        if self.objective == "adders":
             return self.build
         return functools.partial(self.build_priced, pricing=Pricing.for_layer(layer, family))
 

@@ -9,9 +9,13 @@ for the ablation:
 * **slice width** (aspect ratio): ``round(log2 N)`` is the published choice for a tall
   slice; a wider slice needs fewer row sums but more factors, and at low SQNR (a residual coded
   at a few bits) wider slices win (Gaussian 64x64 at 15 dB: 33.0k LUTs at width 8 against 35.0k
-  at 6);
+  at 6).
+
 Every combination is factored and priced; the cheapest wins (ties: fewer adders).  The search
-is bounded by :data:`MAX_TRIES` designs.
+is bounded by :data:`MAX_TRIES` designs.  Objectives: ``luts`` (the family's estimated LUTs),
+``area`` (the larger of estimated LUTs and flip-flops: ECP5 and xc7 pair every LUT with a
+flip-flop, so a design with more flip-flops than LUTs is sized by its flip-flops; deep LCC
+programs are, through their delay lines) and ``adders``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ import numpy as np
 from nnlcc.ir.matrix import FloatArray, MatrixCode
 from nnlcc.passes.pricing import Pricing, price_code
 
-Objective = Literal["luts", "adders"]
+Objective = Literal["luts", "area", "adders"]
+
+#: The objectives :func:`build_best` knows.
+OBJECTIVES = ("luts", "area", "adders")
 
 #: Slice widths tried, relative to ``round(log2 rows)`` of the orientation.
 WIDTH_STEPS = (0, 2, -1, 4)
@@ -96,8 +103,8 @@ def build_best(
     transpose: str = "auto",
     width: str = "auto",
 ) -> LccLike:
-    """The cheapest LCC design of ``w`` (``objective``: estimated LUTs of ``pricing.family``,
-    or adders) among :func:`choices`, each made by ``build``."""
+    """The cheapest LCC design of ``w`` for ``objective`` (see the module docstring) among
+    :func:`choices`, each made by ``build``."""
     w = np.asarray(w, dtype=np.float64)
     best: tuple[tuple[float, int], LccLike] | None = None
     tried = 0
@@ -111,10 +118,12 @@ def build_best(
         if not code.summary_reached:
             continue
         tried += 1
-        if objective == "luts":
-            key = (float(price_code(code, pricing, w, target_db).luts), code.adders)
-        else:
+        if objective == "adders":
             key = (float(code.adders), code.adders)
+        else:
+            cost = price_code(code, pricing, w, target_db)
+            size = cost.luts if objective == "luts" else max(cost.luts, cost.ffs)
+            key = (float(size), code.adders)
         if best is None or key < best[0]:
             best = (key, code)
     if best is None:  # nothing reached the target: the plain build says how far it got
@@ -122,6 +131,6 @@ def build_best(
     code = best[1]
     code.options["objective"] = objective
     code.options["searched"] = tried
-    if objective == "luts":
-        code.options["est_luts_alone"] = int(best[0][0])
+    if objective != "adders":
+        code.options[f"est_{objective}_alone"] = int(best[0][0])
     return code
