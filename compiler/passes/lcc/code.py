@@ -43,6 +43,7 @@ from nnlcc.passes.lcc.fp import (
 from nnlcc.passes.lcc.fs import fs_slice
 from nnlcc.passes.lcc.lowering import lower_straight, lower_transposed
 from nnlcc.passes.lcc.search import OBJECTIVES, Objective, build_best
+from nnlcc.passes.lcc.seeds import SEEDS_MIN_DB
 from nnlcc.passes.pricing import Pricing
 from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
@@ -240,9 +241,10 @@ class LccCode:
         lookahead: int = 2,
         transpose: str = "auto",
         tile_rows: int = TILE_ROWS,
-        seeds: bool = True,
+        seeds: bool | None = None,
     ) -> LccCode:
-        """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target."""
+        """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target (``seeds``:
+        None uses them from :data:`~.seeds.SEEDS_MIN_DB` up)."""
         w = np.asarray(weight, dtype=np.float64)
         if w.ndim != 2:
             raise BadInputError(f"lcc: weight must be a matrix, got shape {w.shape}")
@@ -263,7 +265,7 @@ class LccCode:
             guard_bits,
             subrounds,
             lookahead,
-            seeds,
+            sqnr_db_target >= SEEDS_MIN_DB if seeds is None else seeds,
         )
         rows, cols = w.shape
         tries: list[tuple[bool, list[SliceProgram], FloatArray]] = []
@@ -438,7 +440,7 @@ class Lcc(Pass):
     flip-flops; ``adders``: the published choice, ``round(log2 N)`` wide slices, the
     orientation with fewer adders). ``seeds`` (fp: every two-term sum ``x_i ± x_j`` of a
     slice's inputs is a candidate codeword from the first round, one adder when used: shared
-    subexpressions inside LCC, :mod:`.seeds`).  The algorithms
+    subexpressions inside LCC, :mod:`.seeds`; ``auto``: from 25 dB up, where they pay).  The algorithms
         are deterministic; ``seed`` is recorded for reproducible reports."""
 
     name: ClassVar[str] = "lcc"
@@ -460,7 +462,7 @@ class Lcc(Pass):
     tile_rows: int = TILE_ROWS
     truncate: str = "auto"
     objective: Objective = "luts"
-    seeds: bool = True
+    seeds: Literal["auto", "yes", "no"] = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -478,6 +480,8 @@ class Lcc(Pass):
             raise PassOptionError("lcc: max_factors must be in 1..256")
         if self.history < 1:
             raise PassOptionError("lcc: history must be >= 1")
+        if self.seeds not in ("auto", "yes", "no"):
+            raise PassOptionError("lcc: seeds must be auto, yes or no")
         if self.objective not in OBJECTIVES:
             raise PassOptionError(f"lcc: objective must be one of {', '.join(OBJECTIVES)}")
         if not 0 <= self.guard_bits <= 40:
@@ -509,12 +513,16 @@ class Lcc(Pass):
             self.lookahead,
             self.transpose,
             self.tile_rows,
-            self.seeds,
+            self.use_seeds,
         )
         if margin:
             code.target_db = self.sqnr_db
             code.options["coding_target_db"] = round(self.sqnr_db + margin, 3)
         return code
+
+    @property
+    def use_seeds(self) -> bool | None:
+        return None if self.seeds == "auto" else self.seeds == "yes"
 
     def build_priced(self, weight: FloatArray, pricing: Pricing) -> LccCode:
         """:meth:`build` with the orientation and slice width the ``objective`` prefers
@@ -533,7 +541,7 @@ class Lcc(Pass):
             subrounds=self.subrounds,
             lookahead=self.lookahead,
             tile_rows=self.tile_rows,
-            seeds=self.seeds,
+            seeds=self.use_seeds,
         )
         code = build_best(
             weight,

@@ -10,7 +10,10 @@ other codeword, and the seeds no row uses are dropped (:func:`prune_unused`).
 
 Measured (additions per row of one slice at 40.4 dB, budget FP with look-ahead 2): 2304x8
 Laplace 4.60 -> 4.36 with seeds at shift 0 (all relative shifts up to 1: 4.34; pairs plus
-triples: worse, too few triples are reused); 2304x11 6.43 -> 6.18; 128x7 5.79 -> 5.61.
+triples: worse, too few triples are reused); 2304x11 6.43 -> 6.18; 128x7 5.79 -> 5.61.  At a
+few dB they do not pay (a row needs two or three terms, and a seed taken as its first costs
+the adder a free single input would not): Gaussian 64x64 at 15 dB, width 12, 1910 adders
+without, 2064 with; hence :data:`SEEDS_MIN_DB`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.passes.lcc.fp import SliceProgram
+
+#: Targets (dB) from which ``seeds=auto`` uses them.
+SEEDS_MIN_DB = 25.0
 
 #: One seed: ``x_i + (-1 if neg else 1) * x_j`` with ``i < j`` (slice input ids).
 Seed = tuple[int, int, bool]
