@@ -16,7 +16,7 @@ reduced matrix behind shared columns) and the compile time (passes + lowering):
 * pruned + shared + LCC: the group-lasso pruned MLP (``digits_mlp_pruned.onnx``) with shared
   columns; for the CNN (the prune pass is MLP-only) shared columns + LCC;
 * circulant b in {2, 4, 8, 16}, trained by ``nnlcc finetune --circulant b``
-  (:func:`nnlcc.finetune_circulant.circulant_finetune`), in each hardware form (``mcm``,
+  (:func:`nnlcc.finetune.circulant_finetune`), in each hardware form (``mcm``,
   ``fft``, ``csd``), the form the cost model picks (``auto``) and circulant + LCC (``lcc``).
 
 Writes ``circulant.json``, ``circulant.md`` (the table and the verdict) and ``circulant.png``
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from nnlcc.boards import get_board
 from nnlcc.driver import (
     EXAMPLE_CNN,
     EXAMPLE_DATA,
@@ -46,13 +47,14 @@ from nnlcc.driver import (
 )
 from nnlcc.errors import NnlccError
 from nnlcc.examples import PRUNED_MODEL
-from nnlcc.finetune_circulant import CirculantOptions, circulant_finetune
+from nnlcc.finetune import CirculantOptions, circulant_finetune
 from nnlcc.ir.cost import estimate_network
 from nnlcc.ir.lower import lower_network
 from nnlcc.passes.circulant import CirculantCode
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILY = "ecp5"
+BOARD = "ulx3s"  # passes price, and the figures are, on its family (ECP5)
+FAMILY = get_board(BOARD).family
 FORMS = ("mcm", "fft", "csd", "auto", "lcc")
 
 
@@ -73,7 +75,7 @@ def measure(model: Path, pipeline: str, net_name: str, method: str, **extra: Any
     graph = load_model(model)
     passes = resolve_pipeline(pipeline)
     data = load_data(graph, model, EXAMPLE_DATA, 0)
-    run_passes(graph, passes, data)
+    run_passes(graph, passes, data, board=BOARD)
     net = lower_network(graph)
     seconds = time.perf_counter() - t0
     acc = accuracy_report(graph, net, data)
@@ -87,8 +89,8 @@ def measure(model: Path, pipeline: str, net_name: str, method: str, **extra: Any
         "model_path": str(model),
         "pipeline": pipeline,
         "forms": forms,
-        "accuracy": acc["golden"],
-        "float_accuracy": acc["float"],
+        "accuracy": acc.golden,
+        "float_accuracy": acc.float_accuracy,
         "adders": sum(layer.graph.adders for layer in net.layers),
         "luts": cost.total.luts if cost.total else 0,
         "stored_weights": sum(
@@ -310,7 +312,7 @@ def main() -> None:
     (args.outdir / "circulant.json").write_text(
         json.dumps(
             {
-                "family": FAMILY,
+                "family": FAMILY.name,
                 "epochs": args.epochs,
                 "rows": rows,
                 "trained": trained,

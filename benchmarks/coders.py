@@ -48,25 +48,26 @@ from nnlcc.boards.build import synth_script
 from nnlcc.boards.toolchain import count_cells, read_yosys_stat, run_tool
 from nnlcc.errors import NnlccError
 from nnlcc.hdl.flat_verilog import emit_flat_verilog
-from nnlcc.ir.cost import FAMILIES, estimate
+from nnlcc.ir.cost import estimate
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import DenseLayer, FloatArray, MatrixCode, MatrixGraph, MatrixLayer
+from nnlcc.ir.truncate import RESERVE_DB, budget_layer
 from nnlcc.passes import PassContext, lowrank, parse_pipeline
 from nnlcc.passes.alkaid import AlkaidCode, available
-from nnlcc.passes.auto import weight_bits_for
+from nnlcc.passes.coder import CoderContext
 from nnlcc.passes.coding import code_layer
-from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import Lcc, LccCode
+from nnlcc.passes.csd import CsdCode, CsdCoder, weight_bits_for
+from nnlcc.passes.lcc import Lcc, LccCode, LccOptions
+from nnlcc.passes.lcc.coder import LccCoder
 from nnlcc.passes.lcc.search import build_best
 from nnlcc.passes.pricing import Pricing
-from nnlcc.passes.sampled import price_big
-from nnlcc.passes.truncation import RESERVE_DB, plan_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "coders_cache"
-FAMILY = "ecp5"
+FAMILY = ECP5
 SQNR_DB = 40.0
 
 Builder = Callable[[FloatArray], MatrixCode]
@@ -147,7 +148,7 @@ def price(layer: MatrixLayer, build: Builder, target_db: float) -> dict[str, Any
     if reached < target_db + RESERVE_DB - 1e-6:
         return {"failed": f"target not reached: {reached:.2f} dB"}
     layer.code = code
-    plan_layer(layer, "auto", target_db)
+    budget_layer(layer, "auto", target_db)
     assert layer.in_fmt is not None
     low = lower_layer(layer, layer.in_fmt)
     LOWERED[id(layer), code.name, len(low.graph.nodes)] = low
@@ -205,14 +206,16 @@ def new_coders(layer: MatrixLayer, target_db: float) -> dict[str, Builder]:
     pricing = Pricing.for_layer(layer, FAMILY)
     coding = target_db + RESERVE_DB
     return {
-        "lcc{objective=luts}": lambda m: build_best(m, coding, pricing, LccCode.build),
+        "lcc{objective=luts}": lambda m: build_best(
+            m, LccOptions(sqnr_db=coding), pricing, LccCode.build
+        ),
         "lowrank": lambda m: lowrank.build(m, coding, pricing),
     }
 
 
 def _key(w: FloatArray, label: str, target_db: float) -> str:
     h = hashlib.sha256(np.ascontiguousarray(w).tobytes())
-    h.update(f"{label}|{target_db}|{FAMILY}".encode())
+    h.update(f"{label}|{target_db}|{FAMILY.name}".encode())
     return h.hexdigest()[:24]
 
 
@@ -220,22 +223,32 @@ def sampled_prices(layer: MatrixLayer, target_db: float) -> tuple[dict[str, Any]
     """Every candidate of a big layer priced on samples, as ``auto`` does (and the builder of
     the cheapest LCC design, for its exact price)."""
     w = layer.weight
-    coding = target_db + RESERVE_DB
-    priced = price_big(
-        w, coding, Pricing.for_layer(layer, FAMILY), weight_bits_for(w, coding), {"csd", "lcc"}
+    ctx = CoderContext(
+        sqnr_db=target_db,
+        truncate="auto",
+        coding_db=target_db + RESERVE_DB,
+        matrix=w,
+        priced=False,
+        pricing=Pricing.for_layer(layer, FAMILY),
     )
     out: dict[str, Any] = {}
     lcc: tuple[int, Builder] | None = None
-    for p in priced:
-        label = "csd+cse" if p.label.startswith("csd") else p.label
-        rec = p.record()
-        out[f"{label} (sampled)"] = {k: v for k, v in rec.items() if k != "coder"}
-        if (
-            p.cost is not None
-            and p.label.startswith("lcc")
-            and (lcc is None or p.cost.luts < lcc[0])
-        ):
-            lcc = (p.cost.luts, p.build)
+    for d in [d for c in (CsdCoder(), LccCoder()) for d in c.candidates(layer, ctx)]:
+        label = "csd+cse" if d.label.startswith("csd") else d.label
+        assert d.sample is not None
+        try:
+            cost = d.sample(w)
+        except NnlccError as e:
+            out[f"{label} (sampled)"] = {"failed": str(e)}
+            continue
+        why = d.refuse(cost.code) if d.refuse is not None else None
+        if why is not None:
+            out[f"{label} (sampled)"] = {"failed": why}
+            continue
+        share = round(cost.share, 4)
+        out[f"{label} (sampled)"] = {"est_luts": cost.luts, "adders": cost.adders, "sampled": share}
+        if label.startswith("lcc") and (lcc is None or cost.luts < lcc[0]):
+            lcc = (cost.luts, d.build)
     return out, None if lcc is None else lcc[1]
 
 
@@ -309,12 +322,12 @@ def synth(low: LoweredLayer, out: Path) -> dict[str, Any]:
         name="layer", input_fmt=low.in_fmt, layers=[low], input_shape=(low.graph.n_inputs,)
     )
     emit_flat_verilog(net, out / "layer.v", name="layer")
-    (out / "synth.ys").write_text(synth_script("ecp5", "layer.v", "layer", "stat.json"))
+    (out / "synth.ys").write_text(synth_script(FAMILY, "layer.v", "layer", "stat.json"))
     t0 = time.perf_counter()
     run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=out, step="synth_ecp5")
-    cells = count_cells("ecp5", read_yosys_stat(out / "stat.json"))
+    cells = count_cells(FAMILY, read_yosys_stat(out / "stat.json"))
     f = estimate(low.graph, FAMILY).features
-    fam = FAMILIES[FAMILY]
+    fam = FAMILY.cost
     return {
         "luts": cells["luts"],
         "ffs": cells["ffs"],
@@ -451,7 +464,7 @@ def main() -> None:
         "date": today,
         "machine": f"{platform.machine()} ({platform.system()}, shared 2-core VM)",
         "sqnr_db": args.sqnr,
-        "family": FAMILY,
+        "family": FAMILY.name,
     }
     md = markdown(results, cond)
     print(md)

@@ -15,7 +15,8 @@ Out of context means no I/O buffers and no global promotion: only the layer's lo
 
 The model's coefficients are fitted by non-negative least squares per family, against placed
 LUTs for ECP5 and yosys LUTs for the others; the error is reported for the fitted coefficients,
-for the ones stored in :data:`nnlcc.ir.cost.FAMILIES`, and leave-one-out (each layer predicted
+for the ones stored in the family table (:data:`nnlcc.ir.family.FAMILIES`, each family's
+``cost``), and leave-one-out (each layer predicted
 by coefficients fitted on the others: the honest out-of-sample figure).
 """
 
@@ -40,7 +41,8 @@ from nnlcc.boards.toolchain import count_cells, parse_nextpnr, read_yosys_stat, 
 from nnlcc.compile_layer import one_layer_network
 from nnlcc.driver import load_data, load_model, run_passes
 from nnlcc.hdl.flat_verilog import emit_flat_verilog
-from nnlcc.ir.cost import FAMILIES, CostFeatures, Family, estimate, features
+from nnlcc.ir.cost import CostFeatures, estimate, features
+from nnlcc.ir.family import ECP5, FAMILIES, CostModel
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, parse_pipeline, resolve_pipeline
@@ -81,7 +83,7 @@ def random_layer(rows: int, cols: int, pipeline: str, seed: int) -> LoweredNetwo
         relu=True,
     )
     graph = MatrixGraph("rand", "x", cols, "y", [layer])
-    ctx = PassContext(calibration=rng.normal(0.0, 1.0, size=(512, cols)))
+    ctx = PassContext(rng.normal(0.0, 1.0, size=(512, cols)), ECP5)
     for p in parse_pipeline(pipeline):
         p.apply(graph, ctx)
     return one_layer_network(graph, layer)
@@ -129,13 +131,13 @@ def measure(label: str, pipeline: str, net: LoweredNetwork, fams: list[str], out
             fam != "ecp5" or (out / "pack.json").is_file()
         ):
             say(f"  {label} {fam}: same Verilog as the last run, reusing its tool results")
-            yosys[fam] = {**count_cells(fam, read_yosys_stat(out / f"stat_{fam}.json"))}
+            yosys[fam] = {**count_cells(FAMILIES[fam], read_yosys_stat(out / f"stat_{fam}.json"))}
             yosys[fam]["cells"] = read_yosys_stat(out / f"stat_{fam}.json")
             if fam == "ecp5":
                 res = parse_nextpnr("", json.loads((out / "pack.json").read_text()))
-                placed = (res.used("ecp5", "luts"), res.used("ecp5", "ffs"))
+                placed = (res.used(ECP5, "luts"), res.used(ECP5, "ffs"))
             continue
-        script = synth_script(fam, "layer.v", "layer", f"stat_{fam}.json")
+        script = synth_script(FAMILIES[fam], "layer.v", "layer", f"stat_{fam}.json")
         if fam == "ecp5":
             script += "write_json layer_ecp5.json\n"
         (out / f"synth_{fam}.ys").write_text(script)
@@ -147,7 +149,7 @@ def measure(label: str, pipeline: str, net: LoweredNetwork, fams: list[str], out
         )
         secs[f"yosys_{fam}"] = round(run.seconds, 1)
         cells = read_yosys_stat(out / f"stat_{fam}.json")
-        yosys[fam] = {**count_cells(fam, cells), "cells": cells}
+        yosys[fam] = {**count_cells(FAMILIES[fam], cells), "cells": cells}
         say(
             f"  {label} [{pipeline}] yosys {fam}: {yosys[fam]['luts']} LUTs, {yosys[fam]['ffs']} FFs ({run.seconds:.0f} s)"
         )
@@ -158,7 +160,7 @@ def measure(label: str, pipeline: str, net: LoweredNetwork, fams: list[str], out
             res = parse_nextpnr(
                 (out / "pack.log").read_text(), json.loads((out / "pack.json").read_text())
             )
-            placed = (res.used("ecp5", "luts"), res.used("ecp5", "ffs"))
+            placed = (res.used(ECP5, "luts"), res.used(ECP5, "ffs"))
             say(f"  {label} nextpnr-ecp5: {placed[0]} TRELLIS_COMB, {placed[1]} TRELLIS_FF")
     times.write_text(json.dumps(secs) + "\n")
     return Measured(
@@ -167,8 +169,8 @@ def measure(label: str, pipeline: str, net: LoweredNetwork, fams: list[str], out
         shape=(len(g.outputs), g.n_inputs),
         adders=g.adders,
         nodes=len(g.nodes),
-        features={f: features(g, f) for f in FAMILIES},
-        model_ffs=estimate(g, "ecp5").ffs,
+        features={name: features(g, f) for name, f in FAMILIES.items()},
+        model_ffs=estimate(g, ECP5).ffs,
         yosys=yosys,
         placed_luts=placed[0],
         placed_ffs=placed[1],
@@ -181,12 +183,12 @@ def design(f: CostFeatures) -> list[float]:
     return [float(f.chain_luts), float(f.chains), float(f.mux_bits)]
 
 
-def predict(fam: Family, f: CostFeatures) -> float:
+def predict(fam: CostModel, f: CostFeatures) -> float:
     coef = [fam.lut_per_chain_lut, fam.lut_per_chain, fam.lut_per_mux_bit]
     return float(np.dot(coef, design(f))) + f.srl_luts + fam.lut_per_select_bit * f.select_mux_bits
 
 
-def with_coef(fam: Family, coef: np.ndarray) -> Family:
+def with_coef(fam: CostModel, coef: np.ndarray) -> CostModel:
     return replace(
         fam,
         lut_per_chain_lut=float(coef[0]),
@@ -195,7 +197,7 @@ def with_coef(fam: Family, coef: np.ndarray) -> Family:
     )
 
 
-def fit(fam: Family, feats: list[CostFeatures], target: list[int]) -> Family:
+def fit(fam: CostModel, feats: list[CostFeatures], target: list[int]) -> CostModel:
     x = np.array([design(f) for f in feats])
     y = np.array(target, dtype=float) - np.array(
         [f.srl_luts + fam.lut_per_select_bit * f.select_mux_bits for f in feats]
@@ -204,11 +206,11 @@ def fit(fam: Family, feats: list[CostFeatures], target: list[int]) -> Family:
     return with_coef(fam, coef)
 
 
-def errors(fam: Family, feats: list[CostFeatures], target: list[int]) -> list[float]:
+def errors(fam: CostModel, feats: list[CostFeatures], target: list[int]) -> list[float]:
     return [100.0 * (predict(fam, f) - t) / t for f, t in zip(feats, target, strict=True)]
 
 
-def loo_errors(fam: Family, feats: list[CostFeatures], target: list[int]) -> list[float]:
+def loo_errors(fam: CostModel, feats: list[CostFeatures], target: list[int]) -> list[float]:
     out = []
     for i in range(len(feats)):
         rest = [j for j in range(len(feats)) if j != i]
@@ -225,7 +227,7 @@ def summary(errs: list[float]) -> dict[str, float]:
 def analyse(rows: list[Measured], fams: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for fam in fams:
-        base = FAMILIES[fam]
+        base = FAMILIES[fam].cost
         feats = [r.features[fam] for r in rows]
         targets = {"yosys": [r.yosys[fam]["luts"] for r in rows]}
         if fam == "ecp5":
@@ -263,7 +265,7 @@ def markdown(rows: list[Measured], stats: dict[str, Any], cond: dict[str, Any]) 
         "Layers written by `hdl/flat_verilog.py`, synthesized alone (`synth_<family>` of "
         "`boards/build.py`); ECP5 placed LUTs = TRELLIS_COMB after `nextpnr-ecp5 --85k "
         "--out-of-context --pack-only`. Model LUTs use the coefficients stored in "
-        "`compiler/ir/cost.py`; error = (model - measured) / measured.",
+        "`compiler/ir/family.py`; error = (model - measured) / measured.",
         "What the model counts: one carry chain per adder over the result bits that need one "
         "(low bits only one operand drives are wires; bits nobody reads are cut), a comparator "
         "chain per clamp bound the operand can cross (a ReLU at 0 is a sign test) and a "
@@ -288,7 +290,7 @@ def markdown(rows: list[Measured], stats: dict[str, Any], cond: dict[str, Any]) 
         sep += "---:|---:|---:|---:|---:|"
         lines += [head, sep]
         for i, r in enumerate(rows):
-            model = round(predict(FAMILIES[fam], r.features[fam]))
+            model = round(predict(FAMILIES[fam].cost, r.features[fam]))
             cells = f"| {r.label} {r.shape[0]}x{r.shape[1]} | `{r.coding}` | {r.adders} | {model} | {r.yosys[fam]['luts']} |"
             if fam == "ecp5":
                 cells += f" {r.placed_luts} |"
@@ -329,7 +331,7 @@ def conditions(workdir: Path) -> dict[str, Any]:
         ),
         "python": platform.python_version(),
         "yosys": version("yosys"),
-        "nextpnr": version("nextpnr-ecp5"),
+        "nextpnr": version(ECP5.toolchain.pnr or ""),
     }
 
 

@@ -1,4 +1,4 @@
-"""Fmax against flip-flops: the ``pipeline`` pass's register placement, placed and routed.
+"""Fmax against flip-flops: the ``schedule`` pass's register placement, placed and routed.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
         [--every 1,2,3,auto] [--designs network,layer,selftest] [--layer fc2] [--mhz 200]
         [-o build/bench_fmax]
 
-For each ``every`` setting the pipeline gets ``pipeline{every=k}`` appended and three designs
+For each ``every`` setting the pipeline gets ``schedule{every=k}`` appended and three designs
 are built on the ULX3S-85F (LFE5U-85F, CABGA381, speed 6):
 
 * ``network``: the whole network alone, yosys ``synth_ecp5`` then ``nextpnr-ecp5
@@ -46,13 +46,15 @@ from nnlcc.ir.matrix import MatrixGraph
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP = "nnlcc_network"
+BOARD = "ulx3s"  # the 85F: every design here is placed on it (ECP5)
+FAMILY = get_board(BOARD).family
 _PATH_RE = re.compile(r"(Source|Sink) (\S+)")
 
 
 def compiled(model: Path, pipeline: str) -> tuple[MatrixGraph, LoweredNetwork, Any]:
     graph = load_model(model)
     data = load_data(graph, model, None, 0)
-    run_passes(graph, resolve_pipeline(pipeline), data)
+    run_passes(graph, resolve_pipeline(pipeline), data, board=BOARD)
     return graph, lower_network(graph), data
 
 
@@ -81,13 +83,13 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
     outdir.mkdir(parents=True, exist_ok=True)
     top_for(net).emit(outdir / "network.v", TOP)
     script = (
-        f"read_verilog network.v\nsynth_ecp5 -flatten -noiopad -top {TOP}\n"
+        f"read_verilog network.v\n{FAMILY.toolchain.synth} -top {TOP}\n"
         "tee -q -o stat.json stat -json\nwrite_json network.json\n"
     )
     (outdir / "synth.ys").write_text(script)
     syn = run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=outdir, step="synth",
                    progress=say)  # fmt: skip
-    cells = count_cells("ecp5", read_yosys_stat(outdir / "stat.json"))
+    cells = count_cells(FAMILY, read_yosys_stat(outdir / "stat.json"))
     pnr = run_tool(
         "nextpnr-ecp5",
         ["--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context",
@@ -100,8 +102,8 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
     return {
         "yosys_luts": cells["luts"],
         "yosys_ffs": cells["ffs"],
-        "placed_luts": parsed.used("ecp5", "luts"),
-        "placed_ffs": parsed.used("ecp5", "ffs"),
+        "placed_luts": parsed.used(FAMILY, "luts"),
+        "placed_ffs": parsed.used(FAMILY, "ffs"),
         "fmax_mhz": round(parsed.fmax, 2) if parsed.fmax is not None else None,
         "critical_path": critical_path(log),
         "synth_s": round(syn.seconds, 1),
@@ -112,7 +114,7 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
 def pnr_selftest(
     net: LoweredNetwork, x_int: Any, outdir: Path, mhz: float, say: Any
 ) -> dict[str, Any]:
-    board = dataclasses.replace(get_board("ulx3s"), clock_hz=mhz * 1e6)
+    board = dataclasses.replace(get_board(BOARD), clock_hz=mhz * 1e6)
     res = board_build(board, net, outdir, x_int=x_int, run_pnr=True, progress=say)
     log = (outdir / "board" / "selftest" / "nnlcc_selftest.tim").read_text(errors="replace")
     t = res["timings_s"]
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for design in designs:
             mhz = args.selftest_mhz if design == "selftest" else args.mhz
             opts = f"every={every}" + (f",mhz={mhz:g}" if every == "auto" else "")
-            pipeline = f"{args.pipeline},pipeline{{{opts}}}"
+            pipeline = f"{args.pipeline},schedule{{{opts}}}"
             if pipeline not in cache:
                 cache[pipeline] = compiled(args.model, pipeline)
             graph, net, data = cache[pipeline]

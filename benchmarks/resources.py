@@ -35,7 +35,7 @@ def build_one(model: Path, pipeline: str, board: str, outdir: Path, pnr: bool) -
     graph = load_model(model)
     passes = resolve_pipeline(pipeline)
     data = load_data(graph, model, None, 0)
-    run_passes(graph, passes, data)
+    run_passes(graph, passes, data, board=board)
     net = lower_network(graph)
     compile_s = time.perf_counter() - t0
     adders = sum(layer.graph.adders for layer in net.layers)
@@ -52,8 +52,8 @@ def build_one(model: Path, pipeline: str, board: str, outdir: Path, pnr: bool) -
     return {
         "pipeline": pipeline,
         "pipeline_full": format_pipeline(passes),
-        "sqnr_db": acc["sqnr_db"],
-        "accuracy": acc["golden"],
+        "sqnr_db": acc.sqnr_db,
+        "accuracy": acc.golden,
         "adders": adders,
         "compile_s": round(compile_s, 2),
         "resources": res,

@@ -4,7 +4,7 @@ The driver calls :func:`get_board`, :func:`list_boards` and :func:`board_build`;
 public for tests and benchmarks.
 """
 
-from .build import DesignTooLargeError, board_build, estimate_network
+from .build import DesignTooLargeError, board_build, synth_network
 from .profiles import BoardProfile, get_board, list_boards
 from .selftest import BoardSelfTest, SelfTest, SelfTestResult, simulate_selftest
 
@@ -15,8 +15,8 @@ __all__ = [
     "SelfTest",
     "SelfTestResult",
     "board_build",
-    "estimate_network",
     "get_board",
     "list_boards",
     "simulate_selftest",
+    "synth_network",
 ]

@@ -1,4 +1,5 @@
-"""Board builds: resource estimates, self-test bitstreams (iCE40/ECP5) and Vivado trees (xc7).
+"""Board builds: resource estimates, self-test bitstreams (open flows: iCE40, ECP5) and vendor
+build trees (xc7: Vivado).
 
 The resources come from the calibrated cost model (:mod:`nnlcc.boards.fit`, seconds) unless
 yosys is asked for (``synth``, and always with ``run_pnr``). Everything lands under
@@ -6,20 +7,24 @@ yosys is asked for (``synth``, and always with ``run_pnr``). Everything lands un
 
     network.v                  the network alone (module nnlcc_network), what yosys reads
     network_synth.ys/.log      with synth: yosys synth_<family> of the network, its stat JSON
-    selftest/                  iCE40/ECP5 with run_pnr: Amaranth build tree of the self-test top,
-                               yosys/nextpnr logs, the bitstream (.bin / .bit)
+    selftest/                  families with an open flow, with run_pnr: Amaranth build tree of
+                               the self-test top, yosys/nextpnr logs, the bitstream
     vivado/                    xc7: Amaranth Vivado build tree + build.sh (needs Vivado)
     resources.json             the dict :func:`board_build` returns
 
-Why the network alone is estimated even when a bitstream is built: the self-test top adds ROMs
-and a checker, so only the network-alone figure compares across boards and against the Vivado
-(xc7) estimate. The fit check runs first on the cost model's figures (no tool), then on
+Every command and file name that depends on the FPGA family comes from the board's
+:class:`~nnlcc.ir.family.Family` (its :class:`~nnlcc.ir.family.Toolchain` and cell names).
+
+Why the network alone is synthesized even when a bitstream is built: the self-test top adds
+ROMs and a checker, so only the network-alone figure compares across boards and against the
+Vivado (xc7) estimate. The fit check runs first on the cost model's figures (no tool), then on
 yosys's figures of the self-test top before place-and-route.
 """
 
 from __future__ import annotations
 
 import json
+import string
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,11 +37,10 @@ import numpy.typing as npt
 from nnlcc.errors import BadInputError, ToolchainError
 from nnlcc.hdl.top import TopStrategy, top_for
 from nnlcc.ir.cost import NetworkCost
+from nnlcc.ir.family import Family
 from nnlcc.ir.lowered import LoweredNetwork
 
 from .fit import (
-    CALIBRATION,
-    MODEL_ERROR,
     MODEL_SOURCE,
     DesignTooLargeError,
     fit_advice,
@@ -56,33 +60,22 @@ from .toolchain import (
     run_tool,
 )
 
-__all__ = ["DesignTooLargeError", "board_build", "estimate_network", "synth_script"]
+__all__ = ["DesignTooLargeError", "board_build", "pnr_fields", "synth_network", "synth_script"]
 
 NETWORK_MODULE = "nnlcc_network"
 SELFTEST_NAME = "nnlcc_selftest"
 
-# yosys synthesis per family. xc7: -flatten lets ABC see across layer boundaries, -noiopad and
-# -noclkbuf keep the network's ~1000 port bits from being counted as I/O buffers (the network is
-# not a chip top). Measured on the digits MLP (CSD, ~1000 adders): about 60 s for each family.
-_SYNTH: dict[str, str] = {
-    "xc7": "synth_xilinx -family xc7 -flatten -noiopad -noclkbuf",
-    "ice40": "synth_ice40 -flatten",
-    "ecp5": "synth_ecp5 -flatten -noiopad",
-}
-_PNR_TOOL = {"ice40": "nextpnr-ice40", "ecp5": "nextpnr-ecp5"}
-_PACK_TOOL = {"ice40": "icepack", "ecp5": "ecppack"}
-_BITSTREAM = {"ice40": f"{SELFTEST_NAME}.bin", "ecp5": f"{SELFTEST_NAME}.bit"}
+
+def synth_script(family: Family, verilog: str, top: str, stat_json: str) -> str:
+    """The yosys script synthesizing ``top`` of ``verilog`` for ``family`` (its
+    :attr:`~nnlcc.ir.family.Toolchain.synth` command; on the digits MLP, CSD, ~1000 adders,
+    about 60 s for each family)."""
+    synth = family.toolchain.synth
+    return f"read_verilog {verilog}\n{synth} -top {top}\ntee -q -o {stat_json} stat -json\n"
 
 
-def synth_script(family: str, verilog: str, top: str, stat_json: str) -> str:
-    """The yosys script estimating ``top`` of ``verilog`` for ``family``."""
-    return (
-        f"read_verilog {verilog}\n{_SYNTH[family]} -top {top}\ntee -q -o {stat_json} stat -json\n"
-    )
-
-
-def estimate_network(
-    family: str,
+def synth_network(
+    family: Family,
     bdir: Path,
     *,
     progress: Callable[[str], None] | None = None,
@@ -140,8 +133,48 @@ def _inputs_text(core: Any, n: int) -> str:
     return f"{n} vectors"
 
 
+class _Template(string.Formatter):
+    """``str.format`` with two conversions of its own: ``{x:upper}``, ``{x:lower}``."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec in ("upper", "lower"):
+            return str(getattr(str(value), format_spec)())
+        return str(super().format_field(value, format_spec))
+
+
+def pnr_fields(platform: Any, name: str) -> dict[str, str]:
+    """What a family's ``pnr_args`` and ``pack_args`` templates may name, from the same tables
+    Amaranth's own build script uses: ``name`` (the design), ``device_option`` (nextpnr's
+    device flag), ``package`` (the board's package), ``package_option`` (nextpnr's package
+    name keyed by package, as ECP5 platforms have it), ``device_package_option`` (its suffix
+    keyed by device, as iCE40 platforms have it) and ``speed`` (the speed grade, if any)."""
+    packages = getattr(platform, "_nextpnr_package_options", {})
+    return {
+        "name": name,
+        "device_option": platform._nextpnr_device_options[platform.device],
+        "package": platform.package,
+        "package_option": str(packages.get(platform.package, "")),
+        "device_package_option": str(packages.get(platform.device, "")),
+        "speed": str(getattr(platform, "speed", "")),
+    }
+
+
+def _fill(template: str, fields: dict[str, str]) -> list[str]:
+    """A family's argument template, split at spaces, each word's placeholders filled."""
+    return [_Template().format(word, **fields) for word in template.split()]
+
+
+def _open_flow(family: Family) -> tuple[str, str]:
+    """The place-and-route and packing tools of a family with an open flow."""
+    tools = family.toolchain
+    if tools.pnr is None or tools.pack is None:
+        raise ToolchainError(f"no open place-and-route for {family}")
+    return tools.pnr, tools.pack
+
+
 def _pnr_args(board: BoardProfile, platform: Any) -> list[str]:
-    """nextpnr's device arguments, from the same tables Amaranth's own build script uses."""
+    """nextpnr's arguments: the run's own, then the family's device, constraint and output
+    arguments (:attr:`~nnlcc.ir.family.Toolchain.pnr_args`)."""
     name = SELFTEST_NAME
     common = [
         "--quiet",
@@ -151,30 +184,7 @@ def _pnr_args(board: BoardProfile, platform: Any) -> list[str]:
         "--timing-allow-fail",
         "--json", f"{name}.json",
     ]  # fmt: skip
-    if board.family == "ice40":
-        pkg = platform.package.lower() + platform._nextpnr_package_options.get(platform.device, "")
-        return [
-            *common,
-            platform._nextpnr_device_options[platform.device],
-            "--package", pkg,
-            "--pcf", f"{name}.pcf",
-            "--asc", f"{name}.asc",
-        ]  # fmt: skip
-    return [
-        *common,
-        platform._nextpnr_device_options[platform.device],
-        "--package", platform._nextpnr_package_options[platform.package].upper(),
-        "--speed", str(platform.speed),
-        "--lpf", f"{name}.lpf",
-        "--textcfg", f"{name}.config",
-    ]  # fmt: skip
-
-
-def _pack_args(family: str) -> list[str]:
-    name = SELFTEST_NAME
-    if family == "ice40":
-        return [f"{name}.asc", f"{name}.bin"]
-    return ["--compress", "--input", f"{name}.config", "--bit", f"{name}.bit"]
+    return [*common, *_fill(board.family.toolchain.pnr_args, pnr_fields(platform, name))]
 
 
 def board_build(
@@ -218,7 +228,9 @@ def board_build(
     pnr = run_pnr and prof.open_pnr
 
     t0 = time.monotonic()
-    say(f"board {prof.name}: cost-model estimate ({prof.family})")
+    fam = prof.family
+    tools = fam.toolchain
+    say(f"board {prof.name}: cost-model estimate ({fam})")
     cost = network_cost(net, prof.family, cost)
     model = model_resources(net, prof.family, cost)
     timings["model_s"] = time.monotonic() - t0
@@ -229,26 +241,27 @@ def board_build(
     if synth or run_pnr:
         find_tool("yosys")
     if pnr:
-        find_tool(_PNR_TOOL[prof.family])
-        find_tool(_PACK_TOOL[prof.family])
+        for tool in _open_flow(fam):
+            find_tool(tool)
 
     t0 = time.monotonic()
     say(f"board {prof.name}: writing network Verilog")
     top.emit(bdir / "network.v", NETWORK_MODULE)
     timings["verilog_s"] = time.monotonic() - t0
 
-    x = _vectors(net, x_int) if (pnr or prof.family == "xc7") else None
+    vendor = tools.vendor_tree
+    x = _vectors(net, x_int) if (pnr or vendor is not None) else None
     extra: dict[str, Any] = {}
-    if prof.family == "xc7":
+    if vendor is not None:  # Vivado, the one vendor flow nnlcc writes
         assert x is not None
         t0 = time.monotonic()
-        say(f"board {prof.name}: writing the Vivado build tree (board/vivado)")
-        _write_vivado_tree(prof, net, x, bdir / "vivado")
-        timings["vivado_tree_s"] = time.monotonic() - t0
-        extra["vivado"] = {
-            "tree": "board/vivado",
-            "script": "board/vivado/build.sh",
-            "note": "no open place-and-route exists for 7-series; run build.sh with Vivado",
+        say(f"board {prof.name}: writing the Vivado build tree (board/{vendor})")
+        _write_vivado_tree(prof, net, x, bdir / vendor)
+        timings[f"{vendor}_tree_s"] = time.monotonic() - t0
+        extra[vendor] = {
+            "tree": f"board/{vendor}",
+            "script": f"board/{vendor}/build.sh",
+            "note": tools.vendor_note,
         }
 
     model_facts = _model_facts(prof)
@@ -262,12 +275,12 @@ def board_build(
             **counts,
         }
     elif not pnr:
-        say(f"board {prof.name}: yosys {_SYNTH[prof.family].split()[0]} estimate of the network")
-        est, timings["estimate_s"] = estimate_network(prof.family, bdir, progress=progress)
+        say(f"board {prof.name}: yosys {tools.synth_pass} estimate of the network")
+        est, timings["estimate_s"] = synth_network(fam, bdir, progress=progress)
         counts = dict(est)
         result = {
             "estimate": True,
-            "tool": f"yosys {_SYNTH[prof.family].split()[0]} (estimate)",
+            "tool": f"yosys {tools.synth_pass} (estimate)",
             "design": top.estimate_design,
             "fmax_mhz": None,
             **counts,
@@ -278,14 +291,14 @@ def board_build(
         assert x is not None
         result, est = _pnr_flow(prof, net, x, bdir, timings, say, progress, cost)
         counts = {k: result[k] for k in ("luts", "ffs", "bram", "dsp")}
-        result["network_estimate"] = {**est, "tool": f"yosys {_SYNTH[prof.family].split()[0]}"}
+        result["network_estimate"] = {**est, "tool": f"yosys {tools.synth_pass}"}
         result["model_estimate"] = {**model_facts, **model}
         advice = None  # it fits: _pnr_flow raises otherwise
 
     resources = {
         "board": prof.name,
         "device": prof.device,
-        "family": prof.family,
+        "family": fam.name,
         "clock_mhz": prof.clock_mhz,
         **result,
         "device_luts": prof.luts,
@@ -297,7 +310,7 @@ def board_build(
         "timings_s": {k.removesuffix("_s"): round(v, 2) for k, v in timings.items()},
     }
     if run_pnr and not prof.open_pnr:
-        resources["note"] = f"no open place-and-route for {prof.family}; figures are estimates"
+        resources["note"] = f"no open place-and-route for {fam}; figures are estimates"
     return _finish(resources, outdir, bdir)
 
 
@@ -305,8 +318,8 @@ def _model_facts(prof: BoardProfile) -> dict[str, Any]:
     """How the cost-model figures were made: the tool, its calibration and measured error."""
     return {
         "tool": f"nnlcc cost model ({prof.family}, calibrated estimate)",
-        "calibration": CALIBRATION,
-        "model_error": MODEL_ERROR[prof.family],
+        "calibration": prof.family.cost.calibration,
+        "model_error": prof.family.cost.error,
     }
 
 
@@ -324,7 +337,7 @@ def _network_estimate_only(
     bdir = outdir / "board"
     bdir.mkdir(parents=True, exist_ok=True)
     top.emit(bdir / "network.v", NETWORK_MODULE)
-    facts: dict[str, Any] = {"board": prof.name, "device": prof.device, "family": prof.family}
+    facts: dict[str, Any] = {"board": prof.name, "device": prof.device, "family": prof.family.name}
     note = {"note": top.estimate_note} if top.estimate_note is not None else {}
     t0 = time.monotonic()
     cost = network_cost(top.net, prof.family, cost)
@@ -337,7 +350,7 @@ def _network_estimate_only(
         find_tool("yosys")
         if progress is not None:
             progress(f"board {prof.name}: yosys estimate of the {top.kind} network alone")
-        counts, seconds = estimate_network(prof.family, bdir, progress=progress)
+        counts, seconds = synth_network(prof.family, bdir, progress=progress)
         how = {"tool": "yosys", "model_estimate": {**how, **model}}
         source = "yosys"
     advice = fit_advice(prof, top.net, counts, source, cost)
@@ -383,6 +396,7 @@ def _pnr_flow(
     """Self-test top through yosys, a fit check (yosys's figures), nextpnr and the packer."""
     sdir = bdir / "selftest"
     name = SELFTEST_NAME
+    pnr_tool, pack_tool = _open_flow(prof.family)
     t0 = time.monotonic()
     say(f"board {prof.name}: elaborating the self-test top ({len(x)} inputs)")
     plan, top = _selftest_plan(
@@ -399,7 +413,7 @@ def _pnr_flow(
     # The network estimate and the self-test synthesis are independent: run them side by side.
     say(f"board {prof.name}: yosys synthesis of the self-test top (and the network estimate)")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        est_future = pool.submit(estimate_network, prof.family, bdir, progress=progress)
+        est_future = pool.submit(synth_network, prof.family, bdir, progress=progress)
         syn = run_tool(
             "yosys",
             ["-q", "-l", f"{name}.rpt", f"{name}.ys"],
@@ -416,7 +430,7 @@ def _pnr_flow(
 
     say(f"board {prof.name}: nextpnr place and route at {prof.clock_mhz:g} MHz")
     pnr = run_tool(
-        _PNR_TOOL[prof.family], _pnr_args(prof, platform_cls), cwd=sdir, step="pnr", check=False,
+        pnr_tool, _pnr_args(prof, platform_cls), cwd=sdir, step="pnr", check=False,
         progress=progress,
     )  # fmt: skip
     timings["pnr_s"] = pnr.seconds
@@ -444,14 +458,18 @@ def _pnr_flow(
 
     say(f"board {prof.name}: packing the bitstream")
     pack = run_tool(
-        _PACK_TOOL[prof.family], _pack_args(prof.family), cwd=sdir, step="pack", progress=progress
+        pack_tool,
+        _fill(prof.family.toolchain.pack_args, {"name": name}),
+        cwd=sdir,
+        step="pack",
+        progress=progress,
     )
     timings["pack_s"] = pack.seconds
 
     fam = prof.family
     result: dict[str, Any] = {
         "estimate": False,
-        "tool": _PNR_TOOL[fam],
+        "tool": pnr_tool,
         "design": f"self-test top: network + ROMs of {_inputs_text(top.selftest, len(x))}"
         " + checker",
         "luts": parsed.used(fam, "luts")
@@ -472,7 +490,7 @@ def _pnr_flow(
         "utilization": {
             c: {"used": u, "available": a} for c, (u, a) in parsed.utilization.items() if u
         },
-        "bitstream": f"board/selftest/{_BITSTREAM[fam]}",
+        "bitstream": f"board/selftest/{fam.toolchain.bitstream.format(name=name)}",
         "selftest": {
             **(
                 {"images": len(x), "outputs": top.selftest.n}

@@ -20,13 +20,12 @@ from typing import Any
 from nnlcc.errors import NnlccError
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.cost import NetworkCost, estimate_network
+from nnlcc.ir.family import Family
 from nnlcc.ir.lowered import LoweredNetwork
 
 from .profiles import BoardProfile, list_boards
 
 __all__ = [
-    "CALIBRATION",
-    "MODEL_ERROR",
     "MODEL_SOURCE",
     "PRUNE_FF_FACTOR",
     "PRUNE_LUT_FACTOR",
@@ -42,19 +41,6 @@ __all__ = [
     "model_resources",
     "network_cost",
 ]
-
-CALIBRATION = "benchmarks/results/2026-11-30/cost_model.md"
-"""The calibration run of :mod:`nnlcc.ir.cost` (12 layers, yosys 0.70, nextpnr 0.11.1)."""
-
-#: The model's measured error per family, from :data:`CALIBRATION` (model vs the tool named).
-MODEL_ERROR: dict[str, str] = {
-    "ecp5": "LUTs vs nextpnr-ecp5 placed: mean 0.6 %, max 3.7 %; FFs vs yosys: mean 2.2 %,"
-    " max 5.4 %",
-    "xc7": "LUTs vs yosys synth_xilinx: mean 4.0 %, max 11.2 %; FFs vs yosys: mean 16 %,"
-    " max 35 % high (SRLs not all modelled)",
-    "ice40": "LUTs vs yosys synth_ice40: mean 3.5 %, max 12.1 %; FFs vs yosys: mean 2.3 %,"
-    " max 5.7 %",
-}
 
 SQNR_STEP_DB = 6.0
 """The SQNR lever: one weight bit less (about 6 dB of weight SQNR)."""
@@ -87,11 +73,13 @@ class DesignTooLargeError(NnlccError):
     biggest layers and the levers (:func:`fit_advice`)."""
 
 
-def network_cost(net: LoweredNetwork, family: str, cost: NetworkCost | None = None) -> NetworkCost:
+def network_cost(
+    net: LoweredNetwork, family: Family, cost: NetworkCost | None = None
+) -> NetworkCost:
     """``cost`` when it is ``net``'s estimate for ``family``, else a fresh estimate."""
     if (
         cost is not None
-        and cost.family == family
+        and cost.family is family
         and set(cost.layers) == {layer.name for layer in net.layers}
     ):
         return cost
@@ -99,7 +87,7 @@ def network_cost(net: LoweredNetwork, family: str, cost: NetworkCost | None = No
 
 
 def model_resources(
-    net: LoweredNetwork, family: str, cost: NetworkCost | None = None
+    net: LoweredNetwork, family: Family, cost: NetworkCost | None = None
 ) -> dict[str, Any]:
     """LUTs, flip-flops (as synthesized: constant and unread bits dropped), block RAMs and DSPs
     of ``net`` on ``family`` by the cost model.  A streaming CNN's line buffers are registers
@@ -113,7 +101,7 @@ def model_resources(
     out: dict[str, Any] = {
         "luts": total.luts if total is not None else 0,
         "ffs": (total.ffs_synth if total is not None else 0) + lines - ram_bits,
-        "bram": sum(bram_blocks(family, words, width) for words, width in rams),
+        "bram": sum(family.bram.blocks(words, width) for words, width in rams),
         "dsp": 0,
     }
     if lines - ram_bits:
@@ -121,22 +109,6 @@ def model_resources(
     if ram_bits:
         out["line_buffer_ram_bits"] = ram_bits
     return out
-
-
-#: Block RAM per family as the boards count it: (bits, widest port) of one ECP5 DP16KD, one
-#: xc7 RAMB36 (simple dual port), one iCE40 EBR (SB_RAM40_4K).
-BRAM_GEOMETRY: dict[str, tuple[int, int]] = {
-    "ecp5": (18432, 36),
-    "xc7": (36864, 72),
-    "ice40": (4096, 16),
-}
-
-
-def bram_blocks(family: str, words: int, width: int) -> int:
-    """Block RAMs of one ``words x width`` memory: side by side for the width, stacked for
-    the depth (each block ``bits / widest`` words deep at its widest port)."""
-    bits, widest = BRAM_GEOMETRY[family]
-    return -(-width // widest) * -(-words // (bits // widest))
 
 
 def fits(board: BoardProfile, counts: dict[str, Any]) -> bool:
@@ -201,7 +173,7 @@ def _bigger_board(
 ) -> Lever | None:
     """The smallest known board (by LUTs) the model says holds ``net`` within
     :data:`HEADROOM` of its device, else the smallest that holds it at all."""
-    by_family: dict[str, dict[str, Any]] = {}
+    by_family: dict[Family, dict[str, Any]] = {}
     candidates: list[tuple[BoardProfile, dict[str, Any]]] = []
     for other in sorted(list_boards(), key=lambda b: (b.luts, b.name)):
         if other.name == board.name or other.luts <= board.luts:

@@ -1,15 +1,15 @@
-"""Board profiles: the one place board facts live (device, capacity, clock, LEDs, toolchain).
+"""Board profiles: the one place board facts live (device, family, capacity, clock, LEDs).
 
 A profile names an amaranth-boards platform class and adds what the compiler needs to judge a
-design against the board: device capacity (LUTs, FFs, block RAMs, DSPs, from the vendor data
-sheets), the board clock the self-test runs at (and which nextpnr is asked to meet), the LEDs the
-self-test drives, and whether an open place-and-route flow exists for the family.
+design against the board: its FPGA family (:mod:`nnlcc.ir.family`: cost model, cell names,
+block RAM, toolchain), device capacity (LUTs, FFs, block RAMs, DSPs, from the vendor data
+sheets), the board clock the self-test runs at (and which nextpnr is asked to meet) and the
+LEDs the self-test drives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from amaranth.build import Platform
 from amaranth_boards.arty_a7 import ArtyA7_35Platform, ArtyA7_100Platform
@@ -22,10 +22,9 @@ from amaranth_boards.ulx3s import (
 )
 
 from nnlcc.errors import BadInputError
+from nnlcc.ir.family import ECP5, ICE40, XC7, Family
 
-__all__ = ["BoardProfile", "Family", "get_board", "list_boards"]
-
-Family = Literal["xc7", "ice40", "ecp5"]
+__all__ = ["BoardProfile", "get_board", "list_boards"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,6 @@ class BoardProfile:
     dsp: int
     clock_hz: float
     platform: type[Platform]
-    open_pnr: bool
     description: str
     leds: dict[str, tuple[str, int]] = field(default_factory=dict)
     uart: tuple[str, int] | None = ("uart", 0)
@@ -60,14 +58,19 @@ class BoardProfile:
 
     @property
     def lut_kind(self) -> str:
-        return "LUT6" if self.family == "xc7" else "LUT4"
+        return self.family.lut_kind
+
+    @property
+    def open_pnr(self) -> bool:
+        """Whether an open place-and-route flow exists for the board's family."""
+        return self.family.open_pnr
 
     def summary(self) -> dict[str, object]:
         """Plain data for reports and ``nnlcc boards``."""
         return {
             "name": self.name,
             "device": self.device,
-            "family": self.family,
+            "family": self.family.name,
             "luts": self.luts,
             "lut_kind": self.lut_kind,
             "ffs": self.ffs,
@@ -96,14 +99,13 @@ def _ulx3s(
     return BoardProfile(
         name="ulx3s" if default else full,
         device=f"LFE5U-{size.upper()}",
-        family="ecp5",
+        family=ECP5,
         luts=luts,
         ffs=luts,
         bram=bram,
         dsp=dsp,
         clock_hz=25e6,
         platform=platform,
-        open_pnr=True,
         description=f"Radiona ULX3S, Lattice ECP5 LFE5U-{size.upper()} (yosys + nextpnr-ecp5)",
         leds=_ULX3S_LEDS,
         aliases=aliases,
@@ -116,14 +118,13 @@ _PROFILES: list[BoardProfile] = [
     BoardProfile(
         name="arty-a7",
         device="xc7a35ticsg324-1L",
-        family="xc7",
+        family=XC7,
         luts=20800,
         ffs=41600,
         bram=50,
         dsp=90,
         clock_hz=100e6,
         platform=ArtyA7_35Platform,
-        open_pnr=False,
         description="Digilent Arty A7-35T, Xilinx Artix-7 (Vivado build tree + yosys estimate)",
         leds=_ARTY_LEDS,
         aliases=("arty-a7-35", "arty-a7-35t", "arty"),
@@ -131,14 +132,13 @@ _PROFILES: list[BoardProfile] = [
     BoardProfile(
         name="arty-a7-100",
         device="xc7a100ticsg324-1L",
-        family="xc7",
+        family=XC7,
         luts=63400,
         ffs=126800,
         bram=135,
         dsp=240,
         clock_hz=100e6,
         platform=ArtyA7_100Platform,
-        open_pnr=False,
         description="Digilent Arty A7-100T, Xilinx Artix-7 (Vivado build tree + yosys estimate)",
         leds=_ARTY_LEDS,
         aliases=("arty-a7-100t",),
@@ -146,14 +146,13 @@ _PROFILES: list[BoardProfile] = [
     BoardProfile(
         name="icebreaker",
         device="iCE40UP5K",
-        family="ice40",
+        family=ICE40,
         luts=5280,
         ffs=5280,
         bram=30,
         dsp=8,
         clock_hz=12e6,
         platform=ICEBreakerPlatform,
-        open_pnr=True,
         description="1BitSquared iCEBreaker, Lattice iCE40UP5K-SG48 (yosys + nextpnr-ice40)",
         leds=_ICEBREAKER_LEDS,
     ),

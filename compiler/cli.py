@@ -12,13 +12,16 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from nnlcc.errors import NnlccError
+
+if TYPE_CHECKING:
+    from nnlcc.report.schema import Report, Resources
 
 EXIT_CODES = (
     "Exit status: 0 success; 1 verification failed (the hardware differs from the golden"
@@ -202,60 +205,70 @@ def compile(
             if layer is not None:
                 from nnlcc.compile_layer import compile_layer
 
-                report = compile_layer(opts, layer, log)
+                done = compile_layer(opts, layer, log)
+                line = layer_summary_line(done)
             else:
                 report = compile_model(opts, log=log)
+                done, line = report.to_json(), summary_line(report)
     except NnlccError as e:
         _fail(e, as_json)
     if as_json:
-        typer.echo(_dumps(report))
+        typer.echo(_dumps(done))
     elif not quiet:
-        typer.echo(summary_line(report))
+        typer.echo(line)
 
 
-def _estimated(res: dict[str, Any]) -> str:
+def _estimated(res: Resources) -> str:
     """How the summary labels the LUTs: the cost model's, a tool's estimate, or placed."""
-    if not res.get("estimate"):
+    if not res.estimate:
         return ""
-    return " (model est.)" if "cost model" in str(res.get("tool")) else " (est.)"
+    return " (model est.)" if "cost model" in str(res.tool) else " (est.)"
 
 
-def summary_line(r: dict[str, Any]) -> str:
-    if "layer" in r:  # compile --layer
-        ver = r["verification"]
-        checked = (
-            f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
-            if ver.get("bit_exact")
-            else f"NOT verified ({ver.get('skipped')})"
-        )
-        return (
-            f"{r['layer']} ({r['kind']} {r['shape'][0]}x{r['shape'][1]}): {r['adders']} adders,"
-            f" depth {r['depth']}; {checked} -> {r['verilog']}"
-        )
-    t, acc, ver = r["totals"], r["accuracy"], r["verification"]
+def layer_summary_line(r: dict[str, Any]) -> str:
+    """The one line ``nnlcc compile --layer`` prints (``r``: what layer.json holds)."""
+    ver = r["verification"]
+    checked = (
+        f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
+        if ver.get("bit_exact")
+        else f"NOT verified ({ver.get('skipped')})"
+    )
+    return (
+        f"{r['layer']} ({r['kind']} {r['shape'][0]}x{r['shape'][1]}): {r['adders']} adders,"
+        f" depth {r['depth']}; {checked} -> {r['verilog']}"
+    )
+
+
+def summary_line(r: Report) -> str:
+    """The one line ``nnlcc compile`` prints."""
+    from nnlcc.report.schema import Accuracy, Resources, Verification
+
+    t = r.totals
+    acc = r.accuracy or Accuracy("", 0, None, None)
+    ver = r.verification or Verification(None, 0, None)
     parts = [
-        f"{r['model_name']}: {t['adders']} adders ({t['adders_per_weight']}/weight, "
-        + (f"best CSD {t['csd_best_adders']}, " if t.get("csd_best_adders") is not None else "")
-        + f"plain CSD {t['csd_adders']})",
+        f"{r.model_name}: {t.adders} adders ({t.adders_per_weight}/weight, "
+        + (f"best CSD {t.csd_best_adders}, " if t.csd_best_adders is not None else "")
+        + f"plain CSD {t.csd_adders})",
     ]
-    if acc.get("float") is not None:
-        parts.append(f"accuracy float {acc['float']:.4f} golden {acc['golden']:.4f}")
+    if acc.float_accuracy is not None and acc.golden is not None:
+        parts.append(f"accuracy float {acc.float_accuracy:.4f} golden {acc.golden:.4f}")
     else:
-        parts.append(f"output SQNR {acc['sqnr_db']} dB")
-    if ver.get("bit_exact") is None:
-        parts.append(f"NOT verified ({ver.get('skipped')})")
+        parts.append(f"output SQNR {acc.sqnr_db} dB")
+    if ver.bit_exact is None:
+        parts.append(f"NOT verified ({ver.skipped})")
     else:
         parts.append(
-            f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
-            if ver["bit_exact"]
+            f"{ver.vectors} vectors bit-exact in {ver.simulator}"
+            if ver.bit_exact
             else "verification FAILED"
         )
-    res = r.get("resources", {})
-    if "luts" in res:
-        parts.append(f"{res['luts']} LUTs{_estimated(res)} on {res.get('device')}")
-    if r.get("seconds") is not None:
-        parts.append(f"{r['seconds']:.1f} s")
-    parts.append(f"-> {r.get('outdir')}")
+    res = r.resources or Resources()
+    if res.luts is not None:
+        parts.append(f"{res.luts} LUTs{_estimated(res)} on {res.device}")
+    if r.seconds is not None:
+        parts.append(f"{r.seconds:.1f} s")
+    parts.append(f"-> {r.outdir}")
     return "; ".join(parts)
 
 
@@ -293,6 +306,74 @@ def inspect(
     except NnlccError as e:
         _fail(e, as_json)
     typer.echo(_dumps(info) if as_json else render_text(info).rstrip())
+
+
+@app.command(epilog=EXIT_CODES)
+def opt(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="IR text (an output directory's ir.txt; - reads stdin) or an ONNX model (*.onnx)",
+        ),
+    ],
+    passes: Annotated[
+        str | None,
+        typer.Option(
+            "-p",
+            "--passes",
+            help='pass pipeline, run as given, e.g. "quantize,csd{weight_bits=6}"',
+            show_default="quantize,auto",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="npz with x_train (calibration) for the passes that read data"),
+    ] = None,
+    board: Annotated[
+        str | None,
+        typer.Option(help="board whose FPGA family auto prices on", show_default="arty-a7"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("-c", "--config", help="nnlcc.toml: defaults and per-layer settings"),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="write the IR text here (- : stdout)")
+    ] = "-",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="replace an -o file that does not hold IR text"),
+    ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+) -> None:
+    """Run a pass pipeline on IR text (or an ONNX model) and print the resulting IR text.
+
+    Runs exactly the passes named: no format or matrix pass is added.
+
+    Options left out take compile's defaults (pipeline, board, calibration data).
+
+    The output is deterministic, for FileCheck: nnlcc opt a.ir -p csd | filecheck checks.ir
+
+    Example: nnlcc opt build/digits_mlp/ir.txt --passes "csd{weight_bits=6}" -o csd6.txt
+    """
+    from nnlcc.opt import STDIO, check_output, optimize, write_output
+    from nnlcc.progress import StepProgress
+
+    try:
+        to_file = output != STDIO
+        if to_file:
+            named = [Path(p) for p in (source, data, config) if p is not None and p != STDIO]
+            check_output(Path(output), named, force)
+        with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
+            text = optimize(source, passes, data=data, board=board, config=config, log=log)
+            if to_file:
+                write_output(text, Path(output), log)
+    except NnlccError as e:
+        _fail(e)
+    if not to_file:
+        typer.echo(text, nl=False)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -422,9 +503,8 @@ def finetune(
     --data examples/digits.npz --circulant 4 -o build/digits_circ4.onnx
     """
     from nnlcc.errors import BadInputError
-    from nnlcc.finetune import FinetuneOptions
+    from nnlcc.finetune import CirculantOptions, FinetuneOptions, circulant_finetune
     from nnlcc.finetune import finetune as run_finetune
-    from nnlcc.finetune_circulant import CirculantOptions, circulant_finetune
 
     res: Any
     try:

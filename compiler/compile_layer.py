@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nnlcc.baselines import facts_of
 from nnlcc.driver import load_data, run_passes
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
@@ -95,15 +96,15 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     data = load_data(graph, model, opts.data, opts.seed, log)
     from nnlcc.boards import get_board
 
-    family = get_board(opts.board).family
+    board = get_board(opts.board)
     structural = [p for p in passes if p.kind is not PassKind.MATRIX]
     matrix = [p for p in passes if p.kind is PassKind.MATRIX]
-    run_passes(graph, structural, data, log, family)  # formats of the whole network
+    run_passes(graph, structural, data, log, board=board)  # formats of the whole network
     # the matrix pass codes this layer only (a graph of one layer; passes read its weight)
     sub = MatrixGraph(graph.name, graph.input_name, graph.input_size, graph.output_name, [layer])
     for p in matrix:
         log(f"pass {p.name}: {name}")
-        p.apply(sub, PassContext(calibration=data.x_calib, family=family))
+        p.apply(sub, PassContext(data.x_calib, board.family))
     size = estimate(layer)
     if size["adders"] > HUGE_LAYER_ADDERS:
         log(
@@ -113,7 +114,8 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
     with staged_outdir(outdir, anchors, opts.force, log) as tmp:
         net = one_layer_network(graph, layer)
         g = net.layers[0].graph
-        row = layer_row(layer, net.layers[0])  # the row report.json would have for this layer
+        # the row report.json would have for this layer (no cost, so no baseline)
+        row = layer_row(layer, net.layers[0], facts=facts_of(layer))
         report: dict[str, Any] = {
             "model": str(model),
             "layer": row.name,

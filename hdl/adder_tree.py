@@ -3,7 +3,7 @@
 The component copies the graph: one adder per ADD node, one comparator pair per CLAMP, one
 comparator and a multiplexer per MAX/MIN, wiring for SHR and constants for CONST. Registers sit
 exactly where :meth:`AdderGraph.schedule` puts them (by default after every ADD, CLAMP, MAX and
-MIN; ``pipeline{every=k}`` leaves some combinational) and every width comes from the node's
+MIN; ``schedule{every=k}`` leaves some combinational) and every width comes from the node's
 exact range, so the
 hardware cannot drift from the golden model :meth:`AdderGraph.evaluate`.
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nnlcc.ir.family import ECP5, Family
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import (
@@ -59,14 +60,17 @@ def build_conv(
 
 
 def compile_graph(
-    graph: MatrixGraph, pipeline: str = "quantize,csd", calibration: np.ndarray | None = None
+    graph: MatrixGraph,
+    pipeline: str = "quantize,csd",
+    calibration: np.ndarray | None = None,
+    family: Family = ECP5,
 ) -> LoweredNetwork:
     """Run ``pipeline`` on ``graph`` (calibrated on ``calibration``, default 64 seeded uniform
-    inputs in [0, 1)) and lower it: the golden model."""
+    inputs in [0, 1); for a board of ``family``) and lower it: the golden model."""
     graph.verify()
     if calibration is None:
         calibration = np.random.default_rng(0).uniform(0, 1, size=(64, graph.input_size))
-    ctx = PassContext(calibration=calibration)
+    ctx = PassContext(calibration, family)
     for p in parse_pipeline(pipeline):
         p.apply(graph, ctx)
     graph.verify()

@@ -15,7 +15,7 @@ Operations (``v<k>`` is the value of node ``k``; all shifts ``s`` are left shift
     min  va, vb          the smaller of two values
 
 Every node carries its exact integer range ``[lo, hi]`` (interval arithmetic from the inputs),
-from which hardware widths follow, and a pipeline ``stage`` fixed by :func:`AdderGraph.schedule`.
+from which hardware widths follow, and a register ``stage`` fixed by :func:`AdderGraph.schedule`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.fixed_point import IntArray, bits_for_range
-from nnlcc.ir.timing import Pipelining
+from nnlcc.ir.timing import StageBudget
 
 
 class Op(enum.Enum):
@@ -70,8 +70,8 @@ class AdderGraph:
     nodes: list[Node] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     stages: list[int] = field(default_factory=list)
-    #: where registers go (:meth:`schedule`); set it with :meth:`set_pipelining`
-    pipelining: Pipelining = field(default_factory=Pipelining)
+    #: where registers go (:meth:`schedule`); set it with :meth:`set_stage_budget`
+    stage_budget: StageBudget = field(default_factory=StageBudget)
     #: the stage at which each node reads its operands (filled by :meth:`schedule`)
     reads: list[int] = field(default_factory=list)
     _chain: list[float] = field(default_factory=list, repr=False, compare=False)
@@ -179,9 +179,9 @@ class AdderGraph:
     def max_bits(self) -> int:
         return max((self.width(i) for i in range(len(self.nodes))), default=0)
 
-    # ---- pipeline schedule ----------------------------------------------------------------
-    def set_pipelining(self, pipelining: Pipelining) -> None:
-        self.pipelining = pipelining
+    # ---- register schedule ----------------------------------------------------------------
+    def set_stage_budget(self, budget: StageBudget) -> None:
+        self.stage_budget = budget
         self.stages = []
 
     def schedule(self) -> list[int]:
@@ -189,12 +189,12 @@ class AdderGraph:
         is available. INPUT is stage 0, CONST needs no stage, SHR is wiring (its operand's
         stage). An ADD, CLAMP, MAX or MIN reads its operands at stage :attr:`reads` ``[i]`` and is
         either combinational (same stage) or registered (one stage later), as
-        :attr:`pipelining` decides; an operand read later than its own stage is a delayed
+        :attr:`stage_budget` decides; an operand read later than its own stage is a delayed
         (registered) copy. The default, a register after every ADD and CLAMP, gives
         ``stage = max(operand stages) + 1``."""
         if len(self.stages) == len(self.nodes):
             return self.stages
-        p = self.pipelining
+        p = self.stage_budget
         n_nodes = len(self.nodes)
         st = [0] * n_nodes
         rd = [0] * n_nodes
@@ -263,7 +263,7 @@ class AdderGraph:
         return bits + self.latency
 
     def path_cost(self) -> float:
-        """The costliest combinational path between two registers, in :attr:`pipelining`'s
+        """The costliest combinational path between two registers, in :attr:`stage_budget`'s
         units (levels for ``every=k``, ns for a family's delay model)."""
         self.schedule()
         return max(self._arrive, default=0.0)

@@ -16,9 +16,9 @@ the graph (both writers make the same hardware) and what a synthesizer keeps of 
 * **MAX**, **MIN**: one comparator chain over the bits that tell the operands apart (their
   common range; no sign bit when both are non-negative, which synthesis drops) and one 2:1
   multiplexer bit per live output bit (:attr:`CostFeatures.select_mux_bits`, at
-  :attr:`Family.lut_per_select_bit`: a 2:1 mux is one LUT on LUT4 and LUT6 alike; yosys
-  synth_ecp5 on 48 two-way max nodes of 8-bit values: 192 CCU2C + 384 LUT4, exactly the
-  model's 8 chain LUTs and 8 mux LUTs per node).
+  :attr:`~nnlcc.ir.family.CostModel.lut_per_select_bit`: a 2:1 mux is one LUT on LUT4 and
+  LUT6 alike; yosys synth_ecp5 on 48 two-way max nodes of 8-bit values: 192 CCU2C + 384 LUT4,
+  exactly the model's 8 chain LUTs and 8 mux LUTs per node).
 * **SHR**, **CONST**, **INPUT**: wires.
 * **Registers**: every ADD, CLAMP, MAX and MIN node is a register of its width; a node read ``d``
   stages after its own stage has ``d`` delayed copies (one shift register per node, as the
@@ -28,9 +28,10 @@ the graph (both writers make the same hardware) and what a synthesizer keeps of 
   families with shift-register LUTs, delay runs of ``srl_min`` or more copies moved into
   LUTs, :attr:`Cost.srl_luts`).
 
-The LUT coefficients of each :class:`Family` are calibrated against yosys and nextpnr by
-``benchmarks/cost_model.py`` (results in ``benchmarks/results/<date>/cost_model.json``); see
-the comment at :data:`FAMILIES` for the run they come from.
+The LUT coefficients of each family (:attr:`nnlcc.ir.family.Family.cost`) are calibrated
+against yosys and nextpnr by ``benchmarks/cost_model.py`` (results in
+``benchmarks/results/<date>/cost_model.json``); the family table says which run they come
+from and the error measured there.
 """
 
 from __future__ import annotations
@@ -43,16 +44,15 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.adder_graph import AdderGraph, Node, Op
+from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import bits_for_range
 
 if TYPE_CHECKING:
     from nnlcc.ir.lowered import LoweredNetwork
 
 __all__ = [
-    "FAMILIES",
     "Cost",
     "CostFeatures",
-    "Family",
     "NetworkCost",
     "estimate",
     "estimate_network",
@@ -65,67 +65,6 @@ _OP_CODE = {Op.INPUT: 0, Op.CONST: 1, Op.ADD: 2, Op.SHR: 3, Op.CLAMP: 4, Op.MAX:
 _INPUT, _CONST, _ADD, _SHR, _CLAMP, _MAX, _MIN = range(7)
 _OP_BY_ID = {id(o): c for o, c in _OP_CODE.items()}  # Enum hashing is slow on 1e6 nodes
 _op = attrgetter("op")
-
-
-@dataclass(frozen=True)
-class Family:
-    """How one FPGA family builds adders, and its calibrated LUT coefficients.
-
-    ``chain_granule``: carry-chain bits one LUT pair/cell covers (an ECP5 CCU2C is two LUT4s
-    for two bits, so a chain of ``n`` bits takes ``2 * ceil(n / 2)`` LUTs; xc7 and iCE40 take
-    one LUT per bit beside their CARRY4 / SB_CARRY).  ``srl_min``: shortest run of delay
-    copies mapped to shift-register LUTs (0: the family has none), ``srl_depth`` copies per
-    such LUT.  The ``lut_per_*`` coefficients are fitted (least squares) on measured layers.
-    """
-
-    name: str
-    lut_inputs: int
-    chain_granule: int
-    lut_per_chain_lut: float
-    lut_per_chain: float
-    lut_per_mux_bit: float
-    srl_min: int = 0
-    srl_depth: int = 32
-    calibrated_against: str = ""
-    lut_per_select_bit: float = 1.0  # measured, not fitted (see the module docstring)
-
-
-# Calibration run: benchmarks/results/2026-11-30/cost_model.json (benchmarks/cost_model.py,
-# 12 layers, non-negative least squares). ECP5 is fitted to nextpnr-ecp5's packed TRELLIS_COMB
-# (nextpnr adds two CCU2C, four LUTs, to every carry chain yosys makes: hence ~4 per chain;
-# against yosys's own LUT count use lut_per_chain = 0), xc7 and iCE40 to yosys synth_xilinx /
-# synth_ice40 LUTs (no open placer for xc7; iCE40 was not placed).
-FAMILIES: dict[str, Family] = {
-    "ecp5": Family(
-        "ecp5",
-        lut_inputs=4,
-        chain_granule=2,
-        lut_per_chain_lut=0.999,
-        lut_per_chain=3.938,
-        lut_per_mux_bit=1.399,
-        calibrated_against="nextpnr-ecp5 TRELLIS_COMB (packed, out of context)",
-    ),
-    "xc7": Family(
-        "xc7",
-        lut_inputs=6,
-        chain_granule=1,
-        lut_per_chain_lut=0.962,
-        lut_per_chain=0.0,
-        lut_per_mux_bit=0.0,
-        srl_min=3,
-        srl_depth=32,
-        calibrated_against="yosys synth_xilinx LUTs",
-    ),
-    "ice40": Family(
-        "ice40",
-        lut_inputs=4,
-        chain_granule=1,
-        lut_per_chain_lut=1.204,
-        lut_per_chain=0.0,
-        lut_per_mux_bit=0.0,
-        calibrated_against="yosys synth_ice40 SB_LUT4",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -160,7 +99,7 @@ class CostFeatures:
 class Cost:
     """Estimated resources of one adder graph on one family."""
 
-    family: str
+    family: Family
     luts: int
     ffs: int
     adder_luts: int
@@ -173,7 +112,7 @@ class Cost:
     features: CostFeatures
 
     def __add__(self, other: Cost) -> Cost:
-        if self.family != other.family:
+        if self.family is not other.family:
             raise ValueError("adding costs of different families")
         f, g = self.features, other.features
         summed = CostFeatures(**{k: getattr(f, k) + getattr(g, k) for k in f.__dataclass_fields__})
@@ -194,7 +133,7 @@ class Cost:
 
 @dataclass
 class NetworkCost:
-    family: str
+    family: Family
     layers: dict[str, Cost] = field(default_factory=dict)
     total: Cost | None = None
 
@@ -288,9 +227,9 @@ def _tz(c: I64, width: I64) -> I64:
     return np.where(c == 0, width, _bitlen(low) - 1)
 
 
-def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
-    """Count the adder chains, comparators, multiplexer bits and registers of ``graph``."""
-    fam = FAMILIES[family] if isinstance(family, str) else family
+def features(graph: AdderGraph, family: Family) -> CostFeatures:
+    """Count the adder chains, comparators, multiplexer bits and registers of ``graph`` as
+    ``family`` builds them."""
     nodes = graph.nodes
     n = len(nodes)
     if n == 0:
@@ -319,7 +258,7 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
     reads = _reads(np.arange(n), op, a, b, sa, sb, st, rd, lat, w, graph.outputs)
     delay = np.zeros(n, dtype=np.int64)
     np.maximum.at(delay, reads[0], reads[1])
-    registered = (is_add | is_clamp | is_sel) & (st > rd)  # pipeline{every} leaves some comb
+    registered = (is_add | is_clamp | is_sel) & (st > rd)  # schedule{every} leaves some comb
     pipeline_ffs = int(w[registered].sum())
     delay_ffs = int((delay * w)[~is_const].sum())
 
@@ -366,7 +305,7 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
             np.minimum.at(live_lo, opnd[var], np.maximum(unread - sh, 0)[var])
     end = np.minimum(w[k_add], live_hi[k_add])
     add_bits = np.where(zero_operand, 0, np.maximum(end - start, 0))
-    g = fam.chain_granule
+    g = family.chain_granule
     add_luts = -(-add_bits // g) * g
 
     # ---- clamps: signed comparison width of the writers, bounds the operand can cross ----
@@ -389,7 +328,7 @@ def features(graph: AdderGraph, family: str | Family = "ecp5") -> CostFeatures:
 
     # ---- registers ----
     synth_pipe = int(live_w[registered].sum())
-    synth_delay, srl = _delay_runs(s_src, s_off, live_w, fam)
+    synth_delay, srl = _delay_runs(s_src, s_off, live_w, family)
     return CostFeatures(
         adder_chains=int(np.count_nonzero(add_bits)),
         adder_chain_bits=int(add_bits.sum()),
@@ -539,18 +478,17 @@ def _delay_runs(src: I64, off: I64, live_w: I64, fam: Family) -> tuple[int, int]
     return int((run * bits).sum()), 0
 
 
-def estimate(graph: AdderGraph, family: str = "ecp5") -> Cost:
-    """LUTs and flip-flops of ``graph``'s pipeline on ``family`` ("ecp5", "xc7", "ice40")."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
-    fam = FAMILIES[family]
-    f = features(graph, fam)
-    adder = fam.lut_per_chain_lut * f.adder_chain_luts + fam.lut_per_chain * f.adder_chains
+def estimate(graph: AdderGraph, family: Family) -> Cost:
+    """LUTs and flip-flops of ``graph``'s pipeline on ``family``, by its calibrated
+    coefficients (:attr:`~nnlcc.ir.family.Family.cost`)."""
+    k = family.cost
+    f = features(graph, family)
+    adder = k.lut_per_chain_lut * f.adder_chain_luts + k.lut_per_chain * f.adder_chains
     clamp = (
-        fam.lut_per_chain_lut * f.compare_chain_luts
-        + fam.lut_per_chain * f.compare_chains
-        + fam.lut_per_mux_bit * f.mux_bits
-        + fam.lut_per_select_bit * f.select_mux_bits
+        k.lut_per_chain_lut * f.compare_chain_luts
+        + k.lut_per_chain * f.compare_chains
+        + k.lut_per_mux_bit * f.mux_bits
+        + k.lut_per_select_bit * f.select_mux_bits
     )
     adder_luts, clamp_luts = round(adder), round(clamp)
     return Cost(
@@ -568,7 +506,7 @@ def estimate(graph: AdderGraph, family: str = "ecp5") -> Cost:
     )
 
 
-def estimate_network(net: LoweredNetwork, family: str = "ecp5") -> NetworkCost:
+def estimate_network(net: LoweredNetwork, family: Family) -> NetworkCost:
     """:func:`estimate` of every layer of ``net`` (by layer name) and their sum."""
     out = NetworkCost(family)
     for layer in net.layers:

@@ -10,6 +10,7 @@ from the rules :func:`~nnlcc.ir.fixed_point.avg_pool_plan` and :func:`~nnlcc.ir.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.csd import csd_digits
@@ -23,9 +24,10 @@ from nnlcc.ir.matrix import (
     MatrixGraph,
     MatrixLayer,
     PoolLayer,
+    Shape,
 )
-from nnlcc.ir.timing import PIPELINE_INFO, PipelineSetting
-from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, plan_truncation
+from nnlcc.ir.timing import ScheduleSetting
+from nnlcc.ir.truncate import InputPower, TruncationBudget, plan_truncation
 
 
 def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = False) -> int:
@@ -41,6 +43,42 @@ def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = Fa
     return graph.clamp(out, rq.lo, rq.hi)
 
 
+def _lowered(
+    layer: Layer,
+    graph: AdderGraph,
+    in_fmt: FixedFormat,
+    out_fmt: FixedFormat,
+    *,
+    in_fmt_b: FixedFormat | None = None,
+    truncation: dict[str, float] | None = None,
+) -> LoweredLayer:
+    """The one place a :class:`LoweredLayer` is made: ``graph`` with the layer's name, kind,
+    inputs and geometry, and the register placement the ``schedule`` pass recorded on the
+    layer (none recorded: a register after every adder)."""
+    image: Shape = ()
+    if isinstance(layer, AddLayer):  # an image add has an image shape, a vector add none
+        image = layer.shape if len(layer.shape) == 3 else ()
+    else:
+        image = layer.image if isinstance(layer, ConvLayer | PoolLayer | FlattenLayer) else ()
+    setting = layer.notes.get(ScheduleSetting)
+    if setting is not None:
+        widths = [graph.width(i) for i, n in enumerate(graph.nodes) if n.op in (Op.ADD, Op.CLAMP)]
+        graph.set_stage_budget(setting.stage_budget(layer.name, widths))
+    return LoweredLayer(
+        name=layer.name,
+        graph=graph,
+        in_fmt=in_fmt,
+        out_fmt=out_fmt,
+        kind=layer.kind,
+        inputs=layer.inputs,
+        window=layer.window if isinstance(layer, ConvLayer | PoolLayer) else None,
+        image=image,
+        in_fmt_b=in_fmt_b,
+        op=layer.op if isinstance(layer, PoolLayer) else "",
+        truncation=truncation,
+    )
+
+
 def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
     """A dense or conv layer's adder graph (a conv's reads one window vector)."""
     if layer.code is None or layer.out_fmt is None:
@@ -50,15 +88,14 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
     terms = layer.code.lower(graph, list(range(cols)))
     comp = [0] * len(terms)
     facts: dict[str, float] | None = None
-    budget = layer.info.get(TRUNCATION)
+    budget = layer.notes.get(TruncationBudget)
     if budget is not None:  # partial sums keep only the bits the budget says matter
-        planned = plan_truncation(
-            graph, terms, budget, layer.info[INPUT_MS], in_fmt.frac, layer.out_fmt.frac
-        )
+        power = layer.notes[InputPower].mean_square
+        planned = plan_truncation(graph, terms, budget, power, in_fmt.frac, layer.out_fmt.frac)
         if planned is not None:
             cut, found = planned
             graph, terms, comp = cut.graph, cut.terms, cut.comp
-            facts = {**found, "target_db": budget["target_db"]}
+            facts = {**found, "target_db": budget.target_db}
     outputs: list[int] = []
     for r, term in enumerate(terms):
         acc_exp = term.exp - in_fmt.frac
@@ -67,35 +104,14 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             rq = dataclasses.replace(rq, const=rq.const + comp[r])
         outputs.append(_requantize(graph, term.node, rq, term.neg))
     graph.outputs = outputs
-    if isinstance(layer, ConvLayer):
-        lowered = LoweredLayer(
-            name=layer.name,
-            graph=graph,
-            in_fmt=in_fmt,
-            out_fmt=layer.out_fmt,
-            kind="conv",
-            inputs=layer.inputs,
-            window=layer.window,
-            image=layer.image,
-            truncation=facts,
-        )
-    else:
-        lowered = LoweredLayer(
-            name=layer.name,
-            graph=graph,
-            in_fmt=in_fmt,
-            out_fmt=layer.out_fmt,
-            inputs=layer.inputs,
-            truncation=facts,
-        )
-    apply_pipeline(layer, lowered)
-    return lowered
+    return _lowered(layer, graph, in_fmt, layer.out_fmt, truncation=facts)
 
 
-def _sum_tree(graph: AdderGraph, nodes: list[int]) -> int:
-    """Balanced adder tree (depth ceil(log2 n))."""
+def _tree(nodes: list[int], pair: Callable[[int, int], int]) -> int:
+    """``nodes`` combined by ``pair`` (an adder, a MAX) as a balanced tree (depth
+    ``ceil(log2 n)``)."""
     while len(nodes) > 1:
-        nxt = [graph.add(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
+        nxt = [pair(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
         if len(nodes) % 2:
             nxt.append(nodes[-1])
         nodes = nxt
@@ -120,16 +136,6 @@ def _times_const(graph: AdderGraph, node: int, mult: int) -> int:
     return graph.shr(acc, -low) if low else acc
 
 
-def _max_tree(graph: AdderGraph, nodes: list[int]) -> int:
-    """``max`` of ``nodes`` as a balanced tree of MAX nodes (depth ceil(log2 n))."""
-    while len(nodes) > 1:
-        nxt = [graph.max(nodes[k], nodes[k + 1]) for k in range(0, len(nodes) - 1, 2)]
-        if len(nodes) % 2:
-            nxt.append(nodes[-1])
-        nodes = nxt
-    return nodes[0]
-
-
 def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
     if layer.out_fmt is None:
         raise ValueError(f"layer {layer.name} has no format: run quantize")
@@ -140,7 +146,7 @@ def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
     for ch in range(c):
         column = [t * c + ch for t in range(taps)]
         if layer.op == "max":
-            m = _max_tree(graph, column)
+            m = _tree(column, graph.max)
             lo = max(layer.out_fmt.lo, 0) if layer.relu else layer.out_fmt.lo
             node = graph.nodes[m]
             # MAX ranges are exact: a clamp only where a fused ReLU (or format) cuts them
@@ -151,20 +157,10 @@ def lower_pool(layer: PoolLayer, in_fmt: FixedFormat) -> LoweredLayer:
             )
         else:
             plan = avg_pool_plan(taps, in_fmt, layer.out_fmt, layer.relu)
-            acc = _times_const(graph, _sum_tree(graph, column), plan.mult)
+            acc = _times_const(graph, _tree(column, graph.add), plan.mult)
             outputs.append(_requantize(graph, acc, plan.requant))
     graph.outputs = outputs
-    return LoweredLayer(
-        name=layer.name,
-        graph=graph,
-        in_fmt=in_fmt,
-        out_fmt=layer.out_fmt,
-        kind="pool",
-        inputs=layer.inputs,
-        window=layer.window,
-        image=layer.image,
-        op=layer.op,
-    )
+    return _lowered(layer, graph, in_fmt, layer.out_fmt)
 
 
 def lower_add(layer: AddLayer, fa: FixedFormat, fb: FixedFormat) -> LoweredLayer:
@@ -177,34 +173,18 @@ def lower_add(layer: AddLayer, fa: FixedFormat, fb: FixedFormat) -> LoweredLayer
         _requantize(graph, graph.add(k, c + k, sa=plan.sa, sb=plan.sb), plan.requant)
         for k in range(c)
     ]
-    return LoweredLayer(
-        name=layer.name,
-        graph=graph,
-        in_fmt=fa,
-        out_fmt=layer.out_fmt,
-        kind="add",
-        inputs=layer.inputs,
-        image=layer.shape if len(layer.shape) == 3 else (),
-        in_fmt_b=fb,
-    )
+    return _lowered(layer, graph, fa, layer.out_fmt, in_fmt_b=fb)
 
 
 def lower_flatten(layer: FlattenLayer, in_fmt: FixedFormat) -> LoweredLayer:
     n = layer.out_shape[0]
     graph = AdderGraph.with_inputs([(in_fmt.lo, in_fmt.hi)] * n)
     graph.outputs = list(range(n))
-    return LoweredLayer(
-        name=layer.name,
-        graph=graph,
-        in_fmt=in_fmt,
-        out_fmt=in_fmt,
-        kind="flatten",
-        inputs=layer.inputs,
-        image=layer.image,
-    )
+    return _lowered(layer, graph, in_fmt, in_fmt)
 
 
-def _lower(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
+def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
+    """Lower one layer given the formats of the tensors it reads."""
     if isinstance(layer, MatrixLayer):
         return lower_layer(layer, fmts[0])
     if isinstance(layer, PoolLayer):
@@ -212,25 +192,6 @@ def _lower(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     if isinstance(layer, AddLayer):
         return lower_add(layer, fmts[0], fmts[1])
     return lower_flatten(layer, fmts[0])
-
-
-def apply_pipeline(layer: Layer, lowered: LoweredLayer) -> None:
-    """Give the lowered graph the register placement the ``pipeline`` pass recorded on the
-    layer (none recorded: a register after every adder)."""
-    setting: PipelineSetting | None = layer.info.get(PIPELINE_INFO)
-    if setting is None:
-        return
-    g = lowered.graph
-    widths = [g.width(i) for i, n in enumerate(g.nodes) if n.op in (Op.ADD, Op.CLAMP)]
-    g.set_pipelining(setting.pipelining(layer.name, widths))
-
-
-def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
-    """Lower one layer given the formats of the tensors it reads."""
-    lowered = _lower(layer, fmts)
-    if not isinstance(layer, MatrixLayer):  # lower_layer applies it itself
-        apply_pipeline(layer, lowered)
-    return lowered
 
 
 def lower_network(graph: MatrixGraph) -> LoweredNetwork:

@@ -46,14 +46,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import FixedFormat
+from nnlcc.ir.notes import LayerNotes
 from nnlcc.ir.window import Window
+
+if TYPE_CHECKING:
+    from nnlcc.ir.code_text import CodeWriter
 
 FloatArray = npt.NDArray[np.float64]
 Shape = tuple[int, ...]
@@ -92,7 +96,8 @@ class Term:
 
 
 class MatrixCode(Protocol):
-    """What a matrix pass (CSD, LCC, ...) attaches to a layer."""
+    """What a matrix pass (CSD, LCC, ...) attaches to a layer.  The pass's room registers the
+    parser of its text (:mod:`nnlcc.passes.registry`); the code prints itself."""
 
     name: str
 
@@ -106,6 +111,11 @@ class MatrixCode(Protocol):
 
     def summary(self) -> dict[str, Any]:
         """Pass-specific facts for the report (e.g. reached SQNR, factors)."""
+        ...
+
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """This code as IR text: a ``code KIND ...`` line at indent ``ind`` and its body
+        below (see :mod:`nnlcc.ir.code_text`); its parser reads it back."""
         ...
 
 
@@ -126,7 +136,7 @@ class MatrixLayer:
     in_fmt: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
     code: MatrixCode | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
     inputs: tuple[str, ...] = ()
 
     @property
@@ -229,7 +239,7 @@ class PoolLayer:
     kind: str = "pool"
     in_fmt: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
     inputs: tuple[str, ...] = ()
 
     @property
@@ -268,7 +278,7 @@ class AddLayer:
     in_fmt: FixedFormat | None = None
     in_fmt_b: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
 
     @property
     def in_shape(self) -> Shape:
@@ -294,7 +304,7 @@ class FlattenLayer:
     kind: str = "flatten"
     in_fmt: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
     inputs: tuple[str, ...] = ()
 
     @property

@@ -22,24 +22,101 @@ bits worth at least ``2**lsb`` on some output (``lsb`` in input-LSB units, one v
 The rewritten graph *is* the golden model, so hardware and simulation stay bit-exact; its
 ranges, hence widths, come from interval arithmetic on the truncated values.
 :func:`choose_lsb` finds the coarsest ``lsb`` whose modelled noise fits a budget.
+
+**The budget** (the ``truncate`` option of the matrix passes csd, lcc and auto): the SQNR a
+truncated layer keeps is the whole-matrix SQNR of LCC, extended by the truncation noise: for
+white inputs of the layer's calibration power ``m2`` (mean square, the :class:`InputPower`
+note the quantize pass records),
+
+    ``SQNR = 10 log10(|W|_F^2 m2 / (|W - W_hat|_F^2 m2 + N))``
+
+where ``W_hat`` is the matrix the code implements and ``N`` the modelled mean square error of
+the truncations summed over the outputs (variance ``Δ²/12``-style per dropped bit range,
+propagated through the shifts, plus the residual mean after compensation).  ``truncate``:
+
+* ``off``: exact partial sums (the graphs of a compile without truncation);
+* ``auto``: truncation may add :data:`RESERVE` of the coding noise (0.41 dB off the coding
+  SQNR, :data:`RESERVE_DB`); ``lcc`` codes to its target plus that much, so its layers still
+  meet ``sqnr_db``, and any margin the coding left above the target goes to the truncation too;
+* a number: the SQNR (dB) each layer must keep; a layer whose coding alone falls below it is
+  an error naming the layer and the SQNR it reaches.
+
+A matrix pass notes the budget with :func:`budget_layer` as the layer's :class:`TruncationBudget`
+(the target and the signal, coding noise and truncation noise allowed, in weight-power units);
+lowering picks the coarsest LSB the partial sums may keep within it (:func:`plan_truncation`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
+import numpy as np
+
+from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
-from nnlcc.ir.matrix import Term
+from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.matrix import MatrixLayer, Term
+from nnlcc.ir.notes import JsonNote
 
-#: ``layer.info`` key of a matrix layer's truncation plan, ``{"lsb": L, ...}``: its partial
-#: sums keep the bits worth at least ``2**L`` (real units) on some output; other keys are
-#: facts for the report.  Absent: the exact graph.
-TRUNCATION = "truncation"
 
-#: ``layer.info`` key of the mean square of a matrix layer's input on the calibration data
-#: (real units), recorded by the quantize pass: the input power the truncation budget uses.
-INPUT_MS = "input_ms"
+@dataclass(frozen=True)
+class InputPower(JsonNote):
+    """The mean square of a matrix layer's input on the calibration data (real units), noted
+    by the quantize pass: the input power the truncation budget uses (``info`` key
+    ``input_ms``)."""
+
+    key: ClassVar[str] = "input_ms"
+    mean_square: float
+
+    def to_json(self) -> float:
+        return self.mean_square
+
+    @classmethod
+    def from_json(cls, obj: Any) -> InputPower:
+        if isinstance(obj, bool) or not isinstance(obj, int | float):
+            raise ValueError("input_ms must be a number")
+        return cls(float(obj))
+
+
+@dataclass(frozen=True)
+class TruncationBudget(JsonNote):
+    """What a matrix pass allows the truncation of a layer's partial sums (:func:`budget_layer`;
+    ``info`` key ``truncation``): the SQNR it must keep (``target_db``) and, in weight-power
+    units, the signal, the coding noise and the truncation noise allowed.  Lowering picks the
+    coarsest LSB within it (:func:`plan_truncation`).  Absent: the exact graph."""
+
+    key: ClassVar[str] = "truncation"
+    of_weights: ClassVar[bool] = True
+    target_db: float
+    signal: float
+    coding_noise: float
+    noise_budget: float
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "target_db": self.target_db,
+            "signal": self.signal,
+            "coding_noise": self.coding_noise,
+            "noise_budget": self.noise_budget,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> TruncationBudget:
+        keys = ("target_db", "signal", "coding_noise", "noise_budget")
+        if not isinstance(obj, dict) or set(obj) != set(keys):
+            raise ValueError(f"truncation must be a JSON object of {', '.join(keys)}")
+        if not all(isinstance(obj[k], int | float) and not isinstance(obj[k], bool) for k in keys):
+            raise ValueError("truncation's values must be numbers")
+        return cls(*(float(obj[k]) for k in keys))
+
+
+#: Share of the coding noise that ``truncate=auto`` lets truncation add.
+RESERVE = 0.1
+
+#: The SQNR, in dB, that :data:`RESERVE` costs the coding.
+RESERVE_DB = 10.0 * math.log10(1.0 + RESERVE)
 
 
 @dataclass
@@ -219,20 +296,74 @@ def choose_lsb(graph: AdderGraph, terms: list[Term], budget: float, top: int) ->
 def plan_truncation(
     graph: AdderGraph,
     terms: list[Term],
-    budget: dict[str, float],
+    budget: TruncationBudget,
     input_ms: float,
     in_frac: int,
     out_frac: int,
 ) -> tuple[Truncated, dict[str, float]] | None:
     """Truncate a layer's freshly lowered ``graph`` within the noise ``budget`` the matrix
-    pass stored (``layer.info["truncation"]``): the coarsest LSB whose modelled noise, for
+    pass noted (the layer's :class:`TruncationBudget`): the coarsest LSB whose modelled noise, for
     inputs of mean square ``input_ms`` (real units), fits.  Returns the rewrite and its facts
     (``lsb`` as a real exponent, the SQNR it keeps), or ``None`` when no bit can go."""
     m2 = input_ms * 4.0**in_frac  # input power in input-LSB units
-    lsb = choose_lsb(graph, terms, m2 * budget["noise_budget"], in_frac - out_frac)
+    lsb = choose_lsb(graph, terms, m2 * budget.noise_budget, in_frac - out_frac)
     if lsb is None:
         return None
     cut = truncate(graph, terms, lsb)
-    p_sig, p_code = budget["signal"], budget["coding_noise"]
+    p_sig, p_code = budget.signal, budget.coding_noise
     sqnr = 10.0 * math.log10(p_sig * m2 / (p_code * m2 + cut.noise))
     return cut, {"lsb": lsb - in_frac, "sqnr_db": round(sqnr, 3)}
+
+
+# ------------------------------------------------------------------------------- the budget
+
+
+def check_truncate_option(pass_name: str, value: str) -> None:
+    """``auto``, ``off`` or an SQNR in dB in (0, 150]."""
+    if value in ("auto", "off"):
+        return
+    try:
+        db = float(value)
+    except ValueError:
+        db = math.nan
+    if not (math.isfinite(db) and 0 < db <= 150):
+        raise PassOptionError(
+            f"{pass_name}: truncate must be auto, off or an SQNR in dB in (0, 150], not {value!r}"
+        )
+
+
+def budget_layer(layer: MatrixLayer, option: str, target_db: float | None = None) -> None:
+    """Store (or clear) ``layer``'s truncation budget for ``option`` (see the module
+    docstring); ``target_db``: the SQNR the code was asked for, when it has one (bare LCC)."""
+    layer.notes.pop(TruncationBudget)
+    code, fin, fout = layer.code, layer.in_fmt, layer.out_fmt
+    if option == "off" or code is None or fin is None or fout is None:
+        return
+    w = layer.weight
+    w_hat = code.implemented()
+    p_sig = float(np.sum(w * w))
+    p_code = float(np.sum((w - w_hat) ** 2))
+    coding_db = sqnr_db(w, w_hat) if p_sig > 0 else math.inf
+    if option == "auto":
+        allowed = p_code * (1.0 + RESERVE)
+        if target_db is not None and math.isfinite(target_db):
+            allowed = max(allowed, p_sig * 10.0 ** (-target_db / 10.0))
+    else:
+        allowed = p_sig * 10.0 ** (-float(option) / 10.0)
+        if p_code > allowed:
+            raise BadInputError(
+                f"layer {layer.name}: truncate={option} dB cannot be reached: its coding alone"
+                f" reaches {coding_db:.2f} dB"
+            )
+    if InputPower not in layer.notes or p_sig == 0 or allowed <= p_code:
+        return
+    # the LSB itself is chosen when the layer is lowered (plan_truncation), on the graph
+    # lowering builds anyway: a network too big to lower never pays for it
+    layer.notes.put(
+        TruncationBudget(
+            target_db=round(10.0 * math.log10(p_sig / allowed), 3),
+            signal=float(f"{p_sig:.9g}"),
+            coding_noise=float(f"{p_code:.9g}"),
+            noise_budget=float(f"{allowed - p_code:.9g}"),
+        )
+    )

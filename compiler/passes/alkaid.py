@@ -17,21 +17,32 @@ first's outputs); each keeps only what nnlcc needs:
 Any other opcode (alkaid emits none for a plain matrix) makes the code refuse to build, with
 the opcode named.  :meth:`AlkaidCode.build` runs the rebuilt program on the unit vectors in
 exact integer arithmetic and refuses a program that does not give ``W_int`` back.
+
+Its room: :class:`AlkaidCode` and :class:`AlkaidCoder` (reads the IR text back; offers
+``auto`` alkaid's solution at the CSD weight bits, when alkaid is installed and the layer has
+at most ``peer_entries`` weights).  The IR text is ``code alkaid frac=F`` with ``weights`` (the
+integers, one row per line) and one ``stage ops= inputs= outputs=`` per program of the
+cascade: ``ops`` rows ``opcode a b data``, ``inp_shifts`` and ``out`` (three rows: index,
+shift, negation of each output).
 """
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from nnlcc.errors import BadInputError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import CodeReader, CodeWriter
 from nnlcc.ir.fixed_point import quantize_weights
-from nnlcc.ir.matrix import FloatArray, Term
+from nnlcc.ir.matrix import FloatArray, MatrixLayer, Term
+from nnlcc.ir.text_syntax import Line, child, fields, keyword, matrix_lines, parse_matrix
+from nnlcc.passes.coder import Coder, CoderContext, Design
+from nnlcc.passes.csd import WeightWidth
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
 
 IntArray = npt.NDArray[np.int64]
@@ -184,3 +195,56 @@ class AlkaidCode:
             "adders": self.adders,
             "alkaid_stages": len(self.stages),
         }
+
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        lines = [f"{ind}code alkaid frac={self.frac}", f"{ind}  weights"]
+        lines += matrix_lines(self.w_int, ind + "    ")
+        for s in self.stages:
+            outs = np.stack([s.out_idx, s.out_shift, s.out_neg.astype(np.int64)])
+            lines += [
+                f"{ind}  stage ops={len(s.ops)} inputs={len(s.inp_shifts)} outputs={outs.shape[1]}",
+                f"{ind}    ops",
+                *matrix_lines(s.ops, ind + "      "),
+                f"{ind}    inp_shifts",
+                *matrix_lines(s.inp_shifts[None, :], ind + "      "),
+                f"{ind}    out",
+                *matrix_lines(outs, ind + "      "),
+            ]
+        return lines
+
+
+class AlkaidCoder(Coder):
+    """alkaid's room in the registry: its IR text, and for ``auto`` alkaid's solution at the
+    CSD weight bits (when installed, on layers of at most ``peer_entries`` weights)."""
+
+    kind: ClassVar[str] = "alkaid"
+    in_auto: ClassVar[bool] = True
+
+    def parse(self, line: Line, shape: tuple[int, int], reader: CodeReader) -> AlkaidCode:
+        _, kv = fields(line, ("frac",))
+        with line.at():
+            frac = int(kv["frac"])
+        w_int = parse_matrix(child(line, 0, "weights"), shape, int, np.int64)
+        stages = []
+        for st in line.children[1:]:
+            if keyword(st) != "stage":
+                st.fail(f"expected 'stage', got '{keyword(st)}'")
+            _, skv = fields(st, ("ops", "inputs", "outputs"))
+            with st.at():
+                n, i, o = int(skv["ops"]), int(skv["inputs"]), int(skv["outputs"])
+            ops = parse_matrix(child(st, 0, "ops"), (n, 4), int, np.int64)
+            shifts = parse_matrix(child(st, 1, "inp_shifts"), (1, i), int, np.int64)[0]
+            out = parse_matrix(child(st, 2, "out"), (3, o), int, np.int64)
+            stages.append(AlkaidStage(ops, shifts, out[0], out[1], out[2].astype(np.bool_)))
+        code = AlkaidCode(w_int=w_int, frac=frac, stages=stages)
+        with line.at():
+            code.check()  # the program must still compute the weights
+        return code
+
+    def candidates(self, layer: MatrixLayer, ctx: CoderContext) -> list[Design]:
+        if not ctx.priced or layer.weight.size > ctx.peer_entries or not available():
+            return []
+        width = WeightWidth.of(ctx)
+        fmt = layer.in_fmt
+        span = (fmt.lo, fmt.hi) if fmt is not None else (-128, 127)
+        return [Design(f"alkaid{width.label}", lambda m: AlkaidCode.build(m, width.need(), span))]

@@ -1,82 +1,135 @@
 """The ``auto`` pass, nnlcc's default matrix pass: per layer, the design with the fewest
 estimated LUTs at equal error.
 
+The candidates are the designs the registry's coders offer (:meth:`Coder.candidates
+<nnlcc.passes.coder.Coder.candidates>`, in registry order: csd, lcc, alkaid, then a user's own).
 Every candidate codes the layer (or, when the share pass planned one, its reduced matrix: the
 candidates are then ``share+csd``, ``share+lcc``, ...) to the same coding SQNR, the layer's
-``sqnr_db`` plus the truncation reserve (:data:`~nnlcc.passes.truncation.RESERVE_DB`, with
+``sqnr_db`` plus the truncation reserve (:data:`~nnlcc.ir.truncate.RESERVE_DB`, with
 ``truncate=auto``); its partial sums are then truncated to exactly ``sqnr_db``, the layer is
 lowered to its adder graph (requantization included, as the hardware gets it) and the
 calibrated cost model (:func:`nnlcc.ir.cost.estimate`) prices it on the board's family.  The
 cheapest wins (ties: the earlier candidate), so no layer costs more than its best single coder.
 
-Candidates (``coders``, joined by ``+``):
-
-* ``csd``: CSD with shared subexpressions at the fewest weight bits meeting the SQNR;
-* ``lcc``: LCC (``algo=fp``) in both orientations (``transpose=no`` and ``yes``, the published
-  slice width), the cost-driven search over orientation and slice width
-  (``lcc{objective=luts}``, :mod:`nnlcc.passes.lcc.search`), and ``algo=fs`` on layers of at
-  most ``fs_entries`` weights;
-* ``alkaid``: alkaid's CMVM solution (:mod:`nnlcc.passes.alkaid`) at the CSD weight bits, when
-  alkaid is installed and the layer has at most ``peer_entries`` weights (seconds);
-* ``lowrank``: ``W = U V + E`` (:mod:`nnlcc.passes.lowrank`), on layers whose singular
-  spectrum has a knee worth pricing, of at most ``full_entries`` weights.
+``coders`` (names joined by ``+``; by default every coder the registry offers auto,
+``csd+lcc+alkaid+lowrank`` and any registered since) chooses the coders tried; each one's
+module documents its designs (csd: the fewest weight bits meeting the SQNR; lcc: ``algo=fp``
+both ways, the cost-driven search over orientation and slice width and ``algo=fs`` up to
+``fs_entries`` weights; alkaid: its solver up to ``peer_entries`` weights, when installed;
+lowrank: ``W = U V + E`` where the singular spectrum has a rank worth pricing).
 
 Every layer is priced.  A layer of more than ``full_entries`` weights (a ResNet-34 conv has
-0.6 to 2.4 million) is priced on samples of its matrix (:mod:`nnlcc.passes.sampled`: whole
-LCC slices, a block of columns for CSD, costs scaled by the weights), CSD and LCC at three
-slice widths in each orientation; only the cheapest is coded whole.
+0.6 to 2.4 million) is priced on samples of its matrix: each design with a
+:attr:`~nnlcc.passes.coder.Design.sample` (csd: a block of columns; lcc: whole slices, at
+three slice widths and tilings) codes and prices its sample, costs scaled by the weights
+(:mod:`nnlcc.passes.sampled`), and only the cheapest is coded whole.  Lowering and pricing
+every candidate of such a layer whole would cost more than the whole compile.
 
-``layer.info["auto"]`` records the choice: the coder, and every candidate's estimated LUTs and
-adders or the reason it failed; the report shows them (:func:`auto_facts`).  A layer whose
+The layer's :class:`AutoRecord` note records the choice: the coder, and every candidate's
+estimated LUTs and adders or the reason it failed; the report shows them (:func:`auto_choice`).  A layer whose
 candidates all fail is an error naming the layer and each coder's reason.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
-from nnlcc.ir.cost import FAMILIES, estimate
-from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
+from nnlcc.ir.cost import estimate
+from nnlcc.ir.facts import AutoChoice
+from nnlcc.ir.family import ECP5, Family, family_option, get_family
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
-from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph, MatrixLayer
-from nnlcc.ir.truncate import TRUNCATION
-from nnlcc.passes import alkaid
+from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
+from nnlcc.ir.notes import JsonNote
+from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
+from nnlcc.passes.coder import CoderContext, Design
 from nnlcc.passes.coding import code_layer
-from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc.code import Lcc, LccCode
-from nnlcc.passes.lowrank import Spectrum
-from nnlcc.passes.lowrank import build as lowrank_build
 from nnlcc.passes.pricing import Pricing
-from nnlcc.passes.sampled import price_big
-from nnlcc.passes.share import PLAN
-from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
-
-#: ``layer.info`` key of the choice record.
-AUTO = "auto"
-
-#: The coders ``auto`` knows, in the order ties are broken.
-CODERS = ("csd", "lcc", "alkaid", "lowrank")
-
-#: Weight bits tried for csd and alkaid (the fewest that meet the SQNR are used).
-MAX_WEIGHT_BITS = 20
+from nnlcc.passes.registry import auto_coders, get_coder
+from nnlcc.passes.share import SharePlan
 
 
-def weight_bits_for(m: FloatArray, target_db: float) -> int | None:
-    """The fewest signed weight bits whose rounding keeps ``m``'s SQNR at ``target_db``."""
-    if not (m != 0).any():
-        return 2
-    for bits in range(2, MAX_WEIGHT_BITS + 1):
-        w_int, frac = quantize_weights(m, bits)
-        if sqnr_db(m, w_int * 2.0**-frac) >= target_db:
-            return bits
-    return None
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One candidate in :class:`AutoRecord`: its label and its estimated LUTs and adders (None:
+    not priced), or why it failed; ``sampled``: the share of the matrix its price was measured
+    on (a layer above ``full_entries``; None: priced whole)."""
+
+    coder: str
+    est_luts: int | None = None
+    adders: int | None = None
+    failed: str | None = None
+    sampled: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.failed is not None:
+            return {"coder": self.coder, "failed": self.failed}
+        out = {"coder": self.coder, "est_luts": self.est_luts, "adders": self.adders}
+        return out | ({"sampled": self.sampled} if self.sampled is not None else {})
+
+    @classmethod
+    def from_json(cls, obj: Any) -> CandidateRecord:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("coder"), str):
+            raise ValueError("an auto candidate must be a JSON object with its coder")
+        if "failed" in obj:
+            return cls(obj["coder"], failed=str(obj["failed"]))
+        luts, adders = obj.get("est_luts"), obj.get("adders")
+        if not all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (luts, adders)
+        ):
+            raise ValueError("an auto candidate's est_luts and adders must be integers or null")
+        sampled = obj.get("sampled")
+        if sampled is not None and (
+            isinstance(sampled, bool) or not isinstance(sampled, int | float)
+        ):
+            raise ValueError("an auto candidate's sampled share must be a number")
+        return cls(obj["coder"], luts, adders, None, None if sampled is None else float(sampled))
+
+
+@dataclass(frozen=True)
+class AutoRecord(JsonNote):
+    """``auto``'s choice for a layer, its note (key ``auto``): the chosen candidate's label,
+    the SQNR and family every candidate was priced at, each candidate's cost or failure, and
+    for a layer too big to price, why it got the unpriced designs alone."""
+
+    key: ClassVar[str] = "auto"
+    of_weights: ClassVar[bool] = True
+    coder: str
+    sqnr_db: float
+    family: Family
+    candidates: tuple[CandidateRecord, ...]
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "coder": self.coder,
+            "sqnr_db": self.sqnr_db,
+            "family": self.family.name,
+            "candidates": [c.to_json() for c in self.candidates],
+        }
+        return out | ({"note": self.note} if self.note is not None else {})
+
+    @classmethod
+    def from_json(cls, obj: Any) -> AutoRecord:
+        keys = ("coder", "sqnr_db", "family", "candidates")
+        if not isinstance(obj, Mapping) or any(k not in obj for k in keys):
+            raise ValueError(f"auto must be a JSON object with {', '.join(keys)}")
+        if not isinstance(obj["candidates"], list):
+            raise ValueError("auto's candidates must be a list")
+        note = obj.get("note")
+        return cls(
+            str(obj["coder"]),
+            float(obj["sqnr_db"]),
+            get_family(str(obj["family"])),
+            tuple(CandidateRecord.from_json(c) for c in obj["candidates"]),
+            None if note is None else str(note),
+        )
 
 
 @dataclass
@@ -89,28 +142,28 @@ class Candidate:
     adders: int | None = None
     failed: str | None = None
     lowered: LoweredLayer | None = field(default=None, repr=False)
+    sampled: float | None = None
 
-    def record(self) -> dict[str, Any]:
-        if self.failed is not None:
-            return {"coder": self.label, "failed": self.failed}
-        return {"coder": self.label, "est_luts": self.luts, "adders": self.adders}
+    def record(self) -> CandidateRecord:
+        return CandidateRecord(self.label, self.luts, self.adders, self.failed, self.sampled)
 
 
 @dataclass(frozen=True)
 class Auto(Pass):
     """Code every layer with the candidate of fewest estimated LUTs at equal error:
-    ``sqnr_db`` (whole-matrix SQNR of each layer after truncation), ``coders`` (the candidates,
-    ``csd+lcc+alkaid+lowrank``; see the module doc), ``family`` (the FPGA family priced; empty:
-    the board's), ``truncate`` (as for csd and lcc), ``full_entries`` (larger layers are priced
-    on samples of their matrix), ``peer_entries`` (largest layer alkaid is tried on),
-    ``fs_entries`` (largest layer lcc's ``algo=fs`` is tried on)."""
+    ``sqnr_db`` (whole-matrix SQNR of each layer after truncation), ``coders`` (the coders
+    tried, by default all the registry offers auto: ``csd+lcc+alkaid+lowrank``; see the module
+    doc), ``family`` (the FPGA family priced; empty: the board's), ``truncate`` (as for csd and
+    lcc), ``full_entries`` (larger layers are priced on samples of their matrix),
+    ``peer_entries`` (largest layer alkaid is tried on), ``fs_entries`` (largest layer lcc's
+    ``algo=fs`` is tried on)."""
 
     name: ClassVar[str] = "auto"
     kind: ClassVar[PassKind] = PassKind.MATRIX
     per_layer: ClassVar[bool] = True
     global_options: ClassVar[frozenset[str]] = frozenset({"family"})
     sqnr_db: float = 45.0
-    coders: str = "csd+lcc+alkaid+lowrank"
+    coders: str = field(default_factory=lambda: "+".join(auto_coders()))  # csd+lcc+alkaid+lowrank
     family: str = ""
     truncate: str = "auto"
     full_entries: int = 1 << 16
@@ -121,17 +174,14 @@ class Auto(Pass):
         if not (math.isfinite(self.sqnr_db) and 0 < self.sqnr_db <= 150):
             raise PassOptionError("auto: sqnr_db must be in (0, 150]")
         chosen = [c for c in self.coders.split("+") if c]
-        bad = [c for c in chosen if c not in CODERS]
-        if bad or not chosen:
+        known = auto_coders()
+        if not chosen or any(c not in known for c in chosen):
             raise PassOptionError(
-                f"auto: coders must be names from {', '.join(CODERS)} joined by '+',"
+                f"auto: coders must be names from {', '.join(known)} joined by '+',"
                 f" not {self.coders!r}"
             )
-        if self.family and self.family not in FAMILIES:
-            raise PassOptionError(
-                f"auto: unknown family {self.family!r} (known: {', '.join(FAMILIES)})"
-            )
-        check_option("auto", self.truncate)
+        family_option(self.name, self.family)
+        check_truncate_option("auto", self.truncate)
         if min(self.full_entries, self.peer_entries, self.fs_entries) < 0:
             raise PassOptionError("auto: full_entries, peer_entries and fs_entries must be >= 0")
 
@@ -140,185 +190,131 @@ class Auto(Pass):
         """The SQNR every candidate codes to (truncation takes the rest down to sqnr_db)."""
         return self.sqnr_db + (RESERVE_DB if self.truncate == "auto" else 0.0)
 
-    def _lcc(self, **opts: Any) -> Lcc:
-        return Lcc(sqnr_db=self.sqnr_db, truncate=self.truncate, **opts)
+    def context(self, layer: MatrixLayer, family: Family = ECP5) -> CoderContext:
+        """What every coder's designs for ``layer`` must meet, priced on ``family`` (see
+        :class:`CoderContext`)."""
+        plan = layer.notes.get(SharePlan)
+        return CoderContext(
+            sqnr_db=self.sqnr_db,
+            truncate=self.truncate,
+            coding_db=self.coding_db,
+            matrix=plan.reduced if plan is not None else layer.weight,
+            priced=layer.weight.size <= self.full_entries,
+            peer_entries=self.peer_entries,
+            fs_entries=self.fs_entries,
+            pricing=Pricing.for_layer(layer, family),
+        )
 
-    def builders(
-        self, layer: MatrixLayer, family: str = ""
-    ) -> list[tuple[str, Callable[[FloatArray], MatrixCode]]]:
-        """The candidates for ``layer``: labels and builders of a code for a matrix."""
+    def designs(self, layer: MatrixLayer, family: Family = ECP5) -> list[Design]:
+        """The candidates for ``layer``: the designs of the chosen coders, in registry order."""
+        ctx = self.context(layer, family)
         wanted = set(self.coders.split("+"))
-        entries = layer.weight.size
-        out: list[tuple[str, Callable[[FloatArray], MatrixCode]]] = []
-        target = self.coding_db
-        pricing = Pricing.for_layer(layer, family or self.family or "ecp5")
-        in_fmt = layer.in_fmt
-        plan = layer.info.get(PLAN)
-        bits = weight_bits_for(plan.reduced if plan is not None else layer.weight, target)
-        width = f"{{weight_bits={bits}}}" if bits is not None else ""
+        kinds = [k for k in auto_coders() if k in wanted]
+        return [d for k in kinds for d in get_coder(k).candidates(layer, ctx)]
 
-        def bits_of(_: FloatArray) -> int:
-            if bits is None:
-                raise BadInputError(
-                    f"no weight width up to {MAX_WEIGHT_BITS} bits reaches {target:.2f} dB"
-                )
-            return bits
-
-        if "csd" in wanted:
-            out.append((f"csd{width}", lambda m: CsdCode.from_weights(m, bits_of(m), cse=True)))
-        if "lcc" in wanted:
-            out.append(("lcc{transpose=no}", self._lcc(transpose="no").build))
-            out.append(("lcc{transpose=yes}", self._lcc(transpose="yes").build))
-            searched = self._lcc(objective="luts")
-            out.append(("lcc{objective=luts}", lambda m: searched.build_priced(m, pricing)))
-            if entries <= self.fs_entries:
-                out.append(("lcc{algo=fs}", self._lcc(algo="fs").build))
-        if "alkaid" in wanted and entries <= self.peer_entries and alkaid.available():
-            span = (in_fmt.lo, in_fmt.hi) if in_fmt is not None else (-128, 127)
-            out.append((f"alkaid{width}", lambda m: alkaid.AlkaidCode.build(m, bits_of(m), span)))
-        if "lowrank" in wanted:
-            rank = Spectrum.of(plan.reduced if plan is not None else layer.weight).paying_rank(
-                target
-            )
-            if rank[0]:
-                out.append(("lowrank", lambda m: lowrank_build(m, target, pricing)))
-        return out
-
-    def _try(
-        self,
-        layer: MatrixLayer,
-        label: str,
-        build: Callable[[FloatArray], MatrixCode],
-        family: str,
-        lower: bool = True,
-    ) -> Candidate:
-        shared = layer.info.get(PLAN) is not None
+    def _try(self, layer: MatrixLayer, design: Design, family: Family) -> Candidate:
+        shared = SharePlan in layer.notes
+        label = _label(design.label, shared)
         try:
-            code = code_layer(layer, build)
+            code = code_layer(layer, design.build)
         except NnlccError as e:
             return Candidate(label, failed=str(e))
-        label = _label(label, shared)
-        if isinstance(code, LccCode) and not code.summary_reached:
-            return Candidate(label, failed=f"target not reached: {code.reached_db:.2f} dB")
+        refused = design.refuse(code) if design.refuse is not None else None
+        if refused is not None:
+            return Candidate(label, failed=refused)
         layer.code = code
-        plan_layer(layer, self.truncate, None if shared else self.sqnr_db)
-        if not lower or layer.in_fmt is None or layer.out_fmt is None:  # not priced
+        budget_layer(layer, self.truncate, None if shared else self.sqnr_db)
+        big = layer.weight.size > self.full_entries
+        if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
         low = lower_layer(layer, layer.in_fmt)
         return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
 
-    def code_one(self, layer: MatrixLayer, family: str) -> Candidate:
+    def price(self, layer: MatrixLayer, family: Family) -> list[Candidate]:
+        """Every candidate for ``layer`` coded, truncated, lowered and priced on ``family`` (or
+        why it failed).  Leaves the last one's code on ``layer``."""
+        return [self._try(layer, d, family) for d in self.designs(layer, family)]
+
+    def _sampled(self, layer: MatrixLayer, design: Design) -> Candidate:
+        """``design`` of a big layer priced on a sample of its matrix (not coded whole)."""
+        label = _label(design.label, SharePlan in layer.notes)
+        if design.sample is None:
+            return Candidate(label)  # trusted unpriced
+        plan = layer.notes.get(SharePlan)
+        try:
+            cost = design.sample(plan.reduced if plan is not None else layer.weight)
+        except NnlccError as e:
+            return Candidate(label, failed=str(e))
+        refused = design.refuse(cost.code) if design.refuse is not None else None
+        if refused is not None:
+            return Candidate(label, failed=refused)
+        return Candidate(label, None, cost.luts, cost.adders, sampled=round(cost.share, 4))
+
+    def price_sampled(self, layer: MatrixLayer, family: Family) -> list[Candidate]:
+        """A big layer's candidates priced on samples; the cheapest (or, when none has a
+        price, the first that did not fail) is then coded whole."""
+        designs = self.designs(layer, family)
+        tries = [self._sampled(layer, d) for d in designs]
+        ok = [i for i, c in enumerate(tries) if c.failed is None]
+        if not ok:
+            return tries
+        best = min(ok, key=lambda i: _price(tries[i]))
+        whole = self._try(layer, designs[best], family)
+        if whole.failed is not None:
+            tries[best] = dataclasses.replace(tries[best], failed=whole.failed)
+            return tries
+        tries[best] = dataclasses.replace(tries[best], code=whole.code)
+        return tries
+
+    def code_one(self, layer: MatrixLayer, family: Family) -> Candidate:
         """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
         it was priced, valid while the layer's formats stay as they are)."""
-        if layer.weight.size > self.full_entries:
-            return self._code_sampled(layer, family)
-        tries = [self._try(layer, label, b, family) for label, b in self.builders(layer, family)]
-        ok = [c for c in tries if c.failed is None]
+        big = layer.weight.size > self.full_entries
+        tries = self.price_sampled(layer, family) if big else self.price(layer, family)
+        ok = [c for c in tries if c.failed is None and (c.code is not None)]
         if not ok:
             reasons = "; ".join(f"{c.label}: {c.failed}" for c in tries)
             raise BadInputError(f"layer {layer.name}: every auto coder failed ({reasons})")
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        plan_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
-        record: dict[str, Any] = {
-            "coder": best.label,
-            "sqnr_db": self.sqnr_db,
-            "family": family,
-            "candidates": [c.record() for c in tries],
-        }
-        layer.info[AUTO] = record
+        budget_layer(layer, self.truncate, None if SharePlan in layer.notes else self.sqnr_db)
+        note = None
+        if big:
+            note = (
+                f"{layer.weight.size} weights > full_entries={self.full_entries}: candidates"
+                " priced on samples of the matrix (est_luts scaled, requantization not included)"
+            )
+        records = tuple(c.record() for c in tries)
+        layer.notes.put(AutoRecord(best.label, self.sqnr_db, family, records, note))
         return best
 
-    def _code_sampled(self, layer: MatrixLayer, family: str) -> Candidate:
-        """A big layer: every candidate priced on a sample, the cheapest coded whole (its
-        price in the record is the sample's, scaled)."""
-        plan = layer.info.get(PLAN)
-        m = plan.reduced if plan is not None else layer.weight
-        target = self.coding_db
-        priced = price_big(
-            m,
-            target,
-            Pricing.for_layer(layer, family),
-            weight_bits_for(m, target),
-            set(self.coders.split("+")),
-        )
-        ok = [p for p in priced if p.cost is not None]
-        if not ok:
-            reasons = "; ".join(f"{p.label}: {p.failed}" for p in priced)
-            raise BadInputError(f"layer {layer.name}: every auto coder failed ({reasons})")
-        best = min(ok, key=lambda p: p.cost.luts if p.cost is not None else 0)
-        found = self._try(layer, best.label, best.build, family, lower=False)
-        if found.failed is not None:
-            raise BadInputError(f"layer {layer.name}: {best.label}: {found.failed}")
-        layer.info[AUTO] = {
-            "coder": found.label,
-            "sqnr_db": self.sqnr_db,
-            "family": family,
-            "candidates": [
-                {**p.record(), "coder": _label(p.label, plan is not None)} for p in priced
-            ],
-            "note": f"{layer.weight.size} weights > full_entries={self.full_entries}: candidates"
-            " priced on samples of the matrix (est_luts scaled, requantization not included)",
-        }
-        return found
-
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
-        family = self.family or ctx.family
+        family = family_option(self.name, self.family) or ctx.family
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
             self.code_one(layer, family)
 
 
+def _price(c: Candidate) -> float:
+    """A candidate's estimated LUTs (unpriced: after every priced one)."""
+    return math.inf if c.luts is None else float(c.luts)
+
+
 def _label(label: str, shared: bool) -> str:
     return f"share+{label}" if shared else label
 
 
-def auto_facts(layer: MatrixLayer) -> dict[str, Any]:
-    """The report's facts of an auto-coded layer: the coder chosen and the runners-up's
-    estimated LUTs (or why they failed); empty for other layers."""
-    rec = layer.info.get(AUTO)
-    if not isinstance(rec, dict):
-        return {}
-    others = []
-    for c in rec.get("candidates", []):
-        if c["coder"] == rec["coder"]:
-            continue
-        cost = f"{c['est_luts']} LUTs" if "est_luts" in c else f"failed: {c['failed']}"
-        others.append(f"{c['coder']} {cost}")
-    return {
-        "auto_coder": str(rec["coder"]),
-        "auto_sqnr_db": rec.get("sqnr_db"),
-        "auto_runners_up": "; ".join(others) or "none",
-    }
-
-
-def best_csd(layer: MatrixLayer, family: str) -> dict[str, Any] | None:
-    """nnlcc's best CSD design of ``layer`` at the layer's own error: the baseline the report
-    compares with.  An auto layer has priced it already (its ``csd`` candidate); another
-    layer gets CSD with shared subexpressions at the fewest weight bits reaching the SQNR its
-    truncation keeps (or, untruncated, its code's whole-matrix SQNR), lowered and priced like
-    an auto candidate.  ``{"coder", "est_luts", "adders"}``, or None when no CSD width reaches
-    that error."""
-    rec = layer.info.get(AUTO)
-    if isinstance(rec, dict):
-        for c in rec.get("candidates", []):
-            if c["coder"].split("+")[-1].startswith("csd") and c.get("est_luts") is not None:
-                return dict(c)
+def auto_choice(layer: MatrixLayer) -> AutoChoice | None:
+    """What the report shows of an auto-coded layer: the coder chosen and the runners-up's
+    estimated LUTs (or why they failed), from the pass's record; None for other layers."""
+    rec = layer.notes.get(AutoRecord)
+    if rec is None:
         return None
-    if layer.code is None or layer.weight.size > Auto.full_entries:
-        return None
-    budget = layer.info.get(TRUNCATION)
-    if budget is not None:
-        target, truncate = float(budget["target_db"]), "auto"
-    else:
-        target, truncate = sqnr_db(layer.weight, layer.code.implemented()), "off"
-    if not (math.isfinite(target) and 0 < target <= 150 - RESERVE_DB):
-        return None
-    probe = copy.copy(layer)
-    probe.info = {k: v for k, v in layer.info.items() if k != TRUNCATION}
-    auto = Auto(sqnr_db=target, coders="csd", truncate=truncate)
-    ((label, build),) = auto.builders(probe)
-    found = auto._try(probe, label, build, family)
-    return None if found.failed is not None or found.luts is None else found.record()
+    others = [
+        f"{c.coder} " + (f"failed: {c.failed}" if c.failed is not None else f"{c.est_luts} LUTs")
+        for c in rec.candidates
+        if c.coder != rec.coder
+    ]
+    return AutoChoice(rec.coder, rec.sqnr_db, "; ".join(others) or "none")

@@ -22,6 +22,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from nnlcc.ir.family import Family
 from nnlcc.ir.matrix import MatrixGraph
 
 
@@ -36,19 +37,20 @@ class PassKind(enum.Enum):
     PLAN = "plan"
     #: codes every matrix layer as a shift-add program (exactly one per layer)
     MATRIX = "matrix"
-    #: places the hardware's pipeline registers (recorded per layer, applied when lowering)
+    #: places the hardware's registers (recorded per layer, applied when lowering)
     SCHEDULE = "schedule"
 
 
 @dataclass
 class PassContext:
-    """What passes may read besides the graph: calibration inputs (float, batch-first), a
-    progress callback ``progress(layer_name)`` and the FPGA family of the board (the cost
-    model's, :data:`nnlcc.ir.cost.FAMILIES`) that ``auto`` prices its candidates on."""
+    """What passes may read besides the graph: calibration inputs (float, batch-first), the
+    board's FPGA family (:mod:`nnlcc.ir.family`: what ``auto`` and ``circulant`` price their
+    candidates on and ``pipeline`` schedules with) and a progress callback
+    ``progress(layer_name)``."""
 
     calibration: npt.NDArray[np.float64]
+    family: Family
     progress: Callable[[str], None] | None = None
-    family: str = "ecp5"
 
 
 class Pass:

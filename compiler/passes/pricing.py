@@ -4,7 +4,7 @@ A coder choosing between designs of one matrix (an orientation, a slice width, a
 their cost in the currency the user pays: the estimated LUTs of the family targeted
 (:func:`nnlcc.ir.cost.estimate`).  :func:`price_code` lowers a code on inputs of a given
 integer range and truncates its partial sums the way the layer will (the code's own error
-plus :data:`~nnlcc.passes.truncation.RESERVE` of it, for inputs uniform over the range),
+plus :data:`~nnlcc.ir.truncate.RESERVE` of it, for inputs uniform over the range),
 without the requantization every design of the layer shares.  It ranks designs; the layer's
 own price comes from lowering it (``auto`` does).
 """
@@ -17,9 +17,9 @@ import numpy as np
 
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
+from nnlcc.ir.family import ECP5, Family
 from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixLayer
-from nnlcc.ir.truncate import INPUT_MS, choose_lsb, truncate
-from nnlcc.passes.truncation import RESERVE
+from nnlcc.ir.truncate import RESERVE, InputPower, choose_lsb, truncate
 
 Span = tuple[int, int]
 
@@ -32,7 +32,7 @@ class Pricing:
     span)."""
 
     span: Span = (-128, 127)
-    family: str = "ecp5"
+    family: Family = ECP5
     reserve: float = RESERVE
     power: float | None = None
 
@@ -45,13 +45,13 @@ class Pricing:
         return (lo * lo + lo * hi + hi * hi) / 3.0
 
     @classmethod
-    def for_layer(cls, layer: MatrixLayer, family: str) -> Pricing:
-        """The layer's input range and calibration power (``quantize`` records it)."""
+    def for_layer(cls, layer: MatrixLayer, family: Family) -> Pricing:
+        """The layer's input range and calibration power (``quantize`` notes it)."""
         fmt = layer.in_fmt
         if fmt is None:
             return cls(family=family)
-        ms = layer.info.get(INPUT_MS)
-        power = float(ms) * 4.0**fmt.frac if ms is not None else None
+        ms = layer.notes.get(InputPower)
+        power = ms.mean_square * 4.0**fmt.frac if ms is not None else None
         return cls(span=(fmt.lo, fmt.hi), family=family, power=power)
 
 

@@ -7,16 +7,26 @@ column, ``±2**k``, so ``z = G @ x`` is computed by *pre-adders* (a cluster of `
 (``mode``), fall into one cluster; they are found by scikit-learn's k-means (weighted so the
 error it minimizes is the error in ``W``) or affinity propagation.
 
-The share pass only plans: it stores a :class:`SharePlan` in ``layer.info``.  The matrix pass
+The share pass only plans: it notes a :class:`SharePlan` on the layer.  The matrix pass
 that follows asks :func:`code_layer` for the code, which codes ``W_reduced`` and wraps it in a
 :class:`ShareCode`: ``lower()`` emits the pre-adders, then the inner code on their outputs, and
 ``implemented()`` is the exact expanded matrix, so the golden model stays bit-exact.
+
+Its IR text (:class:`ShareCoder` reads it back): a plan is a block ``plan rows= cols=
+clusters= error_sqnr_db=`` with the ``reduced`` rows below and one ``kJ = 1.0*x3 -0.5*x7`` line
+per cluster (``expand`` and ``members``); the share code is ``code share [plan=KEY]`` holding
+its plan and the inner ``code`` on the reduced matrix, where ``plan=share_plan`` says the same
+plan object is the layer's note (``share_plan`` is the note's key).  A plan no code holds yet
+(the share pass ran, no matrix pass after it) is a block of the layer with ``key=share_plan``
+at the end of its line.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -25,6 +35,8 @@ import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import BlockParser, CodeReader, CodeWriter
+from nnlcc.ir.facts import Compression
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import (
     DenseLayer,
@@ -34,25 +46,28 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     Term,
 )
+from nnlcc.ir.notes import BlockNote
+from nnlcc.ir.text_syntax import Line, child, fields, matrix_lines, parse_matrix, quote
 from nnlcc.passes.base import Pass, PassContext, PassKind
+from nnlcc.passes.coder import Coder
 from nnlcc.passes.prune import used_columns
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
-
-#: ``layer.info`` key of the :class:`SharePlan` the share pass leaves for the matrix pass.
-PLAN = "share_plan"
 
 Mode = Literal["plain", "sign", "pow2"]
 
 
 @dataclass
-class SharePlan:
-    """``W ≈ reduced @ expand``; ``members[k]`` are the columns of cluster ``k``.
+class SharePlan(BlockNote):
+    """``W ≈ reduced @ expand``; ``members[k]`` are the columns of cluster ``k``: the layer
+    note (key ``share_plan``) the share pass leaves for the matrix pass.
 
     ``expand`` holds one ``±2**-s`` (``s >= 0``) per used column: each cluster is scaled to its
     largest member, so the reduced matrix keeps the precision of the big columns when the
     matrix pass quantizes it.
     """
 
+    key: ClassVar[str] = "share_plan"
+    of_weights: ClassVar[bool] = True
     reduced: FloatArray
     expand: FloatArray
     members: list[list[int]]
@@ -99,6 +114,21 @@ class SharePlan:
             nodes.append(graph.shr(term.node, -term.exp) if term.exp else term.node)
         return nodes
 
+    def block_lines(self, ind: str, key: str | None) -> list[str]:
+        """The ``plan`` block (``key``: its note key, for a plan no code holds)."""
+        rows, clusters = self.reduced.shape
+        head = (
+            f"{ind}plan rows={rows} cols={self.expand.shape[1]} clusters={clusters}"
+            f" error_sqnr_db={self.error_sqnr_db!r}" + (f" key={quote(key)}" if key else "")
+        )
+        lines = [head, f"{ind}  reduced", *matrix_lines(self.reduced, ind + "    ")]
+        for k, cols in enumerate(self.members):
+            if np.count_nonzero(self.expand[k]) != len(cols):
+                raise ValueError(f"share plan cluster {k}: expand has entries outside its members")
+            terms = " ".join(f"{float(self.expand[k, j])!r}*x{j}" for j in cols)
+            lines.append(f"{ind}  k{k} = {terms}".rstrip())
+        return lines
+
 
 @dataclass
 class ShareCode:
@@ -120,6 +150,11 @@ class ShareCode:
         frac = self.plan.frac  # the pre-adder outputs are integers worth 2**-frac
         return [Term(t.node, t.exp - frac, t.neg) for t in terms]
 
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        key = out.note_key(self.plan)  # the layer notes the same plan: named, not repeated
+        head = f"{ind}code share" + (f" plan={quote(key)}" if key else "")
+        return [head, *self.plan.block_lines(ind + "  ", None), *out.code(self.inner, ind + "  ")]
+
     def summary(self) -> dict[str, Any]:
         return {
             **self.inner.summary(),
@@ -130,17 +165,81 @@ class ShareCode:
         }
 
 
-def compression_facts(layer: Any) -> dict[str, int]:
-    """The report's per-layer compression columns: used columns, distinct columns after
+def compression_facts(layer: Any) -> Compression | None:
+    """The per-layer compression facts of the report: used columns, distinct columns after
     sharing (equal to the used ones without it) and pre-adders (the part of the layer's
-    adders that sums shared inputs).  Empty for layers without a matrix."""
+    adders that sums shared inputs).  None for layers without a matrix."""
     if not isinstance(layer, MatrixLayer):
-        return {}
+        return None
     kept = len(used_columns(layer.weight))
-    plan: SharePlan | None = layer.info.get(PLAN)
+    plan = layer.notes.get(SharePlan)
     if plan is None:
-        return {"kept_columns": kept, "shared_columns": kept, "pre_adders": 0}
-    return {"kept_columns": kept, "shared_columns": plan.clusters, "pre_adders": plan.pre_adders}
+        return Compression(kept, kept, 0)
+    return Compression(kept, plan.clusters, plan.pre_adders)
+
+
+def _parse_plan(line: Line, key_field: bool) -> tuple[SharePlan, str | None]:
+    keys = ("rows", "cols", "clusters", "error_sqnr_db")
+    pos, kv = fields(line, (*keys, "key") if key_field else keys)
+    key = kv.get("key")
+    if pos:
+        line.fail(f"unexpected {pos[0]!r}")
+    with line.at():
+        rows, cols, n = int(kv["rows"]), int(kv["cols"]), int(kv["clusters"])
+        sqnr = float(kv["error_sqnr_db"])
+    reduced = parse_matrix(child(line, 0, "reduced"), (rows, n), float, np.float64)
+    if len(line.children) != n + 1:
+        line.fail(f"expected {n} cluster lines, got {len(line.children) - 1}")
+    expand = np.zeros((n, cols))
+    members: list[list[int]] = []
+    for k, cl in enumerate(line.children[1:]):
+        m = re.fullmatch(rf"k{k} =(.*)", cl.leaf().text)
+        if not m:
+            cl.fail(f"expected cluster line 'k{k} = ...'")
+        cluster: list[int] = []
+        for tok in m[1].split():
+            tm = re.fullmatch(r"(\S+)\*x(\d+)", tok)
+            if not tm or int(tm[2]) >= cols:
+                cl.fail(f"bad cluster term {tok!r}")
+            with cl.at():
+                expand[k, int(tm[2])] = float(tm[1])
+            cluster.append(int(tm[2]))
+        members.append(cluster)
+    return SharePlan(reduced=reduced, expand=expand, members=members, error_sqnr_db=sqnr), key
+
+
+def _plan_block(line: Line) -> SharePlan:
+    """A layer's ``plan ... key=share_plan`` block: the layer's note."""
+    plan, key = _parse_plan(line, True)
+    _check_key(line, key)
+    return plan
+
+
+def _check_key(line: Line, key: str | None) -> None:
+    if key != SharePlan.key:
+        line.fail(f"a share plan's note key is {SharePlan.key}, not {key!r}")
+
+
+class ShareCoder(Coder):
+    """Sharing's room in the registry: the IR text of its code and of its plan (a plan is not a
+    coder of its own: ``auto`` codes the reduced matrix with the other coders)."""
+
+    kind: ClassVar[str] = "share"
+    blocks: ClassVar[Mapping[str, BlockParser]] = {"plan": _plan_block}
+
+    def parse(self, line: Line, shape: tuple[int, int], reader: CodeReader) -> ShareCode:
+        has_key = "plan=" in line.text
+        _, kv = fields(line, ("plan",) if has_key else ())
+        if len(line.children) != 2:
+            line.fail("a share code holds a 'plan' and a 'code' block")
+        plan, _ = _parse_plan(child(line, 0, "plan"), False)
+        if plan.expand.shape[1] != shape[1] or plan.reduced.shape[0] != shape[0]:
+            line.fail(f"share plan does not fit a {shape[0]}x{shape[1]} matrix")
+        code = ShareCode(plan, reader.code(child(line, 1, "code"), plan.reduced.shape))
+        if "plan" in kv:
+            _check_key(line, kv["plan"])
+            reader.keep(plan)
+        return code
 
 
 # --------------------------------------------------------------------------- clustering
@@ -366,4 +465,4 @@ class Share(Pass):
                 power.get(layer.name),
             )
         for layer in chosen:
-            layer.info[PLAN] = plans[layer.name]
+            layer.notes.put(plans[layer.name])

@@ -26,13 +26,14 @@ from nnlcc.hdl.top import top_for
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.csd import csd_adders
+from nnlcc.ir.facts import LayerFacts
+from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
-from nnlcc.passes.auto import auto_facts, best_csd
-from nnlcc.passes.share import compression_facts
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
+from nnlcc.report.schema import Accuracy, Totals
 
 __all__ = [
     "CSD_BASELINE_BITS",
@@ -88,6 +89,7 @@ def layer_row(
     low: LoweredLayer | None,
     window: Mapping[str, Any] | None = None,
     cost: Cost | None = None,
+    facts: LayerFacts | None = None,
 ) -> LayerRow:
     """The report row of ``layer``.
 
@@ -97,7 +99,9 @@ def layer_row(
     board's family: the row's ``est_luts`` and ``est_ffs`` (None without it).
     ``window`` holds the window facts of a conv or pool layer (``kernel``, ``stride``,
     ``line_buffer_bits``, optionally ``window_delay``): :meth:`~nnlcc.hdl.top.TopStrategy.layer_facts`
-    of the streaming hardware, or :func:`geometry` of the IR.
+    of the streaming hardware, or :func:`geometry` of the IR.  ``facts`` are what the compile
+    found out about a matrix layer (:func:`nnlcc.baselines.layer_facts`: compression, auto's
+    choice, the CSD baseline); without them the row has none of these.
     """
     win = window or {}
     g = low.graph if low is not None else None
@@ -135,13 +139,11 @@ def layer_row(
     code = layer.code
     assert code is not None, f"layer {layer.name} has no code: run a matrix pass"
     r, c = layer.shape
-    facts = {**code.summary(), **auto_facts(layer)}
-    ref = best_csd(layer, cost.family) if cost is not None else None
-    if ref is not None:  # the honest baseline: nnlcc's best CSD design at the same error
-        facts |= {"csd_best": ref["coder"], "csd_best_adders": ref["adders"]}
-        facts["csd_best_luts"] = ref["est_luts"]
-    adders = g.adders if g is not None else code_adders(code, c, facts)
-    compression = compression_facts(layer)
+    summary = code.summary()
+    adders = g.adders if g is not None else code_adders(code, c, summary)
+    compression = facts.compression if facts is not None else None
+    auto = facts.auto if facts is not None else None
+    best = facts.csd_best if facts is not None else None
     return LayerRow(
         **common,
         shape=(r, c),
@@ -151,38 +153,47 @@ def layer_row(
         weight_sqnr_db=round(sqnr_db(layer.weight, code.implemented()), 2),
         relu=layer.relu,
         csd_baseline_adders=csd_baseline_layer(layer),
-        kept_columns=compression["kept_columns"],
-        shared_columns=compression["shared_columns"],
-        pre_adders=compression["pre_adders"],
-        extras={k: extra(k, v) for k, v in facts.items() if k not in ROW_KEYS},
+        kept_columns=compression.kept_columns if compression is not None else None,
+        shared_columns=compression.shared_columns if compression is not None else None,
+        pre_adders=compression.pre_adders if compression is not None else None,
+        extras={k: extra(k, v) for k, v in summary.items() if k not in ROW_KEYS},
+        auto_coder=auto.coder if auto is not None else None,
+        auto_sqnr_db=auto.sqnr_db if auto is not None else None,
+        auto_runners_up=auto.runners_up if auto is not None else None,
+        csd_best=best.coder if best is not None else None,
+        csd_best_adders=best.adders if best is not None else None,
+        csd_best_luts=best.est_luts if best is not None else None,
     )
 
 
 def layer_rows(
     graph: MatrixGraph,
     net: LoweredNetwork | None = None,
-    family: str | None = None,
+    family: Family | None = None,
     costs: Mapping[str, Cost] | None = None,
+    facts: Mapping[str, LayerFacts] | None = None,
 ) -> list[LayerRow]:
     """One report row per layer of ``graph``: from ``net``, its lowered network, or without
     one from the matrix codes (matrix layers are not lowered; see the module doc).
 
     With ``family`` every lowered graph gets the cost model's estimate on it (``costs``: the
     estimates by layer name where the caller has them already); a code-only matrix row has
-    none (estimating it means lowering it, which is what the code-only rows avoid)."""
+    none (estimating it means lowering it, which is what the code-only rows avoid).  ``facts``:
+    the matrix layers' facts by name (:func:`nnlcc.baselines.layer_facts`)."""
+    known = facts or {}
 
     def cost(low: LoweredLayer | None) -> Cost | None:
         if family is None or low is None:
             return None
         known = costs.get(low.name) if costs is not None else None
         return (
-            known if known is not None and known.family == family else estimate(low.graph, family)
+            known if known is not None and known.family is family else estimate(low.graph, family)
         )
 
     if net is not None:
         stream = top_for(net).layer_facts()  # kernel, stride, line_buffer_bits of window layers
         return [
-            layer_row(layer, low, stream.get(layer.name), cost(low))
+            layer_row(layer, low, stream.get(layer.name), cost(low), known.get(layer.name))
             for layer, low in zip(graph.layers, net.layers, strict=True)
         ]
     rows: list[LayerRow] = []
@@ -195,58 +206,55 @@ def layer_rows(
         low = None
         if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten
             low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
-        rows.append(layer_row(layer, low, geometry(layer, layer.in_fmt), cost(low)))
+        window = geometry(layer, layer.in_fmt)
+        rows.append(layer_row(layer, low, window, cost(low), known.get(layer.name)))
     return rows
 
 
-def layer_totals(
-    graph: MatrixGraph, rows: list[LayerRow], family: str | None = None
-) -> dict[str, Any]:
+def layer_totals(graph: MatrixGraph, rows: list[LayerRow], family: Family | None = None) -> Totals:
     """The report's ``totals`` over the layer rows of ``graph``; ``est_luts`` and ``est_ffs``
     sum the rows' cost-model estimates on ``family`` (None unless every row has one)."""
     weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
     adders = sum(row.adders for row in rows)
     known = all(row.est_luts is not None and row.est_ffs is not None for row in rows)
     matrix = [row for row in rows if row.csd_baseline_adders is not None]
-    best = [row.extras.get("csd_best_adders") for row in matrix]
-    best_luts = [row.extras.get("csd_best_luts") for row in matrix]
+    best = [row.csd_best_adders for row in matrix]
+    best_luts = [row.csd_best_luts for row in matrix]
     others = sum(row.est_luts or 0 for row in rows if row.csd_baseline_adders is None)
     have_best = bool(matrix) and all(isinstance(b, int) for b in best + best_luts)
-    return {
-        "adders": adders,
-        "const_adders": sum(row.const_adders or 0 for row in rows),
-        "pre_adders": sum(row.pre_adders or 0 for row in rows),
-        "weights": weights,
-        "adders_per_weight": round(adders / max(weights, 1), 4),
-        "csd_adders": sum(row.csd_baseline_adders or 0 for row in rows),
-        "csd_weight_bits": CSD_BASELINE_BITS,
+    return Totals(
+        adders=adders,
+        const_adders=sum(row.const_adders or 0 for row in rows),
+        pre_adders=sum(row.pre_adders or 0 for row in rows),
+        weights=weights,
+        adders_per_weight=round(adders / max(weights, 1), 4),
+        csd_adders=sum(row.csd_baseline_adders or 0 for row in rows),
+        csd_weight_bits=CSD_BASELINE_BITS,
         # nnlcc's best CSD design of every matrix layer at the layer's error (the other
         # layers as built): the "vs CSD" of the reports; None when a layer has none
-        "csd_best_adders": sum(b for b in best if isinstance(b, int)) if have_best else None,
-        "csd_best_luts": sum(b for b in best_luts if isinstance(b, int)) + others
+        csd_best_adders=sum(b for b in best if isinstance(b, int)) if have_best else None,
+        csd_best_luts=sum(b for b in best_luts if isinstance(b, int)) + others
         if have_best and known
         else None,
-        "adder_bits": sum(row.adder_bits or 0 for row in rows),
-        "est_family": family,
-        "est_luts": sum(row.est_luts or 0 for row in rows) if known and family else None,
-        "est_ffs": sum(row.est_ffs or 0 for row in rows) if known and family else None,
-    }
+        adder_bits=sum(row.adder_bits or 0 for row in rows),
+        est_family=family.name if family is not None else None,
+        est_luts=sum(row.est_luts or 0 for row in rows) if known and family else None,
+        est_ffs=sum(row.est_ffs or 0 for row in rows) if known and family else None,
+    )
 
 
-def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> dict[str, Any]:
+def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> Accuracy:
     """Float network vs the same network with the coded matrices (no activation rounding)."""
     ref = graph.forward_float(x, batch=2)
     got = graph.forward_float(x, batch=2, implemented=True)
-    return {
-        "dataset": name,
-        "samples": len(x),
-        "sqnr_db": round(sqnr_db(ref, got), 2),
-        "argmax_agreement": round(float(np.mean(ref.argmax(1) == got.argmax(1))), 4),
-        "float": None,
-        "golden": None,
-        "skipped": "golden integer model not evaluated (network too big to lower in"
+    return Accuracy(
+        dataset=name,
+        samples=len(x),
+        sqnr_db=round(sqnr_db(ref, got), 2),
+        argmax_agreement=round(float(np.mean(ref.argmax(1) == got.argmax(1))), 4),
+        skipped="golden integer model not evaluated (network too big to lower in"
         " --report-only); sqnr_db compares the float network with its coded matrices",
-    }
+    )
 
 
 def csd_baseline_layer(layer: MatrixLayer, bits: int = CSD_BASELINE_BITS) -> int:

@@ -106,7 +106,7 @@ def test_digits_mlp_fits_ulx3s(tmp_path: Path) -> None:
 
     model = Path(__file__).resolve().parents[2] / "examples" / "digits_mlp.onnx"
     graph = load_model(model)
-    run_passes(graph, resolve_pipeline(None), load_data(graph, model, None, 0))
+    run_passes(graph, resolve_pipeline(None), load_data(graph, model, None, 0), board="ulx3s")
     res = board_build("ulx3s", lower_network(graph), tmp_path, synth=True)
     assert res["estimate"] is True and res["fits"] is True
     assert 1000 < res["luts"] < res["device_luts"] // 2

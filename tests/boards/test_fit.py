@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 import nnlcc.boards.build as build
 from nnlcc.boards import DesignTooLargeError, board_build, get_board
 from nnlcc.boards.fit import (
-    CALIBRATION,
     PRUNE_LUT_FACTOR,
     SQNR_LUT_FACTOR,
     fit_advice,
@@ -28,6 +27,7 @@ from nnlcc.boards.fit import (
 from nnlcc.cli import app
 from nnlcc.driver import CompileOptions, compile_model
 from nnlcc.ir.cost import estimate_network
+from nnlcc.ir.family import ECP5, FAMILIES, ICE40, XC7, Family
 from nnlcc.ir.lowered import LoweredNetwork
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "corpus"))
@@ -40,7 +40,7 @@ def _no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a tool was used: {args}")
 
-    for name in ("find_tool", "run_tool", "estimate_network"):
+    for name in ("find_tool", "run_tool", "synth_network"):
         monkeypatch.setattr(build, name, refuse)
 
 
@@ -48,12 +48,12 @@ def _fake_yosys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """yosys stand-in: records the family and returns fixed counts."""
     calls: list[str] = []
 
-    def fake(family: str, bdir: Path, **_: Any) -> tuple[dict[str, int | None], float]:
-        calls.append(family)
+    def fake(family: Family, bdir: Path, **_: Any) -> tuple[dict[str, int | None], float]:
+        calls.append(family.name)
         return {"luts": 123, "ffs": 45, "carry": 6, "bram": 0, "dsp": 0}, 0.5
 
     monkeypatch.setattr(build, "find_tool", lambda tool: [tool])
-    monkeypatch.setattr(build, "estimate_network", fake)
+    monkeypatch.setattr(build, "synth_network", fake)
     return calls
 
 
@@ -62,10 +62,11 @@ def test_default_resources_come_from_the_cost_model(
 ) -> None:
     _no_tools(monkeypatch)
     res = board_build("icebreaker", tiny_net, tmp_path)
-    total = estimate_network(tiny_net, "ice40").total
+    total = estimate_network(tiny_net, ICE40).total
     assert total is not None
     assert res["estimate"] is True and "cost model" in res["tool"] and "ice40" in res["tool"]
-    assert res["calibration"] == CALIBRATION and "max" in res["model_error"]
+    assert res["calibration"] == ICE40.cost.calibration and "max" in res["model_error"]
+    assert res["model_error"] == ICE40.cost.error
     assert (res["luts"], res["ffs"], res["bram"]) == (total.luts, total.ffs_synth, 0)
     assert res["fits"] is True and "fit_advice" not in res
     assert res["utilization_pct"] == pytest.approx(100 * total.luts / 5280, abs=0.01)
@@ -80,7 +81,8 @@ def test_xc7_default_still_writes_the_vivado_tree(
     _no_tools(monkeypatch)
     res = board_build("arty-a7", tiny_net, tmp_path)
     assert "board/vivado/build.sh" in res["files"] and res["family"] == "xc7"
-    assert res["luts"] == model_resources(tiny_net, "xc7")["luts"]
+    assert res["luts"] == model_resources(tiny_net, XC7)["luts"]
+    assert res["vivado"]["note"] == XC7.toolchain.vendor_note
 
 
 def test_synth_runs_yosys_and_keeps_the_model_figures(
@@ -91,8 +93,8 @@ def test_synth_runs_yosys_and_keeps_the_model_figures(
     assert calls == ["ecp5"]
     assert res["tool"].startswith("yosys synth_ecp5") and (res["luts"], res["ffs"]) == (123, 45)
     model = res["model_estimate"]
-    assert model["luts"] == model_resources(tiny_net, "ecp5")["luts"]
-    assert model["calibration"] == CALIBRATION and "cost model" in model["tool"]
+    assert model["luts"] == model_resources(tiny_net, ECP5)["luts"]
+    assert model["calibration"] == ECP5.cost.calibration and "cost model" in model["tool"]
 
 
 def test_synth_without_yosys_is_an_error(
@@ -117,12 +119,12 @@ def test_too_big_build_stops_before_any_tool_with_one_line(
     with pytest.raises(DesignTooLargeError) as e:
         board_build("icebreaker", net, tmp_path, run_pnr=True)
     msg = str(e.value)
-    model = model_resources(net, "ice40")
+    model = model_resources(net, ICE40)
     assert msg.startswith(
         f"design does not fit iCE40UP5K (icebreaker): {model['luts']:,} LUT4s of 5,280"
     )
     assert "\n" not in msg and "[cost model]" in msg
-    layers = estimate_network(net, "ice40").layers
+    layers = estimate_network(net, ICE40).layers
     big = max(layers, key=lambda n: layers[n].luts)
     assert f"biggest layers: {big} {layers[big].luts:,} LUTs" in msg
     assert f"about {round(model['luts'] * SQNR_LUT_FACTOR):,} LUTs" in msg  # lower SQNR
@@ -141,7 +143,7 @@ def test_too_big_build_stops_before_any_tool_with_one_line(
 
 def test_fit_advice_on_a_tiny_board(tiny_net: LoweredNetwork) -> None:
     tiny = dataclasses.replace(get_board("icebreaker"), name="tiny", luts=40, ffs=40)
-    counts = model_resources(tiny_net, "ice40")
+    counts = model_resources(tiny_net, ICE40)
     assert (
         not fits(tiny, counts)
         and fit_advice(get_board("icebreaker"), tiny_net, counts, "x") is None
@@ -155,7 +157,7 @@ def test_fit_advice_on_a_tiny_board(tiny_net: LoweredNetwork) -> None:
 
 
 def test_levers_say_when_scaling_is_enough(tiny_net: LoweredNetwork) -> None:
-    counts = model_resources(tiny_net, "ice40")
+    counts = model_resources(tiny_net, ICE40)
     just_over = dataclasses.replace(
         get_board("icebreaker"), name="edge", luts=counts["luts"] - 1, ffs=10**6
     )
@@ -181,7 +183,7 @@ def test_default_compile_does_not_run_yosys(
         model=_model(tmp_path), board="ulx3s", passes="quantize,csd", verify=False,
         outdir=tmp_path / "out",
     )  # fmt: skip
-    r = compile_model(opts)
+    r = compile_model(opts).to_json()
     for row in r["layers"]:
         assert isinstance(row["est_luts"], int) and isinstance(row["est_ffs"], int)
     t = r["totals"]
@@ -191,7 +193,7 @@ def test_default_compile_does_not_run_yosys(
     assert res["ffs"] == t["est_ffs"]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| est. LUTs | est. FFs |" in md and "est. LUTs (ecp5)" in md
-    assert CALIBRATION in md
+    assert ECP5.cost.calibration in md
 
 
 def test_compile_synth_flag_runs_yosys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -224,7 +226,7 @@ def test_wide_image_line_buffers_are_block_ram() -> None:
     from conftest import build_conv
     from conftest import compile_graph as golden_model
 
-    from nnlcc.boards.fit import bram_blocks, model_resources
+    from nnlcc.boards.fit import model_resources
     from nnlcc.hdl.line_buffer import LINE_RAM_BITS
     from nnlcc.hdl.stream import StreamPlan
     from nnlcc.ir.matrix import MatrixGraph
@@ -238,11 +240,11 @@ def test_wide_image_line_buffers_are_block_ram() -> None:
     rams = StreamPlan(net).line_rams()
     words, width = rams["c1"][0]
     assert len(rams["c1"]) == 2 and words == 158 and words * width >= LINE_RAM_BITS
-    assert bram_blocks("ecp5", words, width) == -(-width // 36)
-    assert bram_blocks("ice40", 600, 20) == 2 * 3  # two blocks wide, three deep (256 words)
-    for family in ("ecp5", "xc7", "ice40"):
+    assert ECP5.bram.blocks(words, width) == -(-width // 36)
+    assert ICE40.bram.blocks(600, 20) == 2 * 3  # two blocks wide, three deep (256 words)
+    for family in FAMILIES.values():
         res = model_resources(net, family)
         assert res["line_buffer_ram_bits"] == 2 * words * width
-        assert res["bram"] == 2 * bram_blocks(family, words, width)
+        assert res["bram"] == 2 * family.bram.blocks(words, width)
         total = StreamPlan(net).line_buffer_bits()["c1"]
         assert res.get("line_buffer_ffs", 0) == total - 2 * words * width

@@ -6,6 +6,7 @@ import pytest
 
 from nnlcc.boards import BoardProfile, get_board, list_boards
 from nnlcc.errors import BadInputError
+from nnlcc.ir.family import FAMILIES
 
 
 def test_known_boards_and_defaults() -> None:
@@ -59,8 +60,11 @@ def test_unknown_board_lists_known_ones() -> None:
 def test_profile_matches_platform(board: BoardProfile) -> None:
     plat = board.platform()
     assert board.device.lower().startswith(plat.device.lower().removesuffix("i"))
-    assert board.family in ("xc7", "ice40", "ecp5")
-    assert board.open_pnr == (board.family != "xc7")
+    assert board.family is FAMILIES[board.family.name]
+    assert board.family.platform_family == plat.family  # the family Amaranth builds for
+    assert board.lut_kind == board.family.lut_kind
+    # an open flow where Amaranth has nextpnr's tables for the platform
+    assert board.open_pnr == hasattr(plat, "_nextpnr_device_options")
     assert board.luts > 0 and board.ffs > 0 and board.clock_hz > 0
     clk = plat.lookup(plat.default_clk)
     assert clk.clock.frequency == board.clock_hz

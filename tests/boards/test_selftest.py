@@ -8,7 +8,8 @@ import pytest
 from amaranth.hdl import signed, unsigned
 
 from nnlcc.boards import BoardProfile, BoardSelfTest, SelfTest, list_boards, simulate_selftest
-from nnlcc.boards.selftest import MAX_VECTORS, pack_vectors, selftest_vectors
+from nnlcc.boards.rom_selftest import pack_vectors
+from nnlcc.boards.selftest import MAX_VECTORS, selftest_vectors
 from nnlcc.ir.lowered import LoweredNetwork
 
 

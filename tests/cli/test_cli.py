@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from nnlcc.cli import app
 
 runner = CliRunner()
-COMMANDS = ["compile", "inspect", "sim", "report", "boards"]
+COMMANDS = ["compile", "inspect", "opt", "sim", "report", "boards"]
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
@@ -94,6 +94,14 @@ def test_top_level_help_lists_commands_and_completion() -> None:
         (["inspect", "missing.onnx"], "not found"),
         (["inspect", "{not_onnx}"], "is not an ONNX model"),
         (["inspect", "--csd-bits", "40", "{sigmoid}"], "--csd-bits must be in 2..24"),
+        (["opt", "missing.txt"], "no such file: 'missing.txt'"),
+        (["opt", "missing.onnx"], "not found"),
+        (["opt", "{not_onnx}"], "is not an ONNX model"),
+        (["opt", "{bad_ir}"], "IR text line 3: "),
+        (["opt", "examples/digits_mlp.onnx", "-p", "magic"], "unknown pass 'magic'"),
+        (["opt", "examples/digits_mlp.onnx", "-p", "csd"], "pass csd codes to fixed-point"),
+        (["opt", "examples/digits_mlp.onnx", "--board", "zed"], "unknown board 'zed'"),
+        (["opt", "examples/digits_mlp.onnx", "-o", "{tmp}"], "is a directory"),
         (["sim", "{tmp}"], "not a directory written by nnlcc compile"),
         (["report", "{tmp}/nowhere"], "does not exist"),
         (["report", "{tmp}"], "has no report.json"),
@@ -106,6 +114,9 @@ def test_bad_input_is_one_line_with_exit_2(
     (tmp_path / "bad.toml").write_text("[compile\n")
     (tmp_path / "key.toml").write_text('[compile]\nboardd = "x"\n')
     (tmp_path / "layer.toml").write_text("[layers.fc9]\nlcc = { sqnr_db = 40 }\n")
+    (tmp_path / "bad.ir").write_text(
+        "graph g input=x shape=2 fmt=- output=y\n\ndense y 1x2 relu=9\n"
+    )
     (tmp_path / "rep").mkdir()
     (tmp_path / "rep" / "report.json").write_text("{not json")
     subst = {
@@ -115,6 +126,7 @@ def test_bad_input_is_one_line_with_exit_2(
         "{bad_key}": str(tmp_path / "key.toml"),
         "{bad_layer}": str(tmp_path / "layer.toml"),
         "{bad_report}": str(tmp_path / "rep"),
+        "{bad_ir}": str(tmp_path / "bad.ir"),
         "{tmp}": str(tmp_path),
     }
     argv = [subst.get(a, a.replace("{tmp}", str(tmp_path))) for a in args]

@@ -14,7 +14,7 @@ from nnlcc.driver import EXAMPLE_DATA, EXAMPLE_MODEL, load_model
 from nnlcc.errors import BadInputError
 from nnlcc.finetune import (
     FinetuneOptions,
-    export_onnx,
+    export_graph,
     finetune,
     group_lasso_prune,
 )
@@ -53,7 +53,7 @@ def small_mlp(seed: int = 0) -> MatrixGraph:
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
     model = tmp_path / "small.onnx"
-    export_onnx(small_mlp(), model)
+    export_graph(small_mlp(), model)
     xtr, ytr = synthetic(400, 1)
     xte, yte = synthetic(200, 2)
     data = tmp_path / "small.npz"
@@ -141,7 +141,7 @@ def test_bad_options() -> None:
 def test_export_round_trips_the_shipped_pruned_model(tmp_path: Path) -> None:
     pruned = EXAMPLE_MODEL.parent / "digits_mlp_pruned.onnx"
     g = load_model(pruned)
-    export_onnx(g, tmp_path / "again.onnx")
+    export_graph(g, tmp_path / "again.onnx")
     g2 = load_model(tmp_path / "again.onnx")
     for a, b in zip(g.layers, g2.layers, strict=True):
         assert isinstance(a, DenseLayer) and isinstance(b, DenseLayer)

@@ -21,8 +21,7 @@ from nnlcc.driver import (
     run_passes,
 )
 from nnlcc.errors import BadInputError
-from nnlcc.finetune import load_labelled
-from nnlcc.finetune_circulant import CirculantOptions, circulant_finetune, train_circulant
+from nnlcc.finetune import CirculantOptions, circulant_finetune, load_labelled, train_circulant
 
 
 def test_a_few_epochs_on_the_digits_mlp_stay_exactly_circulant(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nnlcc.cli import app
+from nnlcc.ir.family import ECP5
 from nnlcc.passes.lcc._cache import fallback_cache_dir
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "corpus"))
@@ -148,7 +149,7 @@ def test_flat_writer_names_lint_clean(tmp_path: Path, name: str) -> None:
     g = load_model(p)
     x = np.random.default_rng(0).uniform(size=(20, 4))
     for ps in resolve_pipeline("quantize,csd"):
-        ps.apply(g, PassContext(x))
+        ps.apply(g, PassContext(x, ECP5))
     net = one_layer_network(g, g.matrix_layers()[0])
     meta = emit_flat_verilog(net, tmp_path / "flat.v", name=name)
     top = meta["toplevel"]

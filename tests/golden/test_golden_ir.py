@@ -32,7 +32,7 @@ from nnlcc.ir.matrix import (
     PoolLayer,
     Window,
 )
-from nnlcc.ir.text import parse_graph, print_graph
+from nnlcc.passes.text import parse_graph, print_graph
 
 DATA = Path(__file__).parent / "data"
 UPDATE = os.environ.get("NNLCC_UPDATE_GOLDEN") == "1"

@@ -1,4 +1,4 @@
-"""Hardware follows the schedule for every register placement: ``pipeline{every=k}`` and the
+"""Hardware follows the schedule for every register placement: ``schedule{every=k}`` and the
 delay-model budget, bit-exact and cycle-exact in Amaranth's simulator, and clamps to
 fixed-point format limits (tested on high bits, no comparator) against the golden model."""
 
@@ -12,7 +12,8 @@ from test_adder_tree import _random_inputs, random_graph, run_pipeline
 
 from nnlcc.hdl.adder_tree import bound_bits
 from nnlcc.ir.adder_graph import AdderGraph
-from nnlcc.ir.timing import ADDER_DELAY, Pipelining
+from nnlcc.ir.family import ECP5, AdderDelay
+from nnlcc.ir.timing import StageBudget, clock_stage_budget
 
 
 def test_bound_bits() -> None:
@@ -47,7 +48,7 @@ def _format_clamps(rng: np.random.Generator) -> AdderGraph:
 def test_format_clamps_exact(every: int) -> None:
     rng = np.random.default_rng(every)
     g = _format_clamps(rng)
-    g.set_pipelining(Pipelining.every(every))
+    g.set_stage_budget(StageBudget.every(every))
     run_pipeline(g, _random_inputs(g, 40, rng))
 
 
@@ -56,7 +57,7 @@ def test_format_clamps_exact(every: int) -> None:
 def test_random_graphs_every_k(seed: int, every: int) -> None:
     rng = np.random.default_rng(seed)
     g = random_graph(rng)
-    g.set_pipelining(Pipelining.every(every))
+    g.set_stage_budget(StageBudget.every(every))
     x = _random_inputs(g, 16, rng)
     run_pipeline(g, x, gaps=(2, 9))
 
@@ -66,7 +67,8 @@ def test_random_graphs_every_k(seed: int, every: int) -> None:
 def test_random_graphs_delay_budget(seed: int, mhz: float) -> None:
     rng = np.random.default_rng(seed)
     g = random_graph(rng)
-    g.set_pipelining(ADDER_DELAY["ecp5"].pipelining(mhz))
+    assert isinstance(ECP5.adder_delay, AdderDelay)
+    g.set_stage_budget(clock_stage_budget(ECP5.adder_delay, mhz))
     run_pipeline(g, _random_inputs(g, 16, rng), gaps=(3,))
 
 
@@ -78,5 +80,5 @@ def test_streaming_residual_cnn_every_k(every: int) -> None:
 
     net = cnn_residual()
     for layer in net.layers:
-        layer.graph.set_pipelining(Pipelining.every(every))
+        layer.graph.set_stage_budget(StageBudget.every(every))
     check(net, 2, 1)

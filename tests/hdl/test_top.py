@@ -11,6 +11,7 @@ import pytest
 from nnlcc.boards.selftest import SelfTest
 from nnlcc.errors import BadInputError
 from nnlcc.hdl.top import StreamStrategy, VectorStrategy, top_class, top_for
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, DenseLayer, FlattenLayer, MatrixGraph, conv_matrix
@@ -22,7 +23,7 @@ from nnlcc.passes import quantize as _quantize  # noqa: F401  (registers quantiz
 def _compile(graph: MatrixGraph, seed: int = 0) -> LoweredNetwork:
     graph.verify()
     rng = np.random.default_rng(seed)
-    ctx = PassContext(calibration=rng.uniform(0, 1, size=(64, graph.input_size)))
+    ctx = PassContext(rng.uniform(0, 1, size=(64, graph.input_size)), ECP5)
     for p in parse_pipeline("quantize,csd"):
         p.apply(graph, ctx)
     return lower_network(graph)

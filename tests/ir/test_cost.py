@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from nnlcc.hdl.flat_verilog import emit_flat_verilog
 from nnlcc.ir.adder_graph import AdderGraph
-from nnlcc.ir.cost import FAMILIES, estimate, estimate_network, features
+from nnlcc.ir.cost import estimate, estimate_network, features
+from nnlcc.ir.family import ECP5, FAMILIES, ICE40, XC7, Family
 from nnlcc.ir.fixed_point import FixedFormat
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
-from nnlcc.ir.timing import Pipelining
+from nnlcc.ir.timing import StageBudget
 
 S8 = (-128, 127)
 FMT8 = FixedFormat(8, 0, True)
@@ -43,11 +44,11 @@ def test_plain_add() -> None:
     g = two_inputs()
     s = g.add(0, 1)  # [-256, 254]: 9 bits
     g.outputs = [s]
-    f = features(g)
+    f = features(g, ECP5)
     assert (f.adder_chains, f.adder_chain_bits) == (1, 9)
     assert f.adder_chain_luts == 10  # ECP5: a CCU2C holds two bits
-    assert features(g, "xc7").adder_chain_luts == 9
-    c = estimate(g, "ecp5")
+    assert features(g, XC7).adder_chain_luts == 9
+    c = estimate(g, ECP5)
     assert c.pipeline_ffs == 9 and c.delay_ffs == 0 and c.valid_ffs == 1
     assert c.ffs == 10
     assert c.luts > 0 and c.clamp_luts == 0
@@ -58,25 +59,25 @@ def test_shifted_add_low_bits_are_wires() -> None:
     s = g.add(0, 1, sb=3)  # x0 + 8 x1 in [-1152, 1143]: 12 bits, the low 3 are x0's
     g.outputs = [s]
     assert g.width(s) == 12
-    assert features(g).adder_chain_bits == 9
-    assert estimate(g).ffs == 12 + 1
+    assert features(g, ECP5).adder_chain_bits == 9
+    assert estimate(g, ECP5).ffs == 12 + 1
 
 
 def test_subtract() -> None:
     g = two_inputs()
     d = g.add(0, 1, nb=True)  # x0 - x1: a full-width chain
     g.outputs = [d]
-    assert features(g).adder_chain_bits == g.width(d) == 9
+    assert features(g, ECP5).adder_chain_bits == g.width(d) == 9
     # the subtrahend less shifted: its negation starts the chain at bit 0
     g2 = two_inputs()
     d2 = g2.add(0, 1, sa=2, nb=True)
     g2.outputs = [d2]
-    assert features(g2).adder_chain_bits == g2.width(d2)
+    assert features(g2, ECP5).adder_chain_bits == g2.width(d2)
     # the subtrahend more shifted: the low bits are the minuend's
     g3 = two_inputs()
     d3 = g3.add(0, 1, sb=2, nb=True)
     g3.outputs = [d3]
-    assert features(g3).adder_chain_bits == g3.width(d3) - 2
+    assert features(g3, ECP5).adder_chain_bits == g3.width(d3) - 2
 
 
 def test_clamp() -> None:
@@ -84,20 +85,20 @@ def test_clamp() -> None:
     s = g.add(0, 1)  # [-256, 254]
     r = g.clamp(s, 0, 127)  # ReLU at 0 (sign test) and a saturation at 127 (comparator)
     g.outputs = [r]
-    f = features(g)
+    f = features(g, ECP5)
     assert f.compare_chains == 1
     assert f.compare_chain_bits == 9  # signed compare of the 9-bit operand with 127
     assert f.mux_bits == g.width(r) == 7
-    c = estimate(g)
+    c = estimate(g, ECP5)
     assert c.clamp_luts > 0
     assert c.pipeline_ffs == 9 + 7 and c.ffs == 9 + 7 + 2
     # a bound the operand cannot cross costs nothing but its register
     g2 = two_inputs()
     r2 = g2.clamp(g2.add(0, 1), -1000, 1000)
     g2.outputs = [r2]
-    f2 = features(g2)
+    f2 = features(g2, ECP5)
     assert (f2.compare_chains, f2.mux_bits) == (0, 0)
-    assert estimate(g2).clamp_luts == 0
+    assert estimate(g2, ECP5).clamp_luts == 0
 
 
 def test_delay_line() -> None:
@@ -106,7 +107,7 @@ def test_delay_line() -> None:
     t = g.add(s, 0)  # stage 2: x0 read one stage late -> one 8-bit delayed copy
     u = g.add(t, 1)  # stage 3: x1 read two stages late -> two 8-bit copies
     g.outputs = [u, s]  # s read at the latency (3): two 9-bit copies
-    c = estimate(g)
+    c = estimate(g, ECP5)
     assert c.delay_ffs == 8 + 2 * 8 + 2 * 9
     assert c.ffs == c.pipeline_ffs + c.delay_ffs + 3
 
@@ -118,13 +119,13 @@ def test_shift_register_luts_on_xc7() -> None:
         acc = g.add(acc, 0, sb=1)
     late = g.add(acc, 1)  # x1 read 6 stages late: a run of 6 copies, an SRL on xc7
     g.outputs = [late]
-    assert features(g, "xc7").srl_luts == 8
-    assert features(g, "ecp5").srl_luts == 0
-    assert estimate(g, "xc7").ffs == estimate(g, "ecp5").ffs  # declared registers alike
+    assert features(g, XC7).srl_luts == 8
+    assert features(g, ECP5).srl_luts == 0
+    assert estimate(g, XC7).ffs == estimate(g, ECP5).ffs  # declared registers alike
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_wider_adders_cost_more(family: str) -> None:
+@pytest.mark.parametrize("family", FAMILIES.values(), ids=str)
+def test_wider_adders_cost_more(family: Family) -> None:
     luts = []
     for bits in (4, 8, 12, 16):
         rng = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
@@ -137,14 +138,9 @@ def test_wider_adders_cost_more(family: str) -> None:
 def test_network_total() -> None:
     g = two_inputs()
     g.outputs = [g.add(0, 1)]
-    cost = estimate_network(network(g), "ice40")
+    cost = estimate_network(network(g), ICE40)
     assert cost.total is not None
-    assert cost.layers["l0"] == cost.total == estimate(g, "ice40")
-
-
-def test_unknown_family() -> None:
-    with pytest.raises(ValueError, match="unknown family"):
-        estimate(two_inputs(), "stratix")
+    assert cost.layers["l0"] == cost.total == estimate(g, ICE40)
 
 
 def test_ffs_equal_writer_registers(tmp_path: Path) -> None:
@@ -157,7 +153,7 @@ def test_ffs_equal_writer_registers(tmp_path: Path) -> None:
     e = g.shr(d, 3)
     f = g.clamp(e, 0, 63)
     g.outputs = [f, b, g.add(f, 0)]
-    assert estimate(g).ffs == declared_register_bits(g, tmp_path)
+    assert estimate(g, ECP5).ffs == declared_register_bits(g, tmp_path)
 
 
 @st.composite
@@ -194,12 +190,12 @@ def graphs(draw: st.DrawFn) -> AdderGraph:
 )
 @given(g=graphs(), every=st.integers(1, 3))
 def test_random_graphs_match_writer(g: AdderGraph, every: int, tmp_path: Path) -> None:
-    g.set_pipelining(Pipelining.every(every))  # registers where pipeline{every=k} puts them
-    for family in FAMILIES:
+    g.set_stage_budget(StageBudget.every(every))  # registers where schedule{every=k} puts them
+    for family in FAMILIES.values():
         c = estimate(g, family)
         assert c.luts >= 0 and c.adder_luts >= 0 and c.clamp_luts >= 0
         assert 0 <= c.ffs_synth <= c.ffs + c.srl_luts * 32
-    assert estimate(g).ffs == declared_register_bits(g, tmp_path)
+    assert estimate(g, ECP5).ffs == declared_register_bits(g, tmp_path)
 
 
 def test_equal_nodes_are_shared_by_synthesis() -> None:
@@ -211,15 +207,15 @@ def test_equal_nodes_are_shared_by_synthesis() -> None:
     g.outputs = [u, v]
     one = two_inputs()
     one.outputs = [one.add(one.add(0, 1, sb=1), 0)]
-    f, f1 = features(g), features(one)
+    f, f1 = features(g, ECP5), features(one, ECP5)
     assert f.merged_nodes == 2
     assert (f.adder_chains, f.adder_chain_bits) == (f1.adder_chains, f1.adder_chain_bits)
     assert f.ffs_synth == f1.ffs_synth
-    assert estimate(g).pipeline_ffs == 2 * estimate(one).pipeline_ffs  # declared: both
+    assert estimate(g, ECP5).pipeline_ffs == 2 * estimate(one, ECP5).pipeline_ffs  # declared: both
     # a difference is not commutative
     h = two_inputs()
     h.outputs = [h.add(0, 1, nb=True), h.add(1, 0, nb=True)]
-    assert features(h).merged_nodes == 0
+    assert features(h, ECP5).merged_nodes == 0
 
 
 def test_max_is_a_comparator_and_a_mux() -> None:
@@ -227,16 +223,16 @@ def test_max_is_a_comparator_and_a_mux() -> None:
     and 8 mux bits, what yosys synth_ecp5 makes of it (4 CCU2C + 8 LUT4 per node)."""
     g = AdderGraph.with_inputs([(0, 255), (0, 255)])
     g.outputs = [g.max(0, 1)]
-    f = features(g)
+    f = features(g, ECP5)
     assert (f.adder_chains, f.compare_chains, f.compare_chain_luts) == (0, 1, 8)
     assert (f.select_mux_bits, f.mux_bits, f.pipeline_ffs) == (8, 0, 8)
     signed = AdderGraph.with_inputs([(-512, 511), (0, 255)])
     signed.outputs = [signed.min(0, 1)]
-    assert features(signed).compare_chain_bits == 10  # the signed operand sets the width
+    assert features(signed, ECP5).compare_chain_bits == 10  # the signed operand sets the width
     # max of a 4-tap window: cheaper than the old a + clamp(b - a, 0, .) emulation
     emul = AdderGraph.with_inputs([(0, 255)] * 2)
     d = emul.add(1, 0, nb=True)
     emul.outputs = [emul.clamp(emul.add(0, emul.clamp(d, 0, 255)), 0, 255)]
-    for family in FAMILIES:
+    for family in FAMILIES.values():
         assert estimate(g, family).luts < estimate(emul, family).luts
         assert estimate(g, family).ffs < estimate(emul, family).ffs

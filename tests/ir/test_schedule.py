@@ -1,5 +1,5 @@
-"""The pipeline schedule: where registers go for ``every=k`` and for a delay budget, the
-latency and flip-flop formulas, and the ``pipeline`` pass's setting and refusals."""
+"""The register schedule: where registers go for ``every=k`` and for a delay budget, the
+latency and flip-flop formulas, and the ``schedule`` pass's setting and refusals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from conftest import build_tiny_cnn, compile_graph
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
-from nnlcc.ir.timing import ADDER_DELAY, Pipelining, pipelining_for
+from nnlcc.ir.family import ECP5, ICE40, XC7, AdderDelay
+from nnlcc.ir.timing import (
+    ScheduleSetting,
+    StageBudget,
+    clock_stage_budget,
+    stage_budget_for,
+)
 from nnlcc.passes import parse_pipeline
 
 
@@ -26,7 +32,7 @@ def _chain(n: int, width_bits: int = 8) -> tuple[AdderGraph, list[int]]:
 
 
 def _old_stages(g: AdderGraph) -> list[int]:
-    """The schedule before pipeline{every}: a register after every ADD, CLAMP, MAX and MIN."""
+    """The schedule before schedule{every}: a register after every ADD, CLAMP, MAX and MIN."""
     st = [0] * len(g.nodes)
     for i, n in enumerate(g.nodes):
         if n.op in (Op.ADD, Op.MAX, Op.MIN):
@@ -46,18 +52,18 @@ def test_every_1_is_the_old_schedule() -> None:
         registers = (Op.ADD, Op.CLAMP, Op.MAX, Op.MIN)
         assert all(g.registered(i) for i, n in enumerate(g.nodes) if n.op in registers)
         assert g.latency == max((_old_stages(g)[o] for o in g.outputs), default=0)
-        g.set_pipelining(Pipelining.every(1))
+        g.set_stage_budget(StageBudget.every(1))
         assert g.schedule() == _old_stages(g)
 
 
 def test_every_k_registers_every_kth_level() -> None:
     g, adds = _chain(6)
     assert g.latency == 7  # six adders and the clamp
-    g.set_pipelining(Pipelining.every(2))
+    g.set_stage_budget(StageBudget.every(2))
     assert [g.registered(a) for a in adds] == [False, True, False, True, False, True]
     assert g.latency == 4  # ceil(7 / 2)
     assert g.path_cost() == 2
-    g.set_pipelining(Pipelining.every(3))
+    g.set_stage_budget(StageBudget.every(3))
     assert [g.registered(a) for a in adds] == [False, False, True, False, False, True]
     assert g.latency == 3  # the clamp alone is comb and leaves through a delayed copy
     x = np.random.default_rng(0).integers(0, 256, size=(8, 7))
@@ -72,7 +78,7 @@ def test_every_k_divides_register_levels_and_ffs(k: int) -> None:
     for layer in net.layers:
         g = layer.graph
         lat1, ffs1 = g.latency, g.register_bits
-        g.set_pipelining(Pipelining.every(k))
+        g.set_stage_budget(StageBudget.every(k))
         assert g.latency == -(-lat1 // k), layer.name
         assert g.register_bits < ffs1 if lat1 > 1 else g.register_bits <= ffs1
 
@@ -91,41 +97,88 @@ def test_delays_and_register_bits() -> None:
 def test_delay_budget_reads_registered_copies_when_a_node_does_not_fit() -> None:
     g, adds = _chain(4, width_bits=20)
     # each adder costs 1 + 0.1 * width (21..23 bits: ~3.1..3.3); budget 5: one per stage
-    g.set_pipelining(Pipelining(budget=5.0, fixed=1.0, per_bit=0.1))
+    g.set_stage_budget(StageBudget(budget=5.0, fixed=1.0, per_bit=0.1))
     assert all(g.registered(a) for a in adds)
-    g.set_pipelining(Pipelining(budget=7.0, fixed=1.0, per_bit=0.1))
+    g.set_stage_budget(StageBudget(budget=7.0, fixed=1.0, per_bit=0.1))
     assert [g.registered(a) for a in adds] == [False, True, False, True]
     assert g.path_cost() <= 7.0
 
 
 def test_auto_uses_the_family_model() -> None:
-    model = ADDER_DELAY["ecp5"]
-    p = pipelining_for("fc1", [16, 20], None, 200.0, "ecp5")
-    assert p == model.pipelining(200.0)
-    assert pipelining_for("fc1", [16], 2, None, "ecp5") == Pipelining.every(2)
+    model = ECP5.adder_delay
+    assert isinstance(model, AdderDelay)
+    p = stage_budget_for("fc1", [16, 20], None, 200.0, ECP5)
+    assert p == clock_stage_budget(model, 200.0)
+    assert stage_budget_for("fc1", [16], 2, None, ECP5) == StageBudget.every(2)
 
 
 def test_unreachable_clock_is_one_line_naming_layer_and_figure() -> None:
     with pytest.raises(BadInputError) as e:
-        pipelining_for("fc1", [24], None, 2000.0, "ecp5")
+        stage_budget_for("fc1", [24], None, 2000.0, ECP5)
     msg = str(e.value)
     assert "\n" not in msg and "fc1" in msg and "MHz" in msg and "2000" in msg
-    with pytest.raises(BadInputError, match=r"layer fc2: pipeline\{every=6\} reaches about"):
-        pipelining_for("fc2", [24], 6, 400.0, "ecp5")
+    with pytest.raises(BadInputError, match=r"layer fc2: schedule\{every=6\} reaches about"):
+        stage_budget_for("fc2", [24], 6, 400.0, ECP5)
 
 
 def test_pass_options_and_refusals() -> None:
-    (p,) = parse_pipeline("pipeline{every=3}")
+    (p,) = parse_pipeline("schedule{every=3}")
     assert p.every == 3 and p.mhz is None  # type: ignore[attr-defined]
-    (q,) = parse_pipeline("pipeline")
+    (q,) = parse_pipeline("schedule")
     assert q.every == "auto"  # type: ignore[attr-defined]
-    for bad in ("pipeline{every=0}", "pipeline{every=often}", "pipeline{family=xyz}"):
+    for bad in ("schedule{every=0}", "schedule{every=often}", "schedule{family=xyz}"):
         with pytest.raises(PassOptionError):
             parse_pipeline(bad)
 
 
 def test_pass_reaches_the_lowered_graphs_and_refuses_impossible_clocks() -> None:
-    net = compile_graph(build_tiny_cnn(), "quantize,lcc,pipeline{every=2}")
-    assert all(la.graph.pipelining == Pipelining.every(2) for la in net.layers)
-    with pytest.raises(BadInputError, match="layer c1: pipeline"):
-        compile_graph(build_tiny_cnn(), "quantize,lcc,pipeline{mhz=5000}")
+    net = compile_graph(build_tiny_cnn(), "quantize,lcc,schedule{every=2}")
+    assert all(la.graph.stage_budget == StageBudget.every(2) for la in net.layers)
+    with pytest.raises(BadInputError, match="layer c1: schedule"):
+        compile_graph(build_tiny_cnn(), "quantize,lcc,schedule{mhz=5000}")
+
+
+def test_pass_setting_survives_the_ir_text() -> None:
+    """The setting the pass records prints as IR text and reads back to the same schedule
+    (``nnlcc compile`` writes ir.txt, ``nnlcc opt`` prints it)."""
+    from nnlcc.ir.lower import lower_network
+    from nnlcc.ir.text import print_graph
+    from nnlcc.passes.text import parse_graph
+
+    graph = build_tiny_cnn()
+    net = compile_graph(graph, "quantize,csd,schedule{every=3,mhz=100}")
+    text = print_graph(graph)
+    assert '"schedule": {"every": 3, "mhz": 100.0, "family": "ecp5"}' in text
+    back = lower_network(parse_graph(text))
+    assert [la.graph.stage_budget for la in back.layers] == [
+        la.graph.stage_budget for la in net.layers
+    ]
+    assert all(la.graph.stage_budget == StageBudget.every(3) for la in back.layers)
+
+
+def test_auto_is_refused_on_a_family_without_a_measured_delay_model() -> None:
+    """No other family's figures stand in for a missing model: every=auto names the family
+    and the ways out; every=k needs no model."""
+    for family in (XC7, ICE40):
+        with pytest.raises(BadInputError) as e:
+            stage_budget_for("fc1", [16], None, 200.0, family)
+        msg = str(e.value)
+        assert "\n" not in msg and f"{family.name} has no adder-delay model" in msg
+        assert "not measured" in msg and "every=k" in msg and "family=ecp5" in msg
+        assert stage_budget_for("fc1", [16], 2, None, family) == StageBudget.every(2)
+
+
+def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
+    with pytest.raises(BadInputError, match=r"schedule\{every=auto\}: xc7 has no adder-delay"):
+        compile_graph(build_tiny_cnn(), "quantize,csd,schedule", family=XC7)
+    g = build_tiny_cnn()
+    net = compile_graph(g, "quantize,csd,schedule{family=ecp5}", family=XC7)
+    assert all(la.notes[ScheduleSetting].family is ECP5 for la in g.layers)
+    assert isinstance(ECP5.adder_delay, AdderDelay)
+    want = clock_stage_budget(ECP5.adder_delay, 200.0)
+    assert all(la.graph.stage_budget == want for la in net.layers)
+    g = build_tiny_cnn()
+    compile_graph(g, "quantize,csd,schedule{every=2}", family=ICE40)
+    assert all(la.notes[ScheduleSetting].family is ICE40 for la in g.layers)
+    with pytest.raises(PassOptionError, match=r"schedule: unknown family 'xyz' \(known: ecp5"):
+        parse_pipeline("schedule{family=xyz}")

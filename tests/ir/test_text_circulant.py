@@ -7,8 +7,8 @@ import pytest
 from test_text import _example, assert_round_trip
 
 from nnlcc.driver import EXAMPLE_CNN, EXAMPLE_MODEL
-from nnlcc.ir.text import parse_graph, print_graph
 from nnlcc.passes.circulant import CirculantCode
+from nnlcc.passes.text import parse_graph, print_graph
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import bits_for_range
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, resolve_pipeline
@@ -50,7 +51,7 @@ def coded_graph(w: np.ndarray, pipeline: str, seed: int = 0) -> MatrixGraph:
     g = MatrixGraph("prop", "x", cols, "y", [DenseLayer("fc", w, np.zeros(rows))])
     x = np.random.default_rng(seed).uniform(-1, 1, size=(64, cols))
     for p in resolve_pipeline(pipeline):
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     return g
 
 

@@ -20,6 +20,7 @@ from nnlcc.driver import (
 )
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5, Family
 from nnlcc.ir.fixed_point import FixedFormat
 from nnlcc.ir.matrix import ConvLayer
 from nnlcc.passes import PassContext, parse_pipeline
@@ -209,11 +210,11 @@ def test_a_block_larger_than_both_dimensions_names_the_layer() -> None:
     g = load_model(EXAMPLE_MODEL)  # fc1 16x64, fc2 10x16
     x = np.zeros((4, 64))
     for p in resolve_pipeline("quantize,circulant{block=32,form=mcm}")[:1]:
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     with pytest.raises(
         PassOptionError, match=r"larger than both dimensions of layer fc2 \(10x16\)"
     ):
-        resolve_pipeline("quantize,circulant{block=32,form=mcm}")[1].apply(g, PassContext(x))
+        resolve_pipeline("quantize,circulant{block=32,form=mcm}")[1].apply(g, PassContext(x, ECP5))
 
 
 def test_the_pass_meets_its_error_budget_with_fewer_spectrum_bits() -> None:
@@ -228,3 +229,26 @@ def test_the_pass_meets_its_error_budget_with_fewer_spectrum_bits() -> None:
     assert sqnr_db(proj, code.implemented()) >= s["budget_sqnr_db"] - 1e-6
     assert s["spectrum_frac_bits"] <= s["weight_frac_bits"] + 3  # log2(8): exact would need +3
     assert FixedFormat(8, 7, True).lo == -128  # (formats untouched)
+
+
+def test_forms_are_priced_on_the_board_family_unless_told_otherwise() -> None:
+    from nnlcc.ir.family import XC7
+    from nnlcc.ir.matrix import DenseLayer, MatrixGraph
+
+    rng = np.random.default_rng(2)
+    w, x = rng.normal(size=(8, 16)), rng.uniform(-1, 1, size=(64, 16))
+
+    def priced(pipeline: str, board_family: Family) -> tuple[str, str]:
+        g = MatrixGraph("c", "x", 16, "y", [DenseLayer("fc", w, np.zeros(8))])
+        for p in resolve_pipeline(pipeline):
+            p.apply(g, PassContext(x, board_family))
+        s = g.layers[0].code.summary()  # type: ignore[union-attr]
+        return s["cost_family"], s["form_luts_adders"]
+
+    on_xc7 = priced("quantize,circulant{block=4}", XC7)
+    on_ecp5 = priced("quantize,circulant{block=4}", ECP5)
+    assert (on_xc7[0], on_ecp5[0]) == ("xc7", "ecp5")
+    assert on_xc7[1] != on_ecp5[1]  # the families' LUT models differ
+    assert priced("quantize,circulant{block=4,family=ecp5}", XC7) == on_ecp5
+    with pytest.raises(PassOptionError, match="circulant: unknown family 'virtex'"):
+        parse_pipeline("circulant{family=virtex}")

@@ -16,14 +16,14 @@ import nnlcc.passes.lcc  # registers the pass (also used below)
 import nnlcc.passes.quantize  # noqa: F401
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph, Term
-from nnlcc.ir.truncate import TRUNCATION
+from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget
 from nnlcc.ir.truncate import truncate as truncate_graph
 from nnlcc.passes import PassContext, format_pipeline, parse_pipeline
 from nnlcc.passes.lcc import Lcc, LccCode, slice_width
-from nnlcc.passes.truncation import RESERVE_DB
 
 ALGOS = ("fp", "fs", "plain")
 
@@ -114,7 +114,7 @@ def test_gaussian_matrix_reaches_target(algo: str) -> None:
     assert s["slice_width"] == slice_width(64, "auto") == 6
     assert 0 < s["adders_per_entry"] < 2.0
     if algo != "plain":  # the budget stops within a fraction of a dB of what it aims at
-        # (truncate=auto aims a reserve above the target, see nnlcc.passes.truncation)
+        # (truncate=auto aims a reserve above the target, see nnlcc.ir.truncate)
         assert s["coding_target_db"] == pytest.approx(40 + RESERVE_DB, abs=1e-3)
         assert s["sqnr_db"] < s["coding_target_db"] + 0.5
 
@@ -150,7 +150,7 @@ def test_lowered_layer_matches_implemented_matrix(truncate: str) -> None:
     x = rng.uniform(-1, 1, size=(200, 9))
     text = f"quantize{{input_bits=8,act_bits=12}},lcc{{sqnr_db=40,truncate={truncate}}}"
     for p in parse_pipeline(text):
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     assert layer.code is not None and layer.code.name == "lcc"
     assert layer.in_fmt is not None and layer.out_fmt is not None
     lowered = lower_layer(layer, layer.in_fmt)
@@ -158,7 +158,7 @@ def test_lowered_layer_matches_implemented_matrix(truncate: str) -> None:
     got = lowered.graph.evaluate(xi)
     ref = layer.out_fmt.quantize(layer.forward_implemented(layer.in_fmt.to_real(xi)))
     slack = 0  # truncated partial sums: their worst-case error, in output LSBs
-    plan = layer.info.get(TRUNCATION)
+    plan = layer.notes.get(TruncationBudget)
     assert (plan is None) == (truncate == "off")
     if plan is not None:
         graph = AdderGraph.with_inputs([(layer.in_fmt.lo, layer.in_fmt.hi)] * 9)
@@ -254,6 +254,6 @@ def test_pass_reports_progress_per_layer() -> None:
     ]
     g = MatrixGraph("t", "x", 6, "y", layers)
     seen: list[str] = []
-    Lcc(sqnr_db=30).apply(g, PassContext(rng.standard_normal((4, 6)), progress=seen.append))
+    Lcc(sqnr_db=30).apply(g, PassContext(rng.standard_normal((4, 6)), ECP5, progress=seen.append))
     assert seen == ["a", "b"]
     assert all(layer.code is not None and layer.code.name == "lcc" for layer in layers)

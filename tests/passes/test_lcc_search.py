@@ -10,7 +10,7 @@ import pytest
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.passes import parse_pipeline
-from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.lcc import LccCode, LccOptions
 from nnlcc.passes.lcc.fp import SliceProgram
 from nnlcc.passes.lcc.search import base_width, build_best, choices
 from nnlcc.passes.lcc.seeds import pair_seeds, prune_unused
@@ -29,10 +29,13 @@ def test_choices_cover_both_orientations_and_respect_fixed_options() -> None:
 def test_search_keeps_the_cheapest_for_its_objective(objective: str) -> None:
     w = np.random.default_rng(0).normal(size=(24, 40))
     pr = Pricing()
-    best = build_best(w, 30, pr, LccCode.build, objective)  # type: ignore[arg-type]
+    opts = LccOptions(sqnr_db=30, objective=objective)  # type: ignore[arg-type]
+    best = build_best(w, opts, pr, LccCode.build)
     assert best.summary_reached and best.options["objective"] == objective
     for ch in choices(w.shape, 30):
-        other = LccCode.build(w, 30, transpose=ch.transpose, slice_option=str(ch.width))
+        other = LccCode.build(
+            w, LccOptions(sqnr_db=30, transpose=ch.transpose, slice=str(ch.width))
+        )
         if objective == "adders":
             assert best.adders <= other.adders
         else:
@@ -45,7 +48,7 @@ def test_low_sqnr_prefers_wider_slices() -> None:
     """At a few dB (a residual), the search's widths go beyond round(log2 N)."""
     w = np.random.default_rng(1).normal(size=(64, 64))
     assert max(c.width for c in choices(w.shape, 15)) >= base_width(64) + 6
-    code = build_best(w, 15, Pricing(), LccCode.build)
+    code = build_best(w, LccOptions(sqnr_db=15), Pricing(), LccCode.build)
     assert code.summary()["slice_width"] > base_width(64)
 
 
@@ -57,7 +60,7 @@ def test_lcc_pass_objective_option() -> None:
 
 def test_unused_seeds_are_pruned_and_the_matrix_is_unchanged() -> None:
     w = np.random.default_rng(2).normal(size=(30, 6))
-    code = LccCode.build(w, 35, transpose="no", slice_option="6", seeds=True)
+    code = LccCode.build(w, LccOptions(sqnr_db=35, transpose="no", slice="6", seeds="yes"))
     (prog,) = code.slices
     k = prog.width
     # every codeword is read by an output or by another codeword: nothing dead is left
@@ -82,7 +85,7 @@ def test_unused_seeds_are_pruned_and_the_matrix_is_unchanged() -> None:
 @pytest.mark.parametrize("transpose", ["no", "yes"])
 def test_lowering_keeps_the_adder_count(transpose: str) -> None:
     w = np.random.default_rng(3).laplace(size=(20, 33))
-    code = LccCode.build(w, 38, transpose=transpose)
+    code = LccCode.build(w, LccOptions(sqnr_db=38, transpose=transpose))  # type: ignore[arg-type]
     g = AdderGraph.with_inputs([(-128, 127)] * 33)
     terms = code.lower(g, list(range(33)))
     g.outputs = [t.node for t in terms if t.node is not None]

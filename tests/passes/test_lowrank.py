@@ -20,14 +20,14 @@ from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import Term
-from nnlcc.ir.text import parse_graph, print_graph
-from nnlcc.passes import parse_pipeline
+from nnlcc.ir.text import print_graph
+from nnlcc.ir.truncate import RESERVE_DB
+from nnlcc.passes import parse_graph, parse_pipeline
 from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.lcc import LccCode, LccOptions
 from nnlcc.passes.lowrank import LowRankCode, Spectrum, build
 from nnlcc.passes.lowrank.terms import lower_on_terms
 from nnlcc.passes.pricing import Pricing
-from nnlcc.passes.truncation import RESERVE_DB
 
 CODERS = "csd+lcc"
 
@@ -155,7 +155,8 @@ def test_factor_codes_lower_exactly_on_signed_shifted_terms(coder: str) -> None:
     if coder == "csd":
         code: CsdCode | LccCode = CsdCode.from_weights(m, 8)
     else:
-        code = LccCode.build(m, 35, transpose="yes" if coder == "lcc_t" else "no")
+        side = "yes" if coder == "lcc_t" else "no"
+        code = LccCode.build(m, LccOptions(sqnr_db=35, transpose=side))
     graph = AdderGraph.with_inputs([(-100, 90)] * 6)
     shifts = rng.integers(-5, 6, size=6)
     negs = rng.random(6) < 0.5

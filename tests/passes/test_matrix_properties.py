@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from exactness import PIPELINES, check_exact, coded_graph, random_matrix
 
 from nnlcc.errors import NnlccError
+from nnlcc.ir.family import ECP5
 
 
 @st.composite
@@ -85,14 +86,14 @@ def test_sample_is_bit_exact_in_verilator(tmp_path: Path) -> None:
     g = MatrixGraph("sample", "x", sizes[0], "y", layers)
     x = rng.uniform(-1, 1, size=(64, sizes[0]))
     (quant,) = parse_pipeline("quantize{act_bits=10}")
-    quant.apply(g, PassContext(x))
+    quant.apply(g, PassContext(x, ECP5))
     h = x
     for layer, text in zip(
         layers, ["csd{weight_bits=7}", "lcc{sqnr_db=35}", "share{clusters=3},csd"], strict=True
     ):
         sub = MatrixGraph("sample", "x", layer.shape[1], "y", [layer])
         for p in parse_pipeline(text):
-            p.apply(sub, PassContext(h))  # this layer's own inputs calibrate it
+            p.apply(sub, PassContext(h, ECP5))  # this layer's own inputs calibrate it
         h = layer.forward_float(h)
     net = lower_network(g)
     vectors = np.concatenate(

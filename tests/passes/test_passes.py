@@ -3,6 +3,7 @@ import pytest
 
 import nnlcc.passes.quantize  # noqa: F401
 from nnlcc.errors import PassOptionError
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.ir.text import print_graph
@@ -55,7 +56,7 @@ def test_quantize_csd_lower_is_faithful() -> None:
     g = _mlp()
     x = np.random.default_rng(1).uniform(0, 1, size=(400, 12))
     for p in parse_pipeline("quantize{act_bits=12,input_bits=10},csd{weight_bits=10}"):
-        p.apply(g, PassContext(x))
+        p.apply(g, PassContext(x, ECP5))
     net = lower_network(g)
     xi = net.quantize_input(x)
     y = net.output_fmt.to_real(net.evaluate(xi))

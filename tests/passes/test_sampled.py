@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 
 from nnlcc.ir.fixed_point import quantize_weights
+from nnlcc.ir.matrix import DenseLayer
 from nnlcc.passes import sampled
-from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.coder import CoderContext
+from nnlcc.passes.csd import CsdCode, CsdCoder
+from nnlcc.passes.lcc import LccCode, LccOptions
+from nnlcc.passes.lcc.coder import LccCoder
 from nnlcc.passes.pricing import Pricing, price_code
 from nnlcc.passes.sampled import (
     Sample,
     column_block,
     lcc_sample,
-    price_big,
     sampled_cost,
     straight_sums,
 )
@@ -43,7 +45,7 @@ def test_sampled_lcc_price_is_close_to_the_exact_one(
     width = 7 if transposed else 5
 
     def build(m: np.ndarray, _: Sample | None = None) -> LccCode:
-        return LccCode.build(m, 35, transpose=side, slice_option=str(width))
+        return LccCode.build(m, LccOptions(sqnr_db=35, transpose=side, slice=str(width)))
 
     s = lcc_sample(w.shape, transposed, width)
     assert s.share < 0.5
@@ -66,12 +68,16 @@ def test_sampled_csd_uses_the_layers_grid() -> None:
     assert est.luts > 0 and est.adders > 0
 
 
-def test_price_big_prices_every_candidate_or_says_why() -> None:
+def test_big_layer_designs_are_priced_on_samples_or_say_why() -> None:
+    """A layer too big to price whole: csd and lcc offer designs with a sampled price, and
+    the cheapest codes the whole matrix."""
     w = np.random.default_rng(3).normal(size=(16, 64))
-    got = price_big(w, 30.0, Pricing(), 8, {"csd", "lcc"})
-    assert {p.label.split("{")[0] for p in got} == {"csd", "lcc"}
-    for p in got:
-        rec = p.record()
-        assert ("est_luts" in rec and rec["sampled"] == 1.0) or "failed" in rec
-    code = min((p for p in got if p.cost), key=lambda p: p.cost.luts).build(w)  # type: ignore[union-attr]
-    assert code.implemented().shape == w.shape
+    layer = DenseLayer(name="fc", weight=w, bias=np.zeros(16))
+    ctx = CoderContext(sqnr_db=30.0, truncate="auto", coding_db=30.4, matrix=w, priced=False)
+    designs = [d for c in (CsdCoder(), LccCoder()) for d in c.candidates(layer, ctx)]
+    assert {d.label.split("{")[0] for d in designs} == {"csd", "lcc"}
+    assert all(d.sample is not None for d in designs)
+    costs = [d.sample(w) for d in designs if d.sample is not None]
+    assert all(c.share == 1.0 and c.luts > 0 for c in costs)  # this one is small: all of it
+    best = designs[min(range(len(costs)), key=lambda i: costs[i].luts)]
+    assert best.build(w).implemented().shape == w.shape

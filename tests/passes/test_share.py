@@ -12,10 +12,11 @@ from nnlcc.cli import app
 from nnlcc.driver import EXAMPLE_MODEL, CompileOptions, compile_model
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.matrix import MatrixCode
 from nnlcc.passes import parse_pipeline
 from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.lcc import LccCode, LccOptions
 from nnlcc.passes.share import ShareCode, SharePlan, plan_layer
 
 
@@ -64,7 +65,7 @@ def test_lowered_pre_adders_compute_the_implemented_matrix(inner: str) -> None:
         plan,
         CsdCode.from_weights(plan.reduced, 8)
         if inner == "csd"
-        else LccCode.build(plan.reduced, 40.0),
+        else LccCode.build(plan.reduced, LccOptions(sqnr_db=40.0)),
     )
     assert code.name == f"share+{inner}"
     x = rng.integers(-128, 128, size=(64, 20))
@@ -91,7 +92,7 @@ def test_share_in_the_pipeline_reports_kept_shared_and_pre_adders(tmp_path: Path
         CompileOptions(
             passes="quantize,share{clusters=40,layers=fc1},csd", report_only=True, outdir=tmp_path
         )
-    )
+    ).to_json()
     fc1, fc2 = r["layers"]
     assert fc1["pass"] == "share+csd" and fc2["pass"] == "csd"
     assert (fc1["kept_columns"], fc1["shared_columns"], fc1["pre_adders"]) == (64, 40, 24)
@@ -109,8 +110,8 @@ def test_share_refuses_more_clusters_than_columns() -> None:
     graph = load_model(EXAMPLE_MODEL)
     data = load_data(graph, EXAMPLE_MODEL, None, 0)
     with pytest.raises(BadInputError, match="20 clusters asked for layer fc2, which has only 16"):
-        p.apply(graph, PassContext(calibration=data.x_calib))
-    assert all("share_plan" not in layer.info for layer in graph.layers)  # nothing changed
+        p.apply(graph, PassContext(data.x_calib, ECP5))
+    assert all(SharePlan not in layer.notes for layer in graph.layers)  # nothing changed
 
 
 def test_cli_cluster_count_too_large_exits_2_and_writes_nothing(tmp_path: Path) -> None:
@@ -162,7 +163,9 @@ def test_zero_columns_cost_nothing(inner: str) -> None:
 
     def adders(w: np.ndarray) -> int:
         code: MatrixCode = (
-            CsdCode.from_weights(w, 8) if inner == "csd" else LccCode.build(w, 40.0, transpose="no")
+            CsdCode.from_weights(w, 8)
+            if inner == "csd"
+            else LccCode.build(w, LccOptions(sqnr_db=40.0, transpose="no"))
         )
         g = AdderGraph.with_inputs([(-128, 127)] * w.shape[1])
         code.lower(g, list(range(w.shape[1])))

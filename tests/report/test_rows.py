@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import nnlcc.report.rows
+from nnlcc.baselines import layer_facts
 from nnlcc.driver import CompileOptions, compile_model
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import (
@@ -50,13 +52,13 @@ def tiny() -> tuple[MatrixGraph, LoweredNetwork]:
         DenseLayer("fc", *weights(4, 18)),
     ]
     graph = MatrixGraph("tiny", "x", 36, "fc", layers, input_shape=(1, 6, 6))
-    run_passes(graph, resolve_pipeline("quantize,csd"), rng.uniform(0, 1, size=(32, 36)))
+    run_passes(graph, resolve_pipeline("quantize,csd"), rng.uniform(0, 1, size=(32, 36)), ECP5)
     return graph, lower_network(graph)
 
 
 def test_rows_of_every_layer_kind(tiny: tuple[MatrixGraph, LoweredNetwork]) -> None:
     graph, net = tiny
-    rows = layer_rows(graph, net)
+    rows = layer_rows(graph, net, facts=layer_facts(graph))
     assert [(r.kind, r.pass_name) for r in rows] == [
         ("conv", "csd"),
         ("conv", "csd"),
@@ -87,8 +89,9 @@ def test_rows_of_every_layer_kind(tiny: tuple[MatrixGraph, LoweredNetwork]) -> N
 
 def test_code_rows_agree_with_lowered_rows(tiny: tuple[MatrixGraph, LoweredNetwork]) -> None:
     graph, net = tiny
-    lowered = [r.to_json() for r in layer_rows(graph, net)]
-    coded = [r.to_json() for r in layer_rows(graph)]
+    facts = layer_facts(graph)
+    lowered = [r.to_json() for r in layer_rows(graph, net, facts=facts)]
+    coded = [r.to_json() for r in layer_rows(graph, facts=facts)]
     for low, code in zip(lowered, coded, strict=True):
         # the same keys: code rows lack only the streaming hardware's window delay
         assert set(low) - set(code) <= {"window_delay"} and set(code) <= set(low)
@@ -97,35 +100,35 @@ def test_code_rows_agree_with_lowered_rows(tiny: tuple[MatrixGraph, LoweredNetwo
         if code["kind"] in ("dense", "conv"):  # what only a lowered graph knows
             assert code["depth"] is None and code["adder_bits"] is None
     totals = layer_totals(graph, layer_rows(graph, net))
-    assert totals["adders"] == sum(r["adders"] for r in lowered)
-    assert totals["csd_adders"] == csd_baseline(graph)
-    assert totals["weights"] == 2 * 9 + 2 * 18 + 4 * 18
-    assert layer_totals(graph, layer_rows(graph))["adders"] == totals["adders"]
+    assert totals.adders == sum(r["adders"] for r in lowered)
+    assert totals.csd_adders == csd_baseline(graph)
+    assert totals.weights == 2 * 9 + 2 * 18 + 4 * 18
+    assert layer_totals(graph, layer_rows(graph)).adders == totals.adders
 
 
 def test_rows_carry_the_cost_model_estimate(tiny: tuple[MatrixGraph, LoweredNetwork]) -> None:
     from nnlcc.ir.cost import estimate, estimate_network
 
     graph, net = tiny
-    cost = estimate_network(net, "ecp5")
-    rows = layer_rows(graph, net, "ecp5", cost.layers)
+    cost = estimate_network(net, ECP5)
+    rows = layer_rows(graph, net, ECP5, cost.layers)
     for row, low in zip(rows, net.layers, strict=True):
-        want = estimate(low.graph, "ecp5")
+        want = estimate(low.graph, ECP5)
         assert (row.est_luts, row.est_ffs) == (want.luts, want.ffs_synth), row.name
-    assert layer_rows(graph, net, "ecp5") == rows  # the same without the precomputed costs
-    totals = layer_totals(graph, rows, "ecp5")
+    assert layer_rows(graph, net, ECP5) == rows  # the same without the precomputed costs
+    totals = layer_totals(graph, rows, ECP5)
     assert cost.total is not None
-    assert (totals["est_luts"], totals["est_ffs"]) == (cost.total.luts, cost.total.ffs_synth)
-    assert totals["est_family"] == "ecp5"
+    assert (totals.est_luts, totals.est_ffs) == (cost.total.luts, cost.total.ffs_synth)
+    assert totals.est_family == "ecp5"
     # code-only rows: the small lowered layers have an estimate, matrix layers none
-    coded = layer_rows(graph, None, "ecp5")
+    coded = layer_rows(graph, None, ECP5)
     for row, low in zip(coded, rows, strict=True):
         if row.kind in ("dense", "conv"):
             assert row.est_luts is None and row.est_ffs is None
         else:
             assert (row.est_luts, row.est_ffs) == (low.est_luts, low.est_ffs)
-    assert layer_totals(graph, coded, "ecp5")["est_luts"] is None  # unknown, not a partial sum
-    assert layer_totals(graph, rows)["est_luts"] is None  # no family: no estimate
+    assert layer_totals(graph, coded, ECP5).est_luts is None  # unknown, not a partial sum
+    assert layer_totals(graph, rows).est_luts is None  # no family: no estimate
 
 
 def _report(tmp_path: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -133,7 +136,7 @@ def _report(tmp_path: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> dict
     opts = CompileOptions(
         model=EXAMPLES / "digits_cnn.onnx", report_only=True, outdir=tmp_path / str(limit)
     )
-    return compile_model(opts)
+    return compile_model(opts).to_json()  # report.json's data
 
 
 def test_code_rows_match_lowered_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

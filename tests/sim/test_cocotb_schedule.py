@@ -1,4 +1,4 @@
-"""``pipeline{every=2}`` in generated Verilog against the golden model, through cocotb: the
+"""``schedule{every=2}`` in generated Verilog against the golden model, through cocotb: the
 Amaranth writer on a two-layer network, the flat writer on one ``--layer``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from test_cocotb_network import random_network, random_vectors
 
 import nnlcc.compile_layer as lv
 from nnlcc.driver import CompileOptions
-from nnlcc.ir.timing import Pipelining
+from nnlcc.ir.timing import StageBudget
 from nnlcc.sim import available_simulators, verify_network
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -22,7 +22,7 @@ def test_every_2_network_bit_exact(tmp_path: Path) -> None:
     net = random_network(seed=7)
     before = [la.graph.latency for la in net.layers]
     for layer in net.layers:
-        layer.graph.set_pipelining(Pipelining.every(2))
+        layer.graph.set_stage_budget(StageBudget.every(2))
     assert [la.graph.latency for la in net.layers] == [-(-lat // 2) for lat in before]
     res = verify_network(net, random_vectors(net, 300, seed=4), tmp_path)
     assert res.bit_exact and res.vectors == 300 and res.summary["latency"] == net.latency
@@ -35,7 +35,7 @@ def test_every_2_flat_layer_bit_exact(tmp_path: Path, monkeypatch: pytest.Monkey
         model=EXAMPLES / "digits_cnn.onnx",
         outdir=tmp_path,
         random_vectors=150,
-        passes="quantize,lcc,pipeline{every=2}",
+        passes="quantize,lcc,schedule{every=2}",
     )
     r = lv.compile_layer(opts, "conv2", lambda _: None)
     assert r["verilog_writer"] == "flat" and r["verification"]["bit_exact"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import parse_pipeline, run_passes
@@ -44,7 +45,7 @@ def test_lcc_family_network_is_bit_exact(tmp_path: Path, matrix_pass: str, want:
             DenseLayer("fc2", _low_rank(rng, 6, 10, 2), rng.normal(0, 0.1, 6)),
         ],  # type: ignore[list-item]
     )
-    run_passes(g, parse_pipeline(f"quantize,{matrix_pass}"), rng.uniform(-1, 1, (64, 12)))
+    run_passes(g, parse_pipeline(f"quantize,{matrix_pass}"), rng.uniform(-1, 1, (64, 12)), ECP5)
     for layer in g.matrix_layers():
         assert layer.code is not None and layer.code.name == want
         if isinstance(layer.code, LccCode):

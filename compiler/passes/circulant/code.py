@@ -13,8 +13,9 @@ For each layer the pass
 3. builds each form (:mod:`nnlcc.passes.circulant.forms`): ``mcm`` and ``csd`` compute the
    rounded vectors exactly, ``fft`` rounds its spectrum constants to the budget (power-of-two
    ``b`` only), ``lcc`` factors the expanded projection to the budget; lowers each into a
-   scratch adder graph, estimates its LUTs with :func:`nnlcc.ir.cost.estimate` for ``family``,
-   and keeps the cheapest (``form=auto``) or the one asked for.
+   scratch adder graph, estimates its LUTs with :func:`nnlcc.ir.cost.estimate` on the board's
+   family (or the one ``family`` names), and keeps the cheapest (``form=auto``) or the one
+   asked for.
 
 The code records the structure (block vectors, not a dense matrix), reports ``block``,
 ``stored_weights`` and ``form`` per layer, and lowers exactly to :meth:`CirculantCode.implemented`.
@@ -23,6 +24,7 @@ The code records the structure (block vectors, not a dense matrix), reports ``bl
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,15 +34,18 @@ import numpy as np
 
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
-from nnlcc.ir.cost import FAMILIES, estimate
+from nnlcc.ir.code_text import CodeWriter
+from nnlcc.ir.cost import estimate
+from nnlcc.ir.family import Family, family_option
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.matrix import ConvLayer, FloatArray, MatrixCode, MatrixGraph, MatrixLayer, Term
+from nnlcc.ir.text_syntax import matrix_lines
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.circulant.blocks import IntArray, Layout, is_power_of_two
 from nnlcc.passes.circulant.forms import fft_vectors, lower_fft, lower_mcm, spectrum_for_budget
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.csd import CsdCode
-from nnlcc.passes.lcc import LccCode
+from nnlcc.passes.lcc import LccCode, LccOptions
 
 Form = Literal["auto", "mcm", "fft", "csd", "lcc"]
 FORMS: tuple[str, ...] = ("mcm", "fft", "csd", "lcc")
@@ -50,6 +55,13 @@ SPECTRUM_BITS_BELOW = 4
 SPECTRUM_BITS_ABOVE = 10
 
 __all__ = ["Circulant", "CirculantCode", "layout_of"]
+
+
+def layout_text(lay: Layout) -> str:
+    """The IR text's ``layout=``: ``dense`` (one group of all columns) or ``convTxC``."""
+    if len(lay.groups) == 1 and lay.n == lay.cols:
+        return "dense"
+    return f"conv{len(lay.groups)}x{lay.n}"
 
 
 def _db(v: float) -> float | None:
@@ -107,6 +119,26 @@ class CirculantCode:
             return terms
         raise ValueError(f"unknown circulant form {self.form!r}")
 
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """The ``code circulant`` block (:mod:`nnlcc.passes.circulant.text_form`)."""
+        lay = self.layout
+        lines = [
+            f"{ind}code circulant shape={lay.rows}x{lay.cols} block={lay.b}"
+            f" layout={layout_text(lay)} form={self.form} frac={self.frac}"
+            f" spectrum_frac={self.spectrum_frac} exact={int(self.exact_projection)}",
+            f"{ind}  facts {json.dumps(self.facts)}",
+            f"{ind}  vectors",
+            *matrix_lines(self.vectors.reshape(-1, lay.b), ind + "    "),
+        ]
+        if self.spectrum is not None:
+            lines += [
+                f"{ind}  spectrum",
+                *matrix_lines(self.spectrum.reshape(-1, lay.b), ind + "    "),
+            ]
+        if self.inner is not None:
+            lines += out.code(self.inner, ind + "  ")
+        return lines
+
     def summary(self) -> dict[str, Any]:
         lay = self.layout
         out: dict[str, Any] = {
@@ -144,7 +176,7 @@ def layout_of(layer: MatrixLayer, weight: FloatArray, b: int) -> Layout:
 
 
 def _cost(
-    code: CirculantCode, cols: int, in_range: tuple[int, int], family: str
+    code: CirculantCode, cols: int, in_range: tuple[int, int], family: Family
 ) -> tuple[int, int]:
     """LUTs (cost model of ``family``) and adders of ``code`` lowered alone."""
     g = AdderGraph.with_inputs([in_range] * cols)
@@ -157,7 +189,7 @@ def _cost(
 class Circulant(Pass):
     """Block-circulant compression with ``block`` x ``block`` blocks (2..64): the projection,
     ``weight_bits``-bit vectors, and the cheapest hardware ``form`` (``auto``: by the LUT cost
-    model of ``family``; or ``mcm``, ``fft`` (power-of-two blocks), ``csd``, ``lcc``).
+    model of ``family``, empty: the board's; or ``mcm``, ``fft`` (power-of-two blocks), ``csd``, ``lcc``).
     ``sqnr_db`` is the error budget of the ``fft`` spectrum and the ``lcc`` factors (0: the
     SQNR of rounding the vectors to ``weight_bits``)."""
 
@@ -169,7 +201,7 @@ class Circulant(Pass):
     weight_bits: int = 8
     form: Form = "auto"
     sqnr_db: float = 0.0
-    family: str = "ecp5"
+    family: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.block, bool) or not isinstance(self.block, int):
@@ -189,18 +221,16 @@ class Circulant(Pass):
             raise PassOptionError("circulant: weight_bits must be in 2..24")
         if not (math.isfinite(self.sqnr_db) and 0 <= self.sqnr_db <= 150):
             raise PassOptionError("circulant: sqnr_db must be in [0, 150] (0: the rounding's)")
-        if self.family not in FAMILIES:
-            raise PassOptionError(
-                f"circulant: family must be one of {', '.join(FAMILIES)}, not {self.family!r}"
-            )
+        family_option(self.name, self.family)
 
     def candidates(self) -> tuple[str, ...]:
         if self.form != "auto":
             return (self.form,)
         return tuple(f for f in FORMS if f != "fft" or is_power_of_two(self.block))
 
-    def build(self, layer: MatrixLayer, weight: FloatArray) -> CirculantCode:
-        """Project, round and choose the form for ``weight`` (``layer``'s matrix)."""
+    def build(self, layer: MatrixLayer, family: Family, weight: FloatArray) -> CirculantCode:
+        """Project, round and choose the form for ``weight`` (``layer``'s matrix), pricing
+        the forms on ``family``."""
         lay = layout_of(layer, weight, self.block)
         if lay.too_big():
             per = " per tap" if len(lay.groups) > 1 else ""
@@ -229,19 +259,20 @@ class Circulant(Pass):
                     lay, vecs, budget, frac - SPECTRUM_BITS_BELOW, frac + SPECTRUM_BITS_ABOVE
                 )
             elif form == "lcc":
-                code.inner = LccCode.build(proj, sqnr_db_target=min(budget, 150.0))
-            cost = _cost(code, weight.shape[1], in_range, self.family)
+                code.inner = LccCode.build(proj, LccOptions(sqnr_db=min(budget, 150.0)))
+            cost = _cost(code, weight.shape[1], in_range, family)
             costs.append(f"{form}={cost[0]}/{cost[1]}")
             if best is None or cost < best[0]:
                 best = (cost, code)
         assert best is not None
         facts["form_luts_adders"] = " ".join(costs)
-        facts["cost_family"] = self.family
+        facts["cost_family"] = family.name
         return best[1]
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
+        family = family_option(self.name, self.family) or ctx.family
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            build: Callable[[FloatArray], MatrixCode] = functools.partial(self.build, layer)
+            build: Callable[[FloatArray], MatrixCode] = functools.partial(self.build, layer, family)
             layer.code = code_layer(layer, build)

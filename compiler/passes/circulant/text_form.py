@@ -1,5 +1,6 @@
-"""The IR text of a :class:`~nnlcc.passes.circulant.code.CirculantCode` (called by
-:mod:`nnlcc.ir.text` through its table of codes)::
+"""The IR text of a :class:`~nnlcc.passes.circulant.code.CirculantCode`, which prints it
+(:meth:`~nnlcc.passes.circulant.code.CirculantCode.text_lines`), and :class:`CirculantCoder`,
+the circulant code's room in the registry, which reads it back::
 
     code circulant shape=16x64 block=4 layout=dense form=fft frac=7 spectrum_frac=8 exact=0
       facts {"projection_sqnr_db": 1.17, ...}
@@ -17,58 +18,29 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
+from nnlcc.ir.code_text import CodeReader
 from nnlcc.ir.text_syntax import (
     Line,
     child,
     fields,
     flag,
     keyword,
-    matrix_lines,
     parse_matrix,
     parse_shape,
     rest_of,
 )
 from nnlcc.passes.circulant.blocks import Layout
 from nnlcc.passes.circulant.code import FORMS, CirculantCode
+from nnlcc.passes.coder import Coder
 
-__all__ = ["parse_code", "print_code"]
-
-
-def _layout_text(lay: Layout) -> str:
-    if len(lay.groups) == 1 and lay.n == lay.cols:
-        return "dense"
-    return f"conv{len(lay.groups)}x{lay.n}"
+__all__ = ["CirculantCoder", "parse_code"]
 
 
-def print_code(
-    code: CirculantCode, ind: str, code_lines: Callable[[Any, str, str | None], list[str]]
-) -> list[str]:
-    lay = code.layout
-    lines = [
-        f"{ind}code circulant shape={lay.rows}x{lay.cols} block={lay.b}"
-        f" layout={_layout_text(lay)} form={code.form} frac={code.frac}"
-        f" spectrum_frac={code.spectrum_frac} exact={int(code.exact_projection)}",
-        f"{ind}  facts {json.dumps(code.facts)}",
-        f"{ind}  vectors",
-        *matrix_lines(code.vectors.reshape(-1, lay.b), ind + "    "),
-    ]
-    if code.spectrum is not None:
-        lines += [f"{ind}  spectrum", *matrix_lines(code.spectrum.reshape(-1, lay.b), ind + "    ")]
-    if code.inner is not None:
-        lines += code_lines(code.inner, ind + "  ", None)
-    return lines
-
-
-def parse_code(
-    line: Line,
-    shape: tuple[int, int],
-    parse_inner: Callable[[Line, tuple[int, int]], tuple[Any, str | None]],
-) -> CirculantCode:
+def parse_code(line: Line, shape: tuple[int, int], reader: CodeReader) -> CirculantCode:
     keys = ("shape", "block", "layout", "form", "frac", "spectrum_frac", "exact")
     pos, kv = fields(line, keys)
     if pos[1:]:
@@ -108,5 +80,15 @@ def parse_code(
         spec = parse_matrix(rest[0], (blocks, b), int, np.int64)
         code.spectrum = spec.reshape(lay.shape)
     elif form == "lcc":
-        code.inner, _ = parse_inner(rest[0], shape)
+        code.inner = reader.code(rest[0], shape)
     return code
+
+
+class CirculantCoder(Coder):
+    """The circulant code's room in the registry: its IR text (the ``circulant`` pass codes,
+    with its own choice of form; ``auto`` does not try it)."""
+
+    kind: ClassVar[str] = "circulant"
+
+    def parse(self, line: Line, shape: tuple[int, int], reader: CodeReader) -> CirculantCode:
+        return parse_code(line, shape, reader)

@@ -15,24 +15,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import CodeWriter
+from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, MatrixLayer, Term
+from nnlcc.ir.text_syntax import quote
+from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.lcc.budget import budget_fp
 from nnlcc.passes.lcc.fp import (
-    GUARD_BITS,
     FloatArray,
     IntArray,
     SliceProgram,
@@ -42,18 +46,12 @@ from nnlcc.passes.lcc.fp import (
 )
 from nnlcc.passes.lcc.fs import fs_slice
 from nnlcc.passes.lcc.lowering import lower_straight, lower_transposed
-from nnlcc.passes.lcc.search import OBJECTIVES, Objective, build_best
-from nnlcc.passes.lcc.seeds import SEEDS_MIN_DB
+from nnlcc.passes.lcc.options import TILE_ROWS, LccOptions
+from nnlcc.passes.lcc.search import build_best
+from nnlcc.passes.lcc.text_form import slice_lines
 from nnlcc.passes.pricing import Pricing
-from nnlcc.passes.truncation import RESERVE_DB, check_option, plan_layer
 
-Algo = Literal["fp", "fs", "plain"]
-
-#: Rows factored together at most (``tile_rows``).  Measured on a 512x4608 Gaussian matrix
-#: (transposed: 4608 rows) at 45 dB on 2 cores: 1024 -> 0.821 additions/entry in 16.6 s,
-#: 1152 -> 0.807 in 16.8 s, 1536 -> 0.781 in 20 s, 2304 -> 0.748 in 23 s, untiled 0.700 in
-#: about 60 s; 1152 also keeps a 128x1152 conv (transposed) in one tile (0.804 vs 0.876).
-TILE_ROWS = 1152
+__all__ = ["TILE_ROWS", "Lcc", "LccCode", "LccOptions", "column_slices", "slice_width"]
 
 #: Largest wide matrix (entries) for which ``transpose=auto`` factors both orientations.
 AUTO_BOTH = 1 << 18
@@ -195,6 +193,16 @@ class LccCode:
             return lower_transposed(self.slices, self.shape[0], graph, inputs)
         return lower_straight(self.slices, self.shape[0], graph, inputs)
 
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """The ``code lcc`` block (:mod:`nnlcc.passes.lcc.text_form`)."""
+        r, c = self.shape
+        lines = [
+            f"{ind}code lcc shape={r}x{c} algo={quote(self.algo)} target_db={self.target_db!r}"
+            f" reached_db={self.reached_db!r} transposed={int(self.transposed)}",
+            f"{ind}  options {json.dumps(self.options)}",
+        ]
+        return lines + [ln for s in self.slices for ln in slice_lines(s, ind + "  ")]
+
     def summary(self) -> dict[str, Any]:
         rows, cols = self.shape
         rounds = [s.rounds for s in self.slices] or [0]
@@ -224,49 +232,15 @@ class LccCode:
         return out
 
     @classmethod
-    def build(
-        cls,
-        weight: FloatArray,
-        sqnr_db_target: float = 45.0,
-        algo: str = "fp",
-        nonzeros: int = 2,
-        slice_option: str = "auto",
-        exp_min: int = -12,
-        exp_max: int = 2,
-        max_factors: int = 32,
-        history: int = 64,
-        budget: bool = True,
-        guard_bits: int = GUARD_BITS,
-        subrounds: int = 4,
-        lookahead: int = 2,
-        transpose: str = "auto",
-        tile_rows: int = TILE_ROWS,
-        seeds: bool | None = None,
-    ) -> LccCode:
-        """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR target (``seeds``:
-        None uses them from :data:`~.seeds.SEEDS_MIN_DB` up)."""
+    def build(cls, weight: FloatArray, opts: LccOptions | None = None) -> LccCode:
+        """Factor ``weight`` (rows = outputs) to the whole-matrix SQNR ``opts.sqnr_db``."""
+        opts = LccOptions() if opts is None else opts
         w = np.asarray(weight, dtype=np.float64)
         if w.ndim != 2:
             raise BadInputError(f"lcc: weight must be a matrix, got shape {w.shape}")
         if not np.all(np.isfinite(w)):
             raise BadInputError("lcc: weight matrix contains NaN or Inf")
-        if transpose not in ("no", "auto", "yes"):
-            raise PassOptionError(f"lcc: transpose must be auto, yes or no, not {transpose!r}")
-        args = (
-            sqnr_db_target,
-            algo,
-            nonzeros,
-            slice_option,
-            exp_min,
-            exp_max,
-            max_factors,
-            history,
-            budget,
-            guard_bits,
-            subrounds,
-            lookahead,
-            sqnr_db_target >= SEEDS_MIN_DB if seeds is None else seeds,
-        )
+        transpose = opts.transpose
         rows, cols = w.shape
         tries: list[tuple[bool, list[SliceProgram], FloatArray]] = []
         # auto: both orientations of a wide matrix while that is cheap; above AUTO_BOTH
@@ -274,9 +248,9 @@ class LccCode:
         wide = cols > rows
         both = transpose == "auto" and wide and rows * cols <= AUTO_BOTH
         if transpose == "no" or (transpose == "auto" and (not wide or both)):
-            tries.append((False, *_factor(w, tile_rows, *args)))
+            tries.append((False, *_factor(w, opts)))
         if transpose == "yes" or (transpose == "auto" and wide):
-            progs_t, exact_t = _factor(np.ascontiguousarray(w.T), tile_rows, *args)
+            progs_t, exact_t = _factor(np.ascontiguousarray(w.T), opts)
             tries.append((True, progs_t, np.ascontiguousarray(exact_t.T)))
         power = float(np.sum(w * w))
         codes = [
@@ -284,15 +258,15 @@ class LccCode:
                 shape=(int(rows), int(cols)),
                 slices=progs,
                 exact=exact,
-                target_db=sqnr_db_target,
+                target_db=opts.sqnr_db,
                 reached_db=sqnr_db(w, exact) if power > 0 else math.inf,
-                algo=algo,
+                algo=opts.algo,
                 transposed=tr,
                 options={
-                    "nonzeros": nonzeros,
-                    "exp_min": exp_min,
-                    "exp_max": exp_max,
-                    "lsb_floor": lsb_floor_for(sqnr_db_target, guard_bits),
+                    "nonzeros": opts.nonzeros,
+                    "exp_min": opts.exp_min,
+                    "exp_max": opts.exp_max,
+                    "lsb_floor": lsb_floor_for(opts.sqnr_db, opts.guard_bits),
                 },
             )
             for tr, progs, exact in tries
@@ -305,19 +279,19 @@ class LccCode:
         return self.reached_db >= self.target_db - 1e-9
 
 
-def _factor(w: FloatArray, tile_rows: int, *args: Any) -> tuple[list[SliceProgram], FloatArray]:
+def _factor(w: FloatArray, opts: LccOptions) -> tuple[list[SliceProgram], FloatArray]:
     """Like :func:`_factor_block`, with the rows cut into near-equal tiles of at most
-    ``tile_rows`` (0: no tiling), each factored to the target on its own.  Matching pursuit
+    ``opts.tile_rows`` (0: no tiling), each factored to the target on its own.  Matching pursuit
     costs grow with the square of the rows, so a 4608-row matrix (a transposed ResNet-34 conv)
     in five tiles compiles about four times faster, for N extra additions per tile boundary
     in the transposed program (a few per thousand entries)."""
-    rows = w.shape[0]
+    rows, tile_rows = w.shape[0], opts.tile_rows
     if tile_rows <= 0 or rows <= tile_rows:
-        return _factor_block(w, *args)
+        return _factor_block(w, opts)
     n_tiles = math.ceil(rows / tile_rows)
     progs: list[SliceProgram] = []
     for chunk in np.array_split(np.arange(rows), n_tiles):
-        part, _ = _factor_block(np.ascontiguousarray(w[chunk]), *args)
+        part, _ = _factor_block(np.ascontiguousarray(w[chunk]), opts)
         for p in part:
             out = np.full(rows, -1, dtype=p.out.dtype)
             out[chunk] = p.out
@@ -330,29 +304,15 @@ def _factor(w: FloatArray, tile_rows: int, *args: Any) -> tuple[list[SliceProgra
     return progs, exact
 
 
-def _factor_block(
-    w: FloatArray,
-    sqnr_db_target: float,
-    algo: str,
-    nonzeros: int,
-    slice_option: str,
-    exp_min: int,
-    exp_max: int,
-    max_factors: int,
-    history: int,
-    budget: bool,
-    guard_bits: int,
-    subrounds: int,
-    lookahead: int,
-    seeds: bool = False,
-) -> tuple[list[SliceProgram], FloatArray]:
+def _factor_block(w: FloatArray, opts: LccOptions) -> tuple[list[SliceProgram], FloatArray]:
     """Slice programs for ``w`` (rows = outputs) and the exact matrix they compute."""
     rows, _ = w.shape
-    groups = column_slices(w, slice_width(rows, slice_option))
+    groups = column_slices(w, slice_width(rows, opts.slice))
     power = float(np.sum(w * w))
     if not math.isfinite(power):
         raise BadInputError("lcc: weights too large (their squared norm overflows float64)")
-    allowed = power * 10.0 ** (-sqnr_db_target / 10.0)
+    target, algo = opts.sqnr_db, opts.algo
+    allowed = power * 10.0 ** (-target / 10.0)
     with _one_blas_thread():
         progs: list[SliceProgram]
         if algo == "plain":
@@ -362,11 +322,11 @@ def _factor_block(
                 plain_fp(
                     w[:, c],
                     c,
-                    sqnr_db_target,
-                    nonzeros,
-                    max_factors,
-                    exp_min,
-                    exp_max,
+                    target,
+                    opts.nonzeros,
+                    opts.max_factors,
+                    opts.exp_min,
+                    opts.exp_max,
                     UNBOUNDED_GUARD,
                 )
                 for c in groups
@@ -380,31 +340,17 @@ def _factor_block(
                     w[:, c],
                     c,
                     share,
-                    sqnr_db_target,
+                    target,
                     rows * len(c) * 4,
-                    exp_min,
-                    exp_max,
-                    guard_bits,
+                    opts.exp_min,
+                    opts.exp_max,
+                    opts.guard_bits,
                 )
 
             with ThreadPoolExecutor(worker_count()) as pool:
                 progs = list(pool.map(one, groups))
         elif algo == "fp":
-            progs = budget_fp(
-                [(w[:, c], c) for c in groups],
-                sqnr_db_target,
-                power,
-                nonzeros,
-                max_factors,
-                exp_min,
-                exp_max,
-                history,
-                budget,
-                guard_bits,
-                subrounds,
-                lookahead,
-                seeds,
-            )
+            progs = budget_fp([(w[:, c], c) for c in groups], power, opts)
         else:
             raise PassOptionError(f"lcc: unknown algo {algo!r}")
     exact = np.zeros_like(w)
@@ -414,153 +360,78 @@ def _factor_block(
 
 
 @dataclass(frozen=True)
-class Lcc(Pass):
+class Lcc(LccOptions, Pass):
     """Linear computation coding of every layer to ``sqnr_db`` (whole-matrix SQNR of the exact
-        factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
-        ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
-        comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
-        coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
-        ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
-        error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
-        kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
-        which ``plain`` always uses),
-        ``subrounds`` (fp: each factor updates its rows in this many groups, each group seeing the
-        codewords of the groups before it: fewer adders for a little more depth), ``lookahead``
-        (fp with ``nonzeros=2``: each new term is the best of this many candidates judged with one
-        step of look-ahead; 1 = greedy matching pursuit), ``transpose`` (``yes``: factor ``W.T``
-        and implement its transposed program, which computes ``W`` with the same codewords —
-        wide matrices (more inputs than outputs) then get the tall slices LCC needs; ``auto``
-        tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at most this many
-        rows together: compile time grows with their square), ``truncate`` (``auto``: partial sums
-    drop the low bits the output cannot see, the coding aims :data:`RESERVE_DB` above
-    ``sqnr_db`` so the truncated layer still meets it; ``off``: exact partial sums; a number: the
-    SQNR in dB each truncated layer keeps; see :mod:`nnlcc.passes.truncation`), ``objective``
-    (``luts``: the orientation and slice width whose design the cost model prices cheapest on
-    the board's family, :mod:`.search`; ``area``: the same by the larger of LUTs and
-    flip-flops; ``adders``: the published choice, ``round(log2 N)`` wide slices, the
-    orientation with fewer adders). ``seeds`` (fp: every two-term sum ``x_i ± x_j`` of a
-    slice's inputs is a candidate codeword from the first round, one adder when used: shared
-    subexpressions inside LCC, :mod:`.seeds`; ``auto``: from 25 dB up, where they pay).  The algorithms
-        are deterministic; ``seed`` is recorded for reproducible reports."""
+    factor product).  ``algo``: ``fp`` (fully parallel with a global error budget, the default),
+    ``fs`` (fully sequential: fewer adders, deeper), ``plain`` (the published FP, for
+    comparison).  ``nonzeros`` terms per factor row, ``slice`` width (``auto`` = log2 rows),
+    coefficient exponents in ``[exp_min, exp_max]``, at most ``max_factors`` factors,
+    ``history`` earlier factors whose codewords stay candidates (fp), ``budget`` (fp: spend the
+    error budget where it pays and stop exactly at the target), ``guard_bits`` of precision
+    kept below the target (bounds the adder widths; 40 is the unbounded published behaviour,
+    which ``plain`` always uses), ``subrounds`` (fp: each factor updates its rows in this many
+    groups, each group seeing the codewords of the groups before it: fewer adders for a little
+    more depth), ``lookahead`` (fp with ``nonzeros=2``: each new term is the best of this many
+    candidates judged with one step of look-ahead; 1 = greedy matching pursuit), ``transpose``
+    (``yes``: factor ``W.T`` and implement its transposed program, which computes ``W`` with
+    the same codewords — wide matrices (more inputs than outputs) then get the tall slices LCC
+    needs; ``auto`` tries both on wide matrices and keeps the cheaper), ``tile_rows`` (factor at
+    most this many rows together: compile time grows with their square), ``truncate``
+    (``auto``: partial sums drop the low bits the output cannot see, the coding aims
+    :data:`~nnlcc.ir.truncate.RESERVE_DB` above ``sqnr_db`` so the truncated layer still meets
+    it; ``off``: exact partial sums; a number: the SQNR in dB each truncated layer keeps; see
+    :mod:`nnlcc.ir.truncate`), ``seeds`` (fp: every two-term sum ``x_i ± x_j`` of a slice's
+    inputs is a candidate codeword from the first round, one adder when used: shared
+    subexpressions inside LCC, :mod:`.seeds`; ``auto``: from 25 dB up, where they pay),
+    ``objective`` (``luts``: the orientation and slice width whose design the cost model
+    prices cheapest on the board's family, :mod:`.search`; ``area``: the same by the larger of
+    LUTs and flip-flops; ``adders``: the published choice, ``round(log2 N)`` wide slices, the
+    orientation with fewer adders).  The algorithms are deterministic; ``seed`` is recorded for
+    reproducible reports.  The options up to ``objective`` are :class:`LccOptions`."""
 
     name: ClassVar[str] = "lcc"
     kind: ClassVar[PassKind] = PassKind.MATRIX
     per_layer: ClassVar[bool] = True
-    sqnr_db: float = 45.0
-    algo: Algo = "fp"
-    nonzeros: int = 2
-    slice: str = "auto"
-    exp_min: int = -12
-    exp_max: int = 2
-    max_factors: int = 32
-    history: int = 64
-    budget: bool = True
-    guard_bits: int = GUARD_BITS
-    subrounds: int = 4
-    lookahead: int = 2
-    transpose: Literal["auto", "yes", "no"] = "auto"
-    tile_rows: int = TILE_ROWS
     truncate: str = "auto"
-    objective: Objective = "luts"
-    seeds: Literal["auto", "yes", "no"] = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sqnr_db) and 0 < self.sqnr_db <= 150):
             raise PassOptionError("lcc: sqnr_db must be in (0, 150]")
-        if self.algo not in ("fp", "fs", "plain"):
-            raise PassOptionError("lcc: algo must be fp, fs or plain")
-        if not 2 <= self.nonzeros <= 8:
-            raise PassOptionError("lcc: nonzeros must be in 2..8")
-        if self.slice != "auto" and not (self.slice.isdigit() and int(self.slice) >= 1):
-            raise PassOptionError("lcc: slice must be 'auto' or a positive integer")
-        if not -30 <= self.exp_min <= self.exp_max <= 8:
-            raise PassOptionError("lcc: need -30 <= exp_min <= exp_max <= 8")
-        if not 1 <= self.max_factors <= 256:
-            raise PassOptionError("lcc: max_factors must be in 1..256")
-        if self.history < 1:
-            raise PassOptionError("lcc: history must be >= 1")
-        if self.seeds not in ("auto", "yes", "no"):
-            raise PassOptionError("lcc: seeds must be auto, yes or no")
-        if self.objective not in OBJECTIVES:
-            raise PassOptionError(f"lcc: objective must be one of {', '.join(OBJECTIVES)}")
-        if not 0 <= self.guard_bits <= 40:
-            raise PassOptionError("lcc: guard_bits must be in 0..40")
-        if not 1 <= self.subrounds <= 16:
-            raise PassOptionError("lcc: subrounds must be in 1..16")
-        if not 1 <= self.lookahead <= 16:
-            raise PassOptionError("lcc: lookahead must be in 1..16")
-        if self.tile_rows < 0:
-            raise PassOptionError("lcc: tile_rows must be >= 0 (0: no row tiles)")
-        check_option("lcc", self.truncate)
+        super().__post_init__()
+        check_truncate_option("lcc", self.truncate)
+
+    def coding_options(self) -> LccOptions:
+        """What :meth:`LccCode.build` gets: these options, with ``sqnr_db`` raised by the
+        truncation reserve under ``truncate=auto`` (the coding leaves the truncation
+        :data:`~nnlcc.ir.truncate.RESERVE` of the noise budget)."""
+        margin = RESERVE_DB if self.truncate == "auto" else 0.0
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(LccOptions)}
+        return LccOptions(**{**own, "sqnr_db": self.sqnr_db + margin})
 
     def build(self, weight: FloatArray) -> LccCode:
-        # truncate=auto: the coding leaves the truncation RESERVE of the noise budget
-        margin = RESERVE_DB if self.truncate == "auto" else 0.0
-        code = LccCode.build(
-            weight,
-            self.sqnr_db + margin,
-            self.algo,
-            self.nonzeros,
-            self.slice,
-            self.exp_min,
-            self.exp_max,
-            self.max_factors,
-            self.history,
-            self.budget,
-            self.guard_bits,
-            self.subrounds,
-            self.lookahead,
-            self.transpose,
-            self.tile_rows,
-            self.use_seeds,
-        )
-        if margin:
-            code.target_db = self.sqnr_db
-            code.options["coding_target_db"] = round(self.sqnr_db + margin, 3)
-        return code
-
-    @property
-    def use_seeds(self) -> bool | None:
-        return None if self.seeds == "auto" else self.seeds == "yes"
+        """``weight`` coded with these options as given (no design search)."""
+        return self._targeted(LccCode.build(weight, self.coding_options()))
 
     def build_priced(self, weight: FloatArray, pricing: Pricing) -> LccCode:
         """:meth:`build` with the orientation and slice width the ``objective`` prefers
         (:mod:`.search`; ``transpose`` and ``slice`` other than ``auto`` stay fixed)."""
-        margin = RESERVE_DB if self.truncate == "auto" else 0.0
-        build = functools.partial(
-            LccCode.build,
-            algo=self.algo,
-            nonzeros=self.nonzeros,
-            exp_min=self.exp_min,
-            exp_max=self.exp_max,
-            max_factors=self.max_factors,
-            history=self.history,
-            budget=self.budget,
-            guard_bits=self.guard_bits,
-            subrounds=self.subrounds,
-            lookahead=self.lookahead,
-            tile_rows=self.tile_rows,
-            seeds=self.use_seeds,
-        )
-        code = build_best(
-            weight,
-            self.sqnr_db + margin,
-            pricing,
-            build,
-            self.objective,
-            self.transpose,
-            self.slice,
-        )
+        code = build_best(weight, self.coding_options(), pricing, LccCode.build)
         assert isinstance(code, LccCode)
-        if margin:
+        return self._targeted(code)
+
+    def _targeted(self, code: LccCode) -> LccCode:
+        """``code`` (coded to the truncation reserve above ``sqnr_db``) with ``sqnr_db`` as
+        its target."""
+        coding_db = self.coding_options().sqnr_db
+        if coding_db != self.sqnr_db:
             code.target_db = self.sqnr_db
-            code.options["coding_target_db"] = round(self.sqnr_db + margin, 3)
+            code.options["coding_target_db"] = round(coding_db, 3)
         return code
 
-    def builder(self, layer: MatrixLayer, family: str) -> Callable[[FloatArray], LccCode]:
+    def builder(self, layer: MatrixLayer, family: Family) -> Callable[[FloatArray], LccCode]:
         """How this pass codes ``layer``'s matrix: by :meth:`build_priced` on the layer's
-        input range and ``family`` (``objective=luts``), else by :meth:`build`."""
+        input range and ``family`` (``objective`` luts or area), else by :meth:`build`."""
         if self.objective == "adders":
             return self.build
         return functools.partial(self.build_priced, pricing=Pricing.for_layer(layer, family))
@@ -571,4 +442,4 @@ class Lcc(Pass):
                 ctx.progress(layer.name)
             layer.code = code_layer(layer, self.builder(layer, ctx.family))
             bare = isinstance(layer.code, LccCode)  # a shared layer's target is the coding's
-            plan_layer(layer, self.truncate, self.sqnr_db if bare else None)
+            budget_layer(layer, self.truncate, self.sqnr_db if bare else None)

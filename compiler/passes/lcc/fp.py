@@ -42,6 +42,23 @@ GUARD_BITS = 6
 PROBE_SIZE = 1024
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def best_power(a: float, nbj: float, lo: int, exp_max: int, beat: float) -> tuple[float, int]:
+    """The best multiple ``2**e`` (``e`` in ``[lo, exp_max]``) of a codeword of squared norm
+    ``nbj`` whose product with the residual has magnitude ``a``: the floor or the ceiling of
+    the real optimum ``a / nbj``, by its error reduction ``c * (2a - c * nbj)``.  Returns
+    that gain and ``e`` when it beats ``beat``, else ``(beat, 0)``."""
+    _, ex = math.frexp(a / nbj)
+    g_best, e_best = beat, 0
+    for d in range(2):
+        e2 = min(max(ex - 1 + d, lo), exp_max)
+        c = math.ldexp(1.0, e2)
+        g = c * (2.0 * a - c * nbj)
+        if g > g_best:
+            g_best, e_best = g, e2
+    return g_best, e_best
+
+
 @numba.njit(cache=True, nogil=True)
 def _best_from_products(
     prod: FloatArray, nb: FloatArray, elo: IntArray, exp_max: int
@@ -68,21 +85,15 @@ def _best_from_products(
             p = prod[i, j]
             if nbj <= 0.0 or p * p <= best * nbj:
                 continue
-            a = abs(p)
             lo = elo[j]
             if lo > exp_max:
                 continue
-            _, ex = math.frexp(a / nbj)
-            for d in range(2):
-                e = ex - 1 + d
-                e2 = min(max(e, lo), exp_max)
-                c = math.ldexp(1.0, e2)
-                g = c * (2.0 * a - c * nbj)
-                if g > best:
-                    best = g
-                    jj = j
-                    ee = e2
-                    neg = p < 0.0
+            g, e = best_power(abs(p), nbj, lo, exp_max, best)
+            if g > best:
+                best = g
+                jj = j
+                ee = e
+                neg = p < 0.0
         bj[i] = jj
         be[i] = ee
         bs[i] = neg
@@ -110,15 +121,7 @@ def _top_from_products(
             lo = elo[j]
             if lo > exp_max:
                 continue
-            a = abs(p)
-            _, ex = math.frexp(a / nbj)
-            g_best, e_best = 0.0, 0
-            for d in range(2):
-                e2 = min(max(ex - 1 + d, lo), exp_max)
-                c = math.ldexp(1.0, e2)
-                g = c * (2.0 * a - c * nbj)
-                if g > g_best:
-                    g_best, e_best = g, e2
+            g_best, e_best = best_power(abs(p), nbj, lo, exp_max, 0.0)
             if g_best <= worst:
                 continue
             k = top - 1  # insertion into the short sorted list
@@ -134,6 +137,17 @@ def _top_from_products(
     return tj, te, ts, tg
 
 
+def _products(
+    resid: FloatArray, book: FloatArray, book_lsb: IntArray, exp_min: int, lsb_floor: int
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """What the term searches read: ``resid @ book.T``, the codewords' squared norms, and the
+    lowest exponent each codeword may get (no new codeword below ``lsb_floor``)."""
+    prod = np.ascontiguousarray(resid @ book.T)
+    nb = np.einsum("ij,ij->i", book, book)
+    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
+    return prod, nb, elo
+
+
 def lookahead_term(
     resid: FloatArray,
     book: FloatArray,
@@ -147,10 +161,9 @@ def lookahead_term(
     terms, the one whose residual is best reduced by a further best term (its own gain plus
     that next gain).  Greedy matching pursuit often takes a term that leaves a residual no
     codeword matches; the second-best term frequently sets up a much better next step."""
-    prod = np.ascontiguousarray(resid @ book.T)
-    nb = np.einsum("ij,ij->i", book, book)
-    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
-    tj, te, ts, tg = _top_from_products(prod, nb, elo, exp_max, top)
+    tj, te, ts, tg = _top_from_products(
+        *_products(resid, book, book_lsb, exp_min, lsb_floor), exp_max, top
+    )
     # the next step is probed on an even subsample of the book: a score, not a choice
     step = max(1, len(book) // PROBE_SIZE)
     probe, probe_lsb = book[::step], book_lsb[::step]
@@ -185,10 +198,7 @@ def best_terms(
     if resid.shape[0] == 0 or book.shape[0] == 0:
         n = resid.shape[0]
         return (np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_), np.zeros(n))
-    prod = np.ascontiguousarray(resid @ book.T)
-    nb = np.einsum("ij,ij->i", book, book)
-    elo = np.maximum(exp_min, lsb_floor - book_lsb).astype(np.int64)
-    return _best_from_products(prod, nb, elo, exp_max)
+    return _best_from_products(*_products(resid, book, book_lsb, exp_min, lsb_floor), exp_max)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from nnlcc.passes.lcc.fp import (
     IntArray,
     SliceProgram,
     SliceState,
+    best_power,
     lsb_floor_for,
 )
 
@@ -43,18 +44,7 @@ def _offer(
         p += r[t] * v[t]
     if p * p <= best * nbj:
         return best, 0, False
-    a = abs(p)
-    _, ex = math.frexp(a / nbj)
-    g_best = best
-    e_best = 0
-    for d in range(2):
-        e = ex - 1 + d
-        e2 = min(max(e, lo), exp_max)
-        c = math.ldexp(1.0, e2)
-        g = c * (2.0 * a - c * nbj)
-        if g > g_best:
-            g_best = g
-            e_best = e2
+    g_best, e_best = best_power(abs(p), nbj, lo, exp_max, best)
     return g_best, e_best, p < 0.0
 
 

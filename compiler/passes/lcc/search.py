@@ -20,6 +20,7 @@ programs are, through their delay lines) and ``adders``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,12 +29,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from nnlcc.ir.matrix import FloatArray, MatrixCode
+from nnlcc.passes.lcc.options import LccOptions
 from nnlcc.passes.pricing import Pricing, price_code
-
-Objective = Literal["luts", "area", "adders"]
-
-#: The objectives :func:`build_best` knows.
-OBJECTIVES = ("luts", "area", "adders")
 
 #: Slice widths tried, relative to ``round(log2 rows)`` of the orientation.
 WIDTH_STEPS = (0, 2, -1, 4)
@@ -50,8 +47,8 @@ class LccLike(MatrixCode, Protocol):
     options: dict[str, Any]
 
 
-#: ``build(w, target_db, transpose=..., slice_option=...)`` -> an LCC code.
-Builder = Callable[..., LccLike]
+#: ``build(w, opts)`` -> an LCC code (:meth:`~nnlcc.passes.lcc.code.LccCode.build`).
+Builder = Callable[[FloatArray, LccOptions], LccLike]
 
 
 def base_width(rows: int) -> int:
@@ -94,27 +91,17 @@ def choices(
     return mixed[:MAX_TRIES]
 
 
-def build_best(
-    w: FloatArray,
-    target_db: float,
-    pricing: Pricing,
-    build: Builder,
-    objective: Objective = "luts",
-    transpose: str = "auto",
-    width: str = "auto",
-) -> LccLike:
-    """The cheapest LCC design of ``w`` for ``objective`` (see the module docstring) among
-    :func:`choices`, each made by ``build``."""
+def build_best(w: FloatArray, opts: LccOptions, pricing: Pricing, build: Builder) -> LccLike:
+    """The cheapest LCC design of ``w`` for ``opts.objective`` (see the module docstring)
+    among :func:`choices` (``opts.transpose`` and ``opts.slice`` other than ``auto`` fixed),
+    each made by ``build`` with ``opts`` at that choice."""
     w = np.asarray(w, dtype=np.float64)
+    target_db, objective = opts.sqnr_db, opts.objective
     best: tuple[tuple[float, int], LccLike] | None = None
     tried = 0
-    for ch in choices((int(w.shape[0]), int(w.shape[1])), target_db, transpose, width):
-        code = build(
-            w,
-            target_db,
-            transpose=ch.transpose,
-            slice_option=str(ch.width),
-        )
+    shape = (int(w.shape[0]), int(w.shape[1]))
+    for ch in choices(shape, target_db, opts.transpose, opts.slice):
+        code = build(w, dataclasses.replace(opts, transpose=ch.transpose, slice=str(ch.width)))
         if not code.summary_reached:
             continue
         tried += 1
@@ -127,7 +114,7 @@ def build_best(
         if best is None or key < best[0]:
             best = (key, code)
     if best is None:  # nothing reached the target: the plain build says how far it got
-        return build(w, target_db, transpose=transpose, slice_option=width)
+        return build(w, opts)
     code = best[1]
     code.options["objective"] = objective
     code.options["searched"] = tried

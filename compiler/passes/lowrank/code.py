@@ -20,6 +20,7 @@ factor coder (:func:`nnlcc.passes.pricing.price_code`) and keeps the cheapest.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,12 +31,14 @@ import scipy.linalg
 
 from nnlcc.errors import BadInputError
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.code_text import CodeWriter
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
 from nnlcc.ir.matrix import FloatArray, MatrixCode, Term
 from nnlcc.passes import alkaid
 from nnlcc.passes.csd import CsdCode
 from nnlcc.passes.lcc.code import LccCode
 from nnlcc.passes.lcc.lowering import sum_rows_small_first
+from nnlcc.passes.lcc.options import LccOptions
 from nnlcc.passes.lcc.search import build_best
 from nnlcc.passes.lowrank.spectrum import Spectrum
 from nnlcc.passes.lowrank.terms import lower_on_terms
@@ -73,7 +76,7 @@ def _csd(m: FloatArray, db: float, _: Pricing) -> MatrixCode:
 
 
 def _lcc(m: FloatArray, db: float, pricing: Pricing) -> MatrixCode:
-    return build_best(m, db, pricing, LccCode.build)
+    return build_best(m, LccOptions(sqnr_db=db), pricing, LccCode.build)
 
 
 def _alkaid(m: FloatArray, db: float, pricing: Pricing) -> MatrixCode:
@@ -146,6 +149,22 @@ class LowRankCode:
         )
         rows = [[(t.node, t.exp, t.neg) for t in ts if t.node is not None] for ts in parts]
         return sum_rows_small_first(graph, rows)
+
+    def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
+        """The ``code lowrank`` block (:mod:`.text_form`): the factors are their codes' own
+        blocks."""
+        r, c = self.shape
+        lines = [
+            f"{ind}code lowrank shape={r}x{c} rank={self.rank} target_db={self.target_db!r}"
+            f" reached_db={self.reached_db!r} split={int(not self.joint)}",
+            f"{ind}  shifts {','.join(map(str, self.shifts))}",
+            f"{ind}  options {json.dumps(self.options)}",
+            *out.code(self.v_code, ind + "  "),
+            *out.code(self.u_code, ind + "  "),
+        ]
+        if self.e_code is not None:
+            lines += out.code(self.e_code, ind + "  ")
+        return lines
 
     def _combine_adders(self) -> int:
         """Rows where both parts of a split design are nonzero (one adder each)."""
@@ -264,7 +283,7 @@ def refit_coder(name: str, code: MatrixCode, coders: dict[str, FactorCoder]) -> 
         width = str(int(code.summary()["slice_width"]))
 
         def lcc(m: FloatArray, db: float, _: Pricing) -> MatrixCode:
-            return LccCode.build(m, db, transpose=tr, slice_option=width)
+            return LccCode.build(m, LccOptions(sqnr_db=db, transpose=tr, slice=width))
 
         return lcc
     return coders[name]

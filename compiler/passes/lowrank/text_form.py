@@ -1,5 +1,6 @@
-"""The IR text of a :class:`~nnlcc.passes.lowrank.code.LowRankCode` (called by
-:mod:`nnlcc.ir.text` through its table of codes)::
+"""The IR text of a :class:`~nnlcc.passes.lowrank.code.LowRankCode`, which prints it
+(:meth:`~nnlcc.passes.lowrank.code.LowRankCode.text_lines`); :func:`parse_code` reads it back
+for the ``lowrank`` coder (:mod:`.coder`)::
 
     code lowrank shape=64x64 rank=8 target_db=40.41 reached_db=40.44 split=1
       shifts 2,2,3,3,3,3,4,4           (a_k: the second stage reads z_k * 2**a_k)
@@ -16,37 +17,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from typing import Any
 
+from nnlcc.ir.code_text import CodeReader
 from nnlcc.ir.text_syntax import Line, child, fields, flag, ints, parse_shape, rest_of
 from nnlcc.passes.lowrank.code import LowRankCode
 
-__all__ = ["parse_code", "print_code"]
+__all__ = ["parse_code"]
 
 
-def print_code(
-    code: LowRankCode, ind: str, code_lines: Callable[[Any, str, str | None], list[str]]
-) -> list[str]:
-    r, c = code.shape
-    lines = [
-        f"{ind}code lowrank shape={r}x{c} rank={code.rank} target_db={code.target_db!r}"
-        f" reached_db={code.reached_db!r} split={int(not code.joint)}",
-        f"{ind}  shifts {','.join(map(str, code.shifts))}",
-        f"{ind}  options {json.dumps(code.options)}",
-        *code_lines(code.v_code, ind + "  ", None),
-        *code_lines(code.u_code, ind + "  ", None),
-    ]
-    if code.e_code is not None:
-        lines += code_lines(code.e_code, ind + "  ", None)
-    return lines
-
-
-def parse_code(
-    line: Line,
-    shape: tuple[int, int],
-    parse_inner: Callable[[Line, tuple[int, int]], tuple[Any, str | None]],
-) -> LowRankCode:
+def parse_code(line: Line, shape: tuple[int, int], reader: CodeReader) -> LowRankCode:
     pos, kv = fields(line, ("shape", "rank", "target_db", "reached_db", "split"))
     if pos[1:]:
         line.fail(f"unexpected {pos[1]!r}")
@@ -71,9 +50,9 @@ def parse_code(
     want = 5 if split else 4
     if len(line.children) != want:
         line.fail(f"a lowrank code holds shifts, options and {want - 2} 'code' blocks")
-    v_code, _ = parse_inner(child(line, 2, "code"), (rank, c))
-    u_code, _ = parse_inner(child(line, 3, "code"), (r, rank) if split else (r, rank + c))
-    e_code = parse_inner(child(line, 4, "code"), (r, c))[0] if split else None
+    v_code = reader.code(child(line, 2, "code"), (rank, c))
+    u_code = reader.code(child(line, 3, "code"), (r, rank) if split else (r, rank + c))
+    e_code = reader.code(child(line, 4, "code"), (r, c)) if split else None
     return LowRankCode(
         shape=(r, c),
         rank=rank,

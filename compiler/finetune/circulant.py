@@ -8,31 +8,38 @@ exactly.  It starts from the Frobenius projection of the float weights (what the
 ``circulant`` pass would use without training) and runs Adam with a cosine learning rate on
 cross-entropy.  The result is written as ONNX and checked: nnlcc's frontend and onnxruntime
 read it back with the same outputs, and every layer is detected as exactly block-circulant (so
-``circulant{block=B}`` keeps the trained weights exactly).
+``circulant{block=B}`` keeps the trained weights exactly).  The epochs run in the shared loop of
+:mod:`nnlcc.finetune.training`; this module adds the parametrization and the loss.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from nnlcc.errors import BadInputError
-from nnlcc.finetune import LabelledData, _deterministic, _progress_bar, load_labelled
+from nnlcc.finetune.training import (
+    LabelledData,
+    Phase,
+    Trainer,
+    TrainResult,
+    deterministic,
+    progress_bar,
+    run_method,
+    stream_perm,
+)
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import (
     ConvLayer,
     DenseLayer,
     FlattenLayer,
-    FloatArray,
     MatrixGraph,
     MatrixLayer,
     PoolLayer,
@@ -72,9 +79,8 @@ class CirculantOptions:
             raise BadInputError("need 0 <= distill <= 1, temperature > 0, weight decay >= 0")
 
 
-@dataclass
-class CirculantResult:
-    graph: MatrixGraph
+@dataclass(kw_only=True)
+class CirculantResult(TrainResult):
     block: int
     accuracy_float: float
     accuracy_projected: float
@@ -82,13 +88,9 @@ class CirculantResult:
     weights: int
     stored_weights: int
     projection_sqnr_db: dict[str, float | None]
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
-    output: Path | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def facts(self) -> dict[str, Any]:
         return {
-            "output": str(self.output) if self.output else None,
             "block": self.block,
             "accuracy_float": self.accuracy_float,
             "accuracy_projected": self.accuracy_projected,
@@ -96,7 +98,6 @@ class CirculantResult:
             "weights": self.weights,
             "stored_weights": self.stored_weights,
             "projection_sqnr_db": self.projection_sqnr_db,
-            "seconds": self.seconds,
         }
 
     def summary(self) -> str:
@@ -150,13 +151,6 @@ def _check_graph(graph: MatrixGraph, block: int) -> list[Layout | None]:
     return out
 
 
-def _stream_perm(image: tuple[int, ...]) -> npt.NDArray[np.int64]:
-    """For each ONNX (channel-major) flat index, the IR's stream-order index."""
-    c, h, w = image
-    ch, y, x = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
-    return ((y * w + x) * c + ch).reshape(-1)
-
-
 class _Net:
     """The torch model: block vectors per matrix layer, expanded every forward pass."""
 
@@ -182,7 +176,7 @@ class _Net:
             self.index.append(torch.from_numpy(key[: lay.rows, : lay.n].copy()))
             perm = None
             if isinstance(layer, DenseLayer) and flat_image is not None:
-                perm = torch.from_numpy(_stream_perm(flat_image))
+                perm = torch.from_numpy(stream_perm(flat_image))
             self.perm.append(perm)
             flat_image = None
 
@@ -251,13 +245,6 @@ class _Net:
         return out
 
 
-def _accuracy(net: Any, x: Any, y: Any) -> float:
-    import torch
-
-    with torch.no_grad():
-        return float((net(x).argmax(1) == y).double().mean())
-
-
 def _loss(out: Any, y: Any, teacher: Any, opts: CirculantOptions) -> Any:
     import torch.nn.functional as F
 
@@ -277,33 +264,22 @@ def train_circulant(
 
     t0 = time.perf_counter()
     layouts = _check_graph(graph, opts.block)
-    history: list[dict[str, float]] = []
     float_acc = float(np.mean(graph.forward_float(data.x_test).argmax(1) == data.y_test))
-    with _deterministic(opts.seed):
+    with deterministic(opts.seed), progress_bar(progress, opts.epochs) as bar:
         net = _Net(graph, layouts)
-        xtr = torch.from_numpy(np.ascontiguousarray(data.x_train, dtype=np.float64))
-        ytr = torch.from_numpy(data.y_train)
-        xte = torch.from_numpy(np.ascontiguousarray(data.x_test, dtype=np.float64))
-        yte = torch.from_numpy(data.y_test)
-        projected = _accuracy(net, xte, yte)
-        gen = torch.Generator().manual_seed(opts.seed)
+        train = Trainer(net, data, opts.batch_size, opts.seed, bar)
+        projected = train.accuracy()
         teacher = torch.from_numpy(graph.forward_float(data.x_train))
         opt = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(opts.epochs, 1))
-        with _progress_bar(progress, opts.epochs) as bar:
-            for epoch in range(opts.epochs):
-                perm = torch.randperm(len(xtr), generator=gen)
-                losses = []
-                for s in range(0, len(xtr), opts.batch_size):
-                    idx = perm[s : s + opts.batch_size]
-                    opt.zero_grad()
-                    loss = _loss(net(xtr[idx]), ytr[idx], teacher[idx], opts)
-                    loss.backward()
-                    opt.step()
-                    losses.append(float(loss.detach()))
-                sched.step()
-                history.append({"epoch": epoch, "loss": float(np.mean(losses))})
-                bar(f"circulant b={opts.block} loss {np.mean(losses):.3f}")
+
+        def loss(out: Any, idx: Any) -> Any:
+            return _loss(out, train.y_train[idx], teacher[idx], opts)
+
+        def report(mean: float) -> tuple[str, dict[str, float]]:
+            return f"circulant b={opts.block} loss {mean:.3f}", {}
+
+        train.run(Phase(opts.epochs, opt, loss, report, scheduler=sched))
         trained = net.to_graph()
     after = float(np.mean(trained.forward_float(data.x_test).argmax(1) == data.y_test))
     sqnrs: dict[str, float | None] = {}
@@ -321,107 +297,31 @@ def train_circulant(
         stored_weights=sum(lay.stored for lay in layouts if lay is not None),
         projection_sqnr_db=sqnrs,
         seconds=round(time.perf_counter() - t0, 2),
-        history=history,
+        history=train.history,
     )
 
 
-def _torch_module(graph: MatrixGraph) -> Any:
-    """A plain torch Sequential computing ``graph`` (for the ONNX export)."""
-    from collections import OrderedDict
+def _exactly_circulant(block: int) -> Callable[[MatrixGraph], None]:
+    """The extra check of the written model: every layer detected as exactly
+    ``block``-circulant."""
 
-    import torch
-    from torch import nn
-
-    mods: OrderedDict[str, nn.Module] = OrderedDict()
-    flat: tuple[int, ...] | None = None
-    for i, layer in enumerate(graph.layers):
-        name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in layer.name) or f"l{i}"
-        if isinstance(layer, FlattenLayer):
-            mods[name] = nn.Flatten()
-            flat = layer.image
-            continue
-        if isinstance(layer, PoolLayer):
-            (kh, kw), s, (pt, pl, _, _) = (
-                layer.window.kernel,
-                layer.window.stride,
-                layer.window.pads,
-            )
-            mods[name] = (
-                nn.MaxPool2d((kh, kw), s, (pt, pl))
-                if layer.op == "max"
-                else nn.AvgPool2d((kh, kw), s, (pt, pl), count_include_pad=True)
-            )
-        elif isinstance(layer, ConvLayer):
-            (kh, kw), cin = layer.window.kernel, layer.image[0]
-            conv = nn.Conv2d(
-                cin, layer.shape[0], (kh, kw), layer.window.stride, layer.window.pads[:2]
-            )
-            w4 = layer.weight.reshape(layer.shape[0], kh, kw, cin).transpose(0, 3, 1, 2)
-            with torch.no_grad():
-                conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w4)))
-                assert conv.bias is not None
-                conv.bias.copy_(torch.from_numpy(layer.bias))
-            mods[name] = conv
-        elif isinstance(layer, DenseLayer):
-            lin = nn.Linear(layer.shape[1], layer.shape[0])
-            w = layer.weight
-            if flat is not None:
-                w = w[:, _stream_perm(flat)]  # ONNX column j reads IR column perm[j]
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
-                lin.bias.copy_(torch.from_numpy(layer.bias))
-            mods[name] = lin
-        flat = None
-        if getattr(layer, "relu", False):
-            mods[f"{name}_relu"] = nn.ReLU()
-    return nn.Sequential(mods).float().eval()
-
-
-def write_checked(graph: MatrixGraph, block: int, x: FloatArray, output: Path) -> None:
-    """Export ``graph`` to ONNX through a temporary file; check that the frontend and
-    onnxruntime read it back with ``graph``'s outputs and that every layer is detected as
-    exactly ``block``-circulant; then move it over ``output``."""
-    from nnlcc.examples.onnx_export import export_onnx
-    from nnlcc.frontends.onnx import load_onnx, onnx_reference
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".onnx", dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        export_onnx(
-            _torch_module(graph),
-            tuple(graph.input_shape),
-            tmp,
-            input_name=graph.input_name,
-            output_name=graph.output_name,
-        )
-        back = load_onnx(tmp)
-        want = graph.forward_float(x)
-        for got in (back.forward_float(x), onnx_reference(tmp, x)):
-            err = float(np.max(np.abs(got - want))) if want.size else 0.0
-            assert err <= 1e-4 * max(1.0, float(np.max(np.abs(want)))), f"export differs by {err}"
+    def check(back: MatrixGraph) -> None:
         for layer in back.matrix_layers():
             _, exact = layout_of(layer, layer.weight, block).project(layer.weight)
             assert exact, f"layer {layer.name} is not exactly block-circulant after export"
-        mask = os.umask(0)
-        os.umask(mask)
-        tmp.chmod(0o666 & ~mask)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    return check
 
 
 def circulant_finetune(
     model: Path, data: Path, output: Path, opts: CirculantOptions, progress: bool = False
 ) -> CirculantResult:
     """``nnlcc finetune --circulant B``: load, train, write ``output`` (only on success)."""
-    from nnlcc.frontends import load_model
-
-    graph = load_model(Path(model))
-    _check_graph(graph, opts.block)
-    labelled = load_labelled(Path(data), graph)
-    res = train_circulant(graph, labelled, opts, progress=progress)
-    write_checked(res.graph, opts.block, labelled.x_test, Path(output))
-    res.output = Path(output)
-    return res
+    return run_method(
+        model,
+        data,
+        output,
+        lambda graph, labelled: train_circulant(graph, labelled, opts, progress=progress),
+        lambda graph: _check_graph(graph, opts.block),
+        _exactly_circulant(opts.block),
+    )

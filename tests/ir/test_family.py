@@ -1,0 +1,101 @@
+"""The family table: every family's facts are where the rest of nnlcc reads them, its measured
+error is the calibration run's, and an unmeasured figure says so instead of borrowing one."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from nnlcc.errors import BadInputError, PassOptionError
+from nnlcc.ir.family import (
+    ECP5,
+    FAMILIES,
+    ICE40,
+    XC7,
+    AdderDelay,
+    ErrorFigure,
+    Family,
+    NotMeasured,
+    family_option,
+    get_family,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("family", FAMILIES.values(), ids=str)
+def test_error_figures_are_the_calibration_runs(family: Family) -> None:
+    """The stored error is what the run named by ``calibration`` measured for the stored
+    coefficients (its JSON beside the report), and the coefficients are the ones it fitted."""
+    run = json.loads((ROOT / family.cost.calibration).with_suffix(".json").read_text())
+    luts, ffs = family.cost.luts_error, family.cost.ffs_error
+    if isinstance(luts, NotMeasured) or isinstance(ffs, NotMeasured):  # really not measured
+        assert family.name not in run["stats"]
+        return
+    stats = run["stats"][family.name]
+    stage = "placed" if luts.against.startswith("nextpnr") else "yosys"
+    assert luts.against.split()[0] in family.cost.calibrated_against
+    assert (luts.mean_pct, luts.max_pct) == (
+        stats[stage]["stored"]["mean_abs_pct"],
+        stats[stage]["stored"]["max_abs_pct"],
+    )
+    assert (ffs.mean_pct, ffs.max_pct) == (
+        stats["ffs"]["mean_abs_pct"],
+        stats["ffs"]["max_abs_pct"],
+    )
+    fitted = stats[stage]["coefficients"]
+    for name, value in fitted.items():
+        assert getattr(family.cost, name) == pytest.approx(value, abs=5e-4), name
+
+
+def test_error_text_is_one_line_naming_what_it_was_measured_against() -> None:
+    assert ECP5.cost.error == (
+        "LUTs vs nextpnr-ecp5 placed: mean 0.6 %, max 3.7 %; FFs vs yosys: mean 2.2 %, max 5.4 %"
+    )
+    assert XC7.cost.error.endswith("FFs vs yosys: mean 16 %, max 35 % high (SRLs not all modelled)")
+    unmeasured = NotMeasured("no run yet")
+    text = ErrorFigure("LUTs", "yosys", 1.0, 2.0)
+    cost = ECP5.cost.__class__(**{**vars(ECP5.cost), "luts_error": text, "ffs_error": unmeasured})
+    assert cost.error == "LUTs vs yosys: mean 1.0 %, max 2.0 %; FFs: not measured (no run yet)"
+
+
+def test_only_measured_delay_models_are_numbers() -> None:
+    assert isinstance(ECP5.adder_delay, AdderDelay)
+    assert "nextpnr-ecp5" in ECP5.adder_delay.fitted_to
+    for family in (XC7, ICE40):
+        assert isinstance(family.adder_delay, NotMeasured) and family.adder_delay.reason
+
+
+def test_families_are_singletons_found_by_name() -> None:
+    assert [f.name for f in FAMILIES.values()] == ["ecp5", "xc7", "ice40"]
+    for name, family in FAMILIES.items():
+        assert get_family(name) is family and get_family(f" {name.upper()} ") is family
+        assert str(family) == name and name in repr(family)
+    assert {ECP5: 1, XC7: 2}[ECP5] == 1  # hashable: a dict key per family
+    for family in FAMILIES.values():  # copies (a deep-copied graph's settings) stay the object
+        assert copy.copy(family) is family and copy.deepcopy(family) is family
+        assert pickle.loads(pickle.dumps(family)) is family
+        assert copy.deepcopy({"f": family})["f"] is family
+    with pytest.raises(
+        BadInputError, match=r"^unknown family 'stratix' \(known: ecp5, xc7, ice40\)$"
+    ):
+        get_family("stratix")
+
+
+def test_pass_options_name_a_family_or_leave_it_to_the_board() -> None:
+    assert family_option("auto", "") is None
+    assert family_option("auto", "ice40") is ICE40
+    with pytest.raises(PassOptionError, match=r"^circulant: unknown family 'gowin'"):
+        family_option("circulant", "gowin")
+
+
+def test_lut_kind_and_block_ram() -> None:
+    assert (ECP5.lut_kind, XC7.lut_kind, ICE40.lut_kind) == ("LUT4", "LUT6", "LUT4")
+    assert XC7.bram.blocks(512, 72) == 1 and XC7.bram.blocks(513, 72) == 2
+    assert ICE40.bram.blocks(256, 17) == 2
+    assert (ECP5.open_pnr, XC7.open_pnr, ICE40.open_pnr) == (True, False, True)
+    assert XC7.toolchain.vendor_tree == "vivado" and ECP5.toolchain.vendor_tree is None
