@@ -38,10 +38,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
 from nnlcc.ir.cost import estimate
 from nnlcc.ir.facts import AutoChoice
 from nnlcc.ir.family import ECP5, Family, family_option, get_family
+from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
@@ -143,6 +146,8 @@ class Candidate:
     failed: str | None = None
     lowered: LoweredLayer | None = field(default=None, repr=False)
     sampled: float | None = None
+    #: the SQNR (dB) a refused code reached, for the error when every candidate fails
+    reached_db: float | None = None
 
     def record(self) -> CandidateRecord:
         return CandidateRecord(self.label, self.luts, self.adders, self.failed, self.sampled)
@@ -221,7 +226,7 @@ class Auto(Pass):
             return Candidate(label, failed=str(e))
         refused = design.refuse(code) if design.refuse is not None else None
         if refused is not None:
-            return Candidate(label, failed=refused)
+            return Candidate(label, failed=refused, reached_db=_reached(layer, code))
         layer.code = code
         budget_layer(layer, self.truncate, None if shared else self.sqnr_db)
         big = layer.weight.size > self.full_entries
@@ -247,7 +252,7 @@ class Auto(Pass):
             return Candidate(label, failed=str(e))
         refused = design.refuse(cost.code) if design.refuse is not None else None
         if refused is not None:
-            return Candidate(label, failed=refused)
+            return Candidate(label, failed=refused, reached_db=_reached(None, cost.code))
         return Candidate(label, None, cost.luts, cost.adders, sampled=round(cost.share, 4))
 
     def price_sampled(self, layer: MatrixLayer, family: Family) -> list[Candidate]:
@@ -266,6 +271,18 @@ class Auto(Pass):
         tries[best] = dataclasses.replace(tries[best], code=whole.code)
         return tries
 
+    def _unmet(self, layer: MatrixLayer, tries: list[Candidate]) -> str:
+        """One line: the layer, the SQNR no candidate met, the best one reached, and why each
+        candidate failed."""
+        reasons = "; ".join(f"{c.label}: {c.failed}" for c in tries)
+        got = [c for c in tries if c.reached_db is not None]
+        best = max(got, key=lambda c: c.reached_db or -math.inf) if got else None
+        reached = f"; best reached: {best.reached_db:.2f} dB ({best.label})" if best else ""
+        return (
+            f"layer {layer.name}: no auto candidate reaches sqnr_db={self.sqnr_db:g}"
+            f" (coded to {self.coding_db:.2f} dB before truncation){reached}: {reasons}"
+        )
+
     def code_one(self, layer: MatrixLayer, family: Family) -> Candidate:
         """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
         it was priced, valid while the layer's formats stay as they are)."""
@@ -273,8 +290,7 @@ class Auto(Pass):
         tries = self.price_sampled(layer, family) if big else self.price(layer, family)
         ok = [c for c in tries if c.failed is None and (c.code is not None)]
         if not ok:
-            reasons = "; ".join(f"{c.label}: {c.failed}" for c in tries)
-            raise BadInputError(f"layer {layer.name}: every auto coder failed ({reasons})")
+            raise BadInputError(self._unmet(layer, tries))
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
@@ -295,6 +311,19 @@ class Auto(Pass):
             if ctx.progress:
                 ctx.progress(layer.name)
             self.code_one(layer, family)
+
+
+def _reached(layer: MatrixLayer | None, code: MatrixCode) -> float | None:
+    """The whole-matrix SQNR ``code`` reaches (of the layer's own matrix when ``layer`` is
+    given and the code is of that shape), or None when it cannot be told."""
+    try:
+        w_hat = code.implemented()
+    except (NnlccError, ValueError):
+        return None
+    reach = getattr(code, "reached_db", None)
+    if layer is not None and w_hat.shape == layer.weight.shape and np.any(layer.weight):
+        return float(sqnr_db(layer.weight, w_hat))
+    return float(reach) if isinstance(reach, int | float) else None
 
 
 def _price(c: Candidate) -> float:

@@ -150,7 +150,11 @@ def test_a_layer_whose_coders_all_fail_names_them() -> None:
     with pytest.raises(BadInputError) as e:
         coded("quantize,auto{sqnr_db=150,coders=csd+lcc}")
     msg = str(e.value)
-    assert msg.startswith("layer fc1: every auto coder failed")
+    assert msg.startswith("layer fc1: no auto candidate reaches sqnr_db=150 (coded to 150.41")
+    assert "; best reached: " in msg
+    assert "\n" not in msg  # one line
+    best = float(msg.split("best reached: ")[1].split(" dB")[0])
+    assert 30 < best < 150  # the best SQNR any candidate reached, and who reached it
     assert "csd: no weight width up to 20 bits" in msg
     assert "lcc{transpose=no}: target not reached" in msg
 

@@ -146,6 +146,17 @@ def test_unreachable_rank_names_the_layer() -> None:
         coded_graph(w, "quantize,lowrank{rank=9,coders=csd}")
 
 
+def test_unmeetable_budget_names_the_layer_and_the_best_sqnr() -> None:
+    """A full-rank matrix (coded whole) at a target no factor coder reaches: one line with
+    the layer and the best SQNR reached."""
+    w = np.random.default_rng(4).normal(size=(5, 7))
+    with pytest.raises(BadInputError) as e:
+        coded_graph(w, "quantize,lowrank{sqnr_db=140,coders=lcc}")
+    msg = str(e.value)
+    assert msg.startswith("layer fc: lowrank: no coder among 'lcc' reaches 140.41 dB (best ")
+    assert "\n" not in msg
+
+
 @pytest.mark.parametrize("coder", ["csd", "lcc", "lcc_t"])
 def test_factor_codes_lower_exactly_on_signed_shifted_terms(coder: str) -> None:
     """A factor reads the first stage's outputs as ``±node·2**exp``: its rows must come out

@@ -11,7 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from nnlcc.errors import BadInputError, PassOptionError
+from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixGraph
 from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
@@ -23,18 +26,26 @@ from nnlcc.passes.share import SharePlan
 
 
 def plain_best(w: FloatArray, target_db: float, pricing: Pricing, coders: str) -> MatrixCode:
-    """``w`` coded whole by the factor coder whose design prices cheapest."""
+    """``w`` coded whole by the factor coder whose design reaching ``target_db`` prices
+    cheapest; one clear error with the best SQNR reached when none reaches it."""
     best: tuple[int, MatrixCode] | None = None
+    reached = -math.inf
     for coder in factor_coders(coders).values():
         try:
             code = coder(w, target_db, pricing)
         except BadInputError:
             continue
+        got = sqnr_db(w, code.implemented()) if np.any(w) else math.inf
+        reached = max(reached, got)
+        if got < target_db - 1e-9:
+            continue
         luts = price_code(code, pricing, w, target_db).luts
         if best is None or luts < best[0]:
             best = (luts, code)
     if best is None:
-        raise BadInputError(f"lowrank: no coder among {coders!r} reaches {target_db:.2f} dB")
+        raise BadInputError(
+            f"lowrank: no coder among {coders!r} reaches {target_db:.2f} dB (best {reached:.2f} dB)"
+        )
     return best[1]
 
 
