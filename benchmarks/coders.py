@@ -207,7 +207,7 @@ def new_coders(layer: MatrixLayer, target_db: float) -> dict[str, Builder]:
     coding = target_db + RESERVE_DB
     return {
         "lcc{objective=luts}": lambda m: build_best(
-            m, LccOptions(sqnr_db=coding), pricing, LccCode.build
+            m, LccOptions(sqnr_db=coding), pricing, LccCode.build, target_db
         ),
         "lowrank": lambda m: lowrank.build(m, coding, pricing),
     }

@@ -10,7 +10,7 @@ import pytest
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.passes import parse_pipeline
-from nnlcc.passes.lcc import LccCode, LccOptions
+from nnlcc.passes.lcc import LccCode, LccOptions, search
 from nnlcc.passes.lcc.fp import SliceProgram
 from nnlcc.passes.lcc.search import base_width, build_best, choices
 from nnlcc.passes.lcc.seeds import pair_seeds, prune_unused
@@ -90,3 +90,24 @@ def test_lowering_keeps_the_adder_count(transpose: str) -> None:
     terms = code.lower(g, list(range(33)))
     g.outputs = [t.node for t in terms if t.node is not None]
     assert g.adders == code.adders
+
+
+def test_truncated_layers_also_try_coding_targets_closer_to_the_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the layer's SQNR after truncation given, the search prices every design truncated
+    to it and also codes the cheapest at MARGINS_DB above it: never dearer than without."""
+    w = np.random.default_rng(5).normal(size=(24, 40))
+    pr = Pricing()
+    opts = LccOptions(sqnr_db=30.41)
+    with_margins = build_best(w, opts, pr, LccCode.build, layer_db=30.0)
+    monkeypatch.setattr(search, "MARGINS_DB", ())
+    without = build_best(w, opts, pr, LccCode.build, layer_db=30.0)
+    assert with_margins.reached_db >= 30.0  # type: ignore[attr-defined]
+    assert with_margins.options["est_luts_alone"] <= without.options["est_luts_alone"]
+    assert with_margins.options["searched"] > without.options["searched"]
+    # the lcc pass records the coding target its search chose
+    (lcc,) = parse_pipeline("lcc{sqnr_db=30}")
+    code = lcc.build_priced(w, pr)  # type: ignore[attr-defined]
+    assert code.target_db == 30.0 and code.options["coding_target_db"] >= 30.41 - 1e-9
+    assert code.reached_db >= code.options["coding_target_db"] - 1e-9

@@ -415,18 +415,20 @@ class Lcc(LccOptions, Pass):
 
     def build_priced(self, weight: FloatArray, pricing: Pricing) -> LccCode:
         """:meth:`build` with the orientation and slice width the ``objective`` prefers
-        (:mod:`.search`; ``transpose`` and ``slice`` other than ``auto`` stay fixed)."""
-        code = build_best(weight, self.coding_options(), pricing, LccCode.build)
+        (:mod:`.search`; ``transpose`` and ``slice`` other than ``auto`` stay fixed) and,
+        under ``truncate=auto``, the coding target above ``sqnr_db`` that prices cheapest
+        truncated to it."""
+        layer_db = self.sqnr_db if self.truncate == "auto" else None
+        code = build_best(weight, self.coding_options(), pricing, LccCode.build, layer_db)
         assert isinstance(code, LccCode)
         return self._targeted(code)
 
     def _targeted(self, code: LccCode) -> LccCode:
-        """``code`` (coded to the truncation reserve above ``sqnr_db``) with ``sqnr_db`` as
-        its target."""
-        coding_db = self.coding_options().sqnr_db
-        if coding_db != self.sqnr_db:
+        """``code`` (coded above ``sqnr_db``: the truncation reserve, or what the search
+        chose) with ``sqnr_db`` as its target and the coding target in its options."""
+        if code.target_db != self.sqnr_db:
+            code.options["coding_target_db"] = round(code.target_db, 3)
             code.target_db = self.sqnr_db
-            code.options["coding_target_db"] = round(coding_db, 3)
         return code
 
     def builder(self, layer: MatrixLayer, family: Family) -> Callable[[FloatArray], LccCode]:
