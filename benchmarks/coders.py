@@ -455,25 +455,31 @@ def main() -> None:
     cases = [c for c in CASES if (not args.quick or c.quick)]
     if only:
         cases = [c for c in cases if any(s in c.name for s in only)]
-    results = []
-    for case in cases:
-        say(f"{case.name}")
-        results.append(run_case(case, args))
     today = datetime.date.today().isoformat()
     cond = {
         "date": today,
         "machine": f"{platform.machine()} ({platform.system()}, shared 2-core VM)",
         "sqnr_db": args.sqnr,
         "family": FAMILY.name,
+        "argv": sys.argv[1:],
     }
-    md = markdown(results, cond)
-    print(md)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "coders.json").write_text(
-            json.dumps({"conditions": cond, "results": results}, indent=1) + "\n"
-        )
-        (args.out / "coders.md").write_text(md)
+    results: list[dict[str, Any]] = []
+    for case in cases:
+        say(f"{case.name}")
+        results.append(run_case(case, args))
+        write(results, cond, args.out)  # after every case: a stopped run keeps what it did
+    print(markdown(results, cond))
+
+
+def write(results: list[dict[str, Any]], cond: dict[str, Any], out: Path | None) -> None:
+    """``coders.json`` and ``coders.md`` of the results so far into ``out`` (None: nowhere)."""
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "coders.json").write_text(
+        json.dumps({"conditions": cond, "results": results}, indent=1) + "\n"
+    )
+    (out / "coders.md").write_text(markdown(results, cond))
 
 
 if __name__ == "__main__":
