@@ -30,6 +30,7 @@ FAMILIES = {
     "residual": {"Add": "h"},
     "activation": {"Relu": "h"},
     "reshape": {"Flatten": "h", "Reshape": "h", "Identity": "h", "Dropout": "h"},
+    "recurrent": {"LSTM": "h", "GRU": "h", "Transpose": "h", "Gather": "h", "Squeeze": "h"},
     "constants": {
         "Shape": "h",
         "Constant": "f",
