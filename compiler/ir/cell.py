@@ -68,6 +68,9 @@ class CellOp:
         return bits_for_range(self.lo, self.hi)[0]
 
 
+_CHAINS = {"add": 1, "mul": 0, "index": 3, "lookup": 1, "round": 3}
+
+
 def _round(a: IntArray, shift: int) -> IntArray:
     return (a + (1 << (shift - 1))) >> shift if shift > 0 else a << -shift
 
@@ -94,6 +97,16 @@ class CellPlan:
     @property
     def multipliers(self) -> int:
         return sum(op.kind == "mul" for op in self.ops) * self.hidden
+
+    @property
+    def adders(self) -> int:
+        """Carry chains the cell builds (:meth:`cost` counts the same): an add one, an index
+        three (absolute value, rounding, clamp), a lookup one (the mirror), a round three."""
+        return sum(_CHAINS[op.kind] for op in self.ops) * self.hidden
+
+    @property
+    def max_bits(self) -> int:
+        return max(op.width for op in self.ops)
 
     def step(
         self, wx: IntArray, rh: IntArray, h: IntArray, c: IntArray | None
@@ -347,6 +360,7 @@ class LoweredRecurrent(LoweredLayer):
     plan: CellPlan | None = None
     steps: int = 1
     r_name: str = ""
+    r: LoweredLayer | None = None  # the recurrent gate matrix alone (its graph is ``graph``)
 
     @property
     def hidden(self) -> int:

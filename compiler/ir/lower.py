@@ -215,6 +215,7 @@ def lower_recurrent(layer: RecurrentLayer, in_fmt: FixedFormat) -> LoweredRecurr
         plan=plan,
         steps=layer.steps,
         r_name=r.name,
+        r=low_r,
     )
 
 
