@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from nnlcc.ir.cell import CellOp, CellPlan, LoweredRecurrent
@@ -45,9 +45,9 @@ def _fmt(fmt: FixedFormat) -> tuple[int, int]:
     return fmt.lo, fmt.hi
 
 
-def _op_value(op: CellOp, env: dict[str, Value], his: dict[str, int]) -> Value:
+def _op_value(op: CellOp, env: dict[str, Value], rom: Any) -> Value:
     """The combinational value of ``op`` on one lane, exactly as :meth:`CellPlan.step`
-    (``his``: each operation's largest value, which bounds a lookup's index)."""
+    (``rom``: a lookup's own asynchronous read port of its table)."""
     a = env[op.a]
     if op.kind == "add":
         b = env[op.b] << op.sb
@@ -61,11 +61,9 @@ def _op_value(op: CellOp, env: dict[str, Value], his: dict[str, int]) -> Value:
         last = op.table.size - 1
         return Mux(k > last, last, k)
     if op.kind == "lookup":
-        assert op.table is not None
+        assert op.table is not None and rom is not None
         t = op.table
-        entries = t.entries[: his[op.a] + 1]
-        shape = range_shape(int(np.min(entries)), int(np.max(entries)))
-        e = Array([Const(int(v), shape) for v in entries])[a]
+        e = rom.data
         neg = t.one - e if t.func == "sigmoid" else -e
         return Mux(env[op.b] >= 0, e, neg)
     lo, hi = op.clamp  # round
@@ -77,14 +75,29 @@ def build_cell(
     m: Module, plan: CellPlan, inputs: dict[str, list[Value]]
 ) -> dict[str, list[Signal]]:
     """Registers of every operation of ``plan`` on every lane (``m.d.sync``, no reset), reading
-    ``inputs`` (a value per lane by input name); returns each operation's registers by name."""
+    ``inputs`` (a value per lane by input name); returns each operation's registers by name.
+    Each lookup's table is one ROM (the entries its index can reach) with an asynchronous
+    read port per lane."""
     out: dict[str, list[Signal]] = {}
     his = {op.name: op.hi for op in plan.ops}
+    roms: dict[str, Memory] = {}
+    for op in plan.ops:
+        if op.kind == "lookup":
+            assert op.table is not None
+            entries = [int(v) for v in op.table.entries[: his[op.a] + 1]]
+            rom = Memory(
+                shape=range_shape(min(entries), max(entries)), depth=len(entries), init=entries
+            )
+            m.submodules[f"{op.name}_rom"] = roms[op.name] = rom
     for j in range(plan.hidden):
         env: dict[str, Value] = {name: vals[j] for name, vals in inputs.items()}
         for op in plan.ops:
             reg = Signal(range_shape(op.lo, op.hi), name=f"{op.name}_{j}", reset_less=True)
-            m.d.sync += reg.eq(_op_value(op, env, his))
+            port = None
+            if op.kind == "lookup":
+                port = roms[op.name].read_port(domain="comb")
+                m.d.comb += port.addr.eq(env[op.a])
+            m.d.sync += reg.eq(_op_value(op, env, port))
             env[op.name] = reg
             out.setdefault(op.name, []).append(reg)
     return out
