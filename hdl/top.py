@@ -289,9 +289,9 @@ class SequenceStrategy(TopStrategy):
         first = self.net.layers[0]
         assert isinstance(first, LoweredRecurrent)
         _, h, c = first.run(x)
-        rows = [h.reshape(-1, h.shape[-1])]
+        rows: list[IntArray] = [np.asarray(h, dtype=np.int64).reshape(-1, h.shape[-1])]
         if first.plan is not None and first.plan.cell == "lstm":
-            rows.append(c.reshape(-1, c.shape[-1]))
+            rows.append(np.asarray(c, dtype=np.int64).reshape(-1, c.shape[-1]))
         rows += [np.asarray(y, dtype=np.int64) for y in self.net.evaluate_layers(x)[1:]]
         arrays = {self.input_key: self.drive_order(x)}
         arrays.update({f"layer{i}": r.reshape(len(r), -1) for i, r in enumerate(rows)})

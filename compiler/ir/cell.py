@@ -387,8 +387,8 @@ class LoweredRecurrent(LoweredLayer):
         xa = xa.reshape(b, self.steps, -1)
         wx = self.w.graph.evaluate(xa.reshape(b * self.steps, -1)).reshape(b, self.steps, -1)
         hd = self.hidden
-        h = np.zeros((b, hd), dtype=np.int64)
-        c = np.zeros((b, hd), dtype=np.int64) if self.plan.cell == "lstm" else None
+        h: IntArray = np.zeros((b, hd), dtype=np.int64)
+        c: IntArray | None = np.zeros((b, hd), dtype=np.int64) if self.plan.cell == "lstm" else None
         hs, cs = [], []
         for t in range(self.steps):
             rh = self.graph.evaluate(h)
@@ -396,7 +396,7 @@ class LoweredRecurrent(LoweredLayer):
             h, c = new["h"], new.get("c")
             hs.append(h)
             cs.append(c if c is not None else np.zeros_like(h))
-        return wx, np.stack(hs, 1), np.stack(cs, 1)
+        return wx, cast(IntArray, np.stack(hs, 1)), cast(IntArray, np.stack(cs, 1))
 
     def evaluate(self, *xs: IntArray) -> IntArray:
         return self.run(xs[0])[1][:, -1]
