@@ -10,7 +10,16 @@ from typing import ClassVar
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.fixed_point import FixedFormat, choose_format
 from nnlcc.ir.imported import ImportedQuant, imported_ints
-from nnlcc.ir.matrix import AddLayer, FlattenLayer, Layer, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.matrix import (
+    AddLayer,
+    FlattenLayer,
+    FloatArray,
+    Layer,
+    MatrixGraph,
+    MatrixLayer,
+    PoolLayer,
+)
+from nnlcc.ir.recurrent import RecurrentLayer, choose_formats
 from nnlcc.ir.rescale import exact_format
 from nnlcc.ir.truncate import InputPower
 from nnlcc.passes.base import Pass, PassContext, PassKind
@@ -54,9 +63,20 @@ class Quantize(Pass):
         if quantized_input is not None:
             graph.input_fmt = quantized_input.fmt
         fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
+        tensors = _recurrent_inputs(graph, ctx.calibration)
         for i, (layer, peak) in enumerate(zip(graph.layers, peaks, strict=True)):
             ins = [fmts[t] for t in graph.inputs_of(i)]
             layer.in_fmt = ins[0]
+            if isinstance(layer, RecurrentLayer):  # its gate matrices' and cell's formats too
+                q = layer_pass(self, layer) or self
+                powers = choose_formats(
+                    layer, tensors[graph.inputs_of(i)[0]], q.act_bits, q.headroom
+                )
+                for m in layer.matrices():
+                    m.notes.put(InputPower(float(f"{powers[m.name]:.6g}")))
+                assert layer.out_fmt is not None
+                fmts[layer.name] = layer.out_fmt
+                continue
             if isinstance(layer, MatrixLayer):  # the truncation budget's input power
                 power = float(f"{square_of[graph.inputs_of(i)[0]]:.6g}")
                 layer.notes.put(InputPower(power))
@@ -87,3 +107,18 @@ def imported_format(layer: Layer, in_fmt: FixedFormat) -> FixedFormat | None:
     if ints is None or not isinstance(layer, MatrixLayer):
         return None
     return exact_format(ints[0], ints[1], layer.bias, in_fmt, facts.gain, layer.relu)
+
+
+def _recurrent_inputs(graph: MatrixGraph, x: FloatArray) -> dict[str, FloatArray]:
+    """The calibration tensors (stored layout) recurrent layers read, by name: what their
+    internal formats are chosen from (empty without recurrent layers)."""
+    wanted = {
+        graph.inputs_of(i)[0]
+        for i, layer in enumerate(graph.layers)
+        if isinstance(layer, RecurrentLayer)
+    }
+    if not wanted:
+        return {}
+    acts = graph.activations_float(x)
+    names = [graph.input_name, *(layer.name for layer in graph.layers)]
+    return {n: a for n, a in zip(names, acts, strict=True) if n in wanted}
