@@ -290,7 +290,9 @@ def build_report(
     totals, accuracy and sweep; verification and resources come later (:func:`check_and_build`)."""
     graph, board, data = coded.graph, coded.board, coded.data
     # the compile step of the report: facts and baselines (priced only with a lowered network)
-    facts = layer_facts(graph, board.family if net is not None else None)
+    # ... and each layer's SQNR after truncation, on the calibration data
+    x_int = net.quantize_input(data.x_calib) if net is not None else None
+    facts = layer_facts(graph, board.family if net is not None else None, net, x_int)
     costs = cost.layers if cost is not None else None  # net None: from the matrix codes
     layers = layer_rows(graph, net, board.family, costs, facts)
     report = Report(

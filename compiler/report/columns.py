@@ -104,6 +104,18 @@ def _estimated(header: str, value: Callable[[LayerRow], int | None]) -> Column[L
     )
 
 
+def _estimated_sqnr() -> Column[LayerRow]:
+    """The SQNR after truncation (the hardware's), beside the coding SQNR, when some row has
+    it (a report.json written before it existed, or a code-only report, has none)."""
+    return Column(
+        "hardware SQNR dB",
+        lambda row: row.hw_sqnr_db,
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=lambda row: row.hw_sqnr_db is not None,
+    )
+
+
 #: The layer table: report.md shows compression as one column; report.html shows the CSD
 #: baseline and adder bits, and the compression and line-buffer facts only where they say
 #: something.  "est. LUTs" and "est. FFs" are the calibrated cost model's figures on the
@@ -118,7 +130,8 @@ LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
     Column("adders/weight", lambda row: row.adders_per_weight),
     Column("columns used→shared (pre-adders)", _compression, html=Show.NEVER),
     Column("CSD baseline", lambda row: row.csd_baseline_adders, markdown=Show.NEVER),
-    Column("weight SQNR dB", lambda row: row.weight_sqnr_db),
+    Column("coding SQNR dB", lambda row: row.weight_sqnr_db),
+    _estimated_sqnr(),
     Column("depth", lambda row: row.depth),
     Column("latency", lambda row: row.latency),
     Column("in", lambda row: row.in_fmt),

@@ -151,6 +151,7 @@ def layer_row(
         adders=adders,
         adders_per_weight=round(adders / max(r * c, 1), 4),
         weight_sqnr_db=round(sqnr_db(layer.weight, code.implemented()), 2),
+        hw_sqnr_db=_rounded(facts.hw_sqnr_db if facts is not None else None),
         relu=layer.relu,
         csd_baseline_adders=csd_baseline_layer(layer),
         kept_columns=compression.kept_columns if compression is not None else None,
@@ -164,6 +165,10 @@ def layer_row(
         csd_best_adders=best.adders if best is not None else None,
         csd_best_luts=best.est_luts if best is not None else None,
     )
+
+
+def _rounded(db: float | None) -> float | None:
+    return None if db is None else round(db, 2)
 
 
 def layer_rows(
