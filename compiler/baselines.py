@@ -20,8 +20,8 @@ import numpy.typing as npt
 from nnlcc.ir.facts import CsdBest, LayerFacts
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
-from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
 from nnlcc.ir.lowered import LoweredNetwork
+from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
 from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget, hardware_sqnr
 from nnlcc.passes.auto import Auto, AutoRecord, auto_choice
 from nnlcc.passes.share import compression_facts
@@ -82,6 +82,5 @@ def layer_facts(
     layer's SQNR after truncation (:func:`nnlcc.ir.truncate.hardware_sqnr`)."""
     hw = hardware_sqnr(graph, net, x_int) if net is not None and x_int is not None else {}
     return {
-        layer.name: facts_of(layer, family, hw.get(layer.name))
-        for layer in graph.matrix_layers()
+        layer.name: facts_of(layer, family, hw.get(layer.name)) for layer in graph.matrix_layers()
     }

@@ -380,7 +380,9 @@ SQNR_SAMPLES = 512
 
 
 def hardware_sqnr_db(
-    low: LoweredLayer, weight: npt.NDArray[np.float64], implemented: npt.NDArray[np.float64],
+    low: LoweredLayer,
+    weight: npt.NDArray[np.float64],
+    implemented: npt.NDArray[np.float64],
     x: npt.NDArray[np.int64],
 ) -> float:
     """The SQNR of a matrix layer as its hardware computes it, on graph inputs ``x`` (rows).
