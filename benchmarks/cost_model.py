@@ -52,7 +52,7 @@ from nnlcc.boards.build import SELFTEST_NAME, synth_script
 from nnlcc.boards.build import _pnr_args as pnr_args  # the board flow's own arguments
 from nnlcc.boards.build import _selftest_plan as selftest_plan
 from nnlcc.boards.fit import model_resources
-from nnlcc.boards.stream_selftest import selftest_core, selftest_inputs
+from nnlcc.boards.stream_selftest import selftest_inputs
 from nnlcc.boards.toolchain import count_cells, parse_nextpnr, read_yosys_stat, run_tool
 from nnlcc.compile_layer import one_layer_network
 from nnlcc.data import Dataset
@@ -418,7 +418,7 @@ def run_case(case: Case, fams: list[str], outdir: Path, with_model: bool = True)
     }
     if not with_model:
         return row
-    from nnlcc.boards.fit import wrapper_resources
+    from nnlcc.boards.headroom import wrapper_resources
 
     # the model's figures, per family, as the compile computes them
     model: dict[str, Any] = {}
@@ -426,10 +426,7 @@ def run_case(case: Case, fams: list[str], outdir: Path, with_model: bool = True)
         res = model_resources(net, fam)
         model[name] = {"luts": res["luts"], "ffs": res["ffs"], "bram": res["bram"]}
         if case.group == "selftest" and tools.get("family") == name:
-            board = get_board(case.part.split(":")[1])
-            x = selftest_inputs(net, net.quantize_input(data.x_test) if data else None)
-            wrap = wrapper_resources(selftest_core(net, x), board)
-            model[name]["wrapper"] = wrap
+            model[name]["wrapper"] = wrapper_resources(net, fam)
     row["model"] = model
     row["features"] = {n: feats(net, f) for n, f in FAMILIES.items()}
     return row

@@ -40,6 +40,7 @@ __all__ = [
     "Family",
     "NotMeasured",
     "Toolchain",
+    "WrapperCost",
     "family_option",
     "get_family",
 ]
@@ -75,6 +76,20 @@ class ErrorFigure:
 
 
 @dataclass(frozen=True)
+class WrapperCost:
+    """The self-test wrapper's logic (:func:`nnlcc.boards.headroom.wrapper_resources`):
+    ``per_out_bit`` LUTs and FFs per bit of the network's output word (the registered word,
+    its golden word and their comparison) and ``fixed`` ones (counters, verdict, UART),
+    measured on the self-test top named in ``measured_on`` minus its network."""
+
+    luts_fixed: int
+    ffs_fixed: int
+    luts_per_out_bit: float
+    ffs_per_out_bit: float
+    measured_on: str
+
+
+@dataclass(frozen=True)
 class CostModel:
     """The LUT coefficients of :func:`nnlcc.ir.cost.estimate` for one family: fitted (least
     squares) in the ``calibration`` run (``benchmarks/cost_model.py``; its report, the data
@@ -89,6 +104,12 @@ class CostModel:
     luts_error: ErrorFigure | NotMeasured
     ffs_error: ErrorFigure | NotMeasured
     lut_per_select_bit: float = 1.0  # measured, not fitted (see nnlcc.ir.cost)
+    #: LUTs (cells) per flip-flop kept by synthesis: the packer's cells that hold a flip-flop
+    #: no LUT of the design feeds (fitted like the others; 0 where it does not help)
+    lut_per_ff: float = 0.0
+    #: the self-test wrapper's logic beyond its ROMs (feeder, checker, UART reporter):
+    #: measured in context (:func:`nnlcc.boards.headroom.wrapper_resources`)
+    wrapper: WrapperCost | NotMeasured = NotMeasured("no self-test top measured in context")
 
     @property
     def error(self) -> str:

@@ -269,6 +269,8 @@ def resource_notes(res: Resources) -> list[str]:
         )
     if res.line_buffer_ffs:
         notes.append(f"Flip-flops include {res.line_buffer_ffs:,} line-buffer bits (registers).")
+    if res.verdict is not None:
+        notes.append(f"Fit verdict (cost model, before any tool): {res.verdict.message}.")
     if res.fit_advice is not None:
         notes.append(f"Does not fit: {res.fit_advice.message}")
     return notes

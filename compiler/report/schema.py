@@ -36,6 +36,7 @@ __all__ = [
     "Estimate",
     "FitAdvice",
     "FitLever",
+    "FitVerdict",
     "Report",
     "Resources",
     "SelfTestFacts",
@@ -181,6 +182,26 @@ class FitAdvice(Record):
 
 
 @dataclass
+class FitVerdict(Record):
+    """The cost model's verdict on the board (:func:`nnlcc.boards.headroom.fit_verdict`):
+    network and self-test wrapper, the measured error as a margin, "fits", "tight" or "does
+    not fit", the biggest layers and (unless it fits) the levers."""
+
+    verdict: str
+    message: str
+    luts: int
+    ffs: int
+    bram: int
+    wrapper_luts: int | None
+    wrapper_ffs: int | None
+    wrapper_bram: int | None
+    luts_margin_pct: float | None
+    ffs_margin_pct: float | None
+    biggest_layers: list[BiggestLayer]
+    levers: list[FitLever]
+
+
+@dataclass
 class SelfTestFacts(Record):
     """The on-board self-test of a bitstream: its inputs, latency, cycles and LEDs."""
 
@@ -240,6 +261,7 @@ class Resources(Record):
     fits: bool | None = field(default=None, metadata=OMIT)
     utilization_pct: float | None = field(default=None, metadata=OMIT)
     fit_advice: FitAdvice | None = field(default=None, metadata=OMIT)
+    verdict: FitVerdict | None = field(default=None, metadata=OMIT)
     vivado: VendorTree | None = field(default=None, metadata=OMIT)
     timings_s: dict[str, float] | None = field(default=None, metadata=OMIT)
     note: str | None = field(default=None, metadata=OMIT)
