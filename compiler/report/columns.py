@@ -282,10 +282,26 @@ def accuracy_drop_lines(r: Report) -> tuple[str, list[str], list[list[Any]]]:
     d = r.accuracy_drop
     if d is None:
         return "", [], []
+    given = " (the default: --accuracy-drop not given)" if d.default_drop else ""
     text = (
-        f"Allowed drop {d.drop_points} points: float accuracy {d.float_accuracy}, floor"
+        f"Allowed drop {d.drop_points} points{given}: float accuracy {d.float_accuracy}, floor"
         f" {d.floor}, golden {d.golden} at {d.est_luts:,} estimated LUTs"
         f" ({d.family}); {len(d.points)} points tried (greedy, one layer one step at a"
-        " time)."
+        " time)"
     )
+    if d.chosen_on is not None:
+        text += (
+            f", chosen on the {d.chosen_on}"
+            if d.chosen_on.startswith("validation")
+            else (f", chosen on {d.chosen_on}")
+        )
+    if d.test_golden is not None:
+        text += f". On the test set: float {d.test_float}, golden {d.test_golden}."
+    elif d.optimistic:
+        text += (
+            ". Chosen and measured on the same test samples, so this accuracy is optimistic"
+            " (no separate validation data: give x_train and y_train in --data, or --val)."
+        )
+    else:
+        text += "."
     return text, ["layer", "SQNR target dB"], [[k, v] for k, v in d.targets.items()]

@@ -121,6 +121,13 @@ class AccuracyDrop(Record):
     family: str
     targets: dict[str, float]
     points: list[DropPoint]
+    # what the choice was made on (float, floor, golden and the points are on it); with
+    # separate validation data, the test set's float and golden accuracy of the choice
+    chosen_on: str | None = field(default=None, metadata=OMIT)
+    optimistic: bool | None = field(default=None, metadata=OMIT)
+    default_drop: bool | None = field(default=None, metadata=OMIT)  # not --accuracy-drop's
+    test_float: float | None = field(default=None, metadata=OMIT)
+    test_golden: float | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
