@@ -130,6 +130,7 @@ CASES: tuple[Case, ...] = (
     # self-test tops in context (held out: no fit sees them)
     Case("cnn_selftest_ice40", "cnn", "quantize,auto", "selftest:icebreaker"),
     Case("mlp_low_selftest_ecp5", "mlp", f"quantize,{AUTO_LOW}", "selftest:ulx3s"),
+    Case("cnn_selftest_ecp5", "cnn", "quantize,auto", "selftest:ulx3s"),
     # the big ones last (a run that is cut short loses these first)
     Case("mlp_fc1", "mlp", "quantize,auto", "fc1"),
     Case("mlp_fc1_every3", "mlp", "quantize,auto,schedule{every=3}", "fc1"),
@@ -228,8 +229,15 @@ class Cache:
         self.data: dict[str, Any] = old if old.get("verilog_sha") == digest else {}
         self.data["verilog_sha"] = digest
 
+    #: ``--cached-only``: never run a tool, report what an earlier run measured
+    offline = False
+
     def get(self, key: str) -> Any:
         return self.data.get(key)
+
+    def missing(self, key: str) -> bool:
+        """Whether ``key`` must be measured now (never with :attr:`offline`)."""
+        return self.data.get(key) is None and not Cache.offline
 
     def put(self, key: str, value: Any) -> None:
         self.data[key] = value
@@ -274,13 +282,13 @@ def measure_network(case: Case, net: LoweredNetwork, fams: list[str], wd: Path) 
     out: dict[str, Any] = {}
     for fam in fams:
         key = f"yosys_{fam}"
-        if cache.get(key) is None:
+        if cache.missing(key):
             say(f"  {case.tag}: yosys {fam}")
             cache.put(key, _synth(fam, "network.v", NETWORK, wd))
         out[key] = cache.get(key)
         if fam in PACK_ARGS:
             key = f"pack_{fam}"
-            if cache.get(key) is None:
+            if cache.missing(key):
                 say(f"  {case.tag}: nextpnr-{fam} --pack-only")
                 cache.put(key, _pack(fam, f"net_{fam}.json", wd, key,
                                      [*PACK_ARGS[fam], "--pack-only"]))  # fmt: skip
@@ -298,13 +306,13 @@ def _place_check(
     out: dict[str, Any] = {}
     if fam == "ecp5":
         key = "place_ecp5"
-        if cache.get(key) is None:
+        if cache.missing(key):
             say(f"  {case.tag}: nextpnr-ecp5 placement (check)")
             cache.put(key, _pack(fam, "net_ecp5.json", wd, key, [*PACK_ARGS[fam], "--no-route"]))
         return {key: cache.get(key)}
     meta = top_for(net).emit(wd / "network.v", NETWORK)
     (wd / "harness.v").write_text((wd / "network.v").read_text() + harness_verilog(meta))
-    if cache.get("harness_yosys_ice40") is None:
+    if cache.missing("harness_yosys_ice40"):
         say(f"  {case.tag}: yosys ice40 (in the harness)")
         script = synth_script(FAMILIES[fam], "harness.v", HARNESS, "stat_h.json")
         (wd / "synth_h.ys").write_text(script + "write_json h_ice40.json\n")
@@ -313,7 +321,7 @@ def _place_check(
         cache.put("harness_yosys_ice40", {**count_cells(FAMILIES[fam], cells), "cells": cells})
     args = ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]
     for key, flag in (("harness_pack_ice40", "--pack-only"), ("harness_place_ice40", "--no-route")):
-        if cache.get(key) is None:
+        if cache.missing(key):
             say(f"  {case.tag}: nextpnr-ice40 {flag} (in the harness)")
             cache.put(key, _pack(fam, "h_ice40.json", wd, key, [*args, flag]))
         out[key] = cache.get(key)
@@ -341,7 +349,7 @@ def measure_selftest(
     ).hexdigest()
     cache = Cache(wd, digest)
     out: dict[str, Any] = {"family": fam, "board": board.name}
-    if cache.get(f"yosys_{fam}") is None:
+    if cache.missing(f"yosys_{fam}"):
         say(f"  {case.tag}: yosys {fam} (self-test top)")
         run = run_tool("yosys", ["-q", "-l", f"{SELFTEST_NAME}.rpt", f"{SELFTEST_NAME}.ys"],
                        cwd=sdir, step="synth")  # fmt: skip
@@ -355,7 +363,7 @@ def measure_selftest(
         if key == "place" and fam not in PLACE_CHECKS.get(case.tag, ()):
             continue
         k = f"{key}_{fam}"
-        if cache.get(k) is None:
+        if cache.missing(k):
             say(f"  {case.tag}: nextpnr-{fam} {flag} (self-test top)")
             cache.put(k, _pack(fam, f"{SELFTEST_NAME}.json", sdir, k, [*args, flag]))
         out[k] = cache.get(k)
@@ -449,12 +457,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--outdir", type=Path, default=Path("build") / "bench_cost_model")
     ap.add_argument("--results", type=Path, default=None, help="write cost_model.{json,md} here")
     ap.add_argument("--measure-only", action="store_true", help="run the tools, no fit")
+    ap.add_argument(
+        "--cached-only", action="store_true", help="run no tool: fit what earlier runs measured"
+    )
     args = ap.parse_args(argv)
     fams = [f for f in args.families.split(",") if f]
-    only = {t for t in args.only.split(",") if t}
+    Cache.offline = args.cached_only
+    only = [t for t in args.only.split(",") if t]
     t0 = time.perf_counter()
     rows = []
-    cases = [c for c in CASES if not only or c.tag in only]
+    by_tag = {c.tag: c for c in CASES}
+    cases = [by_tag[t] for t in only] if only else list(CASES)  # --only: in its order
+    if Cache.offline:  # only what an earlier run measured
+        cases = [c for c in cases if (args.outdir / c.tag / "tools.json").is_file()]
     for i, case in enumerate(cases, 1):
         say(f"[{i}/{len(cases)}] {case.tag}: {case.pipeline} ({time.perf_counter() - t0:.0f} s)")
         rows.append(run_case(case, fams, args.outdir, with_model=not args.measure_only))

@@ -439,7 +439,7 @@ def accuracy_drop(
     if drop is None:
         log(
             f"note: --data without --accuracy-drop: auto may give up {DEFAULT_DROP:g} points"
-            " of accuracy (the default; --accuracy-drop 0 keeps it)"
+            " of accuracy (the default; --accuracy-drop 0 allows none)"
         )
     return float(drop if drop is not None else DEFAULT_DROP)
 

@@ -112,6 +112,15 @@ class CostModel:
     wrapper: WrapperCost | NotMeasured = NotMeasured("no self-test top measured in context")
 
     @property
+    def margin(self) -> str:
+        """The largest measured |error| of LUTs and FFs, short (``±12 % LUTs, ±6 % FFs``):
+        what a report prints beside the model's figures."""
+        return ", ".join(
+            f"±{e.max_pct:.0f} % {q}" if isinstance(e, ErrorFigure) else f"{q} error not measured"
+            for q, e in (("LUTs", self.luts_error), ("FFs", self.ffs_error))
+        )
+
+    @property
     def error(self) -> str:
         """The measured error in one line (what reports print beside the model's figures)."""
         return "; ".join(

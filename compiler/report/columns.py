@@ -216,6 +216,8 @@ def estimate_totals(totals: Totals) -> list[tuple[str, Any]]:
     if totals.est_luts is None:
         return []
     fam = f" ({totals.est_family})" if totals.est_family else ""
+    if totals.est_family and totals.est_error:
+        fam = f" ({totals.est_family}, {totals.est_error})"
     return [(f"est. LUTs{fam}", totals.est_luts), (f"est. FFs{fam}", totals.est_ffs)]
 
 

@@ -245,6 +245,7 @@ def layer_totals(graph: MatrixGraph, rows: list[LayerRow], family: Family | None
         est_family=family.name if family is not None else None,
         est_luts=sum(row.est_luts or 0 for row in rows) if known and family else None,
         est_ffs=sum(row.est_ffs or 0 for row in rows) if known and family else None,
+        est_error=family.cost.margin if known and family else None,
     )
 
 

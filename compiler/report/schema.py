@@ -68,6 +68,8 @@ class Totals(Record):
     est_family: str | None = None  # the family the cost model priced on
     est_luts: int | None = None
     est_ffs: int | None = None
+    # the cost model's largest out-of-sample error on the family (what the figures may be off)
+    est_error: str | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
