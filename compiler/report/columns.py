@@ -299,6 +299,13 @@ def accuracy_drop_lines(r: Report) -> tuple[str, list[str], list[list[Any]]]:
         )
     if d.test_golden is not None:
         text += f". On the test set: float {d.test_float}, golden {d.test_golden}."
+        if d.test_float is not None and d.float_accuracy - d.test_float > 0.01:
+            text += (
+                f" The float network scores {d.float_accuracy} on the validation data against"
+                f" {d.test_float} on the test set: it has fit that data (taken from training),"
+                " so the choice may give up more than the allowed drop on unseen data; a --val"
+                " file the model was not trained on makes it trustworthy."
+            )
     elif d.optimistic:
         text += (
             ". Chosen and measured on the same test samples, so this accuracy is optimistic"
