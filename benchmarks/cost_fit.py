@@ -35,6 +35,15 @@ FF_TARGET = {
 }
 
 
+#: Each self-test top and the same network out of context: their difference is what the
+#: wrapper (ROMs, feeder, checker, UART) costs, measured.
+WRAPPER_PAIRS = {
+    "mlp_low_selftest_ecp5": "mlp_net_low",
+    "cnn_selftest_ecp5": "cnn_net",
+    "cnn_selftest_ice40": "cnn_net",
+}
+
+
 def columns(f: dict[str, int]) -> tuple[list[float], float]:
     """The fitted features of a design's :class:`CostFeatures` ``f`` (as :data:`FITTED`), and
     the LUTs the model counts without a fitted coefficient (2:1 select muxes, SRLs)."""
@@ -115,7 +124,14 @@ def analyse(rows: list[dict[str, Any]], fams: list[str]) -> dict[str, Any]:
             net_l = float(np.asarray(xc) @ k + fx)
             m_l = net_l + (wrap.get("luts") or 0)
             m_f = r["model"][fam]["ffs"] + (wrap.get("ffs") or 0)
+            pair = next((x for x in rows if x["tag"] == WRAPPER_PAIRS.get(r["tag"])), None)
+            net_meas = _measured(pair, f"pack_{fam}", "luts") if pair else None
+            net_ff = _measured(pair, f"pack_{fam}", "ffs") if pair else None
+            if fam == "ice40" and pair:
+                net_ff = _measured(pair, "yosys_ice40", "ffs")
             held.append({
+                "wrapper_measured_luts": None if not (net_meas and meas_l) else meas_l - net_meas,
+                "wrapper_measured_ffs": None if not (net_ff and meas_f) else meas_f - net_ff,
                 "tag": r["tag"], "measured_luts": meas_l, "model_luts": round(m_l),
                 "network_luts": round(net_l), "wrapper": wrap,
                 "err_pct": None if not meas_l else round(100 * (m_l - meas_l) / meas_l, 2),
@@ -197,8 +213,9 @@ def markdown(rows: list[dict[str, Any]], stats: dict[str, Any], cond: dict[str, 
                 " above + the wrapper's estimate, `nnlcc.boards.headroom`):",
                 "",
                 "| design | measured LUTs | model LUTs (network + wrapper) | error % |"
-                " measured FFs | model FFs | FF error % | block RAM measured / model |",
-                "|---|---:|---:|---:|---:|---:|---:|---|",
+                " measured FFs | model FFs | FF error % | block RAM measured / model |"
+                " wrapper measured LUTs / FFs (top - network) | wrapper model LUTs / FFs |",
+                "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
             ]  # fmt: skip
             for h in s["selftests"]:
                 w = h["wrapper"]
@@ -207,6 +224,8 @@ def markdown(rows: list[dict[str, Any]], stats: dict[str, Any], cond: dict[str, 
                     f" ({h['network_luts']} + {w.get('luts', 0)}) | {_pct(h['err_pct'])} |"
                     f" {h['measured_ffs'] or 0:.0f} | {h['model_ffs']} | {_pct(h['ff_err_pct'])}"
                     f" | {h['measured_bram'] or 0:.0f} / {h['model_bram']} |"
+                    f" {h['wrapper_measured_luts']} / {h['wrapper_measured_ffs']} |"
+                    f" {w.get('luts')} / {w.get('ffs')} |"
                 )
         lines.append("")
     placed = [
