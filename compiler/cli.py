@@ -232,7 +232,11 @@ def _estimated(res: Resources) -> str:
     """How the summary labels the LUTs: the cost model's, a tool's estimate, or placed."""
     if not res.estimate:
         return ""
-    return " (model est.)" if "cost model" in str(res.tool) else " (est.)"
+    if "cost model" not in str(res.tool):
+        return " (est.)"
+    v = res.verdict
+    margin = v.luts_margin_pct if v is not None else None
+    return f" (model est., ±{margin:.0f} %)" if margin is not None else " (model est.)"
 
 
 def layer_summary_line(r: dict[str, Any]) -> str:
@@ -275,7 +279,8 @@ def summary_line(r: Report) -> str:
         )
     res = r.resources or Resources()
     if res.luts is not None:
-        parts.append(f"{res.luts} LUTs{_estimated(res)} on {res.device}")
+        verdict = f": {res.verdict.verdict}" if res.verdict is not None else ""
+        parts.append(f"{res.luts} LUTs{_estimated(res)} on {res.device}{verdict}")
     if r.seconds is not None:
         parts.append(f"{r.seconds:.1f} s")
     parts.append(f"-> {r.outdir}")
