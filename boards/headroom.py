@@ -4,8 +4,9 @@ measured error applied as a margin, and one word, "fits", "tight" or "does not f
 What goes on the chip is the network (:func:`nnlcc.boards.fit.model_resources`: its adder
 graphs, and a CNN's line buffers and join FIFOs, as registers or block RAM) plus the
 self-test wrapper (:func:`wrapper_resources`): the ROM of test inputs and the ROM of golden
-outputs (block RAM, by the family's geometry), the feeder, the checker and the UART reporter
-(the family's measured :class:`~nnlcc.ir.family.WrapperCost`).
+outputs (block RAM by the family's geometry: an upper bound, since synthesis drops ROM bits
+that are constant over the test vectors, e.g. the digits' blank border pixels), the feeder,
+the checker and the UART reporter (the family's measured :class:`~nnlcc.ir.family.WrapperCost`).
 
 The margin is the model's largest leave-one-out error measured for the family
 (:attr:`~nnlcc.ir.family.CostModel.luts_error`, ``ffs_error``): the verdict is "fits" when
@@ -74,11 +75,7 @@ def wrapper_resources(net: LoweredNetwork, family: Family) -> dict[str, Any]:
     if isinstance(w, NotMeasured):
         return {"luts": None, "ffs": None, "bram": bram, "not_measured": str(w)}
     assert isinstance(w, WrapperCost)
-    return {
-        "luts": w.luts_fixed + round(w.luts_per_out_bit * roms.y_width),
-        "ffs": w.ffs_fixed + roms.x_width + round(w.ffs_per_out_bit * roms.y_width),
-        "bram": bram,
-    }
+    return {"luts": w.luts, "ffs": w.ffs, "bram": bram}
 
 
 def margin_pct(error: ErrorFigure | NotMeasured) -> float | None:

@@ -77,16 +77,15 @@ class ErrorFigure:
 
 @dataclass(frozen=True)
 class WrapperCost:
-    """The self-test wrapper's logic (:func:`nnlcc.boards.headroom.wrapper_resources`):
-    ``per_out_bit`` LUTs and FFs per bit of the network's output word (the registered word,
-    its golden word and their comparison) and ``fixed`` ones (counters, verdict, UART),
-    measured on the self-test top named in ``measured_on`` minus its network."""
+    """The self-test wrapper's logic beyond its ROMs (feeder, checker, UART reporter;
+    :func:`nnlcc.boards.headroom.wrapper_resources`): the LUTs and FFs the self-test tops named
+    in ``measured_on`` placed beyond their network out of context (their mean; they differ by
+    ``spread``)."""
 
-    luts_fixed: int
-    ffs_fixed: int
-    luts_per_out_bit: float
-    ffs_per_out_bit: float
+    luts: int
+    ffs: int
     measured_on: str
+    spread: str = ""
 
 
 @dataclass(frozen=True)
