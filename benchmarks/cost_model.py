@@ -121,6 +121,14 @@ CASES: tuple[Case, ...] = (
     Case("rand48x48_lcc_every2", "rand:48x48", "quantize,lcc{sqnr_db=30},schedule{every=2}"),
     Case("rand64x64_auto30", "rand:64x64", "quantize,auto{sqnr_db=30}"),
     Case("pruned_fc1", "pruned", "quantize,auto", "fc1"),
+    # small ones: each through three families in a few minutes on a contended machine
+    Case("rand8x16_csd", "rand:8x16", "quantize,csd"),
+    Case("rand16x16_lcc", "rand:16x16", "quantize,lcc{sqnr_db=35}"),
+    Case("rand16x24_alkaid", "rand:16x24", "quantize,auto{coders=alkaid,sqnr_db=30}"),
+    Case("rand12x32_every2", "rand:12x32", "quantize,auto{sqnr_db=30},schedule{every=2}"),
+    Case("rand16x16_circ4", "rand:16x16", "quantize,circulant{block=4}"),
+    Case("rand8x32_every3", "rand:8x32", "quantize,auto{sqnr_db=35},schedule{every=3}"),
+    Case("maxpool16", "maxpool:16x2", "quantize"),
     Case("mlp_fc1_18db", "mlp", f"quantize,{AUTO_LOW}", "fc1"),
     Case("mlp_fc1_alkaid", "mlp", "quantize,auto{coders=alkaid}", "fc1"),
     # whole networks, out of context
