@@ -67,9 +67,12 @@ class ImportedFacts:
 
 @dataclass(frozen=True)
 class LayerFacts:
-    """What the report shows of a matrix layer beyond its code and its lowered graph."""
+    """What the report shows of a matrix layer beyond its code and its lowered graph;
+    ``hw_sqnr_db``: its SQNR as the hardware computes it, after truncation
+    (:func:`nnlcc.ir.truncate.hardware_sqnr`; None: not lowered)."""
 
     compression: Compression
     auto: AutoChoice | None = None
     csd_best: CsdBest | None = None
+    hw_sqnr_db: float | None = None
     imported: ImportedFacts | None = None
