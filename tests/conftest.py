@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.family import ECP5, Family
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
@@ -108,6 +109,32 @@ def small_stream_cnn(seed: int = 4) -> LoweredNetwork:
     layers: list[Layer] = [stem, pool, a, add, fl, fc]
     g = MatrixGraph("small", "x", 36, "fc", layers, input_shape=(1, 6, 6))
     return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, 36)))
+
+
+def shared_graph(rng: np.random.Generator, n_in: int = 4, n_nodes: int = 40) -> AdderGraph:
+    """Sums that reuse a few early values many times, at many depths (high fanout, long
+    delay lines), with SHR wiring, MAX/MIN and clamps among them."""
+    g = AdderGraph.with_inputs([(-64, 63)] * n_in)
+    for _ in range(n_nodes):
+        n = len(g.nodes)
+        hot = int(rng.integers(0, min(n, n_in + 4)))  # an early value, read again and again
+        other = int(rng.integers(0, n))
+        r = rng.random()
+        if r < 0.55:
+            g.add(
+                hot, other, int(rng.integers(0, 3)), int(rng.integers(0, 3)), nb=rng.random() < 0.3
+            )
+        elif r < 0.7:
+            g.shr(hot if rng.random() < 0.5 else other, int(rng.integers(-1, 3)))
+        elif r < 0.85:
+            (g.max if rng.random() < 0.5 else g.min)(hot, other)
+        else:
+            x = g.nodes[other]
+            g.clamp(other, x.lo // 2, max(x.lo // 2, x.hi // 2))
+        if max(abs(g.nodes[-1].lo), abs(g.nodes[-1].hi)) > 1 << 30:
+            g.nodes.pop()
+    g.outputs = [int(v) for v in rng.integers(n_in, len(g.nodes), size=int(rng.integers(2, 8)))]
+    return g
 
 
 def build_tiny_mlp(sizes: tuple[int, ...] = (6, 5, 3), seed: int = 1) -> LoweredNetwork:

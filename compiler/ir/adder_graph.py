@@ -29,6 +29,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
+from nnlcc.ir.fanout import RegisterCopies, plan_copies
 from nnlcc.ir.fixed_point import IntArray, bits_for_range
 from nnlcc.ir.timing import StageBudget
 
@@ -76,6 +77,7 @@ class AdderGraph:
     reads: list[int] = field(default_factory=list)
     _chain: list[float] = field(default_factory=list, repr=False, compare=False)
     _arrive: list[float] = field(default_factory=list, repr=False, compare=False)
+    _copies: RegisterCopies | None = field(default=None, repr=False, compare=False)
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -221,7 +223,17 @@ class AdderGraph:
             else:
                 st[i], chain[i] = t, d
         self.stages, self.reads, self._chain, self._arrive = st, rd, chain, arrive
+        self._copies = None
         return st
+
+    @property
+    def copies(self) -> RegisterCopies:
+        """The registers duplicated to bound their fanout (:attr:`stage_budget`'s
+        ``fanout``), and which copy every reader reads (:mod:`nnlcc.ir.fanout`)."""
+        self.schedule()
+        if self._copies is None:
+            self._copies = plan_copies(self, self.stage_budget.fanout)
+        return self._copies
 
     def registered(self, node_id: int) -> bool:
         """Whether the node ends in a register (ADD and CLAMP nodes the schedule registers)."""
@@ -255,12 +267,14 @@ class AdderGraph:
 
     @property
     def register_bits(self) -> int:
-        """Flip-flops of the pipeline: registered nodes, delayed copies, the valid chain."""
+        """Flip-flops of the pipeline: registered nodes, delayed copies, the copies made to
+        bound fanout (:attr:`copies`), the valid chain."""
         delays = self.delays()
         bits = sum(
             self.width(i) * (int(self.registered(i)) + delays[i]) for i in range(len(self.nodes))
         )
-        return bits + self.latency
+        extra = sum(self.width(k) * n for k, _, n in self.copies.extra_registers)
+        return bits + extra + self.latency
 
     def path_cost(self) -> float:
         """The costliest combinational path between two registers, in :attr:`stage_budget`'s
@@ -389,5 +403,10 @@ class AdderGraph:
 
     def copy(self) -> AdderGraph:
         return replace(
-            self, nodes=list(self.nodes), outputs=list(self.outputs), stages=[], reads=[]
+            self,
+            nodes=list(self.nodes),
+            outputs=list(self.outputs),
+            stages=[],
+            reads=[],
+            _copies=None,
         )

@@ -39,11 +39,14 @@ __all__ = [
 @dataclass(frozen=True)
 class StageBudget:
     """A register once a path's combinational cost since its last register would exceed
-    ``budget``; an ADD/CLAMP of ``w`` output bits costs ``fixed + per_bit * w``."""
+    ``budget``; an ADD/CLAMP of ``w`` output bits costs ``fixed + per_bit * w``. ``fanout``:
+    readers one register drives at most (a register with more is duplicated, one copy per
+    group of readers: :mod:`nnlcc.ir.fanout`); 0 leaves fanout unbounded."""
 
     budget: float = 1.0
     fixed: float = 1.0
     per_bit: float = 0.0
+    fanout: int = 0
 
     @classmethod
     def every(cls, k: int) -> StageBudget:

@@ -4,8 +4,11 @@ fixed-point format limits (tested on high bits, no comparator) against the golde
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from conftest import shared_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_adder_tree import _random_inputs, random_graph, run_pipeline
@@ -82,3 +85,15 @@ def test_streaming_residual_cnn_every_k(every: int) -> None:
     for layer in net.layers:
         layer.graph.set_stage_budget(StageBudget.every(every))
     check(net, 2, 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), bound=st.integers(1, 3), every=st.integers(1, 2))
+def test_fanout_copies_bit_exact(seed: int, bound: int, every: int) -> None:
+    """Registers duplicated to bound their fanout (and the readers spread over the copies)
+    compute the golden model's outputs at the same clocks."""
+    rng = np.random.default_rng(seed)
+    g = shared_graph(rng, n_in=3, n_nodes=30)
+    g.set_stage_budget(replace(StageBudget.every(every), fanout=bound))
+    assert g.copies.copies or bound > 2  # the shared values are read far more than twice
+    run_pipeline(g, _random_inputs(g, 12, rng), gaps=(2,))
