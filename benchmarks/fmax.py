@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlcc.boards import board_build, get_board
+from nnlcc.boards.build import synth_script
 from nnlcc.boards.toolchain import count_cells, parse_nextpnr, read_yosys_stat, run_tool
 from nnlcc.compile_layer import one_layer_network
 from nnlcc.driver import load_data, load_model, resolve_pipeline, run_passes
@@ -82,10 +83,7 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
     """The network alone: yosys synth_ecp5, nextpnr-ecp5 out of context on the 85F."""
     outdir.mkdir(parents=True, exist_ok=True)
     top_for(net).emit(outdir / "network.v", TOP)
-    script = (
-        f"read_verilog network.v\n{FAMILY.toolchain.synth} -top {TOP}\n"
-        "tee -q -o stat.json stat -json\nwrite_json network.json\n"
-    )
+    script = synth_script(FAMILY, "network.v", TOP, "stat.json") + "write_json network.json\n"
     (outdir / "synth.ys").write_text(script)
     syn = run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=outdir, step="synth",
                    progress=say)  # fmt: skip

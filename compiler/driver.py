@@ -223,7 +223,7 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         log("report only: per-layer costs from the matrix codes (too big to lower)")
     else:
         log("lowering to adder graphs")
-        net = lower_network(graph)
+        net = lower_network(graph, board.family)
         warn_wide(net, log)
         log(f"cost model: LUTs and FFs per layer ({board.family})")
         cost = estimate_network(net, board.family)

@@ -39,8 +39,9 @@ On a register's signal it reaches yosys as a wire attribute; :data:`KEEP_COPIES`
 the flip-flop cells."""
 
 KEEP_COPIES = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
-"""The yosys command (after reading the design, before synthesis) that keeps the flip-flops
-driving wires marked :data:`KEEP`: yosys's ``opt_merge`` honours ``keep`` on cells only."""
+"""The yosys command (after reading the design and ``proc``, before synthesis) that keeps the
+flip-flops driving wires marked :data:`KEEP`: yosys's ``opt_merge`` honours ``keep`` on cells
+only, and a Verilog ``reg``'s attribute stays on the wire."""
 
 
 def bound_bits(bound: int, above: bool) -> int | None:

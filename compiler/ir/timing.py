@@ -1,5 +1,6 @@
-"""Where the hardware's registers go: a combinational-cost budget per register stage, and the
-per-family adder delay model that turns a target clock into such a budget.
+"""Where the hardware's registers go: a combinational-cost budget per register stage, the
+fanout a register may drive, and the per-family delay model that turns a target clock into
+both.
 
 :class:`StageBudget` is the one fact :meth:`nnlcc.ir.adder_graph.AdderGraph.schedule` reads:
 every ADD and CLAMP node costs ``fixed + per_bit * width`` (its output width); SHR and CONST
@@ -8,13 +9,21 @@ another node as costly as itself would no longer fit the budget, and a node that
 behind its operands reads delayed (registered) copies of them instead. ``StageBudget.every(k)``
 (unit cost, budget ``k``) is a register after every ``k``-th adder level; ``every(1)`` is a
 register after every adder, what nnlcc always built before ``schedule{every=k}`` existed.
+``fanout`` bounds the readers of one register: a register with more is duplicated, one copy
+per group of readers (:mod:`nnlcc.ir.fanout`).
 
-A family's :class:`~nnlcc.ir.family.AdderDelay` (its :attr:`~nnlcc.ir.family.Family.adder_delay`)
-is its carry-chain adder: a fixed delay (LUT in front of the carry chain, the net into it) plus
-a delay per bit of carry, and a per-clock overhead (clock to out, setup, the route out of the
-register). Only ECP5's is measured (nextpnr-ecp5 runs of the digits MLP's LCC network, see
-``benchmarks/fmax.py`` and its results); on the other families ``every=auto`` is refused rather
-than scheduled with another family's figures.
+A family's delay model is measured on placed designs (``benchmarks/fmax.py``, fitted by
+``benchmarks/delay_fit.py``) and has two parts. Its :class:`~nnlcc.ir.family.AdderDelay` is the
+carry-chain adder: a fixed delay (entering and leaving the chain) plus a delay per bit of carry,
+and a per-clock overhead (clock to out, setup, the route into the last register). Its
+:class:`~nnlcc.ir.family.RouteDelay` is the route from a register (or an adder) to its readers,
+longer the more readers there are. A path from a register through adders of widths ``w_i`` takes
+``overhead + sum(route(r) + fixed + per_bit * w_i)``. The schedule keeps ``route(r)`` down by
+bounding ``r`` (:func:`fanout_bound`: the most readers at which one adder of the layer's widest
+still meets the clock, so registers are duplicated only as far as the clock needs, since each
+copy costs flip-flops), and prices every adder at ``route(bound)``. A family without a measured
+model (``NotMeasured``) gets no ``every=auto`` and no fanout bound, rather than another
+family's figures.
 """
 
 from __future__ import annotations
@@ -24,16 +33,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnlcc.errors import BadInputError
-from nnlcc.ir.family import FAMILIES, AdderDelay, Family, NotMeasured, get_family
+from nnlcc.ir.family import AdderDelay, Family, NotMeasured, RouteDelay, get_family
 
 __all__ = [
+    "MIN_FANOUT",
     "ScheduleSetting",
     "StageBudget",
     "clock_stage_budget",
+    "default_stage_budget",
     "delay_model",
-    "measured_delays",
+    "fanout_bound",
     "stage_budget_for",
 ]
+
+MIN_FANOUT = 2
+"""The smallest fanout bound the family model sets: where even two readers would miss the
+clock, one copy per reader would not meet it either (the adder alone is too slow), and only
+multiply the flip-flops."""
 
 
 @dataclass(frozen=True)
@@ -49,74 +65,111 @@ class StageBudget:
     fanout: int = 0
 
     @classmethod
-    def every(cls, k: int) -> StageBudget:
+    def every(cls, k: int, fanout: int = 0) -> StageBudget:
         """A register after every ``k``-th adder/clamp level along each path."""
         if k < 1:
             raise ValueError(f"schedule every={k}: must be at least 1")
-        return cls(budget=float(k), fixed=1.0, per_bit=0.0)
+        return cls(budget=float(k), fixed=1.0, per_bit=0.0, fanout=fanout)
 
     def cost(self, width: int) -> float:
         return self.fixed + self.per_bit * width
 
 
-def clock_stage_budget(delay: AdderDelay, mhz: float) -> StageBudget:
-    """The schedule meeting ``mhz`` by ``delay``'s model: the clock period less its overhead
-    is the budget, an ADD/CLAMP costs the model's delay."""
-    return StageBudget(budget=delay.budget_ns(mhz), fixed=delay.fixed, per_bit=delay.per_bit)
+def delay_model(family: Family) -> tuple[AdderDelay, RouteDelay]:
+    """``family``'s adder and route delay models; :class:`BadInputError` in one line when it
+    has none (``schedule{every=auto}`` needs both)."""
+    adder, route = family.adder_delay, family.route_delay
+    for model in (adder, route):
+        if isinstance(model, NotMeasured):
+            raise BadInputError(
+                f"schedule{{every=auto}}: {family.name} has no adder-delay model, {model}; "
+                "give every=k, or schedule{family=...} naming a family with a measured model"
+            )
+    assert isinstance(adder, AdderDelay) and isinstance(route, RouteDelay)
+    return adder, route
 
 
-def _measured() -> dict[str, AdderDelay]:
-    return {n: f.adder_delay for n, f in FAMILIES.items() if isinstance(f.adder_delay, AdderDelay)}
+def target_mhz(family: Family, mhz: float | None) -> float | None:
+    """The clock a schedule aims at: ``mhz``, else the family's default (None: no model)."""
+    if mhz is not None:
+        return mhz
+    adder = family.adder_delay
+    return adder.target_mhz if isinstance(adder, AdderDelay) else None
 
 
-def measured_delays() -> list[AdderDelay]:
-    """The adder-delay models measured on some family (the others are :class:`NotMeasured`)."""
-    return list(_measured().values())
+def fanout_bound(family: Family, mhz: float | None, widest: int) -> int:
+    """The most readers a register may drive so that one adder of ``widest`` bits behind it
+    still meets ``mhz`` (the family's default clock when None), by the family's delay model;
+    at least :data:`MIN_FANOUT`. 0 (unbounded) on a family without a measured model."""
+    adder, route = family.adder_delay, family.route_delay
+    target = target_mhz(family, mhz)
+    if not isinstance(adder, AdderDelay) or not isinstance(route, RouteDelay) or target is None:
+        return 0
+    room = adder.budget_ns(target) - adder.fixed - adder.per_bit * widest
+    return max(MIN_FANOUT, route.readers_within(room))
 
 
-def delay_model(family: Family) -> AdderDelay:
-    """``family``'s adder-delay model; :class:`BadInputError` in one line when it has none
-    (``schedule{every=auto}`` needs one)."""
-    model = family.adder_delay
-    if isinstance(model, NotMeasured):
-        known = "|".join(_measured())
-        raise BadInputError(
-            f"schedule{{every=auto}}: {family.name} has no adder-delay model, {model}; give "
-            f"every=k, or schedule{{family={known}}} to schedule with that family's model"
-        )
-    return model
+def clock_stage_budget(
+    adder: AdderDelay, route: RouteDelay, mhz: float, fanout: int
+) -> StageBudget:
+    """The schedule meeting ``mhz`` by the delay model: the clock period less its overhead
+    is the budget, an ADD/CLAMP costs the route to it from a register of ``fanout`` readers
+    (0, unbounded: priced at :data:`MIN_FANOUT`) plus the adder."""
+    return StageBudget(
+        budget=adder.budget_ns(mhz),
+        fixed=adder.fixed + route.ns(fanout or MIN_FANOUT),
+        per_bit=adder.per_bit,
+        fanout=fanout,
+    )
 
 
 def stage_budget_for(
-    layer: str, widths: list[int], every: int | None, mhz: float | None, family: Family
+    layer: str,
+    widths: list[int],
+    every: int | None,
+    mhz: float | None,
+    family: Family,
+    fanout: int | None = None,
 ) -> StageBudget:
     """The schedule of one layer whose ADD/CLAMP nodes have ``widths``: a register after every
     ``every`` levels, or (``every`` None) wherever ``family``'s delay model says a path would
-    miss ``mhz``. Raises :class:`BadInputError`, in one line naming the layer and the figure
-    reached, when no modelled family can meet ``mhz`` with that setting."""
+    miss ``mhz`` (the family's default clock when None); registers drive at most ``fanout``
+    readers (None: :func:`fanout_bound`; 0: unbounded). Raises :class:`BadInputError`, in one
+    line naming the layer and the figure reached, when the model says ``mhz`` cannot be met
+    with that setting."""
+    widest = max(widths, default=0)
+    bound = fanout_bound(family, mhz, widest) if fanout is None else fanout
     if every is not None:
-        if mhz is not None:
+        adder, route = family.adder_delay, family.route_delay
+        if mhz is not None and isinstance(adder, AdderDelay) and isinstance(route, RouteDelay):
             # k levels of the widest adder: what the model promises for this layer
-            reach = max(
-                m.fmax_mhz(every * m.fixed + m.per_bit * max(widths, default=0) * every)
-                for m in measured_delays()
-            )
+            reach = adder.fmax_mhz(every * (route.ns(bound or 1) + adder.fixed
+                                            + adder.per_bit * widest))  # fmt: skip
             if reach < mhz:
                 raise BadInputError(
                     f"layer {layer}: schedule{{every={every}}} reaches about {reach:.0f} MHz "
-                    f"on the best modelled family, below the {mhz:g} MHz asked for"
+                    f"on {family.name}, below the {mhz:g} MHz asked for"
                 )
-        return StageBudget.every(every)
-    model = delay_model(family)
-    target = 200.0 if mhz is None else mhz
-    widest = max(widths, default=0)
-    reach = max(m.fmax_mhz(m.fixed + m.per_bit * widest) for m in measured_delays())
+        return StageBudget.every(every, bound)
+    adder, route = delay_model(family)
+    target = target_mhz(family, mhz)
+    assert target is not None
+    best = route.ns(MIN_FANOUT) + adder.fixed + adder.per_bit * widest
+    reach = adder.fmax_mhz(best)
     if reach < target:
         raise BadInputError(
-            f"layer {layer}: schedule{{mhz={target:g}}} cannot be met: even a register after "
-            f"every adder reaches about {reach:.0f} MHz (its widest adder has {widest} bits)"
+            f"layer {layer}: schedule{{mhz={target:g}}} cannot be met on {family.name}: even a "
+            f"register after every adder reaches about {reach:.0f} MHz (its widest adder has "
+            f"{widest} bits)"
         )
-    return clock_stage_budget(model, target)
+    return clock_stage_budget(adder, route, target, bound)
+
+
+def default_stage_budget(layer: str, widths: list[int], family: Family) -> StageBudget:
+    """The schedule of a layer no ``schedule`` pass set: a register after every adder, each
+    driving at most the family's fanout bound at its default clock (unbounded without a
+    measured model)."""
+    return stage_budget_for(layer, widths, 1, None, family)
 
 
 #: ``layer.info`` key under which the ``schedule`` pass leaves a layer's :class:`ScheduleSetting`
@@ -126,21 +179,33 @@ SCHEDULE_INFO = "schedule"
 
 @dataclass(frozen=True)
 class ScheduleSetting:
-    """What ``schedule{every=..,mhz=..,family=..}`` asked of one layer; lowering turns it into
-    the layer graph's :class:`StageBudget` (:func:`stage_budget_for`) once widths are known.
-    ``family``: the board's, or the one the pass's ``family`` option names."""
+    """What ``schedule{every=..,mhz=..,fanout=..,family=..}`` asked of one layer; lowering
+    turns it into the layer graph's :class:`StageBudget` (:func:`stage_budget_for`) once
+    widths are known. ``family``: the board's, or the one the pass's ``family`` option names;
+    ``fanout`` None: the family model's bound."""
 
     family: Family
     every: int | None = None
     mhz: float | None = None
+    fanout: int | None = None
 
     def stage_budget(self, layer: str, widths: list[int]) -> StageBudget:
-        return stage_budget_for(layer, widths, self.every, self.mhz, self.family)
+        return stage_budget_for(layer, widths, self.every, self.mhz, self.family, self.fanout)
 
     def to_json(self) -> dict[str, Any]:
         """The fields as JSON (the family by name): what ``layer.info`` and the IR text hold."""
-        return {"every": self.every, "mhz": self.mhz, "family": self.family.name}
+        return {
+            "every": self.every,
+            "mhz": self.mhz,
+            "fanout": self.fanout,
+            "family": self.family.name,
+        }
 
     @classmethod
     def from_json(cls, fields: Mapping[str, Any]) -> ScheduleSetting:
-        return cls(get_family(str(fields["family"])), fields.get("every"), fields.get("mhz"))
+        return cls(
+            get_family(str(fields["family"])),
+            fields.get("every"),
+            fields.get("mhz"),
+            fields.get("fanout"),
+        )

@@ -197,7 +197,7 @@ def layer_rows(
         fmts[layer.name] = layer.out_fmt
         low = None
         if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten
-            low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
+            low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)], family)
         window = geometry(layer, layer.in_fmt)
         rows.append(layer_row(layer, low, window, cost(low), known.get(layer.name)))
     return rows
