@@ -163,10 +163,11 @@ class AdderGraphPipeline(wiring.Component):
                 raise AssertionError(f"v{k} (stage {st[k]}) read at earlier stage {t}")
             key = (k, t, c)
             if key not in at:
-                if t == st[k]:  # a copy of an SHR's root register: the same wiring on it
-                    assert n.op is Op.SHR, f"v{k}: copy {c} of a wire"
-                    at[key] = shifted(k, value_at(n.a, t, c), f"v{k}_c{c}")
+                if n.op is Op.SHR:  # wiring at every stage, on its root's register there
+                    name = f"v{k}" if t == st[k] else f"v{k}_s{t}"
+                    at[key] = shifted(k, value_at(n.a, t, c), f"{name}_c{c}" if c else name)
                     return at[key]
+                assert t > st[k], f"v{k}: copy {c} of a wire"
                 prev = value_at(k, t - 1, cp.tap.get(key, 0))
                 reg = register(k, t, c)
                 m.d.sync += reg.eq(prev)
@@ -223,7 +224,7 @@ class AdderGraphPipeline(wiring.Component):
                 pick_a = a > b if n.op is Op.MAX else a < b
                 drive(k, Mux(pick_a, a, b))
             elif n.op is Op.SHR:
-                at[(k, s, 0)] = shifted(k, value_at(n.a, s), f"v{k}")
+                value_at(k, s)
             else:  # CLAMP
                 src = g.nodes[n.a]
                 a = operand(k, 0)

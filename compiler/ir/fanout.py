@@ -14,8 +14,9 @@ is one sink of its net:
 * an operand of an ADD, CLAMP, MAX or MIN node reading it at that stage;
 * the next delayed copy of the same node (each of its copies is one reader);
 * an output of the graph leaving from it;
-* through an SHR node (wiring) read at its own stage, each reader of the SHR and the first
-  delayed copy of the SHR: the shifted wire is the same net.
+* through SHR nodes (wiring, at every stage: :meth:`~nnlcc.ir.adder_graph.AdderGraph.delays`
+  delays an SHR's root, never the SHR), each reader of an SHR of it: the shifted wire is the
+  same net.
 
 A register with ``r > bound`` readers gets ``ceil(r / bound)`` copies. Its readers, sorted by
 the first graph output each one feeds (readers of the same output tree are placed together)
@@ -47,7 +48,7 @@ class RegisterCopies:
     when more than one). ``operand[(i, slot)]``: the copy node ``i``'s operand ``slot`` (0:
     ``a``, 1: ``b``) reads; ``tap[(k, t, c)]``: the copy of ``(k, t - 1)`` that copy ``c`` of
     ``(k, t)`` is fed from; ``output[j]``: the copy output ``j`` leaves from. Absent: copy 0.
-    A read through an SHR node at its own stage names the copy of the SHR's root register."""
+    A read through an SHR node names the copy of the SHR's root register."""
 
     bound: int = 0
     copies: dict[tuple[int, int], int] = field(default_factory=dict)
@@ -102,20 +103,13 @@ def plan_copies(g: AdderGraph, bound: int) -> RegisterCopies:
     nodes = g.nodes
     home = _homes(g)
 
-    # the root register of an SHR read at its own stage: its operand's, down the SHR chain
-    root = list(range(len(nodes)))
-    for i, n in enumerate(nodes):
-        if n.op is Op.SHR:
-            root[i] = root[n.a]
-
-    # direct readers of every value (node, stage), SHR reads at their stage moved to the root
+    # an SHR is wiring at every stage: a read of it is a read of its root's register there
+    root = g.roots()
     direct: dict[tuple[int, int], list[tuple[int, _Reader]]] = {}
 
     def read(o: int, t: int, who: _Reader, h: int) -> None:
-        if nodes[o].op is Op.CONST:
-            return
-        key = (root[o], t) if t == st[o] else (o, t)
-        direct.setdefault(key, []).append((h, who))
+        if nodes[root[o]].op is not Op.CONST:
+            direct.setdefault((root[o], t), []).append((h, who))
 
     for i, n in enumerate(nodes):
         if n.op is Op.ADD or n.op in SELECT_OPS:
@@ -151,11 +145,9 @@ def plan_copies(g: AdderGraph, bound: int) -> RegisterCopies:
                     plan.output[who[1]] = c
         return homes
 
-    # homes of the copies of each node's first delayed register, for its root's stage
-    first_taps: dict[int, list[tuple[int, _Reader]]] = {}
     for k in range(len(nodes) - 1, -1, -1):
         n = nodes[k]
-        if n.op is Op.CONST:
+        if n.op is Op.CONST or root[k] != k:
             continue
         s = st[k]
         later: list[int] = []  # homes of the copies of the register one stage later
@@ -163,10 +155,7 @@ def plan_copies(g: AdderGraph, bound: int) -> RegisterCopies:
             readers = list(direct.get((k, t), []))
             readers += [(h, (_TAP, k, t + 1, c)) for c, h in enumerate(later)]
             later = assign(k, t, readers)
-        taps = [(h, (_TAP, k, s + 1, c)) for c, h in enumerate(later)]
-        if n.op is Op.SHR:  # its wire is its root's net: the root's stage counts its copies
-            first_taps.setdefault(root[k], []).extend(taps)
-            continue
         if g.registered(k):
-            assign(k, s, list(direct.get((k, s), [])) + taps + first_taps.pop(k, []))
+            taps = [(h, (_TAP, k, s + 1, c)) for c, h in enumerate(later)]
+            assign(k, s, list(direct.get((k, s), [])) + taps)
     return plan
