@@ -52,7 +52,7 @@ from .fit import (
 )
 from .profiles import BoardProfile, get_board
 from .selftest import BoardSelfTest
-from .stream_selftest import StreamSelfTest, selftest_core, selftest_inputs
+from .stream_selftest import StreamSelfTest, fitting_inputs, selftest_core, selftest_inputs
 from .toolchain import (
     count_cells,
     find_tool,
@@ -294,7 +294,9 @@ def board_build(
     timings["verilog_s"] = time.monotonic() - t0
 
     vendor = tools.vendor_tree
-    x = _vectors(net, x_int) if (pnr or vendor is not None) else None
+    x = None
+    if pnr or vendor is not None:  # as many test inputs as the block RAM holds beside it
+        x = fitting_inputs(net, prof, _vectors(net, x_int), model["bram"])
     extra: dict[str, Any] = {}
     if vendor is not None:  # Vivado, the one vendor flow nnlcc writes
         assert x is not None

@@ -19,17 +19,24 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from nnlcc.hdl.network import NetworkTop
 from nnlcc.hdl.stream import StreamPlan, StreamTop
 from nnlcc.hdl.top import top_for
+from nnlcc.ir.family import Family
 from nnlcc.ir.lowered import LoweredNetwork
 
+from .fit import DesignTooLargeError
+from .profiles import BoardProfile
 from .rom_selftest import RomSelfTest, SelfTestResult, run_selftest
 from .selftest import MAX_VECTORS, SelfTest, selftest_vectors
 
 __all__ = [
     "MAX_IMAGES",
     "StreamSelfTest",
+    "fitting_inputs",
     "latency_bound",
+    "rom_blocks",
+    "rom_words",
     "selftest_core",
     "selftest_inputs",
     "simulate_stream_selftest",
@@ -47,6 +54,54 @@ def selftest_inputs(
     :data:`MAX_IMAGES` images (from ``x_int``, else random in the input format)."""
     n = MAX_IMAGES if top_for(net).kind == "stream" else MAX_VECTORS
     return selftest_vectors(net, x_int, n)
+
+
+def rom_words(net: LoweredNetwork) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(words, bits per word)`` per test input of the self-test's input ROM and of its
+    golden ROM: a vector per word, or a pixel (all channels) per word for a CNN."""
+    if top_for(net).kind == "stream":
+        plan = StreamPlan(net)
+        c, h, w = net.input_shape
+        image = plan.out_images[-1]
+        outputs = image[1] * image[2] if image else 1
+        y_bits = plan.out_shapes[-1].width * max(plan.out_counts[-1], 1)
+        return (h * w, plan.x_shape.width * c), (outputs, y_bits)
+    meta = NetworkTop(net).port_metadata("t")
+    x, y = meta["x"], meta["y"]
+    return (1, x["width"] * x["count"]), (1, y["width"] * max(y["count"], 1))
+
+
+def rom_blocks(net: LoweredNetwork, family: Family, n: int) -> int:
+    """Block RAMs of ``family`` the self-test's two ROMs take for ``n`` test inputs (at most:
+    yosys may put a small ROM in LUTs)."""
+    (xw, xb), (yw, yb) = rom_words(net)
+    return family.bram.blocks(n * xw, xb) + family.bram.blocks(n * yw, yb)
+
+
+def fitting_inputs(
+    net: LoweredNetwork, board: BoardProfile, x: npt.NDArray[np.int64], network_bram: int
+) -> npt.NDArray[np.int64]:
+    """The first of the test inputs ``x`` whose ROMs fit ``board``'s block RAM beside the
+    network's own ``network_bram`` blocks (all of them when they fit); a
+    :class:`~nnlcc.boards.fit.DesignTooLargeError` in one line when not even one does."""
+    family, cap = board.family, board.bram
+    n = len(x)
+    while n and network_bram + rom_blocks(net, family, n) > cap:
+        n -= 1
+    if n == 0:
+        (xw, xb), _ = rom_words(net)
+        what = (
+            f"one {'x'.join(map(str, net.input_shape))} image ({xw:,} pixels of {xb} bits)"
+            if top_for(net).kind == "stream"
+            else f"one input vector ({xb} bits)"
+        )
+        need = rom_blocks(net, family, 1)
+        raise DesignTooLargeError(
+            f"the self-test does not fit {board.device} ({board.name}): its ROMs need {need} "
+            f"{family.bram.primitive} for {what}, the network {network_bram}, the board has "
+            f"{cap}"
+        )
+    return x[:n]
 
 
 def selftest_core(net: LoweredNetwork, x_int: npt.ArrayLike) -> SelfTest | StreamSelfTest:
@@ -75,8 +130,8 @@ class StreamSelfTest(RomSelfTest):
         stimuli = top.stimuli(x)
         pixels = stimuli[top.input_key]
         y = stimuli[f"layer{len(net.layers) - 1}"] if y_golden is None else np.asarray(y_golden)
-        if not 1 <= len(pixels) <= 1 << 16:
-            raise ValueError(f"self-test needs 1..65536 pixels, got {len(pixels)}")
+        if not len(pixels):
+            raise ValueError("self-test needs at least one image")
         self._MustUse__silence = False
         self.net = net
         self.images = len(x)

@@ -267,7 +267,10 @@ class RamDelay(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.length, init=[])
+        # a line buffer this long is block RAM (LINE_RAM_BITS), not LUT RAM: say so to yosys
+        m.submodules.mem = mem = Memory(
+            shape=unsigned(self.width), depth=self.length, init=[], attrs={"ram_style": "block"}
+        )
         wr = mem.write_port()
         rd = mem.read_port()
         ptr = Signal(range(self.length), name="ptr")

@@ -111,6 +111,25 @@ def small_stream_cnn(seed: int = 4) -> LoweredNetwork:
     return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, 36)))
 
 
+def wide_line_cnn(seed: int = 5, width: int = 40) -> LoweredNetwork:
+    """A CNN whose second conv's line buffers exceed the memory threshold
+    (:data:`nnlcc.hdl.line_buffer.LINE_RAM_BITS`): 16 channels of 8 bits on rows of ``width``
+    pixels (two 38-pixel gaps of 128-bit pixels, 4,864 bits each, for ``width`` 40); conv
+    3x3 1->16, conv 3x3 16->2, average pool 4x4, flatten, dense on a 1x8x``width`` image."""
+    rng = np.random.default_rng(seed)
+    pad = Window((3, 3), (1, 1), (1, 1, 1, 1))
+    c1 = build_conv("c1", (1, 8, width), 16, rng, window=pad, weight_std=0.5, bias_std=0.2)
+    c2 = build_conv("c2", (16, 8, width), 2, rng, window=pad, weight_std=0.2, bias_std=0.2)
+    pool = PoolLayer("pool", "avg", (2, 8, width), Window((4, 4), (4, 4)))
+    flat = (2, 2, width // 4)
+    fl = FlattenLayer("fl", flat)
+    n = math.prod(flat)
+    fc = DenseLayer("fc", rng.normal(0, 0.3, size=(4, n)), rng.normal(0, 0.1, size=4))
+    layers: list[Layer] = [c1, c2, pool, fl, fc]
+    g = MatrixGraph("wide", "x", 8 * width, "fc", layers, input_shape=(1, 8, width))
+    return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, 8 * width)))
+
+
 def shared_graph(rng: np.random.Generator, n_in: int = 4, n_nodes: int = 40) -> AdderGraph:
     """Sums that reuse a few early values many times, at many depths (high fanout, long
     delay lines), with SHR wiring, MAX/MIN and clamps among them."""
