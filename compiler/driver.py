@@ -289,6 +289,15 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
                 "skipped": "report only",
             }
             report["resources"] = {"skipped": "report only"}
+            if net is None:  # too big to lower: the fit verdict from the codes
+                from nnlcc.boards.code_fit import code_fit
+
+                log(f"fit verdict on {board.name} and the largest parts (from the codes)")
+                adders = {
+                    row.name: row.adders for row in layers if row.adders_per_weight is not None
+                }
+                report["resources"] = code_fit(graph, adders, board)
+                log(report["resources"]["message"])
         else:
             assert net is not None and top is not None  # only --report-only skips lowering
             report["verification"] = _verify(top, data, tmp, opts, log)

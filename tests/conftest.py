@@ -111,7 +111,7 @@ def small_stream_cnn(seed: int = 4) -> LoweredNetwork:
     return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, 36)))
 
 
-def wide_line_cnn(seed: int = 5, width: int = 40) -> LoweredNetwork:
+def wide_line_graph(seed: int = 5, width: int = 40) -> MatrixGraph:
     """A CNN whose second conv's line buffers exceed the memory threshold
     (:data:`nnlcc.hdl.line_buffer.LINE_RAM_BITS`): 16 channels of 8 bits on rows of ``width``
     pixels (two 38-pixel gaps of 128-bit pixels, 4,864 bits each, for ``width`` 40); conv
@@ -126,8 +126,14 @@ def wide_line_cnn(seed: int = 5, width: int = 40) -> LoweredNetwork:
     n = math.prod(flat)
     fc = DenseLayer("fc", rng.normal(0, 0.3, size=(4, n)), rng.normal(0, 0.1, size=4))
     layers: list[Layer] = [c1, c2, pool, fl, fc]
-    g = MatrixGraph("wide", "x", 8 * width, "fc", layers, input_shape=(1, 8, width))
-    return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, 8 * width)))
+    return MatrixGraph("wide", "x", 8 * width, "fc", layers, input_shape=(1, 8, width))
+
+
+def wide_line_cnn(seed: int = 5, width: int = 40) -> LoweredNetwork:
+    """:func:`wide_line_graph` compiled with ``quantize,csd`` and lowered."""
+    g = wide_line_graph(seed, width)
+    rng = np.random.default_rng(seed + 1)
+    return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, g.input_size)))
 
 
 def shared_graph(rng: np.random.Generator, n_in: int = 4, n_nodes: int = 40) -> AdderGraph:

@@ -40,6 +40,7 @@ __all__ = [
     "ErrorFigure",
     "Family",
     "NotMeasured",
+    "Part",
     "RouteDelay",
     "Toolchain",
     "family_option",
@@ -181,6 +182,19 @@ class BlockRam:
 
 
 @dataclass(frozen=True)
+class Part:
+    """The largest device of a family (what a design too big for every board is measured
+    in): its LUTs (the family's own kind), flip-flops and block RAMs, and where the figures
+    come from."""
+
+    name: str
+    luts: int
+    ffs: int
+    bram: int
+    source: str
+
+
+@dataclass(frozen=True)
 class Toolchain:
     """How a design becomes a bitstream.  ``synth``: the yosys command estimating and
     synthesizing a netlist.  With an open flow: ``pnr`` (the nextpnr binary) and
@@ -233,6 +247,7 @@ class Family:
     route_delay: RouteDelay | NotMeasured
     cells: Cells
     bram: BlockRam
+    largest_part: Part
     toolchain: Toolchain
     srl_min: int = 0
     srl_depth: int = 32
@@ -315,6 +330,14 @@ ECP5 = Family(
         ),
     ),
     bram=BlockRam("DP16KD", bits=18432, widest=36),
+    largest_part=Part(
+        "LFE5U-85F",
+        luts=83640,
+        ffs=83640,
+        bram=208,
+        source="nextpnr-ecp5's TRELLIS_COMB and TRELLIS_FF totals of the 85k device; 208 DP16KD"
+        " (ECP5 data sheet FPGA-DS-02012)",
+    ),
     toolchain=Toolchain(
         synth="synth_ecp5 -flatten -noiopad",
         pnr="nextpnr-ecp5",
@@ -360,6 +383,14 @@ XC7 = Family(
         dsp="DSP48E1",
     ),
     bram=BlockRam("RAMB36E1", bits=36864, widest=72),  # simple dual port
+    largest_part=Part(
+        "XC7V2000T",
+        luts=1221600,
+        ffs=2443200,
+        bram=1292,
+        source="7 Series overview DS180: 1,954,560 logic cells at 1.6 per LUT6, two flip-flops"
+        " per LUT, 1,292 RAMB36 (46.5 Mb)",
+    ),
     # -flatten lets ABC see across layer boundaries; -noiopad and -noclkbuf keep the network's
     # ~1000 port bits from being counted as I/O buffers (the network is not a chip top)
     toolchain=Toolchain(
@@ -395,6 +426,14 @@ ICE40 = Family(
         placed=(("luts", "ICESTORM_LC"), ("bram", "ICESTORM_RAM"), ("dsp", "ICESTORM_DSP")),
     ),
     bram=BlockRam("SB_RAM40_4K", bits=4096, widest=16),
+    largest_part=Part(
+        "iCE40HX8K",
+        luts=7680,
+        ffs=7680,
+        bram=32,
+        source="iCE40 LP/HX family data sheet: 7,680 logic cells (a LUT4 and a flip-flop"
+        " each), 32 RAM4K blocks",
+    ),
     toolchain=Toolchain(
         synth="synth_ice40 -flatten",
         pnr="nextpnr-ice40",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnlcc.errors import BadInputError
-from nnlcc.ir.family import AdderDelay, Family, NotMeasured, RouteDelay, get_family
+from nnlcc.ir.family import FAMILIES, AdderDelay, Family, NotMeasured, RouteDelay, get_family
 
 __all__ = [
     "MIN_FANOUT",
@@ -81,9 +81,15 @@ def delay_model(family: Family) -> tuple[AdderDelay, RouteDelay]:
     adder, route = family.adder_delay, family.route_delay
     for model in (adder, route):
         if isinstance(model, NotMeasured):
+            known = "|".join(
+                f.name
+                for f in FAMILIES.values()
+                if isinstance(f.adder_delay, AdderDelay) and isinstance(f.route_delay, RouteDelay)
+            )
             raise BadInputError(
                 f"schedule{{every=auto}}: {family.name} has no adder-delay model, {model}; "
-                "give every=k, or schedule{family=...} naming a family with a measured model"
+                f"give every=k, or schedule{{family={known}}} to schedule with that family's "
+                "model"
             )
     assert isinstance(adder, AdderDelay) and isinstance(route, RouteDelay)
     return adder, route

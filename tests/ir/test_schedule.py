@@ -9,8 +9,16 @@ from conftest import build_tiny_cnn, compile_graph
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
-from nnlcc.ir.family import ECP5, ICE40, XC7, AdderDelay
-from nnlcc.ir.timing import SCHEDULE_INFO, StageBudget, clock_stage_budget, stage_budget_for
+from nnlcc.ir.family import ECP5, ICE40, XC7
+from nnlcc.ir.timing import (
+    MIN_FANOUT,
+    SCHEDULE_INFO,
+    StageBudget,
+    clock_stage_budget,
+    delay_model,
+    fanout_bound,
+    stage_budget_for,
+)
 from nnlcc.passes import parse_pipeline
 
 
@@ -100,11 +108,34 @@ def test_delay_budget_reads_registered_copies_when_a_node_does_not_fit() -> None
 
 
 def test_auto_uses_the_family_model() -> None:
-    model = ECP5.adder_delay
-    assert isinstance(model, AdderDelay)
-    p = stage_budget_for("fc1", [16, 20], None, 200.0, ECP5)
-    assert p == clock_stage_budget(model, 200.0)
-    assert stage_budget_for("fc1", [16], 2, None, ECP5) == StageBudget.every(2)
+    adder, route = delay_model(ECP5)
+    bound = fanout_bound(ECP5, 200.0, 20)
+    assert stage_budget_for("fc1", [16, 20], None, 200.0, ECP5) == clock_stage_budget(
+        adder, route, 200.0, bound
+    )
+    # every=k keeps its unit costs and takes the same fanout bound (the default clock's)
+    assert stage_budget_for("fc1", [16], 2, None, ECP5) == StageBudget.every(
+        2, fanout_bound(ECP5, None, 16)
+    )
+    assert stage_budget_for("fc1", [16], 2, None, ECP5, fanout=0) == StageBudget.every(2)
+    assert stage_budget_for("fc1", [16], 2, None, ECP5, fanout=5).fanout == 5
+
+
+def test_fanout_bound_follows_the_route_model() -> None:
+    """As many readers as still let one adder of the widest width meet the clock: fewer for a
+    faster clock or wider adders, never below MIN_FANOUT, none without a measured model."""
+    adder, route = delay_model(ECP5)
+    for mhz in (150.0, 200.0, 250.0):
+        for widest in (8, 16, 24):
+            f = fanout_bound(ECP5, mhz, widest)
+            assert f >= MIN_FANOUT
+            room = adder.budget_ns(mhz) - adder.fixed - adder.per_bit * widest
+            if f > MIN_FANOUT:  # the bound's route fits, one more reader's would not
+                assert route.ns(f) <= room + 1e-9 < route.ns(f + 1)
+    assert fanout_bound(ECP5, 150.0, 16) >= fanout_bound(ECP5, 250.0, 16)
+    assert fanout_bound(ECP5, 200.0, 8) >= fanout_bound(ECP5, 200.0, 24)
+    assert fanout_bound(ECP5, None, 16) == fanout_bound(ECP5, adder.target_mhz, 16)
+    assert fanout_bound(XC7, 200.0, 16) == 0  # not measured: unbounded
 
 
 def test_unreachable_clock_is_one_line_naming_layer_and_figure() -> None:
@@ -141,26 +172,25 @@ def test_pass_setting_survives_the_ir_text() -> None:
     from nnlcc.passes.text import parse_graph
 
     graph = build_tiny_cnn()
-    net = compile_graph(graph, "quantize,csd,schedule{every=3,mhz=100}")
+    net = compile_graph(graph, "quantize,csd,schedule{every=3,mhz=100,fanout=4}")
     text = print_graph(graph)
-    assert '"schedule": {"every": 3, "mhz": 100.0, "family": "ecp5"}' in text
+    assert '"schedule": {"every": 3, "mhz": 100.0, "fanout": 4, "family": "ecp5"}' in text
     back = lower_network(parse_graph(text))
     assert [la.graph.stage_budget for la in back.layers] == [
         la.graph.stage_budget for la in net.layers
     ]
-    assert all(la.graph.stage_budget == StageBudget.every(3) for la in back.layers)
+    assert all(la.graph.stage_budget == StageBudget.every(3, 4) for la in back.layers)
 
 
 def test_auto_is_refused_on_a_family_without_a_measured_delay_model() -> None:
     """No other family's figures stand in for a missing model: every=auto names the family
-    and the ways out; every=k needs no model."""
-    for family in (XC7, ICE40):
-        with pytest.raises(BadInputError) as e:
-            stage_budget_for("fc1", [16], None, 200.0, family)
-        msg = str(e.value)
-        assert "\n" not in msg and f"{family.name} has no adder-delay model" in msg
-        assert "not measured" in msg and "every=k" in msg and "family=ecp5" in msg
-        assert stage_budget_for("fc1", [16], 2, None, family) == StageBudget.every(2)
+    and the ways out; every=k needs no model (and gets no fanout bound from it)."""
+    with pytest.raises(BadInputError) as e:
+        stage_budget_for("fc1", [16], None, 200.0, XC7)
+    msg = str(e.value)
+    assert "\n" not in msg and "xc7 has no adder-delay model" in msg
+    assert "not measured" in msg and "every=k" in msg and "family=ecp5" in msg
+    assert stage_budget_for("fc1", [16], 2, None, XC7) == StageBudget.every(2)
 
 
 def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
@@ -169,11 +199,29 @@ def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
     g = build_tiny_cnn()
     net = compile_graph(g, "quantize,csd,schedule{family=ecp5}", family=XC7)
     assert all(la.info[SCHEDULE_INFO]["family"] == "ecp5" for la in g.layers)
-    assert isinstance(ECP5.adder_delay, AdderDelay)
-    want = clock_stage_budget(ECP5.adder_delay, 200.0)
-    assert all(la.graph.stage_budget == want for la in net.layers)
+    adder, _ = delay_model(ECP5)
+    for la in net.layers:
+        widths = [la.graph.width(i) for i, n in enumerate(la.graph.nodes) if n.op is Op.ADD]
+        budget = la.graph.stage_budget
+        assert budget.budget == adder.budget_ns(adder.target_mhz)
+        assert budget.fanout == fanout_bound(ECP5, None, max(widths, default=0)) or not widths
     g = build_tiny_cnn()
     compile_graph(g, "quantize,csd,schedule{every=2}", family=ICE40)
     assert all(la.info[SCHEDULE_INFO]["family"] == "ice40" for la in g.layers)
     with pytest.raises(PassOptionError, match=r"schedule: unknown family 'xyz' \(known: ecp5"):
         parse_pipeline("schedule{family=xyz}")
+
+
+def test_default_schedule_takes_the_board_family_bound() -> None:
+    """Without a schedule pass, lowering for a board's family registers every adder and
+    bounds fanout by that family's model; without a family (or on xc7), unbounded."""
+    from nnlcc.ir.lower import lower_network
+
+    for family, bounded in ((ECP5, True), (XC7, False)):
+        g = build_tiny_cnn()
+        compile_graph(g, "quantize,csd", family=family)
+        net = lower_network(g, family)
+        for la in net.layers:
+            assert la.graph.stage_budget.budget == 1.0 and la.graph.stage_budget.fixed == 1.0
+            assert (la.graph.stage_budget.fanout >= MIN_FANOUT) is bounded
+        assert all(la.graph.stage_budget.fanout == 0 for la in lower_network(g).layers)
