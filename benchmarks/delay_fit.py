@@ -11,16 +11,16 @@ Each RUN_DIR is a network or layer run of ``fmax.py`` (nextpnr's ``report.json``
 
 * **Route** (``RouteDelay``): every net a flip-flop drives, its readers ``r`` (the cells it
   reaches) and its longest routed delay (the SDF's slow corner), from the runs without a fanout
-  bound. Per ``r`` the 90th percentile; ``base + per_doubling * log2(r)`` fitted by least
-  squares over ``r`` (each ``r`` weighted by the square root of its count of nets).
-* **Adder** (``AdderDelay``): every run's critical path, less the route out of its launching
-  register and the ``k - 1`` routes between its adders (the route model at two readers), is
-  ``overhead + k * (fixed + per_bit * w)`` for a run placed with ``every=k`` whose widest
-  adder has ``w`` bits (the schedule's own view of its slowest stage).
-  ``per_bit`` is the carry delay nextpnr's timing model has for the family (``--per-bit``);
-  ``overhead`` is the mean of the paths' ends (clock to out, the logic leaving the last adder,
-  its route into the register, setup) and ``fixed`` is fitted by least squares over the runs. The model of a path
-  adds the route model at the launching register's readers.
+  bound. Per ``r`` the :data:`PERCENTILE` th percentile (the critical path is the tail of
+  thousands of nets); ``base + per_doubling * log2(min(r, saturation))`` fitted by least
+  squares over ``r`` (each ``r`` weighted by the square root of its count of nets), the
+  saturation (where more readers stop lengthening the route) the best of 2..16.
+* **Adder** (``AdderDelay``): every run's critical path is ``overhead + k * (fixed + per_bit *
+  w) + extra`` for a run placed with ``every=k`` whose widest adder has ``w`` bits (the
+  schedule's own view of its slowest stage), ``extra`` the route model's delay of the
+  launching register's readers beyond one reader's. ``per_bit`` is the carry delay
+  nextpnr's timing model has for the family (``--per-bit``); ``overhead`` and ``fixed`` (the
+  typical routes included) are fitted by least squares over the runs.
 
 The fit and each run's measured and modelled path go to ``delay_fit.json`` (by family) and
 ``delay_fit.md``; the family table (``compiler/ir/family.py``) stores the coefficients and
@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 
 SDF_RE = re.compile(r"\(INTERCONNECT (\S+)/(\w+) (\S+)/(\w+) \(([\d.]+):([\d.]+):([\d.]+)\)")
+PERCENTILE = 99
+"""The percentile of the routes per reader count the route model is fitted to."""
 NODE_RE = re.compile(r"(?:^|\.)(l\d+)\.v(\d+)(?:_s\d+)?(?:_c\d+)?_")
 
 
@@ -67,22 +69,39 @@ def route_samples(run: Path) -> list[tuple[int, float]]:
 
 
 def fit_route(samples: list[tuple[int, float]], max_readers: int = 32) -> dict[str, Any]:
+    """Per reader count the :data:`PERCENTILE` of the routes; ``base + per_doubling *
+    log2(min(r, saturation))`` by weighted least squares (each ``r`` by the square root of its
+    count of nets), the saturation the one of 2..16 that fits best."""
     by: dict[int, list[float]] = collections.defaultdict(list)
     for r, d in samples:
         if r <= max_readers:
             by[r].append(d)
     rs = sorted(by)
-    p90 = {r: float(np.percentile(by[r], 90)) for r in rs}
+    pct = {r: float(np.percentile(by[r], PERCENTILE)) for r in rs}
     w = np.sqrt([len(by[r]) for r in rs])
-    x = np.stack([np.ones(len(rs)), np.log2(rs)], axis=1)
-    coef, *_ = np.linalg.lstsq(x * w[:, None], np.array([p90[r] for r in rs]) * w, rcond=None)
-    base, per = (round(float(c), 3) for c in coef)
+    y = np.array([pct[r] for r in rs])
+    best: tuple[float, float, float, int] | None = None
+    for sat in range(2, 17):
+        x = np.stack([np.ones(len(rs)), np.log2(np.minimum(rs, sat))], axis=1)
+        coef, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
+        err = float(np.sum((w * (x @ coef - y)) ** 2))
+        if best is None or err < best[0] - 1e-12:
+            best = (err, float(coef[0]), float(coef[1]), sat)
+    assert best is not None
+    _, base, per, sat = best
+    base, per = round(base, 3), round(per, 3)
     rows = [
-        {"readers": r, "nets": len(by[r]), "p90_ns": round(p90[r], 3),
-         "model_ns": round(base + per * math.log2(r), 3)}
+        {"readers": r, "nets": len(by[r]), "ns": round(pct[r], 3),
+         "model_ns": round(base + per * math.log2(min(r, sat)), 3)}
         for r in rs
     ]  # fmt: skip
-    return {"base": base, "per_doubling": per, "by_readers": rows}
+    return {
+        "base": base,
+        "per_doubling": per,
+        "saturation": sat,
+        "percentile": PERCENTILE,
+        "by_readers": rows,
+    }
 
 
 def path_sample(run: Path) -> dict[str, Any]:
@@ -113,39 +132,42 @@ def path_sample(run: Path) -> dict[str, Any]:
     }
 
 
+def _route(route: dict[str, Any], readers: int) -> float:
+    sat = route["saturation"]
+    return float(route["base"] + route["per_doubling"] * math.log2(min(readers, sat)))
+
+
+def _extra(route: dict[str, Any], readers: int) -> float:
+    """The route of ``readers`` beyond that of one reader (what a fanout bound can save)."""
+    return _route(route, readers) - _route(route, 1)
+
+
 def fit_adder(paths: list[dict[str, Any]], per_bit: float, route: dict[str, Any]) -> dict[str, Any]:
-    """``overhead``: the mean of the paths' ends (clock to out, the logic leaving the last
-    adder, the route into the register, setup); ``fixed`` by least squares on ``total -
-    launch route - overhead - (every - 1) * route(2) - per_bit * every * widest = every *
-    fixed`` (between two adders of a stage, the route of a value with two readers)."""
-    overhead = float(np.mean([p["ends_ns"] for p in paths]))
-    inner = route["base"] + route["per_doubling"]  # route(2)
-    k = np.array([float(p["every"]) for p in paths])
+    """``overhead`` and ``fixed`` by least squares on ``total - per_bit * every * widest -
+    extra route of the launching register's readers = overhead + every * fixed``."""
+    x = np.array([[1.0, p["every"]] for p in paths])
     y = np.array(
         [
-            p["total_ns"]
-            - p["launch_route_ns"]
-            - overhead
-            - (p["every"] - 1) * inner
-            - per_bit * p["every"] * p["widest"]
+            p["total_ns"] - per_bit * p["every"] * p["widest"] - _extra(route, p["launch_readers"])
             for p in paths
         ]
     )
-    fixed = float(k @ y / (k @ k))
-    return {"overhead": round(overhead, 3), "fixed": round(fixed, 3), "per_bit": per_bit}
+    (overhead, fixed), *_ = np.linalg.lstsq(x, y, rcond=None)
+    return {
+        "overhead": round(float(overhead), 3),
+        "fixed": round(float(fixed), 3),
+        "per_bit": per_bit,
+    }
 
 
 def model_path(p: dict[str, Any], adder: dict[str, Any], route: dict[str, Any]) -> float:
-    """The model's path: overhead, the route from the launching register (its readers), then
-    ``every`` adders of the widest width with a route of two readers between them."""
-    launch = route["base"] + route["per_doubling"] * math.log2(p["launch_readers"])
-    inner = route["base"] + route["per_doubling"]
+    """The model's path: overhead, ``every`` adders of the widest width, and the launching
+    register's route beyond one reader's."""
     k = p["every"]
     return (
         adder["overhead"]
-        + launch
-        + (k - 1) * inner
         + k * (adder["fixed"] + adder["per_bit"] * p["widest"])
+        + _extra(route, p["launch_readers"])
     )
 
 
@@ -167,8 +189,8 @@ def markdown(family: str, res: dict[str, Any]) -> str:
         f"## {family}",
         "",
         f"Adder: overhead {a['overhead']} ns, fixed {a['fixed']} ns, per bit {a['per_bit']} ns. "
-        f"Route: {r['base']} + {r['per_doubling']} × log2(readers) ns (p90 of the nets of "
-        f"{', '.join(res['route_runs'])}).",
+        f"Route: {r['base']} + {r['per_doubling']} × log2(min(readers, {r['saturation']})) ns "
+        f"(the {r['percentile']}th percentile of the nets of {', '.join(res['route_runs'])}).",
         "",
         "| run | every | widest | launch readers | launch route ns | measured ns | model ns "
         "| error % |",
@@ -179,9 +201,13 @@ def markdown(family: str, res: dict[str, Any]) -> str:
             f"| {p['run']} | {p['every']} | {p['widest']} | {p['launch_readers']} "
             f"| {p['launch_route_ns']} | {p['total_ns']} | {p['model_ns']} | {p['error_pct']} |"
         )
-    lines += ["", "| readers | nets | p90 ns | model ns |", "|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"| readers | nets | p{r['percentile']} ns | model ns |",
+        "|---:|---:|---:|---:|",
+    ]
     for row in r["by_readers"]:
-        lines.append(f"| {row['readers']} | {row['nets']} | {row['p90_ns']} | {row['model_ns']} |")
+        lines.append(f"| {row['readers']} | {row['nets']} | {row['ns']} | {row['model_ns']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -105,9 +105,10 @@ class CostModel:
 @dataclass(frozen=True)
 class AdderDelay:
     """A family's carry-chain adder delay in ns: ``fixed + per_bit * width`` per adder on a
-    path (the route into it is :class:`RouteDelay`'s), plus ``overhead`` once per clock
-    period; ``target_mhz``: the clock ``schedule{every=auto}`` and the fanout bound aim at when
-    none is given; ``fitted_to``: the runs it was fitted to and how well it matched them."""
+    path (the route into it from a register of one reader included; more readers add
+    :meth:`RouteDelay.extra`), plus ``overhead`` once per clock period; ``target_mhz``: the
+    clock ``schedule{every=auto}`` and the fanout bound aim at when none is given;
+    ``fitted_to``: the runs it was fitted to and how well it matched them."""
 
     fixed: float
     per_bit: float
@@ -126,22 +127,33 @@ class AdderDelay:
 @dataclass(frozen=True)
 class RouteDelay:
     """How long a register's output net takes to reach the farthest of its ``r`` readers, in
-    ns: ``base + per_doubling * log2(r)`` (a high percentile of the placed nets of the runs
-    named by ``fitted_to``, which say how well it matched them). The schedule bounds a
-    register's readers by it (:func:`nnlcc.ir.timing.fanout_bound`)."""
+    ns: ``base + per_doubling * log2(min(r, saturation))`` (a high percentile of the placed
+    nets of the runs named by ``fitted_to``, which say how well it matched them). Beyond
+    ``saturation`` readers the route no longer grows (its length is the spread of the
+    readers, not their number). :class:`AdderDelay` includes a single reader's route; the
+    schedule adds :meth:`extra` and bounds a register's readers by it
+    (:func:`nnlcc.ir.timing.fanout_bound`)."""
 
     base: float
     per_doubling: float
+    saturation: int
     fitted_to: str
 
     def ns(self, readers: int) -> float:
-        return self.base + self.per_doubling * math.log2(max(readers, 1))
+        return self.base + self.per_doubling * math.log2(min(max(readers, 1), self.saturation))
 
-    def readers_within(self, ns: float) -> int:
-        """The most readers whose net still arrives within ``ns`` (at least 1)."""
-        if self.per_doubling <= 0:
-            return 1 << 30 if ns >= self.base else 1
-        return max(1, math.floor(2 ** ((ns - self.base) / self.per_doubling) + 1e-9))
+    def extra(self, readers: int) -> float:
+        """The route of ``readers`` (0: any number) beyond that of a single reader: what
+        bounding a register's readers can save."""
+        return self.ns(readers or self.saturation) - self.ns(1)
+
+    def readers_within(self, extra: float) -> int:
+        """The most readers whose route exceeds a single reader's by at most ``extra`` ns: 0
+        when any number does, and 0 too when ``extra`` is negative (not even one reader's
+        route fits: no bound helps)."""
+        if extra >= self.extra(0) or extra < 0 or self.per_doubling <= 0:
+            return 0
+        return max(1, math.floor(2 ** (extra / self.per_doubling) + 1e-9))
 
 
 @dataclass(frozen=True)
@@ -286,6 +298,9 @@ class Family:
 # iCE40 to yosys synth_xilinx / synth_ice40 LUTs (no open placer for xc7; iCE40 was not placed).
 # The error figures are the run's "stored" statistics (tests/ir/test_family.py compares them).
 _CALIBRATION = "benchmarks/results/2026-11-30/cost_model.md"
+# The delay models' fit: benchmarks/delay_fit.py on placed runs of benchmarks/fmax.py (the run's
+# report beside its .json, which tests/ir/test_family.py compares with these figures).
+_DELAY_FIT = "benchmarks/results/2026-12-07/delay_fit.md"
 
 ECP5 = Family(
     name="ecp5",
@@ -302,20 +317,23 @@ ECP5 = Family(
         luts_error=ErrorFigure("LUTs", "nextpnr-ecp5 placed", 0.59, 3.71),
         ffs_error=ErrorFigure("FFs", "yosys", 2.16, 5.38),
     ),
-    # LFE5U-85F-6, nextpnr-ecp5 out of context: a CCU2C carries two bits in 0.07 ns (per_bit
-    # 0.035); fixed (entering and leaving the chain, 0.45 + 0.44 ns, and the net into it) and
-    # overhead (clock to out 0.52 ns, the last net, the nets the path shares) are the
-    # least-squares fit to the critical paths of the digits MLP's fc2 (adders of ~22 bits).
+    # LFE5U-85F-6, nextpnr-ecp5 out of context (benchmarks/delay_fit.py on benchmarks/fmax.py
+    # runs): a CCU2C carries two bits in 0.071 ns (per_bit); overhead and fixed are the least-
+    # squares fit to the critical paths, the route model to the 99th percentile of every
+    # flip-flop's net by its readers.
     adder_delay=AdderDelay(
-        fixed=1.6,
-        per_bit=0.035,
-        overhead=1.65,
+        fixed=1.953,
+        per_bit=0.0355,
+        overhead=1.397,
         target_mhz=200.0,
-        fitted_to="nextpnr-ecp5 critical paths of the digits MLP's fc2 with a register after"
-        " every 1, 2 and 3 adder levels (benchmarks/fmax.py, results 2026-11-30): 4.22, 5.99,"
-        " 8.99 ns measured, 4.02, 6.40, 8.79 ns modelled (-5 %, +7 %, -2 %)",
+        fitted_to=_DELAY_FIT + " (ecp5): PROVISIONAL",
     ),
-    route_delay=NotMeasured("not fitted yet"),
+    route_delay=RouteDelay(
+        base=1.875,
+        per_doubling=0.691,
+        saturation=2,
+        fitted_to=_DELAY_FIT + " (ecp5): PROVISIONAL",
+    ),
     cells=Cells(
         luts=(("LUT4", 1), ("CCU2C", 2), ("TRELLIS_DPR16X4", 4)),  # CCU2C: two LUT4s
         ffs="TRELLIS_FF",
@@ -415,8 +433,21 @@ ICE40 = Family(
         luts_error=ErrorFigure("LUTs", "yosys synth_ice40", 3.53, 12.06),
         ffs_error=ErrorFigure("FFs", "yosys", 2.3, 5.73),
     ),
-    adder_delay=NotMeasured("no nextpnr-ice40 timing run fitted yet"),
-    route_delay=NotMeasured("no nextpnr-ice40 timing run fitted yet"),
+    # iCE40UP5K (SG48), nextpnr-ice40 with the network in benchmarks/harness.py (no out-of-
+    # context mode): an SB_CARRY step takes 0.278 ns per bit; fitted as ECP5's.
+    adder_delay=AdderDelay(
+        fixed=0.852,
+        per_bit=0.278,
+        overhead=10.011,
+        target_mhz=60.0,
+        fitted_to=_DELAY_FIT + " (ice40): PROVISIONAL",
+    ),
+    route_delay=RouteDelay(
+        base=4.188,
+        per_doubling=0.432,
+        saturation=16,
+        fitted_to=_DELAY_FIT + " (ice40): PROVISIONAL",
+    ),
     cells=Cells(
         luts=(("SB_LUT4", 1),),  # an SB_CARRY rides in the same logic cell
         ffs=r"SB_DFF\w*",

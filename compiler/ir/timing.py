@@ -14,14 +14,15 @@ per group of readers (:mod:`nnlcc.ir.fanout`).
 
 A family's delay model is measured on placed designs (``benchmarks/fmax.py``, fitted by
 ``benchmarks/delay_fit.py``) and has two parts. Its :class:`~nnlcc.ir.family.AdderDelay` is the
-carry-chain adder: a fixed delay (entering and leaving the chain) plus a delay per bit of carry,
-and a per-clock overhead (clock to out, setup, the route into the last register). Its
-:class:`~nnlcc.ir.family.RouteDelay` is the route from a register (or an adder) to its readers,
-longer the more readers there are. A path from a register through adders of widths ``w_i`` takes
-``overhead + sum(route(r) + fixed + per_bit * w_i)``. The schedule keeps ``route(r)`` down by
-bounding ``r`` (:func:`fanout_bound`: the most readers at which one adder of the layer's widest
-still meets the clock, so registers are duplicated only as far as the clock needs, since each
-copy costs flip-flops), and prices every adder at ``route(bound)``. A family without a measured
+carry-chain adder: a fixed delay (entering and leaving the chain, the route from a register of
+one reader) plus a delay per bit of carry, and a per-clock overhead (clock to out, setup). Its
+:class:`~nnlcc.ir.family.RouteDelay` is the route from a register to its readers, longer the
+more readers there are (up to a saturation). A stage launched by a register of ``r`` readers
+through adders of widths ``w_i`` takes ``overhead + extra(r) + sum(fixed + per_bit * w_i)``.
+The schedule keeps ``extra(r)`` down by bounding ``r`` (:func:`fanout_bound`: the most readers
+at which one adder of the layer's widest still meets the clock, so registers are duplicated
+only as far as the clock needs, since each copy costs flip-flops; none where the route of any
+number of readers fits) and takes ``extra(bound)`` off every stage's budget. A family without a measured
 model (``NotMeasured``) gets no ``every=auto`` and no fanout bound, rather than another
 family's figures.
 """
@@ -36,7 +37,6 @@ from nnlcc.errors import BadInputError
 from nnlcc.ir.family import FAMILIES, AdderDelay, Family, NotMeasured, RouteDelay, get_family
 
 __all__ = [
-    "MIN_FANOUT",
     "ScheduleSetting",
     "StageBudget",
     "clock_stage_budget",
@@ -45,12 +45,6 @@ __all__ = [
     "fanout_bound",
     "stage_budget_for",
 ]
-
-MIN_FANOUT = 2
-"""The smallest fanout bound the family model sets: where even two readers would miss the
-clock, one copy per reader would not meet it either (the adder alone is too slow), and only
-multiply the flip-flops."""
-
 
 @dataclass(frozen=True)
 class StageBudget:
@@ -105,25 +99,27 @@ def target_mhz(family: Family, mhz: float | None) -> float | None:
 
 def fanout_bound(family: Family, mhz: float | None, widest: int) -> int:
     """The most readers a register may drive so that one adder of ``widest`` bits behind it
-    still meets ``mhz`` (the family's default clock when None), by the family's delay model;
-    at least :data:`MIN_FANOUT`. 0 (unbounded) on a family without a measured model."""
+    still meets ``mhz`` (the family's default clock when None), by the family's delay model.
+    0 (unbounded) when the clock needs no bound (the route of any number of readers fits),
+    when no bound would help (the adder misses the clock even behind a single-reader
+    register), and on a family without a measured model. Each copy costs flip-flops: the
+    bound is the loosest that meets the clock."""
     adder, route = family.adder_delay, family.route_delay
     target = target_mhz(family, mhz)
     if not isinstance(adder, AdderDelay) or not isinstance(route, RouteDelay) or target is None:
         return 0
-    room = adder.budget_ns(target) - adder.fixed - adder.per_bit * widest
-    return max(MIN_FANOUT, route.readers_within(room))
+    return route.readers_within(adder.budget_ns(target) - adder.fixed - adder.per_bit * widest)
 
 
 def clock_stage_budget(
     adder: AdderDelay, route: RouteDelay, mhz: float, fanout: int
 ) -> StageBudget:
     """The schedule meeting ``mhz`` by the delay model: the clock period less its overhead
-    is the budget, an ADD/CLAMP costs the route to it from a register of ``fanout`` readers
-    (0, unbounded: priced at :data:`MIN_FANOUT`) plus the adder."""
+    and the extra route of a register of at most ``fanout`` readers (0, unbounded: of any
+    number) is the budget, an ADD/CLAMP costs the adder."""
     return StageBudget(
-        budget=adder.budget_ns(mhz),
-        fixed=adder.fixed + route.ns(fanout or MIN_FANOUT),
+        budget=adder.budget_ns(mhz) - route.extra(fanout),
+        fixed=adder.fixed,
         per_bit=adder.per_bit,
         fanout=fanout,
     )
@@ -149,8 +145,8 @@ def stage_budget_for(
         adder, route = family.adder_delay, family.route_delay
         if mhz is not None and isinstance(adder, AdderDelay) and isinstance(route, RouteDelay):
             # k levels of the widest adder: what the model promises for this layer
-            reach = adder.fmax_mhz(every * (route.ns(bound or 1) + adder.fixed
-                                            + adder.per_bit * widest))  # fmt: skip
+            path = every * (adder.fixed + adder.per_bit * widest) + route.extra(bound)
+            reach = adder.fmax_mhz(path)
             if reach < mhz:
                 raise BadInputError(
                     f"layer {layer}: schedule{{every={every}}} reaches about {reach:.0f} MHz "
@@ -160,8 +156,7 @@ def stage_budget_for(
     adder, route = delay_model(family)
     target = target_mhz(family, mhz)
     assert target is not None
-    best = route.ns(MIN_FANOUT) + adder.fixed + adder.per_bit * widest
-    reach = adder.fmax_mhz(best)
+    reach = adder.fmax_mhz(adder.fixed + adder.per_bit * widest)  # a copy for every reader
     if reach < target:
         raise BadInputError(
             f"layer {layer}: schedule{{mhz={target:g}}} cannot be met on {family.name}: even a "

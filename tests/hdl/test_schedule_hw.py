@@ -15,8 +15,8 @@ from test_adder_tree import _random_inputs, random_graph, run_pipeline
 
 from nnlcc.hdl.adder_tree import bound_bits
 from nnlcc.ir.adder_graph import AdderGraph
-from nnlcc.ir.family import ECP5, AdderDelay
-from nnlcc.ir.timing import StageBudget, clock_stage_budget
+from nnlcc.ir.family import ECP5
+from nnlcc.ir.timing import StageBudget, clock_stage_budget, delay_model
 
 
 def test_bound_bits() -> None:
@@ -70,8 +70,8 @@ def test_random_graphs_every_k(seed: int, every: int) -> None:
 def test_random_graphs_delay_budget(seed: int, mhz: float) -> None:
     rng = np.random.default_rng(seed)
     g = random_graph(rng)
-    assert isinstance(ECP5.adder_delay, AdderDelay)
-    g.set_stage_budget(clock_stage_budget(ECP5.adder_delay, mhz))
+    adder, route = delay_model(ECP5)
+    g.set_stage_budget(clock_stage_budget(adder, route, mhz, fanout=int(rng.integers(0, 3))))
     run_pipeline(g, _random_inputs(g, 16, rng), gaps=(3,))
 
 
@@ -95,5 +95,4 @@ def test_fanout_copies_bit_exact(seed: int, bound: int, every: int) -> None:
     rng = np.random.default_rng(seed)
     g = shared_graph(rng, n_in=3, n_nodes=30)
     g.set_stage_budget(replace(StageBudget.every(every), fanout=bound))
-    assert g.copies.copies or bound > 2  # the shared values are read far more than twice
     run_pipeline(g, _random_inputs(g, 12, rng), gaps=(2,))

@@ -20,6 +20,7 @@ from nnlcc.ir.family import (
     ErrorFigure,
     Family,
     NotMeasured,
+    RouteDelay,
     family_option,
     get_family,
 )
@@ -64,10 +65,15 @@ def test_error_text_is_one_line_naming_what_it_was_measured_against() -> None:
 
 
 def test_only_measured_delay_models_are_numbers() -> None:
-    assert isinstance(ECP5.adder_delay, AdderDelay)
-    assert "nextpnr-ecp5" in ECP5.adder_delay.fitted_to
-    for family in (XC7, ICE40):
-        assert isinstance(family.adder_delay, NotMeasured) and family.adder_delay.reason
+    for family in (ECP5, ICE40):
+        assert isinstance(family.adder_delay, AdderDelay)
+        assert isinstance(family.route_delay, RouteDelay)
+        assert (
+            family.adder_delay.fitted_to.startswith("benchmarks/results/")
+            and family.name in family.adder_delay.fitted_to
+        )
+    assert isinstance(XC7.adder_delay, NotMeasured) and XC7.adder_delay.reason
+    assert isinstance(XC7.route_delay, NotMeasured) and XC7.route_delay.reason
 
 
 def test_families_are_singletons_found_by_name() -> None:
