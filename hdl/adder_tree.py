@@ -145,12 +145,11 @@ class AdderGraphPipeline(wiring.Component):
             """Copy ``c`` of node ``k``'s register at stage ``t``; the copies of a duplicated
             register carry ``keep`` (a synthesizer would merge them back otherwise)."""
             name = f"v{k}" if t == st[k] else f"v{k}_s{t}"
-            dup = cp.count(k, t) > 1
             return Signal(
                 node_shape(k),
                 name=f"{name}_c{c}" if c else name,
                 reset_less=True,
-                attrs=KEEP if dup else {},
+                attrs=KEEP if cp.kept(k, t) else {},
             )
 
         def value_at(k: int, t: int, c: int = 0) -> Value:
@@ -163,11 +162,10 @@ class AdderGraphPipeline(wiring.Component):
                 raise AssertionError(f"v{k} (stage {st[k]}) read at earlier stage {t}")
             key = (k, t, c)
             if key not in at:
-                if n.op is Op.SHR:  # wiring at every stage, on its root's register there
-                    name = f"v{k}" if t == st[k] else f"v{k}_s{t}"
-                    at[key] = shifted(k, value_at(n.a, t, c), f"{name}_c{c}" if c else name)
+                if t == st[k]:  # a copy of an SHR's root register: the same wiring on it
+                    assert n.op is Op.SHR, f"v{k}: copy {c} of a wire"
+                    at[key] = shifted(k, value_at(n.a, t, c), f"v{k}_c{c}")
                     return at[key]
-                assert t > st[k], f"v{k}: copy {c} of a wire"
                 prev = value_at(k, t - 1, cp.tap.get(key, 0))
                 reg = register(k, t, c)
                 m.d.sync += reg.eq(prev)
@@ -224,7 +222,7 @@ class AdderGraphPipeline(wiring.Component):
                 pick_a = a > b if n.op is Op.MAX else a < b
                 drive(k, Mux(pick_a, a, b))
             elif n.op is Op.SHR:
-                value_at(k, s)
+                at[(k, s, 0)] = shifted(k, value_at(n.a, s), f"v{k}")
             else:  # CLAMP
                 src = g.nodes[n.a]
                 a = operand(k, 0)

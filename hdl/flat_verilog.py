@@ -77,7 +77,7 @@ class _Writer:
 
     def keep(self, k: int, t: int) -> str:
         """The attribute of a duplicated register (synthesis must not merge its copies)."""
-        return "(* keep *) " if self.cp.count(k, t) > 1 else ""
+        return "(* keep *) " if self.cp.kept(k, t) else ""
 
     def name(self, k: int, t: int, c: int) -> str:
         base = f"v{k}" if t == self.st[k] else f"v{k}_s{t}"
@@ -91,10 +91,10 @@ class _Writer:
             return _hex(n.c0, w)
         wk = self.width(k)
         j = t - self.st[k]
-        if j == 0 or self.cp.duplicated(k) or n.op is Op.SHR:
+        if j == 0 or self.cp.duplicated(k):
             base, off = self.name(k, t, c), 0
-            if n.op is Op.SHR and (j or c):
-                self.shr_at(k, t, c)
+            if j == 0 and c and n.op is Op.SHR:
+                self.shr_copy(k, c)
             if wk == w:
                 return base
         else:
@@ -104,13 +104,12 @@ class _Writer:
         fill = f"{base}[{off + wk - 1}]" if self.signed(k) else "1'b0"
         return f"{{{{{w - wk}{{{fill}}}}}, {base}[{off + wk - 1}:{off}]}}"
 
-    def shr_at(self, k: int, t: int, c: int) -> None:
-        """The SHR node ``k`` on copy ``c`` of its root register at stage ``t`` (wiring),
-        written once, before its first use."""
-        name = self.name(k, t, c)
+    def shr_copy(self, k: int, c: int) -> None:
+        """The SHR node ``k`` on copy ``c`` of its root register, written once, before use."""
+        name = self.name(k, self.st[k], c)
         if name not in self.made:
             self.made.add(name)
-            self.shr(k, name, c, t)
+            self.shr(k, name, c)
 
     def delay_lines(self) -> None:
         for k, d in enumerate(self.delay):
@@ -133,9 +132,10 @@ class _Writer:
         c = self.cp.operand.get((k, slot), 0)
         return self.ext(n.b if slot else n.a, self.g.reads[k], w, c)
 
-    def shr(self, k: int, name: str, c: int, s: int) -> None:
+    def shr(self, k: int, name: str, c: int) -> None:
         n = self.g.nodes[k]
         w = self.width(k)
+        s = self.st[k]
         if n.sa >= 0:  # floor division: bits [sa, sa + w) of the sign-extended operand
             src = self.ext(n.a, s, w + n.sa, c)
             expr = f"{src}" if n.sa == 0 else f"{src} >> {n.sa}"
@@ -159,7 +159,7 @@ class _Writer:
             b = f"({b} << {n.sb})" if n.sb else b
             self._drive(k, w, f"{a} {'-' if n.nb else '+'} {b}")
         elif n.op is Op.SHR:
-            self.shr(k, f"v{k}", 0, self.st[k])
+            self.shr(k, f"v{k}", 0)
         elif n.op in (Op.MAX, Op.MIN):  # compare as signed numbers wide enough for both
             x, y = self.g.nodes[n.a], self.g.nodes[n.b]
             wc = bits_for_range(min(x.lo, y.lo, -1), max(x.hi, y.hi))[0]

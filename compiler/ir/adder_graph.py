@@ -249,37 +249,20 @@ class AdderGraph:
         st = self.schedule()
         return max((st[o] + (self._chain[o] > 0) for o in self.outputs), default=0)
 
-    def roots(self) -> list[int]:
-        """The node each node's value is wiring of: itself, or for an SHR the first node
-        down its chain of SHRs that is not one (at the same stage)."""
-        root = list(range(len(self.nodes)))
-        for i, n in enumerate(self.nodes):
-            if n.op is Op.SHR:
-                root[i] = root[n.a]
-        return root
-
     def delays(self) -> list[int]:
         """Delayed copies each node needs: the latest stage it is read at minus its stage
-        (the length of its shift register; CONST nodes need none). An SHR is wiring at every
-        stage: a later read of it is the same wiring on its root's delayed copy, so its root
-        is delayed instead and the SHR needs none (a copy of the shifted bits would be bits
-        of the root's copy, which synthesis merges into one register anyway)."""
+        (the length of its shift register; CONST nodes need none)."""
         st = self.schedule()
         need = list(st)
         for i, n in enumerate(self.nodes):
             if n.op is Op.ADD or n.op in SELECT_OPS:
                 need[n.a] = max(need[n.a], self.reads[i])
                 need[n.b] = max(need[n.b], self.reads[i])
-            elif n.op is Op.CLAMP:
+            elif n.op in (Op.CLAMP, Op.SHR):
                 need[n.a] = max(need[n.a], self.reads[i])
         lat = self.latency
         for o in self.outputs:
             need[o] = max(need[o], lat)
-        root = self.roots()
-        for i in range(len(self.nodes) - 1, -1, -1):  # an SHR's reads are its root's
-            if root[i] != i:
-                need[root[i]] = max(need[root[i]], need[i])
-                need[i] = st[i]
         return [0 if n.op is Op.CONST else need[i] - st[i] for i, n in enumerate(self.nodes)]
 
     @property

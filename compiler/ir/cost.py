@@ -22,8 +22,7 @@ the graph (both writers make the same hardware) and what a synthesizer keeps of 
 * **SHR**, **CONST**, **INPUT**: wires.
 * **Registers**: every ADD, CLAMP, MAX and MIN node is a register of its width; a node read ``d``
   stages after its own stage has ``d`` delayed copies (one shift register per node, as the
-  writers emit; an SHR read late delays its root, :meth:`AdderGraph.delays`), and the
-  ``valid`` strobe has one flip-flop per pipeline stage.
+  writers emit), and the ``valid`` strobe has one flip-flop per pipeline stage.
   A register duplicated to bound its fanout (:mod:`nnlcc.ir.fanout`) counts once per copy.
   :attr:`Cost.ffs` counts exactly the declared register bits;
   :attr:`Cost.ffs_synth` what survives synthesis (constant and unread bits removed, and on
@@ -258,8 +257,8 @@ def features(graph: AdderGraph, family: Family) -> CostFeatures:
     rd = np.array(graph.reads, dtype=np.int64)  # the stage each node reads its operands at
     lat = graph.latency
     reads = _reads(np.arange(n), op, a, b, sa, sb, st, rd, lat, w, graph.outputs)
-    delay = np.array(graph.delays(), dtype=np.int64)  # an SHR's reads delay its root
-    root = np.array(graph.roots(), dtype=np.int64)
+    delay = np.zeros(n, dtype=np.int64)
+    np.maximum.at(delay, reads[0], reads[1])
     registered = (is_add | is_clamp | is_sel) & (st > rd)  # schedule{every} leaves some comb
     pipeline_ffs = int(w[registered].sum())
     delay_ffs = int((delay * w)[~is_const].sum())
@@ -335,9 +334,11 @@ def features(graph: AdderGraph, family: Family) -> CostFeatures:
 
     # ---- registers ----
     synth_pipe = int(live_w[registered].sum())
-    synth_delay, srl = _delay_runs(root[s_src], s_off, live_w, family)
-    # synthesis keeps every copy of a duplicated register whole (``keep``), the original too
+    synth_delay, srl = _delay_runs(s_src, s_off, live_w, family)
+    # synthesis keeps every copy of a duplicated register whole (``keep``), the original too,
+    # and the delay lines of SHRs kept apart from them
     kept = sum(int(w[k]) * (n + 1) - int(live_w[k]) for k, _, n in extra)
+    kept += sum(int(w[k]) - int(live_w[k]) for k, _ in graph.copies.separate)
     return CostFeatures(
         adder_chains=int(np.count_nonzero(add_bits)),
         adder_chain_bits=int(add_bits.sum()),

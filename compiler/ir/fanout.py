@@ -14,9 +14,8 @@ is one sink of its net:
 * an operand of an ADD, CLAMP, MAX or MIN node reading it at that stage;
 * the next delayed copy of the same node (each of its copies is one reader);
 * an output of the graph leaving from it;
-* through SHR nodes (wiring, at every stage: :meth:`~nnlcc.ir.adder_graph.AdderGraph.delays`
-  delays an SHR's root, never the SHR), each reader of an SHR of it: the shifted wire is the
-  same net.
+* through an SHR node (wiring) read at its own stage, each reader of the SHR and the first
+  delayed copy of the SHR: the shifted wire is the same net.
 
 A register with ``r > bound`` readers gets ``ceil(r / bound)`` copies. Its readers, sorted by
 the first graph output each one feeds (readers of the same output tree are placed together)
@@ -48,21 +47,31 @@ class RegisterCopies:
     when more than one). ``operand[(i, slot)]``: the copy node ``i``'s operand ``slot`` (0:
     ``a``, 1: ``b``) reads; ``tap[(k, t, c)]``: the copy of ``(k, t - 1)`` that copy ``c`` of
     ``(k, t)`` is fed from; ``output[j]``: the copy output ``j`` leaves from. Absent: copy 0.
-    A read through an SHR node names the copy of the SHR's root register."""
+    A read through an SHR node at its own stage names the copy of the SHR's root register.
+    ``separate``: delayed copies of an SHR node whose root's register at the same stage is
+    duplicated: their bits are bits of the root's copies, which a synthesizer would merge them
+    into (adding their readers to one copy), so they are kept apart like the copies."""
 
     bound: int = 0
     copies: dict[tuple[int, int], int] = field(default_factory=dict)
     operand: dict[tuple[int, int], int] = field(default_factory=dict)
     tap: dict[tuple[int, int, int], int] = field(default_factory=dict)
     output: dict[int, int] = field(default_factory=dict)
+    separate: set[tuple[int, int]] = field(default_factory=set)
 
     def count(self, node: int, stage: int) -> int:
         """Copies of the register of ``node`` at ``stage`` (1 when not duplicated)."""
         return self.copies.get((node, stage), 1)
 
+    def kept(self, node: int, stage: int) -> bool:
+        """Whether synthesis must keep the register of ``node`` at ``stage`` as it is (a copy
+        of a duplicated register, or one of :attr:`separate`)."""
+        return (node, stage) in self.copies or (node, stage) in self.separate
+
     def duplicated(self, node: int) -> bool:
-        """Whether any register of ``node`` (its own or a delayed copy) is duplicated."""
-        return any(k == node for k, _ in self.copies)
+        """Whether any register of ``node`` (its own or a delayed copy) is duplicated or kept
+        separate."""
+        return any(k == node for k, _ in self.copies) or any(k == node for k, _ in self.separate)
 
     @property
     def extra_registers(self) -> list[tuple[int, int, int]]:
@@ -103,13 +112,20 @@ def plan_copies(g: AdderGraph, bound: int) -> RegisterCopies:
     nodes = g.nodes
     home = _homes(g)
 
-    # an SHR is wiring at every stage: a read of it is a read of its root's register there
-    root = g.roots()
+    # the root register of an SHR read at its own stage: its operand's, down the SHR chain
+    root = list(range(len(nodes)))
+    for i, n in enumerate(nodes):
+        if n.op is Op.SHR:
+            root[i] = root[n.a]
+
+    # direct readers of every value (node, stage), SHR reads at their stage moved to the root
     direct: dict[tuple[int, int], list[tuple[int, _Reader]]] = {}
 
     def read(o: int, t: int, who: _Reader, h: int) -> None:
-        if nodes[root[o]].op is not Op.CONST:
-            direct.setdefault((root[o], t), []).append((h, who))
+        if nodes[o].op is Op.CONST:
+            return
+        key = (root[o], t) if t == st[o] else (o, t)
+        direct.setdefault(key, []).append((h, who))
 
     for i, n in enumerate(nodes):
         if n.op is Op.ADD or n.op in SELECT_OPS:
@@ -145,9 +161,11 @@ def plan_copies(g: AdderGraph, bound: int) -> RegisterCopies:
                     plan.output[who[1]] = c
         return homes
 
+    # homes of the copies of each node's first delayed register, for its root's stage
+    first_taps: dict[int, list[tuple[int, _Reader]]] = {}
     for k in range(len(nodes) - 1, -1, -1):
         n = nodes[k]
-        if n.op is Op.CONST or root[k] != k:
+        if n.op is Op.CONST:
             continue
         s = st[k]
         later: list[int] = []  # homes of the copies of the register one stage later
@@ -155,7 +173,15 @@ def plan_copies(g: AdderGraph, bound: int) -> RegisterCopies:
             readers = list(direct.get((k, t), []))
             readers += [(h, (_TAP, k, t + 1, c)) for c, h in enumerate(later)]
             later = assign(k, t, readers)
+        taps = [(h, (_TAP, k, s + 1, c)) for c, h in enumerate(later)]
+        if n.op is Op.SHR:  # its wire is its root's net: the root's stage counts its copies
+            first_taps.setdefault(root[k], []).extend(taps)
+            continue
         if g.registered(k):
-            taps = [(h, (_TAP, k, s + 1, c)) for c, h in enumerate(later)]
-            assign(k, s, list(direct.get((k, s), [])) + taps)
+            assign(k, s, list(direct.get((k, s), [])) + taps + first_taps.pop(k, []))
+    for k, n in enumerate(nodes):  # an SHR's delay line beside a duplicated one of its root
+        if n.op is Op.SHR:
+            for t in range(st[k] + 1, st[k] + delays[k] + 1):
+                if plan.count(root[k], t) > 1 and (k, t) not in plan.copies:
+                    plan.separate.add((k, t))
     return plan

@@ -46,6 +46,7 @@ __all__ = [
     "stage_budget_for",
 ]
 
+
 @dataclass(frozen=True)
 class StageBudget:
     """A register once a path's combinational cost since its last register would exceed

@@ -35,8 +35,8 @@ def readers(g: AdderGraph) -> dict[tuple[int, int, int], list[tuple[int, int]]]:
         if n.op is Op.CONST:
             return
         assert t >= stg[o], f"v{o} read at stage {t} before it exists"
-        if n.op is Op.SHR:
-            source(n.a, t, c, who)  # wiring of its operand at every stage
+        if t == stg[o] and n.op is Op.SHR:
+            source(n.a, t, c, who)  # the wire of its operand's register
             return
         registered = t > stg[o] or g.registered(o)
         if not registered:
@@ -164,12 +164,12 @@ def test_flat_writer_emits_the_copies(seed: int, bound: int, tmp_path_factory: o
     regs = re.findall(r"^(?:\(\* keep \*\) )?reg (?:\[(\d+):0\] )?(\w+);$", core, re.M)
     assert sum(int(hi or 0) + 1 for hi, _ in regs) == g.register_bits
     kept = set(re.findall(r"^\(\* keep \*\) reg \[\d+:0\] (\w+);$", core, re.M))
-    assert len(kept) == sum(g.copies.copies.values())
+    assert len(kept) == sum(g.copies.copies.values()) + len(g.copies.separate)
     shr = {
         name
         for k, n in enumerate(g.nodes)
         if n.op is Op.SHR
-        for name in re.findall(rf"\b(v{k}(?:_s\d+)?(?:_c\d+)?(?:_t)?)\b", core)
+        for name in re.findall(rf"\b(v{k}(?:_c\d+)?(?:_t)?)\b", core)
     }
     # registers of one stage each (a packed delay line ``v<k>_d`` holds several)
     named = {name for _, name in regs if not name.endswith("_d")}
