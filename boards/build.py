@@ -52,7 +52,13 @@ from .fit import (
 )
 from .profiles import BoardProfile, get_board
 from .selftest import BoardSelfTest
-from .stream_selftest import StreamSelfTest, fitting_inputs, selftest_core, selftest_inputs
+from .stream_selftest import (
+    StreamSelfTest,
+    fitting_inputs,
+    roms_in_luts,
+    selftest_core,
+    selftest_inputs,
+)
 from .toolchain import (
     count_cells,
     find_tool,
@@ -115,7 +121,8 @@ def _vectors(net: LoweredNetwork, x_int: npt.ArrayLike | None) -> npt.NDArray[np
 def _selftest_plan(
     board: BoardProfile, net: LoweredNetwork, x: npt.NDArray[np.int64], **opts: Any
 ) -> Any:
-    top = BoardSelfTest(selftest_core(net, x), board)
+    core = selftest_core(net, x, rom_in_luts=roms_in_luts(board, pnr_target_mhz(board)))
+    top = BoardSelfTest(core, board)
     platform = board.platform()
     return platform.build(top, name=SELFTEST_NAME, do_build=False, **opts), top
 
@@ -296,7 +303,8 @@ def board_build(
     vendor = tools.vendor_tree
     x = None
     if pnr or vendor is not None:  # as many test inputs as the block RAM holds beside it
-        x = fitting_inputs(net, prof, _vectors(net, x_int), model["bram"])
+        in_luts = roms_in_luts(prof, pnr_target_mhz(prof))
+        x = fitting_inputs(net, prof, _vectors(net, x_int), model["bram"], in_luts)
     extra: dict[str, Any] = {}
     if vendor is not None:  # Vivado, the one vendor flow nnlcc writes
         assert x is not None

@@ -37,6 +37,7 @@ __all__ = [
     "latency_bound",
     "rom_blocks",
     "rom_words",
+    "roms_in_luts",
     "selftest_core",
     "selftest_inputs",
     "simulate_stream_selftest",
@@ -71,22 +72,28 @@ def rom_words(net: LoweredNetwork) -> tuple[tuple[int, int], tuple[int, int]]:
     return (1, x["width"] * x["count"]), (1, y["width"] * max(y["count"], 1))
 
 
-def rom_blocks(net: LoweredNetwork, family: Family, n: int) -> int:
+def rom_blocks(net: LoweredNetwork, family: Family, n: int, in_luts: bool = False) -> int:
     """Block RAMs of ``family`` the self-test's two ROMs take for ``n`` test inputs (at most:
-    yosys may put a small ROM in LUTs)."""
+    yosys may put a small ROM in LUTs; none when they are in LUTs)."""
+    if in_luts:
+        return 0
     (xw, xb), (yw, yb) = rom_words(net)
     return family.bram.blocks(n * xw, xb) + family.bram.blocks(n * yw, yb)
 
 
 def fitting_inputs(
-    net: LoweredNetwork, board: BoardProfile, x: npt.NDArray[np.int64], network_bram: int
+    net: LoweredNetwork,
+    board: BoardProfile,
+    x: npt.NDArray[np.int64],
+    network_bram: int,
+    in_luts: bool = False,
 ) -> npt.NDArray[np.int64]:
     """The first of the test inputs ``x`` whose ROMs fit ``board``'s block RAM beside the
     network's own ``network_bram`` blocks (all of them when they fit); a
     :class:`~nnlcc.boards.fit.DesignTooLargeError` in one line when not even one does."""
     family, cap = board.family, board.bram
     n = len(x)
-    while n and network_bram + rom_blocks(net, family, n) > cap:
+    while n and network_bram + rom_blocks(net, family, n, in_luts) > cap:
         n -= 1
     if n == 0:
         (xw, xb), _ = rom_words(net)
@@ -104,9 +111,22 @@ def fitting_inputs(
     return x[:n]
 
 
-def selftest_core(net: LoweredNetwork, x_int: npt.ArrayLike) -> SelfTest | StreamSelfTest:
-    """The self-test of ``net``'s top (:func:`~nnlcc.hdl.top.top_for` decides which)."""
-    return StreamSelfTest(net, x_int) if top_for(net).kind == "stream" else SelfTest(net, x_int)
+def selftest_core(
+    net: LoweredNetwork, x_int: npt.ArrayLike, *, rom_in_luts: bool = False
+) -> SelfTest | StreamSelfTest:
+    """The self-test of ``net``'s top (:func:`~nnlcc.hdl.top.top_for` decides which);
+    ``rom_in_luts``: its ROMs in LUTs (:func:`roms_in_luts`), not block RAM."""
+    if top_for(net).kind == "stream":
+        return StreamSelfTest(net, x_int, rom_in_luts=rom_in_luts)
+    return SelfTest(net, x_int, rom_in_luts=rom_in_luts)
+
+
+def roms_in_luts(board: BoardProfile, mhz: float) -> bool:
+    """Whether the self-test's ROMs go into LUTs on ``board`` for a ``mhz`` clock: where a
+    block RAM read, as yosys maps it, takes longer than the clock period (ECP5's DP16KD
+    without its output register, :attr:`~nnlcc.ir.family.BlockRam.read_ns`)."""
+    read = board.family.bram.read_ns
+    return isinstance(read, float) and read > 1000.0 / mhz
 
 
 class StreamSelfTest(RomSelfTest):
@@ -121,6 +141,8 @@ class StreamSelfTest(RomSelfTest):
         net: LoweredNetwork,
         x_int: npt.ArrayLike,
         y_golden: npt.ArrayLike | None = None,
+        *,
+        rom_in_luts: bool = False,
     ) -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused design
         top = top_for(net)
@@ -140,7 +162,7 @@ class StreamSelfTest(RomSelfTest):
         outputs = network.signature.members["y"].shape.length
         if y.ndim != 2 or y.shape[1] != outputs:
             raise ValueError(f"golden outputs of shape {y.shape}, expected (n, {outputs})")
-        super().__init__(network, pixels, y, latency_bound(net))
+        super().__init__(network, pixels, y, latency_bound(net), rom_in_luts=rom_in_luts)
 
 
 def latency_bound(net: LoweredNetwork) -> int:
@@ -159,8 +181,9 @@ def simulate_stream_selftest(
     y_golden: npt.ArrayLike | None = None,
     *,
     vcd: str | None = None,
+    rom_in_luts: bool = False,
 ) -> SelfTestResult:
     """Run :class:`StreamSelfTest` in the Amaranth simulator until ``done`` (or twice its
     cycle bound)."""
-    dut = StreamSelfTest(net, x_int, y_golden)
+    dut = StreamSelfTest(net, x_int, y_golden, rom_in_luts=rom_in_luts)
     return run_selftest(dut, 2 * dut.cycles + 16, vcd)

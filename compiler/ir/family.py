@@ -181,11 +181,13 @@ class Cells:
 @dataclass(frozen=True)
 class BlockRam:
     """One block RAM as the boards count them: ``primitive`` of ``bits`` bits, ``widest``
-    bits wide at its widest port."""
+    bits wide at its widest port; ``read_ns``: clock to data out of a read as yosys maps it
+    (the self-test puts its ROMs in LUTs where that misses the clock)."""
 
     primitive: str
     bits: int
     widest: int
+    read_ns: float | NotMeasured = NotMeasured("no placed run read one")
 
     def blocks(self, words: int, width: int) -> int:
         """Block RAMs of one ``words x width`` memory: side by side for the width, stacked
@@ -347,7 +349,10 @@ ECP5 = Family(
             ("dsp", "MULT18X18D"),
         ),
     ),
-    bram=BlockRam("DP16KD", bits=18432, widest=36),
+    # read_ns: yosys maps DP16KD without its output register (REGMODE NOREG): nextpnr-ecp5
+    # (speed 6) times its clock to DO at 5.83 ns, the whole critical path of the digits MLP's
+    # self-test (ROM -> input register, 7.07 ns: 141.5 MHz; benchmarks/fmax.py, 2026-12-07)
+    bram=BlockRam("DP16KD", bits=18432, widest=36, read_ns=5.83),
     largest_part=Part(
         "LFE5U-85F",
         luts=83640,
