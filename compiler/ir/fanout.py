@@ -58,6 +58,7 @@ class RegisterCopies:
     tap: dict[tuple[int, int, int], int] = field(default_factory=dict)
     output: dict[int, int] = field(default_factory=dict)
     separate: set[tuple[int, int]] = field(default_factory=set)
+    _nodes: frozenset[int] | None = field(default=None, repr=False, compare=False)
 
     def count(self, node: int, stage: int) -> int:
         """Copies of the register of ``node`` at ``stage`` (1 when not duplicated)."""
@@ -71,7 +72,9 @@ class RegisterCopies:
     def duplicated(self, node: int) -> bool:
         """Whether any register of ``node`` (its own or a delayed copy) is duplicated or kept
         separate."""
-        return any(k == node for k, _ in self.copies) or any(k == node for k, _ in self.separate)
+        if self._nodes is None:
+            self._nodes = frozenset(k for k, _ in self.copies) | {k for k, _ in self.separate}
+        return node in self._nodes
 
     @property
     def extra_registers(self) -> list[tuple[int, int, int]]:
