@@ -118,7 +118,7 @@ def code_fit(graph: MatrixGraph, adders: Mapping[str, int], board: BoardProfile)
         f"{graph.name} {verdict} {board.device} ({board.name}): about {mine['luts']:,} LUTs, "
         f"{mine['ffs']:,} FFs, {mine['bram']:,} {board.family.bram.primitive}; the largest "
         f"parts it would take: {parts} [cost model on {len(sample)} lowered layers, "
-        f"{share:.0f} % of the adders scaled by adders; join FIFOs and I/O not counted]"
+        f"{share:.1f} % of the adders scaled by adders; join FIFOs and I/O not counted]"
     )
     return {
         "estimate": True,
