@@ -89,8 +89,8 @@ def measure(model: Path, pipeline: str, net_name: str, method: str, **extra: Any
         "model_path": str(model),
         "pipeline": pipeline,
         "forms": forms,
-        "accuracy": acc["golden"],
-        "float_accuracy": acc["float"],
+        "accuracy": acc.golden,
+        "float_accuracy": acc.float_accuracy,
         "adders": sum(layer.graph.adders for layer in net.layers),
         "luts": cost.total.luts if cost.total else 0,
         "stored_weights": sum(

@@ -64,9 +64,9 @@ def measure(model: Path, pipeline: str, family: str, label: str) -> dict[str, An
         "shared_columns": [f.shared_columns for f in facts],
         "adders": sum(layer.graph.adders for layer in net.layers),
         "pre_adders": sum(f.pre_adders for f in facts),
-        "accuracy": acc["golden"],
-        "float_accuracy": acc["float"],
-        "output_sqnr_db": acc["sqnr_db"],
+        "accuracy": acc.golden,
+        "float_accuracy": acc.float_accuracy,
+        "output_sqnr_db": acc.sqnr_db,
         "compile_s": round(time.perf_counter() - t0, 2),
     }
 
@@ -84,7 +84,7 @@ def verify(row: dict[str, Any], outdir: Path) -> bool:
             outdir=outdir / f"p{abs(hash((row['model_path'], row['pipeline']))) % 10**8}",
         )
     )
-    return bool(rep["verification"]["bit_exact"])
+    return bool(rep.verification is not None and rep.verification.bit_exact)
 
 
 def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -79,7 +79,7 @@ def run(model: Path, passes: str | None, outdir: Path) -> tuple[dict[str, Any], 
     t0 = time.perf_counter()
     report = compile_model(
         CompileOptions(model=model, passes=passes, report_only=True, outdir=outdir), log=log
-    )
+    ).to_json()  # report.json's data
     seconds: dict[str, float] = {}
     for (t, pname, layer), (t_next, _, _) in itertools.pairwise(marks):
         if layer and pname not in ("quantize",):

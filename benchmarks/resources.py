@@ -52,8 +52,8 @@ def build_one(model: Path, pipeline: str, board: str, outdir: Path, pnr: bool) -
     return {
         "pipeline": pipeline,
         "pipeline_full": format_pipeline(passes),
-        "sqnr_db": acc["sqnr_db"],
-        "accuracy": acc["golden"],
+        "sqnr_db": acc.sqnr_db,
+        "accuracy": acc.golden,
         "adders": adders,
         "compile_s": round(compile_s, 2),
         "resources": res,

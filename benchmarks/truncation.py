@@ -42,7 +42,7 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
-from nnlcc.ir.truncate import TRUNCATION, truncate
+from nnlcc.ir.truncate import InputPower, TruncationBudget, truncate
 from nnlcc.passes import PassContext
 
 
@@ -66,11 +66,11 @@ def layer_sqnr(layer: DenseLayer, n: int = 2000) -> float:
     graph = AdderGraph.with_inputs([(fmt.lo, fmt.hi)] * cols)
     terms = layer.code.lower(graph, list(range(cols)))
     comp = [0] * len(terms)
-    plan = layer.info.get(TRUNCATION)
-    if plan:
-        cut = truncate(graph, terms, plan["lsb"] + fmt.frac)
+    facts = lower_layer(layer, fmt).truncation  # the LSB lowering chose within the budget
+    if facts:
+        cut = truncate(graph, terms, int(facts["lsb"]) + fmt.frac)
         graph, terms, comp = cut.graph, cut.terms, cut.comp
-    rms = float(np.sqrt(layer.info["input_ms"]))
+    rms = float(np.sqrt(layer.notes[InputPower].mean_square))
     x = fmt.quantize(np.random.default_rng(1).standard_normal((n, cols)) * rms)
     graph.outputs = [t.node for t in terms if t.node is not None]
     vals = graph.evaluate(x).astype(np.float64)
@@ -95,7 +95,8 @@ def gaussian_row(n: int, pipeline: str) -> dict[str, Any]:
     assert isinstance(layer, DenseLayer) and layer.in_fmt is not None
     low = lower_layer(layer, layer.in_fmt)
     seconds = round(time.perf_counter() - t0, 2)
-    plan = layer.info.get(TRUNCATION) or {}
+    budget = layer.notes.get(TruncationBudget)
+    plan = {**(budget.to_json() if budget else {}), **(low.truncation or {})}
     return {
         "case": f"gaussian {n}x{n}",
         "pipeline": pipeline,
@@ -114,13 +115,13 @@ def digits_row(pipeline: str) -> dict[str, Any]:
     net = lower_network(graph)
     seconds = round(time.perf_counter() - t0, 2)
     acc = accuracy_report(graph, net, data)
-    plans = {la.name: la.info.get(TRUNCATION) for la in graph.matrix_layers()}
+    plans = {low.name: low.truncation for low in net.layers if low.kind in ("dense", "conv")}
     return {
         "case": "digits MLP",
         "pipeline": pipeline,
         **costs([la.graph for la in net.layers]),
-        "golden_accuracy": acc["golden"],
-        "output_sqnr_db": acc["sqnr_db"],
+        "golden_accuracy": acc.golden,
+        "output_sqnr_db": acc.sqnr_db,
         "plan": plans,
         "seconds": seconds,
     }

@@ -16,8 +16,8 @@ from nnlcc.ir.facts import CsdBest, LayerFacts
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
-from nnlcc.ir.truncate import RESERVE_DB, TRUNCATION
-from nnlcc.passes.auto import AUTO, Auto, auto_choice
+from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget
+from nnlcc.passes.auto import Auto, AutoRecord, auto_choice
 from nnlcc.passes.share import compression_facts
 
 __all__ = ["csd_best", "facts_of", "layer_facts"]
@@ -29,23 +29,24 @@ def csd_best(layer: MatrixLayer, family: Family) -> CsdBest | None:
     layer gets CSD with shared subexpressions at the fewest weight bits reaching the SQNR its
     truncation keeps (or, untruncated, its code's whole-matrix SQNR), lowered and priced like
     an auto candidate on ``family``.  None when no CSD width reaches that error."""
-    rec = layer.info.get(AUTO)
-    if isinstance(rec, dict):
-        for c in rec.get("candidates", []):
-            if c["coder"].split("+")[-1].startswith("csd") and c.get("est_luts") is not None:
-                return CsdBest(c["coder"], c["adders"], c["est_luts"])
+    rec = layer.notes.get(AutoRecord)
+    if rec is not None:
+        for c in rec.candidates:
+            if c.coder.split("+")[-1].startswith("csd") and c.est_luts is not None:
+                assert c.adders is not None  # priced: both counted
+                return CsdBest(c.coder, c.adders, c.est_luts)
         return None
     if layer.code is None or layer.weight.size > Auto.full_entries:
         return None
-    budget = layer.info.get(TRUNCATION)
+    budget = layer.notes.get(TruncationBudget)
     if budget is not None:
-        target, truncate = float(budget["target_db"]), "auto"
+        target, truncate = budget.target_db, "auto"
     else:
         target, truncate = sqnr_db(layer.weight, layer.code.implemented()), "off"
     if not (math.isfinite(target) and 0 < target <= 150 - RESERVE_DB):
         return None
     probe = copy.copy(layer)  # coding it leaves the layer as it is
-    probe.info = {k: v for k, v in layer.info.items() if k != TRUNCATION}
+    probe.notes = layer.notes.without(TruncationBudget)
     (found,) = Auto(sqnr_db=target, coders="csd", truncate=truncate).price(probe, family)
     if found.failed is not None or found.luts is None or found.adders is None:
         return None

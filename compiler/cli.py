@@ -12,13 +12,16 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from nnlcc.errors import NnlccError
+
+if TYPE_CHECKING:
+    from nnlcc.report.schema import Report, Resources
 
 EXIT_CODES = (
     "Exit status: 0 success; 1 verification failed (the hardware differs from the golden"
@@ -202,60 +205,70 @@ def compile(
             if layer is not None:
                 from nnlcc.compile_layer import compile_layer
 
-                report = compile_layer(opts, layer, log)
+                done = compile_layer(opts, layer, log)
+                line = layer_summary_line(done)
             else:
                 report = compile_model(opts, log=log)
+                done, line = report.to_json(), summary_line(report)
     except NnlccError as e:
         _fail(e, as_json)
     if as_json:
-        typer.echo(_dumps(report))
+        typer.echo(_dumps(done))
     elif not quiet:
-        typer.echo(summary_line(report))
+        typer.echo(line)
 
 
-def _estimated(res: dict[str, Any]) -> str:
+def _estimated(res: Resources) -> str:
     """How the summary labels the LUTs: the cost model's, a tool's estimate, or placed."""
-    if not res.get("estimate"):
+    if not res.estimate:
         return ""
-    return " (model est.)" if "cost model" in str(res.get("tool")) else " (est.)"
+    return " (model est.)" if "cost model" in str(res.tool) else " (est.)"
 
 
-def summary_line(r: dict[str, Any]) -> str:
-    if "layer" in r:  # compile --layer
-        ver = r["verification"]
-        checked = (
-            f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
-            if ver.get("bit_exact")
-            else f"NOT verified ({ver.get('skipped')})"
-        )
-        return (
-            f"{r['layer']} ({r['kind']} {r['shape'][0]}x{r['shape'][1]}): {r['adders']} adders,"
-            f" depth {r['depth']}; {checked} -> {r['verilog']}"
-        )
-    t, acc, ver = r["totals"], r["accuracy"], r["verification"]
+def layer_summary_line(r: dict[str, Any]) -> str:
+    """The one line ``nnlcc compile --layer`` prints (``r``: what layer.json holds)."""
+    ver = r["verification"]
+    checked = (
+        f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
+        if ver.get("bit_exact")
+        else f"NOT verified ({ver.get('skipped')})"
+    )
+    return (
+        f"{r['layer']} ({r['kind']} {r['shape'][0]}x{r['shape'][1]}): {r['adders']} adders,"
+        f" depth {r['depth']}; {checked} -> {r['verilog']}"
+    )
+
+
+def summary_line(r: Report) -> str:
+    """The one line ``nnlcc compile`` prints."""
+    from nnlcc.report.schema import Accuracy, Resources, Verification
+
+    t = r.totals
+    acc = r.accuracy or Accuracy("", 0, None, None)
+    ver = r.verification or Verification(None, 0, None)
     parts = [
-        f"{r['model_name']}: {t['adders']} adders ({t['adders_per_weight']}/weight, "
-        + (f"best CSD {t['csd_best_adders']}, " if t.get("csd_best_adders") is not None else "")
-        + f"plain CSD {t['csd_adders']})",
+        f"{r.model_name}: {t.adders} adders ({t.adders_per_weight}/weight, "
+        + (f"best CSD {t.csd_best_adders}, " if t.csd_best_adders is not None else "")
+        + f"plain CSD {t.csd_adders})",
     ]
-    if acc.get("float") is not None:
-        parts.append(f"accuracy float {acc['float']:.4f} golden {acc['golden']:.4f}")
+    if acc.float_accuracy is not None and acc.golden is not None:
+        parts.append(f"accuracy float {acc.float_accuracy:.4f} golden {acc.golden:.4f}")
     else:
-        parts.append(f"output SQNR {acc['sqnr_db']} dB")
-    if ver.get("bit_exact") is None:
-        parts.append(f"NOT verified ({ver.get('skipped')})")
+        parts.append(f"output SQNR {acc.sqnr_db} dB")
+    if ver.bit_exact is None:
+        parts.append(f"NOT verified ({ver.skipped})")
     else:
         parts.append(
-            f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
-            if ver["bit_exact"]
+            f"{ver.vectors} vectors bit-exact in {ver.simulator}"
+            if ver.bit_exact
             else "verification FAILED"
         )
-    res = r.get("resources", {})
-    if "luts" in res:
-        parts.append(f"{res['luts']} LUTs{_estimated(res)} on {res.get('device')}")
-    if r.get("seconds") is not None:
-        parts.append(f"{r['seconds']:.1f} s")
-    parts.append(f"-> {r.get('outdir')}")
+    res = r.resources or Resources()
+    if res.luts is not None:
+        parts.append(f"{res.luts} LUTs{_estimated(res)} on {res.device}")
+    if r.seconds is not None:
+        parts.append(f"{r.seconds:.1f} s")
+    parts.append(f"-> {r.outdir}")
     return "; ".join(parts)
 
 

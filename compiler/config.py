@@ -35,6 +35,7 @@ from typing import Any
 from nnlcc.errors import BadInputError, NnlccError
 from nnlcc.ir.matrix import MatrixGraph
 from nnlcc.passes import PassKind, get_pass, names_of_kind, parse_pipeline, pass_names
+from nnlcc.passes.runner import LayerSettings
 
 #: ``[compile]`` keys: name -> (type, the CompileOptions field it sets).
 COMPILE_KEYS: dict[str, tuple[type, str]] = {
@@ -109,7 +110,7 @@ class Config:
 
     # ---- per-layer settings
 
-    def settings_for(self, name: str, kind: str = "") -> dict[str, Any]:
+    def settings_for(self, name: str, kind: str = "") -> LayerSettings | None:
         """Merged settings of one layer: its layer type, then name patterns in file order,
         then its exact name (later ones override earlier ones option by option)."""
         rules = [r for r in self.rules if r.by_kind and r.matches(name, kind)]
@@ -123,10 +124,10 @@ class Config:
             for pname, opts in r.options.items():
                 options.setdefault(pname, {}).update(opts)
         if not rules:
-            return {}
-        return {"matrix": matrix, "options": options, "rules": [r.pattern for r in rules]}
+            return None
+        return LayerSettings(matrix, options, [r.pattern for r in rules])
 
-    def layer_settings(self, graph: MatrixGraph) -> dict[str, dict[str, Any]]:
+    def layer_settings(self, graph: MatrixGraph) -> dict[str, LayerSettings]:
         """Each layer's merged settings by name (layers without any are left out), after
         checking that every rule matches a layer of ``graph``."""
         names = [layer.name for layer in graph.layers]
@@ -145,7 +146,7 @@ class Config:
         out = {}
         for layer in graph.layers:
             s = self.settings_for(layer.name, layer.kind)
-            if s:
+            if s is not None:
                 out[layer.name] = s
         return out
 

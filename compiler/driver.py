@@ -38,7 +38,9 @@ from nnlcc.passes import (
 )
 from nnlcc.passes import run_passes as _run_passes
 from nnlcc.report.accuracy import accuracy_report
-from nnlcc.report.rows import layer_rows, layer_totals
+from nnlcc.report.files import plain
+from nnlcc.report.rows import implemented_accuracy, layer_rows, layer_totals, too_big
+from nnlcc.report.schema import AccuracyDrop, Report, Resources, Verification
 
 if TYPE_CHECKING:
     from nnlcc.boards.profiles import BoardProfile
@@ -181,13 +183,51 @@ def verification_vectors(
     return np.concatenate([net.quantize_input(data.x_test), rand]).astype(np.int64)
 
 
-def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
-    """Compile ``opts.model``; returns the report (also written to the output directory)."""
+def compile_model(opts: CompileOptions, log: Log = _quiet) -> Report:
+    """Compile ``opts.model``; returns the report (also written to the output directory).
+
+    The steps: :func:`code_model` (frontend, per-layer settings, data, passes),
+    :func:`lower_model` (golden model, cost model, fit check), :func:`build_report` (rows,
+    baselines, accuracy, sweep), then into the staged output directory the IR text,
+    :func:`check_and_build` (cocotb, board files) and the reports."""
     t0 = time.perf_counter()
     opts.validate()
     model = Path(opts.model)
     outdir = opts.output_dir(default_name(model.stem))
     check_outdir(outdir, _anchors(opts), opts.force)  # before minutes of compiling
+    coded = code_model(opts, log)
+    net, cost = lower_model(coded, opts, log)
+    report = build_report(coded, net, cost, opts, log)
+    with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:
+        if too_big(coded.graph):  # the parseable IR of ResNet-34 would be hundreds of MB
+            log("ir.txt skipped: the network is too big to print its IR")
+        else:
+            (tmp / "ir.txt").write_text(print_graph(coded.graph))
+        check_and_build(report, coded, net, cost, tmp, opts, log)
+        report.seconds = round(time.perf_counter() - t0, 2)
+        write_report(report, tmp)
+    report.outdir = str(outdir)
+    return report
+
+
+@dataclass
+class Coded:
+    """A model after its passes (:func:`code_model`), and what the report says of how."""
+
+    graph: MatrixGraph
+    board: BoardProfile
+    data: Dataset
+    passes: list[Pass]  # the pipeline as run (completed, per-layer matrix passes added)
+    user_passes: list[Pass]  # the pipeline as the user wrote it (what a sweep edits)
+    layer_config: dict[str, Any]  # the per-layer settings applied, by layer
+    targets: AccuracyDrop | None  # --accuracy-drop's search (None: fixed targets)
+    pristine: MatrixGraph | None  # the graph before the passes, for a sweep
+
+
+def code_model(opts: CompileOptions, log: Log = _quiet) -> Coded:
+    """Import ``opts.model``, attach its per-layer settings and run the passes on its data (with
+    ``--accuracy-drop``, choosing auto's per-layer SQNR targets)."""
+    model = Path(opts.model)
     log(f"frontend: {model}")
     graph = load_model(model)
     refusal = top_class(graph.input_shape).selftest_refusal
@@ -204,8 +244,8 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         settings = opts.config.layer_settings(graph)
         passes, layer_config = attach_layer_settings(graph, passes, settings)
     data = load_data(graph, model, opts.data, opts.seed, log)
-
     drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
+    targets = None
     if drop is None:
         run_passes(graph, passes, data, log, board=board)
     else:
@@ -214,114 +254,139 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> dict[str, Any]:
         run_passes(graph, passes[:-1], data, log, board=board)
         auto = passes[-1]
         family = family_option(auto.name, getattr(auto, "family", "")) or board.family
-        chosen_targets = choose_targets(graph, auto, data, drop, family, log)
-    from nnlcc.report.rows import implemented_accuracy, too_big
+        targets = choose_targets(graph, auto, data, drop, family, log)
+    return Coded(graph, board, data, passes, user_passes, layer_config, targets, pristine)
 
-    net: LoweredNetwork | None = None
-    cost: NetworkCost | None = None
-    if opts.report_only and too_big(graph):  # e.g. ResNet-34: rows from the codes
+
+def lower_model(
+    coded: Coded, opts: CompileOptions, log: Log = _quiet
+) -> tuple[LoweredNetwork | None, NetworkCost | None]:
+    """The golden model and its cost-model estimate on the board's family (``--build``: the
+    fit check too); neither for a network too big to lower in ``--report-only``."""
+    board = coded.board
+    if opts.report_only and too_big(coded.graph):  # e.g. ResNet-34: rows from the codes
         log("report only: per-layer costs from the matrix codes (too big to lower)")
-    else:
-        log("lowering to adder graphs")
-        net = lower_network(graph, board.family)
-        warn_wide(net, log)
-        log(f"cost model: LUTs and FFs per layer ({board.family})")
-        cost = estimate_network(net, board.family)
-        if opts.build and not opts.report_only:  # before the cocotb check and the tools
-            from nnlcc.boards.fit import check_fit
+        return None, None
+    log("lowering to adder graphs")
+    net = lower_network(coded.graph, board.family)
+    warn_wide(net, log)
+    log(f"cost model: LUTs and FFs per layer ({board.family})")
+    cost = estimate_network(net, board.family)
+    if opts.build and not opts.report_only:  # before the cocotb check and the tools
+        from nnlcc.boards.fit import check_fit
 
-            check_fit(board, net, cost)
+        check_fit(board, net, cost)
+    return net, cost
+
+
+def build_report(
+    coded: Coded,
+    net: LoweredNetwork | None,
+    cost: NetworkCost | None,
+    opts: CompileOptions,
+    log: Log = _quiet,
+) -> Report:
+    """The report of a coded model: its rows (baselines priced only with a lowered network),
+    totals, accuracy and sweep; verification and resources come later (:func:`check_and_build`)."""
+    graph, board, data = coded.graph, coded.board, coded.data
     # the compile step of the report: facts and baselines (priced only with a lowered network)
     facts = layer_facts(graph, board.family if net is not None else None)
-    # net None: from the matrix codes
-    costs = cost.layers if cost is not None else None
+    costs = cost.layers if cost is not None else None  # net None: from the matrix codes
     layers = layer_rows(graph, net, board.family, costs, facts)
-    report: dict[str, Any] = {
-        "nnlcc_version": _version(),
-        "model": str(model),
-        "model_name": graph.name,
-        "board": board.name,
-        "passes": format_pipeline(passes),
-        "input_fmt": str(graph.input_fmt),
-        "output_fmt": str(graph.layers[-1].out_fmt),
-        "latency_cycles": net.latency if net is not None else None,
-        "layers": [row.to_json() for row in layers],
-        "totals": layer_totals(graph, layers, board.family),
-    }
+    report = Report(
+        nnlcc_version=_version(),
+        model=str(opts.model),
+        model_name=graph.name,
+        board=board.name,
+        passes=format_pipeline(coded.passes),
+        input_fmt=str(graph.input_fmt),
+        output_fmt=str(graph.layers[-1].out_fmt),
+        latency_cycles=net.latency if net is not None else None,
+        layers=layers,
+        totals=layer_totals(graph, layers, board.family),
+        accuracy_drop=coded.targets,
+    )
     top = top_for(net) if net is not None else None
     if top is not None and top.throughput is not None:
         # the graphs' latency sum is not end to end: line buffers wait for rows; the cocotb
         # check measures it (last pixel of the last image in -> its output out)
-        report["latency_cycles"] = None
-        report["throughput"] = top.throughput
-    if drop is not None:
-        report["accuracy_drop"] = chosen_targets
+        report.latency_cycles = None
+        report.throughput = top.throughput
     if opts.config is not None:
-        report["config"] = str(opts.config.path)
-        report["layer_config"] = layer_config
+        report.config = str(opts.config.path)
+        report.layer_config = coded.layer_config
     if net is None:
         log("coded matrices vs float network (no golden model: too big)")
-        report["accuracy"] = implemented_accuracy(graph, data.x_test[:2], data.name)
+        report.accuracy = implemented_accuracy(graph, data.x_test[:2], data.name)
     else:
         log("golden model vs float network")
-        report["accuracy"] = accuracy_report(graph, net, data)
-    if pristine is not None and net is not None:
+        report.accuracy = accuracy_report(graph, net, data)
+    if coded.pristine is not None and net is not None:
         from nnlcc.sweep import run_sweep, sweep_point
 
-        chosen = {**sweep_point(graph, net, passes, report["accuracy"]), "chosen": True}
-        report["sweep"] = [
-            chosen,
-            *run_sweep(
-                pristine, user_passes, opts.sweep, data, opts.config, log, family=board.family
-            ),
-        ]
-
-    with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:
-        if too_big(graph):  # the parseable IR of ResNet-34 would be hundreds of MB
-            log("ir.txt skipped: the network is too big to print its IR")
-        else:
-            (tmp / "ir.txt").write_text(print_graph(graph))
-        if opts.report_only:
-            report["verification"] = {
-                "simulator": None,
-                "vectors": 0,
-                "bit_exact": None,
-                "skipped": "report only",
-            }
-            report["resources"] = {"skipped": "report only"}
-            if net is None:  # too big to lower: the fit verdict from the codes
-                from nnlcc.boards.code_fit import code_fit
-
-                log(f"fit verdict on {board.name} and the largest parts (from the codes)")
-                adders = {
-                    row.name: row.adders for row in layers if row.adders_per_weight is not None
-                }
-                report["resources"] = code_fit(graph, adders, board)
-                log(report["resources"]["message"])
-        else:
-            assert net is not None and top is not None  # only --report-only skips lowering
-            report["verification"] = _verify(top, data, tmp, opts, log)
-            measured = top.measured_latency(report["verification"])
-            if measured is not None:
-                report["latency_cycles"] = measured
-            log(f"board files for {board.name}")
-            from nnlcc.boards import board_build
-
-            vectors = net.quantize_input(data.x_test)
-            report["resources"] = board_build(
-                board,
-                net,
-                tmp,
-                x_int=vectors,
-                run_pnr=opts.build,
-                synth=opts.synth,
-                cost=cost,
-                progress=log,
-            )
-        report["seconds"] = round(time.perf_counter() - t0, 2)
-        write_report(report, tmp)
-    report["outdir"] = str(outdir)
+        chosen = sweep_point(graph, net, coded.passes, report.accuracy)
+        chosen.chosen = True
+        others = run_sweep(
+            coded.pristine,
+            coded.user_passes,
+            opts.sweep,
+            data,
+            opts.config,
+            log,
+            family=board.family,
+        )
+        report.sweep = [chosen, *others]
     return report
+
+
+def check_and_build(
+    report: Report,
+    coded: Coded,
+    net: LoweredNetwork | None,
+    cost: NetworkCost | None,
+    outdir: Path,
+    opts: CompileOptions,
+    log: Log = _quiet,
+) -> None:
+    """Check the Verilog bit-exact against the golden model (cocotb) and write the board files
+    into ``outdir`` (``--synth``, ``--build``: run the tools), filling the report's
+    ``verification``, ``resources`` and measured latency; both skipped with ``--report-only``."""
+    if opts.report_only:
+        report.verification = Verification(None, 0, None, skipped="report only")
+        report.resources = Resources(skipped="report only")
+        if net is None:  # too big to lower: the fit verdict from the codes
+            from nnlcc.boards.code_fit import code_fit
+
+            board = coded.board
+            log(f"fit verdict on {board.name} and the largest parts (from the codes)")
+            adders = {
+                row.name: row.adders for row in report.layers if row.adders_per_weight is not None
+            }
+            report.resources = Resources.from_json(code_fit(coded.graph, adders, board))
+            log(report.resources.message or "")
+        return
+    assert net is not None  # only --report-only skips lowering
+    top = top_for(net)
+    report.verification = _verify(top, coded.data, outdir, opts, log)
+    measured = top.measured_latency(report.verification.to_json())
+    if measured is not None:
+        report.latency_cycles = measured
+    board = coded.board
+    log(f"board files for {board.name}")
+    from nnlcc.boards import board_build
+
+    vectors = net.quantize_input(coded.data.x_test)
+    built = board_build(
+        board,
+        net,
+        outdir,
+        x_int=vectors,
+        run_pnr=opts.build,
+        synth=opts.synth,
+        cost=cost,
+        progress=log,
+    )
+    report.resources = Resources.from_json(plain(built))
 
 
 #: ``--accuracy-drop`` when ``--data`` is given and the option is not.
@@ -386,28 +451,33 @@ def warn_wide(net: LoweredNetwork, log: Log) -> None:
 
 def _verify(
     top: TopStrategy, data: Dataset, outdir: Path, opts: CompileOptions, log: Log
-) -> dict[str, Any]:
+) -> Verification:
     net = top.net
     vectors = verification_vectors(net, data, opts.random_vectors, opts.seed)
     if not opts.verify:
         top.emit(outdir / "nnlcc_top.v", "nnlcc_top")
-        return {"simulator": None, "vectors": 0, "bit_exact": None, "skipped": "--no-verify"}
+        return Verification(None, 0, None, skipped="--no-verify")
     from nnlcc.sim.verify import verify_network
 
     log(f"cocotb: {len(vectors)} vectors back-to-back")
     res = verify_network(net, vectors, outdir, simulator=opts.simulator)
-    return {
-        "simulator": res.simulator,
-        "vectors": res.vectors,
-        "bit_exact": res.bit_exact,
-        "test_set_vectors": len(data.x_test),
-        "random_vectors": opts.random_vectors,
-        # what the top's testbench measures besides (a CNN: pixels, clock of the last output)
-        **{k: res.summary[k] for k in top.summary_facts},
-    }
+    return Verification.from_json(
+        plain(
+            {
+                "simulator": res.simulator,
+                "vectors": res.vectors,
+                "bit_exact": res.bit_exact,
+                "test_set_vectors": len(data.x_test),
+                "random_vectors": opts.random_vectors,
+                # what the top's testbench measures besides (a CNN: pixels, clock of the last
+                # output): fields of Verification
+                **{k: res.summary[k] for k in top.summary_facts},
+            }
+        )
+    )
 
 
-def write_report(report: dict[str, Any], outdir: Path) -> None:
+def write_report(report: Report, outdir: Path) -> None:
     from nnlcc.report import write_reports
 
     write_reports(report, outdir)  # report.json, report.md, report.html

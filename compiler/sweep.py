@@ -27,6 +27,7 @@ from nnlcc.passes import (
     run_passes,
 )
 from nnlcc.report.accuracy import accuracy_report
+from nnlcc.report.schema import Accuracy, AccuracyDrop, DropPoint, SweepPoint
 
 if TYPE_CHECKING:
     from nnlcc.config import Config
@@ -84,21 +85,21 @@ def matrix_sqnr_db(graph: MatrixGraph) -> float:
 
 
 def sweep_point(
-    graph: MatrixGraph, net: LoweredNetwork, passes: list[Pass], accuracy: dict[str, Any]
-) -> dict[str, Any]:
+    graph: MatrixGraph, net: LoweredNetwork, passes: list[Pass], accuracy: Accuracy
+) -> SweepPoint:
     """One point of the trade-off for a graph whose passes have run."""
     weights = sum(la.weight.size for la in graph.matrix_layers())
     adders = sum(low.graph.adders for low in net.layers)
-    return {
-        "passes": format_pipeline(passes),
-        "setting": short_pipeline(passes),
-        "pass": "+".join(p.name for p in passes if p.kind is PassKind.MATRIX),
-        "adders": adders,
-        "adders_per_weight": round(adders / max(weights, 1), 4),
-        "weight_sqnr_db": round(matrix_sqnr_db(graph), 2),
-        "output_sqnr_db": accuracy.get("sqnr_db"),
-        "golden": accuracy.get("golden"),
-    }
+    return SweepPoint(
+        passes=format_pipeline(passes),
+        setting=short_pipeline(passes),
+        pass_name="+".join(p.name for p in passes if p.kind is PassKind.MATRIX),
+        adders=adders,
+        adders_per_weight=round(adders / max(weights, 1), 4),
+        weight_sqnr_db=round(matrix_sqnr_db(graph), 2),
+        output_sqnr_db=accuracy.sqnr_db,
+        golden=accuracy.golden,
+    )
 
 
 def run_sweep(
@@ -110,7 +111,7 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
     *,
     family: Family,
-) -> list[dict[str, Any]]:
+) -> list[SweepPoint]:
     """Points for every entry, each on a fresh copy of ``pristine`` (the graph before passes
     and config); ``base`` is the pipeline as the user wrote it (before config completion)."""
     points = []
@@ -144,7 +145,7 @@ def choose_targets(
     drop: float,
     family: Family,
     log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> AccuracyDrop:
     """Code the matrix layers of ``graph`` (formats set, no codes yet) with ``auto`` at
     per-layer SQNR targets from :data:`TARGET_LEVELS` minimizing the estimated LUTs subject to
     golden accuracy >= float - ``drop`` points on ``data``'s test set.
@@ -157,28 +158,38 @@ def choose_targets(
     from nnlcc.ir.lower import lower_any
     from nnlcc.ir.lowered import LoweredNetwork
     from nnlcc.ir.matrix import MatrixLayer
+    from nnlcc.ir.notes import Note
+    from nnlcc.ir.truncate import TruncationBudget
+    from nnlcc.passes.auto import AutoRecord
 
     assert data.y_test is not None
     x_int: Any = None
     matrix = [la for la in graph.layers if isinstance(la, MatrixLayer)]
-    cache: dict[tuple[str, float], tuple[Any, dict[str, Any], Any, int]] = {}
+    cache: dict[tuple[str, float], tuple[Any, list[Note], Any, int]] = {}
 
-    def coded(layer: MatrixLayer, level: float) -> tuple[Any, dict[str, Any], Any, int]:
+    def coded(layer: MatrixLayer, level: float) -> tuple[Any, list[Note], Any, int]:
         key = (layer.name, level)
         if key not in cache:
             if log:
                 log(f"accuracy-drop: {layer.name} at {level:g} dB")
             best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family)
-            info = {k: v for k, v in layer.info.items() if k in ("auto", "truncation")}
-            cache[key] = (layer.code, info, best.lowered, best.luts or 0)
+            # the notes auto leaves (frozen: cached as they are)
+            kept = [layer.notes.get(AutoRecord), layer.notes.get(TruncationBudget)]
+            cache[key] = (
+                layer.code,
+                [n for n in kept if n is not None],
+                best.lowered,
+                best.luts or 0,
+            )
         return cache[key]
 
     def install(targets: dict[str, float]) -> None:
         for layer in matrix:
-            code, info, _, _ = coded(layer, targets[layer.name])
-            layer.info.pop("truncation", None)
+            code, notes, _, _ = coded(layer, targets[layer.name])
+            layer.notes.pop(TruncationBudget)
             layer.code = code
-            layer.info.update(copy.deepcopy(info))
+            for note in notes:
+                layer.notes.put(note)
 
     fixed: dict[str, Any] = {}  # lowered non-matrix layers, formats never change
 
@@ -210,7 +221,7 @@ def choose_targets(
     floor = float_acc - drop / 100.0
     targets = {la.name: TARGET_LEVELS[0] for la in matrix}
     acc, luts = golden(targets)
-    points = [{"targets": dict(targets), "est_luts": luts, "golden": round(acc, 4)}]
+    points = [DropPoint(dict(targets), luts, round(acc, 4))]
     while True:
         best: tuple[int, dict[str, float], float] | None = None
         for layer in matrix:
@@ -219,20 +230,20 @@ def choose_targets(
                 continue
             trial = {**targets, layer.name: TARGET_LEVELS[at + 1]}
             a, n = golden(trial)
-            points.append({"targets": dict(trial), "est_luts": n, "golden": round(a, 4)})
+            points.append(DropPoint(dict(trial), n, round(a, 4)))
             if a >= floor - 1e-12 and (best is None or n < best[0]):
                 best = (n, trial, a)
         if best is None or best[0] >= luts:
             break
         luts, targets, acc = best
     install(targets)
-    return {
-        "drop_points": drop,
-        "float": round(float_acc, 4),
-        "floor": round(floor, 4),
-        "golden": round(acc, 4),
-        "est_luts": luts,
-        "family": family.name,
-        "targets": targets,
-        "points": points,
-    }
+    return AccuracyDrop(
+        drop_points=drop,
+        float_accuracy=round(float_acc, 4),
+        floor=round(floor, 4),
+        golden=round(acc, 4),
+        est_luts=luts,
+        family=family.name,
+        targets=targets,
+        points=points,
+    )

@@ -20,7 +20,6 @@ from which hardware widths follow, and a register ``stage`` fixed by :func:`Adde
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -31,36 +30,10 @@ import numpy.typing as npt
 
 from nnlcc.ir.fanout import RegisterCopies, plan_copies
 from nnlcc.ir.fixed_point import IntArray, bits_for_range
+from nnlcc.ir.ops import SELECT_OPS, Node, Op
 from nnlcc.ir.timing import StageBudget
 
-
-class Op(enum.Enum):
-    INPUT = "input"
-    CONST = "const"
-    ADD = "add"
-    SHR = "shr"
-    CLAMP = "clamp"
-    MAX = "max"
-    MIN = "min"
-
-
-#: Two-operand selections: a comparator and a multiplexer in hardware, no adder.
-SELECT_OPS = (Op.MAX, Op.MIN)
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    op: Op
-    a: int = -1  # first operand (node id); for INPUT the input index
-    b: int = -1  # second operand of ADD, MAX, MIN
-    sa: int = 0  # left shift of a (ADD); shift amount k (SHR)
-    sb: int = 0  # left shift of b (ADD)
-    na: bool = False  # a negated (ADD)
-    nb: bool = False  # b negated (ADD)
-    c0: int = 0  # CONST value; CLAMP lower bound
-    c1: int = 0  # CLAMP upper bound
-    lo: int = 0  # exact range of the value
-    hi: int = 0
+__all__ = ["SELECT_OPS", "AdderGraph", "Node", "Op"]
 
 
 @dataclass

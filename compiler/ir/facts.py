@@ -14,7 +14,6 @@ report rows (:func:`nnlcc.report.rows.layer_rows`), which render them and comput
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["AutoChoice", "Compression", "CsdBest", "LayerFacts"]
 
@@ -27,14 +26,6 @@ class AutoChoice:
     coder: str
     sqnr_db: float | None
     runners_up: str
-
-    def facts(self) -> dict[str, Any]:
-        """The report.json keys of the choice."""
-        return {
-            "auto_coder": self.coder,
-            "auto_sqnr_db": self.sqnr_db,
-            "auto_runners_up": self.runners_up,
-        }
 
 
 @dataclass(frozen=True)
@@ -56,14 +47,6 @@ class CsdBest:
     adders: int
     est_luts: int
 
-    def facts(self) -> dict[str, Any]:
-        """The report.json keys of the baseline."""
-        return {
-            "csd_best": self.coder,
-            "csd_best_adders": self.adders,
-            "csd_best_luts": self.est_luts,
-        }
-
 
 @dataclass(frozen=True)
 class LayerFacts:
@@ -72,8 +55,3 @@ class LayerFacts:
     compression: Compression
     auto: AutoChoice | None = None
     csd_best: CsdBest | None = None
-
-    def extras(self) -> dict[str, Any]:
-        """The report.json keys of the auto choice, then of the baseline (those known)."""
-        out = self.auto.facts() if self.auto is not None else {}
-        return out | (self.csd_best.facts() if self.csd_best is not None else {})

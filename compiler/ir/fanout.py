@@ -26,13 +26,30 @@ itself, since the copies of a later stage are readers of the stage before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.ops import SELECT_OPS, Node, Op
 
-__all__ = ["RegisterCopies", "plan_copies"]
+__all__ = ["RegisterCopies", "ScheduledGraph", "plan_copies"]
+
+
+class ScheduledGraph(Protocol):
+    """What the plan reads of a scheduled graph (an :class:`~nnlcc.ir.adder_graph.AdderGraph`)."""
+
+    @property
+    def nodes(self) -> Sequence[Node]: ...
+    @property
+    def outputs(self) -> Sequence[int]: ...
+    @property
+    def reads(self) -> Sequence[int]: ...
+    @property
+    def latency(self) -> int: ...
+    def schedule(self) -> list[int]: ...
+    def delays(self) -> list[int]: ...
+    def registered(self, node_id: int) -> bool: ...
+
 
 #: one sink of a register's net: (kind, ids...), sorted with its group key
 _OPERAND, _TAP, _OUTPUT = 0, 1, 2
@@ -82,11 +99,9 @@ class RegisterCopies:
         return [(k, t, n - 1) for (k, t), n in sorted(self.copies.items())]
 
 
-def _homes(g: AdderGraph) -> list[int]:
+def _homes(g: ScheduledGraph) -> list[int]:
     """The first graph output each node feeds (``len(outputs)`` if none): readers with the
     same home belong to the same output tree."""
-    from nnlcc.ir.adder_graph import SELECT_OPS, Op
-
     none = len(g.outputs)
     home = [none] * len(g.nodes)
     for j, o in enumerate(g.outputs):
@@ -101,11 +116,9 @@ def _homes(g: AdderGraph) -> list[int]:
     return home
 
 
-def plan_copies(g: AdderGraph, bound: int) -> RegisterCopies:
+def plan_copies(g: ScheduledGraph, bound: int) -> RegisterCopies:
     """The register copies of ``g``'s schedule for at most ``bound`` readers per register
     (``bound`` 0: none)."""
-    from nnlcc.ir.adder_graph import SELECT_OPS, Op
-
     plan = RegisterCopies(bound=bound)
     if bound <= 0:
         return plan

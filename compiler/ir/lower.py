@@ -27,8 +27,8 @@ from nnlcc.ir.matrix import (
     PoolLayer,
     Shape,
 )
-from nnlcc.ir.timing import SCHEDULE_INFO, ScheduleSetting, default_stage_budget
-from nnlcc.ir.truncate import INPUT_MS, TRUNCATION, plan_truncation
+from nnlcc.ir.timing import ScheduleSetting, default_stage_budget
+from nnlcc.ir.truncate import InputPower, TruncationBudget, plan_truncation
 
 
 def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = False) -> int:
@@ -63,10 +63,9 @@ def _lowered(
         image = layer.shape if len(layer.shape) == 3 else ()
     else:
         image = layer.image if isinstance(layer, ConvLayer | PoolLayer | FlattenLayer) else ()
-    recorded = layer.info.get(SCHEDULE_INFO)  # ScheduleSetting's fields (JSON in the IR text)
+    setting = layer.notes.get(ScheduleSetting)
     widths = [graph.width(i) for i, n in enumerate(graph.nodes) if n.op in (Op.ADD, Op.CLAMP)]
-    if recorded is not None:
-        setting = ScheduleSetting.from_json(recorded)
+    if setting is not None:
         graph.set_stage_budget(setting.stage_budget(layer.name, widths))
     elif family is not None:
         graph.set_stage_budget(default_stage_budget(layer.name, widths, family))
@@ -96,15 +95,14 @@ def lower_layer(
     terms = layer.code.lower(graph, list(range(cols)))
     comp = [0] * len(terms)
     facts: dict[str, float] | None = None
-    budget = layer.info.get(TRUNCATION)
+    budget = layer.notes.get(TruncationBudget)
     if budget is not None:  # partial sums keep only the bits the budget says matter
-        planned = plan_truncation(
-            graph, terms, budget, layer.info[INPUT_MS], in_fmt.frac, layer.out_fmt.frac
-        )
+        power = layer.notes[InputPower].mean_square
+        planned = plan_truncation(graph, terms, budget, power, in_fmt.frac, layer.out_fmt.frac)
         if planned is not None:
             cut, found = planned
             graph, terms, comp = cut.graph, cut.terms, cut.comp
-            facts = {**found, "target_db": budget["target_db"]}
+            facts = {**found, "target_db": budget.target_db}
     outputs: list[int] = []
     for r, term in enumerate(terms):
         acc_exp = term.exp - in_fmt.frac

@@ -53,6 +53,7 @@ import numpy.typing as npt
 
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.fixed_point import FixedFormat
+from nnlcc.ir.notes import LayerNotes
 from nnlcc.ir.window import Window
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class MatrixLayer:
     in_fmt: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
     code: MatrixCode | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
     inputs: tuple[str, ...] = ()
 
     @property
@@ -238,7 +239,7 @@ class PoolLayer:
     kind: str = "pool"
     in_fmt: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
     inputs: tuple[str, ...] = ()
 
     @property
@@ -277,7 +278,7 @@ class AddLayer:
     in_fmt: FixedFormat | None = None
     in_fmt_b: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
 
     @property
     def in_shape(self) -> Shape:
@@ -303,7 +304,7 @@ class FlattenLayer:
     kind: str = "flatten"
     in_fmt: FixedFormat | None = None
     out_fmt: FixedFormat | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    notes: LayerNotes = field(default_factory=LayerNotes)
     inputs: tuple[str, ...] = ()
 
     @property

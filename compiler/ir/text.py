@@ -21,9 +21,11 @@ Other layer headers: ``conv NAME RxC image=CxHxW k=3x3 s=1x1 p=1,1,1,1 relu= in=
 out=`` and ``flatten NAME image= in= out=``; ``inputs A B`` lists a layer's ``inputs`` (the DAG
 edges) when it has any, ``-`` is a missing format, and a name that is not a plain word is a
 JSON string.  Floats are written as Python's ``repr`` (the shortest text that reads back to
-the same float64), so weights and biases round-trip bit-exactly.  ``info`` is the layer's
-``info`` as JSON (tuples in it come back as lists); a value that is not JSON (a share plan)
-prints itself as a block of the layer instead (a :class:`~nnlcc.ir.code_text.TextBlock`).
+the same float64), so weights and biases round-trip bit-exactly.  ``info`` holds the layer's
+notes (:mod:`nnlcc.ir.notes`) as one JSON object, each :class:`~nnlcc.ir.notes.JsonNote` under
+its key, in the order they were recorded; a note that is not JSON (a share plan) prints itself
+as a block of the layer instead (a :class:`~nnlcc.ir.notes.BlockNote`).  The parser knows the
+notes of :data:`IR_NOTES` and those its caller's syntax gives; an unknown key is an error.
 
 Matrix codes (``code KIND ...``) print and parse themselves: this module knows no code kind.
 A code's :meth:`~nnlcc.ir.matrix.MatrixCode.text_lines` writes its block, and
@@ -46,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from nnlcc.ir.code_text import CodeReader, CodeWriter, Syntax, TextBlock, code_lines
+from nnlcc.ir.code_text import CodeReader, CodeWriter, Syntax, code_lines
 from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
@@ -57,6 +59,7 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     PoolLayer,
 )
+from nnlcc.ir.notes import BatchNormLayer, BlockNote, JsonNote, LayerNotes, OnnxNodes
 from nnlcc.ir.text_syntax import (
     Line,
     LineError,
@@ -77,8 +80,20 @@ from nnlcc.ir.text_syntax import (
     shape_text,
     unquote,
 )
+from nnlcc.ir.timing import ScheduleSetting
+from nnlcc.ir.truncate import InputPower, TruncationBudget
 
-__all__ = ["parse_graph", "print_graph"]
+__all__ = ["IR_NOTES", "parse_graph", "print_graph"]
+
+#: The JSON notes of :mod:`nnlcc.ir`'s own classes, which every parse knows (a pass's notes
+#: come with the caller's :class:`Syntax`: :func:`nnlcc.passes.registry.text_syntax`).
+IR_NOTES: tuple[type[JsonNote], ...] = (
+    OnnxNodes,
+    BatchNormLayer,
+    InputPower,
+    TruncationBudget,
+    ScheduleSetting,
+)
 
 # --------------------------------------------------------------------------------- printing
 
@@ -112,16 +127,16 @@ def _layer(layer: Layer) -> list[str]:
     lines = [" ".join(_header(layer))]
     if layer.inputs:
         lines.append("  inputs " + " ".join(map(quote, layer.inputs)))
-    blocks = {k: v for k, v in layer.info.items() if isinstance(v, TextBlock)}
-    rest = {k: v for k, v in layer.info.items() if k not in blocks}
-    if rest:
-        lines.append(f"  info {json.dumps(rest)}")
-    out = CodeWriter(blocks)  # a code holding an info value names its key (a share plan)
+    blocks = [n for n in layer.notes if isinstance(n, BlockNote)]
+    info = {n.key: n.to_json() for n in layer.notes if isinstance(n, JsonNote)}
+    if info:
+        lines.append(f"  info {json.dumps(info)}")
+    out = CodeWriter(blocks)  # a code holding a note names its key (a share plan)
     code = layer.code if isinstance(layer, MatrixLayer) else None
     coded = code_lines(code, "  ", out) if code is not None else []
-    for key, block in blocks.items():
-        if key not in out.used:
-            lines += block.block_lines("  ", key)
+    for block in blocks:
+        if not any(block is used for used in out.used):
+            lines += block.block_lines("  ", block.key)
     if isinstance(layer, MatrixLayer):
         lines.append(f"  bias {row_text(layer.bias)}".rstrip())
         lines += ["  weight", *matrix_lines(layer.weight, "    ")]
@@ -155,6 +170,21 @@ _LAYER_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _notes(text: str, syntax: Syntax) -> LayerNotes:
+    """The notes of an ``info`` line's JSON object, each read by its key's class."""
+    obj = json.loads(text)
+    if not isinstance(obj, dict):
+        raise ValueError("info must be a JSON object")
+    known = {cls.key: cls for cls in IR_NOTES} | dict(syntax.notes)
+    notes = LayerNotes()
+    for key, value in obj.items():
+        cls = known.get(key)
+        if cls is None:
+            raise ValueError(f"unknown note {key!r} in info (known: {', '.join(sorted(known))})")
+        notes.put(cls.from_json(value))
+    return notes
+
+
 def _parse_layer(line: Line, syntax: Syntax) -> Layer:
     kind = keyword(line)
     if kind not in _LAYER_KEYS:
@@ -165,7 +195,7 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
         line.fail(f"{kind} header takes {want} words before its fields, got {len(pos)}")
     name = pos[0]
     body: dict[str, Line] = {}
-    blocks: list[Line] = []  # non-JSON info values (a share plan): the syntax's blocks
+    blocks: list[Line] = []  # block notes (a share plan): the syntax's blocks
     for ch in line.children:
         key = keyword(ch)
         if key in syntax.blocks:
@@ -175,15 +205,12 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
             ch.fail(f"unexpected or repeated '{key}' line in layer {name}")
         body[key] = ch
     inputs = tuple(fields(body["inputs"].leaf(), ())[0]) if "inputs" in body else ()
-    info: dict[str, Any] = {}
+    notes = LayerNotes()
     if "info" in body:
         with body["info"].leaf().at():
-            info = json.loads(rest_of(body["info"]))
-            if not isinstance(info, dict):
-                raise ValueError("info must be a JSON object")
+            notes = _notes(rest_of(body["info"]), syntax)
     for b in blocks:
-        block_key, value = syntax.blocks[keyword(b)](b)
-        info[block_key] = value
+        notes.put(syntax.blocks[keyword(b)](b))
     with line.at():
         in_fmt, out_fmt = parse_fmt(kv["in"]), parse_fmt(kv["out"])
         relu = flag(kv.get("relu", "0"))
@@ -200,7 +227,7 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
                 relu=relu,
                 in_fmt=in_fmt,
                 out_fmt=out_fmt,
-                info=info,
+                notes=notes,
                 inputs=inputs,
             )
         if kind == "add":
@@ -212,7 +239,7 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
                 in_fmt=in_fmt,
                 in_fmt_b=parse_fmt(kv["in_b"]),
                 out_fmt=out_fmt,
-                info=info,
+                notes=notes,
             )
         if kind == "flatten":
             return FlattenLayer(
@@ -220,7 +247,7 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
                 image=parse_shape(kv["image"]),
                 in_fmt=in_fmt,
                 out_fmt=out_fmt,
-                info=info,
+                notes=notes,
                 inputs=inputs,
             )
         rows, cols = parse_shape(pos[1])
@@ -238,7 +265,7 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
         "relu": relu,
         "in_fmt": in_fmt,
         "out_fmt": out_fmt,
-        "info": info,
+        "notes": notes,
         "inputs": inputs,
     }
     layer: MatrixLayer
@@ -251,15 +278,17 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
     if "code" in body:
         reader = CodeReader(syntax)
         layer.code = reader.code(body["code"], (rows, cols))
-        info.update(reader.kept)  # the info values the code holds too (its share plan)
+        for note in reader.kept:  # the notes the code holds too (its share plan)
+            notes.put(note)
     return layer
 
 
 def parse_graph(text: str, syntax: Syntax | None = None) -> MatrixGraph:
     """The graph :func:`print_graph` wrote; :class:`BadInputError` names the offending line.
 
-    ``syntax`` holds the parsers of the matrix codes (and of the layer blocks of their info
-    values); without it, a graph with a code does not parse.  nnlcc's codes:
+    ``syntax`` holds the parsers of the matrix codes, of the layer blocks of block notes and
+    the classes of the passes' JSON notes; without it, a graph with a code or a pass's note
+    does not parse.  nnlcc's codes:
     :func:`nnlcc.passes.text.parse_graph`."""
     syntax = syntax if syntax is not None else Syntax()
     blocks = line_tree(text)

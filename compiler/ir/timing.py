@@ -31,10 +31,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError
 from nnlcc.ir.family import FAMILIES, AdderDelay, Family, NotMeasured, RouteDelay, get_family
+from nnlcc.ir.notes import JsonNote
 
 __all__ = [
     "ScheduleSetting",
@@ -174,18 +175,14 @@ def default_stage_budget(layer: str, widths: list[int], family: Family) -> Stage
     return stage_budget_for(layer, widths, 1, None, family)
 
 
-#: ``layer.info`` key under which the ``schedule`` pass leaves a layer's :class:`ScheduleSetting`
-#: (as a dict of its fields, which the IR text carries as JSON)
-SCHEDULE_INFO = "schedule"
-
-
 @dataclass(frozen=True)
-class ScheduleSetting:
-    """What ``schedule{every=..,mhz=..,fanout=..,family=..}`` asked of one layer; lowering
-    turns it into the layer graph's :class:`StageBudget` (:func:`stage_budget_for`) once
-    widths are known. ``family``: the board's, or the one the pass's ``family`` option names;
-    ``fanout`` None: the family model's bound."""
+class ScheduleSetting(JsonNote):
+    """What ``schedule{every=..,mhz=..,fanout=..,family=..}`` asked of one layer, the layer's note
+    (``info`` key ``schedule``); lowering turns it into the layer graph's :class:`StageBudget`
+    (:func:`stage_budget_for`) once widths are known.  ``family``: the board's, or the one the
+    pass's ``family`` option names; ``fanout`` None: the family model's bound."""
 
+    key: ClassVar[str] = "schedule"
     family: Family
     every: int | None = None
     mhz: float | None = None
@@ -195,7 +192,7 @@ class ScheduleSetting:
         return stage_budget_for(layer, widths, self.every, self.mhz, self.family, self.fanout)
 
     def to_json(self) -> dict[str, Any]:
-        """The fields as JSON (the family by name): what ``layer.info`` and the IR text hold."""
+        """The fields as JSON, the family by name (the IR text's ``info`` entry)."""
         return {
             "every": self.every,
             "mhz": self.mhz,
@@ -204,10 +201,14 @@ class ScheduleSetting:
         }
 
     @classmethod
-    def from_json(cls, fields: Mapping[str, Any]) -> ScheduleSetting:
-        return cls(
-            get_family(str(fields["family"])),
-            fields.get("every"),
-            fields.get("mhz"),
-            fields.get("fanout"),
-        )
+    def from_json(cls, obj: Any) -> ScheduleSetting:
+        if not isinstance(obj, Mapping) or "family" not in obj:
+            raise ValueError("schedule must be a JSON object with every, mhz, fanout and family")
+        every, mhz, fanout = obj.get("every"), obj.get("mhz"), obj.get("fanout")
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int)):
+            raise ValueError(f"schedule: every must be an integer or null, not {every!r}")
+        if mhz is not None and (isinstance(mhz, bool) or not isinstance(mhz, int | float)):
+            raise ValueError(f"schedule: mhz must be a number or null, not {mhz!r}")
+        if fanout is not None and (isinstance(fanout, bool) or not isinstance(fanout, int)):
+            raise ValueError(f"schedule: fanout must be an integer or null, not {fanout!r}")
+        return cls(get_family(str(obj["family"])), every, mhz, fanout)

@@ -25,8 +25,8 @@ ranges, hence widths, come from interval arithmetic on the truncated values.
 
 **The budget** (the ``truncate`` option of the matrix passes csd, lcc and auto): the SQNR a
 truncated layer keeps is the whole-matrix SQNR of LCC, extended by the truncation noise: for
-white inputs of the layer's calibration power ``m2`` (mean square, :data:`INPUT_MS`, recorded
-by the quantize pass),
+white inputs of the layer's calibration power ``m2`` (mean square, the :class:`InputPower`
+note the quantize pass records),
 
     ``SQNR = 10 log10(|W|_F^2 m2 / (|W - W_hat|_F^2 m2 + N))``
 
@@ -41,8 +41,8 @@ propagated through the shifts, plus the residual mean after compensation).  ``tr
 * a number: the SQNR (dB) each layer must keep; a layer whose coding alone falls below it is
   an error naming the layer and the SQNR it reaches.
 
-A matrix pass stores the budget with :func:`budget_layer` as ``layer.info["truncation"]`` (the
-target and the signal, coding noise and truncation noise allowed, in weight-power units);
+A matrix pass notes the budget with :func:`budget_layer` as the layer's :class:`TruncationBudget`
+(the target and the signal, coding noise and truncation noise allowed, in weight-power units);
 lowering picks the coarsest LSB the partial sums may keep within it (:func:`plan_truncation`).
 """
 
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,15 +58,59 @@ from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixLayer, Term
+from nnlcc.ir.notes import JsonNote
 
-#: ``layer.info`` key of a matrix layer's truncation plan, ``{"lsb": L, ...}``: its partial
-#: sums keep the bits worth at least ``2**L`` (real units) on some output; other keys are
-#: facts for the report.  Absent: the exact graph.
-TRUNCATION = "truncation"
 
-#: ``layer.info`` key of the mean square of a matrix layer's input on the calibration data
-#: (real units), recorded by the quantize pass: the input power the truncation budget uses.
-INPUT_MS = "input_ms"
+@dataclass(frozen=True)
+class InputPower(JsonNote):
+    """The mean square of a matrix layer's input on the calibration data (real units), noted
+    by the quantize pass: the input power the truncation budget uses (``info`` key
+    ``input_ms``)."""
+
+    key: ClassVar[str] = "input_ms"
+    mean_square: float
+
+    def to_json(self) -> float:
+        return self.mean_square
+
+    @classmethod
+    def from_json(cls, obj: Any) -> InputPower:
+        if isinstance(obj, bool) or not isinstance(obj, int | float):
+            raise ValueError("input_ms must be a number")
+        return cls(float(obj))
+
+
+@dataclass(frozen=True)
+class TruncationBudget(JsonNote):
+    """What a matrix pass allows the truncation of a layer's partial sums (:func:`budget_layer`;
+    ``info`` key ``truncation``): the SQNR it must keep (``target_db``) and, in weight-power
+    units, the signal, the coding noise and the truncation noise allowed.  Lowering picks the
+    coarsest LSB within it (:func:`plan_truncation`).  Absent: the exact graph."""
+
+    key: ClassVar[str] = "truncation"
+    of_weights: ClassVar[bool] = True
+    target_db: float
+    signal: float
+    coding_noise: float
+    noise_budget: float
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "target_db": self.target_db,
+            "signal": self.signal,
+            "coding_noise": self.coding_noise,
+            "noise_budget": self.noise_budget,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> TruncationBudget:
+        keys = ("target_db", "signal", "coding_noise", "noise_budget")
+        if not isinstance(obj, dict) or set(obj) != set(keys):
+            raise ValueError(f"truncation must be a JSON object of {', '.join(keys)}")
+        if not all(isinstance(obj[k], int | float) and not isinstance(obj[k], bool) for k in keys):
+            raise ValueError("truncation's values must be numbers")
+        return cls(*(float(obj[k]) for k in keys))
+
 
 #: Share of the coding noise that ``truncate=auto`` lets truncation add.
 RESERVE = 0.1
@@ -251,21 +296,21 @@ def choose_lsb(graph: AdderGraph, terms: list[Term], budget: float, top: int) ->
 def plan_truncation(
     graph: AdderGraph,
     terms: list[Term],
-    budget: dict[str, float],
+    budget: TruncationBudget,
     input_ms: float,
     in_frac: int,
     out_frac: int,
 ) -> tuple[Truncated, dict[str, float]] | None:
     """Truncate a layer's freshly lowered ``graph`` within the noise ``budget`` the matrix
-    pass stored (``layer.info["truncation"]``): the coarsest LSB whose modelled noise, for
+    pass noted (the layer's :class:`TruncationBudget`): the coarsest LSB whose modelled noise, for
     inputs of mean square ``input_ms`` (real units), fits.  Returns the rewrite and its facts
     (``lsb`` as a real exponent, the SQNR it keeps), or ``None`` when no bit can go."""
     m2 = input_ms * 4.0**in_frac  # input power in input-LSB units
-    lsb = choose_lsb(graph, terms, m2 * budget["noise_budget"], in_frac - out_frac)
+    lsb = choose_lsb(graph, terms, m2 * budget.noise_budget, in_frac - out_frac)
     if lsb is None:
         return None
     cut = truncate(graph, terms, lsb)
-    p_sig, p_code = budget["signal"], budget["coding_noise"]
+    p_sig, p_code = budget.signal, budget.coding_noise
     sqnr = 10.0 * math.log10(p_sig * m2 / (p_code * m2 + cut.noise))
     return cut, {"lsb": lsb - in_frac, "sqnr_db": round(sqnr, 3)}
 
@@ -290,7 +335,7 @@ def check_truncate_option(pass_name: str, value: str) -> None:
 def budget_layer(layer: MatrixLayer, option: str, target_db: float | None = None) -> None:
     """Store (or clear) ``layer``'s truncation budget for ``option`` (see the module
     docstring); ``target_db``: the SQNR the code was asked for, when it has one (bare LCC)."""
-    layer.info.pop(TRUNCATION, None)
+    layer.notes.pop(TruncationBudget)
     code, fin, fout = layer.code, layer.in_fmt, layer.out_fmt
     if option == "off" or code is None or fin is None or fout is None:
         return
@@ -310,13 +355,15 @@ def budget_layer(layer: MatrixLayer, option: str, target_db: float | None = None
                 f"layer {layer.name}: truncate={option} dB cannot be reached: its coding alone"
                 f" reaches {coding_db:.2f} dB"
             )
-    if layer.info.get(INPUT_MS) is None or p_sig == 0 or allowed <= p_code:
+    if InputPower not in layer.notes or p_sig == 0 or allowed <= p_code:
         return
     # the LSB itself is chosen when the layer is lowered (plan_truncation), on the graph
     # lowering builds anyway: a network too big to lower never pays for it
-    layer.info[TRUNCATION] = {
-        "target_db": round(10.0 * math.log10(p_sig / allowed), 3),
-        "signal": float(f"{p_sig:.9g}"),
-        "coding_noise": float(f"{p_code:.9g}"),
-        "noise_budget": float(f"{allowed - p_code:.9g}"),
-    }
+    layer.notes.put(
+        TruncationBudget(
+            target_db=round(10.0 * math.log10(p_sig / allowed), 3),
+            signal=float(f"{p_sig:.9g}"),
+            coding_noise=float(f"{p_code:.9g}"),
+            noise_budget=float(f"{allowed - p_code:.9g}"),
+        )
+    )

@@ -16,11 +16,14 @@ from nnlcc.passes.registry import (
     names_of_kind,
     pass_names,
     register_coder,
+    register_note,
     register_pass,
     unregister_coder,
+    unregister_note,
     unregister_pass,
 )
 from nnlcc.passes.runner import (
+    LayerSettings,
     attach_layer_settings,
     layer_pass,
     resolve_pipeline,
@@ -30,6 +33,7 @@ from nnlcc.passes.runner import (
 from nnlcc.passes.text import parse_graph, print_graph
 
 __all__ = [
+    "LayerSettings",
     "Pass",
     "PassContext",
     "PassKind",
@@ -46,10 +50,12 @@ __all__ = [
     "pass_names",
     "print_graph",
     "register_coder",
+    "register_note",
     "register_pass",
     "resolve_pipeline",
     "run_pass",
     "run_passes",
     "unregister_coder",
+    "unregister_note",
     "unregister_pass",
 ]

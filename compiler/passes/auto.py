@@ -23,33 +23,101 @@ lowered nor priced here: lowering and pricing every candidate of such a layer co
 the whole compile, and LCC beat every other coder on every tall matrix measured (README's
 table).
 
-``layer.info["auto"]`` records the choice: the coder, and every candidate's estimated LUTs and
-adders or the reason it failed; the report shows them (:func:`auto_choice`).  A layer whose
+The layer's :class:`AutoRecord` note records the choice: the coder, and every candidate's
+estimated LUTs and adders or the reason it failed; the report shows them (:func:`auto_choice`).  A layer whose
 candidates all fail is an error naming the layer and each coder's reason.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
 from nnlcc.ir.cost import estimate
 from nnlcc.ir.facts import AutoChoice
-from nnlcc.ir.family import Family, family_option
+from nnlcc.ir.family import Family, family_option, get_family
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
+from nnlcc.ir.notes import JsonNote
 from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coder import CoderContext, Design
 from nnlcc.passes.coding import code_layer
 from nnlcc.passes.registry import auto_coders, get_coder
-from nnlcc.passes.share import PLAN
+from nnlcc.passes.share import SharePlan
 
-#: ``layer.info`` key of the choice record.
-AUTO = "auto"
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One candidate in :class:`AutoRecord`: its label and its estimated LUTs and adders (None:
+    not priced, a layer above ``full_entries``), or why it failed."""
+
+    coder: str
+    est_luts: int | None = None
+    adders: int | None = None
+    failed: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.failed is not None:
+            return {"coder": self.coder, "failed": self.failed}
+        return {"coder": self.coder, "est_luts": self.est_luts, "adders": self.adders}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> CandidateRecord:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("coder"), str):
+            raise ValueError("an auto candidate must be a JSON object with its coder")
+        if "failed" in obj:
+            return cls(obj["coder"], failed=str(obj["failed"]))
+        luts, adders = obj.get("est_luts"), obj.get("adders")
+        if not all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (luts, adders)
+        ):
+            raise ValueError("an auto candidate's est_luts and adders must be integers or null")
+        return cls(obj["coder"], luts, adders)
+
+
+@dataclass(frozen=True)
+class AutoRecord(JsonNote):
+    """``auto``'s choice for a layer, its note (key ``auto``): the chosen candidate's label,
+    the SQNR and family every candidate was priced at, each candidate's cost or failure, and
+    for a layer too big to price, why it got the unpriced designs alone."""
+
+    key: ClassVar[str] = "auto"
+    of_weights: ClassVar[bool] = True
+    coder: str
+    sqnr_db: float
+    family: Family
+    candidates: tuple[CandidateRecord, ...]
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "coder": self.coder,
+            "sqnr_db": self.sqnr_db,
+            "family": self.family.name,
+            "candidates": [c.to_json() for c in self.candidates],
+        }
+        return out | ({"note": self.note} if self.note is not None else {})
+
+    @classmethod
+    def from_json(cls, obj: Any) -> AutoRecord:
+        keys = ("coder", "sqnr_db", "family", "candidates")
+        if not isinstance(obj, Mapping) or any(k not in obj for k in keys):
+            raise ValueError(f"auto must be a JSON object with {', '.join(keys)}")
+        if not isinstance(obj["candidates"], list):
+            raise ValueError("auto's candidates must be a list")
+        note = obj.get("note")
+        return cls(
+            str(obj["coder"]),
+            float(obj["sqnr_db"]),
+            get_family(str(obj["family"])),
+            tuple(CandidateRecord.from_json(c) for c in obj["candidates"]),
+            None if note is None else str(note),
+        )
 
 
 @dataclass
@@ -63,10 +131,8 @@ class Candidate:
     failed: str | None = None
     lowered: LoweredLayer | None = field(default=None, repr=False)
 
-    def record(self) -> dict[str, Any]:
-        if self.failed is not None:
-            return {"coder": self.label, "failed": self.failed}
-        return {"coder": self.label, "est_luts": self.luts, "adders": self.adders}
+    def record(self) -> CandidateRecord:
+        return CandidateRecord(self.label, self.luts, self.adders, self.failed)
 
 
 @dataclass(frozen=True)
@@ -112,7 +178,7 @@ class Auto(Pass):
 
     def context(self, layer: MatrixLayer) -> CoderContext:
         """What every coder's designs for ``layer`` must meet (see :class:`CoderContext`)."""
-        plan = layer.info.get(PLAN)
+        plan = layer.notes.get(SharePlan)
         return CoderContext(
             sqnr_db=self.sqnr_db,
             truncate=self.truncate,
@@ -132,12 +198,12 @@ class Auto(Pass):
         return [d for k in kinds for d in get_coder(k).candidates(layer, ctx)]
 
     def _try(self, layer: MatrixLayer, design: Design, family: Family) -> Candidate:
-        shared = layer.info.get(PLAN) is not None
+        shared = SharePlan in layer.notes
+        label = _label(design.label, shared)
         try:
             code = code_layer(layer, design.build)
         except NnlccError as e:
-            return Candidate(design.label, failed=str(e))
-        label = _label(design.label, shared)
+            return Candidate(label, failed=str(e))
         refused = design.refuse(code) if design.refuse is not None else None
         if refused is not None:
             return Candidate(label, failed=refused)
@@ -165,19 +231,13 @@ class Auto(Pass):
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        budget_layer(layer, self.truncate, None if layer.info.get(PLAN) else self.sqnr_db)
-        record: dict[str, Any] = {
-            "coder": best.label,
-            "sqnr_db": self.sqnr_db,
-            "family": family.name,
-            "candidates": [c.record() for c in tries],
-        }
+        budget_layer(layer, self.truncate, None if SharePlan in layer.notes else self.sqnr_db)
+        note = None
         if layer.weight.size > self.full_entries:
             alone = " + ".join(c.label for c in tries)
-            record["note"] = (
-                f"{layer.weight.size} weights > full_entries={self.full_entries}: {alone} alone"
-            )
-        layer.info[AUTO] = record
+            note = f"{layer.weight.size} weights > full_entries={self.full_entries}: {alone} alone"
+        records = tuple(c.record() for c in tries)
+        layer.notes.put(AutoRecord(best.label, self.sqnr_db, family, records, note))
         return best
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
@@ -195,13 +255,12 @@ def _label(label: str, shared: bool) -> str:
 def auto_choice(layer: MatrixLayer) -> AutoChoice | None:
     """What the report shows of an auto-coded layer: the coder chosen and the runners-up's
     estimated LUTs (or why they failed), from the pass's record; None for other layers."""
-    rec = layer.info.get(AUTO)
-    if not isinstance(rec, dict):
+    rec = layer.notes.get(AutoRecord)
+    if rec is None:
         return None
-    others = []
-    for c in rec.get("candidates", []):
-        if c["coder"] == rec["coder"]:
-            continue
-        cost = f"{c['est_luts']} LUTs" if "est_luts" in c else f"failed: {c['failed']}"
-        others.append(f"{c['coder']} {cost}")
-    return AutoChoice(str(rec["coder"]), rec.get("sqnr_db"), "; ".join(others) or "none")
+    others = [
+        f"{c.coder} " + (f"failed: {c.failed}" if c.failed is not None else f"{c.est_luts} LUTs")
+        for c in rec.candidates
+        if c.coder != rec.coder
+    ]
+    return AutoChoice(rec.coder, rec.sqnr_db, "; ".join(others) or "none")

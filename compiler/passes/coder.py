@@ -5,8 +5,8 @@ A :class:`Coder` says
 
 - how its code reads back from the IR text: :attr:`Coder.kind` is the word after ``code``,
   :meth:`Coder.parse` reads the block (the code object prints it: ``text_lines``), and
-  :attr:`Coder.blocks` parses the layer blocks of the non-JSON ``layer.info`` values it owns
-  (share: its ``plan``);
+  :attr:`Coder.blocks` parses the layer blocks of the block notes it owns
+  (:class:`~nnlcc.ir.notes.BlockNote`; share: its ``plan``);
 - which designs it offers the ``auto`` pass for a layer at a target error
   (:meth:`Coder.candidates`), when :attr:`Coder.in_auto`: auto codes the layer with each, to
   the same SQNR, prices them and keeps the cheapest.
@@ -70,12 +70,12 @@ class Coder:
     kind: ClassVar[str]
     #: whether ``auto`` tries this coder's designs (and accepts its name in ``coders``)
     in_auto: ClassVar[bool] = False
-    #: layer-block keyword -> parser, for the ``layer.info`` values this coder owns
+    #: layer-block keyword -> parser, for the block notes this coder owns
     blocks: ClassVar[Mapping[str, BlockParser]] = {}
 
     def parse(self, line: Line, shape: tuple[int, int], reader: CodeReader) -> MatrixCode:
         """The code of the ``code KIND ...`` block ``line`` for a matrix of ``shape``;
-        ``reader`` reads nested codes and keeps info values the layer shares."""
+        ``reader`` reads nested codes and keeps the notes the layer shares."""
         raise NotImplementedError
 
     def candidates(self, layer: MatrixLayer, ctx: CoderContext) -> list[Design]:

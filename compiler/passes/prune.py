@@ -14,20 +14,58 @@ the training-free, approximate variant that ranks columns by magnitude.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError, UnsupportedModelError
 from nnlcc.ir.matrix import DenseLayer, FloatArray, MatrixGraph
+from nnlcc.ir.notes import JsonNote
 from nnlcc.passes.base import Pass, PassContext, PassKind
 
 IndexArray = npt.NDArray[np.int64]
 
-#: ``layer.info`` key: original indices (in the model as imported) of the columns still used
-#: (report.json's ``kept_columns`` is their count).
-KEPT = "kept_column_indices"
+
+def _indices(obj: Any, key: str) -> list[int]:
+    if not isinstance(obj, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in obj
+    ):
+        raise ValueError(f"{key} must be a list of column numbers")
+    return list(obj)
+
+
+@dataclass
+class KeptColumns(JsonNote):
+    """The original numbers (in the model as imported) of the columns a pruned layer still
+    uses, its note (key ``kept_column_indices``; report.json's ``kept_columns`` counts the used
+    columns)."""
+
+    key: ClassVar[str] = "kept_column_indices"
+    indices: list[int]
+
+    def to_json(self) -> list[int]:
+        return list(self.indices)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> KeptColumns:
+        return cls(_indices(obj, cls.key))
+
+
+@dataclass
+class ColumnOrigin(JsonNote):
+    """The original numbers of a layer's current columns once pruning removed some (key
+    ``column_origin``; absent: column ``j`` is the model's column ``j``)."""
+
+    key: ClassVar[str] = "column_origin"
+    indices: list[int]
+
+    def to_json(self) -> list[int]:
+        return list(self.indices)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ColumnOrigin:
+        return cls(_indices(obj, cls.key))
 
 
 def require_mlp(graph: MatrixGraph, what: str) -> list[DenseLayer]:
@@ -47,13 +85,15 @@ def used_columns(weight: FloatArray) -> IndexArray:
 def original_columns(graph: MatrixGraph, index: int) -> IndexArray:
     """Original column numbers of layer ``index``'s current columns (identity until pruned)."""
     layer = require_mlp(graph, "pruning")[index]
-    cols = layer.info.get("column_origin")
-    return np.asarray(cols if cols is not None else np.arange(layer.shape[1]), dtype=np.int64)
+    origin = layer.notes.get(ColumnOrigin)
+    cols = origin.indices if origin is not None else np.arange(layer.shape[1])
+    return np.asarray(cols, dtype=np.int64)
 
 
 def _record(graph: MatrixGraph) -> None:
     for i, layer in enumerate(require_mlp(graph, "pruning")):
-        layer.info[KEPT] = original_columns(graph, i)[used_columns(layer.weight)].tolist()
+        kept = original_columns(graph, i)[used_columns(layer.weight)].tolist()
+        layer.notes.put(KeptColumns(kept))
 
 
 def remove_columns(
@@ -82,7 +122,7 @@ def remove_columns(
         origin = original_columns(graph, index)
         prev = layers[index - 1]
         layer.weight = layer.weight[:, keep]
-        layer.info["column_origin"] = origin[keep].tolist()
+        layer.notes.put(ColumnOrigin(origin[keep].tolist()))
         prev.weight = prev.weight[keep, :]
         prev.bias = prev.bias[keep]
     _record(graph)
@@ -174,7 +214,8 @@ class Prune(Pass):
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         layers = require_mlp(graph, "the prune pass")
-        if any(layer.code is not None or "share_plan" in layer.info for layer in layers):
+        # a code, or a note made from the weights as they are (a share plan): too late
+        if any(layer.code is not None or layer.notes.of_weights() for layer in layers):
             raise PassOptionError("prune must come before share and the matrix pass (csd, lcc)")
         for i, layer in enumerate(layers):
             if ctx.progress:

@@ -8,7 +8,7 @@ from typing import ClassVar
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.fixed_point import FixedFormat, choose_format
 from nnlcc.ir.matrix import AddLayer, FlattenLayer, MatrixGraph, MatrixLayer, PoolLayer
-from nnlcc.ir.truncate import INPUT_MS
+from nnlcc.ir.truncate import InputPower
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
@@ -50,7 +50,8 @@ class Quantize(Pass):
             ins = [fmts[t] for t in graph.inputs_of(i)]
             layer.in_fmt = ins[0]
             if isinstance(layer, MatrixLayer):  # the truncation budget's input power
-                layer.info[INPUT_MS] = float(f"{square_of[graph.inputs_of(i)[0]]:.6g}")
+                power = float(f"{square_of[graph.inputs_of(i)[0]]:.6g}")
+                layer.notes.put(InputPower(power))
             if isinstance(layer, FlattenLayer) or (
                 isinstance(layer, PoolLayer) and layer.op == "max"
             ):

@@ -6,7 +6,8 @@ user's own pass is added explicitly with :func:`register_pass` (and removed with
 :func:`unregister_pass`), a user's own coder with :func:`register_coder`.
 
 The coders (:class:`~nnlcc.passes.coder.Coder`: one per matrix code) give the IR text its
-codes (:func:`text_syntax`) and ``auto`` its candidates (:func:`auto_coders`).
+codes (:func:`text_syntax`) and ``auto`` its candidates (:func:`auto_coders`); ``_NOTES`` gives
+it the classes of the layer notes the passes record (:mod:`nnlcc.ir.notes`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib
 from collections.abc import Callable
 
 from nnlcc.ir.code_text import Syntax
+from nnlcc.ir.notes import JsonNote
 from nnlcc.passes.base import Pass, PassKind
 from nnlcc.passes.coder import Coder
 
@@ -132,11 +134,49 @@ def auto_coders() -> tuple[str, ...]:
     return tuple(k for k in coder_kinds() if get_coder(k).in_auto)
 
 
+#: note key -> (module, class): the JSON layer notes of nnlcc's passes, one line each (the
+#: notes of :mod:`nnlcc.ir`'s own classes are :data:`nnlcc.ir.text.IR_NOTES`; a block note,
+#: the share plan, comes with its coder's ``blocks``).
+_NOTES: dict[str, tuple[str, str]] = {
+    "config": ("nnlcc.passes.runner", "LayerSettings"),
+    "kept_column_indices": ("nnlcc.passes.prune", "KeptColumns"),
+    "column_origin": ("nnlcc.passes.prune", "ColumnOrigin"),
+    "auto": ("nnlcc.passes.auto", "AutoRecord"),
+}
+
+#: notes added by :func:`register_note` (a user's own pass's)
+_EXTRA_NOTES: dict[str, type[JsonNote]] = {}
+
+
+@functools.cache
+def _load_note(module: str, cls: str) -> type[JsonNote]:
+    loaded: type[JsonNote] = getattr(importlib.import_module(module), cls)
+    return loaded
+
+
+def note_classes() -> dict[str, type[JsonNote]]:
+    """Every pass's JSON note class by key (imports their modules)."""
+    return {key: _load_note(*where) for key, where in _NOTES.items()} | _EXTRA_NOTES
+
+
+def register_note(cls: type[JsonNote]) -> type[JsonNote]:
+    """Make the IR text read back a note of one's own pass (usable as a decorator)."""
+    if cls.key in _NOTES:
+        raise ValueError(f"note key {cls.key!r} is taken by a built-in note")
+    _EXTRA_NOTES[cls.key] = cls
+    return cls
+
+
+def unregister_note(key: str) -> None:
+    _EXTRA_NOTES.pop(key, None)
+
+
 def text_syntax() -> Syntax:
-    """The parsers of every coder's code and layer blocks, for :func:`nnlcc.ir.text.parse_graph`
-    (imports every coder's module)."""
+    """The parsers of every coder's code and layer blocks and the passes' note classes, for
+    :func:`nnlcc.ir.text.parse_graph` (imports every coder's and noting pass's module)."""
     coders = [get_coder(k) for k in coder_kinds()]
     return Syntax(
         codes={c.kind: c.parse for c in coders},
         blocks={word: parse for c in coders for word, parse in c.blocks.items()},
+        notes=note_classes(),
     )

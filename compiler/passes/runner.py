@@ -1,7 +1,7 @@
 """Running a pipeline: complete it, attach per-layer settings, run each pass.
 
-Per-layer settings (from ``nnlcc.toml``, already validated by :mod:`nnlcc.config`) live in
-``layer.info["config"]`` as ``{"matrix": name | None, "options": {pass: {opt: value}}}``.
+Per-layer settings (from ``nnlcc.toml``, already validated by :mod:`nnlcc.config`) are each
+layer's :class:`LayerSettings` note (key ``config``): its matrix pass and its passes' options.
 :func:`layer_pass` gives a pass as configured for one layer.  Matrix passes code each layer on
 its own, so :func:`run_pass` runs them once per group of layers with equal settings, on a view
 of the graph holding just that group; the passes themselves know nothing about configs.
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.family import Family
 from nnlcc.ir.matrix import Layer, MatrixGraph
+from nnlcc.ir.notes import JsonNote
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.pipeline import parse_pipeline
 from nnlcc.passes.registry import names_of_kind
@@ -32,6 +34,34 @@ DEFAULT_PIPELINE = "quantize,auto"
 
 def _quiet(_: str) -> None:
     pass
+
+
+@dataclass
+class LayerSettings(JsonNote):
+    """One layer's settings from ``nnlcc.toml``, its note (key ``config``): the matrix pass
+    that codes it (None: the pipeline's), each pass's options for it, and the rules (layer
+    names, patterns or kinds) they came from."""
+
+    key: ClassVar[str] = "config"
+    matrix: str | None = None
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rules: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"matrix": self.matrix, "options": self.options, "rules": self.rules}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> LayerSettings:
+        if not isinstance(obj, Mapping) or set(obj) - {"matrix", "options", "rules"}:
+            raise ValueError("config must be a JSON object of matrix, options and rules")
+        matrix, options, rules = obj.get("matrix"), obj.get("options", {}), obj.get("rules", [])
+        if matrix is not None and not isinstance(matrix, str):
+            raise ValueError("config: matrix must be a pass name or null")
+        if not isinstance(options, dict) or not all(isinstance(o, dict) for o in options.values()):
+            raise ValueError("config: options must map pass names to objects of options")
+        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+            raise ValueError("config: rules must be a list of strings")
+        return cls(matrix, {p: dict(o) for p, o in options.items()}, list(rules))
 
 
 def resolve_pipeline(text: str | None, default: str = DEFAULT_PIPELINE) -> list[Pass]:
@@ -51,32 +81,32 @@ def resolve_pipeline(text: str | None, default: str = DEFAULT_PIPELINE) -> list[
 
 
 def attach_layer_settings(
-    graph: MatrixGraph, passes: list[Pass], settings: dict[str, dict[str, Any]]
+    graph: MatrixGraph, passes: list[Pass], settings: Mapping[str, LayerSettings]
 ) -> tuple[list[Pass], dict[str, dict[str, Any]]]:
-    """Store each layer's settings in ``layer.info["config"]``; return the pipeline completed
+    """Note each layer's settings on it (:class:`LayerSettings`); return the pipeline completed
     with the matrix passes that layers ask for (default options) and the applied settings by
     layer name (for the report).
 
     When any layer chooses its matrix pass, every other matrix layer is pinned to the
     pipeline's own (last) matrix pass, so each layer is coded by exactly one of them."""
     base = [p.name for p in passes if p.kind is PassKind.MATRIX]
-    pin = any(s.get("matrix") for s in settings.values())
+    pin = any(s.matrix for s in settings.values())
     matrix_layers = graph.matrix_layers()
     applied: dict[str, dict[str, Any]] = {}
     for layer in graph.layers:
-        s = settings.get(layer.name, {})
+        s = settings.get(layer.name)
         is_matrix = layer in matrix_layers
-        if is_matrix and (s or pin) and s.get("matrix") is None and base:
-            s = {"options": {}, "rules": [], **s, "matrix": base[-1]}
-        if s:
-            layer.info["config"] = s
+        if is_matrix and (s is not None or pin) and (s is None or s.matrix is None) and base:
+            s = dataclasses.replace(s or LayerSettings(), matrix=base[-1])
+        if s is not None:
+            layer.notes.put(s)
             applied[layer.name] = {
-                "matrix": s["matrix"] if is_matrix else None,
-                **{p: dict(o) for p, o in s["options"].items()},
+                "matrix": s.matrix if is_matrix else None,
+                **{p: dict(o) for p, o in s.options.items()},
             }
     have = {p.name for p in passes}
     for s in settings.values():
-        name = s.get("matrix")
+        name = s.matrix
         if name and name not in have:
             passes = [*passes, *parse_pipeline(name)]
             have.add(name)
@@ -87,13 +117,12 @@ def layer_pass(p: P, layer: Layer) -> P | None:
     """Pass ``p`` as configured for ``layer``: ``p`` itself when the layer has no settings,
     a copy with the layer's options, or ``None`` when ``p`` is a matrix pass and the layer is
     implemented by another one."""
-    cfg = layer.info.get("config")
-    if not cfg:
+    cfg = layer.notes.get(LayerSettings)
+    if cfg is None:
         return p
-    matrix = cfg.get("matrix")
-    if matrix is not None and p.kind is PassKind.MATRIX and p.name != matrix:
+    if cfg.matrix is not None and p.kind is PassKind.MATRIX and p.name != cfg.matrix:
         return None
-    opts = cfg.get("options", {}).get(p.name)
+    opts = cfg.options.get(p.name)
     return dataclasses.replace(p, **opts) if opts else p  # type: ignore[type-var]
 
 
@@ -102,7 +131,7 @@ def run_pass(p: Pass, graph: MatrixGraph, ctx: PassContext) -> None:
     group of matrix layers with equal settings (skipping layers given to another matrix pass),
     on a shallow copy of the graph whose ``layers`` is that group; other passes run as is."""
     layers = graph.matrix_layers()
-    if p.kind is not PassKind.MATRIX or not any(la.info.get("config") for la in layers):
+    if p.kind is not PassKind.MATRIX or not any(LayerSettings in la.notes for la in layers):
         p.apply(graph, ctx)
         return
     groups: dict[Pass, list[Any]] = {}

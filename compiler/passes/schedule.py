@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.family import family_option
 from nnlcc.ir.matrix import MatrixGraph
-from nnlcc.ir.timing import SCHEDULE_INFO, ScheduleSetting, delay_model
+from nnlcc.ir.timing import ScheduleSetting, delay_model
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
 
@@ -64,6 +64,4 @@ class Schedule(Pass):
             fanout = None if p.fanout == "auto" else int(p.fanout)
             if every is None:
                 delay_model(family)  # refused now, not when lowering
-            # as plain JSON fields: the IR text prints layer.info as JSON and reads it back
-            setting = ScheduleSetting(family, every=every, mhz=p.mhz, fanout=fanout)
-            layer.info[SCHEDULE_INFO] = setting.to_json()
+            layer.notes.put(ScheduleSetting(family, every=every, mhz=p.mhz, fanout=fanout))

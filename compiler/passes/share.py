@@ -7,7 +7,7 @@ column, ``±2**k``, so ``z = G @ x`` is computed by *pre-adders* (a cluster of `
 (``mode``), fall into one cluster; they are found by scikit-learn's k-means (weighted so the
 error it minimizes is the error in ``W``) or affinity propagation.
 
-The share pass only plans: it stores a :class:`SharePlan` in ``layer.info``.  The matrix pass
+The share pass only plans: it notes a :class:`SharePlan` on the layer.  The matrix pass
 that follows asks :func:`code_layer` for the code, which codes ``W_reduced`` and wraps it in a
 :class:`ShareCode`: ``lower()`` emits the pre-adders, then the inner code on their outputs, and
 ``implemented()`` is the exact expanded matrix, so the golden model stays bit-exact.
@@ -15,9 +15,10 @@ that follows asks :func:`code_layer` for the code, which codes ``W_reduced`` and
 Its IR text (:class:`ShareCoder` reads it back): a plan is a block ``plan rows= cols=
 clusters= error_sqnr_db=`` with the ``reduced`` rows below and one ``kJ = 1.0*x3 -0.5*x7`` line
 per cluster (``expand`` and ``members``); the share code is ``code share [plan=KEY]`` holding
-its plan and the inner ``code`` on the reduced matrix, where ``plan=KEY`` says the same plan
-object is ``layer.info[KEY]``.  A plan no code holds yet (the share pass ran, no matrix pass
-after it) is a block of the layer with ``key=KEY`` at the end of its line.
+its plan and the inner ``code`` on the reduced matrix, where ``plan=share_plan`` says the same
+plan object is the layer's note (``share_plan`` is the note's key).  A plan no code holds yet
+(the share pass ran, no matrix pass after it) is a block of the layer with ``key=share_plan``
+at the end of its line.
 """
 
 from __future__ import annotations
@@ -45,27 +46,28 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     Term,
 )
+from nnlcc.ir.notes import BlockNote
 from nnlcc.ir.text_syntax import Line, child, fields, matrix_lines, parse_matrix, quote
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coder import Coder
 from nnlcc.passes.prune import used_columns
 from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
 
-#: ``layer.info`` key of the :class:`SharePlan` the share pass leaves for the matrix pass.
-PLAN = "share_plan"
-
 Mode = Literal["plain", "sign", "pow2"]
 
 
 @dataclass
-class SharePlan:
-    """``W ≈ reduced @ expand``; ``members[k]`` are the columns of cluster ``k``.
+class SharePlan(BlockNote):
+    """``W ≈ reduced @ expand``; ``members[k]`` are the columns of cluster ``k``: the layer
+    note (key ``share_plan``) the share pass leaves for the matrix pass.
 
     ``expand`` holds one ``±2**-s`` (``s >= 0``) per used column: each cluster is scaled to its
     largest member, so the reduced matrix keeps the precision of the big columns when the
     matrix pass quantizes it.
     """
 
+    key: ClassVar[str] = "share_plan"
+    of_weights: ClassVar[bool] = True
     reduced: FloatArray
     expand: FloatArray
     members: list[list[int]]
@@ -113,7 +115,7 @@ class SharePlan:
         return nodes
 
     def block_lines(self, ind: str, key: str | None) -> list[str]:
-        """The ``plan`` block (``key``: its ``layer.info`` key, for a plan no code holds)."""
+        """The ``plan`` block (``key``: its note key, for a plan no code holds)."""
         rows, clusters = self.reduced.shape
         head = (
             f"{ind}plan rows={rows} cols={self.expand.shape[1]} clusters={clusters}"
@@ -149,7 +151,7 @@ class ShareCode:
         return [Term(t.node, t.exp - frac, t.neg) for t in terms]
 
     def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
-        key = out.info_key(self.plan)  # the layer's info holds the same plan: named, not repeated
+        key = out.note_key(self.plan)  # the layer notes the same plan: named, not repeated
         head = f"{ind}code share" + (f" plan={quote(key)}" if key else "")
         return [head, *self.plan.block_lines(ind + "  ", None), *out.code(self.inner, ind + "  ")]
 
@@ -170,7 +172,7 @@ def compression_facts(layer: Any) -> Compression | None:
     if not isinstance(layer, MatrixLayer):
         return None
     kept = len(used_columns(layer.weight))
-    plan: SharePlan | None = layer.info.get(PLAN)
+    plan = layer.notes.get(SharePlan)
     if plan is None:
         return Compression(kept, kept, 0)
     return Compression(kept, plan.clusters, plan.pre_adders)
@@ -206,10 +208,16 @@ def _parse_plan(line: Line, key_field: bool) -> tuple[SharePlan, str | None]:
     return SharePlan(reduced=reduced, expand=expand, members=members, error_sqnr_db=sqnr), key
 
 
-def _plan_block(line: Line) -> tuple[str, SharePlan]:
-    """A layer's ``plan ... key=KEY`` block: ``(KEY, the plan)``."""
+def _plan_block(line: Line) -> SharePlan:
+    """A layer's ``plan ... key=share_plan`` block: the layer's note."""
     plan, key = _parse_plan(line, True)
-    return str(key), plan
+    _check_key(line, key)
+    return plan
+
+
+def _check_key(line: Line, key: str | None) -> None:
+    if key != SharePlan.key:
+        line.fail(f"a share plan's note key is {SharePlan.key}, not {key!r}")
 
 
 class ShareCoder(Coder):
@@ -229,7 +237,8 @@ class ShareCoder(Coder):
             line.fail(f"share plan does not fit a {shape[0]}x{shape[1]} matrix")
         code = ShareCode(plan, reader.code(child(line, 1, "code"), plan.reduced.shape))
         if "plan" in kv:
-            reader.keep(kv["plan"], plan)
+            _check_key(line, kv["plan"])
+            reader.keep(plan)
         return code
 
 
@@ -456,4 +465,4 @@ class Share(Pass):
                 power.get(layer.name),
             )
         for layer in chosen:
-            layer.info[PLAN] = plans[layer.name]
+            layer.notes.put(plans[layer.name])

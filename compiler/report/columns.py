@@ -11,12 +11,13 @@ a flag of the column, not a second list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from nnlcc.report.layer_row import LayerRow
+from nnlcc.report.schema import Accuracy, Report, Resources, Totals
 
 __all__ = [
     "ACCURACY_COLUMNS",
@@ -150,55 +151,59 @@ LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
 # ---------------------------------------------------------------------------- accuracy
 
 
-def _key(key: str) -> Callable[[Mapping[str, Any]], Any]:
-    return lambda d: d.get(key)
-
-
-def _has(key: str) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda d: key in d
-
-
 #: The accuracy table (one row: report.json's ``accuracy``).
-ACCURACY_COLUMNS: tuple[Column[Mapping[str, Any]], ...] = (
-    Column("dataset", _key("dataset"), text=True),
-    Column("samples", _key("samples")),
-    Column("float", _key("float")),
-    Column("golden (integer)", _key("golden")),
-    Column("output SQNR dB", _key("sqnr_db")),
-    Column("argmax agreement", _key("argmax_agreement")),
+ACCURACY_COLUMNS: tuple[Column[Accuracy], ...] = (
+    Column("dataset", lambda a: a.dataset, text=True),
+    Column("samples", lambda a: a.samples),
+    Column("float", lambda a: a.float_accuracy),
+    Column("golden (integer)", lambda a: a.golden),
+    Column("output SQNR dB", lambda a: a.sqnr_db),
+    Column("argmax agreement", lambda a: a.argmax_agreement),
 )
 
 # --------------------------------------------------------------------------- resources
 
 
-def _resource(key: str, header: str | None = None, html: Show = Show.SAYS) -> Column[Any]:
+def _resource(
+    name: str,
+    header: str | None = None,
+    html: Show = Show.SAYS,
+    says: Callable[[Resources], bool] | None = None,
+) -> Column[Resources]:
     """A figure of report.json's ``resources``, shown when the report has it (report.html
     shows utilization and fit always, ``–`` when unknown)."""
+
+    def value(r: Resources) -> Any:
+        return getattr(r, name)
+
     return Column(
-        header or key,
-        _key(key),
+        header or name,
+        value,
         markdown=Show.SAYS,
         html=html,
-        says=_has(key),
-        markdown_header=key if header else None,
+        says=says or (lambda r: value(r) is not None),
+        markdown_header=name if header else None,
     )
 
 
-#: The resources table (one row: report.json's ``resources``).
-RESOURCE_COLUMNS: tuple[Column[Mapping[str, Any]], ...] = (
-    *(_resource(k) for k in ("luts", "ffs", "carry", "bram", "dsp", "fmax_mhz", "device_luts")),
+#: The resources table (one row: report.json's ``resources``); ``fmax_mhz`` is in every
+#: computed one (``null`` for an estimate).
+RESOURCE_COLUMNS: tuple[Column[Resources], ...] = (
+    *(_resource(k) for k in ("luts", "ffs", "carry", "bram", "dsp")),
+    _resource("fmax_mhz", says=lambda r: r.skipped is None),
+    _resource("device_luts"),
     _resource("utilization_pct", "utilization %", html=Show.ALWAYS),
     _resource("fits", html=Show.ALWAYS),
 )
 
 
-def estimate_totals(totals: Mapping[str, Any]) -> list[tuple[str, Any]]:
+def estimate_totals(totals: Totals) -> list[tuple[str, Any]]:
     """The totals table's cost-model columns (header, value): none when the report has no
     estimate (a code-only report, or one written before the model)."""
-    if totals.get("est_luts") is None:
+    if totals.est_luts is None:
         return []
-    fam = f" ({totals['est_family']})" if totals.get("est_family") else ""
-    return [(f"est. LUTs{fam}", totals["est_luts"]), (f"est. FFs{fam}", totals.get("est_ffs"))]
+    fam = f" ({totals.est_family})" if totals.est_family else ""
+    return [(f"est. LUTs{fam}", totals.est_luts), (f"est. FFs{fam}", totals.est_ffs)]
 
 
 def _fewer(base: Any, ours: Any) -> str | None:
@@ -207,62 +212,65 @@ def _fewer(base: Any, ours: Any) -> str | None:
     return f"{base / ours:.2f}× fewer"
 
 
-def csd_totals(totals: Mapping[str, Any]) -> list[tuple[str, Any]]:
+def csd_totals(totals: Totals) -> list[tuple[str, Any]]:
     """The totals table's CSD comparisons (header, value): first nnlcc's best CSD design at
     the same error (``csd_best_*``: CSD with shared subexpressions at the fewest weight bits
     reaching each layer's SQNR), in adders and, when estimated, LUTs; then plain
     ``csd_weight_bits``-bit CSD without sharing, the field's customary baseline."""
     cols: list[tuple[str, Any]] = []
-    if totals.get("csd_best_adders") is not None:
+    if totals.csd_best_adders is not None:
         cols += [
-            ("best CSD, same SQNR", totals["csd_best_adders"]),
-            ("vs CSD", _fewer(totals["csd_best_adders"], totals["adders"])),
+            ("best CSD, same SQNR", totals.csd_best_adders),
+            ("vs CSD", _fewer(totals.csd_best_adders, totals.adders)),
         ]
-        if totals.get("csd_best_luts") is not None and totals.get("est_luts") is not None:
-            cols.append(("vs CSD (est. LUTs)", _fewer(totals["csd_best_luts"], totals["est_luts"])))
-    bits = totals.get("csd_weight_bits", 8)
+        if totals.csd_best_luts is not None and totals.est_luts is not None:
+            cols.append(("vs CSD (est. LUTs)", _fewer(totals.csd_best_luts, totals.est_luts)))
+    bits = totals.csd_weight_bits
     cols += [
-        (f"plain CSD {bits}-bit", totals["csd_adders"]),
-        (f"vs plain CSD {bits}-bit", _fewer(totals["csd_adders"], totals["adders"])),
+        (f"plain CSD {bits}-bit", totals.csd_adders),
+        (f"vs plain CSD {bits}-bit", _fewer(totals.csd_adders, totals.adders)),
     ]
     return cols
 
 
-def resource_notes(res: Mapping[str, Any]) -> list[str]:
+def resource_notes(res: Resources) -> list[str]:
     """Sentences under the resources table: where the cost model's figures come from (its
     calibration and measured error), the model's figures when a tool's replace them, and the
     fit verdict with its advice when the design does not fit."""
     notes: list[str] = []
-    model = res.get("model_estimate")
+    model = res.model_estimate
     if model is not None:
         notes.append(
-            f"{model.get('tool', 'cost model')}: {model.get('luts'):,} LUTs,"
-            f" {model.get('ffs'):,} FFs (the estimate before the tool ran)."
+            f"{model.tool or 'cost model'}: {model.luts:,} LUTs,"
+            f" {model.ffs:,} FFs (the estimate before the tool ran)."
         )
-    how = model if model is not None else res
-    if how.get("calibration"):
+    calibration, error = (
+        (model.calibration, model.model_error)
+        if model is not None
+        else (res.calibration, res.model_error)
+    )
+    if calibration:
         notes.append(
-            f"The cost model is calibrated against yosys and nextpnr in {how['calibration']};"
-            f" measured error: {how.get('model_error')}."
+            f"The cost model is calibrated against yosys and nextpnr in {calibration};"
+            f" measured error: {error}."
         )
-    if res.get("line_buffer_ffs"):
-        notes.append(f"Flip-flops include {res['line_buffer_ffs']:,} line-buffer bits (registers).")
-    advice = res.get("fit_advice")
-    if advice is not None:
-        notes.append(f"Does not fit: {advice['message']}")
+    if res.line_buffer_ffs:
+        notes.append(f"Flip-flops include {res.line_buffer_ffs:,} line-buffer bits (registers).")
+    if res.fit_advice is not None:
+        notes.append(f"Does not fit: {res.fit_advice.message}")
     return notes
 
 
-def accuracy_drop_lines(r: Mapping[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
+def accuracy_drop_lines(r: Report) -> tuple[str, list[str], list[list[Any]]]:
     """``--accuracy-drop``'s section: a sentence, and the per-layer targets as a table
     (headers, rows); empty when the report has none."""
-    d = r.get("accuracy_drop")
-    if not d:
+    d = r.accuracy_drop
+    if d is None:
         return "", [], []
     text = (
-        f"Allowed drop {d['drop_points']} points: float accuracy {d['float']}, floor"
-        f" {d['floor']}, golden {d['golden']} at {d['est_luts']:,} estimated LUTs"
-        f" ({d['family']}); {len(d['points'])} points tried (greedy, one layer one step at a"
+        f"Allowed drop {d.drop_points} points: float accuracy {d.float_accuracy}, floor"
+        f" {d.floor}, golden {d.golden} at {d.est_luts:,} estimated LUTs"
+        f" ({d.family}); {len(d.points)} points tried (greedy, one layer one step at a"
         " time)."
     )
-    return text, ["layer", "SQNR target dB"], [[k, v] for k, v in d["targets"].items()]
+    return text, ["layer", "SQNR target dB"], [[k, v] for k, v in d.targets.items()]

@@ -1,5 +1,6 @@
-"""The report files of an output directory: report.json (the source of truth), then report.md
-and report.html rendered from the parsed JSON; :func:`rerender` rebuilds the last two
+"""The report files of an output directory: report.json (the source of truth, a
+:class:`~nnlcc.report.schema.Report` written as strict JSON), then report.md and report.html
+rendered from the :class:`Report` read back from it; :func:`rerender` rebuilds the last two
 (``nnlcc report OUTDIR``)."""
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import numpy as np
 from nnlcc.errors import BadInputError
 from nnlcc.report.html import render_html
 from nnlcc.report.markdown import render_markdown
+from nnlcc.report.schema import Report
 
 #: Keys every report.json has; ``rerender`` refuses a file without them.
-REQUIRED_KEYS = ("model", "board", "passes", "layers", "totals")
+REQUIRED_KEYS = Report.REQUIRED
 
 
 def _json_default(o: Any) -> Any:
@@ -35,15 +37,16 @@ def _json_default(o: Any) -> Any:
 NOTES_KEY = "json_notes"
 
 
-def _plain(o: Any) -> Any:
+def plain(o: Any) -> Any:
+    """``o`` as plain JSON data: numpy arrays and scalars and paths become Python's."""
     if isinstance(o, dict):
-        return {str(k): _plain(v) for k, v in o.items()}
+        return {str(k): plain(v) for k, v in o.items()}
     if isinstance(o, list | tuple):
-        return [_plain(v) for v in o]
+        return [plain(v) for v in o]
     if isinstance(o, np.ndarray):
-        return _plain(o.tolist())
+        return plain(o.tolist())
     if isinstance(o, np.generic | Path):
-        return _plain(_json_default(o))
+        return plain(_json_default(o))
     return o
 
 
@@ -64,7 +67,7 @@ def strict(r: Any) -> Any:
             return None
         return o
 
-    out = walk(_plain(r), "")
+    out = walk(plain(r), "")
     if notes and isinstance(out, dict):
         out[NOTES_KEY] = [*out.get(NOTES_KEY, []), *notes]
     return out
@@ -75,7 +78,7 @@ def dumps(r: Any, indent: int | None = 2) -> str:
     return json.dumps(strict(r), indent=indent, allow_nan=False)
 
 
-def render_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
+def render_reports(r: Report, outdir: Path) -> list[Path]:
     """Write report.md and report.html for ``r`` into ``outdir``; returns their paths."""
     md, html = Path(outdir) / "report.md", Path(outdir) / "report.html"
     md.write_text(render_markdown(r))
@@ -83,14 +86,14 @@ def render_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
     return [md, html]
 
 
-def write_reports(r: dict[str, Any], outdir: Path) -> list[Path]:
+def write_reports(r: Report, outdir: Path) -> list[Path]:
     """Write report.json (the source of truth), then report.md and report.html from it."""
     path = Path(outdir) / "report.json"
-    path.write_text(dumps(r) + "\n")
-    return [path, *render_reports(json.loads(path.read_text()), outdir)]
+    path.write_text(dumps(r.to_json()) + "\n")
+    return [path, *render_reports(Report.from_json(json.loads(path.read_text())), outdir)]
 
 
-def read_report(outdir: Path) -> dict[str, Any]:
+def read_report(outdir: Path) -> Report:
     """The report.json of a compile output directory, checked enough to render."""
     outdir = Path(outdir)
     path = outdir / "report.json" if outdir.is_dir() else outdir
@@ -112,7 +115,7 @@ def read_report(outdir: Path) -> dict[str, Any]:
             f"'{path}' is not an nnlcc report (missing {', '.join(missing)});"
             " re-run nnlcc compile to rewrite it"
         )
-    return r
+    return Report.from_json(r)
 
 
 def rerender(outdir: Path) -> list[Path]:

@@ -1,5 +1,6 @@
 """report.html: one self-contained page (inline CSS, matplotlib PNGs embedded as base64)
-rendered from report.json, like report.md.  No JavaScript, no external files: it opens the
+rendered from the :class:`~nnlcc.report.schema.Report` read back from report.json, like
+report.md.  No JavaScript, no external files: it opens the
 same from a mail attachment as from the build directory."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nnlcc.report.columns import (
     resource_notes,
     table,
 )
-from nnlcc.report.layer_row import LayerRow
+from nnlcc.report.schema import Report, Resources, SweepPoint, Verification
 
 R = TypeVar("R")
 
@@ -96,23 +97,23 @@ def _figure(name: str, b64: str, caption: str) -> str:
     )
 
 
-def plot_adders(r: dict[str, Any]) -> str:
+def plot_adders(r: Report) -> str:
     """Bars: adders per layer, next to the per-layer CSD baseline when the report has it."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    layers = r["layers"]
-    names = [lay["name"] for lay in layers]
+    layers = r.layers
+    names = [lay.name for lay in layers]
     x = np.arange(len(layers))
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(layers) + 2), 3.2))
-    has_csd = any("csd_baseline_adders" in lay for lay in layers)  # matrix layers have it
+    has_csd = any(lay.csd_baseline_adders is not None for lay in layers)  # matrix layers
     w = 0.4 if has_csd else 0.6
-    ax.bar(x - (w / 2 if has_csd else 0), [lay["adders"] for lay in layers], w, label="nnlcc")
+    ax.bar(x - (w / 2 if has_csd else 0), [lay.adders for lay in layers], w, label="nnlcc")
     if has_csd:
-        csd_bits = r["totals"].get("csd_weight_bits", 8)
+        csd_bits = r.totals.csd_weight_bits
         ax.bar(
             x + w / 2,
-            [lay.get("csd_baseline_adders") or 0 for lay in layers],
+            [lay.csd_baseline_adders or 0 for lay in layers],
             w,
             label=f"CSD {csd_bits}-bit",
             color="#bbbbbb",
@@ -125,38 +126,43 @@ def plot_adders(r: dict[str, Any]) -> str:
     return _png(fig)
 
 
-def plot_tradeoff(r: dict[str, Any]) -> str:
+def plot_tradeoff(r: Report) -> str:
     """SQNR vs additions over the settings of ``sweep`` (and the CSD baseline if measured)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for point in r["sweep"]:
-        groups.setdefault(point.get("pass", "?"), []).append(point)
+    sweep = r.sweep or []
+
+    def db(p: SweepPoint) -> float:  # null in report.json: an exact code's infinite SQNR
+        return p.weight_sqnr_db if p.weight_sqnr_db is not None else math.nan
+
+    groups: dict[str, list[SweepPoint]] = {}
+    for point in sweep:
+        groups.setdefault(point.pass_name or "?", []).append(point)
     for name, pts in sorted(groups.items()):
-        pts = sorted(pts, key=lambda p: p["adders"])
+        pts = sorted(pts, key=lambda p: p.adders)
         ax.plot(
-            [p["adders"] for p in pts],
-            [p["weight_sqnr_db"] for p in pts],
+            [p.adders for p in pts],
+            [db(p) for p in pts],
             "o-",
             label=name,
         )
-    for p in r["sweep"]:
-        label = str(p.get("setting", "")).split(",")[-1]  # the matrix pass, usually
+    for p in sweep:
+        label = (p.setting or "").split(",")[-1]  # the matrix pass, usually
         ax.annotate(
             label,
-            (p["adders"], p["weight_sqnr_db"]),
+            (p.adders, db(p)),
             xytext=(4, 4),
             textcoords="offset points",
             fontsize=6,
             color="#57606a",
         )
-    chosen = [p for p in r["sweep"] if p.get("chosen")]
+    chosen = [p for p in sweep if p.chosen]
     for p in chosen:
-        ax.plot(p["adders"], p["weight_sqnr_db"], "*", ms=14, color="#cf222e")
+        ax.plot(p.adders, db(p), "*", ms=14, color="#cf222e")
         ax.annotate(
             "compiled",
-            (p["adders"], p["weight_sqnr_db"]),
+            (p.adders, db(p)),
             xytext=(6, -14),
             textcoords="offset points",
             fontsize=8,
@@ -170,20 +176,21 @@ def plot_tradeoff(r: dict[str, Any]) -> str:
     return _png(fig)
 
 
-def plot_accuracy_drop(r: dict[str, Any]) -> str:
+def plot_accuracy_drop(r: Report) -> str:
     """Golden accuracy vs estimated LUTs of the points ``--accuracy-drop`` tried, its floor
     and the chosen point."""
     import matplotlib.pyplot as plt
 
-    d = r["accuracy_drop"]
+    d = r.accuracy_drop
+    assert d is not None
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
-    pts = d["points"]
-    ax.plot([p["est_luts"] for p in pts], [100 * p["golden"] for p in pts], "o", ms=4,
+    pts = d.points
+    ax.plot([p.est_luts for p in pts], [100 * p.golden for p in pts], "o", ms=4,
             color="#57606a", label="points tried")  # fmt: skip
-    ax.axhline(100 * d["floor"], color="#cf222e", lw=1, ls="--", label="floor")
-    ax.axhline(100 * d["float"], color="#1a7f37", lw=1, ls=":", label="float")
-    ax.plot(d["est_luts"], 100 * d["golden"], "*", ms=14, color="#cf222e", label="chosen")
-    ax.set_xlabel(f"estimated LUTs ({d['family']})")
+    ax.axhline(100 * d.floor, color="#cf222e", lw=1, ls="--", label="floor")
+    ax.axhline(100 * d.float_accuracy, color="#1a7f37", lw=1, ls=":", label="float")
+    ax.plot(d.est_luts, 100 * d.golden, "*", ms=14, color="#cf222e", label="chosen")
+    ax.set_xlabel(f"estimated LUTs ({d.family})")
     ax.set_ylabel("golden accuracy (%)")
     ax.set_title("Accuracy vs LUTs")
     ax.grid(alpha=0.3)
@@ -195,23 +202,24 @@ def plot_accuracy_drop(r: dict[str, Any]) -> str:
 _RESOURCE_CAPACITY = (("luts", "device_luts", "LUTs"), ("ffs", "device_ffs", "FFs"))
 
 
-def resource_bars(res: dict[str, Any]) -> list[tuple[str, float, float | None]]:
+def resource_bars(res: Resources) -> list[tuple[str, float, float | None]]:
     """(label, used, device capacity or None) for the resource numbers present."""
     bars: list[tuple[str, float, float | None]] = []
     for key, cap, label in _RESOURCE_CAPACITY:
-        if res.get(key) is not None:
-            bars.append((label, float(res[key]), res.get(cap)))
+        if getattr(res, key) is not None:
+            bars.append((label, float(getattr(res, key)), getattr(res, cap)))
     for key, label in (("carry", "carry cells"), ("bram", "BRAM"), ("dsp", "DSP")):
-        if res.get(key) is not None:
-            bars.append((label, float(res[key]), None))
+        if getattr(res, key) is not None:
+            bars.append((label, float(getattr(res, key)), None))
     return bars
 
 
-def plot_resources(r: dict[str, Any]) -> str:
+def plot_resources(r: Report) -> str:
     """Horizontal bars: each resource used, against the device's capacity where known."""
     import matplotlib.pyplot as plt
 
-    bars = resource_bars(r["resources"])
+    res = r.resources or Resources()
+    bars = resource_bars(res)
     fig, ax = plt.subplots(figsize=(5.2, 0.5 * len(bars) + 1.2))
     labels = [b[0] for b in bars]
     used = [b[1] for b in bars]
@@ -223,24 +231,25 @@ def plot_resources(r: dict[str, Any]) -> str:
         text = f"{u:,.0f}" + (f" / {c:,.0f} ({100 * u / c:.0f}%)" if c == c and c else "")
         ax.text(max(u, c if c == c else 0) * 1.01, i, text, va="center", fontsize=8)
     ax.invert_yaxis()
-    ax.set_title(f"Resources on {r['resources'].get('device', '?')}")
+    ax.set_title(f"Resources on {res.device or '?'}")
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(x=0.35)
     return _png(fig)
 
 
-def _cards(r: dict[str, Any]) -> str:
-    t, acc, ver = r["totals"], r.get("accuracy", {}), r.get("verification", {})
+def _cards(r: Report) -> str:
+    t, acc = r.totals, r.accuracy
+    ver = r.verification or Verification(None, 0, None)
     cards = [
-        ("adders", f"{t['adders']:,}", f"{t['adders_per_weight']} per weight", ""),
+        ("adders", f"{t.adders:,}", f"{t.adders_per_weight} per weight", ""),
     ]
-    if t.get("csd_best_adders") is not None and t["adders"]:
+    if t.csd_best_adders is not None and t.adders:
         cards.append(
             (
                 "vs best CSD, same SQNR",
-                f"{t['csd_best_adders'] / t['adders']:.2f}×",
-                f"{t['csd_best_adders']:,} adders; plain CSD {t.get('csd_weight_bits', 8)}-bit:"
-                f" {t['csd_adders']:,}",
+                f"{t.csd_best_adders / t.adders:.2f}×",
+                f"{t.csd_best_adders:,} adders; plain CSD {t.csd_weight_bits}-bit:"
+                f" {t.csd_adders:,}",
                 "",
             )
         )
@@ -248,25 +257,24 @@ def _cards(r: dict[str, Any]) -> str:
         cards.append(
             (
                 "vs plain CSD",
-                f"{t['csd_adders'] / t['adders']:.2f}×" if t["adders"] else "–",
-                f"CSD {t.get('csd_weight_bits', 8)}-bit: {t['csd_adders']:,} adders",
+                f"{t.csd_adders / t.adders:.2f}×" if t.adders else "–",
+                f"CSD {t.csd_weight_bits}-bit: {t.csd_adders:,} adders",
                 "",
             )
         )
-    if acc.get("float") is not None:
-        cards.append(("accuracy (golden)", f"{acc['golden']:.4f}", f"float {acc['float']:.4f}", ""))
-    elif acc:
-        cards.append(("output SQNR", f"{acc.get('sqnr_db')} dB", "golden vs float", ""))
-    if ver.get("skipped") or ver.get("bit_exact") is None:
-        cards.append(("verification", "not run", str(ver.get("skipped", "")), "warn"))
-    elif ver["bit_exact"]:
-        cards.append(
-            ("verification", "bit-exact", f"{ver['vectors']} vectors, {ver['simulator']}", "ok")
-        )
+    if acc is not None and acc.float_accuracy is not None and acc.golden is not None:
+        golden, flt = acc.golden, acc.float_accuracy
+        cards.append(("accuracy (golden)", f"{golden:.4f}", f"float {flt:.4f}", ""))
+    elif acc is not None:
+        cards.append(("output SQNR", f"{acc.sqnr_db} dB", "golden vs float", ""))
+    if ver.skipped or ver.bit_exact is None:
+        cards.append(("verification", "not run", ver.skipped or "", "warn"))
+    elif ver.bit_exact:
+        cards.append(("verification", "bit-exact", f"{ver.vectors} vectors, {ver.simulator}", "ok"))
     else:
-        cards.append(("verification", "MISMATCH", f"{ver.get('simulator')}", "bad"))
-    if r.get("latency_cycles") is not None:
-        cards.append(("latency", f"{r['latency_cycles']} cycles", "pipeline latency", ""))
+        cards.append(("verification", "MISMATCH", f"{ver.simulator}", "bad"))
+    if r.latency_cycles is not None:
+        cards.append(("latency", f"{r.latency_cycles} cycles", "pipeline latency", ""))
     return (
         '<div class="cards">'
         + "".join(
@@ -278,58 +286,58 @@ def _cards(r: dict[str, Any]) -> str:
     )
 
 
-def _resources(r: dict[str, Any]) -> str:
-    res = r.get("resources", {})
-    if res.get("skipped"):
-        return f"<p>Not computed ({escape(str(res['skipped']))}).</p>"
-    tool = str(res.get("tool", ""))
-    kind = "estimate" if res.get("estimate") else "post place-and-route"
+def _resources(r: Report) -> str:
+    res = r.resources or Resources()
+    if res.skipped:
+        return f"<p>Not computed ({escape(res.skipped)}).</p>"
+    tool = res.tool or ""
+    kind = "estimate" if res.estimate else "post place-and-route"
     kind = "" if kind in tool else f" ({kind})"
     out = (
         f"<p>{escape(tool)}{kind}, device "
-        f"<code>{escape(str(res.get('device')))}</code>"
-        + (f", {escape(str(res['design']))}" if res.get("design") else "")
+        f"<code>{escape(str(res.device))}</code>"
+        + (f", {escape(res.design)}" if res.design else "")
         + "</p>"
         + _spec_table(RESOURCE_COLUMNS, [res])
     )
     for note in resource_notes(res):
         cls = "bad" if note.startswith("Does not fit") else "meta"
         out += f'<p class="{cls}">{escape(note)}</p>'
-    if res.get("vivado"):
-        out += f"<p class=meta>{escape(str(res['vivado'].get('note', '')))}</p>"
+    if res.vivado is not None:
+        out += f"<p class=meta>{escape(res.vivado.note)}</p>"
     return out
 
 
-def _setting(point: dict[str, Any]) -> str:
-    text = str(point.get("setting", point["passes"]))
-    return text + (" (compiled)" if point.get("chosen") else "")
+def _setting(point: SweepPoint) -> str:
+    text = point.setting if point.setting is not None else point.passes
+    return text + (" (compiled)" if point.chosen else "")
 
 
-def render_html(r: dict[str, Any]) -> str:
-    """The whole page for one report dict (the content of report.json)."""
+def render_html(r: Report) -> str:
+    """The whole page for one report (read back from report.json)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render to PNG only
-    t = r["totals"]
-    acc = r.get("accuracy", {})
-    ver = r.get("verification", {})
-    title = f"nnlcc report: {r.get('model_name', r.get('model'))}"
+    t = r.totals
+    acc = r.accuracy
+    ver = r.verification or Verification(None, 0, None)
+    title = f"nnlcc report: {r.model_name or r.model}"
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         '<p class="meta">'
-        f"model <code>{escape(str(r.get('model')))}</code> · board "
-        f"<code>{escape(str(r.get('board')))}</code> · nnlcc {escape(str(r.get('nnlcc_version')))}"
-        + (f" · {r['seconds']} s" if r.get("seconds") is not None else "")
-        + f"<br>passes <code>{escape(str(r.get('passes')))}</code>"
-        + (f"<br>config <code>{escape(str(r['config']))}</code>" if r.get("config") else "")
-        + f"<br>input <code>{escape(str(r.get('input_fmt')))}</code>, output "
-        f"<code>{escape(str(r.get('output_fmt')))}</code></p>",
+        f"model <code>{escape(r.model)}</code> · board "
+        f"<code>{escape(r.board)}</code> · nnlcc {escape(str(r.nnlcc_version))}"
+        + (f" · {r.seconds} s" if r.seconds is not None else "")
+        + f"<br>passes <code>{escape(r.passes)}</code>"
+        + (f"<br>config <code>{escape(r.config)}</code>" if r.config else "")
+        + f"<br>input <code>{escape(str(r.input_fmt))}</code>, output "
+        f"<code>{escape(str(r.output_fmt))}</code></p>",
         _cards(r),
         "<h2>Layers</h2>",
-        _spec_table(LAYER_COLUMNS, [LayerRow.from_json(lay) for lay in r["layers"]], "layer"),
+        _spec_table(LAYER_COLUMNS, r.layers, "layer"),
         "<h2>Totals</h2>",
         _table(
             [
@@ -343,31 +351,31 @@ def render_html(r: dict[str, Any]) -> str:
             ],
             [
                 [
-                    t["adders"],
-                    t["weights"],
-                    t["adders_per_weight"],
+                    t.adders,
+                    t.weights,
+                    t.adders_per_weight,
                     *(v for _, v in csd_totals(t)),
-                    t.get("const_adders"),
-                    t.get("adder_bits"),
+                    t.const_adders,
+                    t.adder_bits,
                     *(v for _, v in estimate_totals(t)),
                 ]
             ],
             left=0,
         ),
         "<h2>Accuracy</h2>",
-        _spec_table(ACCURACY_COLUMNS, [acc]),
+        _spec_table(ACCURACY_COLUMNS, [acc] if acc is not None else []),
         "<h2>Verification</h2>",
     ]
-    if ver.get("skipped") or ver.get("bit_exact") is None:
+    if ver.skipped or ver.bit_exact is None:
         parts.append(
-            f'<p class="warn" id="verdict">Not run ({escape(str(ver.get("skipped")))}): '
+            f'<p class="warn" id="verdict">Not run ({escape(str(ver.skipped))}): '
             "the design is <b>not</b> verified.</p>"
         )
     else:
-        ok = bool(ver["bit_exact"])
+        ok = bool(ver.bit_exact)
         parts.append(
             f'<p id="verdict" class="{"ok" if ok else "bad"}">cocotb + '
-            f"{escape(str(ver.get('simulator')))}: {ver.get('vectors')} vectors back-to-back, "
+            f"{escape(str(ver.simulator))}: {ver.vectors} vectors back-to-back, "
             f"<b>{'bit-exact' if ok else 'MISMATCH'}</b> against the golden model.</p>"
         )
     parts += ["<h2>Resources</h2>", _resources(r)]
@@ -378,7 +386,7 @@ def render_html(r: dict[str, Any]) -> str:
             f"<p>{escape(text)}</p>",
             _table(heads, rows),
         ]
-    if r.get("sweep"):
+    if r.sweep:
         parts += [
             "<h2>Settings tried</h2>",
             _table(
@@ -393,13 +401,13 @@ def render_html(r: dict[str, Any]) -> str:
                 [
                     [
                         _setting(p),
-                        p["adders"],
-                        p["adders_per_weight"],
-                        p["weight_sqnr_db"],
-                        p.get("output_sqnr_db"),
-                        p.get("golden"),
+                        p.adders,
+                        p.adders_per_weight,
+                        p.weight_sqnr_db,
+                        p.output_sqnr_db,
+                        p.golden,
                     ]
-                    for p in r["sweep"]
+                    for p in r.sweep
                 ],
                 row_class="sweep",
             ),
@@ -408,11 +416,11 @@ def render_html(r: dict[str, Any]) -> str:
         '<h2>Plots</h2><div class="figs">',
         _figure("adders", plot_adders(r), "additions per layer"),
     ]
-    if r.get("sweep"):
+    if r.sweep:
         figs.append(_figure("tradeoff", plot_tradeoff(r), "weight SQNR vs additions"))
-    if r.get("accuracy_drop"):
+    if r.accuracy_drop is not None:
         figs.append(_figure("accuracy-drop", plot_accuracy_drop(r), "accuracy vs estimated LUTs"))
-    if resource_bars(r.get("resources", {})):
+    if resource_bars(r.resources or Resources()):
         figs.append(_figure("resources", plot_resources(r), "resources used"))
     parts += [*figs, "</div></body></html>"]
     return "\n".join(parts) + "\n"

@@ -7,23 +7,23 @@ SQNR, a dense layer no kernel); the others are always written, null when unknown
 row of ``--report-only`` has no lowered graph, so no depth or widths).  ``extras`` holds the
 pass-specific facts of the layer's matrix code (:meth:`MatrixCode.summary`: reached SQNR,
 factors, CSD digits, clusters, ...); they are flattened into the JSON object after the
-compression columns, as report.json has always had them.
+compression columns, as report.json has always had them, before the compile step's facts
+(auto's choice, the CSD baseline).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from nnlcc.errors import BadInputError
+from nnlcc.report.record import FLATTEN, OMIT, Record, key
 
 __all__ = ["ROW_KEYS", "Extra", "LayerRow", "extra"]
 
 Extra = str | int | float | bool | None
 """A value of :attr:`LayerRow.extras` (a pass summary's fact): a JSON scalar."""
-
-_OMIT = {"omit": True}
 
 
 def extra(key: str, value: Any) -> Extra:
@@ -37,13 +37,18 @@ def extra(key: str, value: Any) -> Extra:
 
 
 @dataclass
-class LayerRow:
+class LayerRow(Record):
     """One layer of report.json.  Field order is the JSON key order."""
+
+    #: keys every row has a value for (what the builder always knows)
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "name", "kind", "shape", "pass", "adders", "in_fmt", "out_fmt", "out_bits"
+    )  # fmt: skip
 
     name: str
     kind: str  # dense, conv, pool, add, flatten
     shape: tuple[int, int]  # matrix rows x cols; else the graph's outputs x inputs
-    pass_name: str = field(metadata={"json": "pass"})  # matrix code, pool op, or the kind
+    pass_name: str = field(metadata=key("pass"))  # matrix code, pool op, or the kind
     adders: int
     const_adders: int | None  # bias/rounding adders (None: not lowered)
     adders_per_weight: float | None  # matrix layers only
@@ -59,60 +64,47 @@ class LayerRow:
     est_luts: int | None = None
     est_ffs: int | None = None
     # matrix layers only
-    weight_sqnr_db: float | None = field(default=None, metadata=_OMIT)
-    relu: bool | None = field(default=None, metadata=_OMIT)
-    csd_baseline_adders: int | None = field(default=None, metadata=_OMIT)
-    kept_columns: int | None = field(default=None, metadata=_OMIT)
-    shared_columns: int | None = field(default=None, metadata=_OMIT)
-    pre_adders: int | None = field(default=None, metadata=_OMIT)
-    extras: dict[str, Extra] = field(default_factory=dict, metadata={"flatten": True})
+    weight_sqnr_db: float | None = field(default=None, metadata=OMIT)
+    relu: bool | None = field(default=None, metadata=OMIT)
+    csd_baseline_adders: int | None = field(default=None, metadata=OMIT)
+    kept_columns: int | None = field(default=None, metadata=OMIT)
+    shared_columns: int | None = field(default=None, metadata=OMIT)
+    pre_adders: int | None = field(default=None, metadata=OMIT)
+    extras: dict[str, Extra] = field(default_factory=dict, metadata=FLATTEN)
+    # matrix layers the compile step has facts of (nnlcc.baselines): auto's choice (auto-coded
+    # layers) and nnlcc's best CSD design at the layer's error (the baseline)
+    auto_coder: str | None = field(default=None, metadata=OMIT)
+    auto_sqnr_db: float | None = field(default=None, metadata=OMIT)
+    auto_runners_up: str | None = field(default=None, metadata=OMIT)
+    csd_best: str | None = field(default=None, metadata=OMIT)
+    csd_best_adders: int | None = field(default=None, metadata=OMIT)
+    csd_best_luts: int | None = field(default=None, metadata=OMIT)
     # window layers (conv, pool) only
-    kernel: tuple[int, ...] | None = field(default=None, metadata=_OMIT)
-    stride: tuple[int, ...] | None = field(default=None, metadata=_OMIT)
-    line_buffer_bits: int | None = field(default=None, metadata=_OMIT)
-    window_delay: int | None = field(default=None, metadata=_OMIT)  # streaming hardware only
+    kernel: tuple[int, ...] | None = field(default=None, metadata=OMIT)
+    stride: tuple[int, ...] | None = field(default=None, metadata=OMIT)
+    line_buffer_bits: int | None = field(default=None, metadata=OMIT)
+    window_delay: int | None = field(default=None, metadata=OMIT)  # streaming hardware only
 
     def __post_init__(self) -> None:
         clash = set(self.extras) & set(_JSON_NAMES)
         if clash:
             raise ValueError(f"layer {self.name}: extras {sorted(clash)} shadow row fields")
 
-    def to_json(self) -> dict[str, Any]:
-        """The report.json object of this row."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.metadata.get("flatten"):
-                out.update(value)
-            elif value is None and f.metadata.get("omit"):
-                continue
-            else:
-                out[f.metadata.get("json", f.name)] = (
-                    list(value) if isinstance(value, tuple) else value
-                )
-        return out
-
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> LayerRow:
+    def from_json(cls, obj: Any) -> LayerRow:
         """The row of a report.json ``layers`` entry (unknown keys become extras)."""
-        missing = [k for k in _REQUIRED if k not in obj]
-        if missing:
-            raise BadInputError(
-                f"layer {obj.get('name', '?')!r} of report.json lacks {', '.join(missing)};"
-                " re-run nnlcc compile to rewrite it"
-            )
-        kwargs: dict[str, Any] = {name: None for name in _JSON_NAMES.values()}
-        extras: dict[str, Extra] = {}
-        for key, value in obj.items():
-            name = _JSON_NAMES.get(key)
-            if name is None:
-                try:
-                    extras[key] = extra(key, value)
-                except TypeError as e:
-                    raise BadInputError(f"report.json: {e}") from None
-            else:
-                kwargs[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**kwargs, extras=extras)
+        if isinstance(obj, Mapping):
+            missing = [k for k in cls.REQUIRED if k not in obj]
+            if missing:
+                raise BadInputError(
+                    f"layer {obj.get('name', '?')!r} of report.json lacks {', '.join(missing)};"
+                    " re-run nnlcc compile to rewrite it"
+                )
+            try:  # a code's facts: JSON scalars (numpy's become Python's)
+                obj = {k: v if k in _JSON_NAMES else extra(k, v) for k, v in obj.items()}
+            except TypeError as e:
+                raise BadInputError(f"report.json: {e}") from None
+        return super().from_json(obj)
 
 
 #: JSON key -> field name of every typed field (``extras`` is not one: it is flattened).
@@ -124,5 +116,3 @@ _JSON_NAMES = {
 ROW_KEYS = frozenset(_JSON_NAMES)
 """report.json keys of the typed fields (a code summary's ``adders`` or ``depth`` is the row's
 own, not an extra)."""
-#: Keys every row has a value for (what the builder always knows).
-_REQUIRED = ("name", "kind", "shape", "pass", "adders", "in_fmt", "out_fmt", "out_bits")

@@ -1,4 +1,5 @@
-"""report.md, rendered from report.json (the JSON is the source of truth)."""
+"""report.md, rendered from the :class:`~nnlcc.report.schema.Report` read back from
+report.json (the JSON is the source of truth)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from nnlcc.report.columns import (
     resource_notes,
     table,
 )
-from nnlcc.report.layer_row import LayerRow
+from nnlcc.report.schema import Report, Resources, Verification
 
 R = TypeVar("R")
 
@@ -42,28 +43,28 @@ def _spec_table(columns: Sequence[Column[R]], rows: Sequence[R]) -> str:
     return _table(t.headers, t.rows)
 
 
-def _latency(r: dict[str, Any]) -> str:
-    cycles = r.get("latency_cycles")
+def _latency(r: Report) -> str:
+    cycles = r.latency_cycles
     return f"{cycles} cycles" if cycles is not None else "not measured (report only)"
 
 
-def render_markdown(r: dict[str, Any]) -> str:
-    t = r["totals"]
-    acc = r.get("accuracy", {})
-    ver = r.get("verification", {})
-    res = r.get("resources", {})
+def render_markdown(r: Report) -> str:
+    t = r.totals
+    acc = r.accuracy
+    ver = r.verification or Verification(None, 0, None)
+    res = r.resources or Resources()
     lines = [
-        f"# nnlcc report: {r.get('model_name', r['model'])}",
+        f"# nnlcc report: {r.model_name or r.model}",
         "",
-        f"- model: `{r['model']}`",
-        f"- board: `{r['board']}`",
-        f"- passes: `{r['passes']}`",
-        f"- input format: `{r.get('input_fmt')}`, output format: `{r.get('output_fmt')}`",
-        f"- latency: {_latency(r)}, {r.get('throughput') or 'one input vector per clock'}",
+        f"- model: `{r.model}`",
+        f"- board: `{r.board}`",
+        f"- passes: `{r.passes}`",
+        f"- input format: `{r.input_fmt}`, output format: `{r.output_fmt}`",
+        f"- latency: {_latency(r)}, {r.throughput or 'one input vector per clock'}",
         "",
         "## Layers",
         "",
-        _spec_table(LAYER_COLUMNS, [LayerRow.from_json(lay) for lay in r["layers"]]),
+        _spec_table(LAYER_COLUMNS, r.layers),
         "",
         "## Totals",
         "",
@@ -78,11 +79,11 @@ def render_markdown(r: dict[str, Any]) -> str:
             ],
             [
                 [
-                    t["adders"],
-                    t["weights"],
-                    t["adders_per_weight"],
+                    t.adders,
+                    t.weights,
+                    t.adders_per_weight,
                     *(v if v is not None else "–" for _, v in csd_totals(t)),
-                    t.get("const_adders"),
+                    t.const_adders,
                     *(v for _, v in estimate_totals(t)),
                 ]
             ],
@@ -90,34 +91,34 @@ def render_markdown(r: dict[str, Any]) -> str:
         "",
         "## Accuracy",
         "",
-        _spec_table(ACCURACY_COLUMNS, [acc]),
+        _spec_table(ACCURACY_COLUMNS, [acc] if acc is not None else []),
         "",
         "## Verification",
         "",
     ]
-    if ver.get("skipped"):
-        lines.append(f"Not run ({ver['skipped']}): the design is **not** verified.")
+    if ver.skipped:
+        lines.append(f"Not run ({ver.skipped}): the design is **not** verified.")
     else:
-        verdict = "bit-exact" if ver.get("bit_exact") else "MISMATCH"
+        verdict = "bit-exact" if ver.bit_exact else "MISMATCH"
         lines.append(
-            f"cocotb + {ver.get('simulator')}: {ver.get('vectors')} vectors back-to-back, "
+            f"cocotb + {ver.simulator}: {ver.vectors} vectors back-to-back, "
             f"**{verdict}** against the golden model."
         )
     lines += ["", "## Resources", ""]
-    if res.get("skipped"):
-        lines.append(f"Not computed ({res['skipped']}).")
+    if res.skipped:
+        lines.append(f"Not computed ({res.skipped}).")
     else:
-        kind = "estimate" if res.get("estimate") else "post place-and-route"
-        tool = str(res.get("tool", ""))
+        kind = "estimate" if res.estimate else "post place-and-route"
+        tool = res.tool or ""
         label = tool if kind in tool else f"{tool} ({kind})"
-        lines.append(f"{label}, device {res.get('device')}:")
+        lines.append(f"{label}, device {res.device}:")
         lines.append("")
         lines.append(_spec_table(RESOURCE_COLUMNS, [res]))
         lines += [x for note in resource_notes(res) for x in ("", note)]
     text, heads, rows = accuracy_drop_lines(r)
     if text:
         lines += ["", "## Accuracy-driven SQNR targets", "", text, "", _table(heads, rows)]
-    if r.get("sweep"):
+    if r.sweep:
         lines += ["", "## Settings tried", ""]
         lines.append(
             _table(
@@ -131,15 +132,15 @@ def render_markdown(r: dict[str, Any]) -> str:
                 ],
                 [
                     [
-                        f"`{p.get('setting', p['passes'])}`"
-                        + (" (compiled)" if p.get("chosen") else ""),
-                        p["adders"],
-                        p["adders_per_weight"],
-                        p["weight_sqnr_db"],
-                        p.get("output_sqnr_db"),
-                        p.get("golden"),
+                        f"`{p.setting if p.setting is not None else p.passes}`"
+                        + (" (compiled)" if p.chosen else ""),
+                        p.adders,
+                        p.adders_per_weight,
+                        p.weight_sqnr_db,
+                        p.output_sqnr_db,
+                        p.golden,
                     ]
-                    for p in r["sweep"]
+                    for p in r.sweep
                 ],
             )
         )

@@ -33,6 +33,7 @@ from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
+from nnlcc.report.schema import Accuracy, Totals
 
 __all__ = [
     "CSD_BASELINE_BITS",
@@ -140,8 +141,9 @@ def layer_row(
     r, c = layer.shape
     summary = code.summary()
     adders = g.adders if g is not None else code_adders(code, c, summary)
-    found = facts.extras() if facts is not None else {}
     compression = facts.compression if facts is not None else None
+    auto = facts.auto if facts is not None else None
+    best = facts.csd_best if facts is not None else None
     return LayerRow(
         **common,
         shape=(r, c),
@@ -154,7 +156,13 @@ def layer_row(
         kept_columns=compression.kept_columns if compression is not None else None,
         shared_columns=compression.shared_columns if compression is not None else None,
         pre_adders=compression.pre_adders if compression is not None else None,
-        extras={k: extra(k, v) for k, v in (summary | found).items() if k not in ROW_KEYS},
+        extras={k: extra(k, v) for k, v in summary.items() if k not in ROW_KEYS},
+        auto_coder=auto.coder if auto is not None else None,
+        auto_sqnr_db=auto.sqnr_db if auto is not None else None,
+        auto_runners_up=auto.runners_up if auto is not None else None,
+        csd_best=best.coder if best is not None else None,
+        csd_best_adders=best.adders if best is not None else None,
+        csd_best_luts=best.est_luts if best is not None else None,
     )
 
 
@@ -203,54 +211,50 @@ def layer_rows(
     return rows
 
 
-def layer_totals(
-    graph: MatrixGraph, rows: list[LayerRow], family: Family | None = None
-) -> dict[str, Any]:
+def layer_totals(graph: MatrixGraph, rows: list[LayerRow], family: Family | None = None) -> Totals:
     """The report's ``totals`` over the layer rows of ``graph``; ``est_luts`` and ``est_ffs``
     sum the rows' cost-model estimates on ``family`` (None unless every row has one)."""
     weights = sum(r * c for r, c in (layer.shape for layer in graph.matrix_layers()))
     adders = sum(row.adders for row in rows)
     known = all(row.est_luts is not None and row.est_ffs is not None for row in rows)
     matrix = [row for row in rows if row.csd_baseline_adders is not None]
-    best = [row.extras.get("csd_best_adders") for row in matrix]
-    best_luts = [row.extras.get("csd_best_luts") for row in matrix]
+    best = [row.csd_best_adders for row in matrix]
+    best_luts = [row.csd_best_luts for row in matrix]
     others = sum(row.est_luts or 0 for row in rows if row.csd_baseline_adders is None)
     have_best = bool(matrix) and all(isinstance(b, int) for b in best + best_luts)
-    return {
-        "adders": adders,
-        "const_adders": sum(row.const_adders or 0 for row in rows),
-        "pre_adders": sum(row.pre_adders or 0 for row in rows),
-        "weights": weights,
-        "adders_per_weight": round(adders / max(weights, 1), 4),
-        "csd_adders": sum(row.csd_baseline_adders or 0 for row in rows),
-        "csd_weight_bits": CSD_BASELINE_BITS,
+    return Totals(
+        adders=adders,
+        const_adders=sum(row.const_adders or 0 for row in rows),
+        pre_adders=sum(row.pre_adders or 0 for row in rows),
+        weights=weights,
+        adders_per_weight=round(adders / max(weights, 1), 4),
+        csd_adders=sum(row.csd_baseline_adders or 0 for row in rows),
+        csd_weight_bits=CSD_BASELINE_BITS,
         # nnlcc's best CSD design of every matrix layer at the layer's error (the other
         # layers as built): the "vs CSD" of the reports; None when a layer has none
-        "csd_best_adders": sum(b for b in best if isinstance(b, int)) if have_best else None,
-        "csd_best_luts": sum(b for b in best_luts if isinstance(b, int)) + others
+        csd_best_adders=sum(b for b in best if isinstance(b, int)) if have_best else None,
+        csd_best_luts=sum(b for b in best_luts if isinstance(b, int)) + others
         if have_best and known
         else None,
-        "adder_bits": sum(row.adder_bits or 0 for row in rows),
-        "est_family": family.name if family is not None else None,
-        "est_luts": sum(row.est_luts or 0 for row in rows) if known and family else None,
-        "est_ffs": sum(row.est_ffs or 0 for row in rows) if known and family else None,
-    }
+        adder_bits=sum(row.adder_bits or 0 for row in rows),
+        est_family=family.name if family is not None else None,
+        est_luts=sum(row.est_luts or 0 for row in rows) if known and family else None,
+        est_ffs=sum(row.est_ffs or 0 for row in rows) if known and family else None,
+    )
 
 
-def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> dict[str, Any]:
+def implemented_accuracy(graph: MatrixGraph, x: np.ndarray, name: str) -> Accuracy:
     """Float network vs the same network with the coded matrices (no activation rounding)."""
     ref = graph.forward_float(x, batch=2)
     got = graph.forward_float(x, batch=2, implemented=True)
-    return {
-        "dataset": name,
-        "samples": len(x),
-        "sqnr_db": round(sqnr_db(ref, got), 2),
-        "argmax_agreement": round(float(np.mean(ref.argmax(1) == got.argmax(1))), 4),
-        "float": None,
-        "golden": None,
-        "skipped": "golden integer model not evaluated (network too big to lower in"
+    return Accuracy(
+        dataset=name,
+        samples=len(x),
+        sqnr_db=round(sqnr_db(ref, got), 2),
+        argmax_agreement=round(float(np.mean(ref.argmax(1) == got.argmax(1))), 4),
+        skipped="golden integer model not evaluated (network too big to lower in"
         " --report-only); sqnr_db compares the float network with its coded matrices",
-    }
+    )
 
 
 def csd_baseline_layer(layer: MatrixLayer, bits: int = CSD_BASELINE_BITS) -> int:

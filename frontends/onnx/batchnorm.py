@@ -14,6 +14,7 @@ from nnlcc.frontends.onnx.nodes import attr, check_finite, unsupported
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import ConvLayer, DenseLayer, MatrixLayer
+from nnlcc.ir.notes import BatchNormLayer, LayerNotes, OnnxNodes
 from nnlcc.ir.window import Window
 
 
@@ -50,14 +51,14 @@ def batchnorm(imp: Importer, step: Step) -> Value:
     if isinstance(layer, MatrixLayer) and v.open and imp.sole_reader(node.input[0]):
         layer.weight = layer.weight * s[:, None]
         layer.bias = layer.bias * s + shift
-        layer.info["onnx_nodes"].append(label)
+        layer.notes[OnnxNodes].nodes.append(label)
         return dataclasses.replace(v)
     name = imp.new_name(label, op, "bn")
     common: dict[str, Any] = {
         "name": name,
         "weight": np.diag(s),
         "bias": shift,
-        "info": {"onnx_nodes": [label], "batchnorm": True},
+        "notes": LayerNotes(OnnxNodes([label]), BatchNormLayer()),
         "inputs": (v.ir,),
     }
     new: MatrixLayer

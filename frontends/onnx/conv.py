@@ -12,6 +12,7 @@ from nnlcc.frontends.onnx.read import fmt_shape
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import ConvLayer, conv_matrix
+from nnlcc.ir.notes import LayerNotes, OnnxNodes
 
 _CONV_ATTRS = frozenset({"kernel_shape", "strides", "pads", "dilations", "group", "auto_pad"})
 
@@ -57,7 +58,7 @@ def conv(imp: Importer, step: Step) -> Value:
         name=name,
         weight=conv_matrix(w4),
         bias=b.copy(),
-        info={"onnx_nodes": [label]},
+        notes=LayerNotes(OnnxNodes([label])),
         inputs=(v.ir,),
         image=(c, h, w),
         window=win,

@@ -14,6 +14,7 @@ from nnlcc.frontends.onnx.read import fmt_shape
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import DenseLayer
+from nnlcc.ir.notes import LayerNotes, OnnxNodes
 
 _GEMM_ATTRS = frozenset({"alpha", "beta", "transA", "transB", "broadcast"})
 
@@ -50,7 +51,7 @@ def _dense(imp: Importer, step: Step, w: np.ndarray, b: np.ndarray) -> Value:
         weight=np.ascontiguousarray(w, dtype=np.float64),
         bias=np.asarray(b, dtype=np.float64),
         relu=False,
-        info={"onnx_nodes": [label]},
+        notes=LayerNotes(OnnxNodes([label])),
         inputs=(v.ir,),
     )
     imp.add_layer(layer, label)

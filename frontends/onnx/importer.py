@@ -23,6 +23,7 @@ from nnlcc.frontends.onnx.read import Shapes, fmt_shape, initializers, read_mode
 from nnlcc.frontends.onnx.registry import lookup, supported_ops
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import Layer, MatrixGraph, Shape
+from nnlcc.ir.notes import OnnxNodes
 
 __all__ = ["Importer", "inspect_onnx", "load_onnx"]
 
@@ -255,7 +256,8 @@ class Importer:
         return layer_name(label, op, self.layer_names, len(self.layers), kind)
 
     def add_layer(self, layer: Layer, label: str) -> None:
-        layer.info.setdefault("onnx_nodes", [label])
+        if OnnxNodes not in layer.notes:
+            layer.notes.put(OnnxNodes([label]))
         self.layers.append(layer)
 
     def need_flat(self, v: Value, node: onnx.NodeProto, label: str) -> None:

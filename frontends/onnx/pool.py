@@ -10,6 +10,7 @@ from nnlcc.frontends.onnx.nodes import attr, node_window, pair, unsupported
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import PoolLayer
+from nnlcc.ir.notes import LayerNotes, OnnxNodes
 from nnlcc.ir.window import Window
 
 _POOL_ATTRS = frozenset({"kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations"})
@@ -43,7 +44,7 @@ def pool(imp: Importer, step: Step) -> Value:
         op=kind,
         image=(c, h, w),
         window=win,
-        info={"onnx_nodes": [label]},
+        notes=LayerNotes(OnnxNodes([label])),
         inputs=(v.ir,),
     )
     imp.add_layer(layer, label)

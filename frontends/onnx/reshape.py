@@ -11,6 +11,7 @@ from nnlcc.frontends.onnx.nodes import attr, unsupported
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import BATCH_DIM, Step, Value
 from nnlcc.ir.matrix import FlattenLayer
+from nnlcc.ir.notes import LayerNotes, OnnxNodes
 
 
 @onnx_handler("Flatten", "Reshape")
@@ -50,7 +51,9 @@ def flatten(imp: Importer, step: Step) -> Value:
     if len(v.features) != 3:
         raise unsupported(label, node.op_type, "only images (C, H, W) can be flattened")
     name = imp.new_name(label, node.op_type, "flatten")
-    layer = FlattenLayer(name=name, image=v.features, info={"onnx_nodes": [label]}, inputs=(v.ir,))
+    layer = FlattenLayer(
+        name=name, image=v.features, notes=LayerNotes(OnnxNodes([label])), inputs=(v.ir,)
+    )
     imp.add_layer(layer, label)
     return Value(name, (v.size,), v.batch, layer, stream_image=v.features)
 

@@ -13,6 +13,7 @@ from nnlcc.frontends.onnx.nodes import bias_vector, channel_vector, check_finite
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import AddLayer, ConvLayer, MatrixLayer
+from nnlcc.ir.notes import LayerNotes, OnnxNodes
 
 
 @onnx_handler("Add", joins=2)
@@ -41,7 +42,9 @@ def _residual_add(imp: Importer, step: Step) -> Value:
             else:
                 imp.input_flat = True
     name = imp.new_name(label, "Add", "add")
-    layer = AddLayer(name=name, inputs=(a.ir, b.ir), shape=a.features, info={"onnx_nodes": [label]})
+    layer = AddLayer(
+        name=name, inputs=(a.ir, b.ir), shape=a.features, notes=LayerNotes(OnnxNodes([label]))
+    )
     imp.add_layer(layer, label)
     return Value(name, a.features, a.batch, layer, relu_ok=True, stream_image=a.stream_image)
 
@@ -64,5 +67,5 @@ def _bias_add(imp: Importer, step: Step) -> Value:
         b = bias_vector(label, "Add", c, layer.shape[0])
     check_finite(label, "Add", "bias", b)
     layer.bias = layer.bias + b
-    layer.info["onnx_nodes"].append(label)
+    layer.notes[OnnxNodes].nodes.append(label)
     return dataclasses.replace(v)

@@ -183,7 +183,7 @@ def test_default_compile_does_not_run_yosys(
         model=_model(tmp_path), board="ulx3s", passes="quantize,csd", verify=False,
         outdir=tmp_path / "out",
     )  # fmt: skip
-    r = compile_model(opts)
+    r = compile_model(opts).to_json()
     for row in r["layers"]:
         assert isinstance(row["est_luts"], int) and isinstance(row["est_ffs"], int)
     t = r["totals"]

@@ -82,9 +82,10 @@ def test_exact_name_beats_pattern_and_later_patterns_win() -> None:
         '[layers.fc2]\nlcc = { sqnr_db = 50 }\n[layers."fc*"]\nlcc = { sqnr_db = 30, nonzeros = 3 }\n'
         '[layers."f*"]\nlcc = { nonzeros = 4 }\n'
     )
-    assert cfg.settings_for("fc1")["options"] == {"lcc": {"sqnr_db": 30.0, "nonzeros": 4}}
-    assert cfg.settings_for("fc2")["options"] == {"lcc": {"sqnr_db": 50.0, "nonzeros": 4}}
-    assert cfg.settings_for("out") == {}
+    fc1, fc2 = cfg.settings_for("fc1"), cfg.settings_for("fc2")
+    assert fc1 is not None and fc1.options == {"lcc": {"sqnr_db": 30.0, "nonzeros": 4}}
+    assert fc2 is not None and fc2.options == {"lcc": {"sqnr_db": 50.0, "nonzeros": 4}}
+    assert cfg.settings_for("out") is None
 
 
 def test_per_layer_options_reach_the_passes() -> None:

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from nnlcc.cli import app
 from nnlcc.driver import EXAMPLE_MODEL
+from nnlcc.ir.family import ECP5
+from nnlcc.passes.auto import AutoRecord
 from nnlcc.passes.text import parse_graph
 
 runner = CliRunner()
@@ -104,7 +106,7 @@ def test_runs_exactly_the_passes_named(tiny: Path) -> None:
     assert code == 0
     g = parse_graph(out)
     assert g.input_fmt is not None
-    assert all(la.code is not None and "auto" in la.info for la in g.matrix_layers())
+    assert all(la.code is not None and AutoRecord in la.notes for la in g.matrix_layers())
 
 
 def test_data_and_board_are_compiles_options(tiny: Path, tmp_path: Path) -> None:
@@ -116,7 +118,7 @@ def test_data_and_board_are_compiles_options(tiny: Path, tmp_path: Path) -> None
     assert str(parse_graph(out).input_fmt) == "u8.10"  # [0, 0.25): unsigned, 2 more frac bits
     code, out, _ = opt(tiny, "-p", "quantize,auto{coders=csd}", "--board", "ulx3s", "-q")
     assert code == 0
-    assert all(la.info["auto"]["family"] == "ecp5" for la in parse_graph(out).matrix_layers())
+    assert all(la.notes[AutoRecord].family is ECP5 for la in parse_graph(out).matrix_layers())
 
 
 def test_config_per_layer_settings(tiny: Path, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from onnx import TensorProto, helper
 
 from nnlcc.errors import BadInputError, UnsupportedModelError
 from nnlcc.frontends import inspect_onnx, load_onnx, onnx_reference
+from nnlcc.ir.notes import OnnxNodes
 
 DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 OPSET = 17
@@ -177,7 +178,7 @@ def test_matmul_add_folds_into_one_layer(tmp_path: Path, bias_first: bool) -> No
     g = load_onnx(path)
     assert [layer.shape for layer in g.layers] == [(6, 8), (2, 6)]
     assert g.layers[0].relu and not g.layers[1].relu
-    assert g.layers[0].info["onnx_nodes"] == ["mm", "add"]
+    assert g.layers[0].notes[OnnxNodes].nodes == ["mm", "add"]
     np.testing.assert_array_equal(g.layers[1].bias, np.zeros(2))
     x = rand(rng, 5, 8)
     # batch fixed at 1: onnx_reference feeds one row at a time

@@ -16,6 +16,7 @@ from test_onnx import assert_clean, build, ort_run, rand, save
 from nnlcc.errors import UnsupportedModelError
 from nnlcc.frontends import load_onnx, onnx_reference
 from nnlcc.ir.matrix import AddLayer, ConvLayer, FlattenLayer, PoolLayer
+from nnlcc.ir.notes import OnnxNodes
 
 TorchCnn = Callable[..., Path]
 CONVERTED = Path(onnx.__file__).parent / "backend" / "test" / "data" / "pytorch-converted"
@@ -161,7 +162,7 @@ def test_conv_bn_folds_and_shared_conv_output_gets_a_diagonal_bn(tmp_path: Path)
     path = save(build(nodes, inits, ["N", 2, 5, 5], out_rank=4), tmp_path)
     g = load_onnx(path)
     assert [layer.name for layer in g.layers] == ["conv1", "conv2", "bn2", "add"]
-    assert g.layers[0].info["onnx_nodes"] == ["conv1", "bn1"] and g.layers[0].relu
+    assert g.layers[0].notes[OnnxNodes].nodes == ["conv1", "bn1"] and g.layers[0].relu
     bn2 = g.layers[2]
     assert isinstance(bn2, ConvLayer) and bn2.window.kernel == (1, 1)
     assert np.count_nonzero(bn2.weight - np.diag(np.diag(bn2.weight))) == 0
@@ -188,7 +189,7 @@ def test_torch_residual_cnn_matches_onnxruntime(tmp_path: Path, torch_cnn: Torch
     assert " ".join(kinds) == "conv conv conv add pool conv pool pool flatten dense"
     add = g.layers[3]
     assert isinstance(add, AddLayer) and add.relu and add.inputs == ("stem", "conv2")
-    assert all("BatchNormalization" in layer.info["onnx_nodes"][-1] for layer in g.layers[:3])
+    assert all("BatchNormalization" in layer.notes[OnnxNodes].nodes[-1] for layer in g.layers[:3])
     gap = g.layers[7]
     assert isinstance(gap, PoolLayer) and gap.window.kernel == (4, 5)
     x = np.random.default_rng(5).uniform(-1, 1, (16, 3 * 81))

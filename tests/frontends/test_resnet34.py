@@ -13,6 +13,7 @@ import pytest
 
 from nnlcc.frontends import load_onnx, onnx_reference
 from nnlcc.ir.matrix import AddLayer, ConvLayer, PoolLayer
+from nnlcc.ir.notes import BatchNormLayer, OnnxNodes
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "resnet34.py"
 
@@ -42,8 +43,8 @@ def test_resnet34_imports_and_matches_onnxruntime(tmp_path: Path) -> None:
     assert sum(isinstance(layer, AddLayer) for layer in g.layers) == 16
     assert [layer.op for layer in g.layers if isinstance(layer, PoolLayer)] == ["max", "avg"]
     # every BatchNormalization folded into its conv (none left as a diagonal layer)
-    assert all(not layer.info.get("batchnorm") for layer in matrix)
-    assert sum(len(layer.info["onnx_nodes"]) == 2 for layer in matrix) == 36
+    assert all(BatchNormLayer not in layer.notes for layer in matrix)
+    assert sum(len(layer.notes[OnnxNodes].nodes) == 2 for layer in matrix) == 36
     x = np.random.default_rng(0).uniform(-1, 1, size=(1, g.input_size))
     ref = onnx_reference(path, x)
     np.testing.assert_allclose(g.forward_float(x), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())

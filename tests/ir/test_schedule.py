@@ -11,7 +11,7 @@ from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.family import ECP5, ICE40, XC7, Family
 from nnlcc.ir.timing import (
-    SCHEDULE_INFO,
+    ScheduleSetting,
     StageBudget,
     clock_stage_budget,
     delay_model,
@@ -205,7 +205,7 @@ def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
         compile_graph(build_tiny_cnn(), "quantize,csd,schedule", family=XC7)
     g = build_tiny_cnn()
     net = compile_graph(g, "quantize,csd,schedule{family=ecp5}", family=XC7)
-    assert all(la.info[SCHEDULE_INFO]["family"] == "ecp5" for la in g.layers)
+    assert all(la.notes[ScheduleSetting].family is ECP5 for la in g.layers)
     adder, route = delay_model(ECP5)
     for la in net.layers:
         widths = [la.graph.width(i) for i, n in enumerate(la.graph.nodes) if n.op is Op.ADD]
@@ -214,7 +214,7 @@ def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
         assert la.graph.stage_budget == want or not widths
     g = build_tiny_cnn()
     compile_graph(g, "quantize,csd,schedule{every=2}", family=ICE40)
-    assert all(la.info[SCHEDULE_INFO]["family"] == "ice40" for la in g.layers)
+    assert all(la.notes[ScheduleSetting].family is ICE40 for la in g.layers)
     with pytest.raises(PassOptionError, match=r"schedule: unknown family 'xyz' \(known: ecp5"):
         parse_pipeline("schedule{family=xyz}")
 

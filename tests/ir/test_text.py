@@ -36,8 +36,10 @@ from nnlcc.ir.matrix import (
     Window,
     conv_matrix,
 )
+from nnlcc.ir.notes import JsonNote, LayerNotes, OnnxNodes
 from nnlcc.passes import PassContext, parse_pipeline
 from nnlcc.passes.csd import CsdCode
+from nnlcc.passes.prune import ColumnOrigin
 from nnlcc.passes.share import ShareCode, SharePlan
 from nnlcc.passes.text import parse_graph, print_graph
 
@@ -56,12 +58,16 @@ def _same_layer(a: Layer, b: Layer) -> None:
     assert type(a) is type(b)
     for f in ("name", "inputs", "relu", "in_fmt", "out_fmt", "kind"):
         assert getattr(a, f, None) == getattr(b, f, None), f
-    assert a.info.keys() == b.info.keys()
-    for key, value in a.info.items():
-        if isinstance(value, SharePlan):
-            _same_plan(value, b.info[key])
+    # the JSON notes in order (a block note is printed apart from them)
+    assert {type(n) for n in a.notes} == {type(n) for n in b.notes}
+    assert [n.key for n in a.notes if isinstance(n, JsonNote)] == [
+        n.key for n in b.notes if isinstance(n, JsonNote)
+    ]
+    for note in a.notes:
+        if isinstance(note, SharePlan):
+            _same_plan(note, b.notes[SharePlan])
         else:
-            assert value == b.info[key], key
+            assert note == b.notes[type(note)], note.key
     for f in ("image", "window", "op", "shape", "in_fmt_b"):
         assert getattr(a, f, None) == getattr(b, f, None), f
     if isinstance(a, MatrixLayer):
@@ -118,9 +124,9 @@ def _example(model: object, pipeline: str) -> tuple[MatrixGraph, np.ndarray]:
 def test_digits_mlp_round_trips(pipeline: str) -> None:
     g, x = _example(EXAMPLE_MODEL, pipeline)
     back = assert_round_trip(g, x)
-    if "share" in pipeline:  # the plan in layer.info is the share code's plan, as before
+    if "share" in pipeline:  # the layer's plan note is the share code's plan, as before
         for layer in back.matrix_layers():
-            assert layer.info["share_plan"] is getattr(layer.code, "plan", None)
+            assert layer.notes.get(SharePlan) is getattr(layer.code, "plan", None)
 
 
 def test_digits_cnn_round_trips() -> None:
@@ -166,7 +172,7 @@ def test_uncoded_graph_and_odd_names_round_trip() -> None:
     g.layers[0].name = 'conv "one", a=b'
     g.layers[1].inputs = ('conv "one", a=b',)
     g.source = "some dir/model.onnx"
-    g.layers[-1].info = {"column_origin": [3, 1, 2], "note": "ünïcode"}
+    g.layers[-1].notes = LayerNotes(ColumnOrigin([3, 1, 2]), OnnxNodes(["Gemm ünïcode"]))
     back = assert_round_trip(g, np.random.default_rng(2).uniform(-1, 1, size=(5, 72)))
     assert back.layers[0].name == 'conv "one", a=b'
 
@@ -269,14 +275,14 @@ def test_a_verify_failure_names_the_layer_line() -> None:
 
 
 def test_a_share_plan_without_a_code_round_trips() -> None:
-    """The share pass alone leaves its plan in ``layer.info``: printed as a plan block."""
+    """The share pass alone leaves its plan note: printed as a plan block."""
     g = residual_avg_graph(4)
     x = np.random.default_rng(5).uniform(-1, 1, size=(30, 72))
     for p in parse_pipeline("quantize,share{clusters=4,layers=fc}"):
         p.apply(g, PassContext(x, ECP5))
     assert "\n  plan rows=4 cols=27 clusters=4 " in print_graph(g)
     back = assert_round_trip(g, x)
-    assert isinstance(back.layers[-1].info["share_plan"], SharePlan)
+    assert isinstance(back.layers[-1].notes.get(SharePlan), SharePlan)
 
 
 @dataclass

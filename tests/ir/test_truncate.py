@@ -21,7 +21,7 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
-from nnlcc.ir.truncate import TRUNCATION, output_weights, truncate
+from nnlcc.ir.truncate import TruncationBudget, output_weights, truncate
 from nnlcc.passes import PassContext, resolve_pipeline
 
 
@@ -169,7 +169,7 @@ def test_auto_plan_saves_bits_and_keeps_its_sqnr(pipeline: str) -> None:
     bits_on = lower_layer(layer, layer.in_fmt).graph.adder_bits
     off_layer = off.layers[0]
     assert isinstance(off_layer, DenseLayer) and off_layer.in_fmt is not None
-    assert TRUNCATION not in off_layer.info
+    assert TruncationBudget not in off_layer.notes
     assert bits_on < lower_layer(off_layer, off_layer.in_fmt).graph.adder_bits
     # measured on white inputs, within a quarter dB of what the plan promises
     assert _measured_sqnr(g) >= plan["target_db"] - 0.25
@@ -179,7 +179,7 @@ def test_off_lowers_the_exact_graph() -> None:
     g = _gaussian(16, 20, "quantize,csd{weight_bits=8,truncate=off}")
     layer = g.layers[0]
     assert isinstance(layer, DenseLayer) and layer.in_fmt is not None
-    assert TRUNCATION not in layer.info
+    assert TruncationBudget not in layer.notes
     graph, _, _ = _lowered(g)
     low = lower_layer(layer, layer.in_fmt).graph
     assert all(n.op.value != "shr" or n.sa <= 0 for n in low.nodes[: len(graph.nodes)])
@@ -217,7 +217,7 @@ def test_truncated_lcc_layer_is_bit_exact_in_verilator(tmp_path: Path) -> None:
     if "verilator" not in available_simulators():
         pytest.skip("verilator not usable here")
     g = _gaussian(12, 16, "quantize,lcc{sqnr_db=30}")
-    plan = g.layers[0].info[TRUNCATION]
+    plan = g.layers[0].notes[TruncationBudget]
     net = lower_network(g)
     graph = net.layers[0].graph
     floors = sum(1 for n in graph.nodes if n.op.value == "shr" and n.sa > 0)

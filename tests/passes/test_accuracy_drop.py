@@ -14,7 +14,7 @@ from nnlcc.errors import BadInputError
 from nnlcc.ir.family import ECP5
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import resolve_pipeline, run_passes
-from nnlcc.passes.auto import AUTO, Auto
+from nnlcc.passes.auto import Auto, AutoRecord
 from nnlcc.sweep import TARGET_LEVELS, choose_targets
 
 
@@ -34,17 +34,17 @@ def test_targets_meet_the_floor_and_save_luts() -> None:
     g, data = labelled_mlp()
     run_passes(g, resolve_pipeline("quantize", default="quantize"), data.x_calib, ECP5)
     rec = choose_targets(g, Auto(coders="csd+lcc"), data, 2.0, ECP5)
-    assert rec["float"] == 1.0 and rec["floor"] == pytest.approx(0.98)
-    assert rec["golden"] >= rec["floor"]
-    start = rec["points"][0]
-    assert start["targets"] == {"fc1": TARGET_LEVELS[0], "fc2": TARGET_LEVELS[0]}
-    assert rec["est_luts"] <= start["est_luts"]
-    assert min(rec["targets"].values()) < TARGET_LEVELS[0]  # it gave up some SQNR
+    assert rec.float_accuracy == 1.0 and rec.floor == pytest.approx(0.98)
+    assert rec.golden >= rec.floor
+    start = rec.points[0]
+    assert start.targets == {"fc1": TARGET_LEVELS[0], "fc2": TARGET_LEVELS[0]}
+    assert rec.est_luts <= start.est_luts
+    assert min(rec.targets.values()) < TARGET_LEVELS[0]  # it gave up some SQNR
     # the graph holds the chosen codes, recorded with their targets
-    assert {la.name: la.info[AUTO]["sqnr_db"] for la in g.matrix_layers()} == rec["targets"]
+    assert {la.name: la.notes[AutoRecord].sqnr_db for la in g.matrix_layers()} == rec.targets
     # every point accepted on the way met the floor; the chosen one is the cheapest of them
-    ok = [p for p in rec["points"] if p["golden"] >= rec["floor"]]
-    assert rec["est_luts"] == min(p["est_luts"] for p in ok if p["targets"] == rec["targets"])
+    ok = [p for p in rec.points if p.golden >= rec.floor]
+    assert rec.est_luts == min(p.est_luts for p in ok if p.targets == rec.targets)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,9 @@ def test_small_test_sets_get_a_warning(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_digits_mlp_default_with_data(tmp_path: Path) -> None:
-    r = compile_model(CompileOptions(data=EXAMPLE_DATA, outdir=tmp_path / "o", report_only=True))
+    r = compile_model(
+        CompileOptions(data=EXAMPLE_DATA, outdir=tmp_path / "o", report_only=True)
+    ).to_json()
     d = r["accuracy_drop"]
     assert d["drop_points"] == 0.5
     assert r["accuracy"]["golden"] >= r["accuracy"]["float"] - 0.005

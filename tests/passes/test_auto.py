@@ -16,14 +16,14 @@ import pytest
 from nnlcc.config import parse_config
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.cost import estimate
-from nnlcc.ir.family import ECP5, ICE40, Family
+from nnlcc.ir.family import ECP5, ICE40, XC7, Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.ir.truncate import RESERVE_DB
 from nnlcc.passes import PassContext, attach_layer_settings, resolve_pipeline, run_passes
 from nnlcc.passes.alkaid import AlkaidCode, available
-from nnlcc.passes.auto import AUTO, Auto
+from nnlcc.passes.auto import Auto, AutoRecord, CandidateRecord
 from nnlcc.passes.csd import weight_bits_for
 from nnlcc.passes.runner import DEFAULT_PIPELINE
 from nnlcc.passes.text import parse_graph, print_graph
@@ -63,13 +63,13 @@ def test_auto_picks_the_cheapest_candidate_it_lowered() -> None:
     g = coded("quantize,auto")
     est = luts(g)
     for layer in g.matrix_layers():
-        rec = layer.info[AUTO]
-        priced = [c for c in rec["candidates"] if "est_luts" in c]
+        rec = layer.notes[AutoRecord]
+        priced = [c for c in rec.candidates if c.est_luts is not None]
         assert len(priced) >= 4, rec  # csd, lcc both ways, fs (and alkaid when installed)
-        best = min(priced, key=lambda c: c["est_luts"])
-        assert rec["coder"] == best["coder"]
+        best = min(priced, key=lambda c: c.est_luts or 0)
+        assert rec.coder == best.coder
         # the record prices exactly the design the layer got
-        assert est[layer.name] == best["est_luts"]
+        assert est[layer.name] == best.est_luts
 
 
 @pytest.mark.parametrize(
@@ -85,10 +85,16 @@ def test_every_candidate_meets_the_same_error() -> None:
     p = Auto(sqnr_db=40)
     g = mlp()
     run_passes(g, resolve_pipeline("quantize"), calib(g), ECP5)
+    built = 0
     for layer in g.matrix_layers():
         for design in p.designs(layer):
-            code = design.build(layer.weight)
+            try:
+                code = design.build(layer.weight)
+            except BadInputError:  # a coder may refuse a layer it cannot reach the error on
+                continue
+            built += 1
             assert sqnr_db(layer.weight, code.implemented()) >= 40 + RESERVE_DB - 1e-9, design
+    assert built >= 2 * 4  # csd, lcc both ways and fs on both layers (alkaid when installed)
     coded_g = coded("quantize,auto{sqnr_db=40}")
     for layer in coded_g.matrix_layers():
         low = lower_layer(layer, layer.in_fmt)  # type: ignore[arg-type]
@@ -99,16 +105,16 @@ def test_every_candidate_meets_the_same_error() -> None:
 def test_auto_is_deterministic() -> None:
     a, b = coded("quantize,auto"), coded("quantize,auto")
     assert print_graph(a) == print_graph(b)
-    assert [la.info[AUTO] for la in a.matrix_layers()] == [
-        la.info[AUTO] for la in b.matrix_layers()
+    assert [la.notes[AutoRecord] for la in a.matrix_layers()] == [
+        la.notes[AutoRecord] for la in b.matrix_layers()
     ]
 
 
 def test_auto_prices_on_the_family_it_is_given() -> None:
     g = coded("quantize,auto", family=ICE40)
-    assert {la.info[AUTO]["family"] for la in g.matrix_layers()} == {"ice40"}
+    assert {la.notes[AutoRecord].family for la in g.matrix_layers()} == {ICE40}
     g = coded("quantize,auto{family=xc7}", family=ICE40)
-    assert {la.info[AUTO]["family"] for la in g.matrix_layers()} == {"xc7"}
+    assert {la.notes[AutoRecord].family for la in g.matrix_layers()} == {XC7}
 
 
 def test_per_layer_auto_settings() -> None:
@@ -119,17 +125,19 @@ def test_per_layer_auto_settings() -> None:
     fc1, fc2 = g.matrix_layers()
     bits = weight_bits_for(fc1.weight, 30 + RESERVE_DB)
     assert bits is not None and bits < weight_bits_for(fc1.weight, 45 + RESERVE_DB)  # type: ignore[operator]
-    assert [c["coder"] for c in fc1.info[AUTO]["candidates"]] == [f"csd{{weight_bits={bits}}}"]
+    assert [c.coder for c in fc1.notes[AutoRecord].candidates] == [f"csd{{weight_bits={bits}}}"]
     assert fc1.code is not None and fc1.code.name == "csd"
-    assert len(fc2.info[AUTO]["candidates"]) > 1
+    assert len(fc2.notes[AutoRecord].candidates) > 1
     assert applied["fc1"]["auto"] == {"coders": "csd", "sqnr_db": 30}
 
 
 def test_big_layers_get_lcc_alone_unpriced() -> None:
     g = coded("quantize,auto{full_entries=100}")
     fc1 = g.matrix_layers()[0]  # 10x12 = 120 weights
-    assert fc1.info[AUTO]["candidates"] == [{"coder": "lcc", "est_luts": None, "adders": None}]
-    assert "lcc alone" in fc1.info[AUTO]["note"]
+    rec = fc1.notes[AutoRecord]
+    assert rec.candidates == (CandidateRecord("lcc"),)
+    assert rec.candidates[0].to_json() == {"coder": "lcc", "est_luts": None, "adders": None}
+    assert rec.note is not None and "lcc alone" in rec.note
 
 
 def test_a_layer_whose_coders_all_fail_names_them() -> None:
@@ -159,7 +167,7 @@ def test_share_plans_are_kept() -> None:
     g = coded("quantize,share{clusters=8,layers=fc1},auto")
     fc1 = g.matrix_layers()[0]
     assert fc1.code is not None and fc1.code.name.startswith("share+")
-    assert all(c["coder"].startswith("share+") for c in fc1.info[AUTO]["candidates"])
+    assert all(c.coder.startswith("share+") for c in fc1.notes[AutoRecord].candidates)
 
 
 # ------------------------------------------------------------------------------ alkaid
@@ -218,7 +226,7 @@ def test_a_wrong_alkaid_program_is_refused() -> None:
 def test_auto_records_survive_the_text_ir() -> None:
     g = coded("quantize,auto{coders=csd+lcc}")
     back = parse_graph(print_graph(g))
-    assert [la.info[AUTO] for la in back.matrix_layers()] == [
-        la.info[AUTO] for la in g.matrix_layers()
+    assert [la.notes[AutoRecord] for la in back.matrix_layers()] == [
+        la.notes[AutoRecord] for la in g.matrix_layers()
     ]
     _ = PassContext  # the context type the pass reads (family)

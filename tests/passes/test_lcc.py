@@ -20,7 +20,7 @@ from nnlcc.ir.family import ECP5
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.lower import lower_layer, lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph, Term
-from nnlcc.ir.truncate import RESERVE_DB, TRUNCATION
+from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget
 from nnlcc.ir.truncate import truncate as truncate_graph
 from nnlcc.passes import PassContext, format_pipeline, parse_pipeline
 from nnlcc.passes.lcc import Lcc, LccCode, slice_width
@@ -158,7 +158,7 @@ def test_lowered_layer_matches_implemented_matrix(truncate: str) -> None:
     got = lowered.graph.evaluate(xi)
     ref = layer.out_fmt.quantize(layer.forward_implemented(layer.in_fmt.to_real(xi)))
     slack = 0  # truncated partial sums: their worst-case error, in output LSBs
-    plan = layer.info.get(TRUNCATION)
+    plan = layer.notes.get(TruncationBudget)
     assert (plan is None) == (truncate == "off")
     if plan is not None:
         graph = AdderGraph.with_inputs([(layer.in_fmt.lo, layer.in_fmt.hi)] * 9)

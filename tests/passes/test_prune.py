@@ -13,7 +13,7 @@ from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.passes import PassContext, parse_pipeline
-from nnlcc.passes.prune import remove_columns, shrink, used_columns
+from nnlcc.passes.prune import KeptColumns, remove_columns, shrink, used_columns
 
 ROOT = EXAMPLE_MODEL.parent
 
@@ -44,7 +44,7 @@ def test_shrink_removes_dead_and_constant_neurons_exactly() -> None:
     assert shrink(g) == 3
     assert [layer.shape for layer in g.layers] == [(3, 6), (3, 3), (3, 3)]
     np.testing.assert_allclose(g.forward_float(x), want, rtol=1e-12, atol=1e-12)
-    assert g.layers[1].info["kept_column_indices"] == [0, 1, 3]  # original numbers of fc1's neurons
+    assert g.layers[1].notes[KeptColumns].indices == [0, 1, 3]  # original numbers of fc1's neurons
     g.verify()
 
 
@@ -53,7 +53,7 @@ def test_input_columns_are_zeroed_not_removed() -> None:
     remove_columns(g, 0, [1, 4])
     assert g.input_size == 6 and g.layers[0].shape == (4, 6)
     assert used_columns(g.layers[0].weight).tolist() == [0, 2, 3, 5]
-    assert g.layers[0].info["kept_column_indices"] == [0, 2, 3, 5]
+    assert g.layers[0].notes[KeptColumns].indices == [0, 2, 3, 5]
 
 
 def test_shrink_refuses_to_remove_a_whole_layer() -> None:
@@ -71,7 +71,7 @@ def test_prune_pass_on_digits_shrinks_and_lowers_exactly() -> None:
     assert isinstance(fc1, DenseLayer) and isinstance(fc2, DenseLayer)
     assert fc1.shape == (8, 64) and fc2.shape == (10, 8)  # half the hidden neurons went
     assert len(used_columns(fc1.weight)) == 32  # half the pixels (zero columns)
-    assert len(fc1.info["kept_column_indices"]) == 32 and len(fc2.info["kept_column_indices"]) == 8
+    assert len(fc1.notes[KeptColumns].indices) == 32 and len(fc2.notes[KeptColumns].indices) == 8
     net = lower_network(graph)
     x = net.quantize_input(data.x_test[:40])
     # the golden model computes the implemented matrices: compare layer 1 before rounding

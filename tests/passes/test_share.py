@@ -92,7 +92,7 @@ def test_share_in_the_pipeline_reports_kept_shared_and_pre_adders(tmp_path: Path
         CompileOptions(
             passes="quantize,share{clusters=40,layers=fc1},csd", report_only=True, outdir=tmp_path
         )
-    )
+    ).to_json()
     fc1, fc2 = r["layers"]
     assert fc1["pass"] == "share+csd" and fc2["pass"] == "csd"
     assert (fc1["kept_columns"], fc1["shared_columns"], fc1["pre_adders"]) == (64, 40, 24)
@@ -111,7 +111,7 @@ def test_share_refuses_more_clusters_than_columns() -> None:
     data = load_data(graph, EXAMPLE_MODEL, None, 0)
     with pytest.raises(BadInputError, match="20 clusters asked for layer fc2, which has only 16"):
         p.apply(graph, PassContext(data.x_calib, ECP5))
-    assert all("share_plan" not in layer.info for layer in graph.layers)  # nothing changed
+    assert all(SharePlan not in layer.notes for layer in graph.layers)  # nothing changed
 
 
 def test_cli_cluster_count_too_large_exits_2_and_writes_nothing(tmp_path: Path) -> None:

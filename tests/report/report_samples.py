@@ -6,6 +6,8 @@ import base64
 import re
 from typing import Any
 
+from nnlcc.report.schema import Report
+
 
 def layer(name: str, rows: int, cols: int, adders: int) -> dict[str, Any]:
     return {
@@ -28,8 +30,13 @@ def layer(name: str, rows: int, cols: int, adders: int) -> dict[str, Any]:
     }
 
 
-def sample_report(**extra: Any) -> dict[str, Any]:
-    """A report.json as the driver writes it (test data for the renderers)."""
+def sample_report(**extra: Any) -> Report:
+    """A report as the driver writes it (test data for the renderers); ``extra``: JSON."""
+    return Report.from_json(sample_json(**extra))
+
+
+def sample_json(**extra: Any) -> dict[str, Any]:
+    """A report.json as the driver writes it."""
     layers = [layer("fc1", 16, 64, 1000), layer("fc<2>", 10, 16, 200)]
     r: dict[str, Any] = {
         "nnlcc_version": "0.1.0",

@@ -22,6 +22,7 @@ from nnlcc.report.columns import (
 )
 from nnlcc.report.html import render_html
 from nnlcc.report.layer_row import LayerRow
+from nnlcc.report.schema import Accuracy, Resources, Totals
 
 
 def md_headers(md: str, section: str) -> list[str]:
@@ -43,13 +44,13 @@ def shown(columns: tuple[Column[Any], ...], rows: list[Any], writer: Writer) -> 
 
 def test_both_formats_take_their_tables_from_the_shared_specs() -> None:
     r = sample_report(resources={**RESOURCES, "fmax_mhz": 100.0})
-    rows = [LayerRow.from_json(lay) for lay in r["layers"]]
+    rows = r.layers
     md, html = render_markdown(r), render_html(r)
     for writer, headers in ((Writer.MARKDOWN, md_headers), (Writer.HTML, html_headers)):
         out = md if writer is Writer.MARKDOWN else html
         assert headers(out, "Layers") == shown(LAYER_COLUMNS, rows, writer)
-        assert headers(out, "Accuracy") == shown(ACCURACY_COLUMNS, [r["accuracy"]], writer)
-        assert headers(out, "Resources") == shown(RESOURCE_COLUMNS, [r["resources"]], writer)
+        assert headers(out, "Accuracy") == shown(ACCURACY_COLUMNS, [r.accuracy], writer)
+        assert headers(out, "Resources") == shown(RESOURCE_COLUMNS, [r.resources], writer)
     # the columns both formats show come in the same order, with the same headers
     both = [
         c.header
@@ -75,18 +76,21 @@ def test_the_formats_differ_only_by_the_spec_flags() -> None:
     assert html[-2:] == ["pre-adders", "kept columns"]
     md_cells = table(LAYER_COLUMNS, [*rows, shared], Writer.MARKDOWN).rows
     assert md_cells[0][5] == "–" and md_cells[1][5] == "50→40 (10)"  # no est. columns here
-    # resources: report.md names utilization by its key and shows it only when known
-    partial = {"luts": 5}
-    assert shown(RESOURCE_COLUMNS, [partial], Writer.MARKDOWN) == ["luts"]
-    assert shown(RESOURCE_COLUMNS, [partial], Writer.HTML) == ["luts", "utilization %", "fits"]
-    assert "utilization_pct" in shown(RESOURCE_COLUMNS, [RESOURCES], Writer.MARKDOWN)
+    # resources: report.md names utilization by its key and shows it only when known; fmax
+    # is in every computed resources record (null for an estimate)
+    partial = Resources(luts=5)
+    assert shown(RESOURCE_COLUMNS, [partial], Writer.MARKDOWN) == ["luts", "fmax_mhz"]
+    html = shown(RESOURCE_COLUMNS, [partial], Writer.HTML)
+    assert html == ["luts", "fmax_mhz", "utilization %", "fits"]
+    full = Resources.from_json(RESOURCES)
+    assert "utilization_pct" in shown(RESOURCE_COLUMNS, [full], Writer.MARKDOWN)
 
 
 def test_html_left_aligns_the_leading_text_columns() -> None:
     rows = [LayerRow.from_json(layer("fc1", 16, 64, 1000))]
     assert table(LAYER_COLUMNS, rows, Writer.HTML).left == 3
-    assert table(RESOURCE_COLUMNS, [RESOURCES], Writer.HTML).left == 0
-    assert table(ACCURACY_COLUMNS, [{}], Writer.HTML).left == 1
+    assert table(RESOURCE_COLUMNS, [Resources.from_json(RESOURCES)], Writer.HTML).left == 0
+    assert table(ACCURACY_COLUMNS, [Accuracy("d", 1, None, None)], Writer.HTML).left == 1
 
 
 def test_cost_model_columns_sit_next_to_adders_when_known() -> None:
@@ -106,15 +110,15 @@ def test_cost_model_columns_sit_next_to_adders_when_known() -> None:
 
 
 def test_totals_and_notes_of_the_cost_model() -> None:
-    assert estimate_totals({"est_luts": None}) == []
-    assert estimate_totals({"est_luts": 5, "est_ffs": 7, "est_family": "xc7"}) == [
-        ("est. LUTs (xc7)", 5),
-        ("est. FFs (xc7)", 7),
-    ]
+    base = {"adders": 1, "weights": 1, "adders_per_weight": 1.0, "csd_adders": 1}
+    assert estimate_totals(Totals.from_json({**base, "est_luts": None})) == []
+    est = Totals.from_json({**base, "est_luts": 5, "est_ffs": 7, "est_family": "xc7"})
+    assert estimate_totals(est) == [("est. LUTs (xc7)", 5), ("est. FFs (xc7)", 7)]
     res = {**RESOURCES, "tool": "nnlcc cost model (xc7, calibrated estimate)",
            "calibration": "benchmarks/results/x/cost_model.md", "model_error": "LUTs: max 11 %",
-           "fit_advice": {"message": "design does not fit X: 1 LUT6s of 0"}}  # fmt: skip
-    notes = resource_notes(res)
+           "fit_advice": {"message": "design does not fit X: 1 LUT6s of 0", "source": "model",
+                          "biggest_layers": [], "levers": []}}  # fmt: skip
+    notes = resource_notes(Resources.from_json(res))
     assert "benchmarks/results/x/cost_model.md" in notes[0] and "LUTs: max 11 %" in notes[0]
     assert notes[-1] == "Does not fit: design does not fit X: 1 LUT6s of 0"
     t = {"adders": 1200, "weights": 1184, "adders_per_weight": 1.01, "csd_adders": 1800,
@@ -128,6 +132,6 @@ def test_totals_and_notes_of_the_cost_model() -> None:
     # a tool's figures replace the model's: the model's stay beside them
     refined = {**RESOURCES, "model_estimate": {"tool": "nnlcc cost model (xc7, calibrated "
                "estimate)", "luts": 20552, "ffs": 27843, "calibration": "c.md", "model_error": "e"}}  # fmt: skip
-    notes = resource_notes(refined)
+    notes = resource_notes(Resources.from_json(refined))
     assert notes[0].startswith("nnlcc cost model (xc7, calibrated estimate): 20,552 LUTs")
     assert "c.md" in notes[1]

@@ -38,7 +38,8 @@ def test_report_json_roundtrips_numpy_values(tmp_path: Path) -> None:
     import numpy as np
 
     r = sample_report()
-    r["totals"]["adders"] = np.int64(1200)
-    r["accuracy"]["sqnr_db"] = np.float32(34.5)
+    assert r.accuracy is not None
+    r.totals.adders = np.int64(1200)  # type: ignore[assignment]
+    r.accuracy.sqnr_db = np.float32(34.5)  # type: ignore[assignment]
     write_reports(r, tmp_path)
     assert json.loads((tmp_path / "report.json").read_text())["totals"]["adders"] == 1200

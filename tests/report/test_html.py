@@ -7,6 +7,7 @@ import re
 from report_samples import RESOURCES, SWEEP, images, sample_report
 
 from nnlcc.report.html import render_html, resource_bars
+from nnlcc.report.schema import Resources
 
 
 def test_html_is_self_contained_with_a_row_per_layer() -> None:
@@ -35,7 +36,7 @@ def test_html_verdicts() -> None:
 
 
 def test_resource_bars_pair_usage_with_capacity() -> None:
-    bars = resource_bars(RESOURCES)
+    bars = resource_bars(Resources.from_json(RESOURCES))
     assert bars[0] == ("LUTs", 22336.0, 20800)
     assert ("DSP", 0.0, None) in bars
-    assert resource_bars({"skipped": "report only"}) == []
+    assert resource_bars(Resources(skipped="report only")) == []

@@ -70,3 +70,15 @@ def test_a_row_without_its_required_keys_is_refused() -> None:
     obj = {k: v for k, v in POOL_ROW.items() if k != "out_bits"}
     with pytest.raises(BadInputError, match="lacks out_bits"):
         LayerRow.from_json(obj)
+
+
+def test_the_compile_steps_facts_are_typed_and_follow_the_code_facts() -> None:
+    facts = {"auto_coder": "csd{weight_bits=9}", "auto_sqnr_db": 45.0,
+             "auto_runners_up": "lcc 12 LUTs", "csd_best": "csd{weight_bits=9}",
+             "csd_best_adders": 908, "csd_best_luts": 9507}  # fmt: skip
+    row = LayerRow.from_json({**LCC_ROW, **facts})
+    assert row.auto_coder == "csd{weight_bits=9}" and row.csd_best_luts == 9507
+    assert "auto_coder" not in row.extras
+    keys = list(row.to_json())
+    assert keys.index("factors_mean") < keys.index("auto_coder") < keys.index("csd_best_luts")
+    assert json.dumps(row.to_json()) == json.dumps({**LCC_ROW, **facts})

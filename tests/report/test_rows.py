@@ -100,10 +100,10 @@ def test_code_rows_agree_with_lowered_rows(tiny: tuple[MatrixGraph, LoweredNetwo
         if code["kind"] in ("dense", "conv"):  # what only a lowered graph knows
             assert code["depth"] is None and code["adder_bits"] is None
     totals = layer_totals(graph, layer_rows(graph, net))
-    assert totals["adders"] == sum(r["adders"] for r in lowered)
-    assert totals["csd_adders"] == csd_baseline(graph)
-    assert totals["weights"] == 2 * 9 + 2 * 18 + 4 * 18
-    assert layer_totals(graph, layer_rows(graph))["adders"] == totals["adders"]
+    assert totals.adders == sum(r["adders"] for r in lowered)
+    assert totals.csd_adders == csd_baseline(graph)
+    assert totals.weights == 2 * 9 + 2 * 18 + 4 * 18
+    assert layer_totals(graph, layer_rows(graph)).adders == totals.adders
 
 
 def test_rows_carry_the_cost_model_estimate(tiny: tuple[MatrixGraph, LoweredNetwork]) -> None:
@@ -118,8 +118,8 @@ def test_rows_carry_the_cost_model_estimate(tiny: tuple[MatrixGraph, LoweredNetw
     assert layer_rows(graph, net, ECP5) == rows  # the same without the precomputed costs
     totals = layer_totals(graph, rows, ECP5)
     assert cost.total is not None
-    assert (totals["est_luts"], totals["est_ffs"]) == (cost.total.luts, cost.total.ffs_synth)
-    assert totals["est_family"] == "ecp5"
+    assert (totals.est_luts, totals.est_ffs) == (cost.total.luts, cost.total.ffs_synth)
+    assert totals.est_family == "ecp5"
     # code-only rows: the small lowered layers have an estimate, matrix layers none
     coded = layer_rows(graph, None, ECP5)
     for row, low in zip(coded, rows, strict=True):
@@ -127,8 +127,8 @@ def test_rows_carry_the_cost_model_estimate(tiny: tuple[MatrixGraph, LoweredNetw
             assert row.est_luts is None and row.est_ffs is None
         else:
             assert (row.est_luts, row.est_ffs) == (low.est_luts, low.est_ffs)
-    assert layer_totals(graph, coded, ECP5)["est_luts"] is None  # unknown, not a partial sum
-    assert layer_totals(graph, rows)["est_luts"] is None  # no family: no estimate
+    assert layer_totals(graph, coded, ECP5).est_luts is None  # unknown, not a partial sum
+    assert layer_totals(graph, rows).est_luts is None  # no family: no estimate
 
 
 def _report(tmp_path: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def _report(tmp_path: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> dict
     opts = CompileOptions(
         model=EXAMPLES / "digits_cnn.onnx", report_only=True, outdir=tmp_path / str(limit)
     )
-    return compile_model(opts)
+    return compile_model(opts).to_json()  # report.json's data
 
 
 def test_code_rows_match_lowered_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

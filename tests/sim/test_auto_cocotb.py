@@ -12,8 +12,9 @@ import pytest
 from nnlcc.ir.family import ECP5
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
-from nnlcc.passes import attach_layer_settings, resolve_pipeline, run_passes
+from nnlcc.passes import LayerSettings, attach_layer_settings, resolve_pipeline, run_passes
 from nnlcc.passes.alkaid import available
+from nnlcc.passes.auto import AutoRecord
 from nnlcc.sim import available_simulators, verify_network
 
 
@@ -31,12 +32,12 @@ def test_auto_coded_network_is_bit_exact(tmp_path: Path) -> None:
             DenseLayer("fc2", rng.normal(0, 0.5, (5, 8)), rng.normal(0, 0.1, 5)),
         ],  # type: ignore[list-item]
     )
-    settings = {"fc1": {"matrix": "auto", "options": {"auto": {"coders": "alkaid"}}, "rules": []}}
+    settings = {"fc1": LayerSettings("auto", {"auto": {"coders": "alkaid"}})}
     passes, _ = attach_layer_settings(g, resolve_pipeline(None), settings)
     run_passes(g, passes, rng.uniform(0, 1, size=(64, 10)), ECP5)
     fc1, fc2 = g.matrix_layers()
     assert fc1.code is not None and fc1.code.name == "alkaid"
-    assert fc2.code is not None and fc2.info["auto"]["coder"]
+    assert fc2.code is not None and fc2.notes[AutoRecord].coder
     net = lower_network(g)
     fmt = net.input_fmt
     x = rng.integers(fmt.lo, fmt.hi, size=(300, 10), endpoint=True)

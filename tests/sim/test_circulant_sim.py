@@ -24,7 +24,7 @@ def test_circulant_fft_is_bit_exact_in_cocotb(tmp_path: Path) -> None:
             random_vectors=100,
             outdir=tmp_path / "out",
         )
-    )
+    ).to_json()
     assert rep["verification"]["bit_exact"] is True
     on_disk = json.loads((tmp_path / "out" / "report.json").read_text())
     for row in on_disk["layers"]:

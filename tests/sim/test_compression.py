@@ -28,7 +28,7 @@ def test_pruned_shared_lcc_point_is_bit_exact_and_meets_the_target(tmp_path: Pat
             random_vectors=200,
             outdir=tmp_path / "out",
         )
-    )
+    ).to_json()
     ver = r["verification"]
     assert ver["bit_exact"] and ver["simulator"] == "verilator"
     assert ver["vectors"] == 450 + 200
