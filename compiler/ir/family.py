@@ -319,22 +319,23 @@ ECP5 = Family(
         luts_error=ErrorFigure("LUTs", "nextpnr-ecp5 placed", 0.59, 3.71),
         ffs_error=ErrorFigure("FFs", "yosys", 2.16, 5.38),
     ),
-    # LFE5U-85F-6, nextpnr-ecp5 out of context (benchmarks/delay_fit.py on benchmarks/fmax.py
-    # runs): a CCU2C carries two bits in 0.071 ns (per_bit); overhead and fixed are the least-
+    # LFE5U-85F-6, nextpnr-ecp5 out of context (benchmarks/delay_fit.py on four benchmarks/fmax.py
+    # runs of the digits MLP: fc2 alone at every=1..3 and the network at every=1, no fanout
+    # bound): a CCU2C carries two bits in 0.071 ns (per_bit); overhead and fixed are the least-
     # squares fit to the critical paths, the route model to the 99th percentile of every
     # flip-flop's net by its readers.
     adder_delay=AdderDelay(
-        fixed=1.953,
+        fixed=2.143,
         per_bit=0.0355,
-        overhead=1.397,
+        overhead=0.866,
         target_mhz=200.0,
-        fitted_to=_DELAY_FIT + " (ecp5): PROVISIONAL",
+        fitted_to=_DELAY_FIT + " (ecp5): 4 placed runs, critical paths within 12.1 %",
     ),
     route_delay=RouteDelay(
-        base=1.875,
-        per_doubling=0.691,
-        saturation=2,
-        fitted_to=_DELAY_FIT + " (ecp5): PROVISIONAL",
+        base=1.921,
+        per_doubling=0.398,
+        saturation=4,
+        fitted_to=_DELAY_FIT + " (ecp5): the 99th percentile of the runs' nets by readers",
     ),
     cells=Cells(
         luts=(("LUT4", 1), ("CCU2C", 2), ("TRELLIS_DPR16X4", 4)),  # CCU2C: two LUT4s

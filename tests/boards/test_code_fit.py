@@ -4,6 +4,7 @@ rest scaled by adders, block RAM from the line buffers, the largest parts of ECP
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,33 @@ def test_scaled_layers_and_largest_parts(
     assert "\n" not in msg and msg.startswith(f"{graph.name} ") and "LFE5U-12F (ulx3s-12f)" in msg
     assert "x LFE5U-85F (ecp5)" in msg and "x XC7V2000T (xc7)" in msg
     assert ("does not fit" in msg) is not res["fits"]
+
+
+def test_report_only_of_a_network_too_big_to_lower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``nnlcc compile --report-only`` on a network over the lowering limit (the limit lowered
+    here, as ResNet-34 crosses it) writes the typed verdict into report.json's resources and
+    reads it back."""
+    import json
+
+    from nnlcc.driver import CompileOptions, compile_model
+    from nnlcc.examples import CNN
+    from nnlcc.report import rows
+    from nnlcc.report.schema import Report
+
+    monkeypatch.setattr(rows, "LOWER_LIMIT_WEIGHTS", 0)
+    lines: list[str] = []
+    opts = CompileOptions(
+        model=CNN, passes="quantize,csd", report_only=True, outdir=tmp_path / "out"
+    )
+    report = compile_model(opts, lines.append)
+    res = report.resources
+    assert res is not None and res.families is not None and res.message is not None
+    assert set(res.families) == {ECP5.name, XC7.name} and res.estimate
+    assert res.families[ECP5.name].largest_part == ECP5.largest_part.name
+    assert res.family is not None and res.families[res.family].luts == res.luts
+    assert res.message in lines
+    assert not (tmp_path / "out" / "ir.txt").exists()
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert Report.from_json(written).resources == res
