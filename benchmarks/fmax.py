@@ -209,17 +209,22 @@ def _merge(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows of the same board, model, design and schedule."""
 
     def key(r: dict[str, Any]) -> tuple[str, ...]:
-        return (r["board"], r["model"], r["design"], r["schedule"])
+        return (r["board"], r["model"], _passes(r), r["design"], r["schedule"])
 
     old = json.loads(path.read_text()) if path.is_file() else []
     keys = {key(r) for r in new}
     rows = [r for r in old if key(r) not in keys] + new
-    rows.sort(key=lambda r: (r["board"], r["model"], r["design"], r.get("order", 0)))
+    rows.sort(key=lambda r: (r["board"], r["model"], _passes(r), r["design"], r.get("order", 0)))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(rows, indent=2) + "\n")
     os.replace(tmp, path)  # parallel runs never read a half-written file
     return rows
+
+
+def _passes(r: dict[str, Any]) -> str:
+    """The row's passes before its schedule (the pipeline the network was coded with)."""
+    return str(r["pipeline"]).split(",schedule{")[0]
 
 
 def _n(v: Any) -> str:
@@ -228,9 +233,9 @@ def _n(v: Any) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| board | model | design | schedule | fanout | latency | FFs (schedule) | of which copies "
+        "| board | model | passes | design | schedule | fanout | latency | FFs (schedule) | of which copies "
         "| model LUTs | placed LUTs | placed FFs | Fmax MHz | target MHz | critical path (first net) |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         cp = r.get("critical_path") or {}
@@ -241,7 +246,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             else "—"
         )
         lines.append(
-            f"| {r['board']} | {r['model']} | {r['design']} | `{r['schedule']}` "
+            f"| {r['board']} | {r['model']} | {_passes(r)} | {r['design']} | `{r['schedule']}` "
             f"| {_n(r['fanout'] or None)} | {r['latency']} | {_n(r['schedule_ffs'])} "
             f"| {_n(r['copy_ffs'])} | {_n(r['model_luts'])} | {_n(r['placed_luts'])} "
             f"| {_n(r['placed_ffs'])} | {_n(r['fmax_mhz'])} | {_n(r['pnr_target_mhz'])} | {path} |"
@@ -259,7 +264,8 @@ def conditions() -> str:
         vers.append(run.output.strip().splitlines()[0] if run.output.strip() else tool)
     return (
         f"{datetime.date.today()}, {host.machine()} ({host.system()}, shared 2-core VM), "
-        f"Python {host.python_version()}; " + "; ".join(vers)
+        f"Python {host.python_version()}; " + "; ".join(vers) + "; nextpnr's default seed (no "
+        "`--seed`: its placement is deterministic for a given netlist)"
     )
 
 
