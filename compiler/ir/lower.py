@@ -17,7 +17,7 @@ from nnlcc.ir.cell import LoweredRecurrent, plan_cell
 from nnlcc.ir.csd import csd_digits
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
-from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
+from nnlcc.ir.lowered import Accumulators, LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
@@ -55,6 +55,7 @@ def _lowered(
     in_fmt_b: FixedFormat | None = None,
     truncation: dict[str, float] | None = None,
     family: Family | None = None,
+    accumulators: Accumulators | None = None,
 ) -> LoweredLayer:
     """The one place a :class:`LoweredLayer` is made: ``graph`` with the layer's name, kind,
     inputs and geometry, and the register placement the ``schedule`` pass recorded on the
@@ -83,6 +84,7 @@ def _lowered(
         in_fmt_b=in_fmt_b,
         op=layer.op if isinstance(layer, PoolLayer) else "",
         truncation=truncation,
+        accumulators=accumulators,
     )
 
 
@@ -113,7 +115,10 @@ def lower_layer(
             rq = dataclasses.replace(rq, const=rq.const + comp[r])
         outputs.append(_requantize(graph, term.node, rq, term.neg))
     graph.outputs = outputs
-    return _lowered(layer, graph, in_fmt, layer.out_fmt, truncation=facts, family=family)
+    acc = Accumulators(tuple(terms), tuple(comp))
+    return _lowered(
+        layer, graph, in_fmt, layer.out_fmt, truncation=facts, accumulators=acc, family=family
+    )
 
 
 def _tree(nodes: list[int], pair: Callable[[int, int], int]) -> int:
