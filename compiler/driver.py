@@ -278,7 +278,7 @@ def lower_model(
         log("report only: per-layer costs from the matrix codes (too big to lower)")
         return None, None
     log("lowering to adder graphs")
-    net = lower_network(coded.graph)
+    net = lower_network(coded.graph, board.family)
     warn_wide(net, log)
     log(f"cost model: LUTs and FFs per layer ({board.family})")
     cost = estimate_network(net, board.family)
@@ -366,6 +366,16 @@ def check_and_build(
     if opts.report_only:
         report.verification = Verification(None, 0, None, skipped="report only")
         report.resources = Resources(skipped="report only")
+        if net is None:  # too big to lower: the fit verdict from the codes
+            from nnlcc.boards.code_fit import code_fit
+
+            board = coded.board
+            log(f"fit verdict on {board.name} and the largest parts (from the codes)")
+            adders = {
+                row.name: row.adders for row in report.layers if row.adders_per_weight is not None
+            }
+            report.resources = Resources.from_json(code_fit(coded.graph, adders, board))
+            log(report.resources.message or "")
         return
     assert net is not None  # only --report-only skips lowering
     top = top_for(net)

@@ -123,7 +123,7 @@ def run_sweep(
         if config is not None:
             passes, _ = attach_layer_settings(graph, passes, config.layer_settings(graph))
         run_passes(graph, passes, data.x_calib, family=family)
-        net = lower_network(graph)
+        net = lower_network(graph, family)
         points.append(sweep_point(graph, net, passes, accuracy_report(graph, net, data)))
     return points
 

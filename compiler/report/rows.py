@@ -227,7 +227,7 @@ def layer_rows(
         fmts[layer.name] = layer.out_fmt
         low = None
         if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten, a recurrent layer
-            low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
+            low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)], family)
         rows += rows_of(layer, low, geometry(layer, layer.in_fmt))
     return rows
 

@@ -37,6 +37,7 @@ __all__ = [
     "FitAdvice",
     "FitLever",
     "FitVerdict",
+    "PartNeed",
     "Report",
     "Resources",
     "SelfTestFacts",
@@ -238,6 +239,19 @@ class VendorTree(Record):
     note: str
 
 
+@dataclass
+class PartNeed(Record):
+    """A network too big to lower on one family (:func:`nnlcc.boards.code_fit.code_fit`):
+    its estimated resources and how many of the family's largest part it would take."""
+
+    luts: int
+    ffs: int
+    bram: int
+    largest_part: str
+    parts_needed: int
+    part_source: str
+
+
 def _not_placed(r: Resources) -> bool:
     return r.estimate is not False  # timing_met is written (null: unknown) after placement
 
@@ -253,6 +267,7 @@ class Resources(Record):
     device: str | None = field(default=None, metadata=OMIT)
     family: str | None = field(default=None, metadata=OMIT)
     clock_mhz: float | None = field(default=None, metadata=OMIT)
+    pnr_target_mhz: float | None = field(default=None, metadata=OMIT)  # the clock nextpnr met
     estimate: bool | None = field(default=None, metadata=OMIT)  # False: placed and routed
     tool: str | None = field(default=None, metadata=OMIT)
     calibration: str | None = field(default=None, metadata=OMIT)
@@ -282,6 +297,11 @@ class Resources(Record):
     timings_s: dict[str, float] | None = field(default=None, metadata=OMIT)
     note: str | None = field(default=None, metadata=OMIT)
     files: list[str] | None = field(default=None, metadata=OMIT)
+    # --report-only on a network too big to lower: the verdict per family, from the codes
+    families: dict[str, PartNeed] | None = field(default=None, metadata=OMIT)
+    sampled_layers: list[str] | None = field(default=None, metadata=OMIT)
+    scaled_adders_pct: float | None = field(default=None, metadata=OMIT)
+    message: str | None = field(default=None, metadata=OMIT)
 
     def to_json(self) -> dict[str, Any]:
         if self.skipped is not None:

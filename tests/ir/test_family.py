@@ -20,6 +20,7 @@ from nnlcc.ir.family import (
     ErrorFigure,
     Family,
     NotMeasured,
+    RouteDelay,
     family_option,
     get_family,
 )
@@ -63,10 +64,15 @@ def test_error_text_is_one_line_naming_what_it_was_measured_against() -> None:
 
 
 def test_only_measured_delay_models_are_numbers() -> None:
-    assert isinstance(ECP5.adder_delay, AdderDelay)
-    assert "nextpnr-ecp5" in ECP5.adder_delay.fitted_to
-    for family in (XC7, ICE40):
-        assert isinstance(family.adder_delay, NotMeasured) and family.adder_delay.reason
+    for family in (ECP5, ICE40):
+        assert isinstance(family.adder_delay, AdderDelay)
+        assert isinstance(family.route_delay, RouteDelay)
+        assert (
+            family.adder_delay.fitted_to.startswith("benchmarks/results/")
+            and family.name in family.adder_delay.fitted_to
+        )
+    assert isinstance(XC7.adder_delay, NotMeasured) and XC7.adder_delay.reason
+    assert isinstance(XC7.route_delay, NotMeasured) and XC7.route_delay.reason
 
 
 def test_families_are_singletons_found_by_name() -> None:
@@ -98,3 +104,26 @@ def test_lut_kind_and_block_ram() -> None:
     assert ICE40.bram.blocks(256, 17) == 2
     assert (ECP5.open_pnr, XC7.open_pnr, ICE40.open_pnr) == (True, False, True)
     assert XC7.toolchain.vendor_tree == "vivado" and ECP5.toolchain.vendor_tree is None
+
+
+@pytest.mark.parametrize("family", [ECP5, ICE40], ids=str)
+def test_delay_models_are_the_fit_runs(family: Family) -> None:
+    """The stored adder and route delay models are what benchmarks/delay_fit.py fitted (its
+    JSON beside the report ``fitted_to`` names), and say how well they matched the runs."""
+    adder, route = family.adder_delay, family.route_delay
+    assert isinstance(adder, AdderDelay) and isinstance(route, RouteDelay)
+    report = adder.fitted_to.split(" ")[0]
+    assert route.fitted_to.split(" ")[0] == report
+    fit = json.loads((ROOT / report).with_suffix(".json").read_text())[family.name]
+    assert (adder.fixed, adder.per_bit, adder.overhead) == (
+        fit["adder"]["fixed"],
+        fit["adder"]["per_bit"],
+        fit["adder"]["overhead"],
+    )
+    assert (route.base, route.per_doubling, route.saturation) == (
+        fit["route"]["base"],
+        fit["route"]["per_doubling"],
+        fit["route"]["saturation"],
+    )
+    worst = max(abs(p["error_pct"]) for p in fit["paths"])
+    assert f"{worst:g} %" in adder.fitted_to  # the worst error is quoted, not hidden
