@@ -17,6 +17,7 @@ from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
 from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget
+from nnlcc.jobs import SERIAL, Jobs
 from nnlcc.passes.auto import Auto, AutoRecord, auto_choice
 from nnlcc.passes.share import compression_facts
 
@@ -62,7 +63,18 @@ def facts_of(layer: MatrixLayer, family: Family | None = None) -> LayerFacts:
     return LayerFacts(compression, auto_choice(layer), best)
 
 
-def layer_facts(graph: MatrixGraph, family: Family | None = None) -> dict[str, LayerFacts]:
-    """:func:`facts_of` every matrix layer of ``graph``, by name (with ``family``: seconds per
-    layer that was not auto-coded, which has priced its CSD candidate already)."""
-    return {layer.name: facts_of(layer, family) for layer in graph.matrix_layers()}
+def layer_facts(
+    graph: MatrixGraph, family: Family | None = None, jobs: Jobs = SERIAL
+) -> dict[str, LayerFacts]:
+    """:func:`facts_of` every matrix layer of ``graph``, by name.  With ``family``, a layer
+    that was not auto-coded (auto has priced its CSD candidate already) has its baseline
+    coded and priced as a task of ``jobs`` (seconds per layer)."""
+    layers = graph.matrix_layers()
+    priced = [la for la in layers if family is not None and AutoRecord not in la.notes]
+    done = jobs.map(_facts_task, priced, family, [f"baseline {la.name}" for la in priced])
+    found = {la.name: facts for la, facts in zip(priced, done, strict=True)}
+    return {la.name: found.get(la.name) or facts_of(la, family) for la in layers}
+
+
+def _facts_task(layer: MatrixLayer, family: Family | None) -> LayerFacts:
+    return facts_of(layer, family)

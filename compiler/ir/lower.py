@@ -28,6 +28,7 @@ from nnlcc.ir.matrix import (
 )
 from nnlcc.ir.timing import ScheduleSetting
 from nnlcc.ir.truncate import InputPower, TruncationBudget, plan_truncation
+from nnlcc.jobs import SERIAL, Jobs
 
 
 def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = False) -> int:
@@ -194,19 +195,45 @@ def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     return lower_flatten(layer, fmts[0])
 
 
-def lower_network(graph: MatrixGraph) -> LoweredNetwork:
+def lower_network(graph: MatrixGraph, jobs: Jobs = SERIAL) -> LoweredNetwork:
+    """Every layer of ``graph`` lowered: the matrix layers as independent tasks of ``jobs``
+    (a matrix layer's output format is its own, so none waits for another), the small
+    pool, add and flatten graphs here."""
     if graph.input_fmt is None:
         raise ValueError("graph has no input format: run the quantize pass first")
     fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
-    layers: list[LoweredLayer] = []
+    layers: list[LoweredLayer | None] = []
+    matrix: list[tuple[int, MatrixLayer, FixedFormat]] = []
     for i, layer in enumerate(graph.layers):
-        lowered = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
-        layers.append(lowered)
-        fmts[layer.name] = lowered.out_fmt
+        ins = [fmts[t] for t in graph.inputs_of(i)]
+        if isinstance(layer, MatrixLayer):
+            if layer.out_fmt is None:  # as lower_layer says
+                raise ValueError(
+                    f"layer {layer.name} has no code/format: run quantize and a matrix pass"
+                )
+            matrix.append((i, layer, ins[0]))
+            layers.append(None)
+            fmts[layer.name] = layer.out_fmt
+        else:
+            lowered = lower_any(layer, ins)
+            layers.append(lowered)
+            fmts[layer.name] = lowered.out_fmt
+    done = jobs.map(
+        _lower_task,
+        [(layer, fmt) for _, layer, fmt in matrix],
+        None,
+        [f"lower {layer.name}" for _, layer, _ in matrix],
+    )
+    for (i, _, _), lowered in zip(matrix, done, strict=True):
+        layers[i] = lowered
     return LoweredNetwork(
         name=graph.name,
         input_fmt=graph.input_fmt,
-        layers=layers,
+        layers=[la for la in layers if la is not None],
         input_shape=graph.input_shape,
         input_name=graph.input_name,
     )
+
+
+def _lower_task(task: tuple[MatrixLayer, FixedFormat], _: None) -> LoweredLayer:
+    return lower_layer(*task)
