@@ -11,8 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from nnlcc.cli import app
-from nnlcc.driver import CompileOptions, compile_model
+from nnlcc.config import parse_config
+from nnlcc.driver import EXAMPLE_MODEL, CompileOptions, compile_model
 from nnlcc.errors import BadInputError, TaskFailedError
+from nnlcc.frontends import load_model
 from nnlcc.jobs import SerialJobs, TaskStats, check_jobs, open_jobs, pays_off
 from nnlcc.jobs.base import run_task
 from nnlcc.jobs.cluster import CHECKED, DaskJobs, _mismatch, code_digest, versions
@@ -159,3 +161,28 @@ def test_api_default_is_serial(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="--jobs must be"):
         compile_model(CompileOptions(jobs=0, outdir=tmp_path / "o", report_only=True))
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_default_is_the_cores_but_a_small_model_runs_here(tmp_path: Path) -> None:
+    """``nnlcc compile`` without ``--jobs``: the machine's cores, yet a shipped model (far
+    below :data:`PAYS_FROM_WEIGHTS`) starts no cluster and never imports Dask, so it is as
+    fast as ``--jobs 1``."""
+    from nnlcc.config import Config
+    from nnlcc.driver import command_jobs
+    from nnlcc.jobs.select import PAYS_FROM_WEIGHTS
+
+    assert command_jobs(None, Config()) is None  # None: default_workers() at open_jobs
+    assert command_jobs(None, parse_config("[compile]\njobs = 3\n")) == 3
+    assert command_jobs(2, parse_config("[compile]\njobs = 3\n")) == 2
+    assert load_model(EXAMPLE_MODEL).matrix_layers()[0].weight.size < PAYS_FROM_WEIGHTS
+    out = tmp_path / "o"
+    code = (
+        "import sys\nfrom nnlcc.cli import main\n"
+        f"sys.argv = ['nnlcc', 'compile', '--report-only', '--passes', 'quantize,csd', '-v', '-o', {str(out)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'distributed' not in sys.modules, 'Dask was imported'\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    tasks = [ln for ln in res.stderr.splitlines() if ln.startswith("task: ")]
+    assert tasks and all(ln.endswith("(this process)") for ln in tasks)
