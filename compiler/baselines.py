@@ -15,7 +15,7 @@ import math
 from nnlcc.ir.facts import CsdBest, LayerFacts
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
-from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
+from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
 from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget
 from nnlcc.jobs import SERIAL, Jobs
 from nnlcc.passes.auto import Auto, AutoRecord, auto_choice
@@ -66,15 +66,19 @@ def facts_of(layer: MatrixLayer, family: Family | None = None) -> LayerFacts:
 def layer_facts(
     graph: MatrixGraph, family: Family | None = None, jobs: Jobs = SERIAL
 ) -> dict[str, LayerFacts]:
-    """:func:`facts_of` every matrix layer of ``graph``, by name.  With ``family``, a layer
-    that was not auto-coded (auto has priced its CSD candidate already) has its baseline
-    coded and priced as a task of ``jobs`` (seconds per layer)."""
+    """:func:`facts_of` every matrix layer of ``graph``, by name, each layer a task of
+    ``jobs``: with ``family``, a layer that was not auto-coded (auto has priced its CSD
+    candidate already) has its baseline coded and priced (seconds per layer); and the task
+    computes the code's summary, whose caches (a CSD code's shared subexpressions: minutes on
+    ResNet-34's big layers) come back with the code, so the report's rows find them."""
     layers = graph.matrix_layers()
-    priced = [la for la in layers if family is not None and AutoRecord not in la.notes]
-    done = jobs.map(_facts_task, priced, family, [f"baseline {la.name}" for la in priced])
-    found = {la.name: facts for la, facts in zip(priced, done, strict=True)}
-    return {la.name: found.get(la.name) or facts_of(la, family) for la in layers}
+    done = jobs.map(_facts_task, layers, family, [f"baseline {la.name}" for la in layers])
+    for layer, (_, code) in zip(layers, done, strict=True):
+        layer.code = code
+    return {layer.name: facts for layer, (facts, _) in zip(layers, done, strict=True)}
 
 
-def _facts_task(layer: MatrixLayer, family: Family | None) -> LayerFacts:
-    return facts_of(layer, family)
+def _facts_task(layer: MatrixLayer, family: Family | None) -> tuple[LayerFacts, MatrixCode | None]:
+    if layer.code is not None:
+        layer.code.summary()
+    return facts_of(layer, family), layer.code
