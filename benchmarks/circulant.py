@@ -1,10 +1,11 @@
-"""Block-circulant (SWM) compression against CSD, LCC and pruning+sharing, on the digits MLP
-and the digits CNN.
+"""Block-circulant (SWM) compression against CSD, LCC and pruning+sharing, on the digits MLP,
+the digits CNN and the digits LSTM.
 
 Usage::
 
     .venv/bin/python benchmarks/circulant.py [--epochs 200] [--blocks 2,4,8,16]
-        [-o benchmarks/results/<date>] [--render circulant.json]
+        [--nets digits_mlp,digits_cnn,digits_lstm] [-o benchmarks/results/<date>]
+        [--render circulant.json]
 
 Points, each compiled by the driver's own passes and scored by the golden (bit-exact integer)
 model on the test set (``accuracy``), with the additions of the lowered adder graphs
@@ -14,9 +15,11 @@ reduced matrix behind shared columns) and the compile time (passes + lowering):
 
 * dense CSD with subexpression sharing (``quantize,csd``) and dense LCC (``quantize,lcc``);
 * pruned + shared + LCC: the group-lasso pruned MLP (``digits_mlp_pruned.onnx``) with shared
-  columns; for the CNN (the prune pass is MLP-only) shared columns + LCC;
+  columns; for the CNN, its im2col columns pruned by ``nnlcc finetune --group-lasso 0.1``, then
+  shared columns + LCC; the LSTM has no pruned row (group lasso trains MLPs and CNNs);
 * circulant b in {2, 4, 8, 16}, trained by ``nnlcc finetune --circulant b``
-  (:func:`nnlcc.finetune.circulant_finetune`), in each hardware form (``mcm``,
+  (:func:`nnlcc.finetune.circulant_finetune`; the LSTM's two gate matrices and its dense
+  layer), in each hardware form (``mcm``,
   ``fft``, ``csd``), the form the cost model picks (``auto``) and circulant + LCC (``lcc``).
 
 Writes ``circulant.json``, ``circulant.md`` (the table and the verdict) and ``circulant.png``
@@ -46,8 +49,8 @@ from nnlcc.driver import (
     run_passes,
 )
 from nnlcc.errors import NnlccError
-from nnlcc.examples import PRUNED_MODEL
-from nnlcc.finetune import CirculantOptions, circulant_finetune
+from nnlcc.examples import LSTM, PRUNED_MODEL
+from nnlcc.finetune import CirculantOptions, FinetuneOptions, circulant_finetune, finetune
 from nnlcc.ir.cost import estimate_network
 from nnlcc.ir.lower import lower_network
 from nnlcc.passes.circulant import CirculantCode
@@ -244,6 +247,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=200, help="circulant training epochs")
     ap.add_argument("--blocks", default="2,4,8,16")
     ap.add_argument("--forms", default=",".join(FORMS))
+    ap.add_argument("--nets", default="digits_mlp,digits_cnn,digits_lstm")
     ap.add_argument("--render", type=Path, help="only re-render OUTDIR from this circulant.json")
     args = ap.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -267,7 +271,8 @@ def main() -> None:
             flush=True,
         )
 
-    nets = {"digits_mlp": EXAMPLE_MODEL, "digits_cnn": EXAMPLE_CNN}
+    every = {"digits_mlp": EXAMPLE_MODEL, "digits_cnn": EXAMPLE_CNN, "digits_lstm": LSTM}
+    nets = {name: every[name] for name in args.nets.split(",")}
     for name, model in nets.items():
         add(model, "quantize,csd", name, "dense CSD")
         add(model, "quantize,lcc", name, "dense LCC")
@@ -278,11 +283,14 @@ def main() -> None:
                 name,
                 "pruned+shared+LCC",
             )
+        elif name == "digits_cnn":
+            pruned = work / "digits_cnn_pruned.onnx"
+            finetune(model, EXAMPLE_DATA, pruned, FinetuneOptions(group_lasso=0.1))
+            add(pruned, "quantize,share{clusters=16,layers=fc},lcc", name, "pruned+shared+LCC")
         else:
-            add(model, "quantize,share{clusters=24,layers=fc},lcc", name, "shared+LCC")
             skipped.append(
-                "digits_cnn pruned+shared+LCC: the prune pass and group-lasso fine-tuning are"
-                " MLP-only; the CNN row is shared+LCC without pruning"
+                "digits_lstm pruned+shared+LCC: group-lasso fine-tuning trains MLPs and CNNs,"
+                " not recurrent layers"
             )
         for b in map(int, args.blocks.split(",")):
             out = work / f"{name}_circ{b}.onnx"

@@ -516,7 +516,10 @@ def finetune(
     ] = 1.0,
     lr: Annotated[
         float | None,
-        typer.Option(help="learning rate (group lasso: SGD, 0.1; circulant: Adam, 0.01)"),
+        typer.Option(
+            help="learning rate (group lasso: SGD, 0.1 on an MLP, 0.01 on a CNN; circulant:"
+            " Adam, 0.01)"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the initial shuffle and batches")] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no progress bar")] = False,
@@ -525,7 +528,8 @@ def finetune(
     """Fine-tune MODEL on DATA and write the ONNX model: prune it by group lasso, or train it
     with block-circulant weights (--circulant B).
 
-    Group lasso: whole input columns (pixels, hidden neurons) go to zero and are removed.
+    Group lasso: whole input columns (pixels, hidden neurons) go to zero and are removed; on
+    a CNN, whole im2col columns (an input channel at a kernel position) go to zero.
     Circulant: every dense/conv layer is trained as BxB circulant blocks (one B-vector each,
     starting from the projection of the float weights), so `circulant{block=B}` keeps it
     exactly.  The output is written only when training and the ONNX round trip succeed.
@@ -557,7 +561,7 @@ def finetune(
                 group_lasso=group_lasso,
                 epochs=60 if epochs is None else epochs,
                 retrain_epochs=retrain_epochs,
-                lr=0.1 if lr is None else lr,
+                lr=lr,
                 seed=seed,
                 input_weight=input_weight,
             )

@@ -416,6 +416,14 @@ def check_and_build(
         progress=log,
     )
     report.resources = Resources.from_json(plain(built))
+    res = report.resources
+    if top.step_clocks is not None:  # a recurrent top: its steps per second
+        placed = res.fmax_mhz is not None and res.estimate is False
+        mhz = res.fmax_mhz if placed and res.fmax_mhz is not None else board.clock_mhz
+        report.steps_per_second = round(mhz * 1e6 / top.step_clocks)
+        report.steps_per_second_at = (
+            f"the placed Fmax, {mhz:g} MHz" if placed else f"the board clock, {mhz:g} MHz"
+        )
 
 
 #: ``--accuracy-drop`` when ``--data`` is given and the option is not.

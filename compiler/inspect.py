@@ -106,6 +106,7 @@ def inspect_model(
     from nnlcc.ir.csd import csd_adders
     from nnlcc.ir.fixed_point import quantize_weights
     from nnlcc.ir.matrix import MatrixLayer
+    from nnlcc.passes.lowrank.spectrum import Spectrum
 
     say = log or (lambda _: None)
     say(f"frontend: {path}")
@@ -144,6 +145,7 @@ def inspect_model(
                 csd_adders=csd,
                 csd_adders_per_weight=round(csd / w.size, 4),
                 circulant_sqnr_db=circulant_sqnr(layer),
+                spectrum=Spectrum.of(w).facts(sqnr_db),
             )
             totals["weights"] += int(w.size)
             totals["csd_adders"] += csd
@@ -153,6 +155,7 @@ def inspect_model(
                 row["lcc"] = {**est, "adders_per_weight": round(est["adders"] / w.size, 4)}
                 totals["lcc_adders"] += est["adders"]
         out["layers"].append(row)
+    out["sqnr_db"] = sqnr_db
     out["totals"] = {
         **totals,
         "csd_weight_bits": csd_bits,
@@ -237,6 +240,31 @@ def render_text(info: dict[str, Any]) -> str:
             table.add_row(
                 lay["name"],
                 *("–" if str(b) not in got else _fmt_db(got[str(b)]) for b in CIRCULANT_BLOCKS),
+            )
+        console.print(table)
+    spec = [lay for lay in info["layers"] if "spectrum" in lay]
+    if spec:
+        table = Table(
+            title=f"singular spectrum (relative to the largest) and the rank that pays off at"
+            f" {info['sqnr_db']:g} dB (W = U V + E; saving: cost model entries x dB)",
+            title_justify="left",
+            box=box.SIMPLE,
+        )
+        for col in ("layer", "leading singular values", "rank: SQNR left for E", "paying rank"):
+            table.add_column(col)
+        for lay in spec:
+            sp = lay["spectrum"]
+            cands = ", ".join(f"{r}: {db:g}" for r, db in sp["rank_candidates"].items())
+            pay = (
+                f"{sp['paying_rank']} (saves ~{sp['saving_est']:.0%})"
+                if sp["paying_rank"]
+                else "none"
+            )
+            table.add_row(
+                lay["name"],
+                " ".join(f"{v:.2f}" for v in sp["singular_values_rel"]),
+                cands or "–",
+                pay,
             )
         console.print(table)
     line = f"{info['name']}: supported; {t['weights']} weights; CSD {t['csd_adders']} adders"

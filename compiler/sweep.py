@@ -185,11 +185,12 @@ def choose_targets(
     from nnlcc.ir.lowered import LoweredNetwork
     from nnlcc.ir.matrix import MatrixLayer
     from nnlcc.ir.notes import Note
+    from nnlcc.ir.recurrent import RecurrentLayer
     from nnlcc.ir.truncate import TruncationBudget
 
     assert data.y_test is not None
     x_int: Any = None
-    matrix = [la for la in graph.layers if isinstance(la, MatrixLayer)]
+    matrix = graph.matrix_layers()
     by_name = {la.name: la for la in matrix}
     cache: dict[tuple[str, float], tuple[Any, list[Note], Any, int]] = {}
 
@@ -211,8 +212,8 @@ def choose_targets(
         fill([(layer.name, level)])
         return cache[(layer.name, level)]
 
-    def install(targets: dict[str, float]) -> None:
-        for layer in matrix:
+    def install(targets: dict[str, float], layers: list[MatrixLayer] = matrix) -> None:
+        for layer in layers:
             code, notes, _, _ = coded(layer, targets[layer.name])
             layer.notes.pop(TruncationBudget)
             layer.code = code
@@ -229,6 +230,9 @@ def choose_targets(
         for i, layer in enumerate(graph.layers):
             if isinstance(layer, MatrixLayer):
                 low = coded(layer, targets[layer.name])[2]
+            elif isinstance(layer, RecurrentLayer):  # its gate matrices' codes at the targets
+                install(targets, layer.matrices())
+                low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
             else:
                 if layer.name not in fixed:
                     fixed[layer.name] = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])

@@ -20,3 +20,5 @@ CNN = example_path("digits_cnn.onnx")
 DATA = example_path("digits.npz")
 #: the MLP after group-lasso fine-tuning
 PRUNED_MODEL = example_path("digits_mlp_pruned.onnx")
+#: the recurrent example: an LSTM reading each digit row by row (same test images)
+LSTM = example_path("digits_lstm.onnx")

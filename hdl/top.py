@@ -37,12 +37,15 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from nnlcc.errors import BadInputError
+from nnlcc.ir.cell import LoweredRecurrent
 from nnlcc.ir.lowered import LoweredNetwork
 
 from .network import NetworkTop
+from .recurrent import SequenceTop
 from .stream import StreamPlan, StreamTop
 
 __all__ = [
+    "SequenceStrategy",
     "StreamStrategy",
     "TopStrategy",
     "VectorStrategy",
@@ -52,7 +55,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
-Top = NetworkTop | StreamTop
+Top = NetworkTop | StreamTop | SequenceTop
 """The Amaranth tops a strategy builds."""
 
 
@@ -154,6 +157,12 @@ class TopStrategy(ABC):
         """The top's rate in words, where the report states one."""
         return None
 
+    @property
+    def step_clocks(self) -> int | None:
+        """Clocks per time step of a recurrent top (the report's steps per second); ``None``
+        for the others."""
+        return None
+
     def layer_facts(self) -> dict[str, dict[str, Any]]:
         """Report facts of the hardware per layer (window geometry, line buffers)."""
         return {}
@@ -246,9 +255,76 @@ class StreamStrategy(TopStrategy):
         return facts
 
 
+class SequenceStrategy(TopStrategy):
+    """A recurrent network: :class:`SequenceTop`, one time step in flight per accepted word
+    (ready/valid), every step's state checked; its rate is a step per
+    :attr:`~nnlcc.hdl.recurrent.RecurrentCore.step_clocks` clocks."""
+
+    kind = "sequence"
+    testbench = "nnlcc.sim.tb_sequence"
+    input_key = "steps"
+    summary_facts = ("steps", "clocks_to_last_output", "step_clocks_measured", "sequence_latency")
+    selftest_refusal = (
+        "nnlcc has no board self-test for a recurrent network yet: compile without --build"
+        " (the design is verified in simulation, and --synth estimates its resources)"
+    )
+    estimate_design = "sequence network alone (no I/O, no self-test)"
+    estimate_note = None
+    _inputs = "input sequences"
+
+    def component(self) -> SequenceTop:
+        return SequenceTop(self.net)
+
+    @property
+    def steps(self) -> int:
+        return int(self.net.input_shape[0])
+
+    def drive_order(self, x: IntArray) -> IntArray:
+        return x.reshape(-1, self.net.input_shape[1])
+
+    def stimuli(self, x_int: npt.ArrayLike) -> dict[str, IntArray]:
+        """The steps, then the golden rows of the top's checked ports: the recurrent layer's
+        state after every step (``h``, an LSTM's ``c``), then each later layer's outputs."""
+        x = self.check_inputs(x_int)
+        first = self.net.layers[0]
+        assert isinstance(first, LoweredRecurrent)
+        _, h, c = first.run(x)
+        rows: list[IntArray] = [np.asarray(h, dtype=np.int64).reshape(-1, h.shape[-1])]
+        if first.plan is not None and first.plan.cell == "lstm":
+            rows.append(np.asarray(c, dtype=np.int64).reshape(-1, c.shape[-1]))
+        rows += [np.asarray(y, dtype=np.int64) for y in self.net.evaluate_layers(x)[1:]]
+        arrays = {self.input_key: self.drive_order(x)}
+        arrays.update({f"layer{i}": r.reshape(len(r), -1) for i, r in enumerate(rows)})
+        return arrays
+
+    def count(self, stimuli: dict[str, IntArray]) -> int:
+        return len(stimuli[self.input_key]) // self.steps
+
+    @property
+    def step_clocks(self) -> int:
+        first = self.net.layers[0]
+        assert isinstance(first, LoweredRecurrent)
+        return first.step_latency + 2
+
+    def measured_latency(self, summary: dict[str, Any]) -> int | None:
+        lat = summary.get("sequence_latency")
+        return None if lat is None else int(lat)
+
+    @property
+    def throughput(self) -> str:
+        p, t = self.step_clocks, self.steps
+        return (
+            f"one time step per {p} clocks (the registered recurrent path h -> R h -> cell"
+            f" -> h), one {t}-step sequence per {p * t} clocks"
+        )
+
+
 def top_class(input_shape: tuple[int, ...]) -> type[TopStrategy]:
-    """The strategy for a network whose input has ``input_shape`` (``(n,)`` or ``(C, H, W)``):
-    usable before lowering, e.g. to refuse a ``--build`` before minutes of compiling."""
+    """The strategy for a network whose input has ``input_shape`` (``(n,)``, a sequence
+    ``(T, n)`` or an image ``(C, H, W)``): usable before lowering, e.g. to refuse a ``--build``
+    before minutes of compiling."""
+    if len(input_shape) == 2:
+        return SequenceStrategy
     return StreamStrategy if len(input_shape) == 3 else VectorStrategy
 
 

@@ -29,6 +29,7 @@ from nnlcc.ir.matrix import (
     PoolLayer,
     conv_matrix,
 )
+from nnlcc.ir.recurrent import RecurrentLayer, gate_count
 from nnlcc.ir.window import Window
 from nnlcc.passes import PassContext, parse_pipeline
 
@@ -75,6 +76,21 @@ def compile_graph(
         p.apply(graph, ctx)
     graph.verify()
     return lower_network(graph)
+
+
+def recurrent_graph(
+    cell: str, steps: int = 4, inputs: int = 3, hidden: int = 5, seed: int = 0
+) -> MatrixGraph:
+    """A seeded LSTM or GRU over ``steps`` steps, then a dense layer of 3 outputs."""
+    rng = np.random.default_rng(seed)
+    g = gate_count(cell) * hidden
+    w = DenseLayer("rnn_W", rng.normal(size=(g, inputs)) * 0.8, rng.normal(size=g) * 0.3)
+    r = DenseLayer("rnn_R", rng.normal(size=(g, hidden)) * 0.5, np.zeros(g))
+    if cell == "gru":
+        r.bias[2 * hidden :] = rng.normal(size=hidden) * 0.3
+    rnn = RecurrentLayer("rnn", cell, steps, w, r)  # type: ignore[arg-type]
+    fc = DenseLayer("fc", rng.normal(size=(3, hidden)), rng.normal(size=3) * 0.1)
+    return MatrixGraph("seq", "x", steps * inputs, "fc", [rnn, fc], input_shape=(steps, inputs))
 
 
 def build_tiny_cnn(seed: int = 0) -> MatrixGraph:

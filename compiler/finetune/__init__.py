@@ -2,7 +2,8 @@
 
 - :mod:`.training`: the one training loop (phases of mini-batch epochs), the labelled data,
   deterministic torch settings, and the checked ONNX write of a trained graph;
-- :mod:`.group_lasso`: group-lasso pruning of an MLP's neurons and inputs, a method on it;
+- :mod:`.group_lasso`: group-lasso pruning of an MLP's neurons and inputs, a method on it, and
+  :mod:`.conv_lasso`: of a CNN's im2col columns;
 - :mod:`.circulant`: block-circulant training (``--circulant B``), another.
 
 A new method is a module that builds its torch model and runs :class:`~.training.Phase` s

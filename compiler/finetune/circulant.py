@@ -1,7 +1,9 @@
 """``nnlcc finetune --circulant B``: train a network with block-circulant weights.
 
-Every dense and conv layer of a chain network (dense, conv, max/avg pool, flatten) is
-parametrized by its ``B``-vectors in torch (:class:`~nnlcc.passes.circulant.Layout`: one
+Every dense and conv layer of a chain network (dense, conv, max/avg pool, flatten; or an LSTM
+or GRU first, whose two gate matrices are trained so, the cell run in torch as
+:meth:`~nnlcc.ir.recurrent.RecurrentLayer.trace` runs it) is parametrized by its ``B``-vectors
+in torch (:class:`~nnlcc.passes.circulant.Layout`: one
 vector per ``B x B`` block, conv blocked along its channel axes per spatial tap, ragged edges
 zero-padded) and expanded to the weight in every forward pass, so training keeps the structure
 exactly.  It starts from the Frobenius projection of the float weights (what the
@@ -15,6 +17,7 @@ read it back with the same outputs, and every layer is detected as exactly block
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -44,6 +47,7 @@ from nnlcc.ir.matrix import (
     MatrixLayer,
     PoolLayer,
 )
+from nnlcc.ir.recurrent import RecurrentLayer
 from nnlcc.passes.circulant import Layout, layout_of
 
 __all__ = ["CirculantOptions", "CirculantResult", "circulant_finetune", "train_circulant"]
@@ -108,9 +112,9 @@ class CirculantResult(TrainResult):
         )
 
 
-def _check_graph(graph: MatrixGraph, block: int) -> list[Layout | None]:
-    """The layout of every layer (None: no weights); names the first layer the trainer
-    cannot handle."""
+def _check_graph(graph: MatrixGraph, block: int) -> list[Layout]:
+    """The layout of every matrix layer (a recurrent layer's two gate matrices in its place);
+    names the first layer the trainer cannot handle."""
     if not graph.is_chain:
         bad = next(
             (
@@ -124,8 +128,9 @@ def _check_graph(graph: MatrixGraph, block: int) -> list[Layout | None]:
             f"--circulant: layer {bad.name} ({bad.kind}) is not supported by the circulant"
             " trainer (it trains chains of dense, conv, pool and flatten layers)"
         )
-    out: list[Layout | None] = []
-    for layer in graph.layers:
+    for i, layer in enumerate(graph.layers):
+        if isinstance(layer, RecurrentLayer) and i == 0:
+            continue
         window = getattr(layer, "window", None)
         if not isinstance(layer, DenseLayer | ConvLayer | PoolLayer | FlattenLayer) or (
             window is not None
@@ -135,26 +140,25 @@ def _check_graph(graph: MatrixGraph, block: int) -> list[Layout | None]:
             raise BadInputError(
                 f"--circulant: layer {layer.name} ({layer.kind}) is not supported by the"
                 f" circulant trainer ({why}; it trains chains of dense, conv, pool and flatten"
-                " layers)"
+                " layers, after an LSTM or GRU first)"
             )
-        if isinstance(layer, MatrixLayer):
-            lay = layout_of(layer, layer.weight, block)
-            if lay.too_big():
-                raise BadInputError(
-                    f"--circulant {block}: block larger than both dimensions of layer"
-                    f" {layer.name} ({lay.rows}x{lay.n}"
-                    f"{' per tap' if len(lay.groups) > 1 else ''})"
-                )
-            out.append(lay)
-        else:
-            out.append(None)
+    out: list[Layout] = []
+    for layer in graph.matrix_layers():
+        lay = layout_of(layer, layer.weight, block)
+        if lay.too_big():
+            raise BadInputError(
+                f"--circulant {block}: block larger than both dimensions of layer"
+                f" {layer.name} ({lay.rows}x{lay.n}"
+                f"{' per tap' if len(lay.groups) > 1 else ''})"
+            )
+        out.append(lay)
     return out
 
 
 class _Net:
     """The torch model: block vectors per matrix layer, expanded every forward pass."""
 
-    def __init__(self, graph: MatrixGraph, layouts: list[Layout | None]) -> None:
+    def __init__(self, graph: MatrixGraph, layouts: list[Layout]) -> None:
         import torch
 
         self.graph = graph
@@ -163,22 +167,22 @@ class _Net:
         self.biases: list[Any] = []
         self.index: list[Any] = []
         self.perm: list[Any] = []
-        flat_image: tuple[int, ...] | None = None
-        for layer, lay in zip(graph.layers, layouts, strict=True):
-            if isinstance(layer, FlattenLayer):
-                flat_image = layer.image
-            if not isinstance(layer, MatrixLayer) or lay is None:
-                continue
+        # a dense layer right after a flatten reads the image channel-major (ONNX's order)
+        flat_of = {
+            la.name: prev.image
+            for prev, la in itertools.pairwise(graph.layers)
+            if isinstance(prev, FlattenLayer) and isinstance(la, DenseLayer)
+        }
+        for layer, lay in zip(graph.matrix_layers(), layouts, strict=True):
             vecs, _ = lay.project(layer.weight)
             self.vectors.append(torch.tensor(vecs, dtype=torch.float64, requires_grad=True))
             self.biases.append(torch.tensor(layer.bias, dtype=torch.float64, requires_grad=True))
             key, _ = lay._keys()
             self.index.append(torch.from_numpy(key[: lay.rows, : lay.n].copy()))
             perm = None
-            if isinstance(layer, DenseLayer) and flat_image is not None:
-                perm = torch.from_numpy(stream_perm(flat_image))
+            if layer.name in flat_of:
+                perm = torch.from_numpy(stream_perm(flat_of[layer.name]))
             self.perm.append(perm)
-            flat_image = None
 
     def parameters(self) -> list[Any]:
         return [*self.vectors, *self.biases]
@@ -213,6 +217,9 @@ class _Net:
                     h = F.avg_pool2d(h, (kh, kw), s, padding=(pt, pl), count_include_pad=True)
                 if layer.relu:
                     h = torch.relu(h)
+            elif isinstance(layer, RecurrentLayer):
+                h = self._recurrent(layer, k, h)
+                k += 2
             elif isinstance(layer, MatrixLayer):
                 w = self.weight(k)
                 if isinstance(layer, ConvLayer):
@@ -229,19 +236,43 @@ class _Net:
                 k += 1
         return h
 
+    def _recurrent(self, layer: RecurrentLayer, k: int, x: Any) -> Any:
+        """The LSTM or GRU over the sequences ``x`` (batch, T, I) with the gate matrices of
+        vectors ``k`` (W) and ``k + 1`` (R), as :meth:`RecurrentLayer.trace`; the last state."""
+        import torch
+
+        hd = layer.hidden
+        wx = x @ self.weight(k).T + self.biases[k]
+        r, rb = self.weight(k + 1), self.biases[k + 1]
+        h = torch.zeros(len(x), hd, dtype=x.dtype)
+        c = torch.zeros_like(h)
+        for t in range(x.shape[1]):
+            rh = h @ r.T + rb
+            g = wx[:, t]
+            if layer.cell == "lstm":
+                pre = g + rh
+                i, o, f = (torch.sigmoid(pre[:, j * hd : (j + 1) * hd]) for j in range(3))
+                c = f * c + i * torch.tanh(pre[:, 3 * hd :])
+                h = o * torch.tanh(c)
+            else:
+                z, rr = (
+                    torch.sigmoid(g[:, j * hd : (j + 1) * hd] + rh[:, j * hd : (j + 1) * hd])
+                    for j in range(2)
+                )
+                n = torch.tanh(g[:, 2 * hd :] + rr * rh[:, 2 * hd :])
+                h = (1.0 - z) * n + z * h
+        return h
+
     def to_graph(self) -> MatrixGraph:
         """A copy of the graph with the trained weights, rounded to float32 as ONNX stores
         them (equal vector entries stay equal: the layers stay exactly block-circulant)."""
         out = copy.deepcopy(self.graph)
-        k = 0
-        for layer in out.layers:
-            if isinstance(layer, MatrixLayer):
-                w = self.weight(k).detach().numpy().astype(np.float32).astype(np.float64)
-                layer.weight = np.ascontiguousarray(w)
-                b = self.biases[k].detach().numpy().astype(np.float32).astype(np.float64)
-                layer.bias = b
-                layer.code = None
-                k += 1
+        for k, layer in enumerate(out.matrix_layers()):
+            w = self.weight(k).detach().numpy().astype(np.float32).astype(np.float64)
+            layer.weight = np.ascontiguousarray(w)
+            b = self.biases[k].detach().numpy().astype(np.float32).astype(np.float64)
+            layer.bias = b
+            layer.code = None
         return out
 
 
@@ -283,10 +314,9 @@ def train_circulant(
         trained = net.to_graph()
     after = float(np.mean(trained.forward_float(data.x_test).argmax(1) == data.y_test))
     sqnrs: dict[str, float | None] = {}
-    for layer, lay in zip(graph.layers, layouts, strict=True):
-        if isinstance(layer, MatrixLayer) and lay is not None:
-            db = sqnr_db(layer.weight, lay.expand(lay.project(layer.weight)[0]))
-            sqnrs[layer.name] = round(db, 3) if math.isfinite(db) else None
+    for layer, lay in zip(graph.matrix_layers(), layouts, strict=True):
+        db = sqnr_db(layer.weight, lay.expand(lay.project(layer.weight)[0]))
+        sqnrs[layer.name] = round(db, 3) if math.isfinite(db) else None
     return CirculantResult(
         graph=trained,
         block=opts.block,
@@ -294,7 +324,7 @@ def train_circulant(
         accuracy_projected=projected,
         accuracy_after=after,
         weights=sum(la.weight.size for la in graph.matrix_layers()),
-        stored_weights=sum(lay.stored for lay in layouts if lay is not None),
+        stored_weights=sum(lay.stored for lay in layouts),
         projection_sqnr_db=sqnrs,
         seconds=round(time.perf_counter() - t0, 2),
         history=train.history,

@@ -25,13 +25,14 @@ import itertools
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nnlcc.errors import BadInputError
+from nnlcc.finetune.conv_lasso import ColumnsSchedule, cnn_columns_prune, require_cnn
 from nnlcc.finetune.training import (
     LabelledData,
     Phase,
@@ -41,23 +42,27 @@ from nnlcc.finetune.training import (
     progress_bar,
     run_method,
 )
-from nnlcc.ir.matrix import DenseLayer, MatrixGraph
+from nnlcc.ir.matrix import ConvLayer, DenseLayer, MatrixGraph
 from nnlcc.passes.prune import require_mlp, shrink, used_columns
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "finetune", "group_lasso_prune"]
 
 
+MLP_LR = 0.1
+CNN_LR = 0.01
+
+
 @dataclass(frozen=True)
 class FinetuneOptions:
     """``group_lasso`` is λ; ``epochs`` with the penalty, then ``retrain_epochs`` without it
-    (``None``: half of ``epochs``); SGD with momentum 0.9 and ``lr``, mini-batches of
+    (``None``: half of ``epochs``); SGD with momentum 0.9 and ``lr`` (:meth:`rate`), mini-batches of
     ``batch_size``.  ``input_weight`` multiplies the penalty of the network-input groups
     (pixels): above 1 it prunes inputs rather than hidden neurons."""
 
     group_lasso: float
     epochs: int = 60
     retrain_epochs: int | None = None
-    lr: float = 0.1
+    lr: float | None = None  # None: MLP_LR, or CNN_LR for a CNN
     batch_size: int = 64
     seed: int = 0
     input_weight: float = 1.0
@@ -71,8 +76,13 @@ class FinetuneOptions:
             raise BadInputError("retrain epochs must be >= 0")
         if not (math.isfinite(self.input_weight) and self.input_weight >= 0):
             raise BadInputError("the input group weight must be a finite number >= 0")
-        if not (self.lr > 0 and self.batch_size >= 1):
+        if not ((self.lr is None or self.lr > 0) and self.batch_size >= 1):
             raise BadInputError("learning rate must be > 0 and batch size >= 1")
+
+    def rate(self, cnn: bool) -> float:
+        """The learning rate: ``lr``, else the method's default (SGD on a CNN needs a smaller
+        one: at 0.1 the digits CNN diverged)."""
+        return self.lr if self.lr is not None else (CNN_LR if cnn else MLP_LR)
 
     @property
     def retrain(self) -> int:
@@ -87,9 +97,14 @@ class FinetuneResult(TrainResult):
     shapes_after: list[tuple[int, int]]
     inputs_before: int
     inputs_after: int
+    # a CNN's columns used per matrix layer (nnlcc.finetune.conv_lasso); empty for an MLP
+    columns_before: list[int] = field(default_factory=list)
+    columns_after: list[int] = field(default_factory=list)
 
     def facts(self) -> dict[str, Any]:
+        cnn = {"columns_before": self.columns_before, "columns_after": self.columns_after}
         return {
+            **(cnn if self.columns_before else {}),
             "accuracy_before": self.accuracy_before,
             "accuracy_after": self.accuracy_after,
             "shapes_before": [list(s) for s in self.shapes_before],
@@ -102,6 +117,12 @@ class FinetuneResult(TrainResult):
         def fmt(shapes: list[tuple[int, int]]) -> str:
             return " ".join(f"{r}x{c}" for r, c in shapes)
 
+        if self.columns_before:
+            return (
+                f"accuracy {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}; columns"
+                f" used per layer {'/'.join(map(str, self.columns_before))} ->"
+                f" {'/'.join(map(str, self.columns_after))}"
+            )
         return (
             f"accuracy {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}; inputs used "
             f"{self.inputs_before} -> {self.inputs_after}; layers {fmt(self.shapes_before)} -> "
@@ -194,6 +215,8 @@ def group_lasso_prune(
     import torch
     from torch import nn
 
+    if any(isinstance(la, ConvLayer) for la in graph.layers):  # a CNN: its im2col columns
+        return _prune_cnn(graph, data, opts, progress)
     t0 = time.perf_counter()
     layers = require_mlp(graph, "group-lasso fine-tuning")
     lam = opts.group_lasso
@@ -213,8 +236,8 @@ def group_lasso_prune(
             text = f"group lasso λ={lam:g} loss {mean:.3f} kept {'/'.join(map(str, k))}"
             return text, {"kept_groups": float(sum(k))}
 
-        sgd = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=0.9)
-        train.run(Phase(opts.epochs, sgd, loss, kept, lambda: groups.prox(opts.lr * lam)))
+        sgd = torch.optim.SGD(model.parameters(), lr=opts.rate(False), momentum=0.9)
+        train.run(Phase(opts.epochs, sgd, loss, kept, lambda: groups.prox(opts.rate(False) * lam)))
         masks = groups.masks()
         for i, m in enumerate(masks):
             if not bool(m.any()):
@@ -229,7 +252,7 @@ def group_lasso_prune(
         def retrained(mean: float) -> tuple[str, dict[str, float]]:
             return f"retrain kept weights  loss {mean:.3f}", {}
 
-        sgd = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=0.9)
+        sgd = torch.optim.SGD(model.parameters(), lr=opts.rate(False), momentum=0.9)
         train.run(Phase(opts.retrain, sgd, loss, retrained, hold_zeros))
         after_torch = train.accuracy()
 
@@ -255,6 +278,29 @@ def group_lasso_prune(
     )
 
 
+def _prune_cnn(
+    graph: MatrixGraph, data: LabelledData, opts: FinetuneOptions, progress: bool
+) -> FinetuneResult:
+    sched = ColumnsSchedule(
+        opts.group_lasso, opts.epochs, opts.retrain, opts.rate(True), opts.batch_size, opts.seed
+    )
+    res = cnn_columns_prune(graph, data, sched, progress)
+    before, after = graph.matrix_layers(), res.graph.matrix_layers()
+    return FinetuneResult(
+        graph=res.graph,
+        accuracy_before=res.accuracy_before,
+        accuracy_after=res.accuracy_after,
+        shapes_before=[la.shape for la in before],
+        shapes_after=[la.shape for la in after],
+        inputs_before=len(used_columns(before[0].weight)),
+        inputs_after=len(used_columns(after[0].weight)),
+        columns_before=res.columns_before,
+        columns_after=res.columns_after,
+        seconds=res.seconds,
+        history=res.history,
+    )
+
+
 def finetune(
     model: Path, data: Path, output: Path, opts: FinetuneOptions, progress: bool = False
 ) -> FinetuneResult:
@@ -265,5 +311,12 @@ def finetune(
         data,
         output,
         lambda graph, labelled: group_lasso_prune(graph, labelled, opts, progress=progress),
-        lambda graph: require_mlp(graph, "group-lasso fine-tuning"),
+        _accepts,
     )
+
+
+def _accepts(graph: MatrixGraph) -> object:
+    """An MLP (neurons and inputs pruned) or a chain CNN (im2col columns pruned)."""
+    if any(isinstance(la, ConvLayer) for la in graph.layers):
+        return require_cnn(graph, "group-lasso fine-tuning")
+    return require_mlp(graph, "group-lasso fine-tuning")

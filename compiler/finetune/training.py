@@ -35,6 +35,7 @@ from nnlcc.ir.matrix import (
     MatrixGraph,
     PoolLayer,
 )
+from nnlcc.ir.recurrent import RecurrentLayer
 
 __all__ = [
     "LabelledData",
@@ -241,9 +242,45 @@ def stream_perm(image: tuple[int, ...]) -> npt.NDArray[np.int64]:
     return ((y * w + x) * c + ch).reshape(-1)
 
 
+#: torch's gate order from nnlcc's (ONNX's): LSTM i, o, f, c -> i, f, g, o; GRU z, r, h -> r, z, n
+_TORCH_GATES = {"lstm": (0, 2, 3, 1), "gru": (1, 0, 2)}
+
+
+def _recurrent_module(layer: RecurrentLayer) -> Any:
+    """A torch module running ``layer`` on ``(batch, T, I)`` and returning its last hidden
+    state (torch exports it as the ONNX ``LSTM``/``GRU`` node nnlcc's frontend reads back)."""
+    import torch
+    from torch import nn
+
+    hd = layer.hidden
+    order = np.concatenate([np.arange(g * hd, (g + 1) * hd) for g in _TORCH_GATES[layer.cell]])
+    kind = nn.LSTM if layer.cell == "lstm" else nn.GRU
+    rnn: Any = kind(layer.input_size, hd, batch_first=True)
+    with torch.no_grad():
+        for param, value in (
+            (rnn.weight_ih_l0, layer.w.weight),
+            (rnn.weight_hh_l0, layer.r.weight),
+            (rnn.bias_ih_l0, layer.w.bias),
+            (rnn.bias_hh_l0, layer.r.bias),
+        ):
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value[order])))
+
+    class LastState(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn: Any = rnn
+
+        def forward(self, x: Any) -> Any:
+            state = self.rnn(x)[1]
+            return (state[0] if isinstance(state, tuple) else state)[-1]
+
+    return LastState()
+
+
 def graph_module(graph: MatrixGraph) -> Any:
-    """A plain torch ``Sequential`` computing a chain ``graph`` (dense, conv, pool, flatten),
-    its modules named after the layers so that the exported nodes give the names back."""
+    """A plain torch ``Sequential`` computing a chain ``graph`` (dense, conv, pool, flatten,
+    an LSTM or GRU), its modules named after the layers so that the exported nodes give the
+    names back."""
     import torch
     from torch import nn
 
@@ -251,6 +288,9 @@ def graph_module(graph: MatrixGraph) -> Any:
     flat: tuple[int, ...] | None = None
     for i, layer in enumerate(graph.layers):
         name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in layer.name) or f"l{i}"
+        if isinstance(layer, RecurrentLayer):
+            mods[name] = _recurrent_module(layer)
+            continue
         if isinstance(layer, FlattenLayer):
             mods[name] = nn.Flatten()
             flat = layer.image

@@ -507,10 +507,11 @@ def estimate(graph: AdderGraph, family: Family) -> Cost:
 
 
 def estimate_network(net: LoweredNetwork, family: Family) -> NetworkCost:
-    """:func:`estimate` of every layer of ``net`` (by layer name) and their sum."""
+    """:func:`estimate` of every layer of ``net`` (by layer name; a recurrent layer's gate
+    matrices and cell by theirs, :meth:`LoweredLayer.costs`) and their sum."""
     out = NetworkCost(family)
     for layer in net.layers:
-        out.layers[layer.name] = estimate(layer.graph, family)
+        out.layers.update(layer.costs(family))
     costs = list(out.layers.values())
     if costs:
         total = costs[0]

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 
 from nnlcc.ir.adder_graph import AdderGraph, Op
+from nnlcc.ir.cell import LoweredRecurrent, plan_cell
 from nnlcc.ir.csd import csd_digits
 from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
@@ -26,6 +27,7 @@ from nnlcc.ir.matrix import (
     PoolLayer,
     Shape,
 )
+from nnlcc.ir.recurrent import RecurrentLayer
 from nnlcc.ir.timing import ScheduleSetting
 from nnlcc.ir.truncate import InputPower, TruncationBudget, plan_truncation
 from nnlcc.jobs import SERIAL, Jobs
@@ -184,8 +186,44 @@ def lower_flatten(layer: FlattenLayer, in_fmt: FixedFormat) -> LoweredLayer:
     return _lowered(layer, graph, in_fmt, in_fmt)
 
 
+def lower_recurrent(layer: RecurrentLayer, in_fmt: FixedFormat) -> LoweredRecurrent:
+    """A recurrent layer's two gate matrices (each lowered as a dense layer: the input one on
+    ``x_t``, the recurrent one on ``h_{t-1}``) and its cell's program (:mod:`nnlcc.ir.cell`)."""
+    w, r, h = layer.w, layer.r, layer.out_fmt
+    if h is None or w.out_fmt is None or r.out_fmt is None:
+        raise ValueError(f"layer {layer.name} has no formats: run quantize")
+    low_w = lower_layer(w, in_fmt)
+    low_r = lower_layer(r, h)
+    plan = plan_cell(
+        layer.cell,
+        layer.hidden,
+        w.out_fmt,
+        r.out_fmt,
+        h,
+        layer.cell_fmt,
+        layer.table_bits,
+        rh_ready=low_r.graph.latency,
+    )
+    return LoweredRecurrent(
+        name=layer.name,
+        graph=low_r.graph,
+        in_fmt=in_fmt,
+        out_fmt=h,
+        kind=layer.kind,
+        inputs=layer.inputs,
+        truncation=low_r.truncation,
+        w=low_w,
+        plan=plan,
+        steps=layer.steps,
+        r_name=r.name,
+        r=low_r,
+    )
+
+
 def lower_any(layer: Layer, fmts: list[FixedFormat]) -> LoweredLayer:
     """Lower one layer given the formats of the tensors it reads."""
+    if isinstance(layer, RecurrentLayer):
+        return lower_recurrent(layer, fmts[0])
     if isinstance(layer, MatrixLayer):
         return lower_layer(layer, fmts[0])
     if isinstance(layer, PoolLayer):

@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.cost import Cost, estimate
+from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import FixedFormat, IntArray
 from nnlcc.ir.window import Window
 
@@ -64,6 +66,12 @@ class LoweredLayer:
         if self.kind == "add" and self.image:
             return self.image
         return (len(self.graph.outputs),)
+
+    def costs(self, family: Family) -> dict[str, Cost]:
+        """The cost model's estimate of the layer's hardware on ``family``, by the name of each
+        part (one part, the layer's graph; a recurrent layer has three, see
+        :class:`nnlcc.ir.cell.LoweredRecurrent`)."""
+        return {self.name: estimate(self.graph, family)}
 
     @property
     def pad_value(self) -> int:

@@ -15,12 +15,15 @@ kind          class                   computes
 ``pool``      :class:`PoolLayer`      max or average over every window, per channel
 ``add``       :class:`AddLayer`       ``act(a + b)`` of two tensors of one shape (residual)
 ``flatten``   :class:`FlattenLayer`   an image ``(C, H, W)`` as a vector (no arithmetic)
+``lstm``,     ``RecurrentLayer``      an LSTM or GRU over a sequence ``(T, I)``: two gate
+``gru``                               matrices and a cell (:mod:`nnlcc.ir.recurrent`)
 ============  ======================  =====================================================
 
 *Matrix layers* are the dense and conv layers (``isinstance(layer, MatrixLayer)``, see
 :meth:`MatrixGraph.matrix_layers`): they have ``weight`` (rows = outputs, cols = inputs),
-``bias`` and ``code``, and matrix passes treat them alike.  Pool, add and flatten layers carry
-no matrix; passes skip them.
+``bias`` and ``code``, and matrix passes treat them alike.  A recurrent layer holds two dense
+layers, its gate matrices, which :meth:`MatrixGraph.matrix_layers` lists in its place.  Pool,
+add and flatten layers carry no matrix; passes skip them.
 
 Tensors and the DAG
 -------------------
@@ -30,7 +33,7 @@ Every layer's output tensor is named by the layer's ``name``; the network input 
 MLP stays a plain chain of :class:`DenseLayer` s.  ``layers`` is in topological order and the
 last layer's output is the network output.
 
-Shapes are ``(n,)`` for vectors and ``(C, H, W)`` for images.  Images are *stored*
+Shapes are ``(n,)`` for vectors, ``(T, n)`` for sequences and ``(C, H, W)`` for images.  Images are *stored*
 channels-last (numpy ``(batch, H, W, C)``, a stream of pixels with all channels in parallel):
 see :mod:`nnlcc.ir.window` for the window-vector order.  The network input and output at the
 graph boundary are flat vectors in ONNX order (``(batch, C*H*W)``, channel-major), so data
@@ -46,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +61,7 @@ from nnlcc.ir.window import Window
 
 if TYPE_CHECKING:
     from nnlcc.ir.code_text import CodeWriter
+    from nnlcc.ir.recurrent import RecurrentLayer
 
 FloatArray = npt.NDArray[np.float64]
 Shape = tuple[int, ...]
@@ -319,8 +323,9 @@ class FlattenLayer:
         return x.reshape(len(x), -1)
 
 
-Layer = MatrixLayer | PoolLayer | AddLayer | FlattenLayer
-"""Any layer (dense and conv layers are :class:`MatrixLayer` s)."""
+Layer = Union[MatrixLayer, PoolLayer, AddLayer, FlattenLayer, "RecurrentLayer"]
+"""Any layer (dense and conv layers are :class:`MatrixLayer` s; the recurrent layer kind lives
+in :mod:`nnlcc.ir.recurrent`, which builds on this module)."""
 
 
 def from_external(x: npt.ArrayLike, shape: Shape) -> FloatArray:
@@ -357,8 +362,15 @@ class MatrixGraph:
 
     # ---- structure ------------------------------------------------------------------------
     def matrix_layers(self) -> list[MatrixLayer]:
-        """The layers matrix passes code: dense and conv."""
-        return [layer for layer in self.layers if isinstance(layer, MatrixLayer)]
+        """The layers matrix passes code: dense and conv, and a recurrent layer's gate
+        matrices in its place."""
+        out: list[MatrixLayer] = []
+        for layer in self.layers:
+            if isinstance(layer, MatrixLayer):
+                out.append(layer)
+            elif not isinstance(layer, PoolLayer | AddLayer | FlattenLayer):
+                out += layer.matrices()
+        return out
 
     def inputs_of(self, index: int) -> tuple[str, ...]:
         """Tensor names layer ``index`` reads (its ``inputs``, or the previous tensor)."""
@@ -408,7 +420,7 @@ class MatrixGraph:
         for i, layer in enumerate(self.layers):
             names = self.inputs_of(i)
             args = [env[t] for t in names]
-            if implemented and isinstance(layer, MatrixLayer):
+            if implemented and not isinstance(layer, PoolLayer | AddLayer | FlattenLayer):
                 out = layer.forward_implemented(args[0])
             else:
                 out = layer.forward_float(*args)  # type: ignore[arg-type]
@@ -497,6 +509,10 @@ class MatrixGraph:
             else:
                 assert len(names) == 1, f"{layer.name}: reads {len(names)} tensors"
                 n = math.prod(got[0])
+                if not isinstance(layer, MatrixLayer | PoolLayer | FlattenLayer):
+                    self._verify_recurrent(layer, got[0])
+                    shapes[layer.name] = layer.out_shape
+                    continue
                 if isinstance(layer, ConvLayer | PoolLayer | FlattenLayer):
                     assert got[0] == layer.in_shape, (
                         f"{layer.name}: expects {layer.in_shape}, gets {got[0]}"
@@ -515,3 +531,17 @@ class MatrixGraph:
                 assert layer.bias.shape == (rows,), f"{layer.name}: bias shape {layer.bias.shape}"
                 assert np.all(np.isfinite(layer.weight)), f"{layer.name}: non-finite weights"
             shapes[layer.name] = layer.out_shape
+
+    def _verify_recurrent(self, layer: RecurrentLayer, got: Shape) -> None:
+        assert got == layer.in_shape, f"{layer.name}: expects {layer.in_shape}, gets {got}"
+        g, hd, cols = layer.gates, layer.hidden, layer.input_size
+        assert layer.w.shape == (g * hd, cols), f"{layer.name}: W is {layer.w.shape}"
+        assert layer.r.shape == (g * hd, hd), f"{layer.name}: R is {layer.r.shape}"
+        for m in layer.matrices():
+            assert m.bias.shape == (g * hd,), f"{m.name}: bias shape {m.bias.shape}"
+            assert np.all(np.isfinite(m.weight)), f"{m.name}: non-finite weights"
+            assert not m.relu, f"{m.name}: a gate matrix has no ReLU"
+        sub = {m.name for m in layer.matrices()}
+        assert len(sub) == 2 and not sub & {x.name for x in self.layers}, (
+            f"{layer.name}: its gate matrices need names of their own, not {sorted(sub)}"
+        )

@@ -18,7 +18,10 @@ written one row per line, so a pass that changes a layer reads as a line diff::
 
 Other layer headers: ``conv NAME RxC image=CxHxW k=3x3 s=1x1 p=1,1,1,1 relu= in= out=``,
 ``pool NAME max|avg image=CxHxW k= s= p= relu= in= out=``, ``add NAME shape= relu= in= in_b=
-out=`` and ``flatten NAME image= in= out=``; ``inputs A B`` lists a layer's ``inputs`` (the DAG
+out=``, ``flatten NAME image= in= out=`` and ``lstm|gru NAME steps=T in= out= cell= table=``
+(a recurrent layer: ``out`` is the hidden state's format, ``cell`` an LSTM's cell state's,
+``table`` the activation tables' bits), whose body holds its two gate matrices as ``dense``
+blocks, the input one first (:mod:`nnlcc.ir.recurrent`); ``inputs A B`` lists a layer's ``inputs`` (the DAG
 edges) when it has any, ``-`` is a missing format, and a name that is not a plain word is a
 JSON string.  Floats are written as Python's ``repr`` (the shortest text that reads back to
 the same float64), so weights and biases round-trip bit-exactly.  ``info`` holds the layer's
@@ -60,6 +63,7 @@ from nnlcc.ir.matrix import (
     PoolLayer,
 )
 from nnlcc.ir.notes import BatchNormLayer, BlockNote, JsonNote, LayerNotes, OnnxNodes
+from nnlcc.ir.recurrent import CELLS, RecurrentLayer
 from nnlcc.ir.text_syntax import (
     Line,
     LineError,
@@ -100,6 +104,16 @@ IR_NOTES: tuple[type[JsonNote], ...] = (
 
 def _header(layer: Layer) -> list[str]:
     io = [f"in={fmt_text(layer.in_fmt)}", f"out={fmt_text(layer.out_fmt)}"]
+    if isinstance(layer, RecurrentLayer):
+        cell = f"cell={fmt_text(layer.cell_fmt)}"
+        return [
+            layer.cell,
+            quote(layer.name),
+            f"steps={layer.steps}",
+            *io,
+            cell,
+            f"table={layer.table_bits}",
+        ]
     if isinstance(layer, MatrixLayer):
         rows, cols = layer.shape
         kind = "conv" if isinstance(layer, ConvLayer) else "dense"
@@ -141,6 +155,9 @@ def _layer(layer: Layer) -> list[str]:
         lines.append(f"  bias {row_text(layer.bias)}".rstrip())
         lines += ["  weight", *matrix_lines(layer.weight, "    ")]
         lines += coded
+    if isinstance(layer, RecurrentLayer):
+        for m in layer.matrices():
+            lines += ["  " + ln if ln else ln for ln in _layer(m)]
     return lines
 
 
@@ -167,6 +184,7 @@ _LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "pool": ("image", "k", "s", "p", "relu", "in", "out"),
     "add": ("shape", "relu", "in", "in_b", "out"),
     "flatten": ("image", "in", "out"),
+    **{cell: ("steps", "in", "out", "cell", "table") for cell in CELLS},
 }
 
 
@@ -196,10 +214,14 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
     name = pos[0]
     body: dict[str, Line] = {}
     blocks: list[Line] = []  # block notes (a share plan): the syntax's blocks
+    gates: list[Line] = []  # a recurrent layer's gate matrices
     for ch in line.children:
         key = keyword(ch)
         if key in syntax.blocks:
             blocks.append(ch)
+            continue
+        if key == "dense" and kind in CELLS:
+            gates.append(ch)
             continue
         if key not in ("inputs", "info", "bias", "weight", "code") or key in body:
             ch.fail(f"unexpected or repeated '{key}' line in layer {name}")
@@ -241,6 +263,8 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
                 out_fmt=out_fmt,
                 notes=notes,
             )
+        if kind in CELLS:
+            return _recurrent(line, kind, name, kv, gates, syntax, notes, inputs)
         if kind == "flatten":
             return FlattenLayer(
                 name=name,
@@ -281,6 +305,35 @@ def _parse_layer(line: Line, syntax: Syntax) -> Layer:
         for note in reader.kept:  # the notes the code holds too (its share plan)
             notes.put(note)
     return layer
+
+
+def _recurrent(
+    line: Line,
+    cell: Any,
+    name: str,
+    kv: dict[str, str],
+    gates: list[Line],
+    syntax: Syntax,
+    notes: LayerNotes,
+    inputs: tuple[str, ...],
+) -> RecurrentLayer:
+    if len(gates) != 2:
+        line.fail(f"a {cell} layer holds two dense gate matrices (W, then R), not {len(gates)}")
+    w, r = (_parse_layer(g, syntax) for g in gates)
+    assert isinstance(w, DenseLayer) and isinstance(r, DenseLayer)
+    return RecurrentLayer(
+        name=name,
+        cell=cell,
+        steps=int(kv["steps"]),
+        w=w,
+        r=r,
+        in_fmt=parse_fmt(kv["in"]),
+        out_fmt=parse_fmt(kv["out"]),
+        cell_fmt=parse_fmt(kv["cell"]),
+        table_bits=int(kv["table"]),
+        notes=notes,
+        inputs=inputs,
+    )
 
 
 def parse_graph(text: str, syntax: Syntax | None = None) -> MatrixGraph:

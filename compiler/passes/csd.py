@@ -28,8 +28,10 @@ from nnlcc.ir.truncate import budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coder import Coder, CoderContext, Design
 from nnlcc.passes.coding import code_layer
+from nnlcc.passes.sampled import Sample, SampledCost, column_block, sampled_cost
 from nnlcc.passes.shift_add import (
     CSE_EFFORT,
+    MIN_WINDOW,
     CseStats,
     TermArrays,
     share_pairs,
@@ -211,9 +213,28 @@ class CsdCoder(Coder):
         return CsdCode(w_int=parse_matrix(line, shape, int, np.int64), frac=frac, cse=cse)
 
     def candidates(self, layer: MatrixLayer, ctx: CoderContext) -> list[Design]:
-        if not ctx.priced:
-            return []
         width = WeightWidth.of(ctx)
-        return [
-            Design(f"csd{width.label}", lambda m: CsdCode.from_weights(m, width.need(), cse=True))
-        ]
+
+        def build(m: FloatArray) -> CsdCode:
+            return CsdCode.from_weights(m, width.need(), cse=True)
+
+        if ctx.priced:
+            return [Design(f"csd{width.label}", build)]
+        return [Design(f"csd{width.label}", build, sample=lambda m: _sampled(m, width, ctx))]
+
+
+def _sampled(m: FloatArray, width: WeightWidth, ctx: CoderContext) -> SampledCost:
+    """CSD with sharing of a big matrix priced on a block of its columns, quantized on the
+    whole matrix's grid, its shared pairs searched in the whole matrix's window
+    (:mod:`nnlcc.passes.sampled`)."""
+    w_int, frac = quantize_weights(m, width.need())
+    terms = int(csd_nonzeros(w_int).sum())
+    window = max(MIN_WINDOW, CSE_EFFORT // max(terms, 1))
+
+    def block(_: FloatArray, s: Sample) -> CsdCode:
+        sub = w_int[np.ix_(s.rows, s.cols)]
+        n = int(csd_nonzeros(sub).sum())
+        return CsdCode(w_int=sub, frac=frac, cse=True, cse_effort=window * max(n, 1))
+
+    shape = (int(m.shape[0]), int(m.shape[1]))
+    return sampled_cost(m, column_block(shape), block, ctx.pricing, ctx.coding_db)

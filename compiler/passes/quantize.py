@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.fixed_point import FixedFormat, choose_format
-from nnlcc.ir.matrix import AddLayer, FlattenLayer, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.matrix import AddLayer, FlattenLayer, FloatArray, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.recurrent import RecurrentLayer, choose_formats
 from nnlcc.ir.truncate import InputPower
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
@@ -46,9 +47,20 @@ class Quantize(Pass):
         square_of.update({la.name: sq for la, sq in zip(graph.layers, squares[1:], strict=True)})
         graph.input_fmt = choose_format(x_peak * self.headroom, self.input_bits, x_min < 0)
         fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
+        tensors = _recurrent_inputs(graph, ctx.calibration)
         for i, (layer, peak) in enumerate(zip(graph.layers, peaks, strict=True)):
             ins = [fmts[t] for t in graph.inputs_of(i)]
             layer.in_fmt = ins[0]
+            if isinstance(layer, RecurrentLayer):  # its gate matrices' and cell's formats too
+                q = layer_pass(self, layer) or self
+                powers = choose_formats(
+                    layer, tensors[graph.inputs_of(i)[0]], q.act_bits, q.headroom
+                )
+                for m in layer.matrices():
+                    m.notes.put(InputPower(float(f"{powers[m.name]:.6g}")))
+                assert layer.out_fmt is not None
+                fmts[layer.name] = layer.out_fmt
+                continue
             if isinstance(layer, MatrixLayer):  # the truncation budget's input power
                 power = float(f"{square_of[graph.inputs_of(i)[0]]:.6g}")
                 layer.notes.put(InputPower(power))
@@ -63,3 +75,18 @@ class Quantize(Pass):
                 q = layer_pass(self, layer) or self  # per-layer act_bits/headroom (config)
                 layer.out_fmt = choose_format(peak * q.headroom, q.act_bits, signed)
             fmts[layer.name] = layer.out_fmt
+
+
+def _recurrent_inputs(graph: MatrixGraph, x: FloatArray) -> dict[str, FloatArray]:
+    """The calibration tensors (stored layout) recurrent layers read, by name: what their
+    internal formats are chosen from (empty without recurrent layers)."""
+    wanted = {
+        graph.inputs_of(i)[0]
+        for i, layer in enumerate(graph.layers)
+        if isinstance(layer, RecurrentLayer)
+    }
+    if not wanted:
+        return {}
+    acts = graph.activations_float(x)
+    names = [graph.input_name, *(layer.name for layer in graph.layers)]
+    return {n: a for n, a in zip(names, acts, strict=True) if n in wanted}

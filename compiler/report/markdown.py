@@ -61,6 +61,14 @@ def render_markdown(r: Report) -> str:
         f"- passes: `{r.passes}`",
         f"- input format: `{r.input_fmt}`, output format: `{r.output_fmt}`",
         f"- latency: {_latency(r)}, {r.throughput or 'one input vector per clock'}",
+        *(
+            [
+                f"- throughput: {r.steps_per_second:,.0f} time steps per second at"
+                f" {r.steps_per_second_at}"
+            ]
+            if r.steps_per_second is not None
+            else []
+        ),
         "",
         "## Layers",
         "",

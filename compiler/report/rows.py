@@ -24,6 +24,7 @@ import numpy as np
 
 from nnlcc.hdl.top import top_for
 from nnlcc.ir.adder_graph import AdderGraph
+from nnlcc.ir.cell import LoweredRecurrent
 from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.csd import csd_adders
 from nnlcc.ir.facts import LayerFacts
@@ -32,6 +33,7 @@ from nnlcc.ir.fixed_point import FixedFormat, quantize_weights, sqnr_db
 from nnlcc.ir.lower import lower_any
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, Layer, MatrixCode, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.recurrent import RecurrentLayer
 from nnlcc.report.layer_row import ROW_KEYS, LayerRow, extra
 from nnlcc.report.schema import Accuracy, Totals
 
@@ -190,11 +192,20 @@ def layer_rows(
             known if known is not None and known.family is family else estimate(low.graph, family)
         )
 
+    def rows_of(
+        layer: Layer, low: LoweredLayer | None, window: dict[str, Any] | None
+    ) -> list[LayerRow]:
+        if isinstance(layer, RecurrentLayer):
+            assert isinstance(low, LoweredRecurrent)
+            return recurrent_rows(layer, low, family, cost, known)
+        return [layer_row(layer, low, window, cost(low), known.get(layer.name))]
+
     if net is not None:
         stream = top_for(net).layer_facts()  # kernel, stride, line_buffer_bits of window layers
         return [
-            layer_row(layer, low, stream.get(layer.name), cost(low), known.get(layer.name))
+            row
             for layer, low in zip(graph.layers, net.layers, strict=True)
+            for row in rows_of(layer, low, stream.get(layer.name))
         ]
     rows: list[LayerRow] = []
     fmts: dict[str, FixedFormat] = {}
@@ -204,10 +215,54 @@ def layer_rows(
         assert layer.out_fmt is not None, "run quantize first"
         fmts[layer.name] = layer.out_fmt
         low = None
-        if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten
+        if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten, a recurrent layer
             low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
-        window = geometry(layer, layer.in_fmt)
-        rows.append(layer_row(layer, low, window, cost(low), known.get(layer.name)))
+        rows += rows_of(layer, low, geometry(layer, layer.in_fmt))
+    return rows
+
+
+def recurrent_rows(
+    layer: RecurrentLayer,
+    low: LoweredRecurrent,
+    family: Family | None,
+    cost: Any,
+    facts: Mapping[str, LayerFacts],
+) -> list[LayerRow]:
+    """A recurrent layer's rows: its two gate matrices as matrix rows (their codes, adders and
+    estimated LUTs each), then its cell (the activation tables, products and state; latency:
+    the clocks of one time step, the registered recurrent path)."""
+    assert low.w is not None and low.r is not None and low.plan is not None
+    rows = [
+        layer_row(m, lm, None, cost(lm), facts.get(m.name))
+        for m, lm in ((layer.w, low.w), (layer.r, low.r))
+    ]
+    plan = low.plan
+    c = plan.cost(family) if family is not None else None
+    rows.append(
+        LayerRow(
+            name=layer.name,
+            kind=layer.kind,
+            const_adders=None,
+            depth=None,
+            latency=plan.latency + 2,
+            in_fmt=str(layer.in_fmt),
+            out_fmt=str(low.out_fmt),
+            out_bits=low.out_fmt.bits,
+            max_bits=plan.max_bits,
+            adder_bits=None,
+            est_luts=c.luts if c is not None else None,
+            est_ffs=c.ffs_synth if c is not None else None,
+            kernel=None,
+            stride=None,
+            line_buffer_bits=None,
+            window_delay=None,
+            shape=(layer.hidden, layer.steps),
+            pass_name=f"{layer.cell} cell",
+            adders=plan.adders,
+            adders_per_weight=None,
+            extras={"multipliers": plan.multipliers, "activations": plan.describe()},
+        )
+    )
     return rows
 
 

@@ -95,6 +95,10 @@ class Verification(Record):
     # what a streaming top's testbench measures (StreamStrategy.summary_facts)
     pixels: int | None = field(default=None, metadata=OMIT)
     clocks_to_last_output: int | None = field(default=None, metadata=OMIT)
+    # what a sequence top's testbench measures (SequenceStrategy.summary_facts)
+    steps: int | None = field(default=None, metadata=OMIT)
+    step_clocks_measured: int | None = field(default=None, metadata=OMIT)
+    sequence_latency: int | None = field(default=None, metadata=OMIT)
     skipped: str | None = field(default=None, metadata=OMIT)
 
 
@@ -272,6 +276,9 @@ class Report(Record):
     layers: list[LayerRow]
     totals: Totals
     throughput: str | None = field(default=None, metadata=OMIT)  # a streaming top's rate
+    # a recurrent top: time steps per second at the placed Fmax, else at the board's clock
+    steps_per_second: float | None = field(default=None, metadata=OMIT)
+    steps_per_second_at: str | None = field(default=None, metadata=OMIT)
     accuracy_drop: AccuracyDrop | None = field(default=None, metadata=OMIT)
     config: str | None = field(default=None, metadata=OMIT)  # the nnlcc.toml used
     # the per-layer settings applied: layer -> {"matrix": pass, pass: {option: value}}

@@ -1,4 +1,4 @@
-"""Import a trained ONNX network (MLP or CNN) into the matrix IR.
+"""Import a trained ONNX network (MLP, CNN or LSTM/GRU) into the matrix IR.
 
 The importer (:mod:`.importer`) walks the nodes once, in the file's (topological) order, from
 the one input to the one output, and hands every node on the data path to its op's handler in
@@ -10,6 +10,7 @@ the operator table (:mod:`.registry`).  The op modules fill that table, one fami
 * :mod:`.residual`: Add (a residual connection, or the constant bias of the layer before);
 * :mod:`.activation`: Relu (joins the layer before it);
 * :mod:`.reshape`: Flatten, Reshape, Identity, Dropout;
+* :mod:`.recurrent`: LSTM, GRU (and the Transpose, Gather, Squeeze around them);
 * :mod:`.constants`: Constant, Shape and the ops folded on constants (Transpose, Cast, ...).
 
 :func:`supported_ops` lists the table.  Anything else stops the import with one line naming
@@ -29,6 +30,7 @@ from nnlcc.frontends.onnx import (  # noqa: F401
     conv,
     dense,
     pool,
+    recurrent,
     reshape,
     residual,
 )

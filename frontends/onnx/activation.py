@@ -10,13 +10,14 @@ from nnlcc.frontends.onnx.nodes import unsupported
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import FlattenLayer
+from nnlcc.ir.recurrent import RecurrentLayer
 
 
 @onnx_handler("Relu")
 def relu(imp: Importer, step: Step) -> Value:
     v, node, label = step.value, step.node, step.label
     layer = v.layer
-    if layer is None or isinstance(layer, FlattenLayer) or not v.relu_ok:
+    if layer is None or isinstance(layer, FlattenLayer | RecurrentLayer) or not v.relu_ok:
         raise unsupported(
             label,
             "Relu",

@@ -83,6 +83,7 @@ def cast(node: onnx.NodeProto, label: str, args: list[np.ndarray]) -> np.ndarray
 def shape(imp: Importer, step: Step) -> np.ndarray:
     """The shape of a data tensor, as the constant the following arithmetic folds."""
     v, node = step.value, step.node
-    dims = np.array([BATCH_DIM if v.batch is None else v.batch, *v.features], dtype=np.int64)
+    batch = BATCH_DIM if v.batch is None else v.batch
+    dims = np.array([*v.lead, batch, *v.features], dtype=np.int64)
     start, end = int(attr(node, "start", 0)), attr(node, "end")
     return dims[start : None if end is None else int(end)]

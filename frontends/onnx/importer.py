@@ -24,6 +24,7 @@ from nnlcc.frontends.onnx.registry import lookup, supported_ops
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import Layer, MatrixGraph, Shape
 from nnlcc.ir.notes import OnnxNodes
+from nnlcc.ir.recurrent import RecurrentLayer
 
 __all__ = ["Importer", "inspect_onnx", "load_onnx"]
 
@@ -169,6 +170,15 @@ class Importer:
         if entry.handler is None:
             raise unsupported(label, op, f"{op} of the data path is not supported")
         step = Step(node, label, tuple(live), tuple(self.values[t] for t in live))
+        lead = next((v for v in step.inputs if v.lead or v.time_axis >= 0), None)
+        if lead is not None and not (entry.sequences or entry.metadata_only):
+            dims = ", ".join(map(str, [*lead.lead, "batch", *lead.features]))
+            raise unsupported(
+                label,
+                op,
+                f"reads '{live[0]}' of shape ({dims}), a sequence; take the last hidden state"
+                " (Y_h, or Y's last step) and squeeze it to (batch, features) first",
+            )
         return entry.handler(self, step)
 
     def _finish(self, name: str, start: Value) -> MatrixGraph:
@@ -191,9 +201,15 @@ class Importer:
             raise UnsupportedModelError(
                 f"input '{start.ir}' is read both as an image and flattened; not supported"
             )
+        if v.lead or v.time_axis >= 0:
+            raise UnsupportedModelError(
+                f"model output '{out}' is a sequence; take the last hidden state (Y_h, or Y's"
+                " last step) and squeeze it to (batch, features)"
+            )
         layers = self._live_layers(v.ir)
         input_shape: Shape = (start.size,) if self.input_flat else start.features
-        if len(input_shape) not in (1, 3):
+        sequence = len(input_shape) == 2 and isinstance(layers[0], RecurrentLayer)
+        if not sequence and len(input_shape) not in (1, 3):
             raise UnsupportedModelError(
                 f"input '{start.ir}' has shape (batch, {', '.join(map(str, start.features))});"
                 " expected (batch, features) or (batch, channels, height, width)"

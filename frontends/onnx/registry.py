@@ -43,6 +43,8 @@ class OpSupport:
     """What nnlcc does with one op type.
 
     ``joins`` is how many computed tensors the op may read (only a residual Add joins two);
+    ``sequences`` says its handler takes tensors with axes before the batch axis
+    (:attr:`Value.lead <nnlcc.frontends.onnx.values.Value.lead>`);
     ``weights`` says its inputs after the first are weights (an error naming a weight given
     as a graph input points at such a node); ``metadata_only`` that it reads only the shape of
     its input, so it does not count as a reader of the data (``Shape``).
@@ -54,6 +56,7 @@ class OpSupport:
     joins: int = 1
     weights: bool = False
     metadata_only: bool = False
+    sequences: bool = False
 
 
 _TABLE: dict[str, OpSupport] = {}
@@ -68,13 +71,24 @@ def _register(op: str, **fields: object) -> None:
 
 
 def onnx_handler(
-    *ops: str, joins: int = 1, weights: bool = False, metadata_only: bool = False
+    *ops: str,
+    joins: int = 1,
+    weights: bool = False,
+    metadata_only: bool = False,
+    sequences: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the data-path handler of ``ops``."""
 
     def decorator(fn: Handler) -> Handler:
         for op in ops:
-            _register(op, handler=fn, joins=joins, weights=weights, metadata_only=metadata_only)
+            _register(
+                op,
+                handler=fn,
+                joins=joins,
+                weights=weights,
+                metadata_only=metadata_only,
+                sequences=sequences,
+            )
         return fn
 
     return decorator

@@ -25,7 +25,11 @@ class Value:
     non-batch dims.  ``layer`` produced it; ``open`` says a bias Add or a BatchNormalization
     may still fold into that (matrix) layer, ``relu_ok`` that a Relu may still join it — both
     only while this ONNX tensor is the sole reader of the layer's output.  ``stream_image`` is
-    set on a flattened image: its elements are in stream order (see FlattenLayer).
+    set on a flattened image: its elements are in stream order (see FlattenLayer).  ``lead``
+    are the ONNX dims *before* the batch axis (a time-major sequence, a recurrent layer's
+    direction axis): only the ops of :mod:`nnlcc.frontends.onnx.recurrent` take such a tensor.
+    ``time_axis`` is the position (in ``(*lead, batch, *features)``) of the time axis of a
+    recurrent layer's every-step output, -1 for other tensors.
     """
 
     ir: str
@@ -35,6 +39,8 @@ class Value:
     open: bool = False
     relu_ok: bool = False
     stream_image: Shape | None = None
+    lead: tuple[int, ...] = ()
+    time_axis: int = -1
 
     @property
     def flat(self) -> bool:

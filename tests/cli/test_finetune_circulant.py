@@ -84,3 +84,40 @@ def test_a_block_too_big_and_an_unsupported_layer_are_named(
     model = torch_cnn("residual", tmp_path / "res.onnx")
     with pytest.raises(BadInputError, match=r"--circulant: layer \S+ \(add\) is not supported"):
         circulant_finetune(model, EXAMPLE_DATA, tmp_path / "o.onnx", CirculantOptions(2))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_gate_matrices_train_circulant_and_export(cell: str, tmp_path: Path) -> None:
+    """An LSTM/GRU's gate matrices are trained as circulant blocks; the written ONNX (an
+    LSTM/GRU node torch exports) reads back with both gate matrices exactly circulant."""
+    torch = pytest.importorskip("torch")
+    from nnlcc.examples.onnx_export import export_onnx
+    from nnlcc.ir.recurrent import RecurrentLayer
+
+    class Seq(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(3, 4, batch_first=True)
+            self.fc = torch.nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            state = self.rnn(x)[1]
+            return self.fc((state[0] if isinstance(state, tuple) else state)[-1])
+
+    torch.manual_seed(0)
+    model = export_onnx(Seq().eval(), (4, 3), tmp_path / "seq.onnx", batch_axis="batch")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(120, 12)).astype(np.float32)
+    y = (x[:, :6].sum(1) > x[:, 6:].sum(1)).astype(np.int64)
+    data = tmp_path / "seq.npz"
+    np.savez(data, x_train=x[:80], y_train=y[:80], x_test=x[80:], y_test=y[80:])
+    out = tmp_path / "circ2.onnx"
+    res = circulant_finetune(model, data, out, CirculantOptions(2, epochs=2))
+    gates = 4 if cell == "lstm" else 3
+    # W (4G x 3, padded to 4 columns) and R (4G x 4): 2G x 2 blocks of 2 numbers; fc: 1 x 2
+    assert res.stored_weights == 2 * (2 * gates * 2 * 2) + 2 * 2
+    g = load_model(out)
+    assert isinstance(g.layers[0], RecurrentLayer) and g.layers[0].cell == cell
+    run_passes(g, resolve_pipeline("quantize,circulant{block=2}"), load_data(g, out, data, 0))
+    for layer in g.matrix_layers():
+        assert layer.code.summary()["exact_circulant"]  # type: ignore[union-attr]
