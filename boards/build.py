@@ -48,6 +48,7 @@ from .fit import (
     model_resources,
     network_cost,
 )
+from .headroom import fit_verdict
 from .profiles import BoardProfile, get_board
 from .selftest import BoardSelfTest
 from .stream_selftest import StreamSelfTest, selftest_core, selftest_inputs
@@ -306,6 +307,7 @@ def board_build(
         "fits": fits(prof, counts),
         "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
         **({"fit_advice": advice} if advice is not None else {}),
+        "verdict": fit_verdict(prof, net, model, cost),
         **extra,
         "timings_s": {k.removesuffix("_s"): round(v, 2) for k, v in timings.items()},
     }
@@ -367,6 +369,7 @@ def _network_estimate_only(
         "fits": fits(prof, counts),
         "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
         **({"fit_advice": advice} if advice is not None else {}),
+        "verdict": fit_verdict(prof, top.net, model, cost, wrapper=False),
         "timings_s": {"estimate": round(seconds, 2)},
         **note,
     }

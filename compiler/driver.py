@@ -18,7 +18,7 @@ import numpy as np
 
 from nnlcc import examples
 from nnlcc.baselines import layer_facts
-from nnlcc.data import Dataset, load_npz, random_dataset
+from nnlcc.data import Dataset, load_npz, load_val, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.hdl.top import TopStrategy, top_class, top_for
@@ -84,6 +84,7 @@ class CompileOptions:
     # cores, on a local cluster started where it pays off; N a local cluster of N workers
     jobs: int | None = 1
     cluster: str | None = None  # an existing Dask scheduler's address (then jobs is its)
+    val: Path | None = None  # labelled data --accuracy-drop chooses on (x_val, y_val)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> CompileOptions:
@@ -139,7 +140,7 @@ def command_jobs(jobs: int | None, config: Config) -> int | None:
 
 def _anchors(opts: CompileOptions) -> list[Path]:
     """The user's input files, whose folders an OUTDIR never replaces."""
-    files = [opts.model, opts.data, opts.config.path if opts.config is not None else None]
+    files = [opts.model, opts.data, opts.val, opts.config.path if opts.config is not None else None]
     return [Path(f) for f in files if f is not None]
 
 
@@ -279,6 +280,10 @@ def code_model(opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL) -> 
         settings = opts.config.layer_settings(graph)
         passes, layer_config = attach_layer_settings(graph, passes, settings)
     data = load_data(graph, model, opts.data, opts.seed, log)
+    if opts.val is not None:
+        n_classes = graph.output_size if graph.output_size > 1 else None
+        data.x_val, data.y_val = load_val(Path(opts.val), graph.input_size, n_classes)
+        data.val_source = f"--val file {Path(opts.val).name} ({len(data.x_val)} samples)"
     drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
     targets = None
     if drop is None:
@@ -289,7 +294,8 @@ def code_model(opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL) -> 
         run_passes(graph, passes[:-1], data, log, board=board, jobs=jobs)
         auto = passes[-1]
         family = family_option(auto.name, getattr(auto, "family", "")) or board.family
-        targets = choose_targets(graph, auto, data, drop, family, log, jobs)
+        default = opts.accuracy_drop is None
+        targets = choose_targets(graph, auto, data, drop, family, log, jobs, default=default)
     return Coded(graph, board, data, passes, user_passes, layer_config, targets, pristine)
 
 
@@ -328,7 +334,9 @@ def build_report(
     and resources come later (:func:`check_and_build`)."""
     graph, board, data = coded.graph, coded.board, coded.data
     # the compile step of the report: facts and baselines (priced only with a lowered network)
-    facts = layer_facts(graph, board.family if net is not None else None, jobs)
+    # ... and each layer's SQNR after truncation, on the calibration data
+    x_int = net.quantize_input(data.x_calib) if net is not None else None
+    facts = layer_facts(graph, board.family if net is not None else None, net, x_int, jobs)
     costs = cost.layers if cost is not None else None  # net None: from the matrix codes
     layers = layer_rows(graph, net, board.family, costs, facts)
     report = Report(
@@ -462,11 +470,23 @@ def accuracy_drop(
             raise BadInputError(f"--accuracy-drop cannot be used: {why}; without it {fixed}")
         log(f"note: no accuracy-driven targets ({why}); {fixed}")
         return None
-    if len(data.x_test) < MIN_SAMPLES:
+    on = data.x_val if data.x_val is not None else data.x_test
+    what = "validation" if data.x_val is not None else "test"
+    if len(on) < MIN_SAMPLES:
         log(
-            f"warning: --accuracy-drop on {len(data.x_test)} test samples (fewer than"
-            f" {MIN_SAMPLES}): one sample is {100 / len(data.x_test):.1f} points, too coarse"
+            f"warning: --accuracy-drop on {len(on)} {what} samples (fewer than"
+            f" {MIN_SAMPLES}): one sample is {100 / len(on):.1f} points, too coarse"
             " for a meaningful accuracy"
+        )
+    if data.x_val is None:
+        log(
+            "note: --accuracy-drop chooses on the test set (no validation data: x_train and"
+            " y_train in --data, or --val); the reported accuracy is optimistic"
+        )
+    if drop is None:
+        log(
+            f"note: --data without --accuracy-drop: auto may give up {DEFAULT_DROP:g} points"
+            " of accuracy (the default; --accuracy-drop 0 allows none)"
         )
     return float(drop if drop is not None else DEFAULT_DROP)
 

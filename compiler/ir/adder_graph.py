@@ -274,8 +274,9 @@ class AdderGraph:
         # shifted operands of an add may exceed the node range transiently only within it
         return np.int64 if big < (1 << 61) else object
 
-    def evaluate(self, x: npt.ArrayLike) -> IntArray:
-        """Run the graph on integer inputs of shape (batch, n_inputs); returns (batch, n_out)."""
+    def evaluate(self, x: npt.ArrayLike, nodes: Sequence[int] | None = None) -> IntArray:
+        """Run the graph on integer inputs of shape (batch, n_inputs); returns (batch, n_out),
+        or the values of ``nodes`` instead of the outputs."""
         xa = np.asarray(x)
         if xa.ndim != 2 or xa.shape[1] != self.n_inputs:
             raise ValueError(f"expected inputs of shape (batch, {self.n_inputs}), got {xa.shape}")
@@ -302,9 +303,10 @@ class AdderGraph:
             else:
                 v = np.clip(vals[n.a], n.c0, n.c1)
             vals.append(v)
-        if not self.outputs:
+        picked = self.outputs if nodes is None else nodes
+        if not picked:
             return np.zeros((xa.shape[0], 0), dtype=dt)
-        out = cast(IntArray, np.stack([vals[o] for o in self.outputs], axis=1))
+        out = cast(IntArray, np.stack([vals[o] for o in picked], axis=1))
         return out
 
     def check_ranges(self, x: npt.ArrayLike) -> None:

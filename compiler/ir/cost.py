@@ -483,7 +483,12 @@ def estimate(graph: AdderGraph, family: Family) -> Cost:
     coefficients (:attr:`~nnlcc.ir.family.Family.cost`)."""
     k = family.cost
     f = features(graph, family)
-    adder = k.lut_per_chain_lut * f.adder_chain_luts + k.lut_per_chain * f.adder_chains
+    # the packer's cells for flip-flops no LUT feeds count with the adders they register
+    adder = (
+        k.lut_per_chain_lut * f.adder_chain_luts
+        + k.lut_per_chain * f.adder_chains
+        + k.lut_per_ff * f.ffs_synth
+    )
     clamp = (
         k.lut_per_chain_lut * f.compare_chain_luts
         + k.lut_per_chain * f.compare_chains

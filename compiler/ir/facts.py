@@ -50,8 +50,11 @@ class CsdBest:
 
 @dataclass(frozen=True)
 class LayerFacts:
-    """What the report shows of a matrix layer beyond its code and its lowered graph."""
+    """What the report shows of a matrix layer beyond its code and its lowered graph;
+    ``hw_sqnr_db``: its SQNR as the hardware computes it, after truncation
+    (:func:`nnlcc.ir.truncate.hardware_sqnr`; None: not lowered)."""
 
     compression: Compression
     auto: AutoChoice | None = None
     csd_best: CsdBest | None = None
+    hw_sqnr_db: float | None = None

@@ -40,6 +40,7 @@ __all__ = [
     "Family",
     "NotMeasured",
     "Toolchain",
+    "WrapperCost",
     "family_option",
     "get_family",
 ]
@@ -75,6 +76,19 @@ class ErrorFigure:
 
 
 @dataclass(frozen=True)
+class WrapperCost:
+    """The self-test wrapper's logic beyond its ROMs (feeder, checker, UART reporter;
+    :func:`nnlcc.boards.headroom.wrapper_resources`): the LUTs and FFs the self-test tops named
+    in ``measured_on`` placed beyond their network out of context (their mean; they differ by
+    ``spread``)."""
+
+    luts: int
+    ffs: int
+    measured_on: str
+    spread: str = ""
+
+
+@dataclass(frozen=True)
 class CostModel:
     """The LUT coefficients of :func:`nnlcc.ir.cost.estimate` for one family: fitted (least
     squares) in the ``calibration`` run (``benchmarks/cost_model.py``; its report, the data
@@ -89,6 +103,21 @@ class CostModel:
     luts_error: ErrorFigure | NotMeasured
     ffs_error: ErrorFigure | NotMeasured
     lut_per_select_bit: float = 1.0  # measured, not fitted (see nnlcc.ir.cost)
+    #: LUTs (cells) per flip-flop kept by synthesis: the packer's cells that hold a flip-flop
+    #: no LUT of the design feeds (fitted like the others; 0 where it does not help)
+    lut_per_ff: float = 0.0
+    #: the self-test wrapper's logic beyond its ROMs (feeder, checker, UART reporter):
+    #: measured in context (:func:`nnlcc.boards.headroom.wrapper_resources`)
+    wrapper: WrapperCost | NotMeasured = NotMeasured("no self-test top measured in context")
+
+    @property
+    def margin(self) -> str:
+        """The largest measured |error| of LUTs and FFs, short (``±12 % LUTs, ±6 % FFs``):
+        what a report prints beside the model's figures."""
+        return ", ".join(
+            f"±{e.max_pct:.0f} % {q}" if isinstance(e, ErrorFigure) else f"{q} error not measured"
+            for q, e in (("LUTs", self.luts_error), ("FFs", self.ffs_error))
+        )
 
     @property
     def error(self) -> str:
@@ -231,13 +260,15 @@ class Family:
         return get_family, (self.name,)
 
 
-# Calibration run of the cost coefficients and of their measured error: benchmarks/cost_model.py,
-# 12 layers, non-negative least squares, yosys 0.70 and nextpnr 0.11.1. ECP5 is fitted to
-# nextpnr-ecp5's packed TRELLIS_COMB (nextpnr adds two CCU2C, four LUTs, to every carry chain
-# yosys makes: hence ~4 per chain; against yosys's own LUT count use lut_per_chain = 0), xc7 and
-# iCE40 to yosys synth_xilinx / synth_ice40 LUTs (no open placer for xc7; iCE40 was not placed).
-# The error figures are the run's "stored" statistics (tests/ir/test_family.py compares them).
-_CALIBRATION = "benchmarks/results/2026-11-30/cost_model.md"
+# Calibration run of the cost coefficients and of their measured error: benchmarks/cost_model.py
+# on 2026-12-07, 20 layers and 3 whole networks as nnlcc emits them (auto with truncate=auto,
+# LCC, CSD with CSE, alkaid, circulant, max pools, every=1..3), non-negative least squares on
+# relative error, yosys 0.70 and nextpnr 0.11.1. ECP5 is fitted to nextpnr-ecp5's packed
+# TRELLIS_COMB, iCE40 to nextpnr-ice40's packed logic cells (ICESTORM_LC), xc7 to yosys
+# synth_xilinx LUTs (no open placer; Vivado not run). The LUT error is leave-one-out, the FF
+# error out of sample (not fitted); tests/ir/test_family.py compares them with the run's JSON.
+# The wrapper figures are the self-test tops placed in context minus their networks.
+_CALIBRATION = "benchmarks/results/2026-12-07/cost_model.md"
 
 ECP5 = Family(
     name="ecp5",
@@ -246,13 +277,22 @@ ECP5 = Family(
     lut_inputs=4,
     chain_granule=2,
     cost=CostModel(
-        lut_per_chain_lut=0.999,
-        lut_per_chain=3.938,
-        lut_per_mux_bit=1.399,
-        calibrated_against="nextpnr-ecp5 TRELLIS_COMB (packed, out of context)",
+        lut_per_chain_lut=1.042,
+        lut_per_chain=3.321,
+        lut_per_mux_bit=0.0,
+        lut_per_ff=0.0,
+        calibrated_against="nextpnr-ecp5 TRELLIS_COMB (packed)",
         calibration=_CALIBRATION,
-        luts_error=ErrorFigure("LUTs", "nextpnr-ecp5 placed", 0.59, 3.71),
-        ffs_error=ErrorFigure("FFs", "yosys", 2.16, 5.38),
+        luts_error=ErrorFigure(
+            "LUTs", "nextpnr-ecp5 packed, leave-one-out over 23 designs", 2.72, 10.91
+        ),
+        ffs_error=ErrorFigure("FFs", "nextpnr-ecp5, 23 designs, not fitted", 3.12, 12.23),
+        wrapper=WrapperCost(
+            328,
+            201,
+            "mlp_low_selftest_ecp5 and cnn_selftest_ecp5 (benchmarks/results/2026-12-07)",
+            "307-349 LUTs, 115-287 FFs",
+        ),
     ),
     # LFE5U-85F-6, nextpnr-ecp5 out of context: a CCU2C carries two bits in 0.07 ns (per_bit
     # 0.035); fixed (entering and leaving the chain, 0.45 + 0.44 ns, and the net into it) and
@@ -301,15 +341,16 @@ XC7 = Family(
     srl_min=3,
     srl_depth=32,
     cost=CostModel(
-        lut_per_chain_lut=0.962,
+        lut_per_chain_lut=0.8517,
         lut_per_chain=0.0,
         lut_per_mux_bit=0.0,
+        lut_per_ff=0.0454,
         calibrated_against="yosys synth_xilinx LUTs",
         calibration=_CALIBRATION,
-        luts_error=ErrorFigure("LUTs", "yosys synth_xilinx", 3.97, 11.15),
-        ffs_error=ErrorFigure(
-            "FFs", "yosys", 16.17, 34.65, decimals=0, remark="high (SRLs not all modelled)"
+        luts_error=ErrorFigure(
+            "LUTs", "yosys synth_xilinx, leave-one-out over 23 designs", 5.84, 16.9
         ),
+        ffs_error=ErrorFigure("FFs", "yosys, 23 designs, not fitted", 7.75, 19.76),
     ),
     adder_delay=NotMeasured("no open place-and-route for 7-series; Vivado timing not run"),
     cells=Cells(
@@ -338,13 +379,19 @@ ICE40 = Family(
     lut_inputs=4,
     chain_granule=1,
     cost=CostModel(
-        lut_per_chain_lut=1.204,
+        lut_per_chain_lut=0.9428,
         lut_per_chain=0.0,
-        lut_per_mux_bit=0.0,
-        calibrated_against="yosys synth_ice40 SB_LUT4",
+        lut_per_mux_bit=2.3454,
+        lut_per_ff=0.4515,
+        calibrated_against="nextpnr-ice40 ICESTORM_LC (packed logic cells)",
         calibration=_CALIBRATION,
-        luts_error=ErrorFigure("LUTs", "yosys synth_ice40", 3.53, 12.06),
-        ffs_error=ErrorFigure("FFs", "yosys", 2.3, 5.73),
+        luts_error=ErrorFigure(
+            "LUTs", "nextpnr-ice40 packed, leave-one-out over 23 designs", 7.77, 23.27
+        ),
+        ffs_error=ErrorFigure("FFs", "yosys, 23 designs, not fitted", 3.12, 12.23),
+        wrapper=WrapperCost(
+            322, 118, "cnn_selftest_ice40 (benchmarks/results/2026-12-07)", "one top"
+        ),
     ),
     adder_delay=NotMeasured("no nextpnr-ice40 timing run fitted yet"),
     cells=Cells(

@@ -16,7 +16,7 @@ from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.cell import LoweredRecurrent, plan_cell
 from nnlcc.ir.csd import csd_digits
 from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
-from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
+from nnlcc.ir.lowered import Accumulators, LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
@@ -54,6 +54,7 @@ def _lowered(
     *,
     in_fmt_b: FixedFormat | None = None,
     truncation: dict[str, float] | None = None,
+    accumulators: Accumulators | None = None,
 ) -> LoweredLayer:
     """The one place a :class:`LoweredLayer` is made: ``graph`` with the layer's name, kind,
     inputs and geometry, and the register placement the ``schedule`` pass recorded on the
@@ -79,6 +80,7 @@ def _lowered(
         in_fmt_b=in_fmt_b,
         op=layer.op if isinstance(layer, PoolLayer) else "",
         truncation=truncation,
+        accumulators=accumulators,
     )
 
 
@@ -107,7 +109,8 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             rq = dataclasses.replace(rq, const=rq.const + comp[r])
         outputs.append(_requantize(graph, term.node, rq, term.neg))
     graph.outputs = outputs
-    return _lowered(layer, graph, in_fmt, layer.out_fmt, truncation=facts)
+    acc = Accumulators(tuple(terms), tuple(comp))
+    return _lowered(layer, graph, in_fmt, layer.out_fmt, truncation=facts, accumulators=acc)
 
 
 def _tree(nodes: list[int], pair: Callable[[int, int], int]) -> int:

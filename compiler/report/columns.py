@@ -104,6 +104,18 @@ def _estimated(header: str, value: Callable[[LayerRow], int | None]) -> Column[L
     )
 
 
+def _estimated_sqnr() -> Column[LayerRow]:
+    """The SQNR after truncation (the hardware's), beside the coding SQNR, when some row has
+    it (a report.json written before it existed, or a code-only report, has none)."""
+    return Column(
+        "hardware SQNR dB",
+        lambda row: row.hw_sqnr_db,
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=lambda row: row.hw_sqnr_db is not None,
+    )
+
+
 #: The layer table: report.md shows compression as one column; report.html shows the CSD
 #: baseline and adder bits, and the compression and line-buffer facts only where they say
 #: something.  "est. LUTs" and "est. FFs" are the calibrated cost model's figures on the
@@ -118,7 +130,8 @@ LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
     Column("adders/weight", lambda row: row.adders_per_weight),
     Column("columns used→shared (pre-adders)", _compression, html=Show.NEVER),
     Column("CSD baseline", lambda row: row.csd_baseline_adders, markdown=Show.NEVER),
-    Column("weight SQNR dB", lambda row: row.weight_sqnr_db),
+    Column("coding SQNR dB", lambda row: row.weight_sqnr_db),
+    _estimated_sqnr(),
     Column("depth", lambda row: row.depth),
     Column("latency", lambda row: row.latency),
     Column("in", lambda row: row.in_fmt),
@@ -203,6 +216,8 @@ def estimate_totals(totals: Totals) -> list[tuple[str, Any]]:
     if totals.est_luts is None:
         return []
     fam = f" ({totals.est_family})" if totals.est_family else ""
+    if totals.est_family and totals.est_error:
+        fam = f" ({totals.est_family}, {totals.est_error})"
     return [(f"est. LUTs{fam}", totals.est_luts), (f"est. FFs{fam}", totals.est_ffs)]
 
 
@@ -256,6 +271,8 @@ def resource_notes(res: Resources) -> list[str]:
         )
     if res.line_buffer_ffs:
         notes.append(f"Flip-flops include {res.line_buffer_ffs:,} line-buffer bits (registers).")
+    if res.verdict is not None:
+        notes.append(f"Fit verdict (cost model, before any tool): {res.verdict.message}.")
     if res.fit_advice is not None:
         notes.append(f"Does not fit: {res.fit_advice.message}")
     return notes
@@ -267,10 +284,33 @@ def accuracy_drop_lines(r: Report) -> tuple[str, list[str], list[list[Any]]]:
     d = r.accuracy_drop
     if d is None:
         return "", [], []
+    given = " (the default: --accuracy-drop not given)" if d.default_drop else ""
     text = (
-        f"Allowed drop {d.drop_points} points: float accuracy {d.float_accuracy}, floor"
+        f"Allowed drop {d.drop_points} points{given}: float accuracy {d.float_accuracy}, floor"
         f" {d.floor}, golden {d.golden} at {d.est_luts:,} estimated LUTs"
         f" ({d.family}); {len(d.points)} points tried (greedy, one layer one step at a"
-        " time)."
+        " time)"
     )
+    if d.chosen_on is not None:
+        text += (
+            f", chosen on the {d.chosen_on}"
+            if d.chosen_on.startswith("validation")
+            else (f", chosen on {d.chosen_on}")
+        )
+    if d.test_golden is not None:
+        text += f". On the test set: float {d.test_float}, golden {d.test_golden}."
+        if d.test_float is not None and d.float_accuracy - d.test_float > 0.01:
+            text += (
+                f" The float network scores {d.float_accuracy} on the validation data against"
+                f" {d.test_float} on the test set: it has fit that data (taken from training),"
+                " so the choice may give up more than the allowed drop on unseen data; a --val"
+                " file the model was not trained on makes it trustworthy."
+            )
+    elif d.optimistic:
+        text += (
+            ". Chosen and measured on the same test samples, so this accuracy is optimistic"
+            " (no separate validation data: give x_train and y_train in --data, or --val)."
+        )
+    else:
+        text += "."
     return text, ["layer", "SQNR target dB"], [[k, v] for k, v in d.targets.items()]

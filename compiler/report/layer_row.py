@@ -64,7 +64,9 @@ class LayerRow(Record):
     est_luts: int | None = None
     est_ffs: int | None = None
     # matrix layers only
-    weight_sqnr_db: float | None = field(default=None, metadata=OMIT)
+    weight_sqnr_db: float | None = field(default=None, metadata=OMIT)  # the code's (coding)
+    # after truncation, as the hardware computes it (nnlcc.ir.truncate.hardware_sqnr)
+    hw_sqnr_db: float | None = field(default=None, metadata=OMIT)
     relu: bool | None = field(default=None, metadata=OMIT)
     csd_baseline_adders: int | None = field(default=None, metadata=OMIT)
     kept_columns: int | None = field(default=None, metadata=OMIT)

@@ -153,6 +153,7 @@ def layer_row(
         adders=adders,
         adders_per_weight=round(adders / max(r * c, 1), 4),
         weight_sqnr_db=round(sqnr_db(layer.weight, code.implemented()), 2),
+        hw_sqnr_db=_rounded(facts.hw_sqnr_db if facts is not None else None),
         relu=layer.relu,
         csd_baseline_adders=csd_baseline_layer(layer),
         kept_columns=compression.kept_columns if compression is not None else None,
@@ -166,6 +167,10 @@ def layer_row(
         csd_best_adders=best.adders if best is not None else None,
         csd_best_luts=best.est_luts if best is not None else None,
     )
+
+
+def _rounded(db: float | None) -> float | None:
+    return None if db is None else round(db, 2)
 
 
 def layer_rows(
@@ -295,6 +300,7 @@ def layer_totals(graph: MatrixGraph, rows: list[LayerRow], family: Family | None
         est_family=family.name if family is not None else None,
         est_luts=sum(row.est_luts or 0 for row in rows) if known and family else None,
         est_ffs=sum(row.est_ffs or 0 for row in rows) if known and family else None,
+        est_error=family.cost.margin if known and family else None,
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "Estimate",
     "FitAdvice",
     "FitLever",
+    "FitVerdict",
     "Report",
     "Resources",
     "SelfTestFacts",
@@ -67,6 +68,8 @@ class Totals(Record):
     est_family: str | None = None  # the family the cost model priced on
     est_luts: int | None = None
     est_ffs: int | None = None
+    # the cost model's largest out-of-sample error on the family (what the figures may be off)
+    est_error: str | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
@@ -124,6 +127,13 @@ class AccuracyDrop(Record):
     family: str
     targets: dict[str, float]
     points: list[DropPoint]
+    # what the choice was made on (float, floor, golden and the points are on it); with
+    # separate validation data, the test set's float and golden accuracy of the choice
+    chosen_on: str | None = field(default=None, metadata=OMIT)
+    optimistic: bool | None = field(default=None, metadata=OMIT)
+    default_drop: bool | None = field(default=None, metadata=OMIT)  # not --accuracy-drop's
+    test_float: float | None = field(default=None, metadata=OMIT)
+    test_golden: float | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
@@ -180,6 +190,26 @@ class FitAdvice(Record):
 
     message: str
     source: str
+    biggest_layers: list[BiggestLayer]
+    levers: list[FitLever]
+
+
+@dataclass
+class FitVerdict(Record):
+    """The cost model's verdict on the board (:func:`nnlcc.boards.headroom.fit_verdict`):
+    network and self-test wrapper, the measured error as a margin, "fits", "tight" or "does
+    not fit", the biggest layers and (unless it fits) the levers."""
+
+    verdict: str
+    message: str
+    luts: int
+    ffs: int
+    bram: int
+    wrapper_luts: int | None
+    wrapper_ffs: int | None
+    wrapper_bram: int | None
+    luts_margin_pct: float | None
+    ffs_margin_pct: float | None
     biggest_layers: list[BiggestLayer]
     levers: list[FitLever]
 
@@ -244,6 +274,7 @@ class Resources(Record):
     fits: bool | None = field(default=None, metadata=OMIT)
     utilization_pct: float | None = field(default=None, metadata=OMIT)
     fit_advice: FitAdvice | None = field(default=None, metadata=OMIT)
+    verdict: FitVerdict | None = field(default=None, metadata=OMIT)
     vivado: VendorTree | None = field(default=None, metadata=OMIT)
     timings_s: dict[str, float] | None = field(default=None, metadata=OMIT)
     note: str | None = field(default=None, metadata=OMIT)

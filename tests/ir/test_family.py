@@ -29,34 +29,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("family", FAMILIES.values(), ids=str)
 def test_error_figures_are_the_calibration_runs(family: Family) -> None:
-    """The stored error is what the run named by ``calibration`` measured for the stored
-    coefficients (its JSON beside the report), and the coefficients are the ones it fitted."""
+    """The stored error is what the run named by ``calibration`` measured out of sample
+    (leave-one-out for LUTs, unfitted FFs) against the tool the family names, and the
+    coefficients are the ones it fitted."""
     run = json.loads((ROOT / family.cost.calibration).with_suffix(".json").read_text())
     luts, ffs = family.cost.luts_error, family.cost.ffs_error
     if isinstance(luts, NotMeasured) or isinstance(ffs, NotMeasured):  # really not measured
         assert family.name not in run["stats"]
         return
     stats = run["stats"][family.name]
-    stage = "placed" if luts.against.startswith("nextpnr") else "yosys"
-    assert luts.against.split()[0] in family.cost.calibrated_against
+    assert stats["against"] == family.cost.calibrated_against
     assert (luts.mean_pct, luts.max_pct) == (
-        stats[stage]["stored"]["mean_abs_pct"],
-        stats[stage]["stored"]["max_abs_pct"],
+        stats["loo_luts"]["mean_pct"],
+        stats["loo_luts"]["max_pct"],
     )
-    assert (ffs.mean_pct, ffs.max_pct) == (
-        stats["ffs"]["mean_abs_pct"],
-        stats["ffs"]["max_abs_pct"],
-    )
-    fitted = stats[stage]["coefficients"]
-    for name, value in fitted.items():
+    assert f"{stats['loo_luts']['n']} designs" in luts.against
+    assert (ffs.mean_pct, ffs.max_pct) == (stats["ffs"]["mean_pct"], stats["ffs"]["max_pct"])
+    for name, value in stats["coefficients"].items():
         assert getattr(family.cost, name) == pytest.approx(value, abs=5e-4), name
 
 
 def test_error_text_is_one_line_naming_what_it_was_measured_against() -> None:
     assert ECP5.cost.error == (
-        "LUTs vs nextpnr-ecp5 placed: mean 0.6 %, max 3.7 %; FFs vs yosys: mean 2.2 %, max 5.4 %"
+        "LUTs vs nextpnr-ecp5 packed, leave-one-out over 23 designs: mean 2.7 %, max 10.9 %;"
+        " FFs vs nextpnr-ecp5, 23 designs, not fitted: mean 3.1 %, max 12.2 %"
     )
-    assert XC7.cost.error.endswith("FFs vs yosys: mean 16 %, max 35 % high (SRLs not all modelled)")
+    assert XC7.cost.error.startswith("LUTs vs yosys synth_xilinx")
+    assert ECP5.cost.margin == "±11 % LUTs, ±12 % FFs"
     unmeasured = NotMeasured("no run yet")
     text = ErrorFigure("LUTs", "yosys", 1.0, 2.0)
     cost = ECP5.cost.__class__(**{**vars(ECP5.cost), "luts_error": text, "ffs_error": unmeasured})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class LccCoder(Coder):
 
 def _big(ctx: CoderContext, transposed: bool, step: int, tiles: int) -> Design:
     """One design of :data:`BIG_VARIANTS` for the matrix of ``ctx``, with its sampled price."""
-    side = "yes" if transposed else "no"
+    side: Literal["yes", "no"] = "yes" if transposed else "no"
     rows, cols = (int(n) for n in ctx.matrix.shape)
     width = base_width(cols if transposed else rows) + step
     opts = {"transpose": side, "slice": str(width), "tile_rows": tiles}

@@ -49,8 +49,12 @@ MARGINS_DB = (0.8, 1.76)
 class LccLike(MatrixCode, Protocol):
     """What the search reads of an LCC code (:class:`~nnlcc.passes.lcc.code.LccCode`)."""
 
-    adders: int
-    summary_reached: bool
+    @property
+    def adders(self) -> int: ...
+
+    @property
+    def summary_reached(self) -> bool: ...
+
     options: dict[str, Any]
 
 

@@ -24,7 +24,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.linalg
@@ -279,7 +279,7 @@ def refit_coder(name: str, code: MatrixCode, coders: dict[str, FactorCoder]) -> 
     """The coder that re-codes at another SQNR with the choices ``code`` made (an LCC
     search's orientation and slice width are kept: only the target moves)."""
     if isinstance(code, LccCode):
-        tr = "yes" if code.transposed else "no"
+        tr: Literal["yes", "no"] = "yes" if code.transposed else "no"
         width = str(int(code.summary()["slice_width"]))
 
         def lcc(m: FloatArray, db: float, _: Pricing) -> MatrixCode:

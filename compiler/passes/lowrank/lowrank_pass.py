@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -97,7 +98,7 @@ class Lowrank(Pass):
                 ctx.progress(layer.name)
             pricing = Pricing.for_layer(layer, ctx.family)
             try:
-                layer.code = code_layer(layer, lambda w, p=pricing: self.build(w, p))
+                layer.code = code_layer(layer, partial(self.build, pricing=pricing))
             except BadInputError as e:
                 raise BadInputError(f"layer {layer.name}: {e}") from e
             shared = SharePlan in layer.notes  # the coding's target is the reduced one's
