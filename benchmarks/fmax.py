@@ -82,19 +82,44 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
     """The network alone: yosys synth_ecp5, nextpnr-ecp5 out of context on the 85F."""
     outdir.mkdir(parents=True, exist_ok=True)
     top_for(net).emit(outdir / "network.v", TOP)
+    return synth_pnr(outdir, ["network.v"], TOP, mhz, say)
+
+
+def synth_pnr(
+    outdir: Path,
+    sources: list[str],
+    top: str,
+    mhz: float,
+    say: Any,
+    pnr_args: tuple[str, ...] = (),
+    reuse_synth: bool = False,
+) -> dict[str, Any]:
+    """Verilog ``sources`` (relative to ``outdir``) with top module ``top``: yosys synth_ecp5,
+    nextpnr-ecp5 out of context on the 85F (speed 6) at ``mhz`` (``pnr_args`` added, e.g. a
+    router); LUTs, FFs, Fmax.  ``reuse_synth``: an earlier synthesis in ``outdir`` is kept
+    when it was made from the same sources (their SHA-256, in ``synth.sha256``)."""
+    reads = "".join(f"read_verilog {src}\n" for src in sources)
+    digest = sources_sha256(outdir, sources)
+    stamp = outdir / "synth.sha256"
     script = (
-        f"read_verilog network.v\n{FAMILY.toolchain.synth} -top {TOP}\n"
+        f"{reads}{FAMILY.toolchain.synth} -top {top}\n"
         "tee -q -o stat.json stat -json\nwrite_json network.json\n"
     )
-    (outdir / "synth.ys").write_text(script)
-    syn = run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=outdir, step="synth",
-                   progress=say)  # fmt: skip
+    synth_s = None
+    kept = stamp.is_file() and stamp.read_text().strip() == digest
+    if not (reuse_synth and kept and (outdir / "network.json").is_file()):
+        stamp.unlink(missing_ok=True)
+        (outdir / "synth.ys").write_text(script)
+        syn = run_tool("yosys", ["-q", "-l", "synth.log", "synth.ys"], cwd=outdir,
+                       step="synth", progress=say)  # fmt: skip
+        synth_s = round(syn.seconds, 1)
+        stamp.write_text(digest + "\n")
     cells = count_cells(FAMILY, read_yosys_stat(outdir / "stat.json"))
     pnr = run_tool(
         "nextpnr-ecp5",
         ["--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context",
          "--freq", f"{mhz:g}", "--timing-allow-fail", "--json", "network.json",
-         "--report", "report.json", "--log", "pnr.log", "--quiet"],
+         "--report", "report.json", "--log", "pnr.log", "--quiet", *pnr_args],
         cwd=outdir, step="pnr", progress=say,
     )  # fmt: skip
     log = (outdir / "pnr.log").read_text(errors="replace")
@@ -106,9 +131,18 @@ def pnr_alone(net: LoweredNetwork, outdir: Path, mhz: float, say: Any) -> dict[s
         "placed_ffs": parsed.used(FAMILY, "ffs"),
         "fmax_mhz": round(parsed.fmax, 2) if parsed.fmax is not None else None,
         "critical_path": critical_path(log),
-        "synth_s": round(syn.seconds, 1),
+        "synth_s": synth_s,
         "pnr_s": round(pnr.seconds, 1),
+        "sources_sha256": digest,
     }
+
+
+def sources_sha256(outdir: Path, sources: list[str]) -> str:
+    """One SHA-256 over the Verilog ``sources`` (names and contents, in order)."""
+    h = hashlib.sha256()
+    for src in sources:
+        h.update(src.encode() + b"\0" + (outdir / src).read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def pnr_selftest(

@@ -3,10 +3,11 @@ facts the passes recorded, as the typed records the report renders (:mod:`nnlcc.
 
 The report computes nothing of its own: :func:`layer_facts` gives it, per matrix layer, the
 compression (:func:`nnlcc.passes.share.compression_facts`), auto's choice
-(:func:`nnlcc.passes.auto.auto_choice`) and, when a family is given, :func:`csd_best`: nnlcc's
-best CSD design at the layer's own error, which codes, truncates, lowers and prices a design;
-and, with the lowered network and data, each layer's SQNR after truncation as the hardware
-computes it.
+(:func:`nnlcc.passes.auto.auto_choice`), a quantized model's imported formats and whether the
+code keeps its integers (:func:`coded_exactly`) and, when a family is given, :func:`csd_best`:
+nnlcc's best CSD design at the layer's own error, which codes, truncates, lowers and prices a
+design; and, with the lowered network and data, each layer's SQNR after truncation as the
+hardware computes it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy.typing as npt
 from nnlcc.ir.facts import CsdBest, LayerFacts
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.imported import ImportedQuant
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
 from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget, hardware_sqnr
@@ -27,7 +29,7 @@ from nnlcc.jobs import SERIAL, Jobs
 from nnlcc.passes.auto import Auto, AutoRecord, auto_choice
 from nnlcc.passes.share import compression_facts
 
-__all__ = ["csd_best", "facts_of", "layer_facts"]
+__all__ = ["coded_exactly", "csd_best", "facts_of", "layer_facts"]
 
 
 def csd_best(layer: MatrixLayer, family: Family) -> CsdBest | None:
@@ -60,6 +62,15 @@ def csd_best(layer: MatrixLayer, family: Family) -> CsdBest | None:
     return CsdBest(found.label, found.adders, found.luts)
 
 
+def coded_exactly(layer: MatrixLayer) -> bool:
+    """The layer's code computes its weights exactly and its partial sums are not truncated."""
+    return (
+        layer.code is not None
+        and TruncationBudget not in layer.notes
+        and np.array_equal(layer.code.implemented(), layer.weight)
+    )
+
+
 def facts_of(
     layer: MatrixLayer, family: Family | None = None, hw_sqnr_db: float | None = None
 ) -> LayerFacts:
@@ -68,7 +79,9 @@ def facts_of(
     compression = compression_facts(layer)
     assert compression is not None  # a matrix layer
     best = csd_best(layer, family) if family is not None else None
-    return LayerFacts(compression, auto_choice(layer), best, hw_sqnr_db)
+    imported = layer.notes.get(ImportedQuant)
+    shown = imported.report_facts(coded_exactly(layer)) if imported is not None else None
+    return LayerFacts(compression, auto_choice(layer), best, hw_sqnr_db, imported=shown)
 
 
 def layer_facts(

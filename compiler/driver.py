@@ -285,6 +285,9 @@ def code_model(opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL) -> 
         data.x_val, data.y_val = load_val(Path(opts.val), graph.input_size, n_classes)
         data.val_source = f"--val file {Path(opts.val).name} ({len(data.x_val)} samples)"
     drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
+    if drop is not None and opts.accuracy_drop is None and _all_imported(graph):
+        log("note: a quantized model keeps its integers (--accuracy-drop trades them)")
+        drop = None
     targets = None
     if drop is None:
         run_passes(graph, passes, data, log, board=board, jobs=jobs)
@@ -294,8 +297,11 @@ def code_model(opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL) -> 
         run_passes(graph, passes[:-1], data, log, board=board, jobs=jobs)
         auto = passes[-1]
         family = family_option(auto.name, getattr(auto, "family", "")) or board.family
+        # an imported model's integers are traded only when the user asked for a drop
         default = opts.accuracy_drop is None
-        targets = choose_targets(graph, auto, data, drop, family, log, jobs, default=default)
+        targets = choose_targets(
+            graph, auto, data, drop, family, log, jobs, trade_imported=not default, default=default
+        )
     return Coded(graph, board, data, passes, user_passes, layer_config, targets, pristine)
 
 
@@ -432,6 +438,13 @@ def check_and_build(
         report.steps_per_second_at = (
             f"the placed Fmax, {mhz:g} MHz" if placed else f"the board clock, {mhz:g} MHz"
         )
+
+
+def _all_imported(graph: MatrixGraph) -> bool:
+    """Every matrix layer holds an imported model's integers (nothing to trade by default)."""
+    from nnlcc.ir.imported import imported_ints
+
+    return all(imported_ints(layer) is not None for layer in graph.matrix_layers())
 
 
 #: ``--accuracy-drop`` when ``--data`` is given and the option is not.

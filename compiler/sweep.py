@@ -170,6 +170,7 @@ def choose_targets(
     family: Family,
     log: Callable[[str], None] | None = None,
     jobs: Jobs = SERIAL,
+    trade_imported: bool = False,
     default: bool = False,
 ) -> AccuracyDrop:
     """Code the matrix layers of ``graph`` (formats set, no codes yet) with ``auto`` at
@@ -177,7 +178,9 @@ def choose_targets(
     golden accuracy >= float - ``drop`` points on ``data``'s validation data (its
     ``x_val``/``y_val``; the test set when it has none, and the record says the figure is
     optimistic), then measures the choice on the test set (``default``: the drop is
-    :data:`nnlcc.driver.DEFAULT_DROP`, not the user's).
+    :data:`nnlcc.driver.DEFAULT_DROP`, not the user's).  A layer of an imported quantized
+    model starts at its exact integers (level ``exact``) and leaves them only when
+    ``trade_imported`` (an explicit ``--accuracy-drop``).
 
     Greedy descent: every layer starts at the highest level; each round lowers, by one level,
     the layer whose step saves the most LUTs while the whole network still meets the floor
@@ -185,7 +188,8 @@ def choose_targets(
     levels as tasks of ``jobs``; a point costs one golden evaluation).  Leaves the chosen codes
     in ``graph``; returns the report's record: the floor, the targets and every point tried
     (targets, est. LUTs, golden accuracy)."""
-    from nnlcc.ir.lower import lower_any
+    from nnlcc.ir.imported import imported_ints
+    from nnlcc.ir.lower import boundary, lower_any
     from nnlcc.ir.lowered import LoweredNetwork
     from nnlcc.ir.matrix import MatrixLayer
     from nnlcc.ir.notes import Note
@@ -202,6 +206,14 @@ def choose_targets(
     matrix = graph.matrix_layers()
     by_name = {la.name: la for la in matrix}
     cache: dict[tuple[str, float], tuple[Any, list[Note], Any, int]] = {}
+    levels = {
+        la.name: (
+            (EXACT, *(TARGET_LEVELS if trade_imported else ()))
+            if imported_ints(la) is not None
+            else TARGET_LEVELS
+        )
+        for la in matrix
+    }
 
     def fill(wanted: list[tuple[str, float]]) -> None:
         """Code every (layer, level) of ``wanted`` not cached yet, as tasks of ``jobs``."""
@@ -249,32 +261,41 @@ def choose_targets(
             layers.append(low)
             fmts[layer.name] = low.out_fmt
         net = LoweredNetwork(graph.name, graph.input_fmt, layers, graph.input_shape,
-                             graph.input_name)  # fmt: skip
+                             graph.input_name, **boundary(graph))  # fmt: skip
         if x_int is None:
             x_int = net.quantize_input(x_sel)
-        y = net.output_fmt.to_real(net.evaluate(x_int))
+        y = net.output_real(net.evaluate(x_int))
         acc = float(np.mean(y.argmax(1) == y_sel))
         luts = sum(coded(la, targets[la.name])[3] for la in matrix)
         return acc, luts
 
-    y_float = graph.forward_float(x_sel)
+    def reference(x: Any) -> Any:
+        """The float network's outputs (a quantized model's: its own arithmetic)."""
+        if graph.source and any(imported_ints(la) is not None for la in matrix):
+            from nnlcc.frontends import onnx_reference
+
+            return onnx_reference(graph.source, x)
+        return graph.forward_float(x)
+
+    y_float = reference(x_sel)
     float_acc = float(np.mean(np.asarray(y_float).argmax(1) == y_sel))
     floor = float_acc - drop / 100.0
-    targets = {la.name: TARGET_LEVELS[0] for la in matrix}
-    fill([(la.name, TARGET_LEVELS[0]) for la in matrix])
+    targets = {la.name: levels[la.name][0] for la in matrix}
+    fill([(la.name, levels[la.name][0]) for la in matrix])
     acc, luts = golden(targets)
-    points = [DropPoint(dict(targets), luts, round(acc, 4))]
+    points = [DropPoint(_shown(targets), luts, round(acc, 4))]
     while True:
         best: tuple[int, dict[str, float], float] | None = None
-        nxt = [(la.name, TARGET_LEVELS.index(targets[la.name]) + 1) for la in matrix]
-        fill([(name, TARGET_LEVELS[k]) for name, k in nxt if k < len(TARGET_LEVELS)])
+        nxt = [(la.name, levels[la.name].index(targets[la.name]) + 1) for la in matrix]
+        fill([(name, levels[name][k]) for name, k in nxt if k < len(levels[name])])
         for layer in matrix:
-            at = TARGET_LEVELS.index(targets[layer.name])
-            if at + 1 == len(TARGET_LEVELS):
+            mine = levels[layer.name]
+            at = mine.index(targets[layer.name])
+            if at + 1 == len(mine):
                 continue
-            trial = {**targets, layer.name: TARGET_LEVELS[at + 1]}
+            trial = {**targets, layer.name: mine[at + 1]}
             a, n = golden(trial)
-            points.append(DropPoint(dict(trial), n, round(a, 4)))
+            points.append(DropPoint(_shown(trial), n, round(a, 4)))
             if a >= floor - 1e-12 and (best is None or n < best[0]):
                 best = (n, trial, a)
         if best is None or best[0] >= luts:
@@ -287,7 +308,7 @@ def choose_targets(
         y_sel = data.y_test
         x_sel = data.x_test
         test_golden, _ = golden(targets)
-        test_float = float(np.mean(np.asarray(graph.forward_float(x_sel)).argmax(1) == y_sel))
+        test_float = float(np.mean(np.asarray(reference(x_sel)).argmax(1) == y_sel))
         test = (test_float, test_golden)
     return AccuracyDrop(
         drop_points=drop,
@@ -301,7 +322,7 @@ def choose_targets(
         golden=round(acc, 4),
         est_luts=luts,
         family=family.name,
-        targets=targets,
+        targets=_shown(targets),
         points=points,
     )
 
@@ -315,6 +336,18 @@ def _code_at(task: tuple[MatrixLayer, float], shared: tuple[Any, Family, Extras]
     layer, level = task
     auto, family, found = shared
     add_extras(found)
-    best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family)
+    if level == EXACT:  # an imported model's layer, its integers kept
+        best = auto.code_one(layer, family)
+    else:
+        best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family, False)
     kept = [layer.notes.get(AutoRecord), layer.notes.get(TruncationBudget)]
     return layer.code, [n for n in kept if n is not None], best.lowered, best.luts or 0
+
+
+#: The level of a layer that keeps an imported model's integers exactly.
+EXACT = math.inf
+
+
+def _shown(targets: dict[str, float]) -> dict[str, float | str]:
+    """Targets as the report writes them (``exact``: an imported layer's own integers)."""
+    return {k: "exact" if v == EXACT else v for k, v in targets.items()}

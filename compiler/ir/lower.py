@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.cell import LoweredRecurrent, plan_cell
 from nnlcc.ir.csd import csd_digits
 from nnlcc.ir.fixed_point import FixedFormat, Requant, add_plan, avg_pool_plan, requant_plan
+from nnlcc.ir.imported import ImportedQuant, Rounding
 from nnlcc.ir.lowered import Accumulators, LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import (
     AddLayer,
@@ -28,6 +30,7 @@ from nnlcc.ir.matrix import (
     Shape,
 )
 from nnlcc.ir.recurrent import RecurrentLayer
+from nnlcc.ir.rescale import Rescale, row_plan
 from nnlcc.ir.timing import ScheduleSetting
 from nnlcc.ir.truncate import InputPower, TruncationBudget, plan_truncation
 from nnlcc.jobs import SERIAL, Jobs
@@ -44,6 +47,39 @@ def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = Fa
     if rq.shift != 0:
         out = graph.shr(out, rq.shift)
     return graph.clamp(out, rq.lo, rq.hi)
+
+
+def _rescale(graph: AdderGraph, node: int | None, plan: Rescale, neg: bool = False) -> int:
+    """``plan`` (:class:`~nnlcc.ir.rescale.Rescale`) applied to ``±node`` (None: zero).
+
+    Round half to even on ``t >> k`` adds ``2**(k-1) - 1`` plus bit ``k`` of ``t``, which is
+    ``(t >> k) - ((t >> (k+1)) << 1)`` (two shifts, one adder, clamped to its range [0, 1]);
+    half to odd adds ``2**(k-1)`` minus that bit."""
+    if node is None:
+        value = int(plan.apply([0])[0])
+        return graph.clamp(graph.const(value), value, value)
+    mult, negate = abs(plan.mult), neg != (plan.mult < 0)
+    if mult & (mult - 1) == 0:
+        scaled = graph.shr(node, -(mult.bit_length() - 1)) if mult > 1 else node
+    else:
+        scaled = _times_const(graph, node, mult)
+    k, const = plan.shift, plan.const
+    if k > 0 and plan.rounding is Rounding.CEIL:
+        const += (1 << k) - 1
+    t = graph.add(graph.const(const), scaled, nb=negate) if const or negate else scaled
+    if plan.rounding is Rounding.BIPOLAR:  # +1 where t >= 0, else -1: 2 * sign_bit + 1
+        sign = graph.shr(t, graph.width(t))
+        return graph.add(graph.const(1), sign, sb=1)
+    if k > 0 and plan.rounding in (Rounding.ROUND, Rounding.ROUND_ODD):
+        odd = graph.add(graph.shr(t, k), graph.shr(t, k + 1), sb=1, nb=True)
+        even = plan.rounding is Rounding.ROUND  # ties to even: + bit; to odd: - bit
+        t = graph.add(t, graph.clamp(odd, 0, 1), nb=not even)
+        half = (1 << (k - 1)) - (1 if even else 0)
+        if half:
+            t = graph.add(graph.const(half), t)
+    if k > 0:
+        t = graph.shr(t, k)
+    return graph.clamp(t, plan.lo, plan.hi)
 
 
 def _lowered(
@@ -102,8 +138,15 @@ def lower_layer(layer: MatrixLayer, in_fmt: FixedFormat) -> LoweredLayer:
             graph, terms, comp = cut.graph, cut.terms, cut.comp
             facts = {**found, "target_db": budget.target_db}
     outputs: list[int] = []
+    imported = layer.notes.get(ImportedQuant)
     for r, term in enumerate(terms):
         acc_exp = term.exp - in_fmt.frac
+        if imported is not None:  # the model's own rounding and scales (nnlcc.ir.rescale)
+            plan = row_plan(imported, r, acc_exp, float(layer.bias[r]), layer.out_fmt, layer.relu)
+            if comp[r]:
+                plan = dataclasses.replace(plan, const=plan.const + comp[r] * plan.mult)
+            outputs.append(_rescale(graph, term.node, plan, term.neg))
+            continue
         rq = requant_plan(acc_exp, float(layer.bias[r]), layer.out_fmt, layer.relu)
         if comp[r]:  # the truncation's mean error, cancelled in the constant adder
             rq = dataclasses.replace(rq, const=rq.const + comp[r])
@@ -273,8 +316,19 @@ def lower_network(graph: MatrixGraph, jobs: Jobs = SERIAL) -> LoweredNetwork:
         layers=[la for la in layers if la is not None],
         input_shape=graph.input_shape,
         input_name=graph.input_name,
+        **boundary(graph),
     )
 
 
 def _lower_task(task: tuple[MatrixLayer, FixedFormat], _: None) -> LoweredLayer:
     return lower_layer(*task)
+
+
+def boundary(graph: MatrixGraph) -> dict[str, Any]:
+    """The :class:`LoweredNetwork` fields an imported quantized model fixes: the input's
+    quantizer and the output's gain (nothing for a float model)."""
+    facts = [layer.notes.get(ImportedQuant) for layer in graph.layers]
+    quant = next((f.input for f in facts if f is not None and f.input is not None), None)
+    last = facts[-1] if facts else None
+    gain = last.output.gain if last is not None and last.output is not None else 1.0
+    return {"input_quant": quant, "output_gain": gain}

@@ -28,6 +28,7 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import FixedFormat, IntArray
+from nnlcc.ir.imported import ActQuant
 from nnlcc.ir.matrix import Term
 from nnlcc.ir.window import Window
 
@@ -142,13 +143,19 @@ class LoweredLayer:
 @dataclass
 class LoweredNetwork:
     """Layers in topological order; a chain of dense layers consumes one input vector per
-    clock.  ``input_shape`` is the network input's shape (``(n,)`` or ``(C, H, W)``)."""
+    clock.  ``input_shape`` is the network input's shape (``(n,)`` or ``(C, H, W)``).
+
+    An imported quantized model fixes the boundary: ``input_quant`` quantizes the inputs as
+    the model does (its rounding, zero point and float32 arithmetic), and ``output_gain`` is
+    the non-power-of-two part of its output quantizer's scale (see :mod:`nnlcc.ir.imported`)."""
 
     name: str
     input_fmt: FixedFormat
     layers: list[LoweredLayer]
     input_shape: Shape = ()
     input_name: str = "input"
+    input_quant: ActQuant | None = None
+    output_gain: float = 1.0
 
     @property
     def n_inputs(self) -> int:
@@ -235,4 +242,10 @@ class LoweredNetwork:
 
     def quantize_input(self, x: npt.ArrayLike) -> npt.NDArray[np.int64]:
         xa = np.asarray(x, dtype=np.float64)
+        if self.input_quant is not None:
+            return self.input_quant.quantize(xa.reshape(len(xa), -1))
         return self.input_fmt.quantize(xa.reshape(len(xa), -1))
+
+    def output_real(self, q: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The real values of the golden model's output integers."""
+        return self.output_fmt.to_real(q) * self.output_gain

@@ -57,7 +57,7 @@ import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
-from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.fixed_point import IntArray, sqnr_db
 from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph, MatrixLayer, Term
 from nnlcc.ir.notes import JsonNote
@@ -383,7 +383,7 @@ def hardware_sqnr_db(
     low: LoweredLayer,
     weight: npt.NDArray[np.float64],
     implemented: npt.NDArray[np.float64],
-    x: npt.NDArray[np.int64],
+    x: IntArray,
 ) -> float:
     """The SQNR of a matrix layer as its hardware computes it, on graph inputs ``x`` (rows).
 

@@ -96,6 +96,13 @@ def _compression(row: LayerRow) -> str:
     return f"{row.kept_columns}→{row.shared_columns} ({row.pre_adders})"
 
 
+def _imported(row: LayerRow) -> str:
+    """``exact``, or why the layer does not compute an imported model's integers exactly."""
+    if row.imported_exact is None:
+        return "–"
+    return "exact" if row.imported_exact else f"not exact: {row.imported_inexact}"
+
+
 def _estimated(header: str, value: Callable[[LayerRow], int | None]) -> Column[LayerRow]:
     """A cost-model figure, next to the adders in both formats when some row has one (a
     report.json written before the model had none)."""
@@ -159,6 +166,14 @@ LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
         html=Show.SAYS,
         says=lambda row: bool(row.line_buffer_bits),
     ),
+    # a layer of an imported quantized model: its integers kept exactly, or why not
+    Column(
+        "imported integers",
+        _imported,
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=lambda row: row.imported_exact is not None,
+    ),
 )
 
 # ---------------------------------------------------------------------------- accuracy
@@ -172,6 +187,14 @@ ACCURACY_COLUMNS: tuple[Column[Accuracy], ...] = (
     Column("golden (integer)", lambda a: a.golden),
     Column("output SQNR dB", lambda a: a.sqnr_db),
     Column("argmax agreement", lambda a: a.argmax_agreement),
+    # an imported quantized model: outputs equal to its own arithmetic (1.0: bit-exact)
+    Column(
+        "identical to the model",
+        lambda a: a.reference_identical,
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=lambda a: a.reference_identical is not None,
+    ),
 )
 
 # --------------------------------------------------------------------------- resources

@@ -146,6 +146,7 @@ def layer_row(
     compression = facts.compression if facts is not None else None
     auto = facts.auto if facts is not None else None
     best = facts.csd_best if facts is not None else None
+    imported = facts.imported if facts is not None else None
     return LayerRow(
         **common,
         shape=(r, c),
@@ -166,6 +167,11 @@ def layer_row(
         csd_best=best.coder if best is not None else None,
         csd_best_adders=best.adders if best is not None else None,
         csd_best_luts=best.est_luts if best is not None else None,
+        imported_input=imported.input if imported is not None else None,
+        imported_weights=imported.weights if imported is not None else None,
+        imported_output=imported.output if imported is not None else None,
+        imported_exact=imported.exact if imported is not None else None,
+        imported_inexact=imported.inexact if imported is not None else None,
     )
 
 

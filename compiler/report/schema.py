@@ -84,6 +84,9 @@ class Accuracy(Record):
     float_accuracy: float | None = field(default=None, metadata=key("float"))  # needs labels
     golden: float | None = None  # the golden model's accuracy (needs labels)
     skipped: str | None = field(default=None, metadata=OMIT)
+    # an imported quantized model: the share of outputs equal to the model's own (float32)
+    # arithmetic, 1.0 wherever it is integer-exact
+    reference_identical: float | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
@@ -109,7 +112,7 @@ class Verification(Record):
 class DropPoint(Record):
     """One point ``--accuracy-drop`` tried: per-layer targets, est. LUTs, golden accuracy."""
 
-    targets: dict[str, float]
+    targets: dict[str, float | str]  # "exact": an imported model's integers kept
     est_luts: int
     golden: float
 
@@ -125,7 +128,7 @@ class AccuracyDrop(Record):
     golden: float
     est_luts: int
     family: str
-    targets: dict[str, float]
+    targets: dict[str, float | str]  # "exact": an imported model's integers kept
     points: list[DropPoint]
     # what the choice was made on (float, floor, golden and the points are on it); with
     # separate validation data, the test set's float and golden accuracy of the choice
