@@ -140,7 +140,9 @@ def _labels(file: str, key: str, y: np.ndarray, n_classes: int | None) -> npt.ND
         if not np.all(np.isfinite(y)):
             raise BadInputError(f"{where} contains NaN or Inf; labels are class indices")
         if np.any(y != np.round(y)):
-            raise BadInputError(f"{where} has fractional values; labels are class indices")
+            raise BadInputError(
+                f"{where} has fractional values; it must hold integer class labels (indices)"
+            )
     top = n_classes - 1 if n_classes else MAX_LABEL
     if y.size and (np.min(y) < 0 or np.max(y) > top):
         raise BadInputError(

@@ -14,7 +14,9 @@ PRUNED = EXAMPLE_MODEL.parent / "digits_mlp_pruned.onnx"
 # dense CSD (quantize,csd) on digits_mlp.onnx: 968 adders, golden accuracy 0.9667
 DENSE_CSD_ADDERS = 968
 DENSE_CSD_ACCURACY = 0.9667
-POINT = "quantize,share{clusters=31,layers=fc1},lcc{sqnr_db=30}"
+# 32 dB: LCC's cost-driven search (issue 20) lands on designs whose accuracy at 30 dB varies by
+# about half a point around the target (0.9511 today); 32 dB keeps it (0.9644) at 318 adders
+POINT = "quantize,share{clusters=31,layers=fc1},lcc{sqnr_db=32}"
 
 
 @pytest.mark.slow
