@@ -121,7 +121,8 @@ class FinetuneResult(TrainResult):
             return (
                 f"accuracy {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}; columns"
                 f" used per layer {'/'.join(map(str, self.columns_before))} ->"
-                f" {'/'.join(map(str, self.columns_after))}"
+                f" {'/'.join(map(str, self.columns_after))}; layers {fmt(self.shapes_before)}"
+                f" -> {fmt(self.shapes_after)}"
             )
         return (
             f"accuracy {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}; inputs used "
