@@ -65,9 +65,17 @@ def require_cnn(graph: MatrixGraph, what: str) -> list[MatrixLayer]:
 class _Columns:
     """The im2col columns of the torch model's matrix modules, as groups."""
 
-    def __init__(self, mods: list[Any]) -> None:
+    def __init__(self, mods: list[Any], channel_weight: float = 0.0) -> None:
         self.mods = mods
         self.weights = [math.sqrt(float(m.weight.shape[0])) for m in mods]
+        # (consumer k, channels C): every column of mods[k] reading one output channel of the
+        # convolution mods[k - 1] is one more group, weighted by channel_weight
+        self.channels = [
+            (k, int(mods[k - 1].weight.shape[0]))
+            for k in range(1, len(mods))
+            if channel_weight > 0 and mods[k - 1].weight.dim() == 4
+        ]
+        self.channel_weight = channel_weight
 
     def norms(self) -> list[Any]:
         return [m.weight.pow(2).sum(0).sqrt() for m in self.mods]
@@ -81,6 +89,16 @@ class _Columns:
         with torch.no_grad():
             for k, (w, n) in enumerate(zip(self.weights, self.norms(), strict=True)):
                 self.scale(k, torch.clamp(1.0 - step * w / torch.clamp(n, min=1e-30), min=0.0))
+            for k, c in self.channels:
+                # torch orders a consumer's columns channel-major (conv and flattened alike)
+                w = self.mods[k].weight.view(self.mods[k].weight.shape[0], c, -1)
+                n = w.pow(2).sum((0, 2)).sqrt()
+                size = math.sqrt(float(w.shape[0] * w.shape[2]))
+                w.mul_(
+                    torch.clamp(
+                        1.0 - step * self.channel_weight * size / n.clamp(min=1e-30), min=0.0
+                    )[None, :, None]
+                )
 
     def masks(self) -> list[Any]:
         import torch
@@ -89,7 +107,7 @@ class _Columns:
             return [(n > 0).to(n.dtype) for n in self.norms()]
 
 
-def _read_back(graph: MatrixGraph, mods: list[Any]) -> MatrixGraph:
+def read_back(graph: MatrixGraph, mods: list[Any]) -> MatrixGraph:
     """A copy of ``graph`` with the trained weights of ``mods`` (torch layout) in IR layout,
     rounded to float32 as ONNX stores them."""
     out = copy.deepcopy(graph)
@@ -184,6 +202,7 @@ class ColumnsSchedule:
     lr: float
     batch_size: int
     seed: int
+    channel_weight: float = 0.0
 
 
 def cnn_columns_prune(
@@ -202,7 +221,7 @@ def cnn_columns_prune(
         mods = [m for m in module if isinstance(m, nn.Conv2d | nn.Linear)]
         # the data's rows are flat (ONNX order): unflattened to the input image
         model = nn.Sequential(nn.Unflatten(1, tuple(graph.input_shape)), module)
-        cols = _Columns(mods)
+        cols = _Columns(mods, opts.channel_weight)
         train = Trainer(model, data, opts.batch_size, opts.seed, bar)
         before = train.accuracy()
         loss_fn = nn.CrossEntropyLoss()
@@ -236,7 +255,7 @@ def cnn_columns_prune(
         sgd = torch.optim.SGD(model.parameters(), lr=opts.lr, momentum=0.9)
         train.run(Phase(opts.retrain, sgd, loss, retrained, hold_zeros))
         after_torch = train.accuracy()
-    pruned, channels = drop_dead_channels(_read_back(graph, mods))
+    pruned, channels = drop_dead_channels(read_back(graph, mods))
     after = float(np.mean(pruned.forward_float(data.x_test).argmax(1) == data.y_test))
     assert abs(after - after_torch) < 0.01, (after, after_torch)  # float32 rounding only
     return ColumnsPruned(

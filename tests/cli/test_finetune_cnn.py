@@ -59,3 +59,21 @@ def test_dead_channels_are_removed_and_the_function_kept() -> None:
     x = np.load(EXAMPLE_DATA)["x_test"][:50]
     np.testing.assert_allclose(small.forward_float(x), graph.forward_float(x), atol=1e-9)
     assert drop_dead_channels(small)[1] == [3, 6]  # nothing more to drop
+
+
+def test_channel_groups_zero_whole_channels_of_the_consumer() -> None:
+    import torch
+
+    from nnlcc.finetune.conv_lasso import _Columns
+
+    torch.manual_seed(0)
+    conv1, conv2, fc = torch.nn.Conv2d(1, 4, 3), torch.nn.Conv2d(4, 8, 3), torch.nn.Linear(32, 10)
+    with torch.no_grad():
+        conv2.weight[:, 1] *= 1e-3  # channel 1 of conv1 barely read
+        fc.weight[:, 20:24] *= 1e-3  # channel 5 of conv2 (ONNX order: c * 4 + position)
+    cols = _Columns([conv1, conv2, fc], channel_weight=1.0)
+    assert cols.channels == [(1, 4), (2, 8)]
+    cols.prox(0.01)
+    assert not conv2.weight[:, 1].any() and not fc.weight[:, 20:24].any()
+    assert conv2.weight[:, [0, 2, 3]].abs().min() > 0 and fc.weight[:, :20].abs().min() > 0
+    assert _Columns([conv1, conv2, fc]).channels == []  # channel_weight 0: columns only
