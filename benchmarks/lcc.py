@@ -6,7 +6,10 @@ output SQNR for i.i.d. Gaussian inputs), measured on the exact implemented matri
 * ``lcc:*`` rows: the ``lcc`` pass on the real matrix; ``plain`` is the published FP, the
   ``fp`` rows add one idea each (ablation), ``fs`` is fully sequential.  ``guard_bits=40``
   means no LSB floor (exact, unbounded widths, as published); the default floor (6 guard
-  bits) bounds the adder widths, its cost in adders is its own row.
+  bits) bounds the adder widths, its cost in adders is its own row.  ``+seeds`` offers every
+  row the two-term sums ``x_i ± x_j`` from the first round; ``+LUT objective`` (the default)
+  picks orientation and slice width by estimated ECP5 LUTs instead of adders: the ``est.
+  LUTs`` column (exact partial sums, 8-bit inputs) shows what each objective buys.
 * ``csd``: ``W`` scaled by the smallest real factor whose rounding reaches the target (the
   fairest scale for a fixed-point baseline; a power-of-two scale wastes up to 6 dB), written
   in CSD, ``nonzeros - 1`` adders per row (no subexpression sharing: da4ml is the strong
@@ -44,6 +47,7 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.csd import csd_adders
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.passes.lcc import Lcc, LccCode
+from nnlcc.passes.pricing import Pricing, price_code
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits_mlp.onnx"
@@ -54,6 +58,9 @@ DA4ML_MAX_ENTRIES = 1024 * 10
 #: Lower LCC codes to an adder graph (for depth and widths) up to this many entries (above
 #: 256x256 only the default variant: lowering a million adders takes a while in Python).
 LOWER_MAX_ENTRIES = 1024 * 1024
+
+#: Price (lower, truncate, estimate ECP5 LUTs) LCC codes up to this many entries.
+PRICE_MAX_ENTRIES = 256 * 256
 
 #: (label, pass options); each row adds one idea to the one above it.
 LCC_VARIANTS: list[tuple[str, dict[str, Any]]] = [
@@ -67,25 +74,35 @@ LCC_VARIANTS: list[tuple[str, dict[str, Any]]] = [
             "subrounds": 1,
             "lookahead": 1,
             "transpose": "no",
+            "seeds": "no",
         },
     ),
     (
         "lcc:fp +global budget",
-        {"history": 1, "guard_bits": 40, "subrounds": 1, "lookahead": 1, "transpose": "no"},
+        {
+            "history": 1,
+            "guard_bits": 40,
+            "subrounds": 1,
+            "lookahead": 1,
+            "transpose": "no",
+            "seeds": "no",
+        },
     ),
     (
         "lcc:fp +codeword history",
-        {"guard_bits": 40, "subrounds": 1, "lookahead": 1, "transpose": "no"},
+        {"guard_bits": 40, "subrounds": 1, "lookahead": 1, "transpose": "no", "seeds": "no"},
     ),
-    ("lcc:fp +LSB floor", {"subrounds": 1, "lookahead": 1, "transpose": "no"}),
-    ("lcc:fp +4 sub-rounds", {"lookahead": 1, "transpose": "no"}),
-    ("lcc:fp +look-ahead 2", {"transpose": "no"}),
-    ("lcc:fp +transposed if wide (default)", {}),
+    ("lcc:fp +LSB floor", {"subrounds": 1, "lookahead": 1, "transpose": "no", "seeds": "no"}),
+    ("lcc:fp +4 sub-rounds", {"lookahead": 1, "transpose": "no", "seeds": "no"}),
+    ("lcc:fp +look-ahead 2", {"transpose": "no", "seeds": "no"}),
+    ("lcc:fp +transposed if wide", {"seeds": "no", "objective": "adders"}),
+    ("lcc:fp +seeds x_i±x_j", {"objective": "adders"}),
+    ("lcc:fp +LUT objective (default)", {}),
     ("lcc:fp +untiled rows", {"tile_rows": 0}),
     ("lcc:fp +look-ahead 4", {"lookahead": 4}),
     ("lcc:fs (sequential)", {"algo": "fs"}),
 ]
-DEFAULT_VARIANT = "lcc:fp +transposed if wide (default)"
+DEFAULT_VARIANT = "lcc:fp +LUT objective (default)"
 #: On big matrices only these rows run (the ablation is shown on the smaller ones).
 BIG_VARIANTS = (
     "lcc:plain (published FP)",
@@ -162,8 +179,13 @@ def _adder_depth(comb: Any) -> int:
 
 
 def lcc_row(w: np.ndarray, target: float, opts: dict[str, Any]) -> dict[str, Any]:
+    """One LCC design: the pass's options ``opts`` (``objective=luts``, the default, picks the
+    orientation and slice width by estimated ECP5 LUTs, the others by adders); its estimated
+    LUTs (:func:`nnlcc.passes.pricing.price_code`, 8-bit inputs) where the matrix is small
+    enough to lower."""
     t0 = time.perf_counter()
-    code: LccCode = Lcc(sqnr_db=target, **opts).build(w)
+    p = Lcc(sqnr_db=target, truncate="off", **opts)
+    code: LccCode = p.build_priced(w, Pricing()) if p.objective == "luts" else p.build(w)
     dt = time.perf_counter() - t0
     s = code.summary()
     row: dict[str, Any] = {
@@ -173,6 +195,8 @@ def lcc_row(w: np.ndarray, target: float, opts: dict[str, Any]) -> dict[str, Any
         "depth": s["depth"],
         "factors": s["factors_max"],
     }
+    if w.size <= PRICE_MAX_ENTRIES:
+        row["est_luts"] = price_code(code, Pricing(), w, target).luts
     if w.size <= LOWER_MAX_ENTRIES and (w.size <= 256 * 256 or not opts):
         g = AdderGraph.with_inputs([(-128, 127)] * w.shape[1])
         t1 = time.perf_counter()
@@ -318,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         "vs CSD",
         "depth",
         "max bits",
+        "est. LUTs",
         "seconds",
         "note",
     ):
@@ -335,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             ratio,
             str(r.get("depth", "-")),
             str(r.get("max_bits", "-")),
+            str(r.get("est_luts", "-")),
             str(r.get("seconds", "-")),
             r.get("note", ""),
         )

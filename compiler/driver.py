@@ -18,7 +18,7 @@ import numpy as np
 
 from nnlcc import examples
 from nnlcc.baselines import layer_facts
-from nnlcc.data import Dataset, load_npz, random_dataset
+from nnlcc.data import Dataset, load_npz, load_val, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.hdl.top import TopStrategy, top_class, top_for
@@ -79,6 +79,7 @@ class CompileOptions:
     force: bool = False  # replace an existing OUTDIR nnlcc did not write (see nnlcc.outdir)
     # points of golden accuracy auto may give up (None: DEFAULT_DROP with --data, else off)
     accuracy_drop: float | None = None
+    val: Path | None = None  # labelled data --accuracy-drop chooses on (x_val, y_val)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> CompileOptions:
@@ -123,7 +124,7 @@ class CompileOptions:
 
 def _anchors(opts: CompileOptions) -> list[Path]:
     """The user's input files, whose folders an OUTDIR never replaces."""
-    files = [opts.model, opts.data, opts.config.path if opts.config is not None else None]
+    files = [opts.model, opts.data, opts.val, opts.config.path if opts.config is not None else None]
     return [Path(f) for f in files if f is not None]
 
 
@@ -244,7 +245,14 @@ def code_model(opts: CompileOptions, log: Log = _quiet) -> Coded:
         settings = opts.config.layer_settings(graph)
         passes, layer_config = attach_layer_settings(graph, passes, settings)
     data = load_data(graph, model, opts.data, opts.seed, log)
+    if opts.val is not None:
+        n_classes = graph.output_size if graph.output_size > 1 else None
+        data.x_val, data.y_val = load_val(Path(opts.val), graph.input_size, n_classes)
+        data.val_source = f"--val file {Path(opts.val).name} ({len(data.x_val)} samples)"
     drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
+    if drop is not None and opts.accuracy_drop is None and _all_imported(graph):
+        log("note: a quantized model keeps its integers (--accuracy-drop trades them)")
+        drop = None
     targets = None
     if drop is None:
         run_passes(graph, passes, data, log, board=board)
@@ -254,7 +262,9 @@ def code_model(opts: CompileOptions, log: Log = _quiet) -> Coded:
         run_passes(graph, passes[:-1], data, log, board=board)
         auto = passes[-1]
         family = family_option(auto.name, getattr(auto, "family", "")) or board.family
-        targets = choose_targets(graph, auto, data, drop, family, log)
+        # an imported model's integers are traded only when the user asked for a drop
+        default = opts.accuracy_drop is None
+        targets = choose_targets(graph, auto, data, drop, family, log, not default, default=default)
     return Coded(graph, board, data, passes, user_passes, layer_config, targets, pristine)
 
 
@@ -268,7 +278,7 @@ def lower_model(
         log("report only: per-layer costs from the matrix codes (too big to lower)")
         return None, None
     log("lowering to adder graphs")
-    net = lower_network(coded.graph)
+    net = lower_network(coded.graph, board.family)
     warn_wide(net, log)
     log(f"cost model: LUTs and FFs per layer ({board.family})")
     cost = estimate_network(net, board.family)
@@ -290,7 +300,9 @@ def build_report(
     totals, accuracy and sweep; verification and resources come later (:func:`check_and_build`)."""
     graph, board, data = coded.graph, coded.board, coded.data
     # the compile step of the report: facts and baselines (priced only with a lowered network)
-    facts = layer_facts(graph, board.family if net is not None else None)
+    # ... and each layer's SQNR after truncation, on the calibration data
+    x_int = net.quantize_input(data.x_calib) if net is not None else None
+    facts = layer_facts(graph, board.family if net is not None else None, net, x_int)
     costs = cost.layers if cost is not None else None  # net None: from the matrix codes
     layers = layer_rows(graph, net, board.family, costs, facts)
     report = Report(
@@ -354,6 +366,16 @@ def check_and_build(
     if opts.report_only:
         report.verification = Verification(None, 0, None, skipped="report only")
         report.resources = Resources(skipped="report only")
+        if net is None:  # too big to lower: the fit verdict from the codes
+            from nnlcc.boards.code_fit import code_fit
+
+            board = coded.board
+            log(f"fit verdict on {board.name} and the largest parts (from the codes)")
+            adders = {
+                row.name: row.adders for row in report.layers if row.adders_per_weight is not None
+            }
+            report.resources = Resources.from_json(code_fit(coded.graph, adders, board))
+            log(report.resources.message or "")
         return
     assert net is not None  # only --report-only skips lowering
     top = top_for(net)
@@ -385,6 +407,13 @@ def check_and_build(
         report.steps_per_second_at = (
             f"the placed Fmax, {mhz:g} MHz" if placed else f"the board clock, {mhz:g} MHz"
         )
+
+
+def _all_imported(graph: MatrixGraph) -> bool:
+    """Every matrix layer holds an imported model's integers (nothing to trade by default)."""
+    from nnlcc.ir.imported import imported_ints
+
+    return all(imported_ints(layer) is not None for layer in graph.matrix_layers())
 
 
 #: ``--accuracy-drop`` when ``--data`` is given and the option is not.
@@ -423,11 +452,23 @@ def accuracy_drop(
             raise BadInputError(f"--accuracy-drop cannot be used: {why}; without it {fixed}")
         log(f"note: no accuracy-driven targets ({why}); {fixed}")
         return None
-    if len(data.x_test) < MIN_SAMPLES:
+    on = data.x_val if data.x_val is not None else data.x_test
+    what = "validation" if data.x_val is not None else "test"
+    if len(on) < MIN_SAMPLES:
         log(
-            f"warning: --accuracy-drop on {len(data.x_test)} test samples (fewer than"
-            f" {MIN_SAMPLES}): one sample is {100 / len(data.x_test):.1f} points, too coarse"
+            f"warning: --accuracy-drop on {len(on)} {what} samples (fewer than"
+            f" {MIN_SAMPLES}): one sample is {100 / len(on):.1f} points, too coarse"
             " for a meaningful accuracy"
+        )
+    if data.x_val is None:
+        log(
+            "note: --accuracy-drop chooses on the test set (no validation data: x_train and"
+            " y_train in --data, or --val); the reported accuracy is optimistic"
+        )
+    if drop is None:
+        log(
+            f"note: --data without --accuracy-drop: auto may give up {DEFAULT_DROP:g} points"
+            " of accuracy (the default; --accuracy-drop 0 allows none)"
         )
     return float(drop if drop is not None else DEFAULT_DROP)
 

@@ -106,6 +106,7 @@ def inspect_model(
     from nnlcc.ir.csd import csd_adders
     from nnlcc.ir.fixed_point import quantize_weights
     from nnlcc.ir.matrix import MatrixLayer
+    from nnlcc.passes.lowrank.spectrum import Spectrum
 
     say = log or (lambda _: None)
     say(f"frontend: {path}")
@@ -144,7 +145,11 @@ def inspect_model(
                 csd_adders=csd,
                 csd_adders_per_weight=round(csd / w.size, 4),
                 circulant_sqnr_db=circulant_sqnr(layer),
+                spectrum=Spectrum.of(w).facts(sqnr_db),
             )
+            imported = imported_row(layer)
+            if imported is not None:
+                row["imported"] = imported
             totals["weights"] += int(w.size)
             totals["csd_adders"] += csd
             if lcc:
@@ -153,6 +158,7 @@ def inspect_model(
                 row["lcc"] = {**est, "adders_per_weight": round(est["adders"] / w.size, 4)}
                 totals["lcc_adders"] += est["adders"]
         out["layers"].append(row)
+    out["sqnr_db"] = sqnr_db
     out["totals"] = {
         **totals,
         "csd_weight_bits": csd_bits,
@@ -161,6 +167,23 @@ def inspect_model(
     if not lcc:
         del out["totals"]["lcc_adders"]
     return out
+
+
+def imported_row(layer: Any) -> dict[str, Any] | None:
+    """A quantized model's facts of a layer: imported formats and scales, folded nodes."""
+    from nnlcc.ir.imported import ImportedQuant
+
+    facts = layer.notes.get(ImportedQuant)
+    if facts is None:
+        return None
+    return {
+        "input": facts.input.describe() if facts.input else None,
+        "weights": facts.weight.describe() if facts.weight else "float",
+        "output": facts.output.describe() if facts.output else "exact (no quantizer)",
+        "exact": not facts.inexact(),
+        "inexact": facts.inexact(),
+        "folded": list(facts.folded),
+    }
 
 
 def render_text(info: dict[str, Any]) -> str:
@@ -222,6 +245,29 @@ def render_text(info: dict[str, Any]) -> str:
             ]
         layers.add_row(*cells)
     console.print(layers)
+    quantized = [lay for lay in info["layers"] if lay.get("imported")]
+    if quantized:
+        table = Table(
+            title="imported quantization (formats: bits.fraction bits; x: the model's scale)",
+            title_justify="left",
+            box=box.SIMPLE,
+        )
+        for col in ("layer", "input", "weights", "output", "exact", "folded"):
+            table.add_column(col)
+        for lay in quantized:
+            q = lay["imported"]
+            table.add_row(
+                lay["name"],
+                q["input"] or "",
+                q["weights"],
+                q["output"],
+                "yes" if q["exact"] else "no: " + "; ".join(q["inexact"]),
+                f"{len(q['folded'])} nodes",
+            )
+        console.print(table)
+        for lay in quantized:
+            console.print(f"{lay['name']} folds: {', '.join(lay['imported']['folded'])}")
+        console.print()
     circ = [lay for lay in info["layers"] if lay.get("circulant_sqnr_db")]
     if circ:
         table = Table(
@@ -237,6 +283,31 @@ def render_text(info: dict[str, Any]) -> str:
             table.add_row(
                 lay["name"],
                 *("–" if str(b) not in got else _fmt_db(got[str(b)]) for b in CIRCULANT_BLOCKS),
+            )
+        console.print(table)
+    spec = [lay for lay in info["layers"] if "spectrum" in lay]
+    if spec:
+        table = Table(
+            title=f"singular spectrum (relative to the largest) and the rank that pays off at"
+            f" {info['sqnr_db']:g} dB (W = U V + E; saving: cost model entries x dB)",
+            title_justify="left",
+            box=box.SIMPLE,
+        )
+        for col in ("layer", "leading singular values", "rank: SQNR left for E", "paying rank"):
+            table.add_column(col)
+        for lay in spec:
+            sp = lay["spectrum"]
+            cands = ", ".join(f"{r}: {db:g}" for r, db in sp["rank_candidates"].items())
+            pay = (
+                f"{sp['paying_rank']} (saves ~{sp['saving_est']:.0%})"
+                if sp["paying_rank"]
+                else "none"
+            )
+            table.add_row(
+                lay["name"],
+                " ".join(f"{v:.2f}" for v in sp["singular_values_rel"]),
+                cands or "–",
+                pay,
             )
         console.print(table)
     line = f"{info['name']}: supported; {t['weights']} weights; CSD {t['csd_adders']} adders"

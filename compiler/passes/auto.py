@@ -12,16 +12,24 @@ calibrated cost model (:func:`nnlcc.ir.cost.estimate`) prices it on the board's 
 cheapest wins (ties: the earlier candidate), so no layer costs more than its best single coder.
 
 ``coders`` (names joined by ``+``; by default every coder the registry offers auto,
-``csd+lcc+alkaid`` and any registered since) chooses the coders tried; each one's module
-documents its designs (csd: the fewest weight bits meeting the SQNR; lcc: ``algo=fp`` both
-ways and ``algo=fs`` up to ``fs_entries`` weights; alkaid: its solver up to ``peer_entries``
-weights, when installed).
+``csd+lcc+alkaid+lowrank`` and any registered since) chooses the coders tried; each one's
+module documents its designs (csd: the fewest weight bits meeting the SQNR; lcc: ``algo=fp``
+both ways, the cost-driven search over orientation and slice width and ``algo=fs`` up to
+``fs_entries`` weights; alkaid: its solver up to ``peer_entries`` weights, when installed;
+lowrank: ``W = U V + E`` where the singular spectrum has a rank worth pricing).
 
-Compile time: a layer of more than ``full_entries`` weights (a ResNet-34 conv has 0.6 to 2.4
-million) gets the designs the coders trust unpriced (lcc with ``transpose=auto``), neither
-lowered nor priced here: lowering and pricing every candidate of such a layer costs more than
-the whole compile, and LCC beat every other coder on every tall matrix measured (README's
-table).
+Every layer is priced.  A layer of more than ``full_entries`` weights (a ResNet-34 conv has
+0.6 to 2.4 million) is priced on samples of its matrix: each design with a
+:attr:`~nnlcc.passes.coder.Design.sample` (csd: a block of columns; lcc: whole slices, at
+three slice widths and tilings) codes and prices its sample, costs scaled by the weights
+(:mod:`nnlcc.passes.sampled`), and only the cheapest is coded whole.  Lowering and pricing
+every candidate of such a layer whole would cost more than the whole compile.
+
+A layer of an imported quantized model keeps its integers (:mod:`nnlcc.ir.imported`): the
+coders offer only designs computing exactly those integers (csd and alkaid on them; lcc none),
+untruncated, priced whole, and auto refuses any code that does not; only ``--accuracy-drop``,
+when the user asks for a drop, codes such a layer at an SQNR like any other
+(:meth:`Auto.code_one`'s ``keep``).
 
 The layer's :class:`AutoRecord` note records the choice: the coder, and every candidate's
 estimated LUTs and adders or the reason it failed; the report shows them (:func:`auto_choice`).  A layer whose
@@ -30,15 +38,21 @@ candidates all fail is an error naming the layer and each coder's reason.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
 from nnlcc.ir.cost import estimate
 from nnlcc.ir.facts import AutoChoice
-from nnlcc.ir.family import Family, family_option, get_family
+from nnlcc.ir.family import ECP5, Family, family_option, get_family
+from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.imported import imported_ints
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
@@ -47,6 +61,7 @@ from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.coder import CoderContext, Design
 from nnlcc.passes.coding import code_layer
+from nnlcc.passes.pricing import Pricing
 from nnlcc.passes.registry import auto_coders, get_coder
 from nnlcc.passes.share import SharePlan
 
@@ -54,17 +69,20 @@ from nnlcc.passes.share import SharePlan
 @dataclass(frozen=True)
 class CandidateRecord:
     """One candidate in :class:`AutoRecord`: its label and its estimated LUTs and adders (None:
-    not priced, a layer above ``full_entries``), or why it failed."""
+    not priced), or why it failed; ``sampled``: the share of the matrix its price was measured
+    on (a layer above ``full_entries``; None: priced whole)."""
 
     coder: str
     est_luts: int | None = None
     adders: int | None = None
     failed: str | None = None
+    sampled: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         if self.failed is not None:
             return {"coder": self.coder, "failed": self.failed}
-        return {"coder": self.coder, "est_luts": self.est_luts, "adders": self.adders}
+        out = {"coder": self.coder, "est_luts": self.est_luts, "adders": self.adders}
+        return out | ({"sampled": self.sampled} if self.sampled is not None else {})
 
     @classmethod
     def from_json(cls, obj: Any) -> CandidateRecord:
@@ -77,7 +95,12 @@ class CandidateRecord:
             v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (luts, adders)
         ):
             raise ValueError("an auto candidate's est_luts and adders must be integers or null")
-        return cls(obj["coder"], luts, adders)
+        sampled = obj.get("sampled")
+        if sampled is not None and (
+            isinstance(sampled, bool) or not isinstance(sampled, int | float)
+        ):
+            raise ValueError("an auto candidate's sampled share must be a number")
+        return cls(obj["coder"], luts, adders, None, None if sampled is None else float(sampled))
 
 
 @dataclass(frozen=True)
@@ -130,26 +153,30 @@ class Candidate:
     adders: int | None = None
     failed: str | None = None
     lowered: LoweredLayer | None = field(default=None, repr=False)
+    sampled: float | None = None
+    #: the SQNR (dB) a refused code reached, for the error when every candidate fails
+    reached_db: float | None = None
 
     def record(self) -> CandidateRecord:
-        return CandidateRecord(self.label, self.luts, self.adders, self.failed)
+        return CandidateRecord(self.label, self.luts, self.adders, self.failed, self.sampled)
 
 
 @dataclass(frozen=True)
 class Auto(Pass):
     """Code every layer with the candidate of fewest estimated LUTs at equal error:
     ``sqnr_db`` (whole-matrix SQNR of each layer after truncation), ``coders`` (the coders
-    tried, by default all the registry offers auto: ``csd+lcc+alkaid``; see the module doc),
-    ``family`` (the FPGA family priced; empty: the board's), ``truncate`` (as for csd and
-    lcc), ``full_entries`` (larger layers get lcc alone, unpriced), ``peer_entries`` (largest
-    layer alkaid is tried on), ``fs_entries`` (largest layer lcc's ``algo=fs`` is tried on)."""
+    tried, by default all the registry offers auto: ``csd+lcc+alkaid+lowrank``; see the module
+    doc), ``family`` (the FPGA family priced; empty: the board's), ``truncate`` (as for csd and
+    lcc), ``full_entries`` (larger layers are priced on samples of their matrix),
+    ``peer_entries`` (largest layer alkaid is tried on), ``fs_entries`` (largest layer lcc's
+    ``algo=fs`` is tried on)."""
 
     name: ClassVar[str] = "auto"
     kind: ClassVar[PassKind] = PassKind.MATRIX
     per_layer: ClassVar[bool] = True
     global_options: ClassVar[frozenset[str]] = frozenset({"family"})
     sqnr_db: float = 45.0
-    coders: str = field(default_factory=lambda: "+".join(auto_coders()))  # csd+lcc+alkaid
+    coders: str = field(default_factory=lambda: "+".join(auto_coders()))  # csd+lcc+alkaid+lowrank
     family: str = ""
     truncate: str = "auto"
     full_entries: int = 1 << 16
@@ -176,8 +203,9 @@ class Auto(Pass):
         """The SQNR every candidate codes to (truncation takes the rest down to sqnr_db)."""
         return self.sqnr_db + (RESERVE_DB if self.truncate == "auto" else 0.0)
 
-    def context(self, layer: MatrixLayer) -> CoderContext:
-        """What every coder's designs for ``layer`` must meet (see :class:`CoderContext`)."""
+    def context(self, layer: MatrixLayer, family: Family = ECP5, keep: bool = True) -> CoderContext:
+        """What every coder's designs for ``layer`` must meet, priced on ``family`` (see
+        :class:`CoderContext`; ``keep``: an imported model's integers are kept)."""
         plan = layer.notes.get(SharePlan)
         return CoderContext(
             sqnr_db=self.sqnr_db,
@@ -187,17 +215,29 @@ class Auto(Pass):
             priced=layer.weight.size <= self.full_entries,
             peer_entries=self.peer_entries,
             fs_entries=self.fs_entries,
+            pricing=Pricing.for_layer(layer, family),
+            exact=exact_ints(layer, keep),
         )
 
-    def designs(self, layer: MatrixLayer) -> list[Design]:
-        """The candidates for ``layer``: the designs of the chosen coders, in registry order;
-        a layer too big to price gets those every coder trusts unpriced (``coders`` aside)."""
-        ctx = self.context(layer)
+    def designs(self, layer: MatrixLayer, family: Family = ECP5, keep: bool = True) -> list[Design]:
+        """The candidates for ``layer``: the designs of the chosen coders, in registry order."""
+        ctx = self.context(layer, family, keep)
         wanted = set(self.coders.split("+"))
-        kinds = [k for k in auto_coders() if k in wanted or not ctx.priced]
+        kinds = [k for k in auto_coders() if k in wanted]
+        if ctx.exact is not None and not any(k in wanted for k in ("csd", "alkaid")):
+            kinds.append("csd")  # the imported integers need an exact coder
         return [d for k in kinds for d in get_coder(k).candidates(layer, ctx)]
 
-    def _try(self, layer: MatrixLayer, design: Design, family: Family) -> Candidate:
+    def _budget(self, layer: MatrixLayer, keep: bool) -> None:
+        """The layer's truncation budget: none for kept imported integers."""
+        if exact_ints(layer, keep) is not None:
+            budget_layer(layer, "off")
+        else:
+            budget_layer(layer, self.truncate, None if SharePlan in layer.notes else self.sqnr_db)
+
+    def _try(
+        self, layer: MatrixLayer, design: Design, family: Family, keep: bool = True
+    ) -> Candidate:
         shared = SharePlan in layer.notes
         label = _label(design.label, shared)
         try:
@@ -205,37 +245,90 @@ class Auto(Pass):
         except NnlccError as e:
             return Candidate(label, failed=str(e))
         refused = design.refuse(code) if design.refuse is not None else None
+        exact = exact_ints(layer, keep)
+        if exact is not None and not np.array_equal(code.implemented(), layer.weight):
+            refused = "does not compute the imported integers exactly"
         if refused is not None:
-            return Candidate(label, failed=refused)
+            return Candidate(label, failed=refused, reached_db=_reached(layer, code))
         layer.code = code
-        budget_layer(layer, self.truncate, None if shared else self.sqnr_db)
+        self._budget(layer, keep)
         big = layer.weight.size > self.full_entries
         if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
         low = lower_layer(layer, layer.in_fmt)
         return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
 
-    def price(self, layer: MatrixLayer, family: Family) -> list[Candidate]:
+    def price(self, layer: MatrixLayer, family: Family, keep: bool = True) -> list[Candidate]:
         """Every candidate for ``layer`` coded, truncated, lowered and priced on ``family`` (or
-        why it failed).  Leaves the last one's code on ``layer``."""
-        return [self._try(layer, d, family) for d in self.designs(layer)]
+        why it failed).  Leaves the last one's code on ``layer``.  ``keep``: an imported
+        model's layer keeps its integers (False: coded at ``sqnr_db`` like any)."""
+        return [self._try(layer, d, family, keep) for d in self.designs(layer, family, keep)]
 
-    def code_one(self, layer: MatrixLayer, family: Family) -> Candidate:
-        """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
-        it was priced, valid while the layer's formats stay as they are)."""
-        tries = self.price(layer, family)
-        ok = [c for c in tries if c.failed is None]
+    def _sampled(self, layer: MatrixLayer, design: Design) -> Candidate:
+        """``design`` of a big layer priced on a sample of its matrix (not coded whole)."""
+        label = _label(design.label, SharePlan in layer.notes)
+        if design.sample is None:
+            return Candidate(label)  # trusted unpriced
+        plan = layer.notes.get(SharePlan)
+        try:
+            cost = design.sample(plan.reduced if plan is not None else layer.weight)
+        except NnlccError as e:
+            return Candidate(label, failed=str(e))
+        refused = design.refuse(cost.code) if design.refuse is not None else None
+        if refused is not None:
+            return Candidate(label, failed=refused, reached_db=_reached(None, cost.code))
+        return Candidate(label, None, cost.luts, cost.adders, sampled=round(cost.share, 4))
+
+    def price_sampled(self, layer: MatrixLayer, family: Family) -> list[Candidate]:
+        """A big layer's candidates priced on samples; the cheapest (or, when none has a
+        price, the first that did not fail) is then coded whole."""
+        designs = self.designs(layer, family)
+        tries = [self._sampled(layer, d) for d in designs]
+        ok = [i for i, c in enumerate(tries) if c.failed is None]
         if not ok:
-            reasons = "; ".join(f"{c.label}: {c.failed}" for c in tries)
-            raise BadInputError(f"layer {layer.name}: every auto coder failed ({reasons})")
+            return tries
+        best = min(ok, key=lambda i: _price(tries[i]))
+        whole = self._try(layer, designs[best], family)
+        if whole.failed is not None:
+            tries[best] = dataclasses.replace(tries[best], failed=whole.failed)
+            return tries
+        tries[best] = dataclasses.replace(tries[best], code=whole.code)
+        return tries
+
+    def _unmet(self, layer: MatrixLayer, tries: list[Candidate]) -> str:
+        """One line: the layer, the SQNR no candidate met, the best one reached, and why each
+        candidate failed."""
+        reasons = "; ".join(f"{c.label}: {c.failed}" for c in tries)
+        got = [c for c in tries if c.reached_db is not None]
+        best = max(got, key=lambda c: c.reached_db or -math.inf) if got else None
+        reached = f"; best reached: {best.reached_db:.2f} dB ({best.label})" if best else ""
+        return (
+            f"layer {layer.name}: no auto candidate reaches sqnr_db={self.sqnr_db:g}"
+            f" (coded to {self.coding_db:.2f} dB before truncation){reached}: {reasons}"
+        )
+
+    def code_one(self, layer: MatrixLayer, family: Family, keep: bool = True) -> Candidate:
+        """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
+        it was priced, valid while the layer's formats stay as they are); ``keep`` as for
+        :meth:`price` (kept imported integers are coded whole, never sampled)."""
+        exact = exact_ints(layer, keep) is not None
+        big = layer.weight.size > self.full_entries and not exact
+        tries = self.price_sampled(layer, family) if big else self.price(layer, family, keep)
+        ok = [c for c in tries if c.failed is None and (c.code is not None)]
+        if not ok:
+            raise BadInputError(self._unmet(layer, tries))
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        budget_layer(layer, self.truncate, None if SharePlan in layer.notes else self.sqnr_db)
+        self._budget(layer, keep)
         note = None
-        if layer.weight.size > self.full_entries:
-            alone = " + ".join(c.label for c in tries)
-            note = f"{layer.weight.size} weights > full_entries={self.full_entries}: {alone} alone"
+        if exact:
+            note = "imported integers kept exactly (csd and alkaid only, no truncation)"
+        elif big:
+            note = (
+                f"{layer.weight.size} weights > full_entries={self.full_entries}: candidates"
+                " priced on samples of the matrix (est_luts scaled, requantization not included)"
+            )
         records = tuple(c.record() for c in tries)
         layer.notes.put(AutoRecord(best.label, self.sqnr_db, family, records, note))
         return best
@@ -246,6 +339,31 @@ class Auto(Pass):
             if ctx.progress:
                 ctx.progress(layer.name)
             self.code_one(layer, family)
+
+
+def exact_ints(layer: MatrixLayer, keep: bool = True) -> tuple[npt.NDArray[np.int64], int] | None:
+    """The imported integers ``layer`` keeps (``keep``, no share plan), or None."""
+    if not keep or SharePlan in layer.notes:
+        return None
+    return imported_ints(layer)
+
+
+def _reached(layer: MatrixLayer | None, code: MatrixCode) -> float | None:
+    """The whole-matrix SQNR ``code`` reaches (of the layer's own matrix when ``layer`` is
+    given and the code is of that shape), or None when it cannot be told."""
+    try:
+        w_hat = code.implemented()
+    except (NnlccError, ValueError):
+        return None
+    reach = getattr(code, "reached_db", None)
+    if layer is not None and w_hat.shape == layer.weight.shape and np.any(layer.weight):
+        return float(sqnr_db(layer.weight, w_hat))
+    return float(reach) if isinstance(reach, int | float) else None
+
+
+def _price(c: Candidate) -> float:
+    """A candidate's estimated LUTs (unpriced: after every priced one)."""
+    return math.inf if c.luts is None else float(c.luts)
 
 
 def _label(label: str, shared: bool) -> str:

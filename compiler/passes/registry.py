@@ -28,6 +28,7 @@ _PASSES: dict[str, tuple[str, str]] = {
     "share": ("nnlcc.passes.share", "Share"),
     "csd": ("nnlcc.passes.csd", "Csd"),
     "lcc": ("nnlcc.passes.lcc", "Lcc"),
+    "lowrank": ("nnlcc.passes.lowrank", "Lowrank"),
     "circulant": ("nnlcc.passes.circulant", "Circulant"),
     "auto": ("nnlcc.passes.auto", "Auto"),
     "schedule": ("nnlcc.passes.schedule", "Schedule"),
@@ -93,6 +94,7 @@ _CODERS: dict[str, tuple[str, str]] = {
     "alkaid": ("nnlcc.passes.alkaid", "AlkaidCoder"),
     "share": ("nnlcc.passes.share", "ShareCoder"),
     "circulant": ("nnlcc.passes.circulant.text_form", "CirculantCoder"),
+    "lowrank": ("nnlcc.passes.lowrank.coder", "LowrankCoder"),
 }
 
 #: coders added by :func:`register_coder` (a user's own)

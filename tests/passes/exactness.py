@@ -22,6 +22,8 @@ PIPELINES = (
     "quantize,csd{{weight_bits={bits}}}",
     "quantize,csd{{weight_bits={bits},cse=false}}",
     "quantize,lcc{{sqnr_db={sqnr}}}",
+    "quantize,lcc{{sqnr_db={sqnr},objective=adders}}",
+    "quantize,lowrank{{sqnr_db={sqnr},rank=1,coders=csd+lcc}}",
     "quantize,share{{clusters={k}}},csd{{weight_bits={bits}}}",
     "quantize,share{{clusters={k}}},lcc{{sqnr_db={sqnr}}}",
 )

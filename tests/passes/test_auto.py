@@ -131,20 +131,30 @@ def test_per_layer_auto_settings() -> None:
     assert applied["fc1"]["auto"] == {"coders": "csd", "sqnr_db": 30}
 
 
-def test_big_layers_get_lcc_alone_unpriced() -> None:
+def test_big_layers_are_priced_on_samples() -> None:
+    """Above full_entries every candidate is priced (on a sample of the matrix) and the
+    cheapest is coded whole; the record says the prices are sampled."""
     g = coded("quantize,auto{full_entries=100}")
     fc1 = g.matrix_layers()[0]  # 10x12 = 120 weights
     rec = fc1.notes[AutoRecord]
-    assert rec.candidates == (CandidateRecord("lcc"),)
-    assert rec.candidates[0].to_json() == {"coder": "lcc", "est_luts": None, "adders": None}
-    assert rec.note is not None and "lcc alone" in rec.note
+    cands = rec.candidates
+    assert {c.coder.split("{")[0] for c in cands} == {"csd", "lcc"}
+    assert all(c.est_luts and c.est_luts > 0 and c.sampled and 0 < c.sampled <= 1 for c in cands)
+    best = min(cands, key=lambda c: c.est_luts or 0)
+    assert rec.coder == best.coder and rec.note is not None and "priced on samples" in rec.note
+    assert fc1.code is not None and fc1.code.name == best.coder.split("{")[0]
+    assert "sampled" in best.to_json() and CandidateRecord.from_json(best.to_json()) == best
 
 
 def test_a_layer_whose_coders_all_fail_names_them() -> None:
     with pytest.raises(BadInputError) as e:
         coded("quantize,auto{sqnr_db=150,coders=csd+lcc}")
     msg = str(e.value)
-    assert msg.startswith("layer fc1: every auto coder failed")
+    assert msg.startswith("layer fc1: no auto candidate reaches sqnr_db=150 (coded to 150.41")
+    assert "; best reached: " in msg
+    assert "\n" not in msg  # one line
+    best = float(msg.split("best reached: ")[1].split(" dB")[0])
+    assert 30 < best < 150  # the best SQNR any candidate reached, and who reached it
     assert "csd: no weight width up to 20 bits" in msg
     assert "lcc{transpose=no}: target not reached" in msg
 

@@ -49,6 +49,11 @@ from nnlcc.passes.lcc.fp import (
     worker_count,
 )
 from nnlcc.passes.lcc.options import LccOptions
+from nnlcc.passes.lcc.seeds import Seed, install, pair_seeds, prune_unused
+
+#: Offers (rows x candidate codewords) of a round below which its slices run serially:
+#: thread hand-offs cost more than small rounds save.
+PARALLEL_WORK = 1 << 16
 
 
 def _slice_offers(
@@ -111,21 +116,28 @@ class _Book:
     made: IntArray  # (slices,): codewords created
 
     @classmethod
-    def start(cls, target: FloatArray, nonzeros: int) -> _Book:
+    def start(
+        cls, target: FloatArray, nonzeros: int, seeds: list[Seed], widths: list[int]
+    ) -> _Book:
+        """The inputs, then ``seeds`` (:mod:`.seeds`) as codewords ``k..`` of every slice
+        (``widths``: each slice's inputs)."""
         n_sl, rows, k = target.shape
-        cap = k + 2 * rows
+        cap = k + len(seeds) + 2 * rows
         cw = np.zeros((n_sl, cap, k))
         cw[:, np.arange(k), np.arange(k)] = 1.0
         nb = np.zeros((n_sl, cap))
         nb[:, :k] = 1.0
+        src = np.full((n_sl, cap, nonzeros), -1, dtype=np.int32)
+        negs = np.zeros((n_sl, cap, nonzeros), dtype=np.bool_)
+        install(seeds, widths, cw, nb, src, negs, k)
         return cls(
             cw=cw,
             nb=nb,
             lsb=np.zeros((n_sl, cap), dtype=np.int64),
-            src=np.full((n_sl, cap, nonzeros), -1, dtype=np.int32),
+            src=src,
             exps=np.zeros((n_sl, cap, nonzeros), dtype=np.int16),
-            negs=np.zeros((n_sl, cap, nonzeros), dtype=np.bool_),
-            ncw=np.full(n_sl, k, dtype=np.int64),
+            negs=negs,
+            ncw=np.full(n_sl, k + len(seeds), dtype=np.int64),
             cur=np.full((n_sl, rows), -1, dtype=np.int64),
             approx=np.zeros_like(target),
             made=np.zeros(n_sl, dtype=np.int64),
@@ -215,15 +227,33 @@ def _offer_into(r: _Round, e: int) -> None:
     out.pexp[q0:q1], out.pneg[q0:q1], out.pgain[q0:q1] = pe, pn, pg
 
 
-def _all_offers(r: _Round, workers: int) -> None:
+class _Pool:
+    """A thread pool made the first time a round's work is big enough, reused by the rounds
+    after it (one per factorization)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+
+    def get(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def _all_offers(r: _Round, pool: _Pool) -> None:
     """Every slice's offers; slices are independent within a round (BLAS and the numba scan
-    release the GIL), so they run on a thread pool."""
+    release the GIL), so a round of at least :data:`PARALLEL_WORK` offers runs on the pool."""
     n_sl = len(r.first) - 1
     busy = [e for e in range(n_sl) if r.first[e + 1] > r.first[e]]
     offer = partial(_offer_into, r)
-    if len(busy) > 1 and workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(offer, busy))
+    work = len(r.rows_n) * int(r.book.ncw.max())
+    if len(busy) > 1 and pool.workers > 1 and work >= PARALLEL_WORK:
+        list(pool.get().map(offer, busy))
     else:
         for e in busy:
             offer(e)
@@ -334,21 +364,43 @@ def budget_fp(
     """Factor all slices (``(weights, columns)`` each) to one whole-matrix error budget,
     ``opts.sqnr_db`` below ``total_power`` (see the module docstring).  ``opts.budget=False``
     offers every row with error a term each round and takes them all (the identity-rows idea
-    alone, for the ablation)."""
+    alone, for the ablation).  With ``opts.use_seeds`` the two-term sums of each slice's
+    inputs are in the book from the start and the unused ones dropped after (:mod:`.seeds`)."""
     if not slices:
         return []
     scales, target = _normalized(slices)
-    n_sl, rows, _ = target.shape
+    k = target.shape[2]
+    seeds = pair_seeds(k) if opts.use_seeds else []
     scale2 = np.ldexp(1.0, 2 * scales)
     floor = lsb_floor_for(opts.sqnr_db, opts.guard_bits)
-    groups = opts.subrounds
-    book = _Book.start(target, opts.nonzeros)
-    rounds = np.zeros(n_sl, dtype=np.int64)
+    book = _Book.start(target, opts.nonzeros, seeds, [len(c) for _, c in slices])
     allowed = total_power * 10.0 ** (-opts.sqnr_db / 10.0)
     live = int(np.count_nonzero(np.any(target != 0, axis=2)))
     share = allowed / max(live, 1)
+    pool = _Pool(worker_count())
+    try:
+        rounds = _rounds(target, scale2, allowed, share, book, opts, floor, pool)
+    finally:
+        pool.close()
+    return [prune_unused(p) if seeds else p for p in _programs(slices, book, scales, rounds)]
+
+
+def _rounds(
+    target: FloatArray,
+    scale2: FloatArray,
+    allowed: float,
+    share: float,
+    book: _Book,
+    opts: LccOptions,
+    floor: int,
+    pool: _Pool,
+) -> IntArray:
+    """The factor rounds of :func:`budget_fp` on ``book``; each slice's count of rounds
+    that made a codeword."""
+    n_sl, rows, _ = target.shape
+    groups = opts.subrounds
+    rounds = np.zeros(n_sl, dtype=np.int64)
     starts = [book.ncw.copy()]
-    workers = worker_count()
     for rnd in range(opts.max_factors * groups):
         diff = target - book.approx
         err = np.einsum("enk,enk->en", diff, diff) * scale2[:, None]
@@ -376,7 +428,7 @@ def budget_fp(
             floor=floor,
             out=_Offers.empty(len(rows_e), opts.nonzeros - 1),
         )
-        _all_offers(r, workers)
+        _all_offers(r, pool)
         o = r.out
         sc = scale2[rows_e]
         free_gain = float(np.sum(o.fgain * sc))
@@ -407,7 +459,7 @@ def budget_fp(
         )
         rounds += book.made > before
         starts.append(book.ncw.copy())
-    return _programs(slices, book, scales, rounds)
+    return rounds
 
 
 def _programs(

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -26,8 +28,9 @@ import numpy.typing as npt
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.code_text import CodeWriter
+from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
-from nnlcc.ir.matrix import MatrixGraph, Term
+from nnlcc.ir.matrix import MatrixGraph, MatrixLayer, Term
 from nnlcc.ir.text_syntax import quote
 from nnlcc.ir.truncate import RESERVE_DB, budget_layer, check_truncate_option
 from nnlcc.passes.base import Pass, PassContext, PassKind
@@ -42,9 +45,11 @@ from nnlcc.passes.lcc.fp import (
     worker_count,
 )
 from nnlcc.passes.lcc.fs import fs_slice
+from nnlcc.passes.lcc.lowering import lower_straight, lower_transposed
 from nnlcc.passes.lcc.options import TILE_ROWS, LccOptions
+from nnlcc.passes.lcc.search import build_best
 from nnlcc.passes.lcc.text_form import slice_lines
-from nnlcc.passes.shift_add import SignedTerm, build_terms_sum
+from nnlcc.passes.pricing import Pricing
 
 __all__ = ["TILE_ROWS", "Lcc", "LccCode", "LccOptions", "column_slices", "slice_width"]
 
@@ -101,27 +106,6 @@ def _transposed_live_heads(s: SliceProgram) -> npt.NDArray[np.bool_]:
         if live[k + i]:
             live[s.src[i][s.src[i] >= 0]] = True
     return live[:k]
-
-
-def _add_pair(graph: AdderGraph, t1: SignedTerm, t2: SignedTerm) -> SignedTerm:
-    """One adder computing ``t1 + t2`` (shifts may be negative: the common one is factored)."""
-    (a, sa, na), (b, sb, nb) = t1, t2
-    m = min(sa, sb)
-    if na and nb:
-        return graph.add(a, b, sa - m, sb - m), m, True
-    if na:
-        return graph.add(b, a, sb - m, sa - m, nb=True), m, False
-    return graph.add(a, b, sa - m, sb - m, nb=nb), m, False
-
-
-def _sum(graph: AdderGraph, parts: list[SignedTerm]) -> SignedTerm:
-    level = parts
-    while len(level) > 1:  # balanced: depth ceil(log2 terms)
-        nxt = [_add_pair(graph, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
@@ -203,46 +187,11 @@ class LccCode:
     def lower(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
         """Every codeword becomes ``terms - 1`` adders over earlier codewords (negative
         exponents are carried in the terms' shifts, so no bit is ever dropped), then each row
-        sums its slice results; the graph computes :meth:`implemented` exactly."""
+        sums its slice results; the graph computes :meth:`implemented` exactly.  Sums are
+        built small first and single-use codewords inlined (:mod:`.lowering`)."""
         if self.transposed:
-            return self._lower_transposed(graph, inputs)
-        rows: list[list[SignedTerm]] = [[] for _ in range(self.shape[0])]
-        for s in self.slices:
-            terms: list[SignedTerm] = [(inputs[int(c)], 0, False) for c in s.cols]
-            for i in range(len(s.src)):
-                parts: list[SignedTerm] = []
-                for src, e, ng in zip(s.src[i], s.exp[i], s.neg[i], strict=True):
-                    if src >= 0:
-                        node, sh, neg = terms[int(src)]
-                        parts.append((node, sh + int(e), neg != bool(ng)))
-                terms.append(_sum(graph, parts))
-            for r in np.nonzero(s.out >= 0)[0]:
-                node, sh, neg = terms[int(s.out[r])]
-                rows[int(r)].append((node, sh + s.scale, neg))
-        return build_terms_sum(graph, rows, cse=False)
-
-    def _lower_transposed(self, graph: AdderGraph, inputs: list[int]) -> list[Term]:
-        """The slices factor ``W.T``; the transposed program computes ``W`` (Tellegen's
-        principle): every adder of the slice becomes a fan-out and every fan-out a sum, walked
-        from the slice's outputs back to its inputs.  ``adj[j]`` collects the signed shifted
-        contributions to codeword ``j``'s adjoint, which is summed once when it is needed."""
-        rows: list[list[SignedTerm]] = [[] for _ in range(self.shape[0])]
-        for s in self.slices:
-            k = s.width
-            adj: list[list[SignedTerm]] = [[] for _ in range(k + len(s.src))]
-            for r in np.nonzero(s.out >= 0)[0]:
-                adj[int(s.out[r])].append((inputs[int(r)], s.scale, False))
-            for i in range(len(s.src) - 1, -1, -1):
-                if not adj[k + i]:
-                    continue
-                node, sh, neg = _sum(graph, adj[k + i])
-                for src, e, ng in zip(s.src[i], s.exp[i], s.neg[i], strict=True):
-                    if src >= 0:
-                        adj[int(src)].append((node, sh + int(e), neg != bool(ng)))
-            for j in range(k):
-                if adj[j]:
-                    rows[int(s.cols[j])].append(_sum(graph, adj[j]))
-        return build_terms_sum(graph, rows, cse=False)
+            return lower_transposed(self.slices, self.shape[0], graph, inputs)
+        return lower_straight(self.slices, self.shape[0], graph, inputs)
 
     def text_lines(self, ind: str, out: CodeWriter) -> list[str]:
         """The ``code lcc`` block (:mod:`nnlcc.passes.lcc.text_form`)."""
@@ -431,8 +380,14 @@ class Lcc(LccOptions, Pass):
     (``auto``: partial sums drop the low bits the output cannot see, the coding aims
     :data:`~nnlcc.ir.truncate.RESERVE_DB` above ``sqnr_db`` so the truncated layer still meets
     it; ``off``: exact partial sums; a number: the SQNR in dB each truncated layer keeps; see
-    :mod:`nnlcc.ir.truncate`).  The algorithms are deterministic; ``seed`` is recorded for
-    reproducible reports.  The options up to ``tile_rows`` are :class:`LccOptions`."""
+    :mod:`nnlcc.ir.truncate`), ``seeds`` (fp: every two-term sum ``x_i ± x_j`` of a slice's
+    inputs is a candidate codeword from the first round, one adder when used: shared
+    subexpressions inside LCC, :mod:`.seeds`; ``auto``: from 25 dB up, where they pay),
+    ``objective`` (``luts``: the orientation and slice width whose design the cost model
+    prices cheapest on the board's family, :mod:`.search`; ``area``: the same by the larger of
+    LUTs and flip-flops; ``adders``: the published choice, ``round(log2 N)`` wide slices, the
+    orientation with fewer adders).  The algorithms are deterministic; ``seed`` is recorded for
+    reproducible reports.  The options up to ``objective`` are :class:`LccOptions`."""
 
     name: ClassVar[str] = "lcc"
     kind: ClassVar[PassKind] = PassKind.MATRIX
@@ -455,17 +410,38 @@ class Lcc(LccOptions, Pass):
         return LccOptions(**{**own, "sqnr_db": self.sqnr_db + margin})
 
     def build(self, weight: FloatArray) -> LccCode:
-        opts = self.coding_options()
-        code = LccCode.build(weight, opts)
-        if opts.sqnr_db != self.sqnr_db:
+        """``weight`` coded with these options as given (no design search)."""
+        return self._targeted(LccCode.build(weight, self.coding_options()))
+
+    def build_priced(self, weight: FloatArray, pricing: Pricing) -> LccCode:
+        """:meth:`build` with the orientation and slice width the ``objective`` prefers
+        (:mod:`.search`; ``transpose`` and ``slice`` other than ``auto`` stay fixed) and,
+        under ``truncate=auto``, the coding target above ``sqnr_db`` that prices cheapest
+        truncated to it."""
+        layer_db = self.sqnr_db if self.truncate == "auto" else None
+        code = build_best(weight, self.coding_options(), pricing, LccCode.build, layer_db)
+        assert isinstance(code, LccCode)
+        return self._targeted(code)
+
+    def _targeted(self, code: LccCode) -> LccCode:
+        """``code`` (coded above ``sqnr_db``: the truncation reserve, or what the search
+        chose) with ``sqnr_db`` as its target and the coding target in its options."""
+        if code.target_db != self.sqnr_db:
+            code.options["coding_target_db"] = round(code.target_db, 3)
             code.target_db = self.sqnr_db
-            code.options["coding_target_db"] = round(opts.sqnr_db, 3)
         return code
+
+    def builder(self, layer: MatrixLayer, family: Family) -> Callable[[FloatArray], LccCode]:
+        """How this pass codes ``layer``'s matrix: by :meth:`build_priced` on the layer's
+        input range and ``family`` (``objective`` luts or area), else by :meth:`build`."""
+        if self.objective == "adders":
+            return self.build
+        return functools.partial(self.build_priced, pricing=Pricing.for_layer(layer, family))
 
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = code_layer(layer, self.build)
+            layer.code = code_layer(layer, self.builder(layer, ctx.family))
             bare = isinstance(layer.code, LccCode)  # a shared layer's target is the coding's
             budget_layer(layer, self.truncate, self.sqnr_db if bare else None)

@@ -15,8 +15,13 @@ from typing import Literal
 
 from nnlcc.errors import PassOptionError
 from nnlcc.passes.lcc.fp import GUARD_BITS
+from nnlcc.passes.lcc.seeds import SEEDS_MIN_DB
 
 Algo = Literal["fp", "fs", "plain"]
+Objective = Literal["luts", "area", "adders"]
+
+#: The objectives of the design search (:mod:`nnlcc.passes.lcc.search`).
+OBJECTIVES: tuple[Objective, ...] = ("luts", "area", "adders")
 
 #: Rows factored together at most (``tile_rows``).  Measured on a 512x4608 Gaussian matrix
 #: (transposed: 4608 rows) at 45 dB on 2 cores: 1024 -> 0.821 additions/entry in 16.6 s,
@@ -37,7 +42,13 @@ class LccOptions:
     * search: at most ``max_factors`` factors; for ``fp``: ``history`` earlier factors whose
       codewords stay candidates, ``budget`` (one global error budget, exact stop),
       ``subrounds`` (row groups per factor), ``lookahead`` (candidates judged one step ahead);
-      ``transpose`` (``auto``, ``yes``, ``no``) and ``tile_rows`` (rows factored together).
+      ``transpose`` (``auto``, ``yes``, ``no``) and ``tile_rows`` (rows factored together);
+      ``seeds`` (``fp``: the two-term sums of a slice's inputs as candidate codewords from the
+      first round, :mod:`~nnlcc.passes.lcc.seeds`; ``auto``: from
+      :data:`~nnlcc.passes.lcc.seeds.SEEDS_MIN_DB` up);
+    * design search: ``objective`` (``luts``, ``area``: the orientation and slice width the
+      cost model prices cheapest, :mod:`~nnlcc.passes.lcc.search`; ``adders``: the published
+      choice, fewest adders).
     """
 
     sqnr_db: float = 45.0
@@ -54,6 +65,8 @@ class LccOptions:
     lookahead: int = 2
     transpose: Literal["auto", "yes", "no"] = "auto"
     tile_rows: int = TILE_ROWS
+    seeds: Literal["auto", "yes", "no"] = "auto"
+    objective: Objective = "luts"
 
     def __post_init__(self) -> None:
         """Refuses a knob out of range; ``sqnr_db`` is the caller's to bound (the pass takes
@@ -80,3 +93,12 @@ class LccOptions:
             raise PassOptionError(f"lcc: transpose must be auto, yes or no, not {self.transpose!r}")
         if self.tile_rows < 0:
             raise PassOptionError("lcc: tile_rows must be >= 0 (0: no row tiles)")
+        if self.seeds not in ("auto", "yes", "no"):
+            raise PassOptionError("lcc: seeds must be auto, yes or no")
+        if self.objective not in OBJECTIVES:
+            raise PassOptionError(f"lcc: objective must be one of {', '.join(OBJECTIVES)}")
+
+    @property
+    def use_seeds(self) -> bool:
+        """Whether ``fp`` starts from the seeds (``auto``: at ``sqnr_db`` >= SEEDS_MIN_DB)."""
+        return self.seeds == "yes" or (self.seeds == "auto" and self.sqnr_db >= SEEDS_MIN_DB)
