@@ -23,8 +23,9 @@ from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import sqnr_db
 from nnlcc.ir.imported import ImportedQuant
 from nnlcc.ir.lowered import LoweredNetwork
-from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
+from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
 from nnlcc.ir.truncate import RESERVE_DB, TruncationBudget, hardware_sqnr
+from nnlcc.jobs import SERIAL, Jobs
 from nnlcc.passes.auto import Auto, AutoRecord, auto_choice
 from nnlcc.passes.share import compression_facts
 
@@ -88,12 +89,32 @@ def layer_facts(
     family: Family | None = None,
     net: LoweredNetwork | None = None,
     x_int: npt.NDArray[np.int64] | None = None,
+    jobs: Jobs = SERIAL,
 ) -> dict[str, LayerFacts]:
-    """:func:`facts_of` every matrix layer of ``graph``, by name (with ``family``: seconds per
-    layer that was not auto-coded, which has priced its CSD candidate already); with its
-    lowered ``net`` and network inputs ``x_int`` (the calibration data, quantized) also each
-    layer's SQNR after truncation (:func:`nnlcc.ir.truncate.hardware_sqnr`)."""
+    """:func:`facts_of` every matrix layer of ``graph``, by name, each layer a task of
+    ``jobs``: with ``family``, a layer that was not auto-coded (auto has priced its CSD
+    candidate already) has its baseline coded and priced (seconds per layer); and the task
+    computes the code's summary, whose caches (a CSD code's shared subexpressions: minutes on
+    ResNet-34's big layers) come back with the code, so the report's rows find them.  With
+    its lowered ``net`` and network inputs ``x_int`` (the calibration data, quantized) also
+    each layer's SQNR after truncation (:func:`nnlcc.ir.truncate.hardware_sqnr`, here)."""
     hw = hardware_sqnr(graph, net, x_int) if net is not None and x_int is not None else {}
-    return {
-        layer.name: facts_of(layer, family, hw.get(layer.name)) for layer in graph.matrix_layers()
-    }
+    layers = graph.matrix_layers()
+    done = jobs.map(
+        _facts_task,
+        [(layer, hw.get(layer.name)) for layer in layers],
+        family,
+        [f"baseline {la.name}" for la in layers],
+    )
+    for layer, (_, code) in zip(layers, done, strict=True):
+        layer.code = code
+    return {layer.name: facts for layer, (facts, _) in zip(layers, done, strict=True)}
+
+
+def _facts_task(
+    task: tuple[MatrixLayer, float | None], family: Family | None
+) -> tuple[LayerFacts, MatrixCode | None]:
+    layer, hw_sqnr_db = task
+    if layer.code is not None:
+        layer.code.summary()
+    return facts_of(layer, family, hw_sqnr_db), layer.code

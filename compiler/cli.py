@@ -41,6 +41,23 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="no progress, no summ
 Verbose = Annotated[
     int, typer.Option("-v", "--verbose", count=True, help="list every step (-v) with its time")
 ]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "-j",
+        "--jobs",
+        help="tasks at once (a layer's coding and lowering, a sweep point): 1 runs them one after"
+        " another in this process; N on a local Dask cluster of N worker processes",
+        show_default="the machine's cores, once a model has 32768 weights",
+    ),
+]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        help="run the tasks on this Dask scheduler, e.g. tcp://HOST:8786 (its workers need"
+        " the same nnlcc)"
+    ),
+]
 AsJson = Annotated[
     bool,
     typer.Option(
@@ -176,6 +193,8 @@ def compile(
             " the model's folder or their ancestors)",
         ),
     ] = False,
+    jobs: JobsOption = None,
+    cluster: ClusterOption = None,
     quiet: Quiet = False,
     verbose: Verbose = 0,
     as_json: AsJson = False,
@@ -188,7 +207,7 @@ def compile(
     Example: nnlcc compile examples/digits_mlp.onnx --board arty-a7 -o build/digits
     """
     from nnlcc.config import Config, load_config
-    from nnlcc.driver import CompileOptions, compile_model
+    from nnlcc.driver import CompileOptions, command_jobs, compile_model
     from nnlcc.progress import StepProgress
 
     try:
@@ -210,7 +229,9 @@ def compile(
             accuracy_drop=accuracy_drop,
             val=val,
             force=force or None,
+            cluster=cluster,
         )
+        opts.jobs = command_jobs(jobs, cfg)
         with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
             if layer is not None:
                 from nnlcc.compile_layer import compile_layer
@@ -360,6 +381,8 @@ def opt(
         bool,
         typer.Option("--force", help="replace an -o file that does not hold IR text"),
     ] = False,
+    jobs: JobsOption = None,
+    cluster: ClusterOption = None,
     quiet: Quiet = False,
     verbose: Verbose = 0,
 ) -> None:
@@ -382,7 +405,16 @@ def opt(
             named = [Path(p) for p in (source, data, config) if p is not None and p != STDIO]
             check_output(Path(output), named, force)
         with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
-            text = optimize(source, passes, data=data, board=board, config=config, log=log)
+            text = optimize(
+                source,
+                passes,
+                data=data,
+                board=board,
+                config=config,
+                log=log,
+                jobs=jobs,
+                cluster=cluster,
+            )
             if to_file:
                 write_output(text, Path(output), log)
     except NnlccError as e:

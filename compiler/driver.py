@@ -28,6 +28,7 @@ from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
 from nnlcc.ir.text import print_graph
+from nnlcc.jobs import SERIAL, Jobs, check_jobs, open_jobs
 from nnlcc.outdir import check_outdir, default_name, staged_outdir
 from nnlcc.passes import (
     Pass,
@@ -79,6 +80,10 @@ class CompileOptions:
     force: bool = False  # replace an existing OUTDIR nnlcc did not write (see nnlcc.outdir)
     # points of golden accuracy auto may give up (None: DEFAULT_DROP with --data, else off)
     accuracy_drop: float | None = None
+    # tasks at once (nnlcc.jobs): 1 one after another in this process; None the machine's
+    # cores, on a local cluster started where it pays off; N a local cluster of N workers
+    jobs: int | None = 1
+    cluster: str | None = None  # an existing Dask scheduler's address (then jobs is its)
     val: Path | None = None  # labelled data --accuracy-drop chooses on (x_val, y_val)
 
     @classmethod
@@ -109,6 +114,7 @@ class CompileOptions:
             raise BadInputError(
                 f"--accuracy-drop must be a number of accuracy points in 0..100, not {drop}{where}"
             )
+        check_jobs(self.jobs, self.cluster, where)
         if self.simulator is not None and self.simulator not in SIMULATORS:
             raise BadInputError(
                 f"unknown simulator {self.simulator!r}{where}; use one of {', '.join(SIMULATORS)}"
@@ -120,6 +126,16 @@ class CompileOptions:
     def output_dir(self, default: str) -> Path:
         """OUTDIR: the option, else ``build/<default>``."""
         return Path(self.outdir) if self.outdir is not None else Path("build") / default
+
+
+def command_jobs(jobs: int | None, config: Config) -> int | None:
+    """``--jobs`` as the commands read it: given, else ``[compile] jobs`` of the config, else
+    None (the machine's cores, on a local cluster where it pays off: :mod:`nnlcc.jobs`); the
+    Python API's default is 1 instead (:class:`CompileOptions`)."""
+    if jobs is not None:
+        return jobs
+    found: int | None = config.compile.get("jobs")
+    return found
 
 
 def _anchors(opts: CompileOptions) -> list[Path]:
@@ -166,12 +182,14 @@ def run_passes(
     log: Log = _quiet,
     *,
     board: str | BoardProfile = DEFAULT_BOARD,
+    jobs: Jobs = SERIAL,
 ) -> None:
     """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured) for
-    ``board`` (its FPGA family is what ``auto`` prices its candidates on)."""
+    ``board`` (its FPGA family is what ``auto`` prices its candidates on); ``jobs`` runs a
+    matrix pass's layers (:mod:`nnlcc.jobs`)."""
     from nnlcc.boards import get_board
 
-    _run_passes(graph, passes, data.x_calib, get_board(board).family, log)
+    _run_passes(graph, passes, data.x_calib, get_board(board).family, log, jobs)
 
 
 def verification_vectors(
@@ -189,16 +207,19 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> Report:
 
     The steps: :func:`code_model` (frontend, per-layer settings, data, passes),
     :func:`lower_model` (golden model, cost model, fit check), :func:`build_report` (rows,
-    baselines, accuracy, sweep), then into the staged output directory the IR text,
-    :func:`check_and_build` (cocotb, board files) and the reports."""
+    baselines, accuracy, sweep), each running its per-layer work as tasks of the run's jobs
+    (``opts.jobs``, ``opts.cluster``: :mod:`nnlcc.jobs`, stopped before the hardware steps),
+    then into the staged output directory the IR text, :func:`check_and_build` (cocotb,
+    board files) and the reports."""
     t0 = time.perf_counter()
     opts.validate()
     model = Path(opts.model)
     outdir = opts.output_dir(default_name(model.stem))
     check_outdir(outdir, _anchors(opts), opts.force)  # before minutes of compiling
-    coded = code_model(opts, log)
-    net, cost = lower_model(coded, opts, log)
-    report = build_report(coded, net, cost, opts, log)
+    with open_jobs(opts.jobs, opts.cluster, log, warm=WORKER_MODULES) as jobs:
+        coded = code_model(opts, log, jobs)
+        net, cost = lower_model(coded, opts, log, jobs)
+        report = build_report(coded, net, cost, opts, log, jobs)
     with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:
         if too_big(coded.graph):  # the parseable IR of ResNet-34 would be hundreds of MB
             log("ir.txt skipped: the network is too big to print its IR")
@@ -209,6 +230,10 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> Report:
         write_report(report, tmp)
     report.outdir = str(outdir)
     return report
+
+
+#: What a local cluster's workers import as they start (while the frontend runs here).
+WORKER_MODULES = ("nnlcc.passes.auto", "nnlcc.passes.lcc", "nnlcc.ir.lower")
 
 
 @dataclass
@@ -225,12 +250,22 @@ class Coded:
     pristine: MatrixGraph | None  # the graph before the passes, for a sweep
 
 
-def code_model(opts: CompileOptions, log: Log = _quiet) -> Coded:
+def prepare_jobs(jobs: Jobs, graph: MatrixGraph, sweep: list[str]) -> None:
+    """Tell ``jobs`` how much work is coming (a local cluster starts if it pays off): one task
+    per matrix layer, or per sweep point."""
+    layers = graph.matrix_layers()
+    weights = sum(layer.weight.size for layer in layers)
+    jobs.prepare(tasks=max(len(layers), len(sweep)), work=weights * (1 + len(sweep)))
+
+
+def code_model(opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL) -> Coded:
     """Import ``opts.model``, attach its per-layer settings and run the passes on its data (with
-    ``--accuracy-drop``, choosing auto's per-layer SQNR targets)."""
+    ``--accuracy-drop``, choosing auto's per-layer SQNR targets); ``jobs`` runs the per-layer
+    work."""
     model = Path(opts.model)
     log(f"frontend: {model}")
     graph = load_model(model)
+    prepare_jobs(jobs, graph, opts.sweep)
     refusal = top_class(graph.input_shape).selftest_refusal
     if opts.build and refusal is not None:  # fail before minutes of compiling
         raise BadInputError(refusal)
@@ -255,30 +290,33 @@ def code_model(opts: CompileOptions, log: Log = _quiet) -> Coded:
         drop = None
     targets = None
     if drop is None:
-        run_passes(graph, passes, data, log, board=board)
+        run_passes(graph, passes, data, log, board=board, jobs=jobs)
     else:
         from nnlcc.sweep import choose_targets
 
-        run_passes(graph, passes[:-1], data, log, board=board)
+        run_passes(graph, passes[:-1], data, log, board=board, jobs=jobs)
         auto = passes[-1]
         family = family_option(auto.name, getattr(auto, "family", "")) or board.family
         # an imported model's integers are traded only when the user asked for a drop
         default = opts.accuracy_drop is None
-        targets = choose_targets(graph, auto, data, drop, family, log, not default, default=default)
+        targets = choose_targets(
+            graph, auto, data, drop, family, log, jobs, trade_imported=not default, default=default
+        )
     return Coded(graph, board, data, passes, user_passes, layer_config, targets, pristine)
 
 
 def lower_model(
-    coded: Coded, opts: CompileOptions, log: Log = _quiet
+    coded: Coded, opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL
 ) -> tuple[LoweredNetwork | None, NetworkCost | None]:
-    """The golden model and its cost-model estimate on the board's family (``--build``: the
-    fit check too); neither for a network too big to lower in ``--report-only``."""
+    """The golden model (each matrix layer lowered as a task of ``jobs``) and its cost-model
+    estimate on the board's family (``--build``: the fit check too); neither for a network too
+    big to lower in ``--report-only``."""
     board = coded.board
     if opts.report_only and too_big(coded.graph):  # e.g. ResNet-34: rows from the codes
         log("report only: per-layer costs from the matrix codes (too big to lower)")
         return None, None
     log("lowering to adder graphs")
-    net = lower_network(coded.graph, board.family)
+    net = lower_network(coded.graph, board.family, jobs)
     warn_wide(net, log)
     log(f"cost model: LUTs and FFs per layer ({board.family})")
     cost = estimate_network(net, board.family)
@@ -295,14 +333,16 @@ def build_report(
     cost: NetworkCost | None,
     opts: CompileOptions,
     log: Log = _quiet,
+    jobs: Jobs = SERIAL,
 ) -> Report:
     """The report of a coded model: its rows (baselines priced only with a lowered network),
-    totals, accuracy and sweep; verification and resources come later (:func:`check_and_build`)."""
+    totals, accuracy and sweep (baselines and sweep points: tasks of ``jobs``); verification
+    and resources come later (:func:`check_and_build`)."""
     graph, board, data = coded.graph, coded.board, coded.data
     # the compile step of the report: facts and baselines (priced only with a lowered network)
     # ... and each layer's SQNR after truncation, on the calibration data
     x_int = net.quantize_input(data.x_calib) if net is not None else None
-    facts = layer_facts(graph, board.family if net is not None else None, net, x_int)
+    facts = layer_facts(graph, board.family if net is not None else None, net, x_int, jobs)
     costs = cost.layers if cost is not None else None  # net None: from the matrix codes
     layers = layer_rows(graph, net, board.family, costs, facts)
     report = Report(
@@ -346,6 +386,7 @@ def build_report(
             opts.config,
             log,
             family=board.family,
+            jobs=jobs,
         )
         report.sweep = [chosen, *others]
     return report

@@ -13,11 +13,13 @@ import copy
 import dataclasses
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnlcc.ir.lower import lower_network
+from nnlcc.jobs import SERIAL, Jobs
 from nnlcc.passes import (
     Pass,
     PassKind,
@@ -26,6 +28,7 @@ from nnlcc.passes import (
     parse_pipeline,
     run_passes,
 )
+from nnlcc.passes.registry import Extras, add_extras, extras
 from nnlcc.report.accuracy import accuracy_report
 from nnlcc.report.schema import Accuracy, AccuracyDrop, DropPoint, SweepPoint
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from nnlcc.ir.family import Family
     from nnlcc.ir.fixed_point import FixedFormat
     from nnlcc.ir.lowered import LoweredNetwork
-    from nnlcc.ir.matrix import MatrixGraph
+    from nnlcc.ir.matrix import MatrixGraph, MatrixLayer
 
 
 def edit_pipeline(base: list[Pass], entry: str) -> list[Pass]:
@@ -111,21 +114,42 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
     *,
     family: Family,
+    jobs: Jobs = SERIAL,
 ) -> list[SweepPoint]:
     """Points for every entry, each on a fresh copy of ``pristine`` (the graph before passes
-    and config); ``base`` is the pipeline as the user wrote it (before config completion)."""
-    points = []
-    for i, entry in enumerate(entries, 1):
-        if log:
-            log(f"sweep {i}/{len(entries)}: {entry}")
-        graph = copy.deepcopy(pristine)
-        passes = edit_pipeline(base, entry)
-        if config is not None:
-            passes, _ = attach_layer_settings(graph, passes, config.layer_settings(graph))
-        run_passes(graph, passes, data.x_calib, family=family)
-        net = lower_network(graph, family)
-        points.append(sweep_point(graph, net, passes, accuracy_report(graph, net, data)))
-    return points
+    and config); ``base`` is the pipeline as the user wrote it (before config completion).
+    Each point is a task of ``jobs`` (its passes run one layer after another)."""
+    shared = _SweepInputs(pristine, base, data, config, family, extras())
+    return jobs.map(
+        _sweep_task,
+        entries,
+        shared,
+        [f"sweep {entry}" for entry in entries],
+        None if log is None else lambda i: log(f"sweep {i + 1}/{len(entries)}: {entries[i]}"),
+    )
+
+
+@dataclass(frozen=True)
+class _SweepInputs:
+    """What every sweep point reads (sent to each worker once)."""
+
+    pristine: MatrixGraph
+    base: list[Pass]
+    data: Dataset
+    config: Config | None
+    family: Family
+    extras: Extras
+
+
+def _sweep_task(entry: str, shared: _SweepInputs) -> SweepPoint:
+    add_extras(shared.extras)
+    graph = copy.deepcopy(shared.pristine)
+    passes = edit_pipeline(shared.base, entry)
+    if shared.config is not None:
+        passes, _ = attach_layer_settings(graph, passes, shared.config.layer_settings(graph))
+    run_passes(graph, passes, shared.data.x_calib, family=shared.family)
+    net = lower_network(graph, shared.family)
+    return sweep_point(graph, net, passes, accuracy_report(graph, net, shared.data))
 
 
 # --------------------------------------------------------------------- --accuracy-drop
@@ -145,6 +169,7 @@ def choose_targets(
     drop: float,
     family: Family,
     log: Callable[[str], None] | None = None,
+    jobs: Jobs = SERIAL,
     trade_imported: bool = False,
     default: bool = False,
 ) -> AccuracyDrop:
@@ -159,9 +184,10 @@ def choose_targets(
 
     Greedy descent: every layer starts at the highest level; each round lowers, by one level,
     the layer whose step saves the most LUTs while the whole network still meets the floor
-    (every layer at every level is coded and lowered once, then cached; a point costs one
-    golden evaluation).  Leaves the chosen codes in ``graph``; returns the report's record:
-    the floor, the targets and every point tried (targets, est. LUTs, golden accuracy)."""
+    (every layer at every level is coded and lowered once, then cached: each round's new
+    levels as tasks of ``jobs``; a point costs one golden evaluation).  Leaves the chosen codes
+    in ``graph``; returns the report's record: the floor, the targets and every point tried
+    (targets, est. LUTs, golden accuracy)."""
     from nnlcc.ir.imported import imported_ints
     from nnlcc.ir.lower import boundary, lower_any
     from nnlcc.ir.lowered import LoweredNetwork
@@ -169,7 +195,6 @@ def choose_targets(
     from nnlcc.ir.notes import Note
     from nnlcc.ir.recurrent import RecurrentLayer
     from nnlcc.ir.truncate import TruncationBudget
-    from nnlcc.passes.auto import AutoRecord
 
     assert data.y_test is not None
     # chosen on the validation data when there is some, else on the test set (optimistic)
@@ -179,6 +204,7 @@ def choose_targets(
     assert y_sel is not None
     x_int: Any = None
     matrix = graph.matrix_layers()
+    by_name = {la.name: la for la in matrix}
     cache: dict[tuple[str, float], tuple[Any, list[Note], Any, int]] = {}
     levels = {
         la.name: (
@@ -189,24 +215,23 @@ def choose_targets(
         for la in matrix
     }
 
+    def fill(wanted: list[tuple[str, float]]) -> None:
+        """Code every (layer, level) of ``wanted`` not cached yet, as tasks of ``jobs``."""
+        todo = [k for k in dict.fromkeys(wanted) if k not in cache]
+        done = jobs.map(
+            _code_at,
+            [(by_name[name], level) for name, level in todo],
+            (auto, family, extras()),
+            [f"auto {name} at {level:g} dB" for name, level in todo],
+            None
+            if log is None
+            else lambda i: log(f"accuracy-drop: {todo[i][0]} at {todo[i][1]:g} dB"),
+        )
+        cache.update(zip(todo, done, strict=True))
+
     def coded(layer: MatrixLayer, level: float) -> tuple[Any, list[Note], Any, int]:
-        key = (layer.name, level)
-        if key not in cache:
-            if log:
-                log(f"accuracy-drop: {layer.name} at {level:g} dB")
-            if level == EXACT:  # an imported model's layer, its integers kept
-                best = auto.code_one(layer, family)
-            else:
-                best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family, False)
-            # the notes auto leaves (frozen: cached as they are)
-            kept = [layer.notes.get(AutoRecord), layer.notes.get(TruncationBudget)]
-            cache[key] = (
-                layer.code,
-                [n for n in kept if n is not None],
-                best.lowered,
-                best.luts or 0,
-            )
-        return cache[key]
+        fill([(layer.name, level)])
+        return cache[(layer.name, level)]
 
     def install(targets: dict[str, float], layers: list[MatrixLayer] = matrix) -> None:
         for layer in layers:
@@ -256,10 +281,13 @@ def choose_targets(
     float_acc = float(np.mean(np.asarray(y_float).argmax(1) == y_sel))
     floor = float_acc - drop / 100.0
     targets = {la.name: levels[la.name][0] for la in matrix}
+    fill([(la.name, levels[la.name][0]) for la in matrix])
     acc, luts = golden(targets)
     points = [DropPoint(_shown(targets), luts, round(acc, 4))]
     while True:
         best: tuple[int, dict[str, float], float] | None = None
+        nxt = [(la.name, levels[la.name].index(targets[la.name]) + 1) for la in matrix]
+        fill([(name, levels[name][k]) for name, k in nxt if k < len(levels[name])])
         for layer in matrix:
             mine = levels[layer.name]
             at = mine.index(targets[layer.name])
@@ -297,6 +325,23 @@ def choose_targets(
         targets=_shown(targets),
         points=points,
     )
+
+
+def _code_at(task: tuple[MatrixLayer, float], shared: tuple[Any, Family, Extras]) -> Any:
+    """One layer coded by ``auto`` at one SQNR level: its code, the notes auto leaves on it
+    (frozen: cached as they are), its lowered layer and estimated LUTs."""
+    from nnlcc.ir.truncate import TruncationBudget
+    from nnlcc.passes.auto import AutoRecord
+
+    layer, level = task
+    auto, family, found = shared
+    add_extras(found)
+    if level == EXACT:  # an imported model's layer, its integers kept
+        best = auto.code_one(layer, family)
+    else:
+        best = dataclasses.replace(auto, sqnr_db=level).code_one(layer, family, False)
+    kept = [layer.notes.get(AutoRecord), layer.notes.get(TruncationBudget)]
+    return layer.code, [n for n in kept if n is not None], best.lowered, best.luts or 0
 
 
 #: The level of a layer that keeps an imported model's integers exactly.

@@ -34,6 +34,7 @@ from nnlcc.ir.recurrent import RecurrentLayer
 from nnlcc.ir.rescale import Rescale, row_plan
 from nnlcc.ir.timing import ScheduleSetting, default_stage_budget
 from nnlcc.ir.truncate import InputPower, TruncationBudget, plan_truncation
+from nnlcc.jobs import SERIAL, Jobs
 
 
 def _requantize(graph: AdderGraph, node: int | None, rq: Requant, neg: bool = False) -> int:
@@ -294,25 +295,59 @@ def lower_any(layer: Layer, fmts: list[FixedFormat], family: Family | None = Non
     return lower_flatten(layer, fmts[0], family)
 
 
-def lower_network(graph: MatrixGraph, family: Family | None = None) -> LoweredNetwork:
-    """Every layer of ``graph`` as an adder graph; ``family`` (the board's) sets the fanout
-    bound of layers no ``schedule`` pass set (None: unbounded)."""
+def lower_network(
+    graph: MatrixGraph, family: Family | None = None, jobs: Jobs = SERIAL
+) -> LoweredNetwork:
+    """Every layer of ``graph`` lowered; ``family`` (the board's) sets the fanout bound of
+    layers no ``schedule`` pass set (None: unbounded).  The matrix layers are independent
+    tasks of ``jobs`` (a matrix layer's output format is its own, so none waits for another),
+    the small pool, add and flatten graphs are lowered here."""
     if graph.input_fmt is None:
         raise ValueError("graph has no input format: run the quantize pass first")
     fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
-    layers: list[LoweredLayer] = []
+    layers: list[LoweredLayer | None] = []
+    matrix: list[tuple[int, MatrixLayer, FixedFormat]] = []
+    failed: Exception | None = None  # the first other layer that failed: after the tasks
     for i, layer in enumerate(graph.layers):
-        lowered = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)], family)
-        layers.append(lowered)
-        fmts[layer.name] = lowered.out_fmt
+        ins = [fmts[t] for t in graph.inputs_of(i)]
+        if isinstance(layer, MatrixLayer):
+            if layer.out_fmt is None:  # as lower_layer says
+                raise ValueError(
+                    f"layer {layer.name} has no code/format: run quantize and a matrix pass"
+                )
+            matrix.append((i, layer, ins[0]))
+            layers.append(None)
+            fmts[layer.name] = layer.out_fmt
+        else:
+            try:
+                lowered = lower_any(layer, ins, family)
+            except Exception as e:  # a matrix layer before it fails first, as in graph order
+                failed = e
+                break
+            layers.append(lowered)
+            fmts[layer.name] = lowered.out_fmt
+    done = jobs.map(
+        _lower_task,
+        [(layer, fmt) for _, layer, fmt in matrix],
+        family,
+        [f"lower {layer.name}" for _, layer, _ in matrix],
+    )
+    if failed is not None:
+        raise failed
+    for (i, _, _), lowered in zip(matrix, done, strict=True):
+        layers[i] = lowered
     return LoweredNetwork(
         name=graph.name,
         input_fmt=graph.input_fmt,
-        layers=layers,
+        layers=[la for la in layers if la is not None],
         input_shape=graph.input_shape,
         input_name=graph.input_name,
         **boundary(graph),
     )
+
+
+def _lower_task(task: tuple[MatrixLayer, FixedFormat], family: Family | None) -> LoweredLayer:
+    return lower_layer(task[0], task[1], family)
 
 
 def boundary(graph: MatrixGraph) -> dict[str, Any]:
