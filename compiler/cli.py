@@ -529,6 +529,12 @@ def finetune(
     input_weight: Annotated[
         float, typer.Option(help="penalty factor of the network-input groups")
     ] = 1.0,
+    channel_weight: Annotated[
+        float,
+        typer.Option(
+            help="CNN: penalty factor (times λ) of whole output channels; 0: im2col columns only"
+        ),
+    ] = 0.0,
     lr: Annotated[
         float | None,
         typer.Option(
@@ -544,7 +550,8 @@ def finetune(
     with block-circulant weights (--circulant B).
 
     Group lasso: whole input columns (pixels, hidden neurons) go to zero and are removed; on
-    a CNN, whole im2col columns (an input channel at a kernel position) go to zero.
+    a CNN, whole im2col columns (an input channel at a kernel position) go to zero, and an
+    output channel no column reads any more is removed (--channel-weight pushes whole channels).
     Circulant: every dense/conv layer is trained as BxB circulant blocks (one B-vector each,
     starting from the projection of the float weights), so `circulant{block=B}` keeps it
     exactly.  The output is written only when training and the ONNX round trip succeed.
@@ -579,6 +586,7 @@ def finetune(
                 lr=lr,
                 seed=seed,
                 input_weight=input_weight,
+                channel_weight=channel_weight,
             )
             res = run_finetune(model, data, output, opts, progress=not (quiet or as_json))
     except NnlccError as e:

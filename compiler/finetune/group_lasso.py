@@ -57,7 +57,9 @@ class FinetuneOptions:
     """``group_lasso`` is λ; ``epochs`` with the penalty, then ``retrain_epochs`` without it
     (``None``: half of ``epochs``); SGD with momentum 0.9 and ``lr`` (:meth:`rate`), mini-batches of
     ``batch_size``.  ``input_weight`` multiplies the penalty of the network-input groups
-    (pixels): above 1 it prunes inputs rather than hidden neurons."""
+    (pixels): above 1 it prunes inputs rather than hidden neurons.  ``channel_weight`` (CNNs):
+    every output channel of a convolution is one more group (the next layer's columns reading
+    it), its penalty this factor times λ; a channel at zero is removed."""
 
     group_lasso: float
     epochs: int = 60
@@ -66,6 +68,7 @@ class FinetuneOptions:
     batch_size: int = 64
     seed: int = 0
     input_weight: float = 1.0
+    channel_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.group_lasso) and self.group_lasso >= 0):
@@ -76,6 +79,8 @@ class FinetuneOptions:
             raise BadInputError("retrain epochs must be >= 0")
         if not (math.isfinite(self.input_weight) and self.input_weight >= 0):
             raise BadInputError("the input group weight must be a finite number >= 0")
+        if not (math.isfinite(self.channel_weight) and self.channel_weight >= 0):
+            raise BadInputError("--channel-weight must be a finite number >= 0")
         if not ((self.lr is None or self.lr > 0) and self.batch_size >= 1):
             raise BadInputError("learning rate must be > 0 and batch size >= 1")
 
@@ -121,7 +126,8 @@ class FinetuneResult(TrainResult):
             return (
                 f"accuracy {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}; columns"
                 f" used per layer {'/'.join(map(str, self.columns_before))} ->"
-                f" {'/'.join(map(str, self.columns_after))}"
+                f" {'/'.join(map(str, self.columns_after))}; layers {fmt(self.shapes_before)}"
+                f" -> {fmt(self.shapes_after)}"
             )
         return (
             f"accuracy {self.accuracy_before:.4f} -> {self.accuracy_after:.4f}; inputs used "
@@ -282,7 +288,13 @@ def _prune_cnn(
     graph: MatrixGraph, data: LabelledData, opts: FinetuneOptions, progress: bool
 ) -> FinetuneResult:
     sched = ColumnsSchedule(
-        opts.group_lasso, opts.epochs, opts.retrain, opts.rate(True), opts.batch_size, opts.seed
+        opts.group_lasso,
+        opts.epochs,
+        opts.retrain,
+        opts.rate(True),
+        opts.batch_size,
+        opts.seed,
+        opts.channel_weight,
     )
     res = cnn_columns_prune(graph, data, sched, progress)
     before, after = graph.matrix_layers(), res.graph.matrix_layers()
