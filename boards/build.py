@@ -24,6 +24,7 @@ yosys's figures of the self-test top before place-and-route.
 from __future__ import annotations
 
 import json
+import re
 import string
 import time
 from collections.abc import Callable
@@ -35,9 +36,10 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, ToolchainError
+from nnlcc.hdl.adder_tree import KEEP_COPIES
 from nnlcc.hdl.top import TopStrategy, top_for
 from nnlcc.ir.cost import NetworkCost
-from nnlcc.ir.family import Family
+from nnlcc.ir.family import AdderDelay, Family
 from nnlcc.ir.lowered import LoweredNetwork
 
 from .fit import (
@@ -48,9 +50,16 @@ from .fit import (
     model_resources,
     network_cost,
 )
+from .headroom import fit_verdict
 from .profiles import BoardProfile, get_board
 from .selftest import BoardSelfTest
-from .stream_selftest import StreamSelfTest, selftest_core, selftest_inputs
+from .stream_selftest import (
+    StreamSelfTest,
+    fitting_inputs,
+    roms_in_luts,
+    selftest_core,
+    selftest_inputs,
+)
 from .toolchain import (
     count_cells,
     find_tool,
@@ -60,7 +69,14 @@ from .toolchain import (
     run_tool,
 )
 
-__all__ = ["DesignTooLargeError", "board_build", "pnr_fields", "synth_network", "synth_script"]
+__all__ = [
+    "DesignTooLargeError",
+    "board_build",
+    "pnr_fields",
+    "pnr_target_mhz",
+    "synth_network",
+    "synth_script",
+]
 
 NETWORK_MODULE = "nnlcc_network"
 SELFTEST_NAME = "nnlcc_selftest"
@@ -69,9 +85,13 @@ SELFTEST_NAME = "nnlcc_selftest"
 def synth_script(family: Family, verilog: str, top: str, stat_json: str) -> str:
     """The yosys script synthesizing ``top`` of ``verilog`` for ``family`` (its
     :attr:`~nnlcc.ir.family.Toolchain.synth` command; on the digits MLP, CSD, ~1000 adders,
-    about 60 s for each family)."""
+    about 60 s for each family); the copies of duplicated registers are kept
+    (:data:`~nnlcc.hdl.adder_tree.KEEP_COPIES`)."""
     synth = family.toolchain.synth
-    return f"read_verilog {verilog}\n{synth} -top {top}\ntee -q -o {stat_json} stat -json\n"
+    return (
+        f"read_verilog {verilog}\nproc\n{KEEP_COPIES}\n{synth} -top {top}\n"
+        f"tee -q -o {stat_json} stat -json\n"
+    )
 
 
 def synth_network(
@@ -102,7 +122,8 @@ def _vectors(net: LoweredNetwork, x_int: npt.ArrayLike | None) -> npt.NDArray[np
 def _selftest_plan(
     board: BoardProfile, net: LoweredNetwork, x: npt.NDArray[np.int64], **opts: Any
 ) -> Any:
-    top = BoardSelfTest(selftest_core(net, x), board)
+    core = selftest_core(net, x, rom_in_luts=roms_in_luts(board, pnr_target_mhz(board)))
+    top = BoardSelfTest(core, board)
     platform = board.platform()
     return platform.build(top, name=SELFTEST_NAME, do_build=False, **opts), top
 
@@ -172,6 +193,37 @@ def _open_flow(family: Family) -> tuple[str, str]:
     return tools.pnr, tools.pack
 
 
+def pnr_target_mhz(board: BoardProfile) -> float:
+    """The clock nextpnr is asked to meet: the board's, or the clock the family's schedule
+    aims at (:attr:`~nnlcc.ir.family.AdderDelay.target_mhz`) when that is faster. The
+    schedule placed the registers for that clock; a placer asked only for a slow board clock
+    stops improving the paths long before (the ULX3S's 25 MHz left the MLP at 144.5 MHz)."""
+    adder = board.family.adder_delay
+    target = adder.target_mhz if isinstance(adder, AdderDelay) else 0.0
+    return max(board.clock_mhz, target)
+
+
+def _retarget_clock(sdir: Path, family: Family, name: str, mhz: float) -> None:
+    """Ask nextpnr for ``mhz`` on the board clock: the constraint file's clock line rewritten
+    (the design, its UART divisor and timers, stay sized for the board's own clock)."""
+    tools = family.toolchain
+    if not tools.constraints or not tools.clock_constraint:
+        return
+    path = sdir / tools.constraints.format(name=name)
+    value = f"{mhz * 1e6 / tools.clock_unit_hz:.6f}".rstrip("0").rstrip(".")
+    text, n = re.subn(
+        tools.clock_constraint,
+        lambda m: (
+            m.group(0)[: m.start(1) - m.start(0)] + value + m.group(0)[m.end(1) - m.start(0) :]
+        ),
+        path.read_text(),
+        flags=re.M,
+    )
+    if n != 1:
+        raise ToolchainError(f"{path.name}: expected one clock constraint, found {n}")
+    path.write_text(text)
+
+
 def _pnr_args(board: BoardProfile, platform: Any) -> list[str]:
     """nextpnr's arguments: the run's own, then the family's device, constraint and output
     arguments (:attr:`~nnlcc.ir.family.Toolchain.pnr_args`)."""
@@ -180,7 +232,7 @@ def _pnr_args(board: BoardProfile, platform: Any) -> list[str]:
         "--quiet",
         "--log", f"{name}.tim",
         "--report", f"{name}_report.json",
-        "--freq", f"{board.clock_mhz:g}",
+        "--freq", f"{pnr_target_mhz(board):g}",
         "--timing-allow-fail",
         "--json", f"{name}.json",
     ]  # fmt: skip
@@ -250,7 +302,10 @@ def board_build(
     timings["verilog_s"] = time.monotonic() - t0
 
     vendor = tools.vendor_tree
-    x = _vectors(net, x_int) if (pnr or vendor is not None) else None
+    x = None
+    if pnr or vendor is not None:  # as many test inputs as the block RAM holds beside it
+        in_luts = roms_in_luts(prof, pnr_target_mhz(prof))
+        x = fitting_inputs(net, prof, _vectors(net, x_int), model["bram"], in_luts)
     extra: dict[str, Any] = {}
     if vendor is not None:  # Vivado, the one vendor flow nnlcc writes
         assert x is not None
@@ -306,6 +361,7 @@ def board_build(
         "fits": fits(prof, counts),
         "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
         **({"fit_advice": advice} if advice is not None else {}),
+        "verdict": fit_verdict(prof, net, model, cost),
         **extra,
         "timings_s": {k.removesuffix("_s"): round(v, 2) for k, v in timings.items()},
     }
@@ -367,6 +423,7 @@ def _network_estimate_only(
         "fits": fits(prof, counts),
         "utilization_pct": round(100.0 * (counts.get("luts") or 0) / prof.luts, 2),
         **({"fit_advice": advice} if advice is not None else {}),
+        "verdict": fit_verdict(prof, top.net, model, cost, wrapper=False),
         "timings_s": {"estimate": round(seconds, 2)},
         **note,
     }
@@ -403,10 +460,12 @@ def _pnr_flow(
         prof,
         net,
         x,
+        script_after_read=KEEP_COPIES,
         script_after_synth=f"tee -q -o {name}_stat.json stat -json",
         nextpnr_opts=f"--report {name}_report.json --timing-allow-fail",
     )
     plan.extract(str(sdir))
+    _retarget_clock(sdir, prof.family, name, pnr_target_mhz(prof))
     timings["selftest_tree_s"] = time.monotonic() - t0
     platform_cls = prof.platform()
 
@@ -428,7 +487,7 @@ def _pnr_flow(
     if advice is not None:
         raise DesignTooLargeError(advice["message"])
 
-    say(f"board {prof.name}: nextpnr place and route at {prof.clock_mhz:g} MHz")
+    say(f"board {prof.name}: nextpnr place and route for {pnr_target_mhz(prof):g} MHz")
     pnr = run_tool(
         pnr_tool, _pnr_args(prof, platform_cls), cwd=sdir, step="pnr", check=False,
         progress=progress,
@@ -486,7 +545,9 @@ def _pnr_flow(
         if parsed.used(fam, "dsp") is not None
         else syn_counts["dsp"],
         "fmax_mhz": round(parsed.fmax, 2) if parsed.fmax is not None else None,
-        "timing_met": parsed.timing_met,
+        "pnr_target_mhz": pnr_target_mhz(prof),
+        # the bitstream runs at the board clock: that is the clock it has to meet
+        "timing_met": None if parsed.fmax is None else parsed.fmax >= prof.clock_mhz,
         "utilization": {
             c: {"used": u, "available": a} for c, (u, a) in parsed.utilization.items() if u
         },
@@ -502,7 +563,8 @@ def _pnr_flow(
             "leds": {role: f"{res}{num}" for role, (res, num) in prof.leds.items()},
         },
     }
-    if parsed.timing_met is False:
+    if result["timing_met"] is False:
+        assert parsed.fmax is not None
         say(
             f"board {prof.name}: timing NOT met: Fmax {parsed.fmax:.1f} MHz < {prof.clock_mhz:g} MHz "
             "board clock; the self-test may fail on hardware"

@@ -38,6 +38,7 @@ __all__ = [
     "check_fit",
     "fit_advice",
     "fits",
+    "levers",
     "model_resources",
     "network_cost",
 ]
@@ -218,6 +219,26 @@ def fit_advice(
     cost = network_cost(net, board.family, cost)
     biggest = sorted(cost.layers.items(), key=lambda kv: -kv[1].luts)[:TOP_LAYERS]
     layers = [{"name": n, "luts": c.luts, "ffs": c.ffs_synth} for n, c in biggest]
+    levers_ = levers(board, net, counts, cost)
+    top = ", ".join(f"{x['name']} {x['luts']:,} LUTs/{x['ffs']:,} FFs" for x in layers)
+    message = (
+        f"design does not fit {board.device} ({board.name}): {_over(board, counts)} [{source}];"
+        f" biggest layers: {top}; levers: "
+        + "; ".join(f"{lv.lever}: {lv.effect}" for lv in levers_)
+    )
+    return {
+        "message": message,
+        "source": source,
+        "biggest_layers": layers,
+        "levers": [{"lever": lv.lever, "effect": lv.effect} for lv in levers_],
+    }
+
+
+def levers(
+    board: BoardProfile, net: LoweredNetwork, counts: dict[str, Any], cost: NetworkCost
+) -> list[Lever]:
+    """What would shrink ``net`` (needing ``counts`` on ``board``), each lever with its
+    estimated effect: a lower SQNR, pruning (dense networks), a bigger board."""
     levers: list[Lever] = []
     steps = _steps_to_fit(board, counts)
     db = f"{SQNR_STEP_DB:g} dB"
@@ -240,14 +261,4 @@ def fit_advice(
         levers.append(bigger)
     else:
         levers.append(Lever("a bigger board", "no known board holds it (see `nnlcc boards`)"))
-    top = ", ".join(f"{x['name']} {x['luts']:,} LUTs/{x['ffs']:,} FFs" for x in layers)
-    message = (
-        f"design does not fit {board.device} ({board.name}): {_over(board, counts)} [{source}];"
-        f" biggest layers: {top}; levers: " + "; ".join(f"{lv.lever}: {lv.effect}" for lv in levers)
-    )
-    return {
-        "message": message,
-        "source": source,
-        "biggest_layers": layers,
-        "levers": [{"lever": lv.lever, "effect": lv.effect} for lv in levers],
-    }
+    return levers

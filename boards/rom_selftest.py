@@ -16,14 +16,25 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from amaranth.hdl import Module, Shape, Signal, unsigned
+from amaranth.hdl import Array, Cat, Module, Shape, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 
-__all__ = ["RomSelfTest", "SelfTestResult", "pack_vectors", "port_elements", "run_selftest"]
+__all__ = [
+    "LUT_ROM_WORDS",
+    "RomSelfTest",
+    "SelfTestResult",
+    "pack_vectors",
+    "port_elements",
+    "run_selftest",
+]
+
+LUT_ROM_WORDS = 64
+"""Deepest ROM put in LUTs: each bit one function of six address bits (four LUT4s and a
+slice's muxes on ECP5); more inputs share a word."""
 
 
 def port_elements(layout: Any) -> tuple[Shape, int]:
@@ -70,6 +81,8 @@ class RomSelfTest(wiring.Component):
         x_rows: npt.ArrayLike,
         y_rows: npt.ArrayLike,
         latency: int,
+        *,
+        rom_in_luts: bool = False,
     ) -> None:
         self.network = network
         sig = network.signature.members
@@ -79,6 +92,10 @@ class RomSelfTest(wiring.Component):
         self.y_words = pack_vectors(y_rows, self.y_elem)
         self.n = len(self.y_words)
         self.latency = latency
+        self.rom_in_luts = rom_in_luts
+        # inputs per ROM word: a LUT ROM at most LUT_ROM_WORDS deep (one function of the
+        # address per bit: a slice's LUTs and muxes), several inputs to a word if need be
+        self.pack = -(-len(self.x_words) // LUT_ROM_WORDS) if rom_in_luts else 1
         super().__init__(
             {
                 "done": Out(1),
@@ -92,7 +109,7 @@ class RomSelfTest(wiring.Component):
     @property
     def cycles(self) -> int:
         """Clocks from reset release to ``done`` (a bound when ``latency`` is one)."""
-        return len(self.x_words) + self.latency + 5
+        return len(self.x_words) + self.latency + 6
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -101,24 +118,48 @@ class RomSelfTest(wiring.Component):
         self._check(m)
         return m
 
+    def _rom(self, words: list[int], width: int, depth: int) -> Memory:
+        """A ROM of ``words``: block RAM, or LUTs (``rom_in_luts``: yosys's ``rom_style``)."""
+        attrs = {"rom_style": "logic"} if self.rom_in_luts else None
+        return Memory(shape=unsigned(width), depth=depth, init=words, attrs=attrs)
+
     def _feed(self, m: Module) -> None:
-        """The input ROM: its address counts 0..len; the synchronous read delays data by a
-        clock, so the valid bit is the registered "address in range"."""
-        net, depth = self.network, len(self.x_words)
+        """The input ROM, ``pack`` inputs to a word: the word address advances every
+        ``pack`` clocks, the word is registered after the synchronous read (``dq``: two
+        clocks from address to data), and one input a clock is taken from it, the first two
+        clocks after reset, until all are out; then a register between the ROM and the
+        network (a block RAM's clock-to-output time, 5.8 ns on ECP5, in front of the first
+        adder set Fmax to about 100 MHz)."""
+        net, n, k = self.network, len(self.x_words), self.pack
         xw = self.x_elem.width * self.x_count
-        m.submodules.rom_x = rom = Memory(shape=unsigned(xw), depth=depth, init=self.x_words)
+        words = [
+            sum(w << (j * xw) for j, w in enumerate(self.x_words[i : i + k]))
+            for i in range(0, n, k)
+        ]
+        m.submodules.rom_x = rom = self._rom(words, xw * k, len(words))
         rd = rom.read_port()
-        addr = Signal(range(depth + 1))
-        feeding = Signal()
-        m.d.comb += rd.addr.eq(addr)
-        with m.If(addr < depth):
-            m.d.sync += addr.eq(addr + 1)
-        m.d.sync += feeding.eq(addr < depth)
-        # a register between the ROM and the network: a block RAM's clock-to-output time
-        # (5.8 ns on ECP5) in front of the first adder set Fmax to about 100 MHz
+        word = Signal(range(len(words) + 1))
+        phase = Signal(range(k))
+        m.d.comb += rd.addr.eq(word)
+        with m.If(phase == k - 1):
+            m.d.sync += [phase.eq(0), word.eq(word + (word < len(words)))]
+        with m.Else():
+            m.d.sync += phase.eq(phase + 1)
+        dq = Signal(xw * k)
+        started = Signal(2)  # shifts in ones: data is in dq from the third clock on
+        emitted = Signal(range(n + 1))
+        m.d.sync += [dq.eq(rd.data), started.eq(Cat(1, started[0]))]
+        valid = Signal()
+        m.d.comb += valid.eq(started[1] & (emitted != n))
+        with m.If(valid):
+            m.d.sync += emitted.eq(emitted + 1)
+        # the input at phase p is element (p - 2) mod k of dq (the previous word's last
+        # two at phases 0 and 1)
+        pick = Array(dq[j * xw : (j + 1) * xw] for j in range(k))
+        elem = pick[(phase + k - 2) % k] if k > 1 else dq
         x_q = Signal(xw)
         v_q = Signal()
-        m.d.sync += [x_q.eq(rd.data), v_q.eq(feeding)]
+        m.d.sync += [x_q.eq(elem), v_q.eq(valid)]
         m.d.comb += [net.x.as_value().eq(x_q), net.valid_in.eq(v_q)]
 
     def _check(self, m: Module) -> None:
@@ -131,7 +172,7 @@ class RomSelfTest(wiring.Component):
         increment in series with the address held the ECP5 self-test at 134 MHz."""
         net, n = self.network, self.n
         yw = self.y_elem.width * self.y_count
-        m.submodules.rom_y = rom = Memory(shape=unsigned(yw), depth=n, init=self.y_words)
+        m.submodules.rom_y = rom = self._rom(self.y_words, yw, n)
         rd = rom.read_port()
         checked, errors = self.checked, self.errors
         consume = Signal()

@@ -68,6 +68,7 @@ class SelfTest(RomSelfTest):
         y_golden: npt.ArrayLike | None = None,
         *,
         network: wiring.Component | None = None,
+        rom_in_luts: bool = False,
     ) -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused design
         top = top_for(net)
@@ -88,7 +89,7 @@ class SelfTest(RomSelfTest):
         # the network's own top, fed one ROM word (one input) per clock
         network = network if network is not None else top.component()
         latency = int(getattr(network, "latency", net.latency))
-        super().__init__(network, x, y, latency)
+        super().__init__(network, x, y, latency, rom_in_luts=rom_in_luts)
 
 
 class BoardSelfTest(Elaboratable):
@@ -150,7 +151,8 @@ def simulate_selftest(
     *,
     network: wiring.Component | None = None,
     vcd: str | None = None,
+    rom_in_luts: bool = False,
 ) -> SelfTestResult:
     """Run the self-test in the Amaranth simulator until ``done`` (or a bound of cycles)."""
-    dut = SelfTest(net, x_int, y_golden, network=network)
+    dut = SelfTest(net, x_int, y_golden, network=network, rom_in_luts=rom_in_luts)
     return run_selftest(dut, 4 * dut.cycles + 16, vcd)

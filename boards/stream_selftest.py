@@ -19,17 +19,25 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from nnlcc.hdl.network import NetworkTop
 from nnlcc.hdl.stream import StreamPlan, StreamTop
 from nnlcc.hdl.top import top_for
+from nnlcc.ir.family import Family
 from nnlcc.ir.lowered import LoweredNetwork
 
+from .fit import DesignTooLargeError
+from .profiles import BoardProfile
 from .rom_selftest import RomSelfTest, SelfTestResult, run_selftest
 from .selftest import MAX_VECTORS, SelfTest, selftest_vectors
 
 __all__ = [
     "MAX_IMAGES",
     "StreamSelfTest",
+    "fitting_inputs",
     "latency_bound",
+    "rom_blocks",
+    "rom_words",
+    "roms_in_luts",
     "selftest_core",
     "selftest_inputs",
     "simulate_stream_selftest",
@@ -49,9 +57,76 @@ def selftest_inputs(
     return selftest_vectors(net, x_int, n)
 
 
-def selftest_core(net: LoweredNetwork, x_int: npt.ArrayLike) -> SelfTest | StreamSelfTest:
-    """The self-test of ``net``'s top (:func:`~nnlcc.hdl.top.top_for` decides which)."""
-    return StreamSelfTest(net, x_int) if top_for(net).kind == "stream" else SelfTest(net, x_int)
+def rom_words(net: LoweredNetwork) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(words, bits per word)`` per test input of the self-test's input ROM and of its
+    golden ROM: a vector per word, or a pixel (all channels) per word for a CNN."""
+    if top_for(net).kind == "stream":
+        plan = StreamPlan(net)
+        c, h, w = net.input_shape
+        image = plan.out_images[-1]
+        outputs = image[1] * image[2] if image else 1
+        y_bits = plan.out_shapes[-1].width * max(plan.out_counts[-1], 1)
+        return (h * w, plan.x_shape.width * c), (outputs, y_bits)
+    meta = NetworkTop(net).port_metadata("t")
+    x, y = meta["x"], meta["y"]
+    return (1, x["width"] * x["count"]), (1, y["width"] * max(y["count"], 1))
+
+
+def rom_blocks(net: LoweredNetwork, family: Family, n: int, in_luts: bool = False) -> int:
+    """Block RAMs of ``family`` the self-test's two ROMs take for ``n`` test inputs (at most:
+    yosys may put a small ROM in LUTs; none when they are in LUTs)."""
+    if in_luts:
+        return 0
+    (xw, xb), (yw, yb) = rom_words(net)
+    return family.bram.blocks(n * xw, xb) + family.bram.blocks(n * yw, yb)
+
+
+def fitting_inputs(
+    net: LoweredNetwork,
+    board: BoardProfile,
+    x: npt.NDArray[np.int64],
+    network_bram: int,
+    in_luts: bool = False,
+) -> npt.NDArray[np.int64]:
+    """The first of the test inputs ``x`` whose ROMs fit ``board``'s block RAM beside the
+    network's own ``network_bram`` blocks (all of them when they fit); a
+    :class:`~nnlcc.boards.fit.DesignTooLargeError` in one line when not even one does."""
+    family, cap = board.family, board.bram
+    n = len(x)
+    while n and network_bram + rom_blocks(net, family, n, in_luts) > cap:
+        n -= 1
+    if n == 0:
+        (xw, xb), _ = rom_words(net)
+        what = (
+            f"one {'x'.join(map(str, net.input_shape))} image ({xw:,} pixels of {xb} bits)"
+            if top_for(net).kind == "stream"
+            else f"one input vector ({xb} bits)"
+        )
+        need = rom_blocks(net, family, 1)
+        raise DesignTooLargeError(
+            f"the self-test does not fit {board.device} ({board.name}): its ROMs need {need} "
+            f"{family.bram.primitive} for {what}, the network {network_bram}, the board has "
+            f"{cap}"
+        )
+    return x[:n]
+
+
+def selftest_core(
+    net: LoweredNetwork, x_int: npt.ArrayLike, *, rom_in_luts: bool = False
+) -> SelfTest | StreamSelfTest:
+    """The self-test of ``net``'s top (:func:`~nnlcc.hdl.top.top_for` decides which);
+    ``rom_in_luts``: its ROMs in LUTs (:func:`roms_in_luts`), not block RAM."""
+    if top_for(net).kind == "stream":
+        return StreamSelfTest(net, x_int, rom_in_luts=rom_in_luts)
+    return SelfTest(net, x_int, rom_in_luts=rom_in_luts)
+
+
+def roms_in_luts(board: BoardProfile, mhz: float) -> bool:
+    """Whether the self-test's ROMs go into LUTs on ``board`` for a ``mhz`` clock: where a
+    block RAM read, as yosys maps it, takes longer than the clock period (ECP5's DP16KD
+    without its output register, :attr:`~nnlcc.ir.family.BlockRam.read_ns`)."""
+    read = board.family.bram.read_ns
+    return isinstance(read, float) and read > 1000.0 / mhz
 
 
 class StreamSelfTest(RomSelfTest):
@@ -66,6 +141,8 @@ class StreamSelfTest(RomSelfTest):
         net: LoweredNetwork,
         x_int: npt.ArrayLike,
         y_golden: npt.ArrayLike | None = None,
+        *,
+        rom_in_luts: bool = False,
     ) -> None:
         self._MustUse__silence = True  # a refused configuration is not an unused design
         top = top_for(net)
@@ -75,8 +152,8 @@ class StreamSelfTest(RomSelfTest):
         stimuli = top.stimuli(x)
         pixels = stimuli[top.input_key]
         y = stimuli[f"layer{len(net.layers) - 1}"] if y_golden is None else np.asarray(y_golden)
-        if not 1 <= len(pixels) <= 1 << 16:
-            raise ValueError(f"self-test needs 1..65536 pixels, got {len(pixels)}")
+        if not len(pixels):
+            raise ValueError("self-test needs at least one image")
         self._MustUse__silence = False
         self.net = net
         self.images = len(x)
@@ -85,7 +162,7 @@ class StreamSelfTest(RomSelfTest):
         outputs = network.signature.members["y"].shape.length
         if y.ndim != 2 or y.shape[1] != outputs:
             raise ValueError(f"golden outputs of shape {y.shape}, expected (n, {outputs})")
-        super().__init__(network, pixels, y, latency_bound(net))
+        super().__init__(network, pixels, y, latency_bound(net), rom_in_luts=rom_in_luts)
 
 
 def latency_bound(net: LoweredNetwork) -> int:
@@ -104,8 +181,9 @@ def simulate_stream_selftest(
     y_golden: npt.ArrayLike | None = None,
     *,
     vcd: str | None = None,
+    rom_in_luts: bool = False,
 ) -> SelfTestResult:
     """Run :class:`StreamSelfTest` in the Amaranth simulator until ``done`` (or twice its
     cycle bound)."""
-    dut = StreamSelfTest(net, x_int, y_golden)
+    dut = StreamSelfTest(net, x_int, y_golden, rom_in_luts=rom_in_luts)
     return run_selftest(dut, 2 * dut.cycles + 16, vcd)

@@ -25,6 +25,7 @@ from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.hdl.names import verilog_name
 from nnlcc.hdl.top import top_for
+from nnlcc.ir.family import Family
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import ConvLayer, MatrixGraph, MatrixLayer
@@ -57,10 +58,13 @@ def estimate(layer: MatrixLayer) -> dict[str, int]:
     return {"adders": adders, "nodes": nodes, "verilog_bytes": nodes * _VERILOG_BYTES_PER_NODE}
 
 
-def one_layer_network(graph: MatrixGraph, layer: MatrixLayer) -> LoweredNetwork:
-    """The layer's adder graph as a vector network (a conv reads one window vector)."""
+def one_layer_network(
+    graph: MatrixGraph, layer: MatrixLayer, family: Family | None = None
+) -> LoweredNetwork:
+    """The layer's adder graph as a vector network (a conv reads one window vector);
+    ``family``: the board's, for the default schedule (:func:`nnlcc.ir.lower.lower_network`)."""
     assert layer.in_fmt is not None
-    low = lower_layer(layer, layer.in_fmt)
+    low = lower_layer(layer, layer.in_fmt, family)
     low.kind, low.window, low.image, low.inputs = "dense", None, (), ()
     return LoweredNetwork(
         name=f"{graph.name}_{layer.name}",
@@ -112,7 +116,7 @@ def compile_layer(opts: Any, name: str, log: Log) -> dict[str, Any]:
             f" {size['verilog_bytes'] / 1e6:.0f} MB of Verilog; generating it anyway"
         )
     with staged_outdir(outdir, anchors, opts.force, log) as tmp:
-        net = one_layer_network(graph, layer)
+        net = one_layer_network(graph, layer, board.family)
         g = net.layers[0].graph
         # the row report.json would have for this layer (no cost, so no baseline)
         row = layer_row(layer, net.layers[0], facts=facts_of(layer))

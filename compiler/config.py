@@ -52,6 +52,8 @@ COMPILE_KEYS: dict[str, tuple[type, str]] = {
     "seed": (int, "seed"),
     "sweep": (list, "sweep"),
     "accuracy_drop": (float, "accuracy_drop"),
+    "jobs": (int, "jobs"),
+    "cluster": (str, "cluster"),
 }
 _PATH_KEYS = ("model", "output", "data")  # relative to the config file's directory
 SECTIONS = ("compile", "layer_types", "layers")

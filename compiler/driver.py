@@ -18,7 +18,7 @@ import numpy as np
 
 from nnlcc import examples
 from nnlcc.baselines import layer_facts
-from nnlcc.data import Dataset, load_npz, random_dataset
+from nnlcc.data import Dataset, load_npz, load_val, random_dataset
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.hdl.top import TopStrategy, top_class, top_for
@@ -28,6 +28,7 @@ from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
 from nnlcc.ir.matrix import MatrixGraph
 from nnlcc.ir.text import print_graph
+from nnlcc.jobs import SERIAL, Jobs, check_jobs, open_jobs
 from nnlcc.outdir import check_outdir, default_name, staged_outdir
 from nnlcc.passes import (
     Pass,
@@ -79,6 +80,11 @@ class CompileOptions:
     force: bool = False  # replace an existing OUTDIR nnlcc did not write (see nnlcc.outdir)
     # points of golden accuracy auto may give up (None: DEFAULT_DROP with --data, else off)
     accuracy_drop: float | None = None
+    # tasks at once (nnlcc.jobs): 1 one after another in this process; None the machine's
+    # cores, on a local cluster started where it pays off; N a local cluster of N workers
+    jobs: int | None = 1
+    cluster: str | None = None  # an existing Dask scheduler's address (then jobs is its)
+    val: Path | None = None  # labelled data --accuracy-drop chooses on (x_val, y_val)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> CompileOptions:
@@ -108,6 +114,7 @@ class CompileOptions:
             raise BadInputError(
                 f"--accuracy-drop must be a number of accuracy points in 0..100, not {drop}{where}"
             )
+        check_jobs(self.jobs, self.cluster, where)
         if self.simulator is not None and self.simulator not in SIMULATORS:
             raise BadInputError(
                 f"unknown simulator {self.simulator!r}{where}; use one of {', '.join(SIMULATORS)}"
@@ -121,9 +128,19 @@ class CompileOptions:
         return Path(self.outdir) if self.outdir is not None else Path("build") / default
 
 
+def command_jobs(jobs: int | None, config: Config) -> int | None:
+    """``--jobs`` as the commands read it: given, else ``[compile] jobs`` of the config, else
+    None (the machine's cores, on a local cluster where it pays off: :mod:`nnlcc.jobs`); the
+    Python API's default is 1 instead (:class:`CompileOptions`)."""
+    if jobs is not None:
+        return jobs
+    found: int | None = config.compile.get("jobs")
+    return found
+
+
 def _anchors(opts: CompileOptions) -> list[Path]:
     """The user's input files, whose folders an OUTDIR never replaces."""
-    files = [opts.model, opts.data, opts.config.path if opts.config is not None else None]
+    files = [opts.model, opts.data, opts.val, opts.config.path if opts.config is not None else None]
     return [Path(f) for f in files if f is not None]
 
 
@@ -165,12 +182,14 @@ def run_passes(
     log: Log = _quiet,
     *,
     board: str | BoardProfile = DEFAULT_BOARD,
+    jobs: Jobs = SERIAL,
 ) -> None:
     """Run ``passes`` on the calibration inputs of ``data`` (per-layer settings honoured) for
-    ``board`` (its FPGA family is what ``auto`` prices its candidates on)."""
+    ``board`` (its FPGA family is what ``auto`` prices its candidates on); ``jobs`` runs a
+    matrix pass's layers (:mod:`nnlcc.jobs`)."""
     from nnlcc.boards import get_board
 
-    _run_passes(graph, passes, data.x_calib, get_board(board).family, log)
+    _run_passes(graph, passes, data.x_calib, get_board(board).family, log, jobs)
 
 
 def verification_vectors(
@@ -188,16 +207,19 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> Report:
 
     The steps: :func:`code_model` (frontend, per-layer settings, data, passes),
     :func:`lower_model` (golden model, cost model, fit check), :func:`build_report` (rows,
-    baselines, accuracy, sweep), then into the staged output directory the IR text,
-    :func:`check_and_build` (cocotb, board files) and the reports."""
+    baselines, accuracy, sweep), each running its per-layer work as tasks of the run's jobs
+    (``opts.jobs``, ``opts.cluster``: :mod:`nnlcc.jobs`, stopped before the hardware steps),
+    then into the staged output directory the IR text, :func:`check_and_build` (cocotb,
+    board files) and the reports."""
     t0 = time.perf_counter()
     opts.validate()
     model = Path(opts.model)
     outdir = opts.output_dir(default_name(model.stem))
     check_outdir(outdir, _anchors(opts), opts.force)  # before minutes of compiling
-    coded = code_model(opts, log)
-    net, cost = lower_model(coded, opts, log)
-    report = build_report(coded, net, cost, opts, log)
+    with open_jobs(opts.jobs, opts.cluster, log, warm=WORKER_MODULES) as jobs:
+        coded = code_model(opts, log, jobs)
+        net, cost = lower_model(coded, opts, log, jobs)
+        report = build_report(coded, net, cost, opts, log, jobs)
     with staged_outdir(outdir, _anchors(opts), opts.force, log) as tmp:
         if too_big(coded.graph):  # the parseable IR of ResNet-34 would be hundreds of MB
             log("ir.txt skipped: the network is too big to print its IR")
@@ -208,6 +230,10 @@ def compile_model(opts: CompileOptions, log: Log = _quiet) -> Report:
         write_report(report, tmp)
     report.outdir = str(outdir)
     return report
+
+
+#: What a local cluster's workers import as they start (while the frontend runs here).
+WORKER_MODULES = ("nnlcc.passes.auto", "nnlcc.passes.lcc", "nnlcc.ir.lower")
 
 
 @dataclass
@@ -224,12 +250,22 @@ class Coded:
     pristine: MatrixGraph | None  # the graph before the passes, for a sweep
 
 
-def code_model(opts: CompileOptions, log: Log = _quiet) -> Coded:
+def prepare_jobs(jobs: Jobs, graph: MatrixGraph, sweep: list[str]) -> None:
+    """Tell ``jobs`` how much work is coming (a local cluster starts if it pays off): one task
+    per matrix layer, or per sweep point."""
+    layers = graph.matrix_layers()
+    weights = sum(layer.weight.size for layer in layers)
+    jobs.prepare(tasks=max(len(layers), len(sweep)), work=weights * (1 + len(sweep)))
+
+
+def code_model(opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL) -> Coded:
     """Import ``opts.model``, attach its per-layer settings and run the passes on its data (with
-    ``--accuracy-drop``, choosing auto's per-layer SQNR targets)."""
+    ``--accuracy-drop``, choosing auto's per-layer SQNR targets); ``jobs`` runs the per-layer
+    work."""
     model = Path(opts.model)
     log(f"frontend: {model}")
     graph = load_model(model)
+    prepare_jobs(jobs, graph, opts.sweep)
     refusal = top_class(graph.input_shape).selftest_refusal
     if opts.build and refusal is not None:  # fail before minutes of compiling
         raise BadInputError(refusal)
@@ -244,31 +280,43 @@ def code_model(opts: CompileOptions, log: Log = _quiet) -> Coded:
         settings = opts.config.layer_settings(graph)
         passes, layer_config = attach_layer_settings(graph, passes, settings)
     data = load_data(graph, model, opts.data, opts.seed, log)
+    if opts.val is not None:
+        n_classes = graph.output_size if graph.output_size > 1 else None
+        data.x_val, data.y_val = load_val(Path(opts.val), graph.input_size, n_classes)
+        data.val_source = f"--val file {Path(opts.val).name} ({len(data.x_val)} samples)"
     drop = accuracy_drop(opts, passes, data, bool(layer_config), log)
+    if drop is not None and opts.accuracy_drop is None and _all_imported(graph):
+        log("note: a quantized model keeps its integers (--accuracy-drop trades them)")
+        drop = None
     targets = None
     if drop is None:
-        run_passes(graph, passes, data, log, board=board)
+        run_passes(graph, passes, data, log, board=board, jobs=jobs)
     else:
         from nnlcc.sweep import choose_targets
 
-        run_passes(graph, passes[:-1], data, log, board=board)
+        run_passes(graph, passes[:-1], data, log, board=board, jobs=jobs)
         auto = passes[-1]
         family = family_option(auto.name, getattr(auto, "family", "")) or board.family
-        targets = choose_targets(graph, auto, data, drop, family, log)
+        # an imported model's integers are traded only when the user asked for a drop
+        default = opts.accuracy_drop is None
+        targets = choose_targets(
+            graph, auto, data, drop, family, log, jobs, trade_imported=not default, default=default
+        )
     return Coded(graph, board, data, passes, user_passes, layer_config, targets, pristine)
 
 
 def lower_model(
-    coded: Coded, opts: CompileOptions, log: Log = _quiet
+    coded: Coded, opts: CompileOptions, log: Log = _quiet, jobs: Jobs = SERIAL
 ) -> tuple[LoweredNetwork | None, NetworkCost | None]:
-    """The golden model and its cost-model estimate on the board's family (``--build``: the
-    fit check too); neither for a network too big to lower in ``--report-only``."""
+    """The golden model (each matrix layer lowered as a task of ``jobs``) and its cost-model
+    estimate on the board's family (``--build``: the fit check too); neither for a network too
+    big to lower in ``--report-only``."""
     board = coded.board
     if opts.report_only and too_big(coded.graph):  # e.g. ResNet-34: rows from the codes
         log("report only: per-layer costs from the matrix codes (too big to lower)")
         return None, None
     log("lowering to adder graphs")
-    net = lower_network(coded.graph)
+    net = lower_network(coded.graph, board.family, jobs)
     warn_wide(net, log)
     log(f"cost model: LUTs and FFs per layer ({board.family})")
     cost = estimate_network(net, board.family)
@@ -285,12 +333,16 @@ def build_report(
     cost: NetworkCost | None,
     opts: CompileOptions,
     log: Log = _quiet,
+    jobs: Jobs = SERIAL,
 ) -> Report:
     """The report of a coded model: its rows (baselines priced only with a lowered network),
-    totals, accuracy and sweep; verification and resources come later (:func:`check_and_build`)."""
+    totals, accuracy and sweep (baselines and sweep points: tasks of ``jobs``); verification
+    and resources come later (:func:`check_and_build`)."""
     graph, board, data = coded.graph, coded.board, coded.data
     # the compile step of the report: facts and baselines (priced only with a lowered network)
-    facts = layer_facts(graph, board.family if net is not None else None)
+    # ... and each layer's SQNR after truncation, on the calibration data
+    x_int = net.quantize_input(data.x_calib) if net is not None else None
+    facts = layer_facts(graph, board.family if net is not None else None, net, x_int, jobs)
     costs = cost.layers if cost is not None else None  # net None: from the matrix codes
     layers = layer_rows(graph, net, board.family, costs, facts)
     report = Report(
@@ -334,6 +386,7 @@ def build_report(
             opts.config,
             log,
             family=board.family,
+            jobs=jobs,
         )
         report.sweep = [chosen, *others]
     return report
@@ -354,6 +407,16 @@ def check_and_build(
     if opts.report_only:
         report.verification = Verification(None, 0, None, skipped="report only")
         report.resources = Resources(skipped="report only")
+        if net is None:  # too big to lower: the fit verdict from the codes
+            from nnlcc.boards.code_fit import code_fit
+
+            board = coded.board
+            log(f"fit verdict on {board.name} and the largest parts (from the codes)")
+            adders = {
+                row.name: row.adders for row in report.layers if row.adders_per_weight is not None
+            }
+            report.resources = Resources.from_json(code_fit(coded.graph, adders, board))
+            log(report.resources.message or "")
         return
     assert net is not None  # only --report-only skips lowering
     top = top_for(net)
@@ -385,6 +448,13 @@ def check_and_build(
         report.steps_per_second_at = (
             f"the placed Fmax, {mhz:g} MHz" if placed else f"the board clock, {mhz:g} MHz"
         )
+
+
+def _all_imported(graph: MatrixGraph) -> bool:
+    """Every matrix layer holds an imported model's integers (nothing to trade by default)."""
+    from nnlcc.ir.imported import imported_ints
+
+    return all(imported_ints(layer) is not None for layer in graph.matrix_layers())
 
 
 #: ``--accuracy-drop`` when ``--data`` is given and the option is not.
@@ -423,11 +493,23 @@ def accuracy_drop(
             raise BadInputError(f"--accuracy-drop cannot be used: {why}; without it {fixed}")
         log(f"note: no accuracy-driven targets ({why}); {fixed}")
         return None
-    if len(data.x_test) < MIN_SAMPLES:
+    on = data.x_val if data.x_val is not None else data.x_test
+    what = "validation" if data.x_val is not None else "test"
+    if len(on) < MIN_SAMPLES:
         log(
-            f"warning: --accuracy-drop on {len(data.x_test)} test samples (fewer than"
-            f" {MIN_SAMPLES}): one sample is {100 / len(data.x_test):.1f} points, too coarse"
+            f"warning: --accuracy-drop on {len(on)} {what} samples (fewer than"
+            f" {MIN_SAMPLES}): one sample is {100 / len(on):.1f} points, too coarse"
             " for a meaningful accuracy"
+        )
+    if data.x_val is None:
+        log(
+            "note: --accuracy-drop chooses on the test set (no validation data: x_train and"
+            " y_train in --data, or --val); the reported accuracy is optimistic"
+        )
+    if drop is None:
+        log(
+            f"note: --data without --accuracy-drop: auto may give up {DEFAULT_DROP:g} points"
+            " of accuracy (the default; --accuracy-drop 0 allows none)"
         )
     return float(drop if drop is not None else DEFAULT_DROP)
 

@@ -29,3 +29,8 @@ class VerificationError(NnlccError):
     """Hardware and golden model disagree (exit status 1)."""
 
     exit_code = 1
+
+
+class TaskFailedError(NnlccError):
+    """A task (one layer's coding, lowering, a sweep point) ran out of memory, or the worker
+    running it died; nothing is written."""

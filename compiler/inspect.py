@@ -147,6 +147,9 @@ def inspect_model(
                 circulant_sqnr_db=circulant_sqnr(layer),
                 spectrum=Spectrum.of(w).facts(sqnr_db),
             )
+            imported = imported_row(layer)
+            if imported is not None:
+                row["imported"] = imported
             totals["weights"] += int(w.size)
             totals["csd_adders"] += csd
             if lcc:
@@ -164,6 +167,23 @@ def inspect_model(
     if not lcc:
         del out["totals"]["lcc_adders"]
     return out
+
+
+def imported_row(layer: Any) -> dict[str, Any] | None:
+    """A quantized model's facts of a layer: imported formats and scales, folded nodes."""
+    from nnlcc.ir.imported import ImportedQuant
+
+    facts = layer.notes.get(ImportedQuant)
+    if facts is None:
+        return None
+    return {
+        "input": facts.input.describe() if facts.input else None,
+        "weights": facts.weight.describe() if facts.weight else "float",
+        "output": facts.output.describe() if facts.output else "exact (no quantizer)",
+        "exact": not facts.inexact(),
+        "inexact": facts.inexact(),
+        "folded": list(facts.folded),
+    }
 
 
 def render_text(info: dict[str, Any]) -> str:
@@ -225,6 +245,29 @@ def render_text(info: dict[str, Any]) -> str:
             ]
         layers.add_row(*cells)
     console.print(layers)
+    quantized = [lay for lay in info["layers"] if lay.get("imported")]
+    if quantized:
+        table = Table(
+            title="imported quantization (formats: bits.fraction bits; x: the model's scale)",
+            title_justify="left",
+            box=box.SIMPLE,
+        )
+        for col in ("layer", "input", "weights", "output", "exact", "folded"):
+            table.add_column(col)
+        for lay in quantized:
+            q = lay["imported"]
+            table.add_row(
+                lay["name"],
+                q["input"] or "",
+                q["weights"],
+                q["output"],
+                "yes" if q["exact"] else "no: " + "; ".join(q["inexact"]),
+                f"{len(q['folded'])} nodes",
+            )
+        console.print(table)
+        for lay in quantized:
+            console.print(f"{lay['name']} folds: {', '.join(lay['imported']['folded'])}")
+        console.print()
     circ = [lay for lay in info["layers"] if lay.get("circulant_sqnr_db")]
     if circ:
         table = Table(

@@ -30,11 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnlcc.config import Config, load_config
-from nnlcc.driver import CompileOptions, load_data, run_passes
+from nnlcc.driver import (
+    WORKER_MODULES,
+    CompileOptions,
+    command_jobs,
+    load_data,
+    prepare_jobs,
+    run_passes,
+)
 from nnlcc.errors import BadInputError
 from nnlcc.frontends import load_model
 from nnlcc.ir.matrix import AddLayer, MatrixGraph
 from nnlcc.ir.text import print_graph
+from nnlcc.jobs import open_jobs
 from nnlcc.passes import Pass, PassKind, attach_layer_settings, parse_pipeline
 from nnlcc.passes.runner import DEFAULT_PIPELINE
 from nnlcc.passes.text import parse_graph
@@ -150,11 +158,15 @@ def optimize(
     board: str | None = None,
     config: Path | None = None,
     log: Log = _quiet,
+    jobs: int | None = None,
+    cluster: str | None = None,
 ) -> str:
     """Run ``passes`` (compile's default pipeline when None or empty) on the graph ``source``
-    names (see :func:`read_input`); returns the graph as IR text."""
+    names (see :func:`read_input`); returns the graph as IR text.  ``jobs`` and ``cluster``
+    run the matrix pass's layers as ``nnlcc compile`` does (:func:`command_jobs`)."""
     cfg = load_config(config) if config is not None else Config()
-    opts = CompileOptions.from_config(cfg, passes=passes, data=data, board=board)
+    opts = CompileOptions.from_config(cfg, passes=passes, data=data, board=board, cluster=cluster)
+    opts.jobs = command_jobs(jobs, cfg)
     opts.validate()  # the pipeline and the config's options, before any work
     pipeline = parse_pipeline(opts.passes or DEFAULT_PIPELINE)
     log(f"reading {'stdin' if source == STDIO else source}")
@@ -165,7 +177,9 @@ def optimize(
         pipeline, _ = attach_layer_settings(graph, pipeline, opts.config.layer_settings(graph))
     check_formats(graph, pipeline)
     dataset = load_data(graph, read.model, opts.data, opts.seed, log)
-    run_passes(graph, pipeline, dataset, log, board=opts.board)
+    with open_jobs(opts.jobs, opts.cluster, log, warm=WORKER_MODULES) as jobs_:
+        prepare_jobs(jobs_, graph, [])
+        run_passes(graph, pipeline, dataset, log, board=opts.board, jobs=jobs_)
     return print_graph(graph)
 
 

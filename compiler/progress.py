@@ -9,8 +9,10 @@ Levels: 0 quiet (nothing), 1 normal (steps that took at least :data:`SHOW_AFTER_
 2 verbose (every step, with its start time).  On a non-terminal stderr (CI logs, pipes) the
 spinner is off and only the finished-step lines are written.  Titles are plain text (rich
 markup in them is escaped).  A title starting with ``warning:`` or ``note:`` is not a step: it
-is printed at once (levels 1 and 2) and the running step goes on.  A step stopped by an error
-is listed (with a cross) only at the verbose level, so an error stays one line on stderr.
+is printed at once (levels 1 and 2) and the running step goes on; one starting with
+``task:`` (a task's seconds and peak memory) likewise, at the verbose level only.  A step
+stopped by an error is listed (with a cross) only at the verbose level, so an error stays one
+line on stderr.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 SHOW_AFTER_S = 1.0
 #: Title prefixes printed at once rather than run as steps.
 NOTICES = ("warning:", "note:")
+#: Title prefixes printed at once at the verbose level only (a task's time and peak memory,
+#: :mod:`nnlcc.jobs`), not steps.
+DETAILS = ("task:",)
 
 
 class StepProgress:
@@ -62,6 +67,10 @@ class StepProgress:
         self.close(failed=exc_type is not None)
 
     def __call__(self, title: str) -> None:
+        if title.startswith(DETAILS):
+            if self.level >= 2:
+                self.console.print(f"[dim]{escape(title)}[/dim]", soft_wrap=True)
+            return
         if title.startswith(NOTICES):
             if self.level >= 1:
                 self.console.print(f"[yellow]{escape(title)}[/yellow]", soft_wrap=True)

@@ -20,5 +20,10 @@ CNN = example_path("digits_cnn.onnx")
 DATA = example_path("digits.npz")
 #: the MLP after group-lasso fine-tuning
 PRUNED_MODEL = example_path("digits_mlp_pruned.onnx")
+#: the quantized jet-tagging example (16-64-32-32-5, Brevitas QAT, power-of-two scales), as
+#: QONNX and as QCDQ, and its synthetic jet-like data (see jet_data.py, train_jet_mlp.py)
+JET_QONNX = example_path("jet_mlp_qonnx.onnx")
+JET_QDQ = example_path("jet_mlp_qdq.onnx")
+JET_DATA = example_path("jet.npz")
 #: the recurrent example: an LSTM reading each digit row by row (same test images)
 LSTM = example_path("digits_lstm.onnx")

@@ -23,7 +23,25 @@ from amaranth.lib.wiring import In, Out
 from nnlcc.ir.adder_graph import AdderGraph, Op
 from nnlcc.ir.fixed_point import bits_for_range
 
-__all__ = ["AdderGraphPipeline", "bound_bits", "range_shape", "shape_covering"]
+__all__ = [
+    "KEEP",
+    "KEEP_COPIES",
+    "AdderGraphPipeline",
+    "bound_bits",
+    "range_shape",
+    "shape_covering",
+]
+
+KEEP = {"keep": 1}
+"""The attribute of the copies of a duplicated register (:mod:`nnlcc.ir.fanout`): synthesis
+must keep each copy, which drives its own group of readers, rather than merge equal registers.
+On a register's signal it reaches yosys as a wire attribute; :data:`KEEP_COPIES` moves it to
+the flip-flop cells."""
+
+KEEP_COPIES = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
+"""The yosys command (after reading the design and ``proc``, before synthesis) that keeps the
+flip-flops driving wires marked :data:`KEEP`: yosys's ``opt_merge`` honours ``keep`` on cells
+only, and a Verilog ``reg``'s attribute stays on the wire."""
 
 
 def bound_bits(bound: int, above: bool) -> int | None:
@@ -114,63 +132,100 @@ class AdderGraphPipeline(wiring.Component):
         g = self.graph
         st = self.stages
         rd = g.reads
-        # value of node k as seen at pipeline stage t; (k, stage[k]) is the node itself
-        at: dict[tuple[int, int], Value] = {}
+        cp = g.copies
+        # value of node k as seen at pipeline stage t in register copy c; (k, stage[k], 0) is
+        # the node itself
+        at: dict[tuple[int, int, int], Value] = {}
 
         def node_shape(k: int) -> Shape:
             n = g.nodes[k]
             return range_shape(n.lo, n.hi)
 
-        def value_at(k: int, t: int) -> Value:
-            """Node ``k`` delayed to stage ``t``; each delayed copy is made once and shared."""
+        def register(k: int, t: int, c: int) -> Signal:
+            """Copy ``c`` of node ``k``'s register at stage ``t``; the copies of a duplicated
+            register carry ``keep`` (a synthesizer would merge them back otherwise)."""
+            name = f"v{k}" if t == st[k] else f"v{k}_s{t}"
+            return Signal(
+                node_shape(k),
+                name=f"{name}_c{c}" if c else name,
+                reset_less=True,
+                attrs=KEEP if cp.kept(k, t) else {},
+            )
+
+        def value_at(k: int, t: int, c: int = 0) -> Value:
+            """Node ``k`` delayed to stage ``t``, copy ``c``; each delayed copy is made once
+            and shared by the readers the schedule gives it (:attr:`AdderGraph.copies`)."""
             n = g.nodes[k]
             if n.op is Op.CONST:
                 return Const(n.c0, node_shape(k))
             if t < st[k]:
                 raise AssertionError(f"v{k} (stage {st[k]}) read at earlier stage {t}")
-            key = (k, t)
+            key = (k, t, c)
             if key not in at:
-                prev = value_at(k, t - 1)
-                reg = Signal(node_shape(k), name=f"v{k}_s{t}", reset_less=True)
+                if t == st[k]:  # a copy of an SHR's root register: the same wiring on it
+                    assert n.op is Op.SHR, f"v{k}: copy {c} of a wire"
+                    at[key] = shifted(k, value_at(n.a, t, c), f"v{k}_c{c}")
+                    return at[key]
+                prev = value_at(k, t - 1, cp.tap.get(key, 0))
+                reg = register(k, t, c)
                 m.d.sync += reg.eq(prev)
                 at[key] = reg
             return at[key]
+
+        def shifted(k: int, a: Value, name: str) -> Signal:
+            n = g.nodes[k]
+            # ``>>`` on a signed value is arithmetic: floor division, as in the golden model
+            sig = Signal(node_shape(k), name=name)
+            m.d.comb += sig.eq(a >> n.sa if n.sa >= 0 else a << -n.sa)
+            return sig
+
+        def operand(k: int, slot: int) -> Value:
+            n = g.nodes[k]
+            return value_at(n.b if slot else n.a, rd[k], cp.operand.get((k, slot), 0))
+
+        def drive(k: int, value: Value) -> None:
+            """Node ``k``: its register (one per copy) or, unregistered, a wire."""
+            s = st[k]
+            if not g.registered(k):
+                sig = Signal(node_shape(k), name=f"v{k}", reset_less=True)
+                m.d.comb += sig.eq(value)
+                at[(k, s, 0)] = sig
+                return
+            copies = cp.count(k, s)
+            if copies > 1:  # one adder, its sum registered once per copy
+                comb = Signal(node_shape(k), name=f"v{k}_sum")
+                m.d.comb += comb.eq(value)
+                value = comb
+            for c in range(copies):
+                reg = register(k, s, c)
+                m.d.sync += reg.eq(value)
+                at[(k, s, c)] = reg
 
         for k, n in enumerate(g.nodes):
             s = st[k]
             if n.op is Op.INPUT:
                 sig = Signal(node_shape(k), name=f"v{k}")
                 m.d.comb += sig.eq(self.x[n.a])
-                at[(k, s)] = sig
+                at[(k, s, 0)] = sig
             elif n.op is Op.CONST:
                 continue
             elif n.op is Op.ADD:
                 # Amaranth arithmetic is value-exact (results widen), so the sum is computed
                 # without overflow and then truncated to the node width, which holds it exactly.
-                a = value_at(n.a, rd[k]) << n.sa
-                b = value_at(n.b, rd[k]) << n.sb
-                reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
-                domain = m.d.sync if g.registered(k) else m.d.comb
-                domain += reg.eq(a - b if n.nb else a + b)
-                at[(k, s)] = reg
+                a = operand(k, 0) << n.sa
+                b = operand(k, 1) << n.sb
+                drive(k, a - b if n.nb else a + b)
             elif n.op in (Op.MAX, Op.MIN):
                 # Amaranth compares signed and unsigned operands by value (both widened)
-                a = value_at(n.a, rd[k])
-                b = value_at(n.b, rd[k])
+                a = operand(k, 0)
+                b = operand(k, 1)
                 pick_a = a > b if n.op is Op.MAX else a < b
-                reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
-                domain = m.d.sync if g.registered(k) else m.d.comb
-                domain += reg.eq(Mux(pick_a, a, b))
-                at[(k, s)] = reg
+                drive(k, Mux(pick_a, a, b))
             elif n.op is Op.SHR:
-                a = value_at(n.a, s)
-                # ``>>`` on a signed value is arithmetic: floor division, as in the golden model
-                sig = Signal(node_shape(k), name=f"v{k}")
-                m.d.comb += sig.eq(a >> n.sa if n.sa >= 0 else a << -n.sa)
-                at[(k, s)] = sig
+                at[(k, s, 0)] = shifted(k, value_at(n.a, s), f"v{k}")
             else:  # CLAMP
                 src = g.nodes[n.a]
-                a = value_at(n.a, rd[k])
+                a = operand(k, 0)
                 v: Value = a
                 # a bound the operand can never cross needs no comparator; a format limit
                 # is a test of the high bits (bound_bits)
@@ -194,17 +249,15 @@ class AdderGraphPipeline(wiring.Component):
                     else:
                         under = a[w - 1] & ~a[j : w - 1].all()
                     v = Mux(under, n.c0, v)
-                reg = Signal(node_shape(k), name=f"v{k}", reset_less=True)
-                domain = m.d.sync if g.registered(k) else m.d.comb
-                domain += reg.eq(v)
-                at[(k, s)] = reg
+                drive(k, v)
 
         # y is driven by one concatenation rather than one part-select per output: Icarus
         # re-evaluates the whole bus for every driver, quadratic in the number of outputs.
         outs = []
         for j, o in enumerate(g.outputs):
             out = Signal(self.y_shape, name=f"y{j}")
-            m.d.comb += out.eq(value_at(o, self.latency))  # sign/zero-extends to the port
+            # sign/zero-extends to the port
+            m.d.comb += out.eq(value_at(o, self.latency, cp.output.get(j, 0)))
             outs.append(out)
         if outs:
             m.d.comb += self.y.as_value().eq(Cat(*outs))

@@ -47,16 +47,27 @@ class _Writer:
     def __init__(self, g: AdderGraph, x_width: int) -> None:
         self.g = g
         self.st = g.schedule()
+        self.cp = g.copies
         self.x_width = x_width
         self.lines: list[str] = []
         self.widths = [bits_for_range(n.lo, n.hi)[0] for n in g.nodes]
+        self.made: set[str] = set()  # copies of SHR wires written so far
         # delayed copies of a node form one shift register ``v<k>_d`` (copy ``j`` = the node
         # ``j`` stages later at bits [(j-1)*w, j*w)): the same registers as one ``v<k>_s<t>``
-        # each, in far fewer statements for the simulator to compile
+        # each, in far fewer statements for the simulator to compile; a node with duplicated
+        # registers (fanout bound) has one register per stage and copy instead
         self.delay = g.delays()
         for k, d in enumerate(self.delay):
-            if d and g.nodes[k].op is not Op.CONST:
+            if not d or g.nodes[k].op is Op.CONST:
+                continue
+            if not self.cp.duplicated(k):
                 self.lines.append(f"reg [{d * self.widths[k] - 1}:0] v{k}_d;")
+                continue
+            s = self.st[k]
+            for t in range(s + 1, s + d + 1):
+                keep = self.keep(k, t)
+                for c in range(self.cp.count(k, t)):
+                    self.lines.append(f"{keep}reg [{self.widths[k] - 1}:0] {self.name(k, t, c)};")
 
     def width(self, k: int) -> int:
         return self.widths[k]
@@ -64,15 +75,26 @@ class _Writer:
     def signed(self, k: int) -> bool:
         return self.g.nodes[k].lo < 0
 
-    def ext(self, k: int, t: int, w: int) -> str:
-        """Node ``k`` as seen at stage ``t``, sign/zero-extended or truncated to ``w`` bits."""
+    def keep(self, k: int, t: int) -> str:
+        """The attribute of a duplicated register (synthesis must not merge its copies)."""
+        return "(* keep *) " if self.cp.kept(k, t) else ""
+
+    def name(self, k: int, t: int, c: int) -> str:
+        base = f"v{k}" if t == self.st[k] else f"v{k}_s{t}"
+        return f"{base}_c{c}" if c else base
+
+    def ext(self, k: int, t: int, w: int, c: int = 0) -> str:
+        """Node ``k`` as seen at stage ``t`` in register copy ``c``, sign/zero-extended or
+        truncated to ``w`` bits."""
         n = self.g.nodes[k]
         if n.op is Op.CONST:
             return _hex(n.c0, w)
         wk = self.width(k)
         j = t - self.st[k]
-        if j == 0:
-            base, off = f"v{k}", 0
+        if j == 0 or self.cp.duplicated(k):
+            base, off = self.name(k, t, c), 0
+            if j == 0 and c and n.op is Op.SHR:
+                self.shr_copy(k, c)
             if wk == w:
                 return base
         else:
@@ -82,45 +104,66 @@ class _Writer:
         fill = f"{base}[{off + wk - 1}]" if self.signed(k) else "1'b0"
         return f"{{{{{w - wk}{{{fill}}}}}, {base}[{off + wk - 1}:{off}]}}"
 
-    def delay_lines(self) -> list[str]:
-        out = []
+    def shr_copy(self, k: int, c: int) -> None:
+        """The SHR node ``k`` on copy ``c`` of its root register, written once, before use."""
+        name = self.name(k, self.st[k], c)
+        if name not in self.made:
+            self.made.add(name)
+            self.shr(k, name, c)
+
+    def delay_lines(self) -> None:
         for k, d in enumerate(self.delay):
             if not d or self.g.nodes[k].op is Op.CONST:
                 continue
             w = self.widths[k]
-            shifted = f"{{v{k}_d[{(d - 1) * w - 1}:0], v{k}}}" if d > 1 else f"v{k}"
-            out.append(f"always @(posedge clk) v{k}_d <= {shifted};")
-        return out
+            s = self.st[k]
+            if self.cp.duplicated(k):
+                for t in range(s + 1, s + d + 1):
+                    for c in range(self.cp.count(k, t)):
+                        src = self.ext(k, t - 1, w, self.cp.tap.get((k, t, c), 0))
+                        self.lines.append(f"always @(posedge clk) {self.name(k, t, c)} <= {src};")
+                continue
+            src = self.ext(k, s, w, self.cp.tap.get((k, s + 1, 0), 0))
+            shifted = f"{{v{k}_d[{(d - 1) * w - 1}:0], {src}}}" if d > 1 else src
+            self.lines.append(f"always @(posedge clk) v{k}_d <= {shifted};")
+
+    def operand(self, k: int, slot: int, w: int) -> str:
+        n = self.g.nodes[k]
+        c = self.cp.operand.get((k, slot), 0)
+        return self.ext(n.b if slot else n.a, self.g.reads[k], w, c)
+
+    def shr(self, k: int, name: str, c: int) -> None:
+        n = self.g.nodes[k]
+        w = self.width(k)
+        s = self.st[k]
+        if n.sa >= 0:  # floor division: bits [sa, sa + w) of the sign-extended operand
+            src = self.ext(n.a, s, w + n.sa, c)
+            expr = f"{src}" if n.sa == 0 else f"{src} >> {n.sa}"
+            self.lines.append(f"wire [{w + n.sa - 1}:0] {name}_t = {expr};")
+            self.lines.append(f"wire [{w - 1}:0] {name} = {name}_t[{w - 1}:0];")
+        else:
+            self.lines.append(f"wire [{w - 1}:0] {name} = {self.ext(n.a, s, w, c)} << {-n.sa};")
 
     def node(self, k: int) -> None:
         n = self.g.nodes[k]
         w = self.width(k)
-        s = self.st[k]
         if n.op is Op.CONST:
             return
         if n.op is Op.INPUT:
             lo = n.a * self.x_width
             self.lines.append(f"wire [{w - 1}:0] v{k} = x[{lo + w - 1}:{lo}];")
         elif n.op is Op.ADD:
-            r = self.g.reads[k]
-            a = self.ext(n.a, r, w)
-            b = self.ext(n.b, r, w)
+            a = self.operand(k, 0, w)
+            b = self.operand(k, 1, w)
             a = f"({a} << {n.sa})" if n.sa else a
             b = f"({b} << {n.sb})" if n.sb else b
             self._drive(k, w, f"{a} {'-' if n.nb else '+'} {b}")
         elif n.op is Op.SHR:
-            if n.sa >= 0:  # floor division: bits [sa, sa + w) of the sign-extended operand
-                src = self.ext(n.a, s, w + n.sa)
-                expr = f"{src}" if n.sa == 0 else f"{src} >> {n.sa}"
-                self.lines.append(f"wire [{w + n.sa - 1}:0] v{k}_t = {expr};")
-                self.lines.append(f"wire [{w - 1}:0] v{k} = v{k}_t[{w - 1}:0];")
-            else:
-                self.lines.append(f"wire [{w - 1}:0] v{k} = {self.ext(n.a, s, w)} << {-n.sa};")
+            self.shr(k, f"v{k}", 0)
         elif n.op in (Op.MAX, Op.MIN):  # compare as signed numbers wide enough for both
             x, y = self.g.nodes[n.a], self.g.nodes[n.b]
             wc = bits_for_range(min(x.lo, y.lo, -1), max(x.hi, y.hi))[0]
-            r = self.g.reads[k]
-            a, b = self.ext(n.a, r, wc), self.ext(n.b, r, wc)
+            a, b = self.operand(k, 0, wc), self.operand(k, 1, wc)
             rel = ">" if n.op is Op.MAX else "<"
             self.lines.append(f"wire [{wc - 1}:0] v{k}_a = {a};")
             self.lines.append(f"wire [{wc - 1}:0] v{k}_b = {b};")
@@ -131,7 +174,7 @@ class _Writer:
         else:  # CLAMP: compare as signed numbers wide enough for the operand and both bounds
             op = self.g.nodes[n.a]
             wc = bits_for_range(min(op.lo, n.c0, -1), max(op.hi, n.c1))[0]
-            self.lines.append(f"wire [{wc - 1}:0] v{k}_a = {self.ext(n.a, self.g.reads[k], wc)};")
+            self.lines.append(f"wire [{wc - 1}:0] v{k}_a = {self.operand(k, 0, wc)};")
             a = f"$signed(v{k}_a)"
             v = a
             top = f"v{k}_a[{wc - 1}]"
@@ -156,12 +199,19 @@ class _Writer:
             self._drive(k, w, f"v{k}_c[{w - 1}:0]")
 
     def _drive(self, k: int, w: int, expr: str) -> None:
-        """Node ``k`` as a register (when the schedule registers it) or a wire."""
-        if self.g.registered(k):
-            self.lines.append(f"reg [{w - 1}:0] v{k};")
-            self.lines.append(f"always @(posedge clk) v{k} <= {expr};")
-        else:
+        """Node ``k`` as a register (one per copy, when the schedule registers it) or a wire."""
+        if not self.g.registered(k):
             self.lines.append(f"wire [{w - 1}:0] v{k} = {expr};")
+            return
+        s = self.st[k]
+        copies = self.cp.count(k, s)
+        if copies > 1:  # one adder, its sum registered once per copy
+            self.lines.append(f"wire [{w - 1}:0] v{k}_sum = {expr};")
+            expr = f"v{k}_sum"
+        keep = self.keep(k, s)
+        for c in range(copies):
+            self.lines.append(f"{keep}reg [{w - 1}:0] {self.name(k, s, c)};")
+            self.lines.append(f"always @(posedge clk) {self.name(k, s, c)} <= {expr};")
 
 
 def emit_flat_verilog(
@@ -184,8 +234,8 @@ def emit_flat_verilog(
     w = _Writer(g, xw)
     for k in range(len(g.nodes)):
         w.node(k)
-    w.lines += w.delay_lines()
-    outs = [w.ext(o, lat, yw) for o in g.outputs]
+    w.delay_lines()
+    outs = [w.ext(o, lat, yw, w.cp.output.get(j, 0)) for j, o in enumerate(g.outputs)]
     ports = [
         "input clk;",
         "input rst;",

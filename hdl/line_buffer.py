@@ -34,6 +34,7 @@ it); shorter runs, the window taps and the frame-start markers stay in flip-flop
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import wiring
@@ -158,26 +159,36 @@ class WindowGenerator(wiring.Component):
         m = Module()
         g = self.geometry
         h, w = g.h, g.w
-        (kh, kw), (sh, sw), (pt, pl, _, _) = g.window.kernel, g.window.stride, g.window.pads
-        r_last, c_last = g.last_position
+        (kh, kw), (sh, sw) = g.window.kernel, g.window.stride
+        r_last = g.last_position[0]
 
         # ---- input position and flush ticks -------------------------------------------------
-        in_pos = Signal(range(h * w), name="in_pos")
+        # decodes of the counters are registers of their own (pos0: in_pos == 0, plast: the
+        # frame's last pixel, owing: flush ticks owed), so ticks are one LUT from registers
+        hw = h * w
+        in_pos = Signal(range(hw), name="in_pos")
+        pos0 = Signal(init=1, name="pos0")
+        plast = Signal(init=int(hw == 1), name="plast")
         with m.If(self.valid):
-            m.d.sync += in_pos.eq(Mux(in_pos == h * w - 1, 0, in_pos + 1))
+            m.d.sync += [
+                in_pos.eq(Mux(plast, 0, in_pos + 1)),
+                pos0.eq(plast),
+                plast.eq(in_pos == hw - 2 if hw >= 2 else 1),
+            ]
         owed = Signal(range(g.flush + 1), name="flush_owed")
+        owing = Signal(name="owing")
         tick = Signal(name="tick")
         # idle flush ticks only until the next frame's first pixel: after it, they would shift
         # the delay line between that frame's pixels, so its own pixels finish the flush
-        m.d.comb += tick.eq(self.valid | ((owed != 0) & (in_pos == 0)))
-        with m.If(self.valid & (in_pos == h * w - 1)):
-            m.d.sync += owed.eq(g.flush)
-        with m.Elif(tick & (owed != 0)):
-            m.d.sync += owed.eq(owed - 1)
+        m.d.comb += tick.eq(self.valid | (owing & pos0))
+        with m.If(self.valid & plast):
+            m.d.sync += [owed.eq(g.flush), owing.eq(g.flush != 0)]
+        with m.Elif(tick & owing):
+            m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
 
         # ---- delay line: pixel and a frame-start marker, shifted on ticks ----------------------
         first = Signal(name="first")
-        m.d.comb += first.eq(self.valid & (in_pos == 0))
+        m.d.comb += first.eq(self.valid & pos0)
         marks: list[Value] = [first]
         for k in range(1, g.delay + 1):
             f = Signal(name=f"mark{k}")
@@ -202,53 +213,151 @@ class WindowGenerator(wiring.Component):
                 m.d.sync += p.eq(pixels[k - 1])
             pixels[k] = p
 
-        # ---- position controller: stride-1 position (R, C) of the window read this tick -------
-        start = Signal(name="start")
-        m.d.comb += start.eq(tick & marks[g.delay])
-        active = Signal(name="active")
-        rows = Signal(range(r_last + 1), name="R")
-        cols = Signal(range(w), name="C")
+        # ---- position controller ---------------------------------------------------------------
+        # The stride-1 position (R, C) of the window a tick reads is 0 at a frame's start tick
+        # (marks[delay]) and the registered state S otherwise; S and the facts the window needs
+        # of it (which taps are inside the image, whether the window is emitted, whether it is
+        # the frame's last, whether C ends a row) are registers, and the next state's facts
+        # are worked out from the current ones, so the window path is a LUT from registers.
+        start = marks[g.delay]
+        pos = _Position(g)
+        rows = Signal(range(r_last + 2), name="R")
+        cols = Signal(range(w + 1), name="C")
         rph = Signal(range(sh), name="R_phase")
         cph = Signal(range(sw), name="C_phase")
-        cur_r, cur_c, cur_rph, cur_cph = (Mux(start, 0, v) for v in (rows, cols, rph, cph))
+        okr = Signal(kh, name="row_ok")
+        okc = Signal(kw, name="col_ok")
+        emit = Signal(name="emit")
+        at_end = Signal(name="at_end")
+        row_end = Signal(name="row_end")
+        active = Signal(name="active")
         live = Signal(name="live")
         m.d.comb += live.eq(tick & (start | active))
+
+        def pick(const: int | bool, reg: Value) -> Value:
+            """The fact of the tick's position: the start position's constant or the state's."""
+            return Mux(start, int(const), reg)
+
+        zero, adv0 = pos.facts(0, 0, 0, 0), pos.facts(*pos.advance(0, 0, 0, 0))
         with m.If(live):
-            at_end = (cur_r == r_last) & (cur_c == c_last)
-            m.d.sync += active.eq(~at_end)
-            with m.If(cur_c == w - 1):
+            m.d.sync += active.eq(~pick(zero.end, at_end))
+            with m.If(start):  # the state after the start position: constants
+                r1, c1, rp1, cp1 = pos.advance(0, 0, 0, 0)
                 m.d.sync += [
-                    cols.eq(0),
-                    cph.eq(0),
-                    rows.eq(cur_r + 1),
-                    rph.eq(Mux(cur_rph == sh - 1, 0, cur_rph + 1)),
+                    rows.eq(r1),
+                    cols.eq(c1),
+                    rph.eq(rp1),
+                    cph.eq(cp1),
+                    okr.eq(adv0.okr),
+                    okc.eq(adv0.okc),
+                    emit.eq(adv0.emit),
+                    at_end.eq(adv0.end),
+                    row_end.eq(adv0.row_end),
                 ]
-            with m.Else():
-                m.d.sync += [
-                    cols.eq(cur_c + 1),
-                    cph.eq(Mux(cur_cph == sw - 1, 0, cur_cph + 1)),
-                    rows.eq(cur_r),
-                    rph.eq(cur_rph),
-                ]
-        m.d.comb += self.valid_out.eq(live & (cur_rph == 0) & (cur_cph == 0) & (cur_c <= c_last))
+            with m.Else():  # one step on from the state, its facts from the current ones
+                m.d.sync += pos.step(rows, cols, rph, cph, okr, okc, emit, at_end, row_end)
+        m.d.comb += self.valid_out.eq(live & pick(zero.emit, emit))
 
         # ---- window taps with padding ----------------------------------------------------------
         fill = Const(self.fill, self.shape)
         elems: list[Value] = []
         for i in range(kh):
-            # tap row R - pt + i inside [0, h)
-            row_ok = (cur_r + i >= pt) & (cur_r + i < h + pt)
             for j in range(kw):
-                col_ok = (cur_c + j >= pl) & (cur_c + j < w + pl)
+                inside = pick(zero.okr >> i & zero.okc >> j & 1, okr[i] & okc[j])
                 src = pixels[g.tap_age(i, j)]
                 width = self.shape.width
                 for c in range(self.channels):
                     e = Signal(self.shape, name=f"t{i}_{j}_{c}")
                     raw = src[c * width : (c + 1) * width]
-                    m.d.comb += e.eq(Mux(row_ok & col_ok, raw, fill))
+                    m.d.comb += e.eq(Mux(inside, raw, fill))
                     elems.append(e)
         m.d.comb += self.window.as_value().eq(Cat(*elems))
         return m
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the window of a position needs to know: taps inside the image (bit ``i`` of
+    ``okr``: row ``i``; bit ``j`` of ``okc``: column ``j``), emitted, the frame's last, C at
+    a row's end."""
+
+    okr: int
+    okc: int
+    emit: bool
+    end: bool
+    row_end: bool
+
+
+class _Position:
+    """The position controller's arithmetic, for constants (Python) and for the state
+    registers (Amaranth): the step from one stride-1 position to the next, and the facts of
+    the next position from the current position and its facts (comparisons of the current
+    counters with constants, and shifts of the tap flags: no adder in front of a
+    comparator)."""
+
+    def __init__(self, g: StreamWindow) -> None:
+        self.g = g
+        (self.kh, self.kw), (self.sh, self.sw) = g.window.kernel, g.window.stride
+        self.pt, self.pl = g.window.pads[0], g.window.pads[1]
+        self.r_last, self.c_last = g.last_position
+
+    def advance(self, r: int, c: int, rph: int, cph: int) -> tuple[int, int, int, int]:
+        g = self.g
+        if c == g.w - 1:
+            return r + 1, 0, 0 if rph == self.sh - 1 else rph + 1, 0
+        return r, c + 1, rph, 0 if cph == self.sw - 1 else cph + 1
+
+    def facts(self, r: int, c: int, rph: int, cph: int) -> _Facts:
+        g = self.g
+        okr = sum(1 << i for i in range(self.kh) if self.pt <= r + i < g.h + self.pt)
+        okc = sum(1 << j for j in range(self.kw) if self.pl <= c + j < g.w + self.pl)
+        emit = rph == 0 and cph == 0 and c <= self.c_last
+        end = r == self.r_last and c == self.c_last
+        return _Facts(okr, okc, emit, end, c == g.w - 1)
+
+    def step(
+        self,
+        r: Signal,
+        c: Signal,
+        rph: Signal,
+        cph: Signal,
+        okr: Signal,
+        okc: Signal,
+        emit: Signal,
+        end: Signal,
+        row_end: Signal,
+    ) -> list[Any]:
+        """Assignments moving the state one position on (``row_end``: C is a row's last)."""
+        g, kh, kw = self.g, self.kh, self.kw
+
+        def inside(v: Value, lo: int, hi: int) -> Value:  # lo <= v < hi, v non-negative
+            return (v >= max(lo, 0)) & (v < hi) if hi > 0 else Const(0, 1)
+
+        # tap flags one column (row) on: the next tap's, the last one's a comparison
+        col_next = Cat(okc[1:], inside(c, self.pl - kw, g.w + self.pl - kw))
+        row_next = Cat(okr[1:], inside(r, self.pt - kh, g.h + self.pt - kh))
+        wrap_c = self.facts(0, 0, 0, 0).okc
+        sh1 = self.sh - 1
+        rph_next = Mux(rph == sh1, 0, rph + 1) if self.sh > 1 else Const(0, 1)
+        cph_next = Mux(cph == self.sw - 1, 0, cph + 1) if self.sw > 1 else Const(0, 1)
+        return [
+            c.eq(Mux(row_end, 0, c + 1)),
+            cph.eq(Mux(row_end, 0, cph_next)),
+            r.eq(Mux(row_end, r + 1, r)),
+            rph.eq(Mux(row_end, rph_next, rph)),
+            okc.eq(Mux(row_end, wrap_c, col_next)),
+            okr.eq(Mux(row_end, row_next, okr)),
+            emit.eq(
+                Mux(row_end, rph == sh1 if self.sh > 1 else 1, rph == 0)
+                & (row_end | (cph == self.sw - 1))
+                & (row_end | (c < self.c_last))
+            ),
+            end.eq(
+                Mux(row_end, r == self.r_last - 1, r == self.r_last)
+                & Mux(row_end, self.c_last == 0, c == self.c_last - 1)
+            ),
+            row_end.eq(~row_end & (c == g.w - 2) if g.w >= 2 else 1),
+        ]
 
 
 class RamDelay(wiring.Component):
@@ -267,7 +376,10 @@ class RamDelay(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.length, init=[])
+        # a line buffer this long is block RAM (LINE_RAM_BITS), not LUT RAM: say so to yosys
+        m.submodules.mem = mem = Memory(
+            shape=unsigned(self.width), depth=self.length, init=[], attrs={"ram_style": "block"}
+        )
         wr = mem.write_port()
         rd = mem.read_port()
         ptr = Signal(range(self.length), name="ptr")

@@ -92,13 +92,19 @@ class TopStrategy(ABC):
 
     # ---- hardware ------------------------------------------------------------------------
     @abstractmethod
-    def component(self) -> Top:
-        """The Amaranth top (``x``/``valid_in`` in, ``y``/``valid_out`` out, debug ports)."""
+    def component(self, checks: bool = False) -> Top:
+        """The Amaranth top (``x``/``valid_in`` in, ``y``/``valid_out`` out, debug ports);
+        ``checks``: with the top's simulation assertions (a streaming top's FIFOs never over-
+        or underflow), for the simulators, not for synthesis."""
 
-    def emit(self, path: Path | str, name: str = "nnlcc_top") -> dict[str, Any]:
+    def emit(
+        self, path: Path | str, name: str = "nnlcc_top", *, checks: bool = False
+    ) -> dict[str, Any]:
         """Write the top as one Verilog module ``name`` to ``path``; return its port metadata
-        (with the testbench that checks it and the ``vectors.npz`` array it drives)."""
-        top = self.component()
+        (with the testbench that checks it and the ``vectors.npz`` array it drives).
+        ``checks``: with the simulation assertions (:meth:`component`), as immediate
+        SystemVerilog ``assert`` statements."""
+        top = self.component(checks)
         _write(top, path, name)
         return {**top.port_metadata(name), **self.testbench_meta(), **self._meta(top)}
 
@@ -180,8 +186,8 @@ class VectorStrategy(TopStrategy):
     estimate_note = None
     _inputs = "input vectors"
 
-    def component(self) -> NetworkTop:
-        return NetworkTop(self.net)
+    def component(self, checks: bool = False) -> NetworkTop:
+        return NetworkTop(self.net)  # no FIFOs: nothing to assert
 
     def drive_order(self, x: IntArray) -> IntArray:
         return x
@@ -200,8 +206,8 @@ class StreamStrategy(TopStrategy):
     estimate_note = None
     _inputs = "input images"
 
-    def component(self) -> StreamTop:
-        return StreamTop(self.net)
+    def component(self, checks: bool = False) -> StreamTop:
+        return StreamTop(self.net, assertions=checks)
 
     def _meta(self, top: Top) -> dict[str, Any]:
         assert isinstance(top, StreamTop)
@@ -272,8 +278,8 @@ class SequenceStrategy(TopStrategy):
     estimate_note = None
     _inputs = "input sequences"
 
-    def component(self) -> SequenceTop:
-        return SequenceTop(self.net)
+    def component(self, checks: bool = False) -> SequenceTop:
+        return SequenceTop(self.net)  # no FIFOs: nothing for ``checks`` to assert
 
     @property
     def steps(self) -> int:

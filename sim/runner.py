@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -56,7 +57,15 @@ _RUNTIME_OBJECTS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verila
 
 # Amaranth's Verilog trips width and style lints that are harmless (value-exact arithmetic is
 # truncated on purpose); they must not stop the build.
-_VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT"]
+# --assert: the tops' immediate assertions (a streaming top's FIFOs never overflow) run
+_VERILATOR_ARGS = [
+    "--assert",
+    "-Wno-fatal",
+    "-Wno-WIDTH",
+    "-Wno-lint",
+    "-Wno-style",
+    "-Wno-UNOPTFLAT",
+]
 
 
 @dataclass
@@ -430,6 +439,9 @@ def _test(
         )
     if failures or result.mismatches:
         first = result.first_mismatch or (messages[0].splitlines()[0] if messages else "")
+        failed = _assertion(sim_log)
+        if failed is not None and not result.first_mismatch:
+            first = failed
         err = VerificationError(
             f"{sim}: hardware differs from the golden model: {first} "
             f"({result.mismatches} of {result.vectors} vectors differ; log: {sim_log})"
@@ -439,6 +451,21 @@ def _test(
         err.result = result  # type: ignore[attr-defined]
         raise err
     return result
+
+
+_ASSERT_RE = re.compile(r"^(.*?)\[(\d+)\] %Error: (\S+): Assertion failed", re.M)
+
+
+def _assertion(sim_log: Path) -> str | None:
+    """The first assertion of the design that failed in the simulation, in one line (the
+    assertion's own message, where and when), or None."""
+    if not sim_log.is_file():
+        return None
+    m = _ASSERT_RE.search(sim_log.read_text(errors="replace"))
+    if m is None:
+        return None
+    what = m.group(1).strip() or "assertion failed"
+    return f"{what} (assertion at {Path(m.group(3)).name}, {int(m.group(2)) / 1000:g} ns)"
 
 
 def simulate_design(

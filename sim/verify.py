@@ -62,7 +62,7 @@ def verify_network(
 
     def prepare(out: Path, verilog: Path) -> dict[str, Any]:
         write_vectors(net, x_int, out)
-        return top.emit(verilog, name)
+        return top.emit(verilog, name, checks=True)
 
     return simulate_design(
         outdir, name, top.testbench, prepare, SIM_DIR_ENV, simulator=simulator, verbose=verbose

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.family import ECP5, Family
 from nnlcc.ir.lower import lower_network
 from nnlcc.ir.lowered import LoweredNetwork
@@ -124,6 +125,57 @@ def small_stream_cnn(seed: int = 4) -> LoweredNetwork:
     layers: list[Layer] = [stem, pool, a, add, fl, fc]
     g = MatrixGraph("small", "x", 36, "fc", layers, input_shape=(1, 6, 6))
     return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, 36)))
+
+
+def wide_line_graph(seed: int = 5, width: int = 40) -> MatrixGraph:
+    """A CNN whose second conv's line buffers exceed the memory threshold
+    (:data:`nnlcc.hdl.line_buffer.LINE_RAM_BITS`): 16 channels of 8 bits on rows of ``width``
+    pixels (two 38-pixel gaps of 128-bit pixels, 4,864 bits each, for ``width`` 40); conv
+    3x3 1->16, conv 3x3 16->2, average pool 4x4, flatten, dense on a 1x8x``width`` image."""
+    rng = np.random.default_rng(seed)
+    pad = Window((3, 3), (1, 1), (1, 1, 1, 1))
+    c1 = build_conv("c1", (1, 8, width), 16, rng, window=pad, weight_std=0.5, bias_std=0.2)
+    c2 = build_conv("c2", (16, 8, width), 2, rng, window=pad, weight_std=0.2, bias_std=0.2)
+    pool = PoolLayer("pool", "avg", (2, 8, width), Window((4, 4), (4, 4)))
+    flat = (2, 2, width // 4)
+    fl = FlattenLayer("fl", flat)
+    n = math.prod(flat)
+    fc = DenseLayer("fc", rng.normal(0, 0.3, size=(4, n)), rng.normal(0, 0.1, size=4))
+    layers: list[Layer] = [c1, c2, pool, fl, fc]
+    return MatrixGraph("wide", "x", 8 * width, "fc", layers, input_shape=(1, 8, width))
+
+
+def wide_line_cnn(seed: int = 5, width: int = 40) -> LoweredNetwork:
+    """:func:`wide_line_graph` compiled with ``quantize,csd`` and lowered."""
+    g = wide_line_graph(seed, width)
+    rng = np.random.default_rng(seed + 1)
+    return compile_graph(g, "quantize,csd", rng.uniform(0, 1, size=(64, g.input_size)))
+
+
+def shared_graph(rng: np.random.Generator, n_in: int = 4, n_nodes: int = 40) -> AdderGraph:
+    """Sums that reuse a few early values many times, at many depths (high fanout, long
+    delay lines), with SHR wiring, MAX/MIN and clamps among them."""
+    g = AdderGraph.with_inputs([(-64, 63)] * n_in)
+    for _ in range(n_nodes):
+        n = len(g.nodes)
+        hot = int(rng.integers(0, min(n, n_in + 4)))  # an early value, read again and again
+        other = int(rng.integers(0, n))
+        r = rng.random()
+        if r < 0.55:
+            g.add(
+                hot, other, int(rng.integers(0, 3)), int(rng.integers(0, 3)), nb=rng.random() < 0.3
+            )
+        elif r < 0.7:
+            g.shr(hot if rng.random() < 0.5 else other, int(rng.integers(-1, 3)))
+        elif r < 0.85:
+            (g.max if rng.random() < 0.5 else g.min)(hot, other)
+        else:
+            x = g.nodes[other]
+            g.clamp(other, x.lo // 2, max(x.lo // 2, x.hi // 2))
+        if max(abs(g.nodes[-1].lo), abs(g.nodes[-1].hi)) > 1 << 30:
+            g.nodes.pop()
+    g.outputs = [int(v) for v in rng.integers(n_in, len(g.nodes), size=int(rng.integers(2, 8)))]
+    return g
 
 
 def build_tiny_mlp(sizes: tuple[int, ...] = (6, 5, 3), seed: int = 1) -> LoweredNetwork:

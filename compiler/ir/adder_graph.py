@@ -20,7 +20,6 @@ from which hardware widths follow, and a register ``stage`` fixed by :func:`Adde
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -29,37 +28,12 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
+from nnlcc.ir.fanout import RegisterCopies, plan_copies
 from nnlcc.ir.fixed_point import IntArray, bits_for_range
+from nnlcc.ir.ops import SELECT_OPS, Node, Op
 from nnlcc.ir.timing import StageBudget
 
-
-class Op(enum.Enum):
-    INPUT = "input"
-    CONST = "const"
-    ADD = "add"
-    SHR = "shr"
-    CLAMP = "clamp"
-    MAX = "max"
-    MIN = "min"
-
-
-#: Two-operand selections: a comparator and a multiplexer in hardware, no adder.
-SELECT_OPS = (Op.MAX, Op.MIN)
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    op: Op
-    a: int = -1  # first operand (node id); for INPUT the input index
-    b: int = -1  # second operand of ADD, MAX, MIN
-    sa: int = 0  # left shift of a (ADD); shift amount k (SHR)
-    sb: int = 0  # left shift of b (ADD)
-    na: bool = False  # a negated (ADD)
-    nb: bool = False  # b negated (ADD)
-    c0: int = 0  # CONST value; CLAMP lower bound
-    c1: int = 0  # CLAMP upper bound
-    lo: int = 0  # exact range of the value
-    hi: int = 0
+__all__ = ["SELECT_OPS", "AdderGraph", "Node", "Op"]
 
 
 @dataclass
@@ -76,6 +50,7 @@ class AdderGraph:
     reads: list[int] = field(default_factory=list)
     _chain: list[float] = field(default_factory=list, repr=False, compare=False)
     _arrive: list[float] = field(default_factory=list, repr=False, compare=False)
+    _copies: RegisterCopies | None = field(default=None, repr=False, compare=False)
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -221,7 +196,17 @@ class AdderGraph:
             else:
                 st[i], chain[i] = t, d
         self.stages, self.reads, self._chain, self._arrive = st, rd, chain, arrive
+        self._copies = None
         return st
+
+    @property
+    def copies(self) -> RegisterCopies:
+        """The registers duplicated to bound their fanout (:attr:`stage_budget`'s
+        ``fanout``), and which copy every reader reads (:mod:`nnlcc.ir.fanout`)."""
+        self.schedule()
+        if self._copies is None:
+            self._copies = plan_copies(self, self.stage_budget.fanout)
+        return self._copies
 
     def registered(self, node_id: int) -> bool:
         """Whether the node ends in a register (ADD and CLAMP nodes the schedule registers)."""
@@ -255,12 +240,14 @@ class AdderGraph:
 
     @property
     def register_bits(self) -> int:
-        """Flip-flops of the pipeline: registered nodes, delayed copies, the valid chain."""
+        """Flip-flops of the pipeline: registered nodes, delayed copies, the copies made to
+        bound fanout (:attr:`copies`), the valid chain."""
         delays = self.delays()
         bits = sum(
             self.width(i) * (int(self.registered(i)) + delays[i]) for i in range(len(self.nodes))
         )
-        return bits + self.latency
+        extra = sum(self.width(k) * n for k, _, n in self.copies.extra_registers)
+        return bits + extra + self.latency
 
     def path_cost(self) -> float:
         """The costliest combinational path between two registers, in :attr:`stage_budget`'s
@@ -274,8 +261,9 @@ class AdderGraph:
         # shifted operands of an add may exceed the node range transiently only within it
         return np.int64 if big < (1 << 61) else object
 
-    def evaluate(self, x: npt.ArrayLike) -> IntArray:
-        """Run the graph on integer inputs of shape (batch, n_inputs); returns (batch, n_out)."""
+    def evaluate(self, x: npt.ArrayLike, nodes: Sequence[int] | None = None) -> IntArray:
+        """Run the graph on integer inputs of shape (batch, n_inputs); returns (batch, n_out),
+        or the values of ``nodes`` instead of the outputs."""
         xa = np.asarray(x)
         if xa.ndim != 2 or xa.shape[1] != self.n_inputs:
             raise ValueError(f"expected inputs of shape (batch, {self.n_inputs}), got {xa.shape}")
@@ -302,9 +290,10 @@ class AdderGraph:
             else:
                 v = np.clip(vals[n.a], n.c0, n.c1)
             vals.append(v)
-        if not self.outputs:
+        picked = self.outputs if nodes is None else nodes
+        if not picked:
             return np.zeros((xa.shape[0], 0), dtype=dt)
-        out = cast(IntArray, np.stack([vals[o] for o in self.outputs], axis=1))
+        out = cast(IntArray, np.stack([vals[o] for o in picked], axis=1))
         return out
 
     def check_ranges(self, x: npt.ArrayLike) -> None:
@@ -389,5 +378,10 @@ class AdderGraph:
 
     def copy(self) -> AdderGraph:
         return replace(
-            self, nodes=list(self.nodes), outputs=list(self.outputs), stages=[], reads=[]
+            self,
+            nodes=list(self.nodes),
+            outputs=list(self.outputs),
+            stages=[],
+            reads=[],
+            _copies=None,
         )

@@ -23,6 +23,7 @@ the graph (both writers make the same hardware) and what a synthesizer keeps of 
 * **Registers**: every ADD, CLAMP, MAX and MIN node is a register of its width; a node read ``d``
   stages after its own stage has ``d`` delayed copies (one shift register per node, as the
   writers emit), and the ``valid`` strobe has one flip-flop per pipeline stage.
+  A register duplicated to bound its fanout (:mod:`nnlcc.ir.fanout`) counts once per copy.
   :attr:`Cost.ffs` counts exactly the declared register bits;
   :attr:`Cost.ffs_synth` what survives synthesis (constant and unread bits removed, and on
   families with shift-register LUTs, delay runs of ``srl_min`` or more copies moved into
@@ -261,6 +262,11 @@ def features(graph: AdderGraph, family: Family) -> CostFeatures:
     registered = (is_add | is_clamp | is_sel) & (st > rd)  # schedule{every} leaves some comb
     pipeline_ffs = int(w[registered].sum())
     delay_ffs = int((delay * w)[~is_const].sum())
+    # copies of registers duplicated to bound their fanout (nnlcc.ir.fanout), the original
+    # copy counted above
+    extra = graph.copies.extra_registers
+    pipeline_ffs += sum(int(w[k]) * n for k, t, n in extra if t == st[k])
+    delay_ffs += sum(int(w[k]) * n for k, t, n in extra if t > st[k])
 
     # what synthesis keeps: structurally equal nodes are one (yosys opt_merge) ...
     rep = _merge_duplicates(op, a, b, sa, sb, nb, c0, c1, st)
@@ -329,6 +335,10 @@ def features(graph: AdderGraph, family: Family) -> CostFeatures:
     # ---- registers ----
     synth_pipe = int(live_w[registered].sum())
     synth_delay, srl = _delay_runs(s_src, s_off, live_w, family)
+    # synthesis keeps every copy of a duplicated register whole (``keep``), the original too,
+    # and the delay lines of SHRs kept apart from them
+    kept = sum(int(w[k]) * (n + 1) - int(live_w[k]) for k, _, n in extra)
+    kept += sum(int(w[k]) - int(live_w[k]) for k, _ in graph.copies.separate)
     return CostFeatures(
         adder_chains=int(np.count_nonzero(add_bits)),
         adder_chain_bits=int(add_bits.sum()),
@@ -342,7 +352,7 @@ def features(graph: AdderGraph, family: Family) -> CostFeatures:
         pipeline_ffs=pipeline_ffs,
         delay_ffs=delay_ffs,
         valid_ffs=lat,
-        ffs_synth=synth_pipe + synth_delay + lat,
+        ffs_synth=synth_pipe + synth_delay + kept + lat,
         select_mux_bits=int(sel_mux.sum()),
     )
 
@@ -483,7 +493,12 @@ def estimate(graph: AdderGraph, family: Family) -> Cost:
     coefficients (:attr:`~nnlcc.ir.family.Family.cost`)."""
     k = family.cost
     f = features(graph, family)
-    adder = k.lut_per_chain_lut * f.adder_chain_luts + k.lut_per_chain * f.adder_chains
+    # the packer's cells for flip-flops no LUT feeds count with the adders they register
+    adder = (
+        k.lut_per_chain_lut * f.adder_chain_luts
+        + k.lut_per_chain * f.adder_chains
+        + k.lut_per_ff * f.ffs_synth
+    )
     clamp = (
         k.lut_per_chain_lut * f.compare_chain_luts
         + k.lut_per_chain * f.compare_chains

@@ -5,7 +5,10 @@
 - :class:`Compression`: the columns the layer uses and what sharing left of them
   (:func:`nnlcc.passes.share.compression_facts`);
 - :class:`CsdBest`: the baseline every layer is compared with, nnlcc's best CSD design at the
-  layer's own error (a compile step of its own: :mod:`nnlcc.baselines`).
+  layer's own error (a compile step of its own: :mod:`nnlcc.baselines`);
+- :class:`ImportedFacts`: a quantized model's layer: its imported formats and whether the
+  layer computes the model's integers exactly
+  (:meth:`nnlcc.ir.imported.ImportedQuant.report_facts`).
 
 :class:`LayerFacts` carries them from the compile (:func:`nnlcc.baselines.layer_facts`) to the
 report rows (:func:`nnlcc.report.rows.layer_rows`), which render them and compute nothing.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AutoChoice", "Compression", "CsdBest", "LayerFacts"]
+__all__ = ["AutoChoice", "Compression", "CsdBest", "ImportedFacts", "LayerFacts"]
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,27 @@ class CsdBest:
 
 
 @dataclass(frozen=True)
+class ImportedFacts:
+    """A layer of an imported quantized model: its input quantizer (the layer reading the
+    graph input; None otherwise), weight and output formats as text (``float``: float
+    weights, ``exact``: the output is kept exact), ``exact`` when the layer computes the
+    model's integers bit for bit, else ``inexact`` says why."""
+
+    input: str | None
+    weights: str
+    output: str
+    exact: bool
+    inexact: str | None = None
+
+
+@dataclass(frozen=True)
 class LayerFacts:
-    """What the report shows of a matrix layer beyond its code and its lowered graph."""
+    """What the report shows of a matrix layer beyond its code and its lowered graph;
+    ``hw_sqnr_db``: its SQNR as the hardware computes it, after truncation
+    (:func:`nnlcc.ir.truncate.hardware_sqnr`; None: not lowered)."""
 
     compression: Compression
     auto: AutoChoice | None = None
     csd_best: CsdBest | None = None
+    hw_sqnr_db: float | None = None
+    imported: ImportedFacts | None = None

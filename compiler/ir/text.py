@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from nnlcc.ir.code_text import CodeReader, CodeWriter, Syntax, code_lines
+from nnlcc.ir.imported import ImportedQuant
 from nnlcc.ir.matrix import (
     AddLayer,
     ConvLayer,
@@ -97,6 +98,7 @@ IR_NOTES: tuple[type[JsonNote], ...] = (
     InputPower,
     TruncationBudget,
     ScheduleSetting,
+    ImportedQuant,
 )
 
 # --------------------------------------------------------------------------------- printing

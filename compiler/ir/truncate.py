@@ -53,11 +53,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
-from nnlcc.ir.fixed_point import sqnr_db
-from nnlcc.ir.matrix import MatrixLayer, Term
+from nnlcc.ir.fixed_point import IntArray, sqnr_db
+from nnlcc.ir.lowered import LoweredLayer, LoweredNetwork
+from nnlcc.ir.matrix import MatrixGraph, MatrixLayer, Term
 from nnlcc.ir.notes import JsonNote
 
 
@@ -367,3 +369,57 @@ def budget_layer(layer: MatrixLayer, option: str, target_db: float | None = None
             noise_budget=float(f"{allowed - p_code:.9g}"),
         )
     )
+
+
+# ------------------------------------------------------------------ the hardware's SQNR
+
+#: Rows of a layer's graph inputs its hardware SQNR is measured on (a seeded sample beyond).
+SQNR_ROWS = 4096
+#: Network inputs (at most) whose layer inputs the hardware SQNR is measured on.
+SQNR_SAMPLES = 512
+
+
+def hardware_sqnr_db(
+    low: LoweredLayer,
+    weight: npt.NDArray[np.float64],
+    implemented: npt.NDArray[np.float64],
+    x: IntArray,
+) -> float:
+    """The SQNR of a matrix layer as its hardware computes it, on graph inputs ``x`` (rows).
+
+    The budget's measure (module docstring) with the truncation noise measured instead of
+    modelled: ``10 log10(|W|² m2 / (|W - Ŵ|² m2 + N))``, where ``m2`` is the mean square of
+    ``x`` and ``N`` the mean over ``x`` of ``|acc(x) - Ŵ x|²`` summed over the outputs, with
+    ``acc`` the layer's accumulators (:class:`~nnlcc.ir.lowered.Accumulators`: the truncated
+    graph's exact integer map, its compensation included).  Untruncated, ``N`` is 0 and this
+    is the coding SQNR."""
+    assert low.accumulators is not None, f"layer {low.name} is not a matrix layer"
+    xf = np.asarray(x, dtype=np.float64)
+    noise = low.accumulators.values(low.graph, x) - xf @ np.asarray(implemented).T
+    n = float(np.mean(np.sum(noise * noise, axis=1))) if len(x) else 0.0
+    m2 = float(np.mean(xf * xf)) if xf.size else 0.0
+    p_sig = float(np.sum(np.square(weight))) * m2
+    p_err = float(np.sum(np.square(np.asarray(weight) - implemented))) * m2 + n
+    if p_err == 0.0:
+        return math.inf
+    return -math.inf if p_sig == 0.0 else 10.0 * math.log10(p_sig / p_err)
+
+
+def hardware_sqnr(
+    graph: MatrixGraph, net: LoweredNetwork, x_int: npt.NDArray[np.int64], seed: int = 0
+) -> dict[str, float]:
+    """:func:`hardware_sqnr_db` of every matrix layer of ``graph`` (lowered as ``net``), on
+    the inputs each layer sees when the golden model runs network inputs ``x_int`` (the
+    first :data:`SQNR_SAMPLES`; at most :data:`SQNR_ROWS` graph input rows per layer, a
+    seeded sample beyond)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, float] = {}
+    inputs = net.layer_inputs(x_int[:SQNR_SAMPLES])
+    for layer, low, x in zip(graph.layers, net.layers, inputs, strict=True):
+        if not isinstance(layer, MatrixLayer) or layer.code is None:
+            continue
+        rows = low.graph_inputs(x)
+        if len(rows) > SQNR_ROWS:
+            rows = rows[np.sort(rng.choice(len(rows), SQNR_ROWS, replace=False))]
+        out[layer.name] = hardware_sqnr_db(low, layer.weight, layer.code.implemented(), rows)
+    return out

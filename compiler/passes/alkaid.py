@@ -137,9 +137,14 @@ class AlkaidCode:
     @classmethod
     def build(cls, weight: FloatArray, bits: int, in_range: tuple[int, int]) -> AlkaidCode:
         """Solve ``weight`` at ``bits`` bits with alkaid's default (strongest) settings."""
+        w_int, frac = quantize_weights(weight, bits)
+        return cls.from_ints(w_int, frac, in_range)
+
+    @classmethod
+    def from_ints(cls, w_int: IntArray, frac: int, in_range: tuple[int, int]) -> AlkaidCode:
+        """Solve the integer matrix ``w_int`` (scale ``2**-frac``), e.g. an imported model's."""
         from alkaid.cmvm import cmvm_solve
 
-        w_int, frac = quantize_weights(weight, bits)
         cols = w_int.shape[1]
         if not np.any(w_int):
             return cls(w_int=w_int, frac=frac, stages=[])
@@ -244,7 +249,10 @@ class AlkaidCoder(Coder):
     def candidates(self, layer: MatrixLayer, ctx: CoderContext) -> list[Design]:
         if not ctx.priced or layer.weight.size > ctx.peer_entries or not available():
             return []
-        width = WeightWidth.of(ctx)
         fmt = layer.in_fmt
         span = (fmt.lo, fmt.hi) if fmt is not None else (-128, 127)
+        if ctx.exact is not None:  # an imported model's integers, kept
+            w_int, frac = ctx.exact
+            return [Design("alkaid{imported}", lambda m: AlkaidCode.from_ints(w_int, frac, span))]
+        width = WeightWidth.of(ctx)
         return [Design(f"alkaid{width.label}", lambda m: AlkaidCode.build(m, width.need(), span))]

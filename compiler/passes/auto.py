@@ -25,6 +25,12 @@ three slice widths and tilings) codes and prices its sample, costs scaled by the
 (:mod:`nnlcc.passes.sampled`), and only the cheapest is coded whole.  Lowering and pricing
 every candidate of such a layer whole would cost more than the whole compile.
 
+A layer of an imported quantized model keeps its integers (:mod:`nnlcc.ir.imported`): the
+coders offer only designs computing exactly those integers (csd and alkaid on them; lcc none),
+untruncated, priced whole, and auto refuses any code that does not; only ``--accuracy-drop``,
+when the user asks for a drop, codes such a layer at an SQNR like any other
+(:meth:`Auto.code_one`'s ``keep``).
+
 The layer's :class:`AutoRecord` note records the choice: the coder, and every candidate's
 estimated LUTs and adders or the reason it failed; the report shows them (:func:`auto_choice`).  A layer whose
 candidates all fail is an error naming the layer and each coder's reason.
@@ -39,12 +45,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from nnlcc.errors import BadInputError, NnlccError, PassOptionError
 from nnlcc.ir.cost import estimate
 from nnlcc.ir.facts import AutoChoice
 from nnlcc.ir.family import ECP5, Family, family_option, get_family
 from nnlcc.ir.fixed_point import sqnr_db
+from nnlcc.ir.imported import imported_ints
 from nnlcc.ir.lower import lower_layer
 from nnlcc.ir.lowered import LoweredLayer
 from nnlcc.ir.matrix import MatrixCode, MatrixGraph, MatrixLayer
@@ -195,9 +203,9 @@ class Auto(Pass):
         """The SQNR every candidate codes to (truncation takes the rest down to sqnr_db)."""
         return self.sqnr_db + (RESERVE_DB if self.truncate == "auto" else 0.0)
 
-    def context(self, layer: MatrixLayer, family: Family = ECP5) -> CoderContext:
+    def context(self, layer: MatrixLayer, family: Family = ECP5, keep: bool = True) -> CoderContext:
         """What every coder's designs for ``layer`` must meet, priced on ``family`` (see
-        :class:`CoderContext`)."""
+        :class:`CoderContext`; ``keep``: an imported model's integers are kept)."""
         plan = layer.notes.get(SharePlan)
         return CoderContext(
             sqnr_db=self.sqnr_db,
@@ -208,16 +216,28 @@ class Auto(Pass):
             peer_entries=self.peer_entries,
             fs_entries=self.fs_entries,
             pricing=Pricing.for_layer(layer, family),
+            exact=exact_ints(layer, keep),
         )
 
-    def designs(self, layer: MatrixLayer, family: Family = ECP5) -> list[Design]:
+    def designs(self, layer: MatrixLayer, family: Family = ECP5, keep: bool = True) -> list[Design]:
         """The candidates for ``layer``: the designs of the chosen coders, in registry order."""
-        ctx = self.context(layer, family)
+        ctx = self.context(layer, family, keep)
         wanted = set(self.coders.split("+"))
         kinds = [k for k in auto_coders() if k in wanted]
+        if ctx.exact is not None and not any(k in wanted for k in ("csd", "alkaid")):
+            kinds.append("csd")  # the imported integers need an exact coder
         return [d for k in kinds for d in get_coder(k).candidates(layer, ctx)]
 
-    def _try(self, layer: MatrixLayer, design: Design, family: Family) -> Candidate:
+    def _budget(self, layer: MatrixLayer, keep: bool) -> None:
+        """The layer's truncation budget: none for kept imported integers."""
+        if exact_ints(layer, keep) is not None:
+            budget_layer(layer, "off")
+        else:
+            budget_layer(layer, self.truncate, None if SharePlan in layer.notes else self.sqnr_db)
+
+    def _try(
+        self, layer: MatrixLayer, design: Design, family: Family, keep: bool = True
+    ) -> Candidate:
         shared = SharePlan in layer.notes
         label = _label(design.label, shared)
         try:
@@ -225,20 +245,24 @@ class Auto(Pass):
         except NnlccError as e:
             return Candidate(label, failed=str(e))
         refused = design.refuse(code) if design.refuse is not None else None
+        exact = exact_ints(layer, keep)
+        if exact is not None and not np.array_equal(code.implemented(), layer.weight):
+            refused = "does not compute the imported integers exactly"
         if refused is not None:
             return Candidate(label, failed=refused, reached_db=_reached(layer, code))
         layer.code = code
-        budget_layer(layer, self.truncate, None if shared else self.sqnr_db)
+        self._budget(layer, keep)
         big = layer.weight.size > self.full_entries
         if big or layer.in_fmt is None or layer.out_fmt is None:  # not priced
             return Candidate(label, code=code)
         low = lower_layer(layer, layer.in_fmt)
         return Candidate(label, code, estimate(low.graph, family).luts, low.graph.adders, None, low)
 
-    def price(self, layer: MatrixLayer, family: Family) -> list[Candidate]:
+    def price(self, layer: MatrixLayer, family: Family, keep: bool = True) -> list[Candidate]:
         """Every candidate for ``layer`` coded, truncated, lowered and priced on ``family`` (or
-        why it failed).  Leaves the last one's code on ``layer``."""
-        return [self._try(layer, d, family) for d in self.designs(layer, family)]
+        why it failed).  Leaves the last one's code on ``layer``.  ``keep``: an imported
+        model's layer keeps its integers (False: coded at ``sqnr_db`` like any)."""
+        return [self._try(layer, d, family, keep) for d in self.designs(layer, family, keep)]
 
     def _sampled(self, layer: MatrixLayer, design: Design) -> Candidate:
         """``design`` of a big layer priced on a sample of its matrix (not coded whole)."""
@@ -283,20 +307,24 @@ class Auto(Pass):
             f" (coded to {self.coding_db:.2f} dB before truncation){reached}: {reasons}"
         )
 
-    def code_one(self, layer: MatrixLayer, family: Family) -> Candidate:
+    def code_one(self, layer: MatrixLayer, family: Family, keep: bool = True) -> Candidate:
         """Code ``layer`` with its cheapest candidate; returns it (with its lowered layer when
-        it was priced, valid while the layer's formats stay as they are)."""
-        big = layer.weight.size > self.full_entries
-        tries = self.price_sampled(layer, family) if big else self.price(layer, family)
+        it was priced, valid while the layer's formats stay as they are); ``keep`` as for
+        :meth:`price` (kept imported integers are coded whole, never sampled)."""
+        exact = exact_ints(layer, keep) is not None
+        big = layer.weight.size > self.full_entries and not exact
+        tries = self.price_sampled(layer, family) if big else self.price(layer, family, keep)
         ok = [c for c in tries if c.failed is None and (c.code is not None)]
         if not ok:
             raise BadInputError(self._unmet(layer, tries))
         best = min(ok, key=lambda c: c.luts if c.luts is not None else 0)
         assert best.code is not None
         layer.code = best.code
-        budget_layer(layer, self.truncate, None if SharePlan in layer.notes else self.sqnr_db)
+        self._budget(layer, keep)
         note = None
-        if big:
+        if exact:
+            note = "imported integers kept exactly (csd and alkaid only, no truncation)"
+        elif big:
             note = (
                 f"{layer.weight.size} weights > full_entries={self.full_entries}: candidates"
                 " priced on samples of the matrix (est_luts scaled, requantization not included)"
@@ -311,6 +339,13 @@ class Auto(Pass):
             if ctx.progress:
                 ctx.progress(layer.name)
             self.code_one(layer, family)
+
+
+def exact_ints(layer: MatrixLayer, keep: bool = True) -> tuple[npt.NDArray[np.int64], int] | None:
+    """The imported integers ``layer`` keeps (``keep``, no share plan), or None."""
+    if not keep or SharePlan in layer.notes:
+        return None
+    return imported_ints(layer)
 
 
 def _reached(layer: MatrixLayer | None, code: MatrixCode) -> float | None:

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from nnlcc.ir.family import Family
 from nnlcc.ir.matrix import MatrixGraph
+from nnlcc.jobs import SERIAL, Jobs
 
 
 class PassKind(enum.Enum):
@@ -45,12 +46,14 @@ class PassKind(enum.Enum):
 class PassContext:
     """What passes may read besides the graph: calibration inputs (float, batch-first), the
     board's FPGA family (:mod:`nnlcc.ir.family`: what ``auto`` and ``circulant`` price their
-    candidates on and ``pipeline`` schedules with) and a progress callback
-    ``progress(layer_name)``."""
+    candidates on and ``pipeline`` schedules with), a progress callback
+    ``progress(layer_name)`` and the jobs that run a matrix pass's layers
+    (:func:`nnlcc.passes.runner.run_pass`: at once on a cluster, or one after another)."""
 
     calibration: npt.NDArray[np.float64]
     family: Family
     progress: Callable[[str], None] | None = None
+    jobs: Jobs = SERIAL
 
 
 class Pass:

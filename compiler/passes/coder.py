@@ -23,6 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from nnlcc.ir.code_text import BlockParser, CodeReader
 from nnlcc.ir.matrix import FloatArray, MatrixCode, MatrixLayer
 from nnlcc.ir.text_syntax import Line
@@ -62,7 +65,10 @@ class CoderContext:
     input range and power and the family priced (what a coder's own design search prices
     with, :mod:`nnlcc.passes.pricing`).
     ``peer_entries`` and ``fs_entries`` are auto's limits of the largest layer a peer tool's
-    solver and lcc's ``algo=fs`` are tried on (compile time)."""
+    solver and lcc's ``algo=fs`` are tried on (compile time).  ``exact``: the integer matrix
+    and its fractional bits an imported quantized model gave the layer, which it keeps
+    (:mod:`nnlcc.ir.imported`): a design then codes exactly those integers, untruncated (auto
+    refuses any code that does not compute them), or the coder offers none."""
 
     sqnr_db: float
     truncate: str
@@ -72,6 +78,7 @@ class CoderContext:
     peer_entries: int = 4096
     fs_entries: int = 2048
     pricing: Pricing = field(default_factory=Pricing)
+    exact: tuple[npt.NDArray[np.int64], int] | None = None
 
 
 class Coder:

@@ -1,16 +1,19 @@
 """The ``csd`` pass: every matrix layer's weights quantized to ``weight_bits`` signed bits (one
 power-of-two scale per layer), written in canonical signed digits, and summed as shift-add
-trees; ``cse`` shares common two-term subexpressions across rows, searched as
+trees (an imported quantized model's layers keep their own integers, see :meth:`Csd.code`);
+``cse`` shares common two-term subexpressions across rows, searched as
 :func:`~nnlcc.passes.shift_add.share_pairs` does within ``cse_effort`` (the summary says whether
 the search was full or partial).  This is the baseline every LCC result is compared with.
 
 Its room: :class:`CsdCode` (the code, which prints its IR text) and :class:`CsdCoder` (reads
-the text back; offers ``auto`` CSD at the fewest weight bits meeting the layer's SQNR).  The IR
+the text back; offers ``auto`` CSD at the fewest weight bits meeting the layer's SQNR, or an
+imported model's integers as they are).  The IR
 text is ``code csd frac=F cse=0|1`` with the integer weights below, one row per line.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,6 +25,7 @@ from nnlcc.ir.adder_graph import AdderGraph
 from nnlcc.ir.code_text import CodeReader, CodeWriter
 from nnlcc.ir.csd import csd_adders, csd_nonzeros
 from nnlcc.ir.fixed_point import quantize_weights, sqnr_db
+from nnlcc.ir.imported import ImportedQuant, imported_ints
 from nnlcc.ir.matrix import FloatArray, MatrixGraph, MatrixLayer, Term
 from nnlcc.ir.text_syntax import Line, fields, flag, matrix_lines, parse_matrix
 from nnlcc.ir.truncate import budget_layer, check_truncate_option
@@ -147,14 +151,21 @@ class Csd(Pass):
         if self.cse_effort < 0:
             raise PassOptionError("csd: cse_effort must be >= 0")
 
+    def code(self, layer: MatrixLayer, w: FloatArray) -> CsdCode:
+        """The code of matrix ``w`` of ``layer``: an imported model's integers as they are,
+        unless ``weight_bits`` is below their width (then rounded, as any float weights)."""
+        got = imported_ints(layer) if w is layer.weight else None
+        facts = layer.notes.get(ImportedQuant)
+        bits = facts.weight.bits if facts is not None and facts.weight is not None else None
+        if got is not None and bits is not None and bits <= self.weight_bits:
+            return CsdCode(w_int=got[0], frac=got[1], cse=self.cse, cse_effort=self.cse_effort)
+        return CsdCode.from_weights(w, self.weight_bits, self.cse, self.cse_effort)
+
     def apply(self, graph: MatrixGraph, ctx: PassContext) -> None:
         for layer in graph.matrix_layers():
             if ctx.progress:
                 ctx.progress(layer.name)
-            layer.code = code_layer(
-                layer,
-                lambda w: CsdCode.from_weights(w, self.weight_bits, self.cse, self.cse_effort),
-            )
+            layer.code = code_layer(layer, functools.partial(self.code, layer))
             budget_layer(layer, self.truncate)
 
 
@@ -213,6 +224,9 @@ class CsdCoder(Coder):
         return CsdCode(w_int=parse_matrix(line, shape, int, np.int64), frac=frac, cse=cse)
 
     def candidates(self, layer: MatrixLayer, ctx: CoderContext) -> list[Design]:
+        if ctx.exact is not None:  # an imported model's integers, kept (priced or not)
+            w_int, frac = ctx.exact
+            return [Design("csd{imported}", lambda m: CsdCode(w_int=w_int, frac=frac, cse=True))]
         width = WeightWidth.of(ctx)
 
         def build(m: FloatArray) -> CsdCode:

@@ -1,4 +1,6 @@
-"""The ``quantize`` pass: choose every activation's fixed-point format from calibration data."""
+"""The ``quantize`` pass: choose every activation's fixed-point format from calibration data,
+except where an imported quantized model fixes it (:mod:`nnlcc.ir.imported`): a quantizer's
+format is kept, and an imported layer without one keeps its exact output format."""
 
 from __future__ import annotations
 
@@ -7,8 +9,18 @@ from typing import ClassVar
 
 from nnlcc.errors import PassOptionError
 from nnlcc.ir.fixed_point import FixedFormat, choose_format
-from nnlcc.ir.matrix import AddLayer, FlattenLayer, FloatArray, MatrixGraph, MatrixLayer, PoolLayer
+from nnlcc.ir.imported import ImportedQuant, imported_ints
+from nnlcc.ir.matrix import (
+    AddLayer,
+    FlattenLayer,
+    FloatArray,
+    Layer,
+    MatrixGraph,
+    MatrixLayer,
+    PoolLayer,
+)
 from nnlcc.ir.recurrent import RecurrentLayer, choose_formats
+from nnlcc.ir.rescale import exact_format
 from nnlcc.ir.truncate import InputPower
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.runner import layer_pass
@@ -46,6 +58,10 @@ class Quantize(Pass):
         square_of = {graph.input_name: squares[0]}
         square_of.update({la.name: sq for la, sq in zip(graph.layers, squares[1:], strict=True)})
         graph.input_fmt = choose_format(x_peak * self.headroom, self.input_bits, x_min < 0)
+        facts = [la.notes.get(ImportedQuant) for la in graph.layers]
+        quantized_input = next((f.input for f in facts if f and f.input), None)
+        if quantized_input is not None:
+            graph.input_fmt = quantized_input.fmt
         fmts: dict[str, FixedFormat] = {graph.input_name: graph.input_fmt}
         tensors = _recurrent_inputs(graph, ctx.calibration)
         for i, (layer, peak) in enumerate(zip(graph.layers, peaks, strict=True)):
@@ -73,8 +89,24 @@ class Quantize(Pass):
                     layer.in_fmt_b = ins[1]
                 signed = not layer.relu and (not isinstance(layer, PoolLayer) or ins[0].signed)
                 q = layer_pass(self, layer) or self  # per-layer act_bits/headroom (config)
-                layer.out_fmt = choose_format(peak * q.headroom, q.act_bits, signed)
+                layer.out_fmt = imported_format(layer, ins[0]) or choose_format(
+                    peak * q.headroom, q.act_bits, signed
+                )
             fmts[layer.name] = layer.out_fmt
+
+
+def imported_format(layer: Layer, in_fmt: FixedFormat) -> FixedFormat | None:
+    """The output format an imported model fixes: its quantizer's, or (imported integer
+    weights, no quantizer) the exact format of the layer's output; None: calibrate."""
+    facts = layer.notes.get(ImportedQuant)
+    if facts is None:
+        return None
+    if facts.output is not None:
+        return facts.output.fmt
+    ints = imported_ints(layer) if isinstance(layer, MatrixLayer) else None
+    if ints is None or not isinstance(layer, MatrixLayer):
+        return None
+    return exact_format(ints[0], ints[1], layer.bias, in_fmt, facts.gain, layer.relu)
 
 
 def _recurrent_inputs(graph: MatrixGraph, x: FloatArray) -> dict[str, FloatArray]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from nnlcc.ir.code_text import Syntax
 from nnlcc.ir.notes import JsonNote
@@ -171,6 +172,29 @@ def register_note(cls: type[JsonNote]) -> type[JsonNote]:
 
 def unregister_note(key: str) -> None:
     _EXTRA_NOTES.pop(key, None)
+
+
+@dataclass(frozen=True)
+class Extras:
+    """The passes, coders and notes a user registered (what a worker process must know to
+    run a task the same as this process)."""
+
+    passes: dict[str, type[Pass]]
+    coders: dict[str, Coder]
+    notes: dict[str, type[JsonNote]]
+
+
+def extras() -> Extras:
+    """This process's user registrations (:func:`register_pass`, ...)."""
+    return Extras(dict(_EXTRA), dict(_EXTRA_CODERS), dict(_EXTRA_NOTES))
+
+
+def add_extras(found: Extras) -> None:
+    """Register ``found`` here too (a worker's registry, before a task; in the process that
+    took them, a no-op)."""
+    _EXTRA.update(found.passes)
+    _EXTRA_CODERS.update(found.coders)
+    _EXTRA_NOTES.update(found.notes)
 
 
 def text_syntax() -> Syntax:

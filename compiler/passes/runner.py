@@ -3,8 +3,9 @@
 Per-layer settings (from ``nnlcc.toml``, already validated by :mod:`nnlcc.config`) are each
 layer's :class:`LayerSettings` note (key ``config``): its matrix pass and its passes' options.
 :func:`layer_pass` gives a pass as configured for one layer.  Matrix passes code each layer on
-its own, so :func:`run_pass` runs them once per group of layers with equal settings, on a view
-of the graph holding just that group; the passes themselves know nothing about configs.
+its own, so :func:`run_pass` runs them once per layer, as configured for it, on a view of the
+graph holding just that layer, as independent tasks (:mod:`nnlcc.jobs`: at once on a
+cluster); the passes themselves know nothing about configs or jobs.
 Passes that chain through the whole graph (``quantize``) call :func:`layer_pass` per layer.
 """
 
@@ -20,11 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from nnlcc.ir.family import Family
-from nnlcc.ir.matrix import Layer, MatrixGraph
-from nnlcc.ir.notes import JsonNote
+from nnlcc.ir.matrix import Layer, MatrixCode, MatrixGraph, MatrixLayer
+from nnlcc.ir.notes import JsonNote, LayerNotes
+from nnlcc.jobs import SERIAL, Jobs
 from nnlcc.passes.base import Pass, PassContext, PassKind
 from nnlcc.passes.pipeline import parse_pipeline
-from nnlcc.passes.registry import names_of_kind
+from nnlcc.passes.registry import Extras, add_extras, extras, names_of_kind
 
 P = TypeVar("P", bound=Pass)
 Log = Callable[[str], None]
@@ -127,22 +129,49 @@ def layer_pass(p: P, layer: Layer) -> P | None:
 
 
 def run_pass(p: Pass, graph: MatrixGraph, ctx: PassContext) -> None:
-    """Run pass ``p`` on ``graph`` honouring per-layer settings: a matrix pass runs once per
-    group of matrix layers with equal settings (skipping layers given to another matrix pass),
-    on a shallow copy of the graph whose ``layers`` is that group; other passes run as is."""
-    layers = graph.matrix_layers()
-    if p.kind is not PassKind.MATRIX or not any(LayerSettings in la.notes for la in layers):
+    """Run pass ``p`` on ``graph`` honouring per-layer settings.  A matrix pass codes each
+    matrix layer on its own: one task per layer (the pass as configured for it,
+    :func:`layer_pass`; layers given to another matrix pass skipped) on a view of the graph
+    holding just that layer, run by ``ctx.jobs`` (at once on a cluster, or one after
+    another here); each layer's code and notes are installed in layer order, whatever the
+    order the tasks finished in.  Other passes run on the whole graph."""
+    if p.kind is not PassKind.MATRIX:
         p.apply(graph, ctx)
         return
-    groups: dict[Pass, list[Any]] = {}
-    for layer in layers:
-        variant = layer_pass(p, layer)
-        if variant is not None:
-            groups.setdefault(variant, []).append(layer)
-    for variant, group in groups.items():
+    todo = [
+        (v, layer) for layer in graph.matrix_layers() if (v := layer_pass(p, layer)) is not None
+    ]
+    views = []
+    for variant, layer in todo:
         view = copy.copy(graph)
-        view.layers = group
-        variant.apply(view, ctx)
+        view.layers = [layer]
+        views.append((variant, view))
+    shared = (dataclasses.replace(ctx, progress=None, jobs=SERIAL), extras())
+    progress = ctx.progress
+    coded = ctx.jobs.map(
+        _code_layer,
+        views,
+        shared,
+        [f"{p.name} {layer.name}" for _, layer in todo],
+        None if progress is None else lambda i: progress(todo[i][1].name),
+    )
+    for (_, layer), (code, notes) in zip(todo, coded, strict=True):
+        layer.code = code
+        layer.notes = notes
+
+
+def _code_layer(
+    task: tuple[Pass, MatrixGraph], shared: tuple[PassContext, Extras]
+) -> tuple[MatrixCode | None, LayerNotes]:
+    """One task of :func:`run_pass`: the matrix pass on a one-layer view; what it left on the
+    layer (its code, its notes)."""
+    p, view = task
+    ctx, found = shared
+    add_extras(found)  # a user's own coders, in a worker process too
+    p.apply(view, ctx)
+    (layer,) = view.layers
+    assert isinstance(layer, MatrixLayer)
+    return layer.code, layer.notes
 
 
 def run_passes(
@@ -151,9 +180,11 @@ def run_passes(
     calibration: npt.NDArray[np.float64],
     family: Family,
     log: Log = _quiet,
+    jobs: Jobs = SERIAL,
 ) -> None:
     """Run ``passes`` in order with progress per layer; the graph verifies after each.
-    ``family``: the board's FPGA family (what the passes price and schedule on)."""
+    ``family``: the board's FPGA family (what the passes price and schedule on); ``jobs``:
+    what runs a matrix pass's layers (:func:`run_pass`)."""
     n = len(graph.matrix_layers())
     for p in passes:
         done = [0]
@@ -163,7 +194,7 @@ def run_passes(
             log(f"pass {p.name}: {name} ({done[0]}/{n})")
 
         log(f"pass {p.name}")
-        run_pass(p, graph, PassContext(calibration, family, progress=layer_step))
+        run_pass(p, graph, PassContext(calibration, family, progress=layer_step, jobs=jobs))
         graph.verify()
 
 

@@ -96,11 +96,30 @@ def _compression(row: LayerRow) -> str:
     return f"{row.kept_columns}→{row.shared_columns} ({row.pre_adders})"
 
 
+def _imported(row: LayerRow) -> str:
+    """``exact``, or why the layer does not compute an imported model's integers exactly."""
+    if row.imported_exact is None:
+        return "–"
+    return "exact" if row.imported_exact else f"not exact: {row.imported_inexact}"
+
+
 def _estimated(header: str, value: Callable[[LayerRow], int | None]) -> Column[LayerRow]:
     """A cost-model figure, next to the adders in both formats when some row has one (a
     report.json written before the model had none)."""
     return Column(
         header, value, markdown=Show.SAYS, html=Show.SAYS, says=lambda row: value(row) is not None
+    )
+
+
+def _estimated_sqnr() -> Column[LayerRow]:
+    """The SQNR after truncation (the hardware's), beside the coding SQNR, when some row has
+    it (a report.json written before it existed, or a code-only report, has none)."""
+    return Column(
+        "hardware SQNR dB",
+        lambda row: row.hw_sqnr_db,
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=lambda row: row.hw_sqnr_db is not None,
     )
 
 
@@ -118,7 +137,8 @@ LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
     Column("adders/weight", lambda row: row.adders_per_weight),
     Column("columns used→shared (pre-adders)", _compression, html=Show.NEVER),
     Column("CSD baseline", lambda row: row.csd_baseline_adders, markdown=Show.NEVER),
-    Column("weight SQNR dB", lambda row: row.weight_sqnr_db),
+    Column("coding SQNR dB", lambda row: row.weight_sqnr_db),
+    _estimated_sqnr(),
     Column("depth", lambda row: row.depth),
     Column("latency", lambda row: row.latency),
     Column("in", lambda row: row.in_fmt),
@@ -146,6 +166,14 @@ LAYER_COLUMNS: tuple[Column[LayerRow], ...] = (
         html=Show.SAYS,
         says=lambda row: bool(row.line_buffer_bits),
     ),
+    # a layer of an imported quantized model: its integers kept exactly, or why not
+    Column(
+        "imported integers",
+        _imported,
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=lambda row: row.imported_exact is not None,
+    ),
 )
 
 # ---------------------------------------------------------------------------- accuracy
@@ -159,6 +187,14 @@ ACCURACY_COLUMNS: tuple[Column[Accuracy], ...] = (
     Column("golden (integer)", lambda a: a.golden),
     Column("output SQNR dB", lambda a: a.sqnr_db),
     Column("argmax agreement", lambda a: a.argmax_agreement),
+    # an imported quantized model: outputs equal to its own arithmetic (1.0: bit-exact)
+    Column(
+        "identical to the model",
+        lambda a: a.reference_identical,
+        markdown=Show.SAYS,
+        html=Show.SAYS,
+        says=lambda a: a.reference_identical is not None,
+    ),
 )
 
 # --------------------------------------------------------------------------- resources
@@ -203,6 +239,8 @@ def estimate_totals(totals: Totals) -> list[tuple[str, Any]]:
     if totals.est_luts is None:
         return []
     fam = f" ({totals.est_family})" if totals.est_family else ""
+    if totals.est_family and totals.est_error:
+        fam = f" ({totals.est_family}, {totals.est_error})"
     return [(f"est. LUTs{fam}", totals.est_luts), (f"est. FFs{fam}", totals.est_ffs)]
 
 
@@ -256,6 +294,8 @@ def resource_notes(res: Resources) -> list[str]:
         )
     if res.line_buffer_ffs:
         notes.append(f"Flip-flops include {res.line_buffer_ffs:,} line-buffer bits (registers).")
+    if res.verdict is not None:
+        notes.append(f"Fit verdict (cost model, before any tool): {res.verdict.message}.")
     if res.fit_advice is not None:
         notes.append(f"Does not fit: {res.fit_advice.message}")
     return notes
@@ -267,10 +307,33 @@ def accuracy_drop_lines(r: Report) -> tuple[str, list[str], list[list[Any]]]:
     d = r.accuracy_drop
     if d is None:
         return "", [], []
+    given = " (the default: --accuracy-drop not given)" if d.default_drop else ""
     text = (
-        f"Allowed drop {d.drop_points} points: float accuracy {d.float_accuracy}, floor"
+        f"Allowed drop {d.drop_points} points{given}: float accuracy {d.float_accuracy}, floor"
         f" {d.floor}, golden {d.golden} at {d.est_luts:,} estimated LUTs"
         f" ({d.family}); {len(d.points)} points tried (greedy, one layer one step at a"
-        " time)."
+        " time)"
     )
+    if d.chosen_on is not None:
+        text += (
+            f", chosen on the {d.chosen_on}"
+            if d.chosen_on.startswith("validation")
+            else (f", chosen on {d.chosen_on}")
+        )
+    if d.test_golden is not None:
+        text += f". On the test set: float {d.test_float}, golden {d.test_golden}."
+        if d.test_float is not None and d.float_accuracy - d.test_float > 0.01:
+            text += (
+                f" The float network scores {d.float_accuracy} on the validation data against"
+                f" {d.test_float} on the test set: it has fit that data (taken from training),"
+                " so the choice may give up more than the allowed drop on unseen data; a --val"
+                " file the model was not trained on makes it trustworthy."
+            )
+    elif d.optimistic:
+        text += (
+            ". Chosen and measured on the same test samples, so this accuracy is optimistic"
+            " (no separate validation data: give x_train and y_train in --data, or --val)."
+        )
+    else:
+        text += "."
     return text, ["layer", "SQNR target dB"], [[k, v] for k, v in d.targets.items()]

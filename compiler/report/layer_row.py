@@ -8,7 +8,7 @@ row of ``--report-only`` has no lowered graph, so no depth or widths).  ``extras
 pass-specific facts of the layer's matrix code (:meth:`MatrixCode.summary`: reached SQNR,
 factors, CSD digits, clusters, ...); they are flattened into the JSON object after the
 compression columns, as report.json has always had them, before the compile step's facts
-(auto's choice, the CSD baseline).
+(auto's choice, the CSD baseline, a quantized model's imported formats).
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ class LayerRow(Record):
     est_luts: int | None = None
     est_ffs: int | None = None
     # matrix layers only
-    weight_sqnr_db: float | None = field(default=None, metadata=OMIT)
+    weight_sqnr_db: float | None = field(default=None, metadata=OMIT)  # the code's (coding)
+    # after truncation, as the hardware computes it (nnlcc.ir.truncate.hardware_sqnr)
+    hw_sqnr_db: float | None = field(default=None, metadata=OMIT)
     relu: bool | None = field(default=None, metadata=OMIT)
     csd_baseline_adders: int | None = field(default=None, metadata=OMIT)
     kept_columns: int | None = field(default=None, metadata=OMIT)
@@ -79,6 +81,13 @@ class LayerRow(Record):
     csd_best: str | None = field(default=None, metadata=OMIT)
     csd_best_adders: int | None = field(default=None, metadata=OMIT)
     csd_best_luts: int | None = field(default=None, metadata=OMIT)
+    # layers of an imported quantized model (nnlcc.ir.imported): the formats it brought, and
+    # whether the layer computes its integers exactly (inexact: why not)
+    imported_input: str | None = field(default=None, metadata=OMIT)
+    imported_weights: str | None = field(default=None, metadata=OMIT)
+    imported_output: str | None = field(default=None, metadata=OMIT)
+    imported_exact: bool | None = field(default=None, metadata=OMIT)
+    imported_inexact: str | None = field(default=None, metadata=OMIT)
     # window layers (conv, pool) only
     kernel: tuple[int, ...] | None = field(default=None, metadata=OMIT)
     stride: tuple[int, ...] | None = field(default=None, metadata=OMIT)

@@ -146,6 +146,7 @@ def layer_row(
     compression = facts.compression if facts is not None else None
     auto = facts.auto if facts is not None else None
     best = facts.csd_best if facts is not None else None
+    imported = facts.imported if facts is not None else None
     return LayerRow(
         **common,
         shape=(r, c),
@@ -153,6 +154,7 @@ def layer_row(
         adders=adders,
         adders_per_weight=round(adders / max(r * c, 1), 4),
         weight_sqnr_db=round(sqnr_db(layer.weight, code.implemented()), 2),
+        hw_sqnr_db=_rounded(facts.hw_sqnr_db if facts is not None else None),
         relu=layer.relu,
         csd_baseline_adders=csd_baseline_layer(layer),
         kept_columns=compression.kept_columns if compression is not None else None,
@@ -165,7 +167,16 @@ def layer_row(
         csd_best=best.coder if best is not None else None,
         csd_best_adders=best.adders if best is not None else None,
         csd_best_luts=best.est_luts if best is not None else None,
+        imported_input=imported.input if imported is not None else None,
+        imported_weights=imported.weights if imported is not None else None,
+        imported_output=imported.output if imported is not None else None,
+        imported_exact=imported.exact if imported is not None else None,
+        imported_inexact=imported.inexact if imported is not None else None,
     )
+
+
+def _rounded(db: float | None) -> float | None:
+    return None if db is None else round(db, 2)
 
 
 def layer_rows(
@@ -216,7 +227,7 @@ def layer_rows(
         fmts[layer.name] = layer.out_fmt
         low = None
         if not isinstance(layer, MatrixLayer):  # small: pool, add, flatten, a recurrent layer
-            low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)])
+            low = lower_any(layer, [fmts[t] for t in graph.inputs_of(i)], family)
         rows += rows_of(layer, low, geometry(layer, layer.in_fmt))
     return rows
 
@@ -295,6 +306,7 @@ def layer_totals(graph: MatrixGraph, rows: list[LayerRow], family: Family | None
         est_family=family.name if family is not None else None,
         est_luts=sum(row.est_luts or 0 for row in rows) if known and family else None,
         est_ffs=sum(row.est_ffs or 0 for row in rows) if known and family else None,
+        est_error=family.cost.margin if known and family else None,
     )
 
 

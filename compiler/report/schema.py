@@ -36,6 +36,8 @@ __all__ = [
     "Estimate",
     "FitAdvice",
     "FitLever",
+    "FitVerdict",
+    "PartNeed",
     "Report",
     "Resources",
     "SelfTestFacts",
@@ -67,6 +69,8 @@ class Totals(Record):
     est_family: str | None = None  # the family the cost model priced on
     est_luts: int | None = None
     est_ffs: int | None = None
+    # the cost model's largest out-of-sample error on the family (what the figures may be off)
+    est_error: str | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
@@ -81,6 +85,9 @@ class Accuracy(Record):
     float_accuracy: float | None = field(default=None, metadata=key("float"))  # needs labels
     golden: float | None = None  # the golden model's accuracy (needs labels)
     skipped: str | None = field(default=None, metadata=OMIT)
+    # an imported quantized model: the share of outputs equal to the model's own (float32)
+    # arithmetic, 1.0 wherever it is integer-exact
+    reference_identical: float | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
@@ -106,7 +113,7 @@ class Verification(Record):
 class DropPoint(Record):
     """One point ``--accuracy-drop`` tried: per-layer targets, est. LUTs, golden accuracy."""
 
-    targets: dict[str, float]
+    targets: dict[str, float | str]  # "exact": an imported model's integers kept
     est_luts: int
     golden: float
 
@@ -122,8 +129,15 @@ class AccuracyDrop(Record):
     golden: float
     est_luts: int
     family: str
-    targets: dict[str, float]
+    targets: dict[str, float | str]  # "exact": an imported model's integers kept
     points: list[DropPoint]
+    # what the choice was made on (float, floor, golden and the points are on it); with
+    # separate validation data, the test set's float and golden accuracy of the choice
+    chosen_on: str | None = field(default=None, metadata=OMIT)
+    optimistic: bool | None = field(default=None, metadata=OMIT)
+    default_drop: bool | None = field(default=None, metadata=OMIT)  # not --accuracy-drop's
+    test_float: float | None = field(default=None, metadata=OMIT)
+    test_golden: float | None = field(default=None, metadata=OMIT)
 
 
 @dataclass
@@ -185,6 +199,26 @@ class FitAdvice(Record):
 
 
 @dataclass
+class FitVerdict(Record):
+    """The cost model's verdict on the board (:func:`nnlcc.boards.headroom.fit_verdict`):
+    network and self-test wrapper, the measured error as a margin, "fits", "tight" or "does
+    not fit", the biggest layers and (unless it fits) the levers."""
+
+    verdict: str
+    message: str
+    luts: int
+    ffs: int
+    bram: int
+    wrapper_luts: int | None
+    wrapper_ffs: int | None
+    wrapper_bram: int | None
+    luts_margin_pct: float | None
+    ffs_margin_pct: float | None
+    biggest_layers: list[BiggestLayer]
+    levers: list[FitLever]
+
+
+@dataclass
 class SelfTestFacts(Record):
     """The on-board self-test of a bitstream: its inputs, latency, cycles and LEDs."""
 
@@ -205,6 +239,19 @@ class VendorTree(Record):
     note: str
 
 
+@dataclass
+class PartNeed(Record):
+    """A network too big to lower on one family (:func:`nnlcc.boards.code_fit.code_fit`):
+    its estimated resources and how many of the family's largest part it would take."""
+
+    luts: int
+    ffs: int
+    bram: int
+    largest_part: str
+    parts_needed: int
+    part_source: str
+
+
 def _not_placed(r: Resources) -> bool:
     return r.estimate is not False  # timing_met is written (null: unknown) after placement
 
@@ -220,6 +267,7 @@ class Resources(Record):
     device: str | None = field(default=None, metadata=OMIT)
     family: str | None = field(default=None, metadata=OMIT)
     clock_mhz: float | None = field(default=None, metadata=OMIT)
+    pnr_target_mhz: float | None = field(default=None, metadata=OMIT)  # the clock nextpnr met
     estimate: bool | None = field(default=None, metadata=OMIT)  # False: placed and routed
     tool: str | None = field(default=None, metadata=OMIT)
     calibration: str | None = field(default=None, metadata=OMIT)
@@ -244,10 +292,16 @@ class Resources(Record):
     fits: bool | None = field(default=None, metadata=OMIT)
     utilization_pct: float | None = field(default=None, metadata=OMIT)
     fit_advice: FitAdvice | None = field(default=None, metadata=OMIT)
+    verdict: FitVerdict | None = field(default=None, metadata=OMIT)
     vivado: VendorTree | None = field(default=None, metadata=OMIT)
     timings_s: dict[str, float] | None = field(default=None, metadata=OMIT)
     note: str | None = field(default=None, metadata=OMIT)
     files: list[str] | None = field(default=None, metadata=OMIT)
+    # --report-only on a network too big to lower: the verdict per family, from the codes
+    families: dict[str, PartNeed] | None = field(default=None, metadata=OMIT)
+    sampled_layers: list[str] | None = field(default=None, metadata=OMIT)
+    scaled_adders_pct: float | None = field(default=None, metadata=OMIT)
+    message: str | None = field(default=None, metadata=OMIT)
 
     def to_json(self) -> dict[str, Any]:
         if self.skipped is not None:

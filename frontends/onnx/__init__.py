@@ -11,7 +11,10 @@ the operator table (:mod:`.registry`).  The op modules fill that table, one fami
 * :mod:`.activation`: Relu (joins the layer before it);
 * :mod:`.reshape`: Flatten, Reshape, Identity, Dropout;
 * :mod:`.recurrent`: LSTM, GRU (and the Transpose, Gather, Squeeze around them);
-* :mod:`.constants`: Constant, Shape and the ops folded on constants (Transpose, Cast, ...).
+* :mod:`.constants`: Constant, Shape and the ops folded on constants (Transpose, Cast, ...);
+* :mod:`.quant` and :mod:`.quant_spec`: quantized models (QONNX Quant and BipolarQuant, ONNX
+  QuantizeLinear, Clip, DequantizeLinear): their exact integers and formats as layer facts
+  (:mod:`nnlcc.ir.imported`).
 
 :func:`supported_ops` lists the table.  Anything else stops the import with one line naming
 the node and the attribute, so a user sees at once which part of the model nnlcc cannot
@@ -30,6 +33,8 @@ from nnlcc.frontends.onnx import (  # noqa: F401
     conv,
     dense,
     pool,
+    quant,
+    quant_spec,
     recurrent,
     reshape,
     residual,

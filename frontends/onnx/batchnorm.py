@@ -11,6 +11,7 @@ import numpy as np
 
 from nnlcc.frontends.onnx.importer import Importer
 from nnlcc.frontends.onnx.nodes import attr, check_finite, unsupported
+from nnlcc.frontends.onnx.quant import fold_batchnorm
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import ConvLayer, DenseLayer, MatrixLayer
@@ -49,8 +50,9 @@ def batchnorm(imp: Importer, step: Step) -> Value:
     check_finite(label, op, "folded shift", shift)
     layer = v.layer
     if isinstance(layer, MatrixLayer) and v.open and imp.sole_reader(node.input[0]):
-        layer.weight = layer.weight * s[:, None]
-        layer.bias = layer.bias * s + shift
+        if not fold_batchnorm(layer, s, shift, label):  # an imported layer keeps its integers
+            layer.weight = layer.weight * s[:, None]
+            layer.bias = layer.bias * s + shift
         layer.notes[OnnxNodes].nodes.append(label)
         return dataclasses.replace(v)
     name = imp.new_name(label, op, "bn")

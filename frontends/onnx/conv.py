@@ -8,6 +8,8 @@ import numpy as np
 
 from nnlcc.frontends.onnx.importer import Importer
 from nnlcc.frontends.onnx.nodes import attr, check_finite, node_window, unsupported
+from nnlcc.frontends.onnx.quant import attach_matrix
+from nnlcc.frontends.onnx.quant_spec import trace
 from nnlcc.frontends.onnx.read import fmt_shape
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
@@ -64,4 +66,7 @@ def conv(imp: Importer, step: Step) -> Value:
         window=win,
     )
     imp.add_layer(layer, label)
+    quant = trace(imp, node.input[1])
+    bias_tensor = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    attach_matrix(imp, layer, v, quant.map(conv_matrix) if quant else None, bias_tensor)
     return Value(name, layer.out_shape, v.batch, layer, open=True, relu_ok=True)

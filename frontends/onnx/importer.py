@@ -11,6 +11,7 @@ a constant folder, stops the import with one line naming the node.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,10 @@ class Importer:
         self.input_name = ""
         self.input_flat = False  # the graph input is only ever read flattened
         self.input_image = False  # ... or as an image
+        # What an op module keeps across nodes (by module), and its checks once all nodes
+        # are read (e.g. :mod:`.quant`: quantizers waiting for their layer).
+        self.state: dict[str, Any] = {}
+        self.on_finish: list[Callable[[], None]] = []
 
     # ---- graph boundary
 
@@ -182,6 +187,8 @@ class Importer:
         return entry.handler(self, step)
 
     def _finish(self, name: str, start: Value) -> MatrixGraph:
+        for check in self.on_finish:
+            check()
         out = self.graph.output[0].name
         v = self.values.get(out)
         if v is None:

@@ -1,8 +1,10 @@
 """Float reference outputs of an ONNX model: onnxruntime (ONNX's reference evaluator for
-opsets too old for it), the accuracy the user trained."""
+opsets too old for it; qonnx's executor for QONNX models, whose Quant nodes onnxruntime does
+not know), the accuracy the user trained."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,6 +41,34 @@ def _run_reference(
     return [cast(list[np.ndarray], ev.run(None, {input_name: f}))[0] for f in feeds]
 
 
+#: Domains of QONNX's custom ops (qonnx runs them; onnxruntime does not know them).
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
+
+
+def is_qonnx(model: onnx.ModelProto) -> bool:
+    return any(n.domain in QONNX_DOMAINS for n in model.graph.node)
+
+
+def _run_qonnx(
+    model: onnx.ModelProto, feeds: Iterable[np.ndarray], input_name: str
+) -> list[np.ndarray]:
+    """qonnx's executor (onnxruntime node by node, numpy for Quant); it wants the batch fixed."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    out: list[np.ndarray] = []
+    wrapped: dict[int, ModelWrapper] = {}
+    for f in feeds:
+        if len(f) not in wrapped:
+            m = ModelWrapper(copy.deepcopy(model))
+            wrapped[len(f)] = m.transform(ChangeBatchSize(len(f))).transform(InferShapes())
+        m = wrapped[len(f)]
+        out.append(execute_onnx(m, {input_name: f})[m.graph.output[0].name])
+    return out
+
+
 def onnx_reference(path: str | Path, x: npt.ArrayLike) -> FloatArray:
     """Float outputs of the model on a batch, by onnxruntime: the accuracy the user trained.
 
@@ -73,6 +103,14 @@ def onnx_reference(path: str | Path, x: npt.ArrayLike) -> FloatArray:
             pad = np.zeros((chunk - len(part), *part.shape[1:]), dtype=dtype)
             part = np.concatenate([part, pad])
         feeds.append(part)
+    if is_qonnx(model):
+        try:
+            outs = _run_qonnx(model, feeds, inp.name)
+        except Exception as e:  # qonnx raises plain Exceptions and assertions
+            raise BadInputError(
+                f"model file '{path}' cannot be run by qonnx: {one_line(str(e))}"
+            ) from e
+        return _stack(outs, n)
     try:
         outs = _run_session(model.SerializeToString(), feeds, inp.name)
     except Exception as first:  # ORT raises its own unrelated classes
@@ -80,6 +118,10 @@ def onnx_reference(path: str | Path, x: npt.ArrayLike) -> FloatArray:
             outs = _run_reference(model, feeds, inp.name)
         except Exception as e:
             raise BadInputError(f"model file '{path}' cannot be run: {one_line(str(first))}") from e
+    return _stack(outs, n)
+
+
+def _stack(outs: list[np.ndarray], n: int) -> FloatArray:
     if not outs:
         return np.zeros((0, 0))
     y: FloatArray = np.concatenate(

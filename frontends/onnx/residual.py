@@ -10,6 +10,7 @@ import numpy as np
 
 from nnlcc.frontends.onnx.importer import Importer
 from nnlcc.frontends.onnx.nodes import bias_vector, channel_vector, check_finite, unsupported
+from nnlcc.frontends.onnx.quant import add_bias
 from nnlcc.frontends.onnx.registry import onnx_handler
 from nnlcc.frontends.onnx.values import Step, Value
 from nnlcc.ir.matrix import AddLayer, ConvLayer, MatrixLayer
@@ -66,6 +67,6 @@ def _bias_add(imp: Importer, step: Step) -> Value:
     else:
         b = bias_vector(label, "Add", c, layer.shape[0])
     check_finite(label, "Add", "bias", b)
-    layer.bias = layer.bias + b
+    layer.bias = layer.bias + add_bias(imp, layer, b, node.input[pos])
     layer.notes[OnnxNodes].nodes.append(label)
     return dataclasses.replace(v)

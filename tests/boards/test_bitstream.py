@@ -127,3 +127,29 @@ def test_cnn_ulx3s_bitstream(tmp_path: Path) -> None:
     assert res["selftest"]["images"] == 16 and res["selftest"]["outputs"] == 16
     assert "16 images (576 pixels)" in res["design"]
     assert res["utilization"]["TRELLIS_COMB"]["used"] == res["luts"]
+
+
+def test_cnn_line_buffers_in_block_ram_bit_exact(tmp_path: Path) -> None:
+    """A CNN whose line buffers exceed the memory threshold: through yosys and nextpnr with
+    them in DP16KD (the network alone has exactly those block RAMs; the self-test adds its
+    ROMs), and its Verilog, memories and FIFO assertions included, bit-exact in Verilator."""
+    from conftest import wide_line_cnn
+
+    from nnlcc.boards.stream_selftest import selftest_inputs, simulate_stream_selftest
+    from nnlcc.hdl.stream import StreamPlan
+    from nnlcc.sim import available_simulators
+    from nnlcc.sim.verify import verify_network
+
+    net = wide_line_cnn()
+    rams = StreamPlan(net).line_rams()
+    assert rams == {"c2": [(38, 128), (38, 128)]}  # two 4,864-bit row gaps
+    res = board_build("ulx3s", net, tmp_path, run_pnr=True)
+    _check_common(res, tmp_path)
+    assert res["network_estimate"]["bram"] == 8  # 2 runs x ceil(128 / 36) DP16KD
+    assert res["model_estimate"]["bram"] == 8 and res["bram"] >= 8
+    assert res["utilization"]["DP16KD"]["used"] == res["bram"]
+    x = selftest_inputs(net)[:3]
+    assert simulate_stream_selftest(net, x).passed
+    if "verilator" in available_simulators():
+        sim = verify_network(net, x, tmp_path / "sim")
+        assert sim.bit_exact and sim.vectors == 3

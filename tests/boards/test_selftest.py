@@ -13,20 +13,24 @@ from nnlcc.boards.selftest import MAX_VECTORS, selftest_vectors
 from nnlcc.ir.lowered import LoweredNetwork
 
 
-def test_pass_with_golden_roms(tiny_net: LoweredNetwork) -> None:
-    x = selftest_vectors(tiny_net, None, 24)
-    r = simulate_selftest(tiny_net, x)
-    assert (r.passed, r.failed, r.errors, r.checked) == (True, False, 0, 24)
-    assert 0 < r.cycles <= len(x) + tiny_net.latency + 5  # input and compare registers
+@pytest.mark.parametrize(("n", "luts"), [(24, False), (24, True), (150, True)])
+def test_pass_with_golden_roms(tiny_net: LoweredNetwork, n: int, luts: bool) -> None:
+    """Block RAM or LUT ROMs (150 vectors in LUTs: 3 to a 64-deep ROM word)."""
+    x = selftest_vectors(tiny_net, None, n)
+    r = simulate_selftest(tiny_net, x, rom_in_luts=luts)
+    assert (r.passed, r.failed, r.errors, r.checked) == (True, False, 0, n)
+    # two ROM registers, the input register, the compare registers
+    assert 0 < r.cycles <= len(x) + tiny_net.latency + 6
 
 
-def test_corrupted_golden_rom_fails(tiny_net: LoweredNetwork) -> None:
-    x = selftest_vectors(tiny_net, None, 24)
+@pytest.mark.parametrize(("n", "luts"), [(24, False), (150, True)])
+def test_corrupted_golden_rom_fails(tiny_net: LoweredNetwork, n: int, luts: bool) -> None:
+    x = selftest_vectors(tiny_net, None, n)
     y = tiny_net.evaluate(x).copy()
     y[3, 0] ^= 1
-    y[17, 2] ^= 1
-    r = simulate_selftest(tiny_net, x, y)
-    assert (r.passed, r.failed, r.errors, r.checked) == (False, True, 2, 24)
+    y[n - 7, 2] ^= 1
+    r = simulate_selftest(tiny_net, x, y, rom_in_luts=luts)
+    assert (r.passed, r.failed, r.errors, r.checked) == (False, True, 2, n)
 
 
 def test_corrupted_input_rom_fails(tiny_net: LoweredNetwork) -> None:

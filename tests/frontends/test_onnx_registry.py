@@ -42,6 +42,20 @@ FAMILIES = {
         "Squeeze": "f",
         "Concat": "f",
     },
+    "quant": {
+        "Quant": "h",
+        "BipolarQuant": "h",
+        "QuantizeLinear": "h",
+        "Clip": "h",
+        "DequantizeLinear": "h",
+    },
+    "quant_spec": {
+        "Quant": "f",
+        "BipolarQuant": "f",
+        "QuantizeLinear": "f",
+        "Clip": "f",
+        "DequantizeLinear": "f",
+    },
 }
 
 

@@ -4,16 +4,19 @@ fixed-point format limits (tested on high bits, no comparator) against the golde
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from conftest import shared_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_adder_tree import _random_inputs, random_graph, run_pipeline
 
 from nnlcc.hdl.adder_tree import bound_bits
 from nnlcc.ir.adder_graph import AdderGraph
-from nnlcc.ir.family import ECP5, AdderDelay
-from nnlcc.ir.timing import StageBudget, clock_stage_budget
+from nnlcc.ir.family import ECP5
+from nnlcc.ir.timing import StageBudget, clock_stage_budget, delay_model
 
 
 def test_bound_bits() -> None:
@@ -67,8 +70,8 @@ def test_random_graphs_every_k(seed: int, every: int) -> None:
 def test_random_graphs_delay_budget(seed: int, mhz: float) -> None:
     rng = np.random.default_rng(seed)
     g = random_graph(rng)
-    assert isinstance(ECP5.adder_delay, AdderDelay)
-    g.set_stage_budget(clock_stage_budget(ECP5.adder_delay, mhz))
+    adder, route = delay_model(ECP5)
+    g.set_stage_budget(clock_stage_budget(adder, route, mhz, fanout=int(rng.integers(0, 3))))
     run_pipeline(g, _random_inputs(g, 16, rng), gaps=(3,))
 
 
@@ -82,3 +85,14 @@ def test_streaming_residual_cnn_every_k(every: int) -> None:
     for layer in net.layers:
         layer.graph.set_stage_budget(StageBudget.every(every))
     check(net, 2, 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), bound=st.integers(1, 3), every=st.integers(1, 2))
+def test_fanout_copies_bit_exact(seed: int, bound: int, every: int) -> None:
+    """Registers duplicated to bound their fanout (and the readers spread over the copies)
+    compute the golden model's outputs at the same clocks."""
+    rng = np.random.default_rng(seed)
+    g = shared_graph(rng, n_in=3, n_nodes=30)
+    g.set_stage_budget(replace(StageBudget.every(every), fanout=bound))
+    run_pipeline(g, _random_inputs(g, 12, rng), gaps=(2,))

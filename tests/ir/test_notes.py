@@ -13,6 +13,7 @@ from conftest import compile_graph
 from nnlcc.errors import BadInputError
 from nnlcc.ir.code_text import Syntax
 from nnlcc.ir.family import XC7
+from nnlcc.ir.imported import ActQuant, ImportedQuant, Rounding, WeightQuant
 from nnlcc.ir.matrix import DenseLayer, MatrixGraph
 from nnlcc.ir.notes import BatchNormLayer, JsonNote, LayerNotes, OnnxNodes
 from nnlcc.ir.text import IR_NOTES
@@ -41,6 +42,14 @@ EXAMPLES: list[JsonNote] = [
         (CandidateRecord("csd{weight_bits=5}", 90, 12), CandidateRecord("lcc", failed="no")),
         None,
     ),
+    ImportedQuant(
+        weight=WeightQuant(4, True, True, 3, (0.125, 0.1875), ("Quant /fc1/weight_quant",)),
+        input=ActQuant(0.0625, 0, -128, 127, Rounding.ROUND, ("QuantizeLinear in",)),
+        output=ActQuant(0.25, 3, 0, 15, Rounding.ROUND, zp_in_rounding=True),
+        gain=(1.0, 1.5),
+        folded=["Quant /fc1/bias_quant"],
+        caveats=["float bias 'fc1.bias'"],
+    ),
 ]
 
 
@@ -66,6 +75,8 @@ def test_a_note_reads_back_what_it_wrote(note: JsonNote) -> None:
         (KeptColumns, [0, -1]),
         (ColumnOrigin, [True]),
         (AutoRecord, {"coder": "csd"}),
+        (ImportedQuant, {"weight": {"bits": 4}}),
+        (ImportedQuant, [1, 2]),
     ],
 )
 def test_a_malformed_note_is_refused(cls: type[JsonNote], bad: Any) -> None:

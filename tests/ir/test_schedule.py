@@ -9,11 +9,13 @@ from conftest import build_tiny_cnn, compile_graph
 
 from nnlcc.errors import BadInputError, PassOptionError
 from nnlcc.ir.adder_graph import AdderGraph, Op
-from nnlcc.ir.family import ECP5, ICE40, XC7, AdderDelay
+from nnlcc.ir.family import ECP5, ICE40, XC7, Family
 from nnlcc.ir.timing import (
     ScheduleSetting,
     StageBudget,
     clock_stage_budget,
+    delay_model,
+    fanout_bound,
     stage_budget_for,
 )
 from nnlcc.passes import parse_pipeline
@@ -105,11 +107,42 @@ def test_delay_budget_reads_registered_copies_when_a_node_does_not_fit() -> None
 
 
 def test_auto_uses_the_family_model() -> None:
-    model = ECP5.adder_delay
-    assert isinstance(model, AdderDelay)
-    p = stage_budget_for("fc1", [16, 20], None, 200.0, ECP5)
-    assert p == clock_stage_budget(model, 200.0)
-    assert stage_budget_for("fc1", [16], 2, None, ECP5) == StageBudget.every(2)
+    adder, route = delay_model(ECP5)
+    bound = fanout_bound(ECP5, 200.0, 20)
+    assert stage_budget_for("fc1", [16, 20], None, 200.0, ECP5) == clock_stage_budget(
+        adder, route, 200.0, bound
+    )
+    # every=k keeps its unit costs and takes the same fanout bound (the default clock's)
+    assert stage_budget_for("fc1", [16], 2, None, ECP5) == StageBudget.every(
+        2, fanout_bound(ECP5, None, 16)
+    )
+    assert stage_budget_for("fc1", [16], 2, None, ECP5, fanout=0) == StageBudget.every(2)
+    assert stage_budget_for("fc1", [16], 2, None, ECP5, fanout=5).fanout == 5
+
+
+@pytest.mark.parametrize("family", [ECP5, ICE40], ids=str)
+def test_fanout_bound_follows_the_route_model(family: Family) -> None:
+    """As many readers as still let one adder of the widest width meet the clock: 0 where any
+    number does (no copy is worth its flip-flops) or where none does (no copy helps)."""
+    adder, route = delay_model(family)
+    for mhz in (adder.target_mhz * f for f in (0.6, 0.9, 1.0, 1.1, 1.3)):
+        for widest in (8, 16, 24):
+            f = fanout_bound(family, mhz, widest)
+            room = adder.budget_ns(mhz) - adder.fixed - adder.per_bit * widest
+            if f == 0:
+                assert room >= route.extra(0) or room < 0
+            else:
+                assert route.extra(f) <= room + 1e-9 < route.extra(f + 1)
+    assert fanout_bound(family, None, 16) == fanout_bound(family, adder.target_mhz, 16)
+    assert fanout_bound(XC7, 200.0, 16) == 0  # not measured: unbounded
+
+
+def test_route_model_saturates() -> None:
+    _, route = delay_model(ECP5)
+    assert route.extra(1) == 0 and route.extra(0) == route.extra(route.saturation)
+    assert route.extra(route.saturation + 5) == route.extra(0) > 0
+    assert route.readers_within(route.extra(0)) == 0 and route.readers_within(-0.1) == 0
+    assert route.readers_within(0.0) == 1
 
 
 def test_unreachable_clock_is_one_line_naming_layer_and_figure() -> None:
@@ -132,8 +165,8 @@ def test_pass_options_and_refusals() -> None:
 
 
 def test_pass_reaches_the_lowered_graphs_and_refuses_impossible_clocks() -> None:
-    net = compile_graph(build_tiny_cnn(), "quantize,lcc,schedule{every=2}")
-    assert all(la.graph.stage_budget == StageBudget.every(2) for la in net.layers)
+    net = compile_graph(build_tiny_cnn(), "quantize,lcc,schedule{every=2,fanout=3}")
+    assert all(la.graph.stage_budget == StageBudget.every(2, 3) for la in net.layers)
     with pytest.raises(BadInputError, match="layer c1: schedule"):
         compile_graph(build_tiny_cnn(), "quantize,lcc,schedule{mhz=5000}")
 
@@ -146,26 +179,25 @@ def test_pass_setting_survives_the_ir_text() -> None:
     from nnlcc.passes.text import parse_graph
 
     graph = build_tiny_cnn()
-    net = compile_graph(graph, "quantize,csd,schedule{every=3,mhz=100}")
+    net = compile_graph(graph, "quantize,csd,schedule{every=3,mhz=60,fanout=4}")
     text = print_graph(graph)
-    assert '"schedule": {"every": 3, "mhz": 100.0, "family": "ecp5"}' in text
+    assert '"schedule": {"every": 3, "mhz": 60.0, "fanout": 4, "family": "ecp5"}' in text
     back = lower_network(parse_graph(text))
     assert [la.graph.stage_budget for la in back.layers] == [
         la.graph.stage_budget for la in net.layers
     ]
-    assert all(la.graph.stage_budget == StageBudget.every(3) for la in back.layers)
+    assert all(la.graph.stage_budget == StageBudget.every(3, 4) for la in back.layers)
 
 
 def test_auto_is_refused_on_a_family_without_a_measured_delay_model() -> None:
     """No other family's figures stand in for a missing model: every=auto names the family
-    and the ways out; every=k needs no model."""
-    for family in (XC7, ICE40):
-        with pytest.raises(BadInputError) as e:
-            stage_budget_for("fc1", [16], None, 200.0, family)
-        msg = str(e.value)
-        assert "\n" not in msg and f"{family.name} has no adder-delay model" in msg
-        assert "not measured" in msg and "every=k" in msg and "family=ecp5" in msg
-        assert stage_budget_for("fc1", [16], 2, None, family) == StageBudget.every(2)
+    and the ways out; every=k needs no model (and gets no fanout bound from it)."""
+    with pytest.raises(BadInputError) as e:
+        stage_budget_for("fc1", [16], None, 200.0, XC7)
+    msg = str(e.value)
+    assert "\n" not in msg and "xc7 has no adder-delay model" in msg
+    assert "not measured" in msg and "every=k" in msg and "family=ecp5" in msg
+    assert stage_budget_for("fc1", [16], 2, None, XC7) == StageBudget.every(2)
 
 
 def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
@@ -174,11 +206,42 @@ def test_pass_schedules_on_the_board_family_unless_told_otherwise() -> None:
     g = build_tiny_cnn()
     net = compile_graph(g, "quantize,csd,schedule{family=ecp5}", family=XC7)
     assert all(la.notes[ScheduleSetting].family is ECP5 for la in g.layers)
-    assert isinstance(ECP5.adder_delay, AdderDelay)
-    want = clock_stage_budget(ECP5.adder_delay, 200.0)
-    assert all(la.graph.stage_budget == want for la in net.layers)
+    adder, route = delay_model(ECP5)
+    for la in net.layers:
+        widths = [la.graph.width(i) for i, n in enumerate(la.graph.nodes) if n.op is Op.ADD]
+        bound = fanout_bound(ECP5, None, max(widths, default=0))
+        want = clock_stage_budget(adder, route, adder.target_mhz, bound)
+        assert la.graph.stage_budget == want or not widths
     g = build_tiny_cnn()
     compile_graph(g, "quantize,csd,schedule{every=2}", family=ICE40)
     assert all(la.notes[ScheduleSetting].family is ICE40 for la in g.layers)
     with pytest.raises(PassOptionError, match=r"schedule: unknown family 'xyz' \(known: ecp5"):
         parse_pipeline("schedule{family=xyz}")
+
+
+def test_default_schedule_takes_the_board_family_bound() -> None:
+    """Without a schedule pass, lowering for a board's family registers every adder and
+    bounds fanout as that family's model says at its target clock; without a family (or on
+    xc7), unbounded."""
+    from nnlcc.ir.lower import lower_network
+
+    for family, bounded in ((ECP5, True), (ICE40, True), (XC7, False)):
+        g = build_tiny_cnn()
+        compile_graph(g, "quantize,csd", family=family)
+        net = lower_network(g, family)
+        for la in net.layers:
+            assert la.graph.stage_budget.budget == 1.0 and la.graph.stage_budget.fixed == 1.0
+            f = fanout_bound(
+                family,
+                None,
+                max(
+                    (
+                        la.graph.width(k)
+                        for k, n in enumerate(la.graph.nodes)
+                        if n.op in (Op.ADD, Op.CLAMP)
+                    ),
+                    default=0,
+                ),
+            )
+            assert la.graph.stage_budget.fanout == f and (bounded or f == 0)
+        assert all(la.graph.stage_budget.fanout == 0 for la in lower_network(g).layers)

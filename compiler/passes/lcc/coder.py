@@ -90,6 +90,8 @@ class LccCoder(Coder):
             lcc = Lcc(sqnr_db=ctx.sqnr_db, truncate=ctx.truncate, **opts)
             return Design(label, lcc.build, _unreached)
 
+        if ctx.exact is not None:  # an imported model's integers: lcc approximates them
+            return []
         if not ctx.priced:
             return [_big(ctx, *v) for v in BIG_VARIANTS]
         out = [design("lcc{transpose=no}", transpose="no")]
