@@ -12,16 +12,13 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from nnlcc.errors import NnlccError
-
-if TYPE_CHECKING:
-    from nnlcc.report.schema import Report, Resources
 
 EXIT_CODES = (
     "Exit status: 0 success; 1 verification failed (the hardware differs from the golden"
@@ -233,6 +230,8 @@ def compile(
         )
         opts.jobs = command_jobs(jobs, cfg)
         with _one_line_warnings(), StepProgress(_level(quiet, verbose), err) as log:
+            from nnlcc.report.summary import layer_summary_line, summary_line
+
             if layer is not None:
                 from nnlcc.compile_layer import compile_layer
 
@@ -247,65 +246,6 @@ def compile(
         typer.echo(_dumps(done))
     elif not quiet:
         typer.echo(line)
-
-
-def _estimated(res: Resources) -> str:
-    """How the summary labels the LUTs: the cost model's, a tool's estimate, or placed."""
-    if not res.estimate:
-        return ""
-    if "cost model" not in str(res.tool):
-        return " (est.)"
-    v = res.verdict
-    margin = v.luts_margin_pct if v is not None else None
-    return f" (model est., ±{margin:.0f} %)" if margin is not None else " (model est.)"
-
-
-def layer_summary_line(r: dict[str, Any]) -> str:
-    """The one line ``nnlcc compile --layer`` prints (``r``: what layer.json holds)."""
-    ver = r["verification"]
-    checked = (
-        f"{ver['vectors']} vectors bit-exact in {ver['simulator']}"
-        if ver.get("bit_exact")
-        else f"NOT verified ({ver.get('skipped')})"
-    )
-    return (
-        f"{r['layer']} ({r['kind']} {r['shape'][0]}x{r['shape'][1]}): {r['adders']} adders,"
-        f" depth {r['depth']}; {checked} -> {r['verilog']}"
-    )
-
-
-def summary_line(r: Report) -> str:
-    """The one line ``nnlcc compile`` prints."""
-    from nnlcc.report.schema import Accuracy, Resources, Verification
-
-    t = r.totals
-    acc = r.accuracy or Accuracy("", 0, None, None)
-    ver = r.verification or Verification(None, 0, None)
-    parts = [
-        f"{r.model_name}: {t.adders} adders ({t.adders_per_weight}/weight, "
-        + (f"best CSD {t.csd_best_adders}, " if t.csd_best_adders is not None else "")
-        + f"plain CSD {t.csd_adders})",
-    ]
-    if acc.float_accuracy is not None and acc.golden is not None:
-        parts.append(f"accuracy float {acc.float_accuracy:.4f} golden {acc.golden:.4f}")
-    else:
-        parts.append(f"output SQNR {acc.sqnr_db} dB")
-    if ver.bit_exact is None:
-        parts.append(f"NOT verified ({ver.skipped})")
-    else:
-        parts.append(
-            f"{ver.vectors} vectors bit-exact in {ver.simulator}"
-            if ver.bit_exact
-            else "verification FAILED"
-        )
-    res = r.resources or Resources()
-    if res.luts is not None:
-        verdict = f": {res.verdict.verdict}" if res.verdict is not None else ""
-        parts.append(f"{res.luts} LUTs{_estimated(res)} on {res.device}{verdict}")
-    if r.seconds is not None:
-        parts.append(f"{r.seconds:.1f} s")
-    parts.append(f"-> {r.outdir}")
-    return "; ".join(parts)
 
 
 @app.command(epilog=EXIT_CODES)
