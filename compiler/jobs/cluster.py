@@ -297,10 +297,11 @@ class DaskJobs(Jobs):
 
     def _result(self, future: Any, name: str) -> tuple[Any, TaskStats]:
         from distributed import KilledWorker
+        from distributed.client import FutureCancelledError
 
         try:
             value: tuple[Any, TaskStats] = future.result()
-        except KilledWorker:
+        except (KilledWorker, FutureCancelledError):  # a lost worker's task may be forgotten
             where = "a local worker" if self.address is None else f"a worker of {self.address}"
             raise TaskFailedError(
                 f"{name}: {where} died running it (out of memory, or killed), also on retry;"
